@@ -1,0 +1,31 @@
+"""All settings in one pydantic-settings class; environment variables use the prefix ``QA_``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QA_", env_file=".env", extra="ignore")
+
+    lexicons_dir: Path = REPO_ROOT / "lexicons"
+    # Rule packs (YAML files relative to lexicons_dir/packs) loaded by default.
+    rule_packs: list[str] = ["politeness", "forbidden", "empathy", "script", "signals", "emotion"]
+    scorecards_dir: Path | None = None  # default: lexicons_dir / "scorecards"
+    # Where ../shared/datasets lives (evaluation only; never needed for scoring).
+    shared_dir: Path = REPO_ROOT.parent / "shared"
+    emotion_scorer: str = "lexicon"
+
+    @property
+    def scorecards_path(self) -> Path:
+        return self.scorecards_dir or self.lexicons_dir / "scorecards"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,109 @@
+"""Per-interaction state shared by the rule operators: normalised turns, cached matches, hits."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from qa_engine.lexicon import PhraseIndex, PhraseMatch
+from qa_engine.normalize import NormalizedText, normalize
+from qa_engine.schema import Hit, Interaction, Turn, TurnEmotion
+from qa_engine.segment import Segmenter, TokenBoundaries
+
+
+@dataclass
+class TurnView:
+    index: int
+    turn: Turn
+    norm: NormalizedText
+    _index: PhraseIndex
+    _segmenter: Segmenter
+
+    @property
+    def role(self) -> str:
+        return self.turn.role
+
+    @property
+    def text(self) -> str:
+        return self.norm.text
+
+    @cached_property
+    def _matches(self) -> dict[str, list[PhraseMatch]]:
+        return self._index.find(self.norm.text)
+
+    @cached_property
+    def tokens(self) -> list[tuple[int, int, str]]:
+        """jieba tokens (start, end, word) of the normalised text."""
+        return self._segmenter.tokens(self.norm.text)
+
+    @cached_property
+    def boundaries(self) -> TokenBoundaries:
+        return TokenBoundaries(self.tokens, self._segmenter.lexicon_terms)
+
+    def matches(self, list_name: str, *, word_boundary: bool = True) -> list[PhraseMatch]:
+        """Matches of one word list, longest first where they overlap, respecting word boundaries."""
+        chosen: list[PhraseMatch] = []
+        last_end = -1
+        for m in sorted(self._matches.get(list_name, ()), key=lambda m: (m.start, -(m.end - m.start))):
+            if m.start < last_end:
+                continue
+            if word_boundary and not self.boundaries.respects(m.start, m.end):
+                continue
+            chosen.append(m)
+            last_end = m.end
+        return chosen
+
+    def make_hit(
+        self,
+        *,
+        rule_id: str,
+        dimension: str,
+        severity: str,
+        explanation: str,
+        start: int | None = None,
+        end: int | None = None,
+        score: float = 1.0,
+    ) -> Hit:
+        """A hit on this turn; `start`/`end` are normalised offsets, stored as original ones."""
+        o_start = o_end = None
+        text = ""
+        if start is not None and end is not None:
+            o_start, o_end = self.norm.to_original(start, end)
+            text = self.turn.text[o_start:o_end]
+        time = None
+        if self.turn.start is not None and self.turn.end is not None:
+            time = (self.turn.start, self.turn.end)
+        return Hit(
+            dimension=dimension,
+            rule_id=rule_id,
+            turn=self.index,
+            start=o_start,
+            end=o_end,
+            text=text,
+            role=self.turn.role,
+            severity=severity,
+            explanation=explanation.format(text=text, turn=self.index, role=self.turn.role),
+            time=time,
+            score=score,
+            asr_confidence=self.turn.asr_confidence,
+        )
+
+
+@dataclass
+class InspectionContext:
+    interaction: Interaction
+    turns: list[TurnView]
+    hits: dict[str, list[Hit]] = field(default_factory=lambda: defaultdict(list))
+    emotions: list[TurnEmotion] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, interaction: Interaction, index: PhraseIndex, segmenter: Segmenter) -> InspectionContext:
+        views = [
+            TurnView(i, t, normalize(t.text), index, segmenter) for i, t in enumerate(interaction.turns)
+        ]
+        return cls(interaction=interaction, turns=views)
+
+    @property
+    def has_times(self) -> bool:
+        return all(t.turn.start is not None and t.turn.end is not None for t in self.turns) and bool(self.turns)

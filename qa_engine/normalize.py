@@ -1,0 +1,88 @@
+"""Text normalisation before matching, keeping a map back to the original characters.
+
+Steps: full-width to half-width and lower case, Traditional to Simplified (OpenCC ``t2s``), and
+whitespace: dropped next to CJK characters, runs collapsed elsewhere. Every normalised character
+remembers the index of the original character it came from, so hits point into the original text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import opencc
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedText:
+    original: str
+    text: str
+    # origin[i] is the index in `original` of normalised character i.
+    origin: tuple[int, ...]
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """Map a normalised span [start, end) to the original text."""
+        if start >= end:
+            pos = self.origin[start] if start < len(self.origin) else len(self.original)
+            return pos, pos
+        return self.origin[start], self.origin[end - 1] + 1
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+@lru_cache(maxsize=65536)
+def _t2s_char(ch: str) -> str:
+    out = _t2s().convert(ch)
+    return out if len(out) == 1 else ch
+
+
+def _half_width(ch: str) -> str:
+    code = ord(ch)
+    if 0xFF01 <= code <= 0xFF5E:
+        return chr(code - 0xFEE0)
+    if code == 0x3000:
+        return " "
+    lower = ch.lower()
+    return lower if len(lower) == 1 else ch
+
+
+def is_cjk(ch: str) -> bool:
+    code = ord(ch)
+    return 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0xF900 <= code <= 0xFAFF
+
+
+def to_simplified(text: str) -> str:
+    """Traditional to Simplified, length-preserving (phrase conversion where OpenCC keeps length)."""
+    converted = _t2s().convert(text)
+    if len(converted) == len(text):
+        return converted
+    # OpenCC changed the length (rare phrase rules): fall back to per-character conversion.
+    return "".join(_t2s_char(c) for c in text)
+
+
+def normalize(text: str) -> NormalizedText:
+    chars = to_simplified("".join(_half_width(c) for c in text))
+    out: list[str] = []
+    origin: list[int] = []
+    i, n = 0, len(chars)
+    while i < n:
+        ch = chars[i]
+        if not ch.isspace():
+            out.append(ch)
+            origin.append(i)
+            i += 1
+            continue
+        j = i
+        while j < n and chars[j].isspace():
+            j += 1
+        prev_cjk = bool(out) and is_cjk(out[-1])
+        next_cjk = j < n and is_cjk(chars[j])
+        # Spaces between Chinese characters are layout, not word breaks; keep one elsewhere.
+        if out and j < n and not (prev_cjk or next_cjk):
+            out.append(" ")
+            origin.append(i)
+        i = j
+    return NormalizedText(original=text, text="".join(out), origin=tuple(origin))

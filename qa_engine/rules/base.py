@@ -1,0 +1,144 @@
+"""Rules, their operators and the registry, in the spirit of presidio's recognisers.
+
+A rule is one YAML entry: common fields (id, dimension, severity, roles, scope, explanation) plus
+parameters of its operator. An operator is a small class registered under a name; it validates its
+own parameters and returns hits that explain themselves.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from qa_engine.context import InspectionContext, TurnView
+from qa_engine.lexicon import PhraseIndex
+from qa_engine.schema import Hit, Role, Severity
+
+
+class Near(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rule: str
+    turns: int = Field(default=1, ge=0)
+
+
+class Scope(BaseModel):
+    """Where a rule looks: first/last N turns (of its roles) or seconds, or near another rule's hit."""
+
+    model_config = ConfigDict(extra="forbid")
+    first_turns: int | None = Field(default=None, ge=1)
+    last_turns: int | None = Field(default=None, ge=1)
+    first_seconds: float | None = Field(default=None, gt=0)
+    last_seconds: float | None = Field(default=None, gt=0)
+    near: Near | None = None
+
+
+class RuleSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+    dimension: str
+    operator: str
+    severity: Severity = "minor"
+    roles: list[Role] = Field(default_factory=lambda: ["agent", "customer"])
+    scope: Scope = Field(default_factory=Scope)
+    explanation: str = "{text}"
+    description: str = ""
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+@dataclass
+class Resources:
+    """What operators may use while they are built: word list folder and the shared phrase index."""
+
+    lexicons_dir: Path
+    index: PhraseIndex
+
+    def words_path(self, name: str) -> Path:
+        return self.lexicons_dir / "words" / name
+
+
+class RuleOperator(ABC):
+    name: ClassVar[str]
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    def __init__(self, spec: RuleSpec, resources: Resources) -> None:
+        self.spec = spec
+        self.params = self.Params.model_validate(spec.params)
+
+    def depends_on(self) -> list[str]:
+        """Rules whose hits this rule reads; they are evaluated first."""
+        near = self.spec.scope.near
+        return [near.rule] if near else []
+
+    @abstractmethod
+    def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
+        """Hits of this rule on the turns its roles and scope select."""
+
+    # Helpers shared by operators.
+    def turn_hit(self, view: TurnView, start: int | None = None, end: int | None = None, **fmt: Any) -> Hit:
+        return view.make_hit(
+            rule_id=self.spec.id,
+            dimension=self.spec.dimension,
+            severity=self.spec.severity,
+            explanation=self.spec.explanation,
+            start=start,
+            end=end,
+            **fmt,
+        )
+
+    def interaction_hit(self, explanation: str, *, time: tuple[float, float] | None = None) -> Hit:
+        return Hit(
+            dimension=self.spec.dimension,
+            rule_id=self.spec.id,
+            turn=None,
+            severity=self.spec.severity,
+            explanation=explanation,
+            time=time,
+        )
+
+
+OPERATORS: dict[str, type[RuleOperator]] = {}
+
+
+def register(name: str):
+    def wrap(cls: type[RuleOperator]) -> type[RuleOperator]:
+        if name in OPERATORS:
+            raise ValueError(f"operator {name!r} registered twice")
+        cls.name = name
+        OPERATORS[name] = cls
+        return cls
+
+    return wrap
+
+
+def select_turns(spec: RuleSpec, ctx: InspectionContext) -> list[TurnView]:
+    """Turns of the rule's roles inside its scope."""
+    turns = [t for t in ctx.turns if t.role in spec.roles]
+    scope = spec.scope
+    if scope.first_turns:
+        turns = turns[: scope.first_turns]
+    if scope.last_turns:
+        turns = turns[-scope.last_turns :]
+    if scope.first_seconds is not None:
+        turns = [t for t in turns if t.turn.start is not None and t.turn.start < scope.first_seconds]
+    if scope.last_seconds is not None:
+        ends = [t.turn.end for t in ctx.turns if t.turn.end is not None]
+        total = max(ends) if ends else None
+        turns = [
+            t
+            for t in turns
+            if total is not None and t.turn.end is not None and t.turn.end > total - scope.last_seconds
+        ]
+    if scope.near:
+        anchors = {h.turn for h in ctx.hits.get(scope.near.rule, []) if h.turn is not None}
+        turns = [t for t in turns if any(abs(t.index - a) <= scope.near.turns for a in anchors)]
+    return turns

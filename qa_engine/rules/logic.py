@@ -1,0 +1,103 @@
+"""Operators over other rules' hits: boolean and/or/not, and model output (emotion)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from qa_engine.context import InspectionContext, TurnView
+from qa_engine.rules.base import RuleOperator, register
+from qa_engine.schema import EmotionLabel, Hit, Polarity
+
+
+def rule_matches(ref: str, rule_id: str) -> bool:
+    """`ref` names one rule, or all rules under a prefix with a trailing `.*`."""
+    return rule_id.startswith(ref[:-1]) if ref.endswith(".*") else rule_id == ref
+
+
+@register("boolean")
+class BooleanOperator(RuleOperator):
+    """Hit when every `all` rule, at least one `any` rule (if given) and no `none` rule has hits,
+    per turn (`within: turn`) or over the whole interaction."""
+
+    class Params(RuleOperator.Params):
+        all: list[str] = Field(default_factory=list)
+        any: list[str] = Field(default_factory=list)
+        none: list[str] = Field(default_factory=list)
+        within: Literal["turn", "interaction"] = "interaction"
+
+        @model_validator(mode="after")
+        def _not_empty(self):
+            if not (self.all or self.any or self.none):
+                raise ValueError("boolean rule needs at least one of all / any / none")
+            return self
+
+    def depends_on(self) -> list[str]:
+        p = self.params
+        return super().depends_on() + p.all + p.any + p.none
+
+    def _hits(self, ctx: InspectionContext, ref: str, turn: int | None) -> list[Hit]:
+        return [
+            h
+            for rid, hits in ctx.hits.items()
+            if rule_matches(ref, rid)
+            for h in hits
+            if turn is None or h.turn == turn
+        ]
+
+    def _holds(self, ctx: InspectionContext, turn: int | None) -> list[Hit] | None:
+        p = self.params
+        evidence: list[Hit] = []
+        for ref in p.all:
+            found = self._hits(ctx, ref, turn)
+            if not found:
+                return None
+            evidence += found
+        if p.any:
+            found = [h for ref in p.any for h in self._hits(ctx, ref, turn)]
+            if not found:
+                return None
+            evidence += found
+        if any(self._hits(ctx, ref, turn) for ref in p.none):
+            return None
+        return evidence
+
+    def _explain(self, evidence: list[Hit]) -> str:
+        cited = "；".join(f"{h.rule_id}@{h.turn}「{h.text}」" if h.text else f"{h.rule_id}@{h.turn}" for h in evidence[:5])
+        return self.spec.explanation.format(text=cited, turn=None, role=None) + (f"（依据：{cited}）" if cited else "")
+
+    def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
+        if self.params.within == "interaction":
+            evidence = self._holds(ctx, None)
+            return [] if evidence is None else [self.interaction_hit(self._explain(evidence))]
+        hits = []
+        for view in turns:
+            evidence = self._holds(ctx, view.index)
+            if evidence is not None:
+                hit = self.turn_hit(view)
+                hit.explanation = self._explain(evidence)
+                hits.append(hit)
+        return hits
+
+
+@register("emotion")
+class EmotionOperator(RuleOperator):
+    """Turns whose emotion (from the selected emotion scorer) has one of `labels` or `polarities`."""
+
+    class Params(RuleOperator.Params):
+        labels: list[EmotionLabel] = Field(default_factory=list)
+        polarities: list[Polarity] = Field(default_factory=list)
+        min_confidence: float = Field(default=0.5, ge=0, le=1)
+
+    def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
+        selected = {v.index for v in turns}
+        hits = []
+        for emo in ctx.emotions:
+            if emo.turn not in selected or emo.confidence < self.params.min_confidence:
+                continue
+            if emo.label in self.params.labels or emo.polarity in self.params.polarities:
+                hit = self.turn_hit(ctx.turns[emo.turn], score=emo.confidence)
+                hit.explanation = self.spec.explanation.format(text=emo.label, turn=emo.turn, role=emo.role)
+                hits.append(hit)
+        return hits

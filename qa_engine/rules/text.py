@@ -1,0 +1,155 @@
+"""Text operators: keyword lists (any / all / at least N / none), negation-aware phrases, regex."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from qa_engine.context import InspectionContext, TurnView
+from qa_engine.lexicon import LexiconError, PhraseMatch, load_word_list, read_entries
+from qa_engine.normalize import normalize
+from qa_engine.rules.base import Resources, RuleOperator, RuleSpec, register
+from qa_engine.schema import Hit
+
+_CLAUSE_BREAK = re.compile(r"[，。！？；,.!?;：:\s]")
+
+
+@register("keyword")
+class KeywordOperator(RuleOperator):
+    """Phrases from a word list, matched on jieba word boundaries.
+
+    mode any: a hit per match. all / at_least: one hit per turn (or interaction) holding all / N
+    distinct words. none: one interaction-level hit when no selected turn has any word.
+    """
+
+    class Params(RuleOperator.Params):
+        words: list[str] = Field(default_factory=list)
+        words_file: str | None = None
+        mode: Literal["any", "all", "at_least", "none"] = "any"
+        n: int = Field(default=1, ge=1)
+        within: Literal["turn", "interaction"] = "turn"
+        word_boundary: bool = True
+        # Negation (the `phrase` operator turns it on): 不/没/别 right before a phrase changes it.
+        negation: Literal["ignore", "exclude", "only"] = "ignore"
+        negators_file: str = "negators.txt"
+        negation_window: int = Field(default=2, ge=0, le=6)
+
+        @model_validator(mode="after")
+        def _has_words(self):
+            if not self.words and not self.words_file:
+                raise ValueError("keyword rule needs `words` or `words_file`")
+            return self
+
+    default_negation = "ignore"
+
+    def __init__(self, spec: RuleSpec, resources: Resources) -> None:
+        params = spec.params
+        params.setdefault("negation", self.default_negation)
+        self.spec = spec
+        self.params = self.Params.model_validate(params)
+        words = [normalize(w).text for w in self.params.words]
+        if self.params.words_file:
+            words += load_word_list(resources.words_path(self.params.words_file))
+        words = [w for w in dict.fromkeys(words) if w]
+        if not words:
+            raise LexiconError(f"rule {spec.id}: word list is empty")
+        self.words = frozenset(words)
+        self.list_name = resources.index.add_list(f"rule:{spec.id}", words)
+        self.negators: list[str] = []
+        if self.params.negation != "ignore":
+            self.negators = sorted(load_word_list(resources.words_path(self.params.negators_file)), key=len, reverse=True)
+
+    def _negated(self, view: TurnView, match: PhraseMatch) -> bool:
+        """A negator ends within `negation_window` characters before the phrase, same clause."""
+        text = view.text
+        lo = max(0, match.start - self.params.negation_window - max((len(n) for n in self.negators), default=1))
+        before = text[lo : match.start]
+        clause = _CLAUSE_BREAK.split(before)[-1]
+        for neg in self.negators:
+            pos = clause.rfind(neg)
+            if pos >= 0 and len(clause) - (pos + len(neg)) <= self.params.negation_window:
+                return True
+        return False
+
+    def _turn_matches(self, view: TurnView) -> list[PhraseMatch]:
+        found = view.matches(self.list_name, word_boundary=self.params.word_boundary)
+        if self.params.negation == "exclude":
+            found = [m for m in found if not self._negated(view, m)]
+        elif self.params.negation == "only":
+            found = [m for m in found if self._negated(view, m)]
+        return found
+
+    def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
+        p = self.params
+        per_turn = [(view, self._turn_matches(view)) for view in turns]
+        if p.mode == "any":
+            return [self.turn_hit(view, m.start, m.end) for view, ms in per_turn for m in ms]
+        if p.mode == "none":
+            if any(ms for _, ms in per_turn):
+                return []
+            return [self.interaction_hit(self.spec.explanation.format(text="", turn=None, role=None))]
+        need = len(self.words) if p.mode == "all" else p.n
+        if p.within == "turn":
+            hits = []
+            for view, ms in per_turn:
+                if len({m.term for m in ms}) >= need:
+                    hits.append(self.turn_hit(view, ms[0].start, ms[-1].end))
+            return hits
+        distinct = {m.term for _, ms in per_turn for m in ms}
+        if len(distinct) < need:
+            return []
+        return [self.turn_hit(view, m.start, m.end) for view, ms in per_turn for m in ms]
+
+
+@register("phrase")
+class PhraseOperator(KeywordOperator):
+    """A keyword list whose phrases are dropped when negated (我不理解 is not empathy)."""
+
+    default_negation = "exclude"
+
+
+@register("regex")
+class RegexOperator(RuleOperator):
+    """Regular expressions on normalised text, each match dropped if an exclusion regex matches
+    the turn (or the match with `exclude_context` characters around it)."""
+
+    class Params(RuleOperator.Params):
+        patterns: list[str] = Field(default_factory=list)
+        patterns_file: str | None = None
+        exclude: list[str] = Field(default_factory=list)
+        exclude_context: int | None = Field(default=None, ge=0, description="None: whole turn")
+        word_boundary: bool = True
+
+    def __init__(self, spec: RuleSpec, resources: Resources) -> None:
+        super().__init__(spec, resources)
+        sources = list(self.params.patterns)
+        if self.params.patterns_file:
+            sources += read_entries(resources.words_path(self.params.patterns_file))
+        if not sources:
+            raise LexiconError(f"rule {spec.id}: no patterns")
+        try:
+            self.pattern = re.compile("|".join(f"(?:{s})" for s in sources))
+            self.exclude = re.compile("|".join(f"(?:{s})" for s in self.params.exclude)) if self.params.exclude else None
+        except re.error as exc:
+            raise LexiconError(f"rule {spec.id}: bad regex: {exc}") from exc
+
+    def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
+        hits = []
+        for view in turns:
+            for m in self.pattern.finditer(view.text):
+                if m.end() == m.start():
+                    continue
+                if self.exclude is not None:
+                    if self.params.exclude_context is None:
+                        window = view.text
+                    else:
+                        c = self.params.exclude_context
+                        window = view.text[max(0, m.start() - c) : m.end() + c]
+                    if self.exclude.search(window):
+                        continue
+                if self.params.word_boundary and not view.boundaries.respects(m.start(), m.end()):
+                    continue
+                hits.append(self.turn_hit(view, m.start(), m.end()))
+        return hits

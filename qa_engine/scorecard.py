@@ -1,0 +1,198 @@
+"""Scorecards: how hits become dimension scores, a 0-100 score and a red/yellow/green flag.
+
+One YAML scorecard per channel under ``lexicons/scorecards``. Each dimension starts at 100 and
+loses points for the rules listed under `rules` (per hit, capped, or once when a required rule has
+no hit), for a low share of agent turns showing it (`turn_rates`), for missing or out-of-order
+script steps, and for emotion. A critical rule (一票否决) sets the score to 0 and the flag to red.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from qa_engine.rulepack import RulePackError, read_yaml
+from qa_engine.schema import (
+    DIMENSIONS,
+    DimensionScore,
+    EmotionResult,
+    Hit,
+    ScriptResult,
+    ScriptStep,
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DimensionConfig(_Strict):
+    weight: float = Field(ge=0)
+
+
+class RuleScoring(_Strict):
+    deduct: float = Field(default=0, ge=0, le=100)
+    max_deduct: float = Field(default=100, ge=0, le=100)
+    require: bool = False  # deduct once when the rule has no hit at all
+    critical: bool = False
+
+
+class TurnRate(_Strict):
+    min: float = Field(ge=0, le=1)
+    deduct: float = Field(ge=0, le=100)
+    role: Literal["agent", "customer"] = "agent"
+
+
+class ScriptConfig(_Strict):
+    steps: dict[str, str] = Field(default_factory=dict, description="step name -> rule id, in required order")
+    required: list[str] = Field(default_factory=list)
+    deduct_missing: float = Field(default=15, ge=0, le=100)
+    deduct_order: float = Field(default=10, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _required_known(self):
+        unknown = set(self.required) - set(self.steps)
+        if unknown:
+            raise ValueError(f"required script steps not in steps: {sorted(unknown)}")
+        return self
+
+
+class EmotionConfig(_Strict):
+    agent_negative_deduct: float = Field(default=20, ge=0, le=100)
+    customer_end_negative_deduct: float = Field(default=30, ge=0, le=100)
+
+
+class FlagConfig(_Strict):
+    red_below: float = Field(default=60, ge=0, le=100)
+    yellow_below: float = Field(default=80, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.red_below > self.yellow_below:
+            raise ValueError("red_below must not exceed yellow_below")
+        return self
+
+
+class Scorecard(_Strict):
+    name: str
+    version: str = "0"
+    channel: Literal["call", "chat"]
+    description: str = ""
+    flags: FlagConfig = Field(default_factory=FlagConfig)
+    dimensions: dict[str, DimensionConfig]
+    rules: dict[str, RuleScoring] = Field(default_factory=dict)
+    turn_rates: dict[str, TurnRate] = Field(default_factory=dict)
+    script: ScriptConfig = Field(default_factory=ScriptConfig)
+    emotion: EmotionConfig = Field(default_factory=EmotionConfig)
+
+    @model_validator(mode="after")
+    def _dimensions(self):
+        missing = [d for d in DIMENSIONS[:5] if d not in self.dimensions]
+        if missing:
+            raise ValueError(f"scorecard lacks dimensions {missing}")
+        if sum(d.weight for d in self.dimensions.values()) <= 0:
+            raise ValueError("dimension weights sum to zero")
+        return self
+
+    @classmethod
+    def load(cls, path: Path) -> Scorecard:
+        try:
+            return cls.model_validate(read_yaml(path))
+        except ValidationError as exc:
+            msg = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise RulePackError(f"{path.name}: {msg}") from exc
+
+    def check_rules(self, rule_ids: list[str]) -> None:
+        known = set(rule_ids)
+        unknown = (set(self.rules) | set(self.script.steps.values())) - known
+        if unknown:
+            raise RulePackError(f"scorecard {self.name}: unknown rules {sorted(unknown)}")
+
+    # --- scoring -----------------------------------------------------------------------------
+
+    def script_result(self, hits: dict[str, list[Hit]]) -> ScriptResult:
+        steps: dict[str, ScriptStep] = {}
+        for name, rule_id in self.script.steps.items():
+            turns = [h.turn for h in hits.get(rule_id, []) if h.turn is not None]
+            steps[name] = ScriptStep(present=bool(turns), turn=min(turns) if turns else None)
+        order = [s.turn for s in steps.values() if s.turn is not None]
+        return ScriptResult(steps=steps, order_ok=order == sorted(order))
+
+    def score(
+        self,
+        hits: dict[str, list[Hit]],
+        script: ScriptResult,
+        emotion: EmotionResult,
+        turn_roles: list[str],
+        rule_dimensions: dict[str, str],
+    ) -> tuple[dict[str, DimensionScore], float, str, list[str]]:
+        lost: dict[str, list[tuple[float, str]]] = {d: [] for d in self.dimensions}
+        critical: list[str] = []
+
+        for rule_id, cfg in self.rules.items():
+            rule_hits = hits.get(rule_id, [])
+            dim = rule_dimensions.get(rule_id, "")
+            if dim not in lost:
+                continue
+            if cfg.critical and rule_hits:
+                critical.append(rule_id)
+            if cfg.require and not rule_hits:
+                lost[dim].append((cfg.deduct, f"{rule_id}: 未出现 (-{cfg.deduct:g})"))
+            elif not cfg.require and rule_hits and cfg.deduct:
+                points = min(cfg.deduct * len(rule_hits), cfg.max_deduct)
+                lost[dim].append((points, f"{rule_id}: {len(rule_hits)} 处 (-{points:g})"))
+
+        for dim, rate_cfg in self.turn_rates.items():
+            if dim not in lost:
+                continue
+            role_turns = [i for i, r in enumerate(turn_roles) if r == rate_cfg.role]
+            if not role_turns:
+                continue
+            showing = {h.turn for hs in hits.values() for h in hs if h.dimension == dim and h.turn is not None}
+            rate = len(showing & set(role_turns)) / len(role_turns)
+            if rate < rate_cfg.min:
+                lost[dim].append((rate_cfg.deduct, f"{dim} 使用率 {rate:.0%} 低于 {rate_cfg.min:.0%} (-{rate_cfg.deduct:g})"))
+
+        if "script_compliance" in lost:
+            for name in self.script.required:
+                if not script.steps[name].present:
+                    lost["script_compliance"].append((self.script.deduct_missing, f"缺少话术环节 {name} (-{self.script.deduct_missing:g})"))
+            if not script.order_ok:
+                lost["script_compliance"].append((self.script.deduct_order, f"话术顺序错误 (-{self.script.deduct_order:g})"))
+
+        if "emotion" in lost:
+            agent_neg = [e for e in emotion.turns if e.role == "agent" and e.polarity == "negative"]
+            if agent_neg:
+                d = self.emotion.agent_negative_deduct
+                lost["emotion"].append((d, f"客服负面情绪 {len(agent_neg)} 轮 (-{d:g})"))
+            if emotion.customer_end == "negative":
+                d = self.emotion.customer_end_negative_deduct
+                lost["emotion"].append((d, f"客户结束时情绪仍为负面 (-{d:g})"))
+
+        dimensions = {
+            dim: DimensionScore(
+                score=max(0.0, 100.0 - sum(p for p, _ in lost[dim])),
+                weight=cfg.weight,
+                deductions=[why for _, why in lost[dim]],
+            )
+            for dim, cfg in self.dimensions.items()
+        }
+        total_weight = sum(d.weight for d in dimensions.values())
+        score = round(sum(d.score * d.weight for d in dimensions.values()) / total_weight, 1)
+        if critical:
+            score = 0.0
+        flag = "red" if critical or score < self.flags.red_below else "yellow" if score < self.flags.yellow_below else "green"
+        return dimensions, score, flag, critical
+
+
+def load_scorecards(directory: Path) -> dict[str, Scorecard]:
+    """One scorecard per channel from `<dir>/<channel>.yaml`."""
+    cards = {}
+    for channel in ("call", "chat"):
+        card = Scorecard.load(directory / f"{channel}.yaml")
+        if card.channel != channel:
+            raise RulePackError(f"{channel}.yaml declares channel {card.channel!r}")
+        cards[channel] = card
+    return cards

@@ -1,0 +1,45 @@
+"""jieba word boundaries, with a user dictionary built from our lexicons.
+
+A phrase match counts only where it does not cut through an ordinary word: 滚 in 滚筒洗衣机 or 保证
+in 保证金 is not a hit. Cutting into a token that is itself one of our lexicon terms is allowed,
+because jieba may glue a shorter term into a longer one (没办法 inside 我也没办法).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import jieba
+
+
+class Segmenter:
+    def __init__(self, lexicon_terms: Iterable[str]) -> None:
+        jieba.setLogLevel(logging.WARNING)
+        self._tokenizer = jieba.Tokenizer()
+        self._tokenizer.initialize()
+        self.lexicon_terms = frozenset(lexicon_terms)
+        for term in self.lexicon_terms:
+            # Single characters are tokens anyway; adding them would split ordinary words.
+            if len(term) > 1 and not term.isascii():
+                self._tokenizer.add_word(term)
+
+    def tokens(self, text: str) -> list[tuple[int, int, str]]:
+        return [(s, e, w) for w, s, e in self._tokenizer.tokenize(text, HMM=False)]
+
+    def cut(self, text: str) -> list[str]:
+        return [w for _, _, w in self.tokens(text)]
+
+
+class TokenBoundaries:
+    """Where a span may start or end in one text without splitting an ordinary word."""
+
+    def __init__(self, tokens: list[tuple[int, int, str]], lexicon_terms: frozenset[str]) -> None:
+        # inside[p] is True when position p falls strictly inside an ordinary (non-lexicon) word.
+        self._blocked: set[int] = set()
+        for start, end, word in tokens:
+            if end - start > 1 and word not in lexicon_terms:
+                self._blocked.update(range(start + 1, end))
+
+    def respects(self, start: int, end: int) -> bool:
+        return start not in self._blocked and end not in self._blocked
