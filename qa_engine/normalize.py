@@ -40,10 +40,11 @@ def _t2s_char(ch: str) -> str:
 
 
 def _half_width(ch: str) -> str:
+    """Full-width to half-width, lower case; always one character out for one in."""
     code = ord(ch)
     if 0xFF01 <= code <= 0xFF5E:
-        return chr(code - 0xFEE0)
-    if code == 0x3000:
+        ch = chr(code - 0xFEE0)
+    elif code == 0x3000:
         return " "
     lower = ch.lower()
     return lower if len(lower) == 1 else ch

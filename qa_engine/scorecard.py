@@ -60,7 +60,6 @@ class ScriptConfig(_Strict):
 
 
 class EmotionConfig(_Strict):
-    agent_negative_deduct: float = Field(default=20, ge=0, le=100)
     customer_end_negative_deduct: float = Field(default=30, ge=0, le=100)
 
 
@@ -163,10 +162,6 @@ class Scorecard(_Strict):
                 lost["script_compliance"].append((self.script.deduct_order, f"话术顺序错误 (-{self.script.deduct_order:g})"))
 
         if "emotion" in lost:
-            agent_neg = [e for e in emotion.turns if e.role == "agent" and e.polarity == "negative"]
-            if agent_neg:
-                d = self.emotion.agent_negative_deduct
-                lost["emotion"].append((d, f"客服负面情绪 {len(agent_neg)} 轮 (-{d:g})"))
             if emotion.customer_end == "negative":
                 d = self.emotion.customer_end_negative_deduct
                 lost["emotion"].append((d, f"客户结束时情绪仍为负面 (-{d:g})"))

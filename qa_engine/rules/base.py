@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from qa_engine.context import InspectionContext, TurnView
 from qa_engine.lexicon import PhraseIndex
-from qa_engine.schema import Hit, Role, Severity
+from qa_engine.schema import Channel, Hit, Role, Severity
 
 
 class Near(BaseModel):
@@ -44,6 +44,7 @@ class RuleSpec(BaseModel):
     operator: str
     severity: Severity = "minor"
     roles: list[Role] = Field(default_factory=lambda: ["agent", "customer"])
+    channels: list[Channel] = Field(default_factory=lambda: ["call", "chat"])
     scope: Scope = Field(default_factory=Scope)
     explanation: str = "{text}"
     description: str = ""

@@ -1,0 +1,76 @@
+"""Accuracy of the rule engine on the hand-labelled agent turns (datasets/labelled)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qa_engine.schema import Interaction
+
+LABELS = {"forbidden": "forbidden_words", "politeness": "politeness"}
+
+
+def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4), "tp": tp, "fp": fp, "fn": fn}
+
+
+def predict_turn(inspector, text: str) -> dict[str, set[str]]:
+    """Dimension -> rule ids that fired on one agent turn scored on its own."""
+    item = Interaction(interaction_id="eval", channel="chat", turns=[{"role": "agent", "text": text}])
+    fired: dict[str, set[str]] = {}
+    for hit in inspector.inspect(item).hits:
+        if hit.turn == 0:
+            fired.setdefault(hit.dimension, set()).add(hit.rule_id)
+    return fired
+
+
+def evaluate_rules(inspector, split: str = "test") -> dict[str, Any]:
+    from qa_datasets.labelled_set import load_labelled
+
+    rows = [r for r in load_labelled() if split == "all" or r["split"] == split]
+    if not rows:
+        raise ValueError(f"no labelled turns in split {split!r}")
+    counts = {label: {"tp": 0, "fp": 0, "fn": 0} for label in LABELS}
+    paraphrase = {"tp": 0, "fn": 0}
+    errors = []
+    for row in rows:
+        fired = predict_turn(inspector, row["text"])
+        for label, dimension in LABELS.items():
+            gold, pred = bool(row[label]), dimension in fired
+            if gold and pred:
+                counts[label]["tp"] += 1
+            elif pred:
+                counts[label]["fp"] += 1
+            elif gold:
+                counts[label]["fn"] += 1
+            if gold != pred:
+                errors.append({"id": row["id"], "label": label, "gold": gold, "rules": sorted(fired.get(dimension, ())), "text": row["text"]})
+        if row["forbidden"] and row.get("paraphrase"):
+            paraphrase["tp" if "forbidden_words" in fired else "fn"] += 1
+    return {
+        "split": split,
+        "turns": len(rows),
+        "sources": {s: sum(1 for r in rows if r["source"] == s) for s in sorted({r["source"] for r in rows})},
+        "metrics": {label: _prf(**c) for label, c in counts.items()},
+        "paraphrase_recall": round(paraphrase["tp"] / max(1, paraphrase["tp"] + paraphrase["fn"]), 4),
+        "paraphrases": paraphrase["tp"] + paraphrase["fn"],
+        "ruleset": inspector.ruleset.version,
+        "errors": errors,
+    }
+
+
+def format_rule_report(report: dict[str, Any], show_errors: bool = False) -> str:
+    lines = [
+        f"split {report['split']}: {report['turns']} agent turns {report['sources']}, ruleset {report['ruleset']}",
+        f"{'label':<12} {'precision':>9} {'recall':>7} {'f1':>6} {'tp':>4} {'fp':>4} {'fn':>4}",
+    ]
+    for label, m in report["metrics"].items():
+        lines.append(f"{label:<12} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['tp']:>4} {m['fp']:>4} {m['fn']:>4}")
+    lines.append(f"forbidden paraphrases: recall {report['paraphrase_recall']:.3f} on {report['paraphrases']} turns")
+    if show_errors:
+        for e in report["errors"]:
+            kind = "missed" if e["gold"] else f"false {','.join(e['rules'])}"
+            lines.append(f"  {e['id']:<40} {e['label']:<10} {kind:<30} {e['text'][:80]}")
+    return "\n".join(lines)

@@ -1,0 +1,96 @@
+"""The shipped rule packs on hand-written turns: what must and must not fire."""
+
+from conftest import chat, rule_ids
+
+
+def test_forbidden_phrase_found_with_evidence(inspector):
+    result = inspector.inspect(chat(("customer", "我要退货"), ("agent", "这个不归我管，你自己去找售后。")))
+    hit = next(h for h in result.hits if h.rule_id == "forbidden.deflect")
+    assert (hit.turn, hit.role, hit.text) == (1, "agent", "不归我管")
+    assert "这个不归我管，你自己去找售后。"[hit.start : hit.end] == "不归我管"
+    assert "推诿" in hit.explanation and hit.severity == "major"
+
+
+def test_traditional_text_hit_offsets_in_original(inspector):
+    text = "這個不歸我們管，你自己去找別的部門吧。"
+    result = inspector.inspect(chat(("agent", text)))
+    hits = [h for h in result.hits if h.dimension == "forbidden_words"]
+    assert hits and all(text[h.start : h.end] == h.text for h in hits)
+    assert any("歸" in h.text for h in hits)
+
+
+def test_phrase_inside_longer_word_is_not_a_hit(inspector):
+    result = inspector.inspect(chat(("agent", "这款滚筒洗衣机需要先交保证金，不管是哪种型号都可以。")))
+    assert not [h for h in result.hits if h.dimension == "forbidden_words"]
+
+
+def test_insult_is_critical_and_zeroes_the_score(inspector):
+    result = inspector.inspect(chat(("agent", "您好"), ("customer", "怎么还没到"), ("agent", "你有病吧，随便你投诉。")))
+    assert result.score == 0 and result.flag == "red"
+    assert any(r.startswith("forbidden.mock_insult") for r in result.critical)
+
+
+def test_negated_apology_is_not_politeness(inspector):
+    polite = inspector.inspect(chat(("agent", "非常抱歉给您添麻烦了")))
+    negated = inspector.inspect(chat(("agent", "我不想跟你道歉")))
+    assert "politeness.apology" in rule_ids(polite)
+    assert not [h for h in negated.hits if h.dimension == "politeness"]
+
+
+def test_role_filter_customer_insults_are_not_agent_violations(inspector):
+    result = inspector.inspect(chat(("customer", "你们客服都是神经病吗，滚！"), ("agent", "非常抱歉，请您消消气。")))
+    assert not [h for h in result.hits if h.dimension == "forbidden_words"]
+
+
+def test_script_steps_and_order(inspector):
+    good = inspector.inspect(
+        chat(
+            ("agent", "您好，很高兴为您服务，请问有什么可以帮您？"),
+            ("customer", "查一下快递"),
+            ("agent", "请提供一下您的订单号，核实一下您的身份。"),
+            ("customer", "123"),
+            ("agent", "好的，已为您查询。请问还有其他可以帮您的吗？"),
+            ("customer", "没有了"),
+            ("agent", "感谢您的来电，祝您生活愉快，再见！"),
+            channel="call",
+        )
+    )
+    steps = good.script.steps
+    assert steps["greeting"].present and steps["greeting"].turn == 0
+    assert steps["identity"].present and steps["closing"].present
+    assert good.script.order_ok
+    bare = inspector.inspect(chat(("agent", "说吧"), ("customer", "查快递"), ("agent", "明天到"), channel="call"))
+    assert not bare.script.steps["greeting"].present
+    assert bare.dimensions["script_compliance"].score < 50
+    assert any("greeting" in d for d in bare.dimensions["script_compliance"].deductions)
+
+
+def test_upset_customer_without_empathy_is_flagged(inspector):
+    cold = inspector.inspect(chat(("customer", "气死我了，等了一个星期还没到！"), ("agent", "明天到。")))
+    warm = inspector.inspect(chat(("customer", "气死我了，等了一个星期还没到！"), ("agent", "非常理解您的心情，您先别着急，我马上为您处理。")))
+    assert "empathy.missing_when_upset" in rule_ids(cold)
+    assert "empathy.missing_when_upset" not in rule_ids(warm)
+    assert warm.dimensions["empathy"].score > cold.dimensions["empathy"].score
+    assert cold.emotion.customer_start == "negative"
+
+
+def test_emotion_trajectory_deescalated(inspector):
+    result = inspector.inspect(
+        chat(("customer", "你们太过分了，我要投诉！"), ("agent", "非常抱歉，我马上为您处理。"), ("customer", "好的，谢谢，那就好。"))
+    )
+    assert result.emotion.customer_start == "negative"
+    assert result.emotion.customer_end != "negative"
+    assert result.emotion.deescalated is True
+    assert result.emotion.source.startswith("lexicon-baseline")
+
+
+def test_result_matches_contract_fields(inspector):
+    result = inspector.inspect(chat(("agent", "您好"), ("customer", "你好")))
+    data = result.model_dump()
+    for key in ("interaction_id", "agent_id", "channel", "score", "flag", "dimensions", "hits", "script", "emotion", "versions"):
+        assert key in data
+    assert {"politeness", "forbidden_words", "empathy", "script_compliance", "emotion"} <= set(data["dimensions"])
+    hit = data["hits"][0]
+    for key in ("dimension", "rule_id", "turn", "start", "end", "text", "role", "severity", "explanation"):
+        assert key in hit
+    assert data["versions"]["ruleset"]
