@@ -45,6 +45,7 @@ class Inspector:
         for card in self.scorecards.values():
             card.check_rules(self.ruleset.ids())
         self.rule_dimensions = {r.spec.id: r.spec.dimension for r in self.ruleset.rules}
+        self.rule_groups = {r.spec.id: r.spec.finding_group for r in self.ruleset.rules}
         self.emotion_scorer = emotion_scorer or make_emotion_scorer(self.settings.emotion_scorer, self.settings)
 
     @property
@@ -66,7 +67,7 @@ class Inspector:
                 ctx.hits[rule.spec.id] = rule.evaluate(ctx, select_turns(rule.spec, ctx))
             else:
                 ctx.hits[rule.spec.id] = []
-        _drop_contained(ctx.hits)
+        _drop_contained(ctx.hits, self.rule_groups)
         card = self.scorecards[interaction.channel]
         script = card.script_result(ctx.hits)
         emotion = trajectory(ctx.emotions, self.emotion_scorer.source)
@@ -93,17 +94,17 @@ class Inspector:
         )
 
 
-def _drop_contained(hits: dict[str, list[Hit]]) -> None:
-    """One finding per piece of evidence: a hit whose span lies inside another hit of the same
-    dimension on the same turn is dropped (longer span wins; on equal spans the earlier rule)."""
+def _drop_contained(hits: dict[str, list[Hit]], groups: dict[str, str]) -> None:
+    """One finding per piece of evidence: within a rule group, a hit whose span lies inside a hit
+    of another rule on the same turn is dropped (longer span wins; on equal spans the earlier rule)."""
     spans: dict[tuple[str, int], list[tuple[int, int, int, str]]] = {}
     for order, (rule_id, rule_hits) in enumerate(hits.items()):
         for h in rule_hits:
             if h.turn is not None and h.start is not None:
-                spans.setdefault((h.dimension, h.turn), []).append((h.start, h.end, order, rule_id))
+                spans.setdefault((groups[rule_id], h.turn), []).append((h.start, h.end, order, rule_id))
 
     def covered(h: Hit, order: int) -> bool:
-        for start, end, other_order, other_rule in spans.get((h.dimension, h.turn), ()):
+        for start, end, other_order, other_rule in spans.get((groups[h.rule_id], h.turn), ()):
             if other_rule == h.rule_id:
                 continue
             inside = start <= h.start and h.end <= end

@@ -48,6 +48,13 @@ class RuleSpec(BaseModel):
     scope: Scope = Field(default_factory=Scope)
     explanation: str = "{text}"
     description: str = ""
+    # Rules of one group are alternative ways to find one kind of finding (a phrase list and its
+    # paraphrase patterns); overlapping hits within a group count once. Default: the rule alone.
+    group: str | None = None
+
+    @property
+    def finding_group(self) -> str:
+        return self.group or self.id
 
     @property
     def params(self) -> dict[str, Any]:
