@@ -18,7 +18,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "datasets" / "examples" / "inte
 
 
 def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"qa-engine: error: {message}", err=True)
+    click.echo(f"qa-engine: error: {' '.join(message.split())}", err=True)
     sys.exit(code)
 
 

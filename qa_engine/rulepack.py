@@ -23,7 +23,10 @@ def read_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise RulePackError(f"{path.name}: invalid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise RulePackError(f"{path.name}: invalid YAML{where}: {' '.join(str(problem).split())}") from exc
     if not isinstance(data, dict):
         raise RulePackError(f"{path.name}: expected a mapping at the top level")
     return data

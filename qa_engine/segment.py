@@ -31,15 +31,20 @@ class Segmenter:
         return [w for _, _, w in self.tokens(text)]
 
 
+# Chat particles that jieba's dictionary glues onto words (满意哦, 急呀); a cut before them is fine.
+PARTICLES = frozenset("哦呀啊吧呢嘛啦哈哒呐噢喔")
+
+
 class TokenBoundaries:
     """Where a span may start or end in one text without splitting an ordinary word."""
 
     def __init__(self, tokens: list[tuple[int, int, str]], lexicon_terms: frozenset[str]) -> None:
-        # inside[p] is True when position p falls strictly inside an ordinary (non-lexicon) word.
+        # Positions strictly inside an ordinary (non-lexicon) word.
         self._blocked: set[int] = set()
         for start, end, word in tokens:
             if end - start > 1 and word not in lexicon_terms:
-                self._blocked.update(range(start + 1, end))
+                inner_end = end - 1 if word[-1] in PARTICLES else end
+                self._blocked.update(range(start + 1, inner_end))
 
     def respects(self, start: int, end: int) -> bool:
         return start not in self._blocked and end not in self._blocked

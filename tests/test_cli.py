@@ -1,0 +1,123 @@
+"""The CLI as a user runs it: real subprocesses, real files, bad input of every kind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GOOD = {"interaction_id": "ok-1", "channel": "chat", "agent_id": "A1", "turns": [{"role": "agent", "text": "您好，请问有什么可以帮您？"}]}
+
+
+def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "qa_engine", *args], input=stdin, capture_output=True, timeout=120)
+
+
+def lines(proc) -> list[dict]:
+    return [json.loads(line) for line in proc.stdout.decode().splitlines() if line.strip()]
+
+
+def write(tmp_path: Path, name: str, data: bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+def test_score_jsonl_to_file(tmp_path):
+    src = write(tmp_path, "in.jsonl", (json.dumps(GOOD, ensure_ascii=False) + "\n").encode() * 3)
+    out = tmp_path / "out.jsonl"
+    proc = run("score", src, "-o", str(out), "--summary")
+    assert proc.returncode == 0, proc.stderr
+    results = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert len(results) == 3 and results[0]["interaction_id"] == "ok-1"
+    assert "scored 3, failed 0" in proc.stdout.decode()
+
+
+def test_score_stdin_single_json_and_array():
+    assert len(lines(run("score", "-", stdin=json.dumps(GOOD).encode()))) == 1
+    assert len(lines(run("score", "-", stdin=json.dumps([GOOD, GOOD]).encode()))) == 2
+
+
+def test_malformed_line_reported_others_scored(tmp_path):
+    bad_role = dict(GOOD, interaction_id="no-role", turns=[{"text": "您好"}])
+    content = b"\n".join(
+        [
+            json.dumps(GOOD).encode(),
+            b"{not json",
+            json.dumps(bad_role).encode(),
+            json.dumps(dict(GOOD, channel="email")).encode(),
+            json.dumps(dict(GOOD, turns=[])).encode(),
+            "{\"interaction_id\": \"x\", \"channel\": \"chat\", \"turns\": [{\"role\": \"agent\", \"text\": \"\xe4\xbd\"}]}".encode("latin-1"),
+            json.dumps(dict(GOOD, interaction_id="ok-2")).encode(),
+        ]
+    )
+    proc = run("score", write(tmp_path, "mixed.jsonl", content))
+    assert proc.returncode == 1
+    assert [r["interaction_id"] for r in lines(proc)] == ["ok-1", "ok-2"]
+    err = proc.stderr.decode()
+    assert "line 2: invalid JSON" in err
+    assert "line 3: interaction no-role: turns.0.role: Field required" in err
+    assert "line 4:" in err and "channel" in err and "'call' or 'chat'" in err
+    assert "line 5:" in err and "no turns" in err
+    assert "line 6: not valid UTF-8" in err
+    assert "Traceback" not in err
+
+
+def test_huge_turn_is_refused_with_message(tmp_path):
+    huge = dict(GOOD, interaction_id="huge", turns=[{"role": "agent", "text": "您好" * 524_288}])
+    proc = run("score", write(tmp_path, "huge.jsonl", (json.dumps(huge) + "\n" + json.dumps(GOOD)).encode()))
+    assert proc.returncode == 1
+    assert "text too long (1,048,576 characters; limit 20,000)" in proc.stderr.decode()
+    assert len(lines(proc)) == 1
+
+
+def test_empty_turn_text_is_scored(tmp_path):
+    item = dict(GOOD, turns=[{"role": "agent", "text": ""}, {"role": "customer", "text": "  "}])
+    proc = run("score", "-", stdin=json.dumps(item).encode())
+    assert proc.returncode == 0 and lines(proc)[0]["hits"] is not None
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n  \n"])
+def test_empty_file(tmp_path, content):
+    proc = run("score", write(tmp_path, "empty.jsonl", content))
+    assert proc.returncode == 1
+    assert "input is empty" in proc.stderr.decode() and b"Traceback" not in proc.stderr
+
+
+def test_usage_errors_exit_2(tmp_path):
+    missing = run("score", str(tmp_path / "nope.jsonl"))
+    assert missing.returncode == 2 and "input not found" in missing.stderr.decode()
+    assert run("score").returncode == 2
+    assert run("score", str(tmp_path)).returncode == 2
+
+
+def test_broken_rule_pack_is_one_line_error(tmp_path):
+    lex = tmp_path / "lex"
+    (lex / "packs").mkdir(parents=True)
+    (lex / "packs" / "politeness.yaml").write_text("rules: [ {id: bad", encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "qa_engine", "score", "-"], input=json.dumps(GOOD).encode(), capture_output=True,
+        env={**__import__("os").environ, "QA_LEXICONS_DIR": str(lex)}, timeout=60,
+    )
+    assert proc.returncode == 1
+    err = proc.stderr.decode().strip().splitlines()
+    assert len(err) == 1 and "cannot load rules" in err[0] and "invalid YAML" in err[0]
+
+
+def test_schema_command_prints_contract_models():
+    proc = run("schema")
+    schemas = json.loads(proc.stdout)
+    assert {"Interaction", "Turn", "Hit", "DimensionScore", "Result"} <= set(schemas)
+    assert "interaction_id" in schemas["Interaction"]["properties"]
+    one = json.loads(run("schema", "Hit").stdout)
+    assert "rule_id" in one["properties"]
+
+
+def test_demo_prints_summary():
+    proc = run("demo")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.decode()
+    assert "example-call-bad" in out and "red" in out and "scored 5, failed 0" in out

@@ -1,0 +1,65 @@
+"""The engine on real data: the 800 JD chat sessions and the ground truth of the test calls."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import SHARED, rule_ids
+from qa_datasets.jddc import chat_dev_path, load_sessions
+from qa_engine.schema import Interaction
+
+CALLS = SHARED / "audio" / "calls"
+
+
+@pytest.fixture(scope="module")
+def sessions():
+    if not chat_dev_path().is_file():
+        pytest.fail(f"JDDC sample missing at {chat_dev_path()}: the real-data tests need ../shared")
+    return load_sessions()
+
+
+def test_all_800_jd_sessions_score(inspector, sessions):
+    assert len(sessions) == 800
+    results = [inspector.inspect(Interaction.model_validate(s)) for s in sessions]
+    assert len(results) == 800
+    assert all(0 <= r.score <= 100 and r.flag in {"green", "yellow", "red"} for r in results)
+    # Real agents are polite most of the time: most sessions show politeness, few are insulting.
+    polite = sum(1 for r in results if r.stats["polite_turns"] > 0)
+    critical = sum(1 for r in results if r.critical)
+    assert polite > 0.6 * len(results), polite
+    assert critical < 0.05 * len(results), critical
+    for r, s in zip(results[:100], sessions[:100]):
+        for h in r.hits:
+            if h.start is not None:
+                assert s["turns"][h.turn]["text"][h.start : h.end] == h.text
+
+
+def load_call(name: str) -> Interaction:
+    data = json.loads((CALLS / f"{name}.json").read_text(encoding="utf-8"))
+    return Interaction.model_validate(data)
+
+
+def test_call_bad_ground_truth(inspector):
+    result = inspector.inspect(load_call("call_bad"))
+    silence = [h for h in result.hits if h.rule_id == "signals.silence"]
+    assert len(silence) == 1 and silence[0].turn == 4
+    assert silence[0].time == pytest.approx((13.31, 20.31))
+    assert {"forbidden.deflect", "forbidden.impatience"} <= rule_ids(result)
+    assert result.flag == "red"
+    assert result.stats["silence_max_s"] == pytest.approx(7.0)
+
+
+def test_call_mixed_interruption_ground_truth(inspector):
+    result = inspector.inspect(load_call("call_mixed"))
+    cut = [h for h in result.hits if h.rule_id == "signals.customer_interruption"]
+    assert len(cut) == 1 and cut[0].turn == 1
+    assert cut[0].time == pytest.approx((2.01, 2.41))
+    assert result.stats["interruptions"] == 1
+
+
+def test_call_good_is_green(inspector):
+    result = inspector.inspect(load_call("call_good"))
+    assert result.flag == "green", [d for v in result.dimensions.values() for d in v.deductions]
+    assert not [h for h in result.hits if h.dimension == "forbidden_words"]
