@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from importlib import resources as ilr
 from pathlib import Path
 
 import click
@@ -14,7 +15,7 @@ from qa_engine.rulepack import RulePackError
 from qa_engine.schema import Result, json_schemas
 from qa_engine.summary import format_summary
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "datasets" / "examples" / "interactions.jsonl"
+EXAMPLES = ilr.files("qa_datasets") / "examples" / "interactions.jsonl"
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -63,8 +64,9 @@ def score(input_path: str, output: str | None, summary: bool) -> None:
                 failed += 1
                 click.echo(f"qa-engine: {input_path}: {exc}", err=True)
                 continue
-            out.write(result.model_dump_json(exclude_none=False) + "\n")
-            results.append(result)
+            out.write(result.model_dump_json() + "\n")
+            if summary:
+                results.append(result)
     finally:
         if output:
             out.close()
@@ -81,7 +83,7 @@ def demo(output: str | None) -> None:
     inspector = _inspector()
     results = []
     with EXAMPLES.open("rb") as fh:
-        for item in read_interactions(fh, name=str(EXAMPLES)):
+        for item in read_interactions(fh, name="interactions.jsonl"):
             if isinstance(item, RecordError):
                 _fail(f"bundled example broken: {item}")
             results.append(inspector.inspect(item))

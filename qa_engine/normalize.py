@@ -7,6 +7,8 @@ remembers the index of the original character it came from, so hits point into t
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -18,7 +20,7 @@ class NormalizedText:
     original: str
     text: str
     # origin[i] is the index in `original` of normalised character i.
-    origin: tuple[int, ...]
+    origin: Sequence[int]
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
         """Map a normalised span [start, end) to the original text."""
@@ -39,15 +41,11 @@ def _t2s_char(ch: str) -> str:
     return out if len(out) == 1 else ch
 
 
-def _half_width(ch: str) -> str:
-    """Full-width to half-width, lower case; always one character out for one in."""
-    code = ord(ch)
-    if 0xFF01 <= code <= 0xFF5E:
-        ch = chr(code - 0xFEE0)
-    elif code == 0x3000:
-        return " "
-    lower = ch.lower()
-    return lower if len(lower) == 1 else ch
+# Full-width ASCII to half-width, ideographic space to space, ASCII upper to lower case.
+_WIDTH_AND_CASE = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+_WIDTH_AND_CASE |= {code: code + 32 for code in range(0x41, 0x5B)}
+_WIDTH_AND_CASE |= {code: half + 32 for code, half in _WIDTH_AND_CASE.items() if 0x41 <= half <= 0x5A}
+_SPACE = re.compile(r"\s")
 
 
 def is_cjk(ch: str) -> bool:
@@ -65,7 +63,9 @@ def to_simplified(text: str) -> str:
 
 
 def normalize(text: str) -> NormalizedText:
-    chars = to_simplified("".join(_half_width(c) for c in text))
+    chars = to_simplified(text.translate(_WIDTH_AND_CASE))
+    if not _SPACE.search(chars):
+        return NormalizedText(original=text, text=chars, origin=range(len(chars)))
     out: list[str] = []
     origin: list[int] = []
     i, n = 0, len(chars)

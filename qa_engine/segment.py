@@ -24,6 +24,18 @@ class Segmenter:
             if len(term) > 1 and not term.isascii():
                 self._tokenizer.add_word(term)
 
+    def may_cut_word(self, text: str, pos: int, reach: int = 3) -> bool:
+        """Cheap pre-check: does any dictionary word (up to `reach` characters on either side)
+        span position `pos`? Only then is a full jieba pass needed to decide."""
+        if pos <= 0 or pos >= len(text):
+            return False
+        freq = self._tokenizer.FREQ
+        for a in range(max(0, pos - reach), pos):
+            for b in range(pos + 1, min(len(text), pos + reach) + 1):
+                if freq.get(text[a:b]):
+                    return True
+        return False
+
     def tokens(self, text: str) -> list[tuple[int, int, str]]:
         return [(s, e, w) for w, s, e in self._tokenizer.tokenize(text, HMM=False)]
 

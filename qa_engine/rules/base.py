@@ -130,7 +130,7 @@ def register(name: str):
 
 def select_turns(spec: RuleSpec, ctx: InspectionContext) -> list[TurnView]:
     """Turns of the rule's roles inside its scope."""
-    turns = [t for t in ctx.turns if t.role in spec.roles]
+    turns = ctx.turns_of(tuple(spec.roles))
     scope = spec.scope
     if scope.first_turns:
         turns = turns[: scope.first_turns]

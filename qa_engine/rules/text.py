@@ -60,11 +60,12 @@ class KeywordOperator(RuleOperator):
         self.negators: list[str] = []
         if self.params.negation != "ignore":
             self.negators = sorted(load_word_list(resources.words_path(self.params.negators_file)), key=len, reverse=True)
+        self.longest_negator = max((len(n) for n in self.negators), default=1)
 
     def _negated(self, view: TurnView, match: PhraseMatch) -> bool:
         """A negator ends within `negation_window` characters before the phrase, same clause."""
         text = view.text
-        lo = max(0, match.start - self.params.negation_window - max((len(n) for n in self.negators), default=1))
+        lo = max(0, match.start - self.params.negation_window - self.longest_negator)
         before = text[lo : match.start]
         clause = _CLAUSE_BREAK.split(before)[-1]
         for neg in self.negators:
@@ -110,6 +111,40 @@ class PhraseOperator(KeywordOperator):
     default_negation = "exclude"
 
 
+def first_chars(pattern: str) -> frozenset[str] | None:
+    """Characters one of which every match must start with, or None when that cannot be told.
+
+    Lets a regex be skipped on turns containing none of them: a sound shortcut, since Python's re
+    does not scan for a literal prefix when a pattern starts with a lookbehind or a group.
+    """
+    from re import _constants as c, _parser as parser
+
+    def of(items) -> frozenset[str] | None:
+        for op, arg in items:
+            if op in (c.ASSERT, c.ASSERT_NOT, c.AT):
+                continue  # zero-width: look at the next item
+            if op is c.LITERAL:
+                return frozenset(chr(arg))
+            if op is c.IN:
+                if all(o is c.LITERAL for o, _ in arg):
+                    return frozenset(chr(a) for _, a in arg)
+                return None
+            if op is c.SUBPATTERN:
+                return of(arg[-1])
+            if op is c.BRANCH:
+                sets = [of(branch) for branch in arg[1]]
+                return None if any(x is None for x in sets) else frozenset().union(*sets)
+            if op in (c.MAX_REPEAT, c.MIN_REPEAT) and arg[0] >= 1:
+                return of(arg[2])
+            return None
+        return None
+
+    try:
+        return of(parser.parse(pattern))
+    except Exception:  # an exotic construct: no shortcut, the pattern always runs
+        return None
+
+
 @register("regex")
 class RegexOperator(RuleOperator):
     """Regular expressions on normalised text, each match dropped if an exclusion regex matches
@@ -130,7 +165,8 @@ class RegexOperator(RuleOperator):
         if not sources:
             raise LexiconError(f"rule {spec.id}: no patterns")
         try:
-            self.pattern = re.compile("|".join(f"(?:{s})" for s in sources))
+            # Separate patterns: one big alternation is ~2.5x slower in Python's re (no literal prefix scan).
+            self.patterns = [(re.compile(s), first_chars(s)) for s in sources]
             self.exclude = re.compile("|".join(f"(?:{s})" for s in self.params.exclude)) if self.params.exclude else None
         except re.error as exc:
             raise LexiconError(f"rule {spec.id}: bad regex: {exc}") from exc
@@ -138,18 +174,28 @@ class RegexOperator(RuleOperator):
     def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
         hits = []
         for view in turns:
-            for m in self.pattern.finditer(view.text):
-                if m.end() == m.start():
+            spans = sorted(
+                (m.start(), -m.end())
+                for pattern, starts in self.patterns
+                if starts is None or not starts.isdisjoint(view.chars)
+                for m in pattern.finditer(view.text)
+                if m.end() > m.start()
+            )
+            last_end = -1
+            for start, neg_end in spans:
+                end = -neg_end
+                if start < last_end:
                     continue
                 if self.exclude is not None:
                     if self.params.exclude_context is None:
                         window = view.text
                     else:
                         c = self.params.exclude_context
-                        window = view.text[max(0, m.start() - c) : m.end() + c]
+                        window = view.text[max(0, start - c) : end + c]
                     if self.exclude.search(window):
                         continue
-                if self.params.word_boundary and not view.boundaries.respects(m.start(), m.end()):
+                if self.params.word_boundary and not view.respects_words(start, end):
                     continue
-                hits.append(self.turn_hit(view, m.start(), m.end()))
+                last_end = end
+                hits.append(self.turn_hit(view, start, end))
         return hits

@@ -1,0 +1,12 @@
+# qa-engine: the engine with its rule packs and lexicons. Build from the repository root:
+#   docker build -t qa-engine . && docker run --rm -i qa-engine score - < interactions.jsonl
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY qa_engine ./qa_engine
+COPY datasets ./datasets
+COPY lexicons ./lexicons
+RUN pip install --no-cache-dir .
+ENV QA_LEXICONS_DIR=/app/lexicons
+ENTRYPOINT ["qa-engine"]
+CMD ["demo"]

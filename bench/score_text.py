@@ -1,0 +1,83 @@
+"""Throughput of text scoring on the 800 real JD chat sessions, one process.
+
+Baselines, in the same run: naive scorers that loop over lexicon entries with Python's `in`
+(no normalisation, no word boundaries, no negation, no scoring):
+  A. the rule word lists (lexicons/words) on every agent turn: the least a keyword checker does;
+  B. the same lexicons the engine matches: A plus the emotion lexicon (DUTIR words and our cue
+     lists) on every turn.
+Run: .venv/bin/python bench/score_text.py [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from qa_datasets.jddc import load_sessions  # noqa: E402
+from qa_engine.engine import Inspector  # noqa: E402
+from qa_engine.lexicon import load_word_list  # noqa: E402
+from qa_engine.schema import Interaction  # noqa: E402
+
+
+def naive_baseline(interactions: list[Interaction], agent_words: list[str], all_turn_words: list[str]) -> int:
+    found = 0
+    for item in interactions:
+        for turn in item.turns:
+            if turn.role == "agent":
+                for w in agent_words:
+                    if w in turn.text:
+                        found += 1
+            for w in all_turn_words:
+                if w in turn.text:
+                    found += 1
+    return found
+
+
+def best_of(repeat: int, fn) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+
+    interactions = [Interaction.model_validate(s) for s in load_sessions()]
+    t0 = time.perf_counter()
+    inspector = Inspector()
+    load_s = time.perf_counter() - t0
+    words_dir = inspector.settings.lexicons_dir / "words"
+    rule_files = [f for f in words_dir.glob("*.txt") if not f.name.endswith(".regex.txt") and not f.name.startswith("emotion_")]
+    words = sorted({w for f in rule_files for w in load_word_list(f)})
+    emotion_words = sorted(inspector.emotion_scorer.automaton.keys())
+
+    inspector.inspect(interactions[0])  # warm caches (jieba, OpenCC)
+    def score_all() -> None:
+        # Streamed like `qa-engine score`: each result is serialised, then dropped.
+        for item in interactions:
+            inspector.inspect(item).model_dump_json()
+
+    engine_s = best_of(args.repeat, score_all)
+    naive_a = best_of(args.repeat, lambda: naive_baseline(interactions, words, []))
+    naive_b = best_of(1, lambda: naive_baseline(interactions, words, emotion_words))
+    n = len(interactions)
+    turns = sum(len(i.turns) for i in interactions)
+    print(f"sessions {n}, turns {turns}, rule lexicon entries {len(words)}, emotion lexicon entries {len(emotion_words)}, rules {len(inspector.ruleset.rules)}")
+    print(f"engine load (rules, jieba, lexicons): {load_s:.2f} s")
+    print(f"engine: {engine_s:.3f} s -> {n / engine_s:,.0f} interactions/s  (full scoring: rules, emotion, scorecard)")
+    print(f"baseline A, `in` over rule lexicons: {naive_a:.3f} s -> {n / naive_a:,.0f} interactions/s")
+    print(f"baseline B, `in` over all lexicons the engine matches: {naive_b:.3f} s -> {n / naive_b:,.0f} interactions/s")
+    print(f"engine throughput / baseline A: {naive_a / engine_s:.2f}x; / baseline B: {naive_b / engine_s:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
