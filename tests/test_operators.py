@@ -204,3 +204,22 @@ def test_scorecard_weights_flags_and_critical(tmp_path):
     assert meh.score == pytest.approx((5 * 100 + 40) / 6, abs=0.1) and meh.flag == "green"
     bad = insp.inspect(chat(("agent", "随便你")))
     assert bad.score == 0 and bad.flag == "red" and bad.critical == ["t.bad"]
+
+
+def test_rule_group_counts_overlapping_evidence_once(tmp_path):
+    insp = make_inspector(
+        tmp_path,
+        [
+            kw("t.words", words=["不归我管"], group="t.deflect"),
+            {"id": "t.pattern", "dimension": "forbidden_words", "operator": "regex", "roles": ["agent"], "group": "t.deflect",
+             "patterns": ["(不归|不是)我(们)?管"]},
+            kw("t.other", words=["不归我管"]),
+        ],
+        scorecard_rules={"t.words": {"deduct": 30}, "t.pattern": {"deduct": 30}},
+    )
+    r = insp.inspect(chat(("agent", "这个不归我管"), ("agent", "也不是我们管的")))
+    grouped = [(h.rule_id, h.turn) for h in r.hits if h.rule_id in {"t.words", "t.pattern"}]
+    assert sorted(grouped) == [("t.pattern", 1), ("t.words", 0)]
+    # A rule outside the group keeps its own hit on the same words.
+    assert [h.turn for h in r.hits if h.rule_id == "t.other"] == [0]
+    assert r.dimensions["forbidden_words"].score == 40
