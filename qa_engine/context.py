@@ -12,6 +12,10 @@ from qa_engine.schema import Hit, Interaction, Turn, TurnEmotion
 from qa_engine.segment import Segmenter, TokenBoundaries
 
 
+def _is_alnum(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
 WINDOW = 8  # characters of context jieba sees on each side of a match in a long turn
 
 
@@ -51,6 +55,11 @@ class TurnView:
     def respects_words(self, start: int, end: int) -> bool:
         """The span [start, end) does not cut an ordinary word (see segment.TokenBoundaries)."""
         seg, text = self._segmenter, self.norm.text
+        # Latin terms need latin word edges: sb is not a word inside usb.
+        if (start > 0 and _is_alnum(text[start - 1]) and _is_alnum(text[start])) or (
+            end < len(text) and _is_alnum(text[end]) and _is_alnum(text[end - 1])
+        ):
+            return False
         if not (seg.may_cut_word(text, start) or seg.may_cut_word(text, end)):
             return True
         if len(text) <= 2 * WINDOW + (end - start) or "boundaries" in self.__dict__:

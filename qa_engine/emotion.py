@@ -81,10 +81,14 @@ class LexiconEmotionScorer:
     def __init__(self, lexicons_dir: Path) -> None:
         words, self.negators = _dutir()
         self.negator_lengths = tuple(sorted({len(n) for n in self.negators}))
-        entries: dict[str, tuple[EmotionLabel, int]] = {w: (label, 1) for w, label in words.items()}
+        # ASCII entries (sb, FT) fire inside product codes and English words.
+        entries: dict[str, tuple[str, int]] = {w: (label, 1) for w, label in words.items() if not w.isascii()}
         for label in self.CUE_LABELS:
             for w in load_word_list(lexicons_dir / "words" / f"emotion_{label}.txt"):
                 entries[w] = (label, self.CUE_WEIGHT)
+        # Routine service words DUTIR tags as emotional (解决, 麻烦) count as nothing.
+        for w in load_word_list(lexicons_dir / "words" / "emotion_neutral.txt"):
+            entries[w] = ("neutral", 0)
         self.automaton = ahocorasick.Automaton()
         for w, (label, weight) in entries.items():
             self.automaton.add_word(w, (len(w), label, weight))
@@ -95,6 +99,8 @@ class LexiconEmotionScorer:
         counts: Counter[str] = Counter()
         # iter_long: leftmost-longest, non-overlapping matches (done in C).
         for end, (n, label, weight) in self.automaton.iter_long(text):
+            if label == "neutral":
+                continue
             if _negated_before(text, end - n + 1, self.negators, self.negator_lengths):
                 if label == "happy":
                     counts["angry"] += weight
