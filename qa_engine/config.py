@@ -20,6 +20,14 @@ class Settings(BaseSettings):
     # Where ../shared/datasets lives (evaluation only; never needed for scoring).
     shared_dir: Path = REPO_ROOT.parent / "shared"
     emotion_scorer: str = "lexicon"
+    # ONNX models (models/<name>/ with a model card each); any compatible directory by configuration.
+    models_dir: Path = REPO_ROOT / "models"
+    embedder_dir: Path | None = None  # default: models_dir / "e5_small_zh"
+    onnx_threads: int = 2
+
+    @property
+    def embedder_path(self) -> Path:
+        return self.embedder_dir or self.models_dir / "e5_small_zh"
 
     @property
     def scorecards_path(self) -> Path:

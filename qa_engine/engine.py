@@ -38,7 +38,15 @@ class Inspector:
         if pack_paths is None:
             pack_paths = [lex / "packs" / f"{name}.yaml" for name in self.settings.rule_packs]
         self.index = PhraseIndex()
-        self.ruleset: RuleSet = load_rules(pack_paths, Resources(lexicons_dir=lex, index=self.index))
+        self.ruleset: RuleSet = load_rules(
+            pack_paths,
+            Resources(
+                lexicons_dir=lex,
+                index=self.index,
+                embedder_dir=self.settings.embedder_path,
+                onnx_threads=self.settings.onnx_threads,
+            ),
+        )
         self.index.build()
         self.segmenter = Segmenter(self.index.all_terms)
         self.scorecards = scorecards or load_scorecards(self.settings.scorecards_path)

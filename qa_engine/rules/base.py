@@ -63,13 +63,26 @@ class RuleSpec(BaseModel):
 
 @dataclass
 class Resources:
-    """What operators may use while they are built: word list folder and the shared phrase index."""
+    """What operators may use while they are built: word lists, the shared phrase index, and
+    models loaded once on first use (a ruleset without `similar` rules never loads the embedder)."""
 
     lexicons_dir: Path
     index: PhraseIndex
+    embedder_dir: Path | None = None
+    onnx_threads: int = 2
+    _embedder: Any = None
 
     def words_path(self, name: str) -> Path:
         return self.lexicons_dir / "words" / name
+
+    def embedder(self):
+        if self._embedder is None:
+            from qa_engine.embedder import SentenceEmbedder
+
+            if self.embedder_dir is None or not (self.embedder_dir / "model.onnx").is_file():
+                raise ValueError(f"sentence-embedding model not found in {self.embedder_dir}")
+            self._embedder = SentenceEmbedder(self.embedder_dir, threads=self.onnx_threads)
+        return self._embedder
 
 
 class RuleOperator(ABC):
