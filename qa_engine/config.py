@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,6 +25,21 @@ class Settings(BaseSettings):
     models_dir: Path = REPO_ROOT / "models"
     embedder_dir: Path | None = None  # default: models_dir / "e5_small_zh"
     onnx_threads: int = 2
+
+    # ASR (faster-whisper). whisper_model_dir: any CTranslate2 Whisper directory; default: the
+    # embedded base model assembled into cache_dir.
+    cache_dir: Path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qa-engine"
+    whisper_model_dir: Path | None = None
+    asr_device: str = "cpu"
+    asr_compute_type: str = "int8"
+    asr_beam_size: int = 5
+    asr_threads: int = 2
+    asr_hotword_prompt: bool = False  # measured: see docs/accuracy.md
+    asr_vad: bool = True
+    asr_turn_gap: float = 0.45  # seconds of pause between words that start a new turn
+    asr_low_confidence: float = 0.6  # turns below this are marked in hits
+    stereo_roles: tuple[str, str] = ("agent", "customer")  # left, right
+    redact_pii: bool = True
 
     @property
     def embedder_path(self) -> Path:

@@ -1,0 +1,1 @@
+"""Calls: audio decoding, the embedded Whisper model, transcription into role-labelled turns."""
