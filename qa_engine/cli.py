@@ -48,7 +48,13 @@ def score(input_path: str, output: str | None, summary: bool) -> None:
         stream = open_input(input_path)
     except OSError as exc:
         _fail(str(exc), 2)
+    from qa_engine.asr.audio import AudioError
+    from qa_engine.asr.model import ModelError
+    from qa_engine.pipeline import Preparer
+
     inspector = _inspector()
+    preparer = Preparer(inspector.settings)
+    base_dir = Path(input_path).resolve().parent if input_path != "-" else Path.cwd()
     out = open(output, "w", encoding="utf-8") if output else sys.stdout
     results: list[Result] = []
     failed = 0
@@ -59,8 +65,8 @@ def score(input_path: str, output: str | None, summary: bool) -> None:
                 click.echo(f"qa-engine: {input_path}: {item}", err=True)
                 continue
             try:
-                result = inspector.inspect(item)
-            except ValueError as exc:
+                result = inspector.inspect(preparer.prepare(item, base_dir))
+            except (ValueError, AudioError, ModelError) as exc:
                 failed += 1
                 click.echo(f"qa-engine: {input_path}: {exc}", err=True)
                 continue
@@ -72,6 +78,47 @@ def score(input_path: str, output: str | None, summary: bool) -> None:
             out.close()
     if summary:
         click.echo(format_summary(results, failed), err=not output)
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("audio", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="write one <name>.json interaction per recording here (default: JSON Lines to stdout)")
+@click.option("--agent-id", default=None, help="agent_id to put on the interactions")
+@click.option("--channels", type=click.Choice(["agent-customer", "customer-agent"]), default=None, help="stereo channel order, left-right (default from settings: agent-customer)")
+@click.option("--no-redact", is_flag=True, help="keep phone numbers, ID and card numbers, e-mail and addresses in the text")
+def transcribe(audio: tuple[Path, ...], output_dir: Path | None, agent_id: str | None, channels: str | None, no_redact: bool) -> None:
+    """Transcribe call recordings (wav, mp3, m4a, ogg/opus; stereo or mono) into interactions."""
+    from qa_engine.asr.audio import AudioError
+    from qa_engine.asr.model import ModelError
+    from qa_engine.asr.transcribe import Transcriber
+    from qa_engine.config import get_settings
+    from qa_engine.redact import redact_interaction
+
+    try:
+        transcriber = Transcriber(get_settings())
+    except ModelError as exc:
+        _fail(str(exc))
+    roles = tuple(channels.split("-")) if channels else None
+    if output_dir:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for path in audio:
+        try:
+            item = transcriber.transcribe(path, agent_id=agent_id, channel_roles=roles)
+        except AudioError as exc:
+            failed += 1
+            click.echo(f"qa-engine: {exc}", err=True)
+            continue
+        if not no_redact:
+            item = redact_interaction(item)
+        line = item.model_dump_json(exclude_none=True)
+        if output_dir:
+            (output_dir / f"{path.stem}.json").write_text(line + "\n", encoding="utf-8")
+            click.echo(f"{path} -> {output_dir / (path.stem + '.json')} ({len(item.turns)} turns)", err=True)
+        else:
+            click.echo(line)
     if failed:
         sys.exit(1)
 
@@ -118,6 +165,23 @@ def eval_rules(split: str, errors: bool, as_json: bool) -> None:
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_rule_report(report, errors))
+
+
+@eval_group.command(name="asr")
+@click.option("--calls-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="folder of NAME.json ground truth with NAME.stereo.wav / NAME.mono.wav (default: ../shared/audio/calls)")
+@click.option("--json", "as_json", is_flag=True)
+def eval_asr(calls_dir: Path | None, as_json: bool) -> None:
+    """CER, mono role accuracy, silences and interruptions on recordings with ground truth."""
+    from qa_engine.asr.evaluate import evaluate_calls, format_asr_report
+    from qa_engine.asr.transcribe import Transcriber
+    from qa_engine.config import get_settings
+
+    settings = get_settings()
+    calls_dir = calls_dir or settings.shared_dir / "audio" / "calls"
+    if not calls_dir.is_dir():
+        _fail(f"calls folder not found: {calls_dir}")
+    rows = evaluate_calls(calls_dir, Transcriber(settings), _inspector())
+    click.echo(json.dumps(rows, ensure_ascii=False, indent=2) if as_json else format_asr_report(rows))
 
 
 if __name__ == "__main__":

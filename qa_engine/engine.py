@@ -65,6 +65,14 @@ class Inspector:
             "models": {"emotion": self.emotion_scorer.source},
         }
 
+    def _mark_low_confidence(self, hits: dict[str, list[Hit]]) -> None:
+        """Reviewers must know when a flag may be the recogniser's mistake."""
+        limit = self.settings.asr_low_confidence
+        for rule_hits in hits.values():
+            for h in rule_hits:
+                if h.asr_confidence is not None and h.asr_confidence < limit and h.severity != "info":
+                    h.explanation += f"（注意：该轮语音识别置信度 {h.asr_confidence:.2f} 偏低，可能是识别错误）"
+
     def inspect(self, interaction: Interaction) -> Result:
         if not interaction.turns:
             raise ValueError(f"{interaction.interaction_id}: no turns to inspect (transcribe audio first)")
@@ -76,6 +84,7 @@ class Inspector:
             else:
                 ctx.hits[rule.spec.id] = []
         _drop_contained(ctx.hits, self.rule_groups)
+        self._mark_low_confidence(ctx.hits)
         card = self.scorecards[interaction.channel]
         script = card.script_result(ctx.hits)
         emotion = trajectory(ctx.emotions, self.emotion_scorer.source)

@@ -1,0 +1,37 @@
+"""One interaction from input to stored form: transcribe if it is audio only, then redact PII.
+
+Shared by the CLI, the API and batch jobs, so every path stores the same text the hits point into.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qa_engine.config import Settings, get_settings
+from qa_engine.redact import redact_interaction
+from qa_engine.schema import Interaction
+
+
+class Preparer:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self._transcriber = None
+
+    @property
+    def transcriber(self):
+        if self._transcriber is None:  # Whisper loads only when audio arrives
+            from qa_engine.asr.transcribe import Transcriber
+
+            self._transcriber = Transcriber(self.settings)
+        return self._transcriber
+
+    def prepare(self, item: Interaction, base_dir: Path | None = None) -> Interaction:
+        if not item.turns and item.audio_path:
+            path = Path(item.audio_path)
+            if not path.is_absolute() and base_dir is not None:
+                path = base_dir / path
+            fields = item.model_dump(exclude={"turns", "audio_path", "interaction_id", "channel"}, exclude_none=True)
+            item = self.transcriber.transcribe(path, interaction_id=item.interaction_id, **fields)
+        if self.settings.redact_pii:
+            item = redact_interaction(item)
+        return item
