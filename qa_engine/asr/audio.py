@@ -60,7 +60,7 @@ def probe(path: Path) -> AudioInfo:
         return AudioInfo(path, stream.codec_context.channels, stream.codec_context.sample_rate, duration, stream.codec_context.name)
 
 
-def iter_chunks(path: Path, chunk_seconds: float = 600.0) -> Iterator[tuple[float, np.ndarray]]:
+def iter_chunks(path: Path, chunk_seconds: float = 300.0) -> Iterator[tuple[float, np.ndarray]]:
     """Yield (offset in seconds, float32 array [channels, samples]) chunks of at most
     `chunk_seconds`, so a two-hour recording never sits in memory whole. A file that breaks off
     midway (truncated) yields what could be decoded and logs a warning."""
