@@ -72,6 +72,17 @@ def hf_tokenizer(tok: Tokenizer) -> PreTrainedTokenizerFast:
     )
 
 
+def write_tokenizer(out: Path, spec: dict) -> None:
+    """tokenizer.json (exactly our spec) + tokenizer_config.json + special_tokens_map.json."""
+    hf_tokenizer(e5_vocab.tokenizer_from_spec(spec)).save_pretrained(out)
+    (out / "tokenizer.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+    cfg = json.loads((out / "tokenizer_config.json").read_text(encoding="utf-8"))
+    cfg["tokenizer_class"] = "PreTrainedTokenizerFast"  # loads tokenizer.json as-is in transformers 4.x and 5.x
+    (out / "tokenizer_config.json").write_text(json.dumps(cfg, indent=1), encoding="utf-8")
+    specials = {k: v for k, v in cfg.items() if k.endswith("_token")}
+    (out / "special_tokens_map.json").write_text(json.dumps(specials, indent=1), encoding="utf-8")
+
+
 def heldout_report(orig: Tokenizer, pruned: Tokenizer, texts: Sequence[str]) -> dict:
     """Token strings before vs after pruning, and <unk> rates, on text never used for the vocabulary."""
     texts = list(dict.fromkeys(texts))
@@ -79,15 +90,17 @@ def heldout_report(orig: Tokenizer, pruned: Tokenizer, texts: Sequence[str]) -> 
     b = pruned.encode_batch([e5_vocab.PREFIXES[0] + t for t in texts], add_special_tokens=False)
     same = sum(x.tokens == y.tokens for x, y in zip(a, b))
     n_a, n_b = sum(len(x.ids) for x in a), sum(len(y.ids) for y in b)
-    unk_a = sum(x.tokens.count("<unk>") for x in a)
-    unk_b = sum(y.tokens.count("<unk>") for y in b)
-    unk_chars = sorted({t[s:e] for t, y in zip(texts, b) for tok, (s, e) in zip(y.tokens, y.offsets)
-                        if tok == "<unk>"})
+    unk_a, unk_b = orig.token_to_id("<unk>"), pruned.token_to_id("<unk>")
+    # an <unk> token's string is the unknown text itself, so count by id
+    unk_chars = sorted({tok for y in b for tok, i in zip(y.tokens, y.ids) if i == unk_b})
     return {
         "sentences": len(texts), "same_tokens": same, "same_tokens_rate": round(same / len(texts), 4),
         "tokens_original": n_a, "tokens_pruned": n_b,
-        "unk_rate_original": round(unk_a / n_a, 6), "unk_rate_pruned": round(unk_b / n_b, 6),
-        "sentences_with_unk_pruned": sum("<unk>" in y.tokens for y in b), "unk_chars_pruned": unk_chars[:50],
+        "unk_rate_original": round(sum(x.ids.count(unk_a) for x in a) / n_a, 6),
+        "unk_rate_pruned": round(sum(y.ids.count(unk_b) for y in b) / n_b, 6),
+        "sentences_with_unk_original": sum(unk_a in x.ids for x in a),
+        "sentences_with_unk_pruned": sum(unk_b in y.ids for y in b),
+        "unk_text_pruned": unk_chars[:50],
     }
 
 
@@ -111,8 +124,7 @@ def convert(out: Path, texts: Sequence[str] | None = None, max_vocab: int | None
         report["held_out"] = heldout_report(orig, tok, held_out)
     out.mkdir(parents=True, exist_ok=True)
     build_model(m, keep).save_pretrained(out)
-    hf_tokenizer(tok).save_pretrained(out)
-    (out / "tokenizer.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")  # exact spec
+    write_tokenizer(out, spec)
     if keep is not None:
         (out / "kept_ids.json").write_text(json.dumps(keep), encoding="utf-8")  # new id -> original id
     (out / "conversion.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")

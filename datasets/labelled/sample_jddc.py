@@ -1,0 +1,80 @@
+"""Reproduce the JDDC agent-turn sample behind jddc_agent_turns.jsonl, and the dev/test split.
+
+Run from the repository root:  python -m datasets.labelled.sample_jddc  (prints the sampled turns
+as session_id, utt_index, text_sha1, text to stdout; the text is for reading only, never committed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Hashable
+
+from ..jddc import chat_dev_path, iter_rows
+
+SEED = 20261123
+PER_SESSION = 2
+TARGET = 340
+
+_PLACEHOLDER = re.compile(r"\[[^\[\]]*\]|#E-[a-z]+")
+_FILLER = re.compile(r"[\s\W_]+")
+
+
+def sha1(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def is_contentless(text: str) -> bool:
+    """True for empty turns and turns made only of masks ([链接x], [订单x]...), emoticon codes, punctuation."""
+    prev = None
+    while prev != text:  # masks can nest: [订单编号:[订单x]，...]
+        prev, text = text, _PLACEHOLDER.sub("", text)
+    return not _FILLER.sub("", text)
+
+
+def sample() -> list[tuple[str, int, str, str]]:
+    """Up to PER_SESSION agent turns from each session, sessions in seeded random order, until TARGET.
+
+    Turns whose text (whitespace-stripped) was already drawn are skipped, so the many verbatim
+    template lines of the JD agents appear once each.
+    """
+    by_session: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for session, index, role, text in iter_rows(chat_dev_path()):
+        if role == "agent" and not is_contentless(text):
+            by_session[session].append((index, text))
+    rng = random.Random(SEED)
+    sessions = sorted(by_session)
+    rng.shuffle(sessions)
+    seen: set[str] = set()
+    picked: list[tuple[str, int, str, str]] = []
+    for session in sessions:
+        fresh = [(i, t) for i, t in by_session[session] if t.strip() not in seen]
+        for index, text in sorted(rng.sample(fresh, min(PER_SESSION, len(fresh)))):
+            seen.add(text.strip())
+            picked.append((session, index, sha1(text), text))
+        if len(picked) >= TARGET:
+            break
+    return picked
+
+
+def assign_split(items: list[dict], key: Callable[[dict], Hashable], seed: int = SEED) -> None:
+    """Set item["split"] to dev/test, 50/50, stratified by key (strata in sorted order, seeded shuffle)."""
+    rng = random.Random(seed)
+    strata: dict[Hashable, list[dict]] = defaultdict(list)
+    for item in items:
+        strata[key(item)].append(item)
+    turn = 0
+    for k in sorted(strata, key=repr):
+        group = strata[k]
+        rng.shuffle(group)
+        for item in group:
+            item["split"] = ("dev", "test")[turn % 2]
+            turn += 1
+
+
+if __name__ == "__main__":
+    for row in sample():
+        sys.stdout.write("\t".join(map(str, row)) + "\n")
