@@ -60,7 +60,16 @@ def sample() -> list[tuple[str, int, str, str]]:
     return picked
 
 
-def assign_split(items: list[dict], key: Callable[[dict], Hashable], seed: int = SEED) -> None:
+_RARE_FIRST = ("farewell_wishes", "thanks", "apology", "greeting", "please")
+
+
+def split_key(item: dict) -> tuple:
+    """Stratum: forbidden categories, paraphrase flag, and the rarest politeness category present."""
+    rarest = next((c for c in _RARE_FIRST if c in item["politeness_categories"]), "")
+    return tuple(item["forbidden_categories"]), item.get("paraphrase", False), rarest
+
+
+def assign_split(items: list[dict], key: Callable[[dict], Hashable] = split_key, seed: int = SEED) -> None:
     """Set item["split"] to dev/test, 50/50, stratified by key (strata in sorted order, seeded shuffle)."""
     rng = random.Random(seed)
     strata: dict[Hashable, list[dict]] = defaultdict(list)

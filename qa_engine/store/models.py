@@ -1,0 +1,337 @@
+"""Database tables (SQLAlchemy 2.0 typed declarative models).
+
+An interaction keeps every scoring run as a `ResultRow`; exactly one per interaction is current
+(a partial unique index enforces it). Reviews and appeals never change a result: decisions on hits
+and manual dimension scores are their own rows, and the final score is stored on the review.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from qa_engine.store.types import JSONType, UTCDateTime, utcnow
+
+ROLES = ("admin", "supervisor", "qa_specialist", "agent", "ingest")
+FLAGS = ("green", "yellow", "red")
+DECISIONS = ("confirm", "dismiss")
+APPEAL_STATUSES = ("open", "accepted", "rejected")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {dict[str, Any]: JSONType, list[Any]: JSONType, datetime: UTCDateTime}
+
+
+# --- organisation -----------------------------------------------------------------------------
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id"), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- interactions and results -------------------------------------------------------------------
+
+
+class InteractionRow(Base):
+    __tablename__ = "interactions"
+    __table_args__ = (
+        CheckConstraint("channel IN ('call', 'chat')", name="channel"),
+        Index("ix_interactions_agent_date", "agent_id", "occurred_date"),
+        Index("ix_interactions_team_date", "team_id", "occurred_date"),
+    )
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)  # the contract's interaction_id
+    channel: Mapped[str] = mapped_column(String(10))
+    agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id"))
+    started_at: Mapped[datetime | None]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    occurred_at: Mapped[datetime]  # started_at, else received_at
+    occurred_date: Mapped[date] = mapped_column(Date, index=True)  # local date for reports
+    audio_path: Mapped[str | None] = mapped_column(String(1000))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)  # unknown top-level input fields
+    content_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    turns: Mapped[list[TurnRow]] = relationship(
+        order_by="TurnRow.idx", cascade="all, delete-orphan", passive_deletes=True
+    )
+    results: Mapped[list[ResultRow]] = relationship(
+        order_by="ResultRow.id", cascade="all, delete-orphan", passive_deletes=True, viewonly=False
+    )
+
+
+class TurnRow(Base):
+    """One turn as stored: the redacted text the hits' character offsets point into."""
+
+    __tablename__ = "turns"
+    __table_args__ = (
+        UniqueConstraint("interaction_id", "idx"),
+        CheckConstraint("role IN ('agent', 'customer')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interaction_id: Mapped[str] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"))
+    idx: Mapped[int]
+    role: Mapped[str] = mapped_column(String(10))
+    text: Mapped[str] = mapped_column(Text)
+    start_s: Mapped[float | None] = mapped_column(Float)
+    end_s: Mapped[float | None] = mapped_column(Float)
+    asr_confidence: Mapped[float | None] = mapped_column(Float)
+
+
+class ResultRow(Base):
+    """One scoring run. The KPI inputs from `Result.stats` are copied into columns for SQL."""
+
+    __tablename__ = "results"
+    __table_args__ = (
+        CheckConstraint(_in("flag", FLAGS), name="flag"),
+        Index(
+            "uq_results_one_current",
+            "interaction_id",
+            unique=True,
+            sqlite_where=text("is_current = 1"),
+            postgresql_where=text("is_current"),
+        ),
+        Index("ix_results_current_flag", "is_current", "flag"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interaction_id: Mapped[str] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    score: Mapped[float] = mapped_column(Float)
+    flag: Mapped[str] = mapped_column(String(10))
+    critical: Mapped[list[Any]] = mapped_column(default=list)
+    script: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    emotion: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    versions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    ruleset_version: Mapped[str | None] = mapped_column(String(100))
+    emotion_model: Mapped[str | None] = mapped_column(String(200))
+    # KPI columns (from stats / emotion / script), so summaries are SQL aggregates.
+    agent_turns: Mapped[int] = mapped_column(default=0)
+    polite_turns: Mapped[int] = mapped_column(default=0)
+    empathy_turns: Mapped[int] = mapped_column(default=0)
+    forbidden_hits: Mapped[int] = mapped_column(default=0)
+    silence_total_s: Mapped[float | None] = mapped_column(Float)
+    interruptions: Mapped[int | None]
+    customer_start: Mapped[str | None] = mapped_column(String(10))
+    deescalated: Mapped[bool | None] = mapped_column(Boolean)
+    script_ok: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    dimensions: Mapped[list[DimensionRow]] = relationship(
+        order_by="DimensionRow.position", cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
+    )
+    hits: Mapped[list[HitRow]] = relationship(
+        order_by="HitRow.position", cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
+    )
+
+
+class DimensionRow(Base):
+    __tablename__ = "result_dimensions"
+    __table_args__ = (Index("ix_result_dimensions_dimension_score", "dimension", "score"),)
+
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(50), primary_key=True)
+    position: Mapped[int] = mapped_column(default=0)
+    score: Mapped[float] = mapped_column(Float)
+    weight: Mapped[float] = mapped_column(Float)
+    deductions: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class HitRow(Base):
+    __tablename__ = "hits"
+    __table_args__ = (Index("ix_hits_rule_result", "rule_id", "result_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    dimension: Mapped[str] = mapped_column(String(50))
+    rule_id: Mapped[str] = mapped_column(String(200))
+    turn: Mapped[int | None]
+    start_char: Mapped[int | None]
+    end_char: Mapped[int | None]
+    text: Mapped[str] = mapped_column(Text, default="")
+    role: Mapped[str | None] = mapped_column(String(10))
+    severity: Mapped[str] = mapped_column(String(10))
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    time_start: Mapped[float | None] = mapped_column(Float)
+    time_end: Mapped[float | None] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float, default=1.0)  # Hit.score
+    asr_confidence: Mapped[float | None] = mapped_column(Float)
+
+
+# --- people's work: reviews, appeals, audit --------------------------------------------------------
+
+
+class Review(Base):
+    __tablename__ = "reviews"
+    __table_args__ = (CheckConstraint(_in("final_flag", FLAGS), name="final_flag"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), index=True)
+    interaction_id: Mapped[str] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("api_users.id", ondelete="SET NULL"))
+    reviewer: Mapped[str] = mapped_column(String(100))
+    appeal_id: Mapped[int | None] = mapped_column(ForeignKey("appeals.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    comment: Mapped[str | None] = mapped_column(Text)
+    final_score: Mapped[float] = mapped_column(Float)  # after all reviews of this result so far
+    final_flag: Mapped[str] = mapped_column(String(10))
+
+    hit_decisions: Mapped[list[HitDecision]] = relationship(
+        order_by="HitDecision.id", cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
+    )
+    overrides: Mapped[list[DimensionOverride]] = relationship(
+        order_by="DimensionOverride.id", cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
+    )
+
+
+class HitDecision(Base):
+    __tablename__ = "review_hit_decisions"
+    __table_args__ = (CheckConstraint(_in("decision", DECISIONS), name="decision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
+    hit_id: Mapped[int] = mapped_column(ForeignKey("hits.id", ondelete="CASCADE"), index=True)
+    decision: Mapped[str] = mapped_column(String(10))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class DimensionOverride(Base):
+    """A manual dimension score; the automatic one stays in `result_dimensions`."""
+
+    __tablename__ = "review_dimension_overrides"
+    __table_args__ = (
+        CheckConstraint("score >= 0 AND score <= 100", name="score_range"),
+        CheckConstraint("length(reason) > 0", name="reason_given"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
+    dimension: Mapped[str] = mapped_column(String(50))
+    score: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class Appeal(Base):
+    __tablename__ = "appeals"
+    __table_args__ = (CheckConstraint(_in("status", APPEAL_STATUSES), name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interaction_id: Mapped[str] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"))
+    agent_id: Mapped[str | None] = mapped_column(String(100))
+    filed_by_id: Mapped[int | None] = mapped_column(ForeignKey("api_users.id", ondelete="SET NULL"))
+    filed_by: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    hit_ids: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None]
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditLog(Base):
+    """Who did what; no foreign keys, so entries outlive what they describe."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(100))
+    object_type: Mapped[str] = mapped_column(String(50))
+    object_id: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# --- access ----------------------------------------------------------------------------------------
+
+user_teams = Table(
+    "user_teams",
+    Base.metadata,
+    Column("user_id", ForeignKey("api_users.id", ondelete="CASCADE"), primary_key=True),
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class ApiUser(Base):
+    __tablename__ = "api_users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str | None] = mapped_column(String(300))  # None: API keys only
+    agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))  # role agent: who they are
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    teams: Mapped[list[Team]] = relationship(secondary=user_teams, lazy="selectin")
+
+
+class ApiKey(Base):
+    """Only the SHA-256 of the key is stored; the key itself is shown once, when created."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("api_users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[ApiUser] = relationship(lazy="joined")

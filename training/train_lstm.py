@@ -1,0 +1,301 @@
+"""Train the char-level BiLSTM emotion classifier (5-class + polarity heads) and export it to ONNX.
+
+    .venv/bin/python -m training.train_lstm --out models/emotion_lstm [--epochs N] [--max-train N]
+
+Data: qa_datasets.emotion.make_splits() (../shared, never committed). Vocabulary from train only.
+The best epoch on dev (5-class macro-F1 + polarity accuracy) is kept, the head mix of
+qa_engine.emotion_onnx.combine is chosen on dev, and the test split is scored once, through the
+exported ONNX graph, for the model card. Reproducible: fixed seeds, fixed thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from qa_datasets.emotion import LABELS, POLARITIES, POLARITY, SEED, EmotionRecord, make_splits
+from qa_engine.emotion_onnx import OnnxEmotionClassifier, VocabPreprocessor, combine, softmax
+
+OPSET = 17
+MIXES = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+@dataclass
+class Config:
+    unit: str = "char"
+    max_len: int = 64  # chars; CS turns are short, long reviews keep their head
+    min_count: int = 2
+    max_vocab: int = 6000
+    emb: int = 96
+    hidden: int = 96
+    dropout: float = 0.3
+    batch_size: int = 64
+    lr: float = 2e-3
+    epochs: int = 3
+    emotion_weight: float = 1.0  # loss weight of the 5-class head (only labelled examples)
+    seed: int = SEED
+    threads: int = 2
+
+
+class BiLSTMEmotion(nn.Module):
+    """Embedding -> forward LSTM + backward LSTM -> masked mean+max pooling -> two heads.
+
+    Why two unidirectional LSTMs instead of bidirectional=True: the backward pass runs over each
+    sequence reversed *within its own length* (a gather), so padding never reaches a real position.
+    That keeps results identical for any batch/padding and exports to plain ONNX ops (no packed
+    sequences, which the exporter handles poorly).
+    """
+
+    def __init__(self, vocab_size: int, cfg: Config) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(vocab_size, cfg.emb, padding_idx=VocabPreprocessor.PAD)
+        self.fwd = nn.LSTM(cfg.emb, cfg.hidden, batch_first=True)
+        self.bwd = nn.LSTM(cfg.emb, cfg.hidden, batch_first=True)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.proj = nn.Linear(4 * cfg.hidden, cfg.hidden)
+        self.emotion = nn.Linear(cfg.hidden, len(LABELS))
+        self.polarity = nn.Linear(cfg.hidden, len(POLARITIES))
+
+    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pos = torch.arange(input_ids.size(1), device=input_ids.device).unsqueeze(0)  # (1, T)
+        last = lengths.unsqueeze(1)  # (B, 1)
+        mask = pos < last  # (B, T)
+        # rev[b, t] = len_b - 1 - t inside the sequence, t on padding; it is its own inverse.
+        rev = torch.where(mask, last - 1 - pos, pos)
+        x = self.drop(self.emb(input_ids))
+        h_f, _ = self.fwd(x)
+        idx = rev.unsqueeze(-1).expand(-1, -1, x.size(-1))
+        h_b, _ = self.bwd(torch.gather(x, 1, idx))
+        h_b = torch.gather(h_b, 1, rev.unsqueeze(-1).expand(-1, -1, h_b.size(-1)))
+        h = torch.cat([h_f, h_b], dim=-1)
+        m = mask.unsqueeze(-1)
+        mean = (h * m).sum(1) / lengths.clamp(min=1).unsqueeze(1).to(h.dtype)
+        peak = h.masked_fill(~m, -1e4).max(dim=1).values
+        z = self.drop(torch.relu(self.proj(torch.cat([mean, peak], dim=-1))))
+        return self.emotion(z), self.polarity(z)
+
+
+def build_vocab(records: Sequence[EmotionRecord], cfg: Config) -> list[str]:
+    """<pad>, <unk>, then tokens seen >= min_count times in train, most frequent first."""
+    tok = VocabPreprocessor([], unit=cfg.unit, max_len=cfg.max_len)
+    counts: Counter[str] = Counter()
+    for r in records:
+        counts.update(tok.tokenize(r["text"])[: cfg.max_len])
+    kept = sorted((t for t, c in counts.items() if c >= cfg.min_count), key=lambda t: (-counts[t], t))
+    return ["<pad>", "<unk>"] + kept[: cfg.max_vocab - 2]
+
+
+@dataclass
+class Encoded:
+    ids: list[list[int]]
+    emotion: torch.Tensor  # -100 = no 5-class label (ignored by the loss)
+    polarity: torch.Tensor
+
+
+def encode(records: Sequence[EmotionRecord], pre: VocabPreprocessor) -> Encoded:
+    return Encoded(
+        ids=[pre.ids(r["text"]) for r in records],
+        emotion=torch.tensor([LABELS.index(r["label"]) if r["label"] else -100 for r in records]),
+        polarity=torch.tensor([POLARITIES.index(r["polarity"]) for r in records]),
+    )
+
+
+def pad(rows: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([len(r) for r in rows])
+    ids = torch.zeros((len(rows), int(lengths.max())), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r)
+    return ids, lengths
+
+
+def batches(n: int, lengths: Sequence[int], size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of similar length (sorted inside chunks of 50 batches): far less padding."""
+    order = list(range(n))
+    rng.shuffle(order)
+    out: list[list[int]] = []
+    chunk = size * 50
+    for s in range(0, n, chunk):
+        part = sorted(order[s : s + chunk], key=lambda i: lengths[i])
+        out += [part[i : i + size] for i in range(0, len(part), size)]
+    rng.shuffle(out)
+    return out
+
+
+def class_weights(y: torch.Tensor, k: int) -> torch.Tensor:
+    """(N / (k * n_c)) ** 0.5: softened inverse frequency, so rare neutral/anxious still count."""
+    counts = torch.bincount(y[y >= 0], minlength=k).float().clamp(min=1)
+    return (counts.sum() / (k * counts)) ** 0.5
+
+
+@torch.no_grad()
+def predict_proba(model: BiLSTMEmotion, data: Encoded, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    model.eval()
+    order = sorted(range(len(data.ids)), key=lambda i: len(data.ids[i]))
+    p5 = np.zeros((len(order), len(LABELS)), dtype=np.float32)
+    p3 = np.zeros((len(order), len(POLARITIES)), dtype=np.float32)
+    for s in range(0, len(order), batch_size):
+        idx = order[s : s + batch_size]
+        e, p = model(*pad([data.ids[i] for i in idx]))
+        p5[idx], p3[idx] = softmax(e.numpy()), softmax(p.numpy())
+    return p5, p3
+
+
+def dev_score(p5: np.ndarray, p3: np.ndarray, data: Encoded, mix: float) -> dict[str, float]:
+    """5-class macro-F1 (labelled only) and polarity accuracy (all) after combining the heads."""
+    from training.eval_emotion import scores
+
+    preds = combine(p5, p3, LABELS, POLARITIES, POLARITY, mix)
+    has = [i for i, y in enumerate(data.emotion.tolist()) if y >= 0]
+    emo = scores([LABELS[data.emotion[i]] for i in has], [preds[i][0] for i in has], LABELS)
+    pol = scores([POLARITIES[y] for y in data.polarity.tolist()], [p[1] for p in preds], POLARITIES)
+    return {"emotion_macro_f1": emo["macro_f1"], "polarity_accuracy": pol["accuracy"],
+            "polarity_macro_f1": pol["macro_f1"], "score": emo["macro_f1"] + pol["accuracy"]}
+
+
+def train(train_recs: Sequence[EmotionRecord], dev_recs: Sequence[EmotionRecord], cfg: Config,
+          max_steps: int | None = None, log: bool = True) -> tuple[BiLSTMEmotion, list[str], dict]:
+    """Train; return the best-on-dev model, its vocabulary and the training history."""
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)  # the machine is shared; also keeps runs reproducible
+    vocab = build_vocab(train_recs, cfg)
+    pre = VocabPreprocessor(vocab, unit=cfg.unit, max_len=cfg.max_len)
+    tr, dv = encode(train_recs, pre), encode(dev_recs, pre)
+    model = BiLSTMEmotion(len(vocab), cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    loss_e = nn.CrossEntropyLoss(weight=class_weights(tr.emotion, len(LABELS)), ignore_index=-100)
+    loss_p = nn.CrossEntropyLoss(weight=class_weights(tr.polarity, len(POLARITIES)))
+    rng = random.Random(cfg.seed)
+    lengths = [len(r) for r in tr.ids]
+    history: dict = {"epochs": [], "vocab_size": len(vocab)}
+    best: tuple[float, dict, int] | None = None
+    steps = 0
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        t0, total = time.time(), 0.0
+        all_batches = batches(len(tr.ids), lengths, cfg.batch_size, rng)
+        # Linear decay to 10 % over the whole run: a short run still ends on a small step size.
+        for b, idx in enumerate(all_batches):
+            frac = ((epoch - 1) * len(all_batches) + b) / (cfg.epochs * len(all_batches))
+            for g in opt.param_groups:
+                g["lr"] = cfg.lr * (1.0 - 0.9 * frac)
+            ids, lens = pad([tr.ids[i] for i in idx])
+            e, p = model(ids, lens)
+            y_e = tr.emotion[idx]
+            loss = loss_p(p, tr.polarity[idx])
+            if (y_e >= 0).any():
+                loss = loss + cfg.emotion_weight * loss_e(e, y_e)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            total += loss.item()
+            steps += 1
+            if log and b % 100 == 0:
+                print(f"epoch {epoch} batch {b}/{len(all_batches)} loss {total / (b + 1):.4f} "
+                      f"{time.time() - t0:.0f}s", flush=True)
+            if max_steps is not None and steps >= max_steps:
+                break
+        p5, p3 = predict_proba(model, dv)
+        dev = {str(m): dev_score(p5, p3, dv, m) for m in MIXES}
+        mix = max(MIXES, key=lambda m: dev[str(m)]["score"])
+        entry = {"epoch": epoch, "train_loss": round(total / max(1, b + 1), 4),
+                 "seconds": round(time.time() - t0, 1), "best_mix": mix, "dev": dev[str(mix)]}
+        history["epochs"].append(entry)
+        if log:
+            print(json.dumps(entry), flush=True)
+        if best is None or dev[str(mix)]["score"] > best[0]:
+            best = (dev[str(mix)]["score"], {k: v.clone() for k, v in model.state_dict().items()}, epoch)
+            history["best_epoch"], history["head_mix"], history["dev"] = epoch, mix, dev[str(mix)]
+        if max_steps is not None and steps >= max_steps:
+            break
+    assert best is not None
+    model.load_state_dict(best[1])
+    model.eval()
+    return model, vocab, history
+
+
+def export(model: BiLSTMEmotion, vocab: list[str], cfg: Config, mix: float, out: Path) -> None:
+    """model.onnx (dynamic batch and length), vocab.json, labels.json."""
+    out.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    ids, lens = pad([[2, 3, 4, 5, 6], [7, 8]])
+    torch.onnx.export(
+        model, (ids, lens), str(out / "model.onnx"), dynamo=False, opset_version=OPSET,
+        input_names=["input_ids", "lengths"], output_names=["emotion_logits", "polarity_logits"],
+        dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "lengths": {0: "batch"},
+                      "emotion_logits": {0: "batch"}, "polarity_logits": {0: "batch"}},
+    )
+    (out / "vocab.json").write_text(
+        json.dumps({"unit": cfg.unit, "max_len": cfg.max_len, "pad": 0, "unk": 1, "tokens": vocab},
+                   ensure_ascii=False), encoding="utf-8")
+    labels = {"name": "emotion_lstm", "emotion": list(LABELS), "polarity": list(POLARITIES),
+              "polarity_of": POLARITY, "head_mix": mix,
+              "preprocessor": {"type": "vocab", "vocab": "vocab.json"},
+              "inputs": ["input_ids", "lengths"], "outputs": ["emotion_logits", "polarity_logits"]}
+    (out / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def check_export(model: BiLSTMEmotion, out: Path, texts: Sequence[str]) -> float:
+    """Largest |torch - onnxruntime| difference of the head probabilities on `texts`."""
+    clf = OnnxEmotionClassifier(out, threads=1)
+    pre = clf.preprocessor
+    assert isinstance(pre, VocabPreprocessor)
+    with torch.no_grad():
+        e, p = model(*pad([pre.ids(t) for t in texts]))
+    o5, o3 = clf.predict_proba(list(texts))
+    return float(max(np.abs(o5 - softmax(e.numpy())).max(), np.abs(o3 - softmax(p.numpy())).max()))
+
+
+def subsample(records: list[EmotionRecord], n: int | None, seed: int) -> list[EmotionRecord]:
+    if n is None or n >= len(records):
+        return records
+    keep = sorted(random.Random(seed).sample(range(len(records)), n))
+    return [records[i] for i in keep]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--epochs", type=int, default=Config.epochs)
+    ap.add_argument("--max-train", type=int, default=None, help="random subset of train (quick runs)")
+    ap.add_argument("--max-eval", type=int, default=None, help="random subset of dev and test (quick runs)")
+    ap.add_argument("--unit", choices=("char", "word"), default=Config.unit)
+    ap.add_argument("--threads", type=int, default=Config.threads)
+    ap.add_argument("--no-card", action="store_true", help="skip the test evaluation and model card")
+    args = ap.parse_args(argv)
+    cfg = Config(epochs=args.epochs, unit=args.unit, threads=args.threads)
+    t0 = time.time()
+    splits = make_splits(cfg.seed)
+    train_recs = subsample(splits["train"], args.max_train, cfg.seed)
+    dev_recs = subsample(splits["dev"], args.max_eval, cfg.seed)
+    test_recs = subsample(splits["test"], args.max_eval, cfg.seed)
+    print(f"data: train {len(train_recs)} dev {len(dev_recs)} test {len(test_recs)} "
+          f"({time.time() - t0:.0f}s)", flush=True)
+    model, vocab, history = train(train_recs, dev_recs, cfg)
+    train_seconds = time.time() - t0
+    export(model, vocab, cfg, history["head_mix"], args.out)
+    history["onnx_max_abs_diff"] = check_export(model, args.out, [r["text"] for r in dev_recs[:256]])
+    history["train_seconds"] = round(train_seconds, 1)
+    history["config"] = asdict(cfg)
+    print(json.dumps({k: v for k, v in history.items() if k != "epochs"}, ensure_ascii=False), flush=True)
+    if not args.no_card:
+        from training.emotion_card import write_card
+
+        write_card(args.out, history, splits, test_recs, threads=cfg.threads)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
