@@ -111,22 +111,26 @@ class Inspector:
         )
 
 
+_SEVERITY_RANK = {"info": 0, "minor": 1, "major": 2, "critical": 3}
+
+
 def _drop_contained(hits: dict[str, list[Hit]], groups: dict[str, str]) -> None:
     """One finding per piece of evidence: within a rule group, a hit whose span lies inside a hit
-    of another rule on the same turn is dropped (longer span wins; on equal spans the earlier rule)."""
-    spans: dict[tuple[str, int], list[tuple[int, int, int, str]]] = {}
+    of another rule on the same turn is dropped when that other hit ranks higher: more severe
+    first (a critical keyword is never lost to a milder paraphrase match), then longer, then the
+    earlier rule."""
+    spans: dict[tuple[str, int], list[tuple[int, int, int, int, str]]] = {}
     for order, (rule_id, rule_hits) in enumerate(hits.items()):
         for h in rule_hits:
             if h.turn is not None and h.start is not None:
-                spans.setdefault((groups[rule_id], h.turn), []).append((h.start, h.end, order, rule_id))
+                spans.setdefault((groups[rule_id], h.turn), []).append(
+                    (h.start, h.end, _SEVERITY_RANK[h.severity], order, rule_id)
+                )
 
     def covered(h: Hit, order: int) -> bool:
-        for start, end, other_order, other_rule in spans.get((groups[h.rule_id], h.turn), ()):
-            if other_rule == h.rule_id:
-                continue
-            inside = start <= h.start and h.end <= end
-            longer = (end - start) > (h.end - h.start) or other_order < order
-            if inside and longer:
+        mine = (_SEVERITY_RANK[h.severity], h.end - h.start, -order)
+        for start, end, rank, other_order, other_rule in spans.get((groups[h.rule_id], h.turn), ()):
+            if other_rule != h.rule_id and start <= h.start and h.end <= end and (rank, end - start, -other_order) > mine:
                 return True
         return False
 
