@@ -6,7 +6,13 @@ COPY pyproject.toml README.md ./
 COPY qa_engine ./qa_engine
 COPY datasets ./datasets
 COPY lexicons ./lexicons
+COPY models ./models
+COPY api ./api
+COPY alembic.ini ./
+COPY migrations ./migrations
 RUN pip install --no-cache-dir .
-ENV QA_LEXICONS_DIR=/app/lexicons
+ENV QA_LEXICONS_DIR=/app/lexicons QA_MODELS_DIR=/app/models QA_DATABASE_URL=sqlite:////data/qa_engine.db
+VOLUME /data
+EXPOSE 8000
 ENTRYPOINT ["qa-engine"]
 CMD ["demo"]

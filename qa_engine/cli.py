@@ -184,5 +184,15 @@ def eval_asr(calls_dir: Path | None, as_json: bool) -> None:
     click.echo(json.dumps(rows, ensure_ascii=False, indent=2) if as_json else format_asr_report(rows))
 
 
+def _add_store_commands() -> None:
+    from qa_engine.store.cli import db_group, serve, users_group
+
+    main.add_command(db_group)
+    main.add_command(users_group)
+    main.add_command(serve)
+
+
+_add_store_commands()
+
 if __name__ == "__main__":
     main()

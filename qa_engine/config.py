@@ -6,6 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +41,14 @@ class Settings(BaseSettings):
     asr_low_confidence: float = 0.6  # turns below this are marked in hits
     stereo_roles: tuple[str, str] = ("agent", "customer")  # left, right
     redact_pii: bool = True
+
+    # Storage and API.
+    database_url: str = "sqlite:///./qa_engine.db"  # or postgresql+psycopg://user@host:5432/db
+    jwt_secret: SecretStr | None = None  # set in production; unset = random per process, tokens die on restart
+    jwt_algorithm: str = "HS256"
+    access_token_minutes: int = 60
+    report_timezone: str = "Asia/Shanghai"  # local dates for filters, summaries, daily trend
+    audio_dir: Path | None = None  # the API accepts audio-only interactions only for paths under this dir
 
     @property
     def embedder_path(self) -> Path:

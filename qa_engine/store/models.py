@@ -18,7 +18,6 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
-    Integer,
     MetaData,
     String,
     Table,
@@ -72,6 +71,8 @@ class Agent(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    team: Mapped[Team | None] = relationship()
+
 
 # --- interactions and results -------------------------------------------------------------------
 
@@ -98,11 +99,13 @@ class InteractionRow(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
+    agent: Mapped[Agent | None] = relationship()
+    team: Mapped[Team | None] = relationship()
     turns: Mapped[list[TurnRow]] = relationship(
         order_by="TurnRow.idx", cascade="all, delete-orphan", passive_deletes=True
     )
     results: Mapped[list[ResultRow]] = relationship(
-        order_by="ResultRow.id", cascade="all, delete-orphan", passive_deletes=True, viewonly=False
+        order_by="ResultRow.id", cascade="all, delete-orphan", passive_deletes=True
     )
 
 
@@ -225,6 +228,7 @@ class Review(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     final_score: Mapped[float] = mapped_column(Float)  # after all reviews of this result so far
     final_flag: Mapped[str] = mapped_column(String(10))
+    final_dimensions: Mapped[dict[str, Any]] = mapped_column(default=dict)  # dimension -> final score
 
     hit_decisions: Mapped[list[HitDecision]] = relationship(
         order_by="HitDecision.id", cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
@@ -317,6 +321,7 @@ class ApiUser(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    agent: Mapped[Agent | None] = relationship()
     teams: Mapped[list[Team]] = relationship(secondary=user_teams, lazy="selectin")
 
 

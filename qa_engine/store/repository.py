@@ -236,7 +236,9 @@ def current_result(session: Session, interaction_id: str) -> ResultRow | None:
 
 
 def result_history(session: Session, interaction_id: str) -> list[ResultRow]:
-    return list(session.scalars(select(ResultRow).where(ResultRow.interaction_id == interaction_id).order_by(ResultRow.id)))
+    return list(
+        session.scalars(select(ResultRow).where(ResultRow.interaction_id == interaction_id).order_by(ResultRow.id))
+    )
 
 
 def hit_from_row(h: HitRow) -> Hit:
@@ -327,7 +329,7 @@ def _current_join():
 
 def _page(session: Session, stmt, order, limit: int, offset: int) -> tuple[int, list[tuple[InteractionRow, ResultRow]]]:
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    rows = session.execute(stmt.order_by(*order).limit(limit).offset(offset)).tuples().all()
+    rows = session.execute(stmt.order_by(*order).limit(limit).offset(offset)).all()
     return int(total or 0), list(rows)
 
 

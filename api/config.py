@@ -1,0 +1,43 @@
+"""The API's view of the settings (all of them live in `qa_engine.config.Settings`).
+
+Fields not yet on Settings fall back to the defaults here, so the API runs on any Settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa_engine.config import Settings
+from qa_engine.store.db import database_url
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    database_url: str
+    jwt_secret: str
+    jwt_algorithm: str
+    access_token_minutes: int
+    report_timezone: str
+    audio_dir: Path | None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ApiConfig:
+        secret = getattr(settings, "jwt_secret", None)
+        if hasattr(secret, "get_secret_value"):
+            secret = secret.get_secret_value()
+        if not secret:
+            log.warning("QA_JWT_SECRET is not set: using a random secret; tokens end with this process")
+            secret = secrets.token_urlsafe(48)
+        return cls(
+            database_url=database_url(settings),
+            jwt_secret=secret,
+            jwt_algorithm=getattr(settings, "jwt_algorithm", "HS256"),
+            access_token_minutes=int(getattr(settings, "access_token_minutes", 60)),
+            report_timezone=getattr(settings, "report_timezone", "Asia/Shanghai"),
+            audio_dir=getattr(settings, "audio_dir", None),
+        )

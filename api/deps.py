@@ -1,0 +1,105 @@
+"""Dependencies: database session, the caller (API key or bearer token), role checks.
+
+Role aliases used by the routes:
+- `Reader`: admin, qa_specialist, supervisor (their teams), agent (their own interactions);
+- `Reviewer`: admin, qa_specialist, supervisor; `Appellant`: admin, supervisor, agent;
+- `Ingestor`: admin, ingest; `Admin`: admin.
+A wrong role is 403; no or bad credentials is 401.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+
+from api.config import ApiConfig
+from api.metrics import Metrics
+from api.scoring import Scorer
+from api.security import Principal, token_subject
+from qa_engine.store.accounts import get_user, user_for_api_key
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    with request.app.state.db.sessionmaker() as session:
+        yield session
+
+
+def get_config(request: Request) -> ApiConfig:
+    return request.app.state.config
+
+
+def get_scorer(request: Request) -> Scorer:
+    return request.app.state.scorer
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+SessionDep = Annotated[Session, Depends(get_db)]
+ConfigDep = Annotated[ApiConfig, Depends(get_config)]
+ScorerDep = Annotated[Scorer, Depends(get_scorer)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key of a machine user")
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_principal(
+    session: SessionDep,
+    config: ConfigDep,
+    token: Annotated[str | None, Security(oauth2_scheme)],
+    api_key: Annotated[str | None, Security(api_key_scheme)],
+) -> Principal:
+    if api_key:
+        user = user_for_api_key(session, api_key)
+        if user is None:
+            raise _unauthorized("invalid or revoked API key")
+        principal = Principal.of(user, "api_key")
+        if session.dirty:
+            session.commit()  # last_used_at
+        return principal
+    if token:
+        username = token_subject(token, secret=config.jwt_secret, algorithm=config.jwt_algorithm)
+        user = get_user(session, username) if username else None
+        if user is None or not user.is_active:
+            raise _unauthorized("invalid or expired token")
+        return Principal.of(user, "token")
+    raise _unauthorized("not authenticated: send a bearer token or X-API-Key")
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require_roles(*roles: str):
+    def check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {principal.role!r} may not do this")
+        return principal
+
+    return check
+
+
+Reader = Annotated[Principal, Depends(require_roles("admin", "qa_specialist", "supervisor", "agent"))]
+Reviewer = Annotated[Principal, Depends(require_roles("admin", "qa_specialist", "supervisor"))]
+Appellant = Annotated[Principal, Depends(require_roles("admin", "supervisor", "agent"))]
+Ingestor = Annotated[Principal, Depends(require_roles("admin", "ingest"))]
+Admin = Annotated[Principal, Depends(require_roles("admin"))]
+
+
+def visible_interaction(session: Session, principal: Principal, interaction_id: str):
+    """The interaction if it exists and the caller may see it; 404 otherwise (existence is not revealed)."""
+    from qa_engine.store.repository import get_interaction
+
+    row = get_interaction(session, interaction_id)
+    if row is None or not principal.scope.allows(row):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no interaction {interaction_id!r}")
+    return row

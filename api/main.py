@@ -1,0 +1,61 @@
+"""The FastAPI application. `create_app()` builds it; nothing is created at import time.
+
+Run: `uvicorn --factory api.main:create_app` (apply migrations first: `alembic upgrade head`).
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+
+from api.config import ApiConfig
+from api.metrics import Metrics
+from api.routes import auth, health, interactions, reviews, summaries, users
+from api.scoring import AudioNotAllowed, Scorer
+from qa_engine.config import Settings, get_settings
+from qa_engine.store.db import Database
+from qa_engine.store.reviews import ConflictError, ReviewError
+
+DESCRIPTION = """
+Quality inspection (智能质检) of customer-service calls and chats: send an interaction, get every
+finding with its evidence, dimension scores, a 0–100 score and a red / yellow / green flag; review,
+appeal and report on them.
+
+Authentication: people log in at `POST /v1/auth/token` (OAuth2 password flow, bearer JWT);
+machines send `X-API-Key`. Roles: admin, supervisor (their teams), qa_specialist, agent (their own
+interactions; may appeal), ingest (write only).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    config = ApiConfig.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        app.state.db.dispose()
+
+    app = FastAPI(title="qa-engine", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.config = config
+    app.state.db = Database(config.database_url)
+    app.state.scorer = Scorer(settings, audio_dir=config.audio_dir)
+    app.state.metrics = Metrics()
+    app.middleware("http")(app.state.metrics.middleware)
+
+    for module in (auth, interactions, reviews, summaries, users, health):
+        app.include_router(module.router)  # /v1 prefixes are on the routers (metrics see full paths)
+
+    @app.exception_handler(ReviewError)
+    @app.exception_handler(AudioNotAllowed)
+    async def _unprocessable(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(ConflictError)
+    async def _conflict(_: Request, exc: ConflictError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
+
+    return app

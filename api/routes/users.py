@@ -1,0 +1,62 @@
+"""User and API key administration (admin only)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Response, status
+
+from api.deps import Admin, SessionDep
+from api.schemas import ApiKeyIn, ApiKeyOut, UserIn, UserOut
+from qa_engine.store import accounts
+
+router = APIRouter(prefix="/v1", tags=["users"])
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserOut, summary="Create a user")
+def create_user(body: UserIn, session: SessionDep, principal: Admin) -> UserOut:
+    try:
+        user = accounts.create_user(
+            session,
+            body.username,
+            body.role,
+            password=body.password,
+            agent_id=body.agent_id,
+            team_ids=body.team_ids,
+            actor=principal.username,
+        )
+    except accounts.AccountError as exc:
+        code = status.HTTP_409_CONFLICT if "exists" in str(exc) else 422
+        raise HTTPException(code, str(exc)) from exc
+    session.commit()
+    return UserOut(
+        id=user.id,
+        username=user.username,
+        role=user.role,
+        agent_id=user.agent_id,
+        team_ids=[t.id for t in user.teams],
+        is_active=user.is_active,
+    )
+
+
+@router.post(
+    "/users/{username}/api-keys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyOut,
+    summary="Create an API key (shown once)",
+)
+def create_api_key(username: str, body: ApiKeyIn, session: SessionDep, principal: Admin) -> ApiKeyOut:
+    user = accounts.get_user(session, username)
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {username!r}")
+    row, key = accounts.create_api_key(session, user, body.name, actor=principal.username)
+    session.commit()
+    return ApiKeyOut(id=row.id, name=row.name, prefix=row.prefix, key=key)
+
+
+@router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke an API key")
+def revoke_api_key(key_id: int, session: SessionDep, principal: Admin) -> Response:
+    try:
+        accounts.revoke_api_key(session, key_id, actor=principal.username)
+    except accounts.AccountError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

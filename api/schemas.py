@@ -1,0 +1,319 @@
+"""Request and response bodies of the API (the contract's own models are reused where they fit)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from qa_engine.schema import Channel, DimensionScore, EmotionResult, Flag, Hit, Role, ScriptResult
+
+T = TypeVar("T")
+
+
+# --- interactions ---------------------------------------------------------------------------------
+
+
+class TurnOut(BaseModel):
+    index: int
+    role: Role
+    text: str = Field(description="redacted text; hit offsets point into it")
+    start: float | None = None
+    end: float | None = None
+    asr_confidence: float | None = None
+
+
+class HitOut(Hit):
+    id: int = Field(description="use it to confirm or dismiss the hit in a review")
+    decision: Literal["confirm", "dismiss"] | None = Field(default=None, description="latest review decision")
+
+
+class ResultOut(BaseModel):
+    id: int
+    created_at: datetime
+    current: bool
+    content_hash: str
+    score: float
+    flag: Flag
+    critical: list[str]
+    dimensions: dict[str, DimensionScore]
+    hits: list[HitOut]
+    script: ScriptResult
+    emotion: EmotionResult
+    stats: dict[str, float]
+    versions: dict[str, Any]
+
+
+class ResultRef(BaseModel):
+    id: int
+    created_at: datetime
+    current: bool
+    score: float
+    flag: Flag
+    ruleset_version: str | None
+    content_hash: str
+
+
+class FinalOut(BaseModel):
+    """The score after review; the automatic result is unchanged."""
+
+    score: float
+    flag: Flag
+    dimensions: dict[str, float]
+    review_id: int
+    reviewed_at: datetime
+    reviewer: str
+
+
+class HitDecisionBody(BaseModel):
+    hit_id: int
+    decision: Literal["confirm", "dismiss"]
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class OverrideBody(BaseModel):
+    dimension: str
+    score: float = Field(ge=0, le=100)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ReviewOut(BaseModel):
+    id: int
+    result_id: int
+    reviewer: str
+    created_at: datetime
+    comment: str | None
+    appeal_id: int | None
+    hits: list[HitDecisionBody]
+    overrides: list[OverrideBody]
+    final_score: float
+    final_flag: Flag
+    final_dimensions: dict[str, float]
+
+
+class AppealOut(BaseModel):
+    id: int
+    interaction_id: str
+    result_id: int
+    agent_id: str | None
+    filed_by: str
+    reason: str
+    hit_ids: list[int]
+    status: Literal["open", "accepted", "rejected"]
+    created_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+
+
+class InteractionOut(BaseModel):
+    interaction_id: str
+    channel: Channel
+    agent_id: str | None
+    team_id: str | None
+    started_at: datetime | None
+    received_at: datetime
+    metadata: dict[str, Any]
+    turns: list[TurnOut]
+    result: ResultOut
+    final: FinalOut | None = Field(description="after review; null when not reviewed")
+    reviews: list[ReviewOut]
+    appeals: list[AppealOut]
+    history: list[ResultRef] = Field(description="every scoring run, oldest first")
+
+
+class IngestOut(BaseModel):
+    interaction_id: str
+    created: bool = Field(description="false: same content as before, the stored result is returned")
+    result: ResultOut
+
+
+class InteractionItem(BaseModel):
+    interaction_id: str
+    channel: Channel
+    agent_id: str | None
+    team_id: str | None
+    occurred_at: datetime
+    result_id: int
+    score: float
+    flag: Flag
+    critical: list[str]
+    final_score: float | None
+    final_flag: Flag | None
+
+
+class Page(BaseModel, Generic[T]):
+    total: int
+    limit: int
+    offset: int
+    items: list[T]
+
+
+# --- reviews and appeals ------------------------------------------------------------------------
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "hits": [{"hit_id": 17, "decision": "dismiss", "note": "客户原话，不是坐席说的"}],
+                    "overrides": [{"dimension": "empathy", "score": 90, "reason": "语气安抚到位，规则未识别"}],
+                    "comment": "复核完成",
+                }
+            ]
+        }
+    )
+
+    hits: list[HitDecisionBody] = Field(default_factory=list, max_length=1000)
+    overrides: list[OverrideBody] = Field(default_factory=list, max_length=20)
+    comment: str | None = Field(default=None, max_length=4000)
+
+
+class ReviewCreated(BaseModel):
+    review: ReviewOut
+    final: FinalOut
+
+
+class AppealIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "“不归我管”是在转述客户的话", "hit_ids": [17]}]}
+    )
+
+    reason: str = Field(min_length=1, max_length=4000)
+    hit_ids: list[int] = Field(default_factory=list, max_length=1000)
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "decision": "accepted",
+                    "reason": "录音核实属实",
+                    "hits": [{"hit_id": 17, "decision": "dismiss"}],
+                },
+                {"decision": "rejected", "reason": "禁语确为坐席所说"},
+            ]
+        }
+    )
+
+    decision: Literal["accepted", "rejected"]
+    reason: str = Field(min_length=1, max_length=4000)
+    hits: list[HitDecisionBody] = Field(default_factory=list, max_length=1000)
+    overrides: list[OverrideBody] = Field(default_factory=list, max_length=20)
+
+
+class DecisionOut(BaseModel):
+    appeal: AppealOut
+    review: ReviewOut | None
+
+
+# --- summaries ----------------------------------------------------------------------------------
+
+
+class FlagCounts(BaseModel):
+    red: int
+    yellow: int
+    green: int
+
+
+class DayOut(BaseModel):
+    date: date
+    interactions: int
+    average_score: float | None
+    red: int
+    yellow: int
+    green: int
+
+
+class KpiOut(BaseModel):
+    start: date | None
+    end: date | None
+    interactions: int
+    average_score: float | None
+    pass_rate: float | None = Field(description="share of interactions not flagged red")
+    flags: FlagCounts
+    dimensions: dict[str, float | None] = Field(description="average score per dimension")
+    politeness_rate: float | None = Field(description="礼貌用语使用率: polite agent turns / agent turns")
+    forbidden_per_100: float | None = Field(description="服务禁语 hits per 100 interactions")
+    empathy_rate: float | None = Field(description="agent turns with empathy / agent turns")
+    script_compliance_rate: float | None = Field(description="share with no script deduction")
+    deescalation_rate: float | None = Field(
+        description="情绪安抚有效率: de-escalated / interactions where the customer started negative"
+    )
+    customer_negative_start: int
+    average_silence_s: float | None
+    average_interruptions: float | None
+    daily: list[DayOut]
+
+
+class AgentSummary(KpiOut):
+    agent_id: str
+    team_id: str | None
+
+
+class AgentRow(BaseModel):
+    agent_id: str | None
+    interactions: int
+    average_score: float | None
+    pass_rate: float | None
+    flags: FlagCounts
+
+
+class TeamSummary(KpiOut):
+    team_id: str
+    agents: list[AgentRow]
+
+
+# --- access -------------------------------------------------------------------------------------
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "zhang.wei",
+                    "password": "a long passphrase",
+                    "role": "supervisor",
+                    "team_ids": ["T-after-sales"],
+                },
+                {"username": "a1024", "password": "another passphrase", "role": "agent", "agent_id": "A1024"},
+                {"username": "crm-sync", "role": "ingest"},
+            ]
+        }
+    )
+
+    username: str = Field(min_length=1, max_length=100, pattern=r"^[\w.@-]+$")
+    password: str | None = Field(default=None, min_length=8, max_length=200, description="omit for machine users")
+    role: Literal["admin", "supervisor", "qa_specialist", "agent", "ingest"]
+    agent_id: str | None = Field(default=None, description="required for role agent")
+    team_ids: list[str] = Field(default_factory=list, description="teams a supervisor sees")
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    role: str
+    agent_id: str | None
+    team_ids: list[str]
+    is_active: bool
+
+
+class ApiKeyIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100, examples=["crm-sync"])
+
+
+class ApiKeyOut(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    key: str = Field(description="shown once; only its hash is stored")

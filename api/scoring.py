@@ -1,0 +1,75 @@
+"""Scoring inside the API: one process-wide Inspector, created on first use (it takes ~1 s)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from qa_engine.config import Settings
+from qa_engine.schema import Interaction, Result
+
+_lock = threading.Lock()
+_inspector = None
+
+
+def get_inspector(settings: Settings):
+    """The process's Inspector; the settings of the first call configure it."""
+    global _inspector
+    if _inspector is None:
+        with _lock:
+            if _inspector is None:
+                from qa_engine.engine import Inspector
+
+                _inspector = Inspector(settings)
+    return _inspector
+
+
+class AudioNotAllowed(ValueError):
+    pass
+
+
+class Scorer:
+    """Prepare (transcribe, redact) then inspect; also the scorecard behind final scores."""
+
+    def __init__(self, settings: Settings, audio_dir: Path | None = None) -> None:
+        self.settings = settings
+        self.audio_dir = audio_dir
+        self._preparer = None
+
+    @property
+    def inspector(self):
+        return get_inspector(self.settings)
+
+    def load(self) -> None:
+        """Load rule packs and scorecards now (a broken pack is then a server error, not a bad request)."""
+        get_inspector(self.settings)
+
+    @property
+    def preparer(self):
+        if self._preparer is None:
+            from qa_engine.pipeline import Preparer
+
+            self._preparer = Preparer(self.inspector.settings)
+        return self._preparer
+
+    def _check_audio(self, item: Interaction) -> None:
+        if item.turns or not item.audio_path:
+            return
+        if self.audio_dir is None:
+            raise AudioNotAllowed("audio-only interactions need QA_AUDIO_DIR on the server; send turns instead")
+        base = Path(self.audio_dir).resolve()
+        path = (base / item.audio_path).resolve()
+        if Path(item.audio_path).is_absolute() or not path.is_relative_to(base) or not path.is_file():
+            raise AudioNotAllowed(f"audio_path {item.audio_path!r} is not a file under the audio directory")
+
+    def score(self, item: Interaction) -> tuple[Interaction, Result]:
+        self._check_audio(item)
+        prepared = self.preparer.prepare(item, Path(self.audio_dir) if self.audio_dir else None)
+        return prepared, self.inspector.inspect(prepared)
+
+    def scorecard(self, channel: str):
+        return self.inspector.scorecards.get(channel)
+
+    @property
+    def rule_dimensions(self) -> dict[str, str]:
+        return self.inspector.rule_dimensions

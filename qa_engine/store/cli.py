@@ -1,0 +1,133 @@
+"""Click commands for the database and accounts; `qa_engine.cli` mounts them:
+
+qa-engine db upgrade|downgrade|current
+qa-engine users create USERNAME --role ROLE [--agent-id A] [--team T ...] [--password-stdin]
+qa-engine users api-key USERNAME --name NAME      # prints the key once
+qa-engine serve [--host H] [--port P] [--no-migrate]
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from qa_engine.store.models import ROLES
+
+
+def _url(url: str | None) -> str:
+    from qa_engine.store.db import database_url
+
+    return url or database_url()
+
+
+url_option = click.option("--url", help="database URL (default: QA_DATABASE_URL, else sqlite:///./qa_engine.db)")
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db_group.command("upgrade")
+@url_option
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(url: str | None, revision: str) -> None:
+    """Create or upgrade the schema."""
+    from qa_engine.store import migrate
+
+    migrate.upgrade(_url(url), revision)
+
+
+@db_group.command("downgrade")
+@url_option
+@click.option("--revision", required=True, help="target revision; 'base' drops everything")
+def db_downgrade(url: str | None, revision: str) -> None:
+    """Downgrade the schema (base: drop every table)."""
+    from qa_engine.store import migrate
+
+    migrate.downgrade(_url(url), revision)
+
+
+@db_group.command("current")
+@url_option
+def db_current(url: str | None) -> None:
+    """Print the schema revision (empty when not migrated)."""
+    from qa_engine.store import migrate
+
+    click.echo(migrate.current(_url(url)) or "")
+
+
+@click.group("users")
+def users_group() -> None:
+    """API users and keys."""
+
+
+@users_group.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--agent-id", help="for role agent: the agent_id in interactions")
+@click.option("--team", "teams", multiple=True, help="for role supervisor: a team they see (repeat)")
+@click.option("--password-stdin", is_flag=True, help="read the password from stdin (else: prompt; none for ingest)")
+@url_option
+def users_create(
+    username: str, role: str, agent_id: str | None, teams: tuple[str, ...], password_stdin: bool, url: str | None
+) -> None:
+    """Create a user (people log in with the password; machines use API keys)."""
+    from qa_engine.store import accounts
+    from qa_engine.store.db import Database
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif role == "ingest":
+        password = None
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    db = Database(_url(url))
+    try:
+        with db.session() as session:
+            accounts.create_user(
+                session, username, role, password=password, agent_id=agent_id, team_ids=teams, actor="cli"
+            )
+    except accounts.AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.dispose()
+    click.echo(f"created {role} {username}")
+
+
+@users_group.command("api-key")
+@click.argument("username")
+@click.option("--name", required=True, help="what the key is for")
+@url_option
+def users_api_key(username: str, name: str, url: str | None) -> None:
+    """Create an API key for USERNAME and print it (it is not stored and cannot be shown again)."""
+    from qa_engine.store import accounts
+    from qa_engine.store.db import Database
+
+    db = Database(_url(url))
+    try:
+        with db.session() as session:
+            user = accounts.get_user(session, username)
+            if user is None:
+                raise click.ClickException(f"no user {username!r}")
+            _, key = accounts.create_api_key(session, user, name, actor="cli")
+    finally:
+        db.dispose()
+    click.echo(key)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int)
+@click.option("--migrate/--no-migrate", default=True, show_default=True, help="apply migrations first")
+def serve(host: str, port: int, workers: int, migrate: bool) -> None:
+    """Run the HTTP API (uvicorn)."""
+    import uvicorn
+
+    if migrate:
+        from qa_engine.store import migrate as migrations
+
+        migrations.upgrade(_url(None))
+    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers)

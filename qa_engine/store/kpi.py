@@ -1,0 +1,147 @@
+"""KPI summaries over current results, as SQL aggregates (the same on SQLite and PostgreSQL).
+
+Definitions (all over the current result of each interaction in the date range):
+- pass rate: share not flagged red;
+- 礼貌用语使用率: agent turns with a politeness phrase / agent turns; empathy rate likewise;
+- 禁语 rate: forbidden-phrase hits per 100 interactions;
+- script compliance rate: share whose script_compliance dimension lost no points;
+- 情绪安抚有效率: share de-escalated among interactions whose customer started negative;
+- silence / interruptions: averages over the interactions with turn times (calls).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session
+
+from qa_engine.store.models import DimensionRow, InteractionRow, ResultRow
+
+
+def _count_if(cond) -> Any:
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+
+def _ratio(num: float | None, den: float | None, digits: int = 4) -> float | None:
+    return round(float(num) / float(den), digits) if den else None
+
+
+def _num(value, digits: int = 2) -> float | None:
+    return round(float(value), digits) if value is not None else None
+
+
+def _where(agent_id: str | None, team_id: str | None, start: date | None, end: date | None) -> list:
+    conds = [ResultRow.is_current.is_(True)]
+    if agent_id is not None:
+        conds.append(InteractionRow.agent_id == agent_id)
+    if team_id is not None:
+        conds.append(InteractionRow.team_id == team_id)
+    if start is not None:
+        conds.append(InteractionRow.occurred_date >= start)
+    if end is not None:
+        conds.append(InteractionRow.occurred_date <= end)
+    return conds
+
+
+def _base(*columns):
+    return select(*columns).select_from(InteractionRow).join(ResultRow, ResultRow.interaction_id == InteractionRow.id)
+
+
+def _flag_counts():
+    return (
+        func.count(ResultRow.id).label("n"),
+        func.avg(ResultRow.score).label("avg_score"),
+        _count_if(ResultRow.flag == "red").label("red"),
+        _count_if(ResultRow.flag == "yellow").label("yellow"),
+        _count_if(ResultRow.flag == "green").label("green"),
+    )
+
+
+def summary(
+    session: Session,
+    *,
+    agent_id: str | None = None,
+    team_id: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> dict[str, Any]:
+    where = _where(agent_id, team_id, start, end)
+    negative_start = ResultRow.customer_start == "negative"
+    row = session.execute(
+        _base(
+            *_flag_counts(),
+            func.coalesce(func.sum(ResultRow.agent_turns), 0).label("agent_turns"),
+            func.coalesce(func.sum(ResultRow.polite_turns), 0).label("polite_turns"),
+            func.coalesce(func.sum(ResultRow.empathy_turns), 0).label("empathy_turns"),
+            func.coalesce(func.sum(ResultRow.forbidden_hits), 0).label("forbidden_hits"),
+            _count_if(ResultRow.script_ok.is_(True)).label("script_ok"),
+            _count_if(negative_start).label("negative_start"),
+            _count_if(and_(negative_start, ResultRow.deescalated.is_(True))).label("deescalated"),
+            func.avg(ResultRow.silence_total_s).label("avg_silence"),
+            func.avg(ResultRow.interruptions).label("avg_interruptions"),
+        ).where(*where)
+    ).one()
+    n = int(row.n)
+    dims = session.execute(
+        _base(DimensionRow.dimension, func.avg(DimensionRow.score))
+        .join(DimensionRow, DimensionRow.result_id == ResultRow.id)
+        .where(*where)
+        .group_by(DimensionRow.dimension)
+        .order_by(DimensionRow.dimension)
+    ).all()
+    daily = session.execute(
+        _base(InteractionRow.occurred_date, *_flag_counts())
+        .where(*where)
+        .group_by(InteractionRow.occurred_date)
+        .order_by(InteractionRow.occurred_date)
+    ).all()
+    return {
+        "interactions": n,
+        "average_score": _num(row.avg_score, 1),
+        "pass_rate": _ratio(n - int(row.red), n),
+        "flags": {"red": int(row.red), "yellow": int(row.yellow), "green": int(row.green)},
+        "dimensions": {d: _num(avg, 1) for d, avg in dims},
+        "politeness_rate": _ratio(row.polite_turns, row.agent_turns),
+        "forbidden_per_100": _ratio(100 * int(row.forbidden_hits), n, 2),
+        "empathy_rate": _ratio(row.empathy_turns, row.agent_turns),
+        "script_compliance_rate": _ratio(row.script_ok, n),
+        "deescalation_rate": _ratio(row.deescalated, row.negative_start),
+        "customer_negative_start": int(row.negative_start),
+        "average_silence_s": _num(row.avg_silence),
+        "average_interruptions": _num(row.avg_interruptions),
+        "daily": [
+            {
+                "date": d.occurred_date.isoformat() if hasattr(d.occurred_date, "isoformat") else str(d.occurred_date),
+                "interactions": int(d.n),
+                "average_score": _num(d.avg_score, 1),
+                "red": int(d.red),
+                "yellow": int(d.yellow),
+                "green": int(d.green),
+            }
+            for d in daily
+        ],
+    }
+
+
+def agent_breakdown(
+    session: Session, *, team_id: str, start: date | None = None, end: date | None = None
+) -> list[dict[str, Any]]:
+    """Per agent of a team: interactions, average score and flag counts."""
+    rows = session.execute(
+        _base(InteractionRow.agent_id, *_flag_counts())
+        .where(*_where(None, team_id, start, end))
+        .group_by(InteractionRow.agent_id)
+        .order_by(InteractionRow.agent_id)
+    ).all()
+    return [
+        {
+            "agent_id": r.agent_id,
+            "interactions": int(r.n),
+            "average_score": _num(r.avg_score, 1),
+            "pass_rate": _ratio(int(r.n) - int(r.red), int(r.n)),
+            "flags": {"red": int(r.red), "yellow": int(r.yellow), "green": int(r.green)},
+        }
+        for r in rows
+    ]

@@ -1,0 +1,239 @@
+"""Storage on SQLite and PostgreSQL: migrations up and down, the write path, final scores, accounts."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from importlib import resources as ilr
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from conftest_db import CRITICAL, GREEN, RED, backends, fresh_database, interaction
+from sqlalchemy import func, inspect, select, update
+from sqlalchemy.exc import IntegrityError
+
+from qa_engine.schema import Interaction
+from qa_engine.store import accounts, migrate
+from qa_engine.store.db import Database
+from qa_engine.store.final_score import final_score
+from qa_engine.store.models import ApiKey, AuditLog, Base, InteractionRow, ResultRow
+from qa_engine.store.repository import content_hash, current_result, save_result, to_contract
+
+TABLES = {
+    "teams",
+    "agents",
+    "interactions",
+    "turns",
+    "results",
+    "result_dimensions",
+    "hits",
+    "reviews",
+    "review_hit_decisions",
+    "review_dimension_overrides",
+    "appeals",
+    "audit_log",
+    "api_users",
+    "user_teams",
+    "api_keys",
+}
+
+
+@pytest.fixture(scope="module", params=backends())
+def empty_url(request, tmp_path_factory):
+    with fresh_database(request.param, tmp_path_factory.mktemp(request.param)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def db(empty_url):
+    migrate.upgrade(empty_url)
+    database = Database(empty_url)
+    yield database
+    database.dispose()
+
+
+def _tables(url: str) -> set[str]:
+    database = Database(url)
+    try:
+        return set(inspect(database.engine).get_table_names())
+    finally:
+        database.dispose()
+
+
+def test_migrations_up_down_up(tmp_path_factory):
+    for backend in backends():
+        with fresh_database(backend, tmp_path_factory.mktemp(f"mig-{backend}")) as url:
+            migrate.upgrade(url)
+            assert _tables(url) == TABLES | {"alembic_version"}
+            assert migrate.current(url) == "0001"
+            database = Database(url)
+            try:
+                with database.engine.connect() as conn:  # the migration creates exactly the models
+                    assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+            finally:
+                database.dispose()
+            migrate.downgrade(url, "base")
+            assert _tables(url) == {"alembic_version"}
+            assert migrate.current(url) is None
+            migrate.upgrade(url)
+            assert _tables(url) >= TABLES
+
+
+def _examples() -> list[Interaction]:
+    path = ilr.files("qa_datasets") / "examples" / "interactions.jsonl"
+    return [Interaction.model_validate_json(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+def test_stored_result_reads_back_identical(db, inspector):
+    """Every bundled example: the stored run rebuilds the very Result the engine produced."""
+    with db.session() as session:
+        for item in _examples():
+            result = inspector.inspect(item)
+            save_result(session, item, result, content_hash=content_hash(item))
+            session.flush()
+            session.expire_all()
+            row = session.get(InteractionRow, item.interaction_id)
+            stored = to_contract(current_result(session, item.interaction_id), row)
+            assert stored.model_dump(mode="json") == json.loads(result.model_dump_json())
+
+
+def test_one_current_result_per_interaction(db, inspector):
+    item = interaction("store-current", *GREEN, agent_id="S1", team_id="ST1")
+    with db.session() as session:
+        first = save_result(session, item, inspector.inspect(item), content_hash=content_hash(item))
+        second = save_result(session, item, inspector.inspect(item), content_hash=content_hash(item))
+        rows = session.scalars(select(ResultRow).where(ResultRow.interaction_id == item.interaction_id)).all()
+        assert [r.is_current for r in rows] == [False, True]
+        assert (first.id, second.id) == (rows[0].id, rows[1].id)
+    with pytest.raises(IntegrityError):  # the database itself refuses a second current result
+        with db.session() as session:
+            session.execute(update(ResultRow).where(ResultRow.id == first.id).values(is_current=True))
+
+
+def test_changed_content_replaces_turns_and_keeps_old_results(db, inspector):
+    a = interaction("store-change", *GREEN, agent_id="S1")
+    b = interaction("store-change", *RED, agent_id="S1")
+    with db.session() as session:
+        save_result(session, a, inspector.inspect(a), content_hash=content_hash(a))
+        save_result(session, b, inspector.inspect(b), content_hash=content_hash(b))
+    with db.session() as session:
+        row = session.get(InteractionRow, "store-change")
+        assert [t.text for t in row.turns] == [t for _, t in RED]
+        assert row.content_hash == content_hash(b)
+        hashes = session.scalars(
+            select(ResultRow.content_hash).where(ResultRow.interaction_id == row.id).order_by(ResultRow.id)
+        )
+        assert list(hashes) == [content_hash(a), content_hash(b)]
+
+
+def test_occurred_date_is_local(db, inspector):
+    item = interaction("store-tz", *GREEN, started_at="2026-11-22T23:30:00+00:00")
+    naive = interaction("store-tz-naive", *GREEN, started_at="2026-11-22T23:30:00")
+    with db.session() as session:
+        save_result(session, item, inspector.inspect(item), content_hash=content_hash(item))
+        save_result(session, naive, inspector.inspect(naive), content_hash=content_hash(naive))
+    with db.session() as session:
+        row = session.get(InteractionRow, "store-tz")
+        assert row.started_at == datetime(2026, 11, 22, 23, 30, tzinfo=UTC)
+        assert row.occurred_date.isoformat() == "2026-11-23"  # Asia/Shanghai
+        assert session.get(InteractionRow, "store-tz-naive").occurred_date.isoformat() == "2026-11-22"
+
+
+def test_final_score_without_changes_reproduces_the_engine(inspector):
+    for item in _examples() + [interaction("c", *CRITICAL), interaction("r", *RED)]:
+        result = inspector.inspect(item)
+        final = final_score(
+            result,
+            dismissed=set(),
+            overrides={},
+            turn_roles=[t.role for t in item.turns],
+            card=inspector.scorecards[item.channel],
+            rule_dimensions=inspector.rule_dimensions,
+        )
+        assert final.rescored
+        assert (final.score, final.flag) == (result.score, result.flag)
+        assert final.dimensions == {d: s.score for d, s in result.dimensions.items()}
+
+
+def test_dismissing_a_critical_hit_lifts_the_veto(inspector):
+    item = interaction("c", *CRITICAL)
+    result = inspector.inspect(item)
+    assert result.score == 0 and result.critical
+    critical = {i for i, h in enumerate(result.hits) if h.rule_id in result.critical}
+    kwargs = dict(turn_roles=[t.role for t in item.turns], overrides={})
+    rescored = final_score(
+        result,
+        dismissed=critical,
+        card=inspector.scorecards["chat"],
+        rule_dimensions=inspector.rule_dimensions,
+        **kwargs,
+    )
+    fallback = final_score(result, dismissed=critical, **kwargs)  # no scorecard: stored dimensions kept
+    assert rescored.critical == [] and rescored.score > 0
+    assert fallback.critical == [] and not fallback.rescored and fallback.score > 0
+    overridden = final_score(result, dismissed=critical, **{**kwargs, "overrides": {"forbidden_words": 100}})
+    assert overridden.dimensions["forbidden_words"] == 100 and overridden.score >= fallback.score
+
+
+def test_passwords_and_keys_are_stored_hashed(db):
+    with db.session() as session:
+        user = accounts.create_user(session, "store-user", "qa_specialist", password="correct horse battery")
+        row, key = accounts.create_api_key(session, user, "k")
+    with db.session() as session:
+        assert user.password_hash.startswith("$argon2id$") and "correct horse" not in user.password_hash
+        stored = session.get(ApiKey, row.id)
+        assert key not in (stored.key_hash, stored.prefix) and len(stored.key_hash) == 64
+        assert accounts.authenticate(session, "store-user", "correct horse battery").id == user.id
+        assert accounts.authenticate(session, "store-user", "wrong password") is None
+        assert accounts.authenticate(session, "nobody", "correct horse battery") is None
+        assert accounts.user_for_api_key(session, key).id == user.id
+        accounts.revoke_api_key(session, row.id)
+        assert accounts.user_for_api_key(session, key) is None
+        actions = session.scalars(select(AuditLog.action).where(AuditLog.object_id == "store-user")).all()
+        assert {"user.create", "api_key.create", "api_key.revoke"} <= set(actions)
+    with pytest.raises(accounts.AccountError):
+        with db.session() as session:
+            accounts.create_user(session, "a-without-agent", "agent", password="long enough pw")
+
+
+def test_cascade_delete_removes_everything(db, inspector):
+    item = interaction("store-delete", *RED, agent_id="S9")
+    with db.session() as session:
+        save_result(session, item, inspector.inspect(item), content_hash=content_hash(item))
+    with db.session() as session:
+        session.delete(session.get(InteractionRow, "store-delete"))
+    with db.session() as session:
+        left = session.scalar(
+            select(func.count()).select_from(ResultRow).where(ResultRow.interaction_id == "store-delete")
+        )
+        assert left == 0
+
+
+def test_cli_db_and_users(tmp_path):
+    import click
+    from click.testing import CliRunner
+
+    from qa_engine.store.cli import db_group, users_group
+
+    cli = click.Group(commands={"db": db_group, "users": users_group})
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    run = CliRunner().invoke
+    assert run(cli, ["db", "upgrade", "--url", url]).exit_code == 0
+    assert run(cli, ["db", "current", "--url", url]).output.strip() == "0001"
+    made = run(
+        cli, ["users", "create", "boss", "--role", "admin", "--password-stdin", "--url", url], input="pw-long-enough\n"
+    )
+    assert made.exit_code == 0, made.output
+    assert run(cli, ["users", "create", "boss", "--role", "admin", "--url", url]).exit_code != 0
+    assert run(cli, ["users", "create", "crm", "--role", "ingest", "--url", url]).exit_code == 0
+    key = run(cli, ["users", "api-key", "crm", "--name", "sync", "--url", url]).output.strip()
+    db = Database(url)
+    try:
+        with db.session() as session:
+            assert accounts.user_for_api_key(session, key).username == "crm"
+            assert accounts.authenticate(session, "boss", "pw-long-enough").role == "admin"
+    finally:
+        db.dispose()
+    assert run(cli, ["db", "downgrade", "--revision", "base", "--url", url]).exit_code == 0
+    assert _tables(url) == {"alembic_version"}
