@@ -1,6 +1,6 @@
 """Recordings to interactions: faster-whisper per channel (stereo) or on the mix (mono).
 
-Decoding choices, each measured (docs/accuracy.md): `language="zh"`, greedy (beam 1), OpenCC `t2s` on the
+Decoding choices, each measured (docs/accuracy.md): `language="zh"`, beam 5, OpenCC `t2s` on the
 output, VAD on, no conditioning on previous text, no-speech and log-prob thresholds so silence and
 hold music give no text, word timestamps for times and confidence. The domain hot-word prompt is
 available (`asr_hotword_prompt`) but off by default because it did not lower the error rate.
