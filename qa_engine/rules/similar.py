@@ -41,6 +41,10 @@ class SimilarOperator(RuleOperator):
         exemplars: list[str] = Field(default_factory=list)
         exemplars_file: str | None = None
         threshold: float = Field(default=0.9, gt=0, le=1)
+        # Harmless look-alikes (a polite referral looks like 推诿): a clause closer to one of these
+        # than to every exemplar (plus `margin`) is not a hit.
+        negatives_file: str | None = None
+        margin: float = Field(default=0.0, ge=0, le=1)
         min_chars: int = Field(default=4, ge=1, description="shorter clauses are not compared")
 
         @model_validator(mode="after")
@@ -59,6 +63,10 @@ class SimilarOperator(RuleOperator):
             raise LexiconError(f"rule {spec.id}: no exemplars")
         self.embedder = resources.embedder()
         self.exemplar_vectors = self.embedder.embed(self.exemplars)  # (n, d), L2-normalised
+        self.negative_vectors = None
+        if self.params.negatives_file:
+            negatives = [normalize(t).text for t in read_entries(resources.words_path(self.params.negatives_file))]
+            self.negative_vectors = self.embedder.embed(negatives)
 
     def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
         spans = [(view, s, e) for view in turns for s, e in clauses(view.text, self.params.min_chars)]
@@ -67,9 +75,12 @@ class SimilarOperator(RuleOperator):
         vectors = self.embedder.embed([view.text[s:e] for view, s, e in spans])
         sims = vectors @ self.exemplar_vectors.T
         best = sims.argmax(axis=1)
+        negative = (vectors @ self.negative_vectors.T).max(axis=1) if self.negative_vectors is not None else None
         hits = []
-        for (view, s, e), j, row in zip(spans, best, sims):
+        for n, ((view, s, e), j, row) in enumerate(zip(spans, best, sims)):
             score = float(row[j])
+            if negative is not None and negative[n] + self.params.margin >= score:
+                continue
             if score >= self.params.threshold:
                 hit = self.turn_hit(view, s, e, score=min(1.0, max(0.0, score)))
                 hit.explanation = f"{hit.explanation}（与范例「{self.exemplars[j]}」语义相似度 {score:.2f}）"
