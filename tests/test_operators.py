@@ -223,3 +223,19 @@ def test_rule_group_counts_overlapping_evidence_once(tmp_path):
     # A rule outside the group keeps its own hit on the same words.
     assert [h.turn for h in r.hits if h.rule_id == "t.other"] == [0]
     assert r.dimensions["forbidden_words"].score == 40
+
+
+def test_similar_operator_matches_paraphrase_not_lookalike(tmp_path):
+    insp = make_inspector(
+        tmp_path,
+        [{"id": "t.deflect", "dimension": "forbidden_words", "operator": "similar", "roles": ["agent"],
+          "exemplars": ["这件事不归我们管，你去找别的部门吧"],
+          "negatives_file": "similar_forbidden_negatives.txt", "threshold": 0.9, "margin": 0.0}],
+    )
+    hit = insp.inspect(chat(("agent", "这事儿不是我们负责的，你找其他部门去"))).hits
+    assert hit and {h.rule_id for h in hit} == {"t.deflect"}
+    assert all(h.score >= 0.9 and "语义相似度" in h.explanation for h in hit)
+    assert {h.text for h in hit} <= {"这事儿不是我们负责的", "你找其他部门去"}
+    assert not insp.inspect(chat(("agent", "今天天气不错，适合出去走走"))).hits
+    # A polite referral is closer to the harmless look-alikes than to the exemplar.
+    assert not insp.inspect(chat(("agent", "这个问题需要售后部门处理，我马上帮您转接过去"))).hits
