@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from api import schemas as s
-from qa_engine.schema import DimensionScore, EmotionResult, ScriptResult
 from qa_engine.store import repository as repo
 from qa_engine.store.models import Appeal, InteractionRow, ResultRow, Review
 from qa_engine.store.reviews import appeals_of, review_state, reviews_of
@@ -18,18 +17,8 @@ def result_out(res: ResultRow, decisions: dict[int, str] | None = None) -> s.Res
         created_at=res.created_at,
         current=res.is_current,
         content_hash=res.content_hash,
-        score=res.score,
-        flag=res.flag,
-        critical=list(res.critical),
-        dimensions={
-            d.dimension: DimensionScore(score=d.score, weight=d.weight, deductions=list(d.deductions))
-            for d in res.dimensions
-        },
         hits=[s.HitOut(**repo.hit_from_row(h).model_dump(), id=h.id, decision=decisions.get(h.id)) for h in res.hits],
-        script=ScriptResult.model_validate(res.script),
-        emotion=EmotionResult.model_validate(res.emotion),
-        stats=dict(res.stats),
-        versions=dict(res.versions),
+        **repo.result_fields(res),
     )
 
 

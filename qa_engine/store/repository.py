@@ -258,6 +258,23 @@ def hit_from_row(h: HitRow) -> Hit:
     )
 
 
+def result_fields(res: ResultRow) -> dict:
+    """The scored fields of a stored run (everything of a `Result` but identity and hits)."""
+    return {
+        "score": res.score,
+        "flag": res.flag,
+        "critical": list(res.critical),
+        "dimensions": {
+            d.dimension: DimensionScore(score=d.score, weight=d.weight, deductions=list(d.deductions))
+            for d in res.dimensions
+        },
+        "script": ScriptResult.model_validate(res.script),
+        "emotion": EmotionResult.model_validate(res.emotion),
+        "stats": dict(res.stats),
+        "versions": dict(res.versions),
+    }
+
+
 def to_contract(res: ResultRow, interaction: InteractionRow) -> Result:
     """The stored run as the contract's `Result`, exactly as the engine produced it."""
     return Result(
@@ -265,18 +282,8 @@ def to_contract(res: ResultRow, interaction: InteractionRow) -> Result:
         agent_id=interaction.agent_id,
         team_id=interaction.team_id,
         channel=interaction.channel,
-        score=res.score,
-        flag=res.flag,
-        critical=list(res.critical),
-        dimensions={
-            d.dimension: DimensionScore(score=d.score, weight=d.weight, deductions=list(d.deductions))
-            for d in res.dimensions
-        },
         hits=[hit_from_row(h) for h in res.hits],
-        script=ScriptResult.model_validate(res.script),
-        emotion=EmotionResult.model_validate(res.emotion),
-        stats=dict(res.stats),
-        versions=dict(res.versions),
+        **result_fields(res),
     )
 
 
