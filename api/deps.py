@@ -103,3 +103,29 @@ def visible_interaction(session: Session, principal: Principal, interaction_id: 
     if row is None or not principal.scope.allows(row):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no interaction {interaction_id!r}")
     return row
+
+
+def visible_agent(session: Session, principal: Principal, agent_id: str):
+    """The agent if the caller may see their figures: agents only themselves, supervisors their teams'."""
+    from qa_engine.store.models import Agent
+
+    agent = session.get(Agent, agent_id)
+    if principal.role == "agent" and principal.agent_id != agent_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "agents see only their own summary")
+    if principal.role == "supervisor" and (agent is None or agent.team_id not in principal.team_ids):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "agent is not in your teams")
+    if agent is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no agent {agent_id!r}")
+    return agent
+
+
+def visible_team(session: Session, principal: Principal, team_id: str):
+    """The team if the caller may see its figures (supervisors only their own teams)."""
+    from qa_engine.store.models import Team
+
+    if principal.role == "supervisor" and team_id not in principal.team_ids:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "not one of your teams")
+    team = session.get(Team, team_id)
+    if team is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no team {team_id!r}")
+    return team

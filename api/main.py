@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from api.config import ApiConfig
 from api.metrics import Metrics
-from api.routes import auth, health, interactions, reviews, summaries, users
+from api.routes import auth, dashboards, health, interactions, reviews, summaries, users, web
 from api.scoring import AudioNotAllowed, Scorer
 from qa_engine.config import Settings, get_settings
 from qa_engine.store.db import Database
@@ -46,8 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.middleware("http")(app.state.metrics.middleware)
 
-    for module in (auth, interactions, reviews, summaries, users, health):
+    for module in (auth, interactions, reviews, summaries, dashboards, users, health):
         app.include_router(module.router)  # /v1 prefixes are on the routers (metrics see full paths)
+    web.mount_ui(app)  # the review UI at /ui and call audio for its player
 
     @app.exception_handler(ReviewError)
     @app.exception_handler(AudioNotAllowed)

@@ -317,3 +317,52 @@ class ApiKeyOut(BaseModel):
     name: str
     prefix: str
     key: str = Field(description="shown once; only its hash is stored")
+
+
+# --- dashboards and the review UI ---------------------------------------------------------------
+
+
+class TeamOut(BaseModel):
+    team_id: str
+    name: str | None
+    agents: list[str]
+
+
+class RuleQuality(BaseModel):
+    rule_id: str
+    dimension: str
+    severity: str
+    hits: int = Field(description="hits in current results")
+    reviewed: int = Field(description="hits with a review decision (the latest one counts)")
+    confirmed: int
+    dismissed: int
+    precision: float | None = Field(description="confirmed / reviewed; null before any review")
+
+
+class RuleCount(BaseModel):
+    rule_id: str
+    dimension: str
+    severity: str
+    hits: int
+    interactions: int
+    dismissed: int = Field(description="of these hits, dismissed by reviewers")
+
+
+class ScoreBand(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: int = Field(alias="from", serialization_alias="from")
+    to: int
+    count: int
+
+
+class ScoreDistribution(BaseModel):
+    team_id: str
+    start: date | None
+    end: date | None
+    bands: list[ScoreBand] = Field(description="10-point bands; the last one includes 100")
+
+
+class AudioLink(BaseModel):
+    url: str = Field(description="plays without other credentials until it expires")
+    expires_in: int

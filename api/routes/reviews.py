@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
@@ -48,13 +49,23 @@ def review_queue(
     session: SessionDep,
     principal: Reviewer,
     include_reviewed: bool = False,
+    agent: str | None = None,
+    team: str | None = None,
+    start: Annotated[date | None, Query(description="from this local date (inclusive)")] = None,
+    end: Annotated[date | None, Query(description="to this local date (inclusive)")] = None,
+    flag: Annotated[Literal["red", "yellow"] | None, Query(description="only this flag")] = None,
+    dimension: Annotated[str | None, Query(description="lost points in this dimension")] = None,
+    rule: Annotated[str | None, Query(description="has a hit of this rule id")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[InteractionItem]:
     """Red before yellow, oldest first within a flag; interactions already reviewed are left out
-    unless `include_reviewed`."""
+    unless `include_reviewed`. Filters as in `GET /v1/interactions`."""
+    filters = repo.Filters(
+        agent_id=agent, team_id=team, start=start, end=end, flag=flag, dimension=dimension, rule_id=rule
+    )
     total, rows = repo.review_queue(
-        session, principal.scope, limit=limit, offset=offset, include_reviewed=include_reviewed
+        session, principal.scope, limit=limit, offset=offset, include_reviewed=include_reviewed, filters=filters
     )
     return views.page_out(session, total, rows, limit, offset)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, select, true
 from sqlalchemy.orm import Session
 
 from qa_engine.store.models import DimensionRow, InteractionRow, ResultRow
@@ -145,3 +145,25 @@ def agent_breakdown(
         }
         for r in rows
     ]
+
+
+def score_distribution(
+    session: Session,
+    *,
+    agent_id: str | None = None,
+    team_id: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    width: int = 10,
+) -> list[dict[str, Any]]:
+    """Interactions per score band [lo, lo + width) (the last band includes 100)."""
+    edges = list(range(0, 100, width))
+    counts = session.execute(
+        _base(
+            *(
+                _count_if(and_(ResultRow.score >= lo, ResultRow.score < lo + width if lo + width < 100 else true()))
+                for lo in edges
+            )
+        ).where(*_where(agent_id, team_id, start, end))
+    ).one()
+    return [{"from": lo, "to": min(lo + width, 100), "count": int(n)} for lo, n in zip(edges, counts, strict=True)]

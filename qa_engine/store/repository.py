@@ -349,10 +349,18 @@ def list_interactions(
 
 
 def review_queue(
-    session: Session, scope: Scope, *, limit: int = 50, offset: int = 0, include_reviewed: bool = False
+    session: Session,
+    scope: Scope,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    include_reviewed: bool = False,
+    filters: Filters | None = None,
 ) -> tuple[int, list[tuple[InteractionRow, ResultRow]]]:
     """Red then yellow current results, oldest first within a flag; reviewed ones left out by default."""
     stmt = _current_join().where(scope.clause(), ResultRow.flag.in_(("red", "yellow")))
+    if filters is not None:
+        stmt = stmt.where(*filters.clauses())
     if not include_reviewed:
         stmt = stmt.where(~exists().where(Review.result_id == ResultRow.id))
     severity = case((ResultRow.flag == "red", 0), else_=1)

@@ -1,0 +1,103 @@
+// UI strings: zh-CN by default, English on switch. Keys are English-ish ids; unknown keys show as-is.
+const STRINGS = {
+  zh: {
+    appName: "智能质检", login: "登录", logout: "退出", username: "用户名", password: "密码",
+    loginFailed: "用户名或密码错误", language: "English",
+    navQueue: "复核队列", navTeam: "团队看板", navRules: "规则质量", navMine: "我的质检",
+    queueTitle: "待复核", team: "团队", agent: "坐席", from: "开始日期", to: "结束日期", flag: "标记",
+    dimension: "维度", rule: "规则", any: "全部", apply: "筛选", reset: "重置", includeReviewed: "含已复核",
+    interaction: "会话", channel: "渠道", score: "得分", occurred: "时间", critical: "一票否决",
+    reviewedScore: "复核后", noItems: "没有符合条件的会话", total: "共 {n} 条", prev: "上一页", next: "下一页",
+    keyboardHint: "j/k 或 ↑/↓ 选择，Enter 打开",
+    call: "通话", chat: "在线", red: "红", yellow: "黄", green: "绿",
+    agentRole: "坐席", customerRole: "客户",
+    automatic: "自动评分", reviewed: "复核评分", notReviewed: "未复核",
+    hits: "命中", hitsOverall: "整体命中", confirm: "确认", dismiss: "驳回", confirmed: "已确认", dismissed: "已驳回",
+    severity: "严重程度", explanation: "说明", turn: "轮次",
+    lowAsr: "识别置信度低", audio: "录音", noAudio: "该通话没有录音文件",
+    override: "人工改分", reason: "理由", comment: "复核意见", submitReview: "提交复核",
+    reviewSaved: "复核已提交", needDecision: "请至少确认/驳回一条命中或修改一个维度分数",
+    reasonRequired: "改分需要填写理由",
+    appeals: "申诉", noAppeals: "暂无申诉", fileAppeal: "提交申诉", appealReason: "申诉理由",
+    accept: "采纳", reject: "驳回申诉", decisionReason: "处理意见", open: "待处理", accepted: "已采纳",
+    rejected: "已驳回", filedBy: "申诉人", decidedBy: "处理人",
+    reviewsHistory: "复核记录", reviewer: "复核人",
+    agentTitle: "坐席 {id}", trend: "得分趋势", dimensions: "维度得分", topRules: "高频命中规则",
+    recentFlagged: "近期标记会话", interactions: "会话数", averageScore: "平均分", passRate: "合格率",
+    politenessRate: "礼貌用语使用率", forbiddenPer100: "禁语/百通", empathyRate: "共情率",
+    scriptRate: "话术合规率", deescalationRate: "情绪安抚有效率",
+    teamTitle: "团队 {id}", ranking: "排名", warning: "预警", distribution: "得分分布", agents: "坐席",
+    chooseTeam: "选择团队", count: "数量",
+    rulesTitle: "规则质量（复核实测准确率）", hitsCount: "命中数", reviewedCount: "已复核",
+    precision: "准确率", rulesHint: "准确率 = 确认 / 已复核；准确率低的规则需要修改",
+    notFound: "会话不存在或无权查看", forbidden: "无权查看", error: "出错了",
+    back: "返回队列", loading: "加载中…", seconds: "秒", renderMs: "渲染 {ms} ms",
+  },
+  en: {
+    appName: "QA Review", login: "Log in", logout: "Log out", username: "Username", password: "Password",
+    loginFailed: "Wrong username or password", language: "中文",
+    navQueue: "Review queue", navTeam: "Team dashboard", navRules: "Rule quality", navMine: "My QA",
+    queueTitle: "To review", team: "Team", agent: "Agent", from: "From", to: "To", flag: "Flag",
+    dimension: "Dimension", rule: "Rule", any: "Any", apply: "Filter", reset: "Reset", includeReviewed: "Include reviewed",
+    interaction: "Interaction", channel: "Channel", score: "Score", occurred: "Time", critical: "Critical",
+    reviewedScore: "Reviewed", noItems: "No interactions match", total: "{n} in all", prev: "Previous", next: "Next",
+    keyboardHint: "j/k or ↑/↓ to move, Enter to open",
+    call: "Call", chat: "Chat", red: "Red", yellow: "Yellow", green: "Green",
+    agentRole: "Agent", customerRole: "Customer",
+    automatic: "Automatic", reviewed: "Reviewed", notReviewed: "Not reviewed",
+    hits: "Hits", hitsOverall: "Whole-interaction hits", confirm: "Confirm", dismiss: "Dismiss",
+    confirmed: "Confirmed", dismissed: "Dismissed",
+    severity: "Severity", explanation: "Explanation", turn: "Turn",
+    lowAsr: "Low ASR confidence", audio: "Audio", noAudio: "No audio file for this call",
+    override: "Manual score", reason: "Reason", comment: "Review comment", submitReview: "Submit review",
+    reviewSaved: "Review submitted", needDecision: "Confirm or dismiss a hit, or set a dimension score",
+    reasonRequired: "A manual score needs a reason",
+    appeals: "Appeals", noAppeals: "No appeals", fileAppeal: "File an appeal", appealReason: "Why",
+    accept: "Accept", reject: "Reject", decisionReason: "Decision reason", open: "Open", accepted: "Accepted",
+    rejected: "Rejected", filedBy: "Filed by", decidedBy: "Decided by",
+    reviewsHistory: "Reviews", reviewer: "Reviewer",
+    agentTitle: "Agent {id}", trend: "Score trend", dimensions: "Dimension scores", topRules: "Most frequent rules",
+    recentFlagged: "Recently flagged", interactions: "Interactions", averageScore: "Average score", passRate: "Pass rate",
+    politenessRate: "Politeness rate", forbiddenPer100: "Forbidden per 100", empathyRate: "Empathy rate",
+    scriptRate: "Script compliance", deescalationRate: "De-escalation rate",
+    teamTitle: "Team {id}", ranking: "Rank", warning: "Warning", distribution: "Score distribution", agents: "Agents",
+    chooseTeam: "Choose a team", count: "Count",
+    rulesTitle: "Rule quality (precision measured by reviews)", hitsCount: "Hits", reviewedCount: "Reviewed",
+    precision: "Precision", rulesHint: "Precision = confirmed / reviewed; rules with low precision need fixing",
+    notFound: "No such interaction, or not yours to see", forbidden: "Not allowed", error: "Something went wrong",
+    back: "Back to queue", loading: "Loading…", seconds: "s", renderMs: "rendered in {ms} ms",
+  },
+};
+
+const DIMENSIONS = {
+  zh: { politeness: "礼貌用语", forbidden_words: "服务禁语", empathy: "同理心", script_compliance: "话术合规",
+        emotion: "情绪", call_signals: "通话质量" },
+  en: { politeness: "Politeness", forbidden_words: "Forbidden words", empathy: "Empathy",
+        script_compliance: "Script compliance", emotion: "Emotion", call_signals: "Call signals" },
+};
+
+const SEVERITIES = {
+  zh: { critical: "致命", major: "严重", minor: "轻微", info: "提示" },
+  en: { critical: "Critical", major: "Major", minor: "Minor", info: "Info" },
+};
+
+let lang = localStorage.getItem("qa.lang") || "zh";
+
+export function getLang() { return lang; }
+
+export function setLang(value) {
+  lang = value === "en" ? "en" : "zh";
+  localStorage.setItem("qa.lang", lang);
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+}
+
+export function t(key, params = {}) {
+  const text = STRINGS[lang][key] ?? STRINGS.zh[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ""));
+}
+
+export const dimensionName = (d) => DIMENSIONS[lang][d] ?? d;
+export const severityName = (s) => SEVERITIES[lang][s] ?? s;
+export const knownDimensions = () => Object.keys(DIMENSIONS.zh);
+
+document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";

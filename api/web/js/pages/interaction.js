@@ -1,0 +1,336 @@
+// One interaction for review: transcript by role with every hit marked in place, the call's audio
+// (click a turn to play from it; the playing turn is highlighted), confirm/dismiss per hit, manual
+// dimension scores with a reason, automatic vs reviewed score, appeals and reviews.
+import { api, ApiError } from "../api.js";
+import { $, $$, esc, flagBadge, fmtClock, fmtScore, fmtTime, message, toast } from "../dom.js";
+import { dimensionName, severityName, t } from "../i18n.js";
+import { canAppeal, canReview } from "../state.js";
+
+const LOW_ASR = 0.6; // the engine's default QA_ASR_LOW_CONFIDENCE
+const SEVERITY_RANK = { critical: 3, major: 2, minor: 1, info: 0 };
+
+export async function renderInteraction(view, id) {
+  performance.clearMarks();
+  performance.mark("ia-start");
+  view.innerHTML = `<p>${t("loading")}</p>`;
+  let data;
+  try {
+    data = await api(`/interactions/${encodeURIComponent(id)}`);
+  } catch (err) {
+    const text = err instanceof ApiError && err.status === 404 ? t("notFound") : err.message;
+    view.innerHTML = `<div id="ia-error"></div>`;
+    return message($("#ia-error", view), text);
+  }
+  performance.mark("ia-data");
+  const state = { data, decisions: new Map(), reviewer: canReview() };
+  for (const h of data.result.hits) if (h.decision) state.decisions.set(h.id, h.decision);
+  view.innerHTML = layout(data, state);
+  bind(view, state);
+  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+  performance.mark("ia-usable");
+  const ms = (a, b) => performance.measure(`${a}->${b}`, a, b).duration;
+  window.qaTimings = {
+    fetch_ms: ms("ia-start", "ia-data"),
+    render_ms: ms("ia-data", "ia-usable"),
+    total_ms: ms("ia-start", "ia-usable"),
+    turns: data.turns.length,
+    hits: data.result.hits.length,
+  };
+  $("#render-time", view).textContent = t("renderMs", { ms: Math.round(window.qaTimings.total_ms) });
+  if (data.channel === "call") loadAudio(view, data.interaction_id);
+}
+
+// --- markup ---------------------------------------------------------------------------------------
+
+function layout(d, state) {
+  const agentLink = d.agent_id ? `<a href="#/agent/${encodeURIComponent(d.agent_id)}">${esc(d.agent_id)}</a>` : "–";
+  return `
+    <div class="ia-head">
+      ${state.reviewer ? `<a href="#/queue" class="back">← ${t("back")}</a>` : ""}
+      <h1 id="ia-title">${esc(d.interaction_id)}</h1>
+      <span class="meta">${esc(t(d.channel))} · ${t("agent")} ${agentLink} · ${t("team")} ${esc(d.team_id || "–")}
+        · ${esc(fmtTime(d.started_at || d.received_at))}</span>
+      <span class="meta" id="render-time"></span>
+    </div>
+    <div class="ia-layout">
+      <section class="transcript-col">
+        ${d.channel === "call" ? `<div class="card audio-box"><audio id="player" controls preload="metadata"></audio><div id="audio-msg"></div></div>` : ""}
+        <div id="transcript" class="transcript">${d.turns.map((turn) => turnHtml(turn, d.result.hits, state)).join("")}</div>
+      </section>
+      <aside class="side-col">
+        <section class="card" id="scores">${scoresHtml(d)}</section>
+        <section class="card" id="hits">${hitsHtml(d, state)}</section>
+        ${state.reviewer ? reviewFormHtml() : ""}
+        <section class="card" id="appeals">${appealsHtml(d, state)}</section>
+        <section class="card" id="reviews">${reviewsHtml(d)}</section>
+      </aside>
+    </div>`;
+}
+
+function worst(hits) {
+  return hits.reduce((a, h) => (SEVERITY_RANK[h.severity] > SEVERITY_RANK[a] ? h.severity : a), "info");
+}
+
+function hitTitle(h) {
+  return `${h.rule_id} · ${severityName(h.severity)} · ${h.explanation}`;
+}
+
+function markedText(text, hits, state) {
+  const spans = hits.filter((h) => h.start !== null && h.end !== null && h.end > h.start);
+  if (!spans.length) return esc(text);
+  const cuts = [...new Set([0, text.length, ...spans.flatMap((h) => [h.start, h.end])])]
+    .filter((c) => c >= 0 && c <= text.length).sort((a, b) => a - b);
+  let out = "";
+  for (let i = 0; i < cuts.length - 1; i++) {
+    const [a, b] = [cuts[i], cuts[i + 1]];
+    const piece = esc(text.slice(a, b));
+    const covering = spans.filter((h) => h.start <= a && h.end >= b);
+    if (!covering.length) { out += piece; continue; }
+    const allDismissed = covering.every((h) => state.decisions.get(h.id) === "dismiss");
+    out += `<mark class="hit sev-${worst(covering)}${allDismissed ? " dismissed" : ""}" data-hits="${covering.map((h) => h.id).join(" ")}"
+      title="${esc(covering.map(hitTitle).join("\n"))}">${piece}</mark>`;
+  }
+  return out;
+}
+
+function turnHtml(turn, allHits, state) {
+  const hits = allHits.filter((h) => h.turn === turn.index);
+  const chips = hits.filter((h) => h.start === null || h.end === null)
+    .map((h) => `<button type="button" class="chip sev-${h.severity}" data-hit="${h.id}" title="${esc(hitTitle(h))}">${esc(h.rule_id)}</button>`)
+    .join("");
+  const low = turn.asr_confidence !== null && turn.asr_confidence < LOW_ASR;
+  return `
+    <div class="turn role-${turn.role}${low ? " low-asr" : ""}" id="turn-${turn.index}" data-index="${turn.index}"
+         ${turn.start !== null ? `data-start="${turn.start}"` : ""}>
+      <div class="turn-head">
+        <span class="who">${t(turn.role === "agent" ? "agentRole" : "customerRole")}</span>
+        ${turn.start !== null ? `<span class="clock">${fmtClock(turn.start)}</span>` : ""}
+        ${low ? `<span class="asr-low" title="${esc(t("lowAsr"))}">⚠ ${t("lowAsr")} ${turn.asr_confidence.toFixed(2)}</span>` : ""}
+      </div>
+      <div class="bubble">${markedText(turn.text, hits, state)}</div>
+      ${chips ? `<div class="chips">${chips}</div>` : ""}
+    </div>`;
+}
+
+function scoresHtml(d) {
+  const final = d.final;
+  const rows = Object.entries(d.result.dimensions).map(([name, dim]) => `
+    <tr data-dimension="${esc(name)}">
+      <td>${esc(dimensionName(name))}</td>
+      <td class="num">${fmtScore(dim.score)}</td>
+      <td class="num">${final ? fmtScore(final.dimensions[name]) : "–"}</td>
+      ${canReview() ? `<td><input class="ov-score" type="number" min="0" max="100" step="1" aria-label="${esc(t("override"))} ${esc(name)}"></td>
+      <td><input class="ov-reason" type="text" placeholder="${esc(t("reason"))}" aria-label="${esc(t("reason"))} ${esc(name)}"></td>` : ""}
+    </tr>`).join("");
+  return `
+    <div class="score-pair">
+      <div class="score-box" id="score-auto"><div class="label">${t("automatic")}</div>
+        <div class="big">${fmtScore(d.result.score)}</div>${flagBadge(d.result.flag)}</div>
+      <div class="score-box" id="score-final"><div class="label">${t("reviewed")}</div>
+        ${final ? `<div class="big">${fmtScore(final.score)}</div>${flagBadge(final.flag)}` : `<div class="big muted">–</div><span class="muted">${t("notReviewed")}</span>`}</div>
+    </div>
+    ${d.result.critical.length ? `<p class="critical">${t("critical")}: ${d.result.critical.map((c) => `<code>${esc(c)}</code>`).join(" ")}</p>` : ""}
+    <table class="grid dims"><thead><tr><th>${t("dimension")}</th><th>${t("automatic")}</th><th>${t("reviewed")}</th>
+      ${canReview() ? `<th>${t("override")}</th><th>${t("reason")}</th>` : ""}</tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+function hitCard(h, d, state) {
+  const turn = h.turn !== null ? d.turns[h.turn] : null;
+  const decision = state.decisions.get(h.id);
+  const buttons = state.reviewer ? `
+    <div class="decide">
+      <button type="button" data-decision="confirm" aria-pressed="${decision === "confirm"}">${t("confirm")}</button>
+      <button type="button" data-decision="dismiss" aria-pressed="${decision === "dismiss"}">${t("dismiss")}</button>
+    </div>` : decision ? `<span class="decision">${t(decision === "confirm" ? "confirmed" : "dismissed")}</span>` : "";
+  return `
+    <div class="hit-card sev-${h.severity}${decision ? ` decided-${decision}` : ""}" id="hit-${h.id}" data-hit="${h.id}" data-rule="${esc(h.rule_id)}">
+      <div class="hit-top"><span class="sev sev-${h.severity}">${severityName(h.severity)}</span>
+        <code>${esc(h.rule_id)}</code> <span class="muted">${esc(dimensionName(h.dimension))}</span></div>
+      <p class="expl">${esc(h.explanation)}</p>
+      ${h.text ? `<blockquote>${esc(h.text)}</blockquote>` : ""}
+      ${h.asr_confidence !== null && h.asr_confidence < LOW_ASR ? `<p class="asr-low">⚠ ${t("lowAsr")} ${h.asr_confidence.toFixed(2)}</p>` : ""}
+      ${turn ? `<a href="#turn-${turn.index}" class="goto" data-turn="${turn.index}">${t("turn")} ${turn.index + 1}${turn.start !== null ? ` · ${fmtClock(turn.start)}` : ""}</a>` : ""}
+      ${buttons}
+    </div>`;
+}
+
+function hitsHtml(d, state) {
+  const hits = [...d.result.hits].sort((a, b) => SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] || (a.turn ?? -1) - (b.turn ?? -1));
+  return `<h2>${t("hits")} (${hits.length})</h2><div class="hit-list">${hits.map((h) => hitCard(h, d, state)).join("")}</div>`;
+}
+
+function reviewFormHtml() {
+  return `
+    <section class="card" id="review-form">
+      <label>${t("comment")}<textarea name="comment" rows="2"></textarea></label>
+      <button type="button" class="primary" id="submit-review">${t("submitReview")}</button>
+      <div id="review-msg"></div>
+    </section>`;
+}
+
+function appealsHtml(d, state) {
+  const items = d.appeals.map((a) => `
+    <li class="appeal" data-appeal="${a.id}" data-status="${a.status}">
+      <div><span class="status status-${a.status}">${t(a.status)}</span> ${t("filedBy")} ${esc(a.filed_by)} · ${esc(fmtTime(a.created_at))}</div>
+      <p>${esc(a.reason)}</p>
+      ${a.hit_ids.length ? `<p class="muted">${a.hit_ids.map((hid) => esc(d.result.hits.find((h) => h.id === hid)?.rule_id ?? hid)).join(", ")}</p>` : ""}
+      ${a.decided_by ? `<div class="reply">${t("decidedBy")} ${esc(a.decided_by)} · ${esc(fmtTime(a.decided_at))}<p>${esc(a.decision_reason || "")}</p></div>` : ""}
+      ${a.status === "open" && state.reviewer ? `
+        <div class="appeal-decide"><input type="text" class="decision-reason" placeholder="${esc(t("decisionReason"))}">
+          <button type="button" data-appeal-decision="accepted">${t("accept")}</button>
+          <button type="button" data-appeal-decision="rejected">${t("reject")}</button></div>` : ""}
+    </li>`).join("");
+  const hasOpen = d.appeals.some((a) => a.status === "open");
+  const form = canAppeal() && !hasOpen ? `
+    <form id="appeal-form" class="appeal-form">
+      <input type="text" name="reason" placeholder="${esc(t("appealReason"))}" required>
+      <button type="submit">${t("fileAppeal")}</button>
+    </form>` : "";
+  return `<h2>${t("appeals")}</h2>${items ? `<ul class="thread">${items}</ul>` : `<p class="muted">${t("noAppeals")}</p>`}${form}<div id="appeal-msg"></div>`;
+}
+
+function reviewsHtml(d) {
+  if (!d.reviews.length) return `<h2>${t("reviewsHistory")}</h2><p class="muted">${t("notReviewed")}</p>`;
+  return `<h2>${t("reviewsHistory")}</h2><ul class="thread">${d.reviews.map((r) => `
+    <li>${t("reviewer")} ${esc(r.reviewer)} · ${esc(fmtTime(r.created_at))} → ${fmtScore(r.final_score)} ${flagBadge(r.final_flag)}
+      <span class="muted">${r.hits.filter((h) => h.decision === "confirm").length} ${t("confirmed")},
+      ${r.hits.filter((h) => h.decision === "dismiss").length} ${t("dismissed")}</span>
+      ${r.comment ? `<p>${esc(r.comment)}</p>` : ""}
+      ${r.overrides.map((o) => `<p class="muted">${esc(dimensionName(o.dimension))} → ${fmtScore(o.score)}: ${esc(o.reason)}</p>`).join("")}</li>`).join("")}</ul>`;
+}
+
+// --- behaviour ------------------------------------------------------------------------------------
+
+function bind(view, state) {
+  const transcript = $("#transcript", view);
+  const player = $("#player", view);
+  const changed = new Map();
+
+  transcript.addEventListener("click", (ev) => {
+    const mark = ev.target.closest("mark.hit, .chip");
+    if (mark) {
+      const id = (mark.dataset.hits || mark.dataset.hit).split(" ")[0];
+      focusHit(view, id);
+      return;
+    }
+    const turn = ev.target.closest(".turn");
+    if (turn && player && turn.dataset.start !== undefined && player.src) {
+      player.currentTime = Number(turn.dataset.start);
+      player.play().catch(() => {});
+    }
+  });
+
+  if (player) {
+    const turns = $$(".turn", transcript).filter((el) => el.dataset.start !== undefined);
+    const starts = turns.map((el) => Number(el.dataset.start));
+    let playing = null;
+    const follow = () => {
+      const time = player.currentTime;
+      let lo = 0, hi = starts.length - 1, found = -1;
+      while (lo <= hi) { const mid = (lo + hi) >> 1; if (starts[mid] <= time) { found = mid; lo = mid + 1; } else hi = mid - 1; }
+      const el = found >= 0 ? turns[found] : null;
+      if (el === playing) return;
+      playing?.classList.remove("playing");
+      el?.classList.add("playing");
+      playing = el;
+      el?.scrollIntoView({ block: "nearest" });
+    };
+    player.addEventListener("timeupdate", follow);
+    player.addEventListener("seeked", follow);
+  }
+
+  $("#hits", view).addEventListener("click", (ev) => {
+    const goto = ev.target.closest(".goto");
+    if (goto) {
+      ev.preventDefault();
+      const el = $(`#turn-${goto.dataset.turn}`, view);
+      el.scrollIntoView({ block: "center" });
+      el.classList.add("flash");
+      setTimeout(() => el.classList.remove("flash"), 1200);
+      return;
+    }
+    const button = ev.target.closest("button[data-decision]");
+    if (!button) return;
+    const card = button.closest(".hit-card");
+    const id = Number(card.dataset.hit);
+    const decision = button.dataset.decision;
+    const undo = state.decisions.get(id) === decision && changed.has(id);
+    if (undo) { changed.delete(id); state.decisions.delete(id); } else { changed.set(id, decision); state.decisions.set(id, decision); }
+    const now = state.decisions.get(id);
+    $$("button[data-decision]", card).forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.decision === now)));
+    card.classList.remove("decided-confirm", "decided-dismiss");
+    if (now) card.classList.add(`decided-${now}`);
+    $$(`mark.hit`, transcript).filter((m) => m.dataset.hits.split(" ").includes(String(id))).forEach((m) => {
+      m.classList.toggle("dismissed", m.dataset.hits.split(" ").every((h) => state.decisions.get(Number(h)) === "dismiss"));
+    });
+  });
+
+  $("#submit-review", view)?.addEventListener("click", () => submitReview(view, state, changed));
+  bindAppeals(view, state);
+}
+
+function focusHit(view, id) {
+  const card = $(`#hit-${id}`, view);
+  if (!card) return;
+  card.scrollIntoView({ block: "center" });
+  card.classList.add("flash");
+  setTimeout(() => card.classList.remove("flash"), 1200);
+}
+
+async function submitReview(view, state, changed) {
+  const msg = $("#review-msg", view);
+  const overrides = [];
+  for (const row of $$("#scores tr[data-dimension]", view)) {
+    const score = $(".ov-score", row).value;
+    const reason = $(".ov-reason", row).value.trim();
+    if (score === "") continue;
+    if (!reason) return message(msg, t("reasonRequired"));
+    overrides.push({ dimension: row.dataset.dimension, score: Number(score), reason });
+  }
+  const hits = [...changed].map(([hit_id, decision]) => ({ hit_id, decision }));
+  if (!hits.length && !overrides.length) return message(msg, t("needDecision"));
+  const comment = $("#review-form textarea", view).value.trim() || null;
+  try {
+    await api(`/interactions/${encodeURIComponent(state.data.interaction_id)}/reviews`, {
+      method: "POST", body: { hits, overrides, comment },
+    });
+  } catch (err) {
+    return message(msg, err.message);
+  }
+  toast(t("reviewSaved"));
+  await renderInteraction(view, state.data.interaction_id);
+  message($("#review-msg", view) || document.body, t("reviewSaved"), "ok");
+}
+
+function bindAppeals(view, state) {
+  const id = state.data.interaction_id;
+  const msg = $("#appeal-msg", view);
+  $("#appeal-form", view)?.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      await api(`/interactions/${encodeURIComponent(id)}/appeals`, { method: "POST", body: { reason: ev.target.reason.value } });
+    } catch (err) { return message(msg, err.message); }
+    await renderInteraction(view, id);
+  });
+  $$("[data-appeal-decision]", view).forEach((button) => button.addEventListener("click", async () => {
+    const li = button.closest(".appeal");
+    const reason = $(".decision-reason", li).value.trim();
+    if (!reason) return message(msg, t("reasonRequired"));
+    try {
+      await api(`/appeals/${li.dataset.appeal}/decision`, { method: "POST", body: { decision: button.dataset.appealDecision, reason } });
+    } catch (err) { return message(msg, err.message); }
+    await renderInteraction(view, id);
+  }));
+}
+
+async function loadAudio(view, id) {
+  const player = $("#player", view);
+  try {
+    const link = await api(`/interactions/${encodeURIComponent(id)}/audio-link`);
+    player.src = link.url;
+  } catch (err) {
+    player.hidden = true;
+    message($("#audio-msg", view), err.status === 404 ? t("noAudio") : err.message, "info");
+  }
+}
+

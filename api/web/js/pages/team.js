@@ -1,0 +1,69 @@
+// Team dashboard: KPIs, agents ranked with red/yellow/green warnings, distribution of scores.
+import { api } from "../api.js";
+import { chart, COLORS } from "../charts.js";
+import { $, esc, fmtPct, fmtScore, message } from "../dom.js";
+import { t } from "../i18n.js";
+import { kpiCards } from "./kpis.js";
+
+const [RED_BELOW, YELLOW_BELOW] = [60, 80]; // the scorecards' flag thresholds, for the bands' colours
+
+export async function renderTeam(view, teamId) {
+  view.innerHTML = `<div id="team-body">${t("loading")}</div>`;
+  const body = $("#team-body", view);
+  const teams = await api("/teams").catch(() => []);
+  if (!teamId) {
+    if (teams.length === 1) { location.hash = `#/team/${encodeURIComponent(teams[0].team_id)}`; return; }
+    body.innerHTML = `<h1>${t("chooseTeam")}</h1><ul class="team-list">${teams.map((tm) => `
+      <li><a href="#/team/${encodeURIComponent(tm.team_id)}">${esc(tm.name || tm.team_id)}</a> <span class="muted">${tm.agents.length} ${t("agents")}</span></li>`).join("")}</ul>`;
+    return;
+  }
+  let summary, dist;
+  try {
+    [summary, dist] = await Promise.all([
+      api(`/teams/${encodeURIComponent(teamId)}/summary`),
+      api(`/teams/${encodeURIComponent(teamId)}/score-distribution`),
+    ]);
+  } catch (err) {
+    return message(body, err.status === 403 ? t("forbidden") : err.message);
+  }
+  const level = (a) => a.warning?.level || "green";
+  const ranked = [...summary.agents].sort((a, b) => (a.rank ?? 1e9) - (b.rank ?? 1e9));
+  const switcher = teams.length > 1 ? `<select id="team-switch">${teams.map((tm) => `<option${tm.team_id === teamId ? " selected" : ""}>${esc(tm.team_id)}</option>`).join("")}</select>` : "";
+  body.innerHTML = `
+    <h1>${esc(t("teamTitle", { id: teamId }))} ${switcher}</h1>
+    ${kpiCards(summary)}
+    <div class="charts">
+      <section class="card"><h2>${t("agents")}</h2>
+        <table class="grid" id="agents-table"><thead><tr><th>${t("ranking")}</th><th>${t("warning")}</th><th>${t("agent")}</th>
+          <th>${t("averageScore")}</th><th>${t("passRate")}</th><th>${t("interactions")}</th><th>${t("red")}/${t("yellow")}/${t("green")}</th></tr></thead>
+        <tbody>${ranked.map((a) => `<tr data-agent="${esc(a.agent_id)}" data-warning="${level(a)}">
+          <td class="num">${a.rank ?? "–"}</td>
+          <td title="${esc(a.warning?.reason || "")}"><span class="dot dot-${level(a)}"></span>${esc(t(level(a)))}
+            ${a.warning?.reason ? `<div class="muted small">${esc(a.warning.reason)}</div>` : ""}</td>
+          <td><a href="#/agent/${encodeURIComponent(a.agent_id)}">${esc(a.agent_id)}</a></td>
+          <td class="num">${fmtScore(a.average_score)}</td><td class="num">${fmtPct(a.pass_rate)}</td><td class="num">${a.interactions}</td>
+          <td class="num">${a.flags.red}/${a.flags.yellow}/${a.flags.green}</td></tr>`).join("")}</tbody></table>
+      </section>
+      <section class="card"><h2>${t("distribution")}</h2><div class="chart-box"><canvas id="dist-chart"></canvas></div></section>
+    </div>
+    <section class="card"><h2>${t("trend")}</h2><div class="chart-box"><canvas id="team-trend"></canvas></div></section>`;
+  $("#team-switch", body)?.addEventListener("change", (ev) => { location.hash = `#/team/${encodeURIComponent(ev.target.value)}`; });
+  const bands = dist.bands;
+  chart($("#dist-chart", body), {
+    type: "bar",
+    data: {
+      labels: bands.map((b) => `${b.from}–${b.to}`),
+      datasets: [{ label: t("count"), data: bands.map((b) => b.count),
+        backgroundColor: bands.map((b) => (b.to <= RED_BELOW ? COLORS.red : b.to <= YELLOW_BELOW ? COLORS.yellow : COLORS.green)) }],
+    },
+    options: { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+  });
+  chart($("#team-trend", body), {
+    type: "bar",
+    data: {
+      labels: summary.daily.map((d) => d.date),
+      datasets: ["red", "yellow", "green"].map((f) => ({ label: t(f), data: summary.daily.map((d) => d[f]), backgroundColor: COLORS[f] })),
+    },
+    options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } },
+  });
+}
