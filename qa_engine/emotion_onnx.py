@@ -21,10 +21,15 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import onnxruntime as ort
+
+from qa_engine.schema import TurnEmotion
+
+if TYPE_CHECKING:
+    from qa_engine.context import TurnView
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "emotion_lstm"
 Prediction = tuple[str, str, float, dict[str, float]]  # label, polarity, confidence, probs
@@ -41,26 +46,32 @@ _DIGIT = re.compile(r"[0-9]")
 
 
 class VocabPreprocessor:
-    """Characters (or jieba words) -> ids from vocab.json. Pad id 0, unknown id 1.
+    """Characters (or jieba words) -> ids from vocab.json, optionally also character-bigram ids.
+    Pad id 0, unknown id 1 in both tables.
 
     Normalisation (NFKC, lower case, no whitespace, every digit -> 0) is the same at training time,
     because training imports this class; digits are collapsed since order numbers and prices carry
-    no emotion but would otherwise fill the vocabulary.
+    no emotion but would otherwise fill the vocabulary. Bigrams (previous + current token, "^" before
+    the first) give a char model most of the benefit of words (不错 vs 不, 错) without a segmenter.
     """
 
     PAD, UNK = 0, 1
+    START = "^"
 
-    def __init__(self, tokens: Sequence[str], unit: str = "char", max_len: int = 128) -> None:
-        if unit not in ("char", "word"):
-            raise ValueError(f"unit must be 'char' or 'word', not {unit!r}")
-        self.tokens = list(tokens)
+    def __init__(self, tokens: Sequence[str], unit: str = "char", max_len: int = 128, keep: str = "ends",
+                 bigrams: Sequence[str] = ()) -> None:
+        if unit not in ("char", "word") or keep not in ("head", "ends"):
+            raise ValueError(f"unit must be 'char' or 'word' and keep 'head' or 'ends', not {unit!r}, {keep!r}")
+        self.tokens, self.bigrams = list(tokens), list(bigrams)
         self.index = {t: i for i, t in enumerate(self.tokens)}
-        self.unit, self.max_len = unit, max_len
+        self.bigram_index = {t: i for i, t in enumerate(self.bigrams)}
+        self.unit, self.max_len, self.keep = unit, max_len, keep
 
     @classmethod
     def from_dir(cls, model_dir: Path, config: dict) -> VocabPreprocessor:
         vocab = json.loads((model_dir / config.get("vocab", "vocab.json")).read_text(encoding="utf-8"))
-        return cls(vocab["tokens"], unit=vocab["unit"], max_len=int(vocab["max_len"]))
+        return cls(vocab["tokens"], unit=vocab["unit"], max_len=int(vocab["max_len"]),
+                   keep=vocab.get("keep", "head"), bigrams=vocab.get("bigrams", ()))
 
     @staticmethod
     def normalise(text: str) -> str:
@@ -74,19 +85,72 @@ class VocabPreprocessor:
 
         return [w for w in jieba.lcut(text) if w.strip()]
 
+    def truncate(self, tokens: list[str]) -> list[str]:
+        """Cut to max_len; keep="ends" keeps head and tail halves (a long review's verdict is often last)."""
+        if len(tokens) <= self.max_len or self.keep == "head":
+            return tokens[: self.max_len]
+        half = self.max_len // 2
+        return tokens[:half] + tokens[len(tokens) - (self.max_len - half) :]
+
+    def units(self, text: str) -> list[str]:
+        """The tokens the model sees (normalised, truncated)."""
+        return self.truncate(self.tokenize(text))
+
+    @classmethod
+    def pairs(cls, toks: Sequence[str]) -> list[str]:
+        return [a + b for a, b in zip([cls.START, *toks[:-1]], toks)]
+
+    def features(self, text: str) -> tuple[list[int], list[int]]:
+        """(token ids, bigram ids); an empty turn still gets one unknown step through the LSTM."""
+        toks = self.units(text)
+        if not toks:
+            return [self.UNK], [self.UNK]
+        ids = [self.index.get(t, self.UNK) for t in toks]
+        bis = [self.bigram_index.get(b, self.UNK) for b in self.pairs(toks)] if self.bigrams else []
+        return ids, bis
+
     def ids(self, text: str) -> list[int]:
-        ids = [self.index.get(t, self.UNK) for t in self.tokenize(text)[: self.max_len]]
-        return ids or [self.UNK]  # an empty turn still needs one step through the LSTM
+        return self.features(text)[0]
 
     def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        rows = [self.ids(t) for t in texts]
-        batch = np.full((len(rows), max(map(len, rows), default=1)), self.PAD, dtype=np.int64)
-        for i, row in enumerate(rows):
-            batch[i, : len(row)] = row
-        return {"input_ids": batch, "lengths": np.array([len(r) for r in rows], dtype=np.int64)}
+        feats = [self.features(t) for t in texts]
+        width = max((len(f[0]) for f in feats), default=1)
+        ids = np.full((len(feats), width), self.PAD, dtype=np.int64)
+        bis = np.full((len(feats), width), self.PAD, dtype=np.int64)
+        for i, (row, bi) in enumerate(feats):
+            ids[i, : len(row)] = row
+            bis[i, : len(bi)] = bi
+        out = {"input_ids": ids, "lengths": np.array([len(f[0]) for f in feats], dtype=np.int64)}
+        if self.bigrams:
+            out["bigram_ids"] = bis
+        return out
 
 
-PREPROCESSORS = {"vocab": VocabPreprocessor}
+class TokenizerPreprocessor:
+    """Subword ids from a `tokenizers` tokenizer.json (the fine-tuned e5 transformer): e5's "query: "
+    prefix + text, cut to max_len pieces (<s> and </s> included), padded with <pad>. The tokenizer's
+    own normaliser does NFKC; training imports this class, so both sides see the same ids."""
+
+    def __init__(self, tokenizer_path: Path, max_len: int = 64, prefix: str = "query: ") -> None:
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self.tokenizer.enable_truncation(max_len)
+        self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("<pad>"), pad_token="<pad>")
+        self.max_len, self.prefix = max_len, prefix
+
+    @classmethod
+    def from_dir(cls, model_dir: Path, config: dict) -> TokenizerPreprocessor:
+        return cls(model_dir / config.get("tokenizer", "tokenizer.json"), int(config.get("max_len", 64)),
+                   config.get("prefix", "query: "))
+
+    def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        encs = self.tokenizer.encode_batch([self.prefix + t for t in texts])
+        return {"input_ids": np.array([e.ids for e in encs], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64)}
+
+
+PREPROCESSORS = {"vocab": VocabPreprocessor, "tokenizer": TokenizerPreprocessor}
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -150,3 +214,17 @@ class OnnxEmotionClassifier:
             return []
         p5, p3 = self.predict_proba(texts, batch_size)
         return combine(p5, p3, self.labels, self.polarities, self.polarity_of, self.mix)
+
+
+class OnnxEmotionScorer:
+    """The classifier as a qa_engine.emotion.EmotionScorer (score(turns) -> TurnEmotion per turn),
+    so engine.make_emotion_scorer can offer it beside the lexicon baseline."""
+
+    def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 2) -> None:
+        self.classifier = OnnxEmotionClassifier(model_dir, threads=threads)
+        self.source = f"onnx:{self.classifier.source}"
+
+    def score(self, turns: Sequence[TurnView]) -> list[TurnEmotion]:
+        preds = self.classifier.predict([v.text for v in turns])
+        return [TurnEmotion(turn=v.index, role=v.role, label=label, polarity=polarity, confidence=conf)
+                for v, (label, polarity, conf, _) in zip(turns, preds)]

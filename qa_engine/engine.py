@@ -16,10 +16,30 @@ from qa_engine.scorecard import Scorecard, load_scorecards
 from qa_engine.segment import Segmenter
 
 
+# settings.emotion_scorer -> (model folder under settings.models_dir, command that builds it).
+EMOTION_MODELS: dict[str, tuple[str, str]] = {
+    "lstm": ("emotion_lstm", ".venv/bin/python -m training.train_lstm --out models/emotion_lstm"),
+    "transformer": ("emotion_e5", ".venv/bin/python -m training.train_e5_emotion --out models/emotion_e5"),
+}
+EMOTION_SCORERS = ("lexicon", *EMOTION_MODELS)
+
+
+class EmotionModelMissing(FileNotFoundError):
+    """The selected emotion model has not been built (artifacts over 50 MB are not committed)."""
+
+
 def make_emotion_scorer(name: str, settings: Settings) -> EmotionScorer:
     if name == "lexicon":
         return LexiconEmotionScorer(settings.lexicons_dir)
-    raise RulePackError(f"unknown emotion scorer {name!r}; available: lexicon")
+    if name not in EMOTION_MODELS:
+        raise RulePackError(f"unknown emotion scorer {name!r}; available: {', '.join(EMOTION_SCORERS)}")
+    folder, build = EMOTION_MODELS[name]
+    model_dir = settings.models_dir / folder
+    if not (model_dir / "model.onnx").is_file():
+        raise EmotionModelMissing(f"emotion model {name!r} not built: {model_dir / 'model.onnx'} is missing; build it with `{build}`")
+    from qa_engine.emotion_onnx import OnnxEmotionScorer  # onnxruntime only when a model is selected
+
+    return OnnxEmotionScorer(model_dir, threads=settings.onnx_threads)
 
 
 class Inspector:

@@ -33,18 +33,21 @@ MIXES = (0.0, 0.25, 0.5, 0.75, 1.0)
 @dataclass
 class Config:
     unit: str = "char"
-    max_len: int = 64  # chars; CS turns are short, long reviews keep their head
+    max_len: int = 48  # tokens; CS turns are short, long reviews keep head and tail
+    keep: str = "ends"
     min_count: int = 2
-    max_vocab: int = 6000
-    emb: int = 96
-    hidden: int = 96
+    max_vocab: int = 6000  # char; word-level uses 4x
+    bigrams: int = 30000  # char-bigram vocabulary size (0 = no bigram features)
+    bigram_dim: int = 64
+    emb: int = 128
+    hidden: int = 128
     dropout: float = 0.3
     batch_size: int = 64
     lr: float = 2e-3
-    epochs: int = 3
+    epochs: int = 4  # ~5 min each on one shared core; keeps a rebuild under ~25 min
     emotion_weight: float = 1.0  # loss weight of the 5-class head (only labelled examples)
     seed: int = SEED
-    threads: int = 2
+    threads: int = 1  # with a neighbour on a 2-core box, 1 thread trains ~5x faster than 2 (OpenMP spin)
 
 
 class BiLSTMEmotion(nn.Module):
@@ -56,23 +59,29 @@ class BiLSTMEmotion(nn.Module):
     sequences, which the exporter handles poorly).
     """
 
-    def __init__(self, vocab_size: int, cfg: Config) -> None:
+    def __init__(self, vocab_size: int, cfg: Config, n_bigrams: int = 0) -> None:
         super().__init__()
         self.emb = nn.Embedding(vocab_size, cfg.emb, padding_idx=VocabPreprocessor.PAD)
-        self.fwd = nn.LSTM(cfg.emb, cfg.hidden, batch_first=True)
-        self.bwd = nn.LSTM(cfg.emb, cfg.hidden, batch_first=True)
+        self.bi_emb = nn.Embedding(n_bigrams, cfg.bigram_dim, padding_idx=VocabPreprocessor.PAD) if n_bigrams else None
+        width = cfg.emb + (cfg.bigram_dim if n_bigrams else 0)
+        self.fwd = nn.LSTM(width, cfg.hidden, batch_first=True)
+        self.bwd = nn.LSTM(width, cfg.hidden, batch_first=True)
         self.drop = nn.Dropout(cfg.dropout)
         self.proj = nn.Linear(4 * cfg.hidden, cfg.hidden)
         self.emotion = nn.Linear(cfg.hidden, len(LABELS))
         self.polarity = nn.Linear(cfg.hidden, len(POLARITIES))
 
-    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor,
+                bigram_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         pos = torch.arange(input_ids.size(1), device=input_ids.device).unsqueeze(0)  # (1, T)
         last = lengths.unsqueeze(1)  # (B, 1)
         mask = pos < last  # (B, T)
         # rev[b, t] = len_b - 1 - t inside the sequence, t on padding; it is its own inverse.
         rev = torch.where(mask, last - 1 - pos, pos)
-        x = self.drop(self.emb(input_ids))
+        x = self.emb(input_ids)
+        if self.bi_emb is not None and bigram_ids is not None:
+            x = torch.cat([x, self.bi_emb(bigram_ids)], dim=-1)
+        x = self.drop(x)
         h_f, _ = self.fwd(x)
         idx = rev.unsqueeze(-1).expand(-1, -1, x.size(-1))
         h_b, _ = self.bwd(torch.gather(x, 1, idx))
@@ -85,37 +94,52 @@ class BiLSTMEmotion(nn.Module):
         return self.emotion(z), self.polarity(z)
 
 
-def build_vocab(records: Sequence[EmotionRecord], cfg: Config) -> list[str]:
-    """<pad>, <unk>, then tokens seen >= min_count times in train, most frequent first."""
-    tok = VocabPreprocessor([], unit=cfg.unit, max_len=cfg.max_len)
+def build_vocab(records: Sequence[EmotionRecord], cfg: Config) -> tuple[list[str], list[str]]:
+    """Tokens and bigrams: <pad>, <unk>, then those seen >= min_count times in train, most frequent first."""
+    tok = VocabPreprocessor([], unit=cfg.unit, max_len=cfg.max_len, keep=cfg.keep)
     counts: Counter[str] = Counter()
+    bi_counts: Counter[str] = Counter()
     for r in records:
-        counts.update(tok.tokenize(r["text"])[: cfg.max_len])
-    kept = sorted((t for t, c in counts.items() if c >= cfg.min_count), key=lambda t: (-counts[t], t))
-    return ["<pad>", "<unk>"] + kept[: cfg.max_vocab - 2]
+        units = tok.units(r["text"])
+        counts.update(units)
+        if cfg.bigrams:
+            bi_counts.update(tok.pairs(units))
+
+    def top(c: Counter[str], size: int) -> list[str]:
+        kept = sorted((t for t, n in c.items() if n >= cfg.min_count), key=lambda t: (-c[t], t))
+        return ["<pad>", "<unk>"] + kept[: size - 2]
+
+    tokens = top(counts, cfg.max_vocab * (4 if cfg.unit == "word" else 1))
+    return tokens, (top(bi_counts, cfg.bigrams) if cfg.bigrams else [])
 
 
 @dataclass
 class Encoded:
     ids: list[list[int]]
+    bigrams: list[list[int]]  # empty lists when the model has no bigram features
     emotion: torch.Tensor  # -100 = no 5-class label (ignored by the loss)
     polarity: torch.Tensor
 
 
 def encode(records: Sequence[EmotionRecord], pre: VocabPreprocessor) -> Encoded:
+    feats = [pre.features(r["text"]) for r in records]
     return Encoded(
-        ids=[pre.ids(r["text"]) for r in records],
+        ids=[f[0] for f in feats],
+        bigrams=[f[1] for f in feats],
         emotion=torch.tensor([LABELS.index(r["label"]) if r["label"] else -100 for r in records]),
         polarity=torch.tensor([POLARITIES.index(r["polarity"]) for r in records]),
     )
 
 
-def pad(rows: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    lengths = torch.tensor([len(r) for r in rows])
-    ids = torch.zeros((len(rows), int(lengths.max())), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r)
-    return ids, lengths
+def pad(data: Encoded, idx: Sequence[int]) -> tuple[torch.Tensor, ...]:
+    """(input_ids, lengths[, bigram_ids]) for the records idx, zero-padded."""
+    lengths = torch.tensor([len(data.ids[i]) for i in idx])
+    ids = torch.zeros((len(idx), int(lengths.max())), dtype=torch.long)
+    bis = torch.zeros_like(ids)
+    for row, i in enumerate(idx):
+        ids[row, : len(data.ids[i])] = torch.tensor(data.ids[i])
+        bis[row, : len(data.bigrams[i])] = torch.tensor(data.bigrams[i], dtype=torch.long)
+    return (ids, lengths, bis) if data.bigrams and data.bigrams[0] else (ids, lengths)
 
 
 def batches(n: int, lengths: Sequence[int], size: int, rng: random.Random) -> list[list[int]]:
@@ -145,14 +169,14 @@ def predict_proba(model: BiLSTMEmotion, data: Encoded, batch_size: int = 256) ->
     p3 = np.zeros((len(order), len(POLARITIES)), dtype=np.float32)
     for s in range(0, len(order), batch_size):
         idx = order[s : s + batch_size]
-        e, p = model(*pad([data.ids[i] for i in idx]))
+        e, p = model(*pad(data, idx))
         p5[idx], p3[idx] = softmax(e.numpy()), softmax(p.numpy())
     return p5, p3
 
 
 def dev_score(p5: np.ndarray, p3: np.ndarray, data: Encoded, mix: float) -> dict[str, float]:
     """5-class macro-F1 (labelled only) and polarity accuracy (all) after combining the heads."""
-    from training.eval_emotion import scores
+    from qa_engine.emotion_eval import scores
 
     preds = combine(p5, p3, LABELS, POLARITIES, POLARITY, mix)
     has = [i for i, y in enumerate(data.emotion.tolist()) if y >= 0]
@@ -163,22 +187,22 @@ def dev_score(p5: np.ndarray, p3: np.ndarray, data: Encoded, mix: float) -> dict
 
 
 def train(train_recs: Sequence[EmotionRecord], dev_recs: Sequence[EmotionRecord], cfg: Config,
-          max_steps: int | None = None, log: bool = True) -> tuple[BiLSTMEmotion, list[str], dict]:
-    """Train; return the best-on-dev model, its vocabulary and the training history."""
+          max_steps: int | None = None, log: bool = True) -> tuple[BiLSTMEmotion, tuple[list[str], list[str]], dict]:
+    """Train; return the best-on-dev model, its (tokens, bigrams) vocabulary and the training history."""
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)  # the machine is shared; also keeps runs reproducible
-    vocab = build_vocab(train_recs, cfg)
-    pre = VocabPreprocessor(vocab, unit=cfg.unit, max_len=cfg.max_len)
+    vocab, bigrams = build_vocab(train_recs, cfg)
+    pre = VocabPreprocessor(vocab, unit=cfg.unit, max_len=cfg.max_len, keep=cfg.keep, bigrams=bigrams)
     tr, dv = encode(train_recs, pre), encode(dev_recs, pre)
-    model = BiLSTMEmotion(len(vocab), cfg)
+    model = BiLSTMEmotion(len(vocab), cfg, len(bigrams))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     loss_e = nn.CrossEntropyLoss(weight=class_weights(tr.emotion, len(LABELS)), ignore_index=-100)
     loss_p = nn.CrossEntropyLoss(weight=class_weights(tr.polarity, len(POLARITIES)))
     rng = random.Random(cfg.seed)
     lengths = [len(r) for r in tr.ids]
-    history: dict = {"epochs": [], "vocab_size": len(vocab)}
+    history: dict = {"epochs": [], "vocab_size": len(vocab), "bigram_vocab_size": len(bigrams)}
     best: tuple[float, dict, int] | None = None
     steps = 0
     for epoch in range(1, cfg.epochs + 1):
@@ -190,8 +214,7 @@ def train(train_recs: Sequence[EmotionRecord], dev_recs: Sequence[EmotionRecord]
             frac = ((epoch - 1) * len(all_batches) + b) / (cfg.epochs * len(all_batches))
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * (1.0 - 0.9 * frac)
-            ids, lens = pad([tr.ids[i] for i in idx])
-            e, p = model(ids, lens)
+            e, p = model(*pad(tr, idx))
             y_e = tr.emotion[idx]
             loss = loss_p(p, tr.polarity[idx])
             if (y_e >= 0).any():
@@ -223,27 +246,31 @@ def train(train_recs: Sequence[EmotionRecord], dev_recs: Sequence[EmotionRecord]
     assert best is not None
     model.load_state_dict(best[1])
     model.eval()
-    return model, vocab, history
+    return model, (vocab, bigrams), history
 
 
-def export(model: BiLSTMEmotion, vocab: list[str], cfg: Config, mix: float, out: Path) -> None:
+def export(model: BiLSTMEmotion, vocab: tuple[list[str], list[str]], cfg: Config, mix: float, out: Path) -> None:
     """model.onnx (dynamic batch and length), vocab.json, labels.json."""
     out.mkdir(parents=True, exist_ok=True)
     model.eval()
-    ids, lens = pad([[2, 3, 4, 5, 6], [7, 8]])
+    tokens, bigrams = vocab
+    example = Encoded(ids=[[2, 3, 4, 5, 6], [7, 8]], bigrams=[[2, 3, 4, 5, 6], [7, 8]] if bigrams else [[], []],
+                      emotion=torch.zeros(2), polarity=torch.zeros(2))
+    inputs = ["input_ids", "lengths"] + (["bigram_ids"] if bigrams else [])
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "lengths": {0: "batch"}, "bigram_ids": {0: "batch", 1: "sequence"},
+            "emotion_logits": {0: "batch"}, "polarity_logits": {0: "batch"}}
     torch.onnx.export(
-        model, (ids, lens), str(out / "model.onnx"), dynamo=False, opset_version=OPSET,
-        input_names=["input_ids", "lengths"], output_names=["emotion_logits", "polarity_logits"],
-        dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "lengths": {0: "batch"},
-                      "emotion_logits": {0: "batch"}, "polarity_logits": {0: "batch"}},
+        model, pad(example, [0, 1]), str(out / "model.onnx"), dynamo=False, opset_version=OPSET,
+        input_names=inputs, output_names=["emotion_logits", "polarity_logits"],
+        dynamic_axes={k: v for k, v in axes.items() if k in inputs or k.endswith("logits")},
     )
     (out / "vocab.json").write_text(
-        json.dumps({"unit": cfg.unit, "max_len": cfg.max_len, "pad": 0, "unk": 1, "tokens": vocab},
-                   ensure_ascii=False), encoding="utf-8")
+        json.dumps({"unit": cfg.unit, "max_len": cfg.max_len, "keep": cfg.keep, "pad": 0, "unk": 1, "tokens": tokens,
+                    "bigrams": bigrams}, ensure_ascii=False), encoding="utf-8")
     labels = {"name": "emotion_lstm", "emotion": list(LABELS), "polarity": list(POLARITIES),
               "polarity_of": POLARITY, "head_mix": mix,
               "preprocessor": {"type": "vocab", "vocab": "vocab.json"},
-              "inputs": ["input_ids", "lengths"], "outputs": ["emotion_logits", "polarity_logits"]}
+              "inputs": inputs, "outputs": ["emotion_logits", "polarity_logits"]}
     (out / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
@@ -252,10 +279,41 @@ def check_export(model: BiLSTMEmotion, out: Path, texts: Sequence[str]) -> float
     clf = OnnxEmotionClassifier(out, threads=1)
     pre = clf.preprocessor
     assert isinstance(pre, VocabPreprocessor)
+    feats = [pre.features(t) for t in texts]
+    data = Encoded([f[0] for f in feats], [f[1] for f in feats], torch.zeros(len(texts)), torch.zeros(len(texts)))
     with torch.no_grad():
-        e, p = model(*pad([pre.ids(t) for t in texts]))
+        e, p = model(*pad(data, range(len(texts))))
     o5, o3 = clf.predict_proba(list(texts))
     return float(max(np.abs(o5 - softmax(e.numpy())).max(), np.abs(o3 - softmax(p.numpy())).max()))
+
+
+def load_torch_from_onnx(model_dir: Path) -> BiLSTMEmotion:
+    """The torch module with the exported weights, read back from model.onnx (no .pt is shipped):
+    for benchmarks of onnxruntime against torch eager on identical weights."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(Path(model_dir) / "model.onnx")).graph
+    weights = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in graph.initializer}
+    hidden = int(weights["proj.weight"].shape[0])
+    n_bigrams, bigram_dim = weights["bi_emb.weight"].shape if "bi_emb.weight" in weights else (0, Config.bigram_dim)
+    cfg = Config(emb=int(weights["emb.weight"].shape[1]), hidden=hidden, bigram_dim=int(bigram_dim))
+    model = BiLSTMEmotion(int(weights["emb.weight"].shape[0]), cfg, int(n_bigrams))
+    state = {k: v for k, v in weights.items() if not k.startswith("onnx::")}
+
+    def gates(w: torch.Tensor) -> torch.Tensor:  # ONNX gate order i, o, f, c -> torch i, f, g(=c), o
+        i, o, f, c = w.split(hidden, dim=0)
+        return torch.cat([i, f, c, o], dim=0)
+
+    for node in graph.node:
+        if node.op_type != "LSTM":
+            continue
+        name = node.name.strip("/").split("/")[0]  # "/fwd/LSTM" -> fwd
+        w, r, b = (weights[x][0] for x in node.input[1:4])
+        state[f"{name}.weight_ih_l0"], state[f"{name}.weight_hh_l0"] = gates(w), gates(r)
+        state[f"{name}.bias_ih_l0"], state[f"{name}.bias_hh_l0"] = gates(b[: 4 * hidden]), gates(b[4 * hidden :])
+    model.load_state_dict(state)  # strict: a missing or extra tensor is an error
+    return model.eval()
 
 
 def subsample(records: list[EmotionRecord], n: int | None, seed: int) -> list[EmotionRecord]:
@@ -273,9 +331,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--max-eval", type=int, default=None, help="random subset of dev and test (quick runs)")
     ap.add_argument("--unit", choices=("char", "word"), default=Config.unit)
     ap.add_argument("--threads", type=int, default=Config.threads)
+    ap.add_argument("--hidden", type=int, default=Config.hidden, help="LSTM size (embedding too)")
+    ap.add_argument("--max-len", type=int, default=Config.max_len)
+    ap.add_argument("--keep", choices=("head", "ends"), default=Config.keep)
+    ap.add_argument("--bigrams", type=int, default=Config.bigrams, help="bigram vocabulary size (0: none)")
+    ap.add_argument("--dropout", type=float, default=Config.dropout)
     ap.add_argument("--no-card", action="store_true", help="skip the test evaluation and model card")
     args = ap.parse_args(argv)
-    cfg = Config(epochs=args.epochs, unit=args.unit, threads=args.threads)
+    cfg = Config(epochs=args.epochs, unit=args.unit, threads=args.threads, emb=args.hidden, hidden=args.hidden,
+                 max_len=args.max_len, keep=args.keep, bigrams=args.bigrams,
+                 dropout=args.dropout)
     t0 = time.time()
     splits = make_splits(cfg.seed)
     train_recs = subsample(splits["train"], args.max_train, cfg.seed)
@@ -288,12 +353,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     export(model, vocab, cfg, history["head_mix"], args.out)
     history["onnx_max_abs_diff"] = check_export(model, args.out, [r["text"] for r in dev_recs[:256]])
     history["train_seconds"] = round(train_seconds, 1)
+    history["train_cpu_seconds"] = round(time.process_time(), 1)  # less sensitive to a busy machine
+    history["n"] = {"train": len(train_recs), "dev": len(dev_recs), "test": len(test_recs)}
     history["config"] = asdict(cfg)
+    (args.out / "history.json").write_text(json.dumps(history, ensure_ascii=False, indent=1), encoding="utf-8")
     print(json.dumps({k: v for k, v in history.items() if k != "epochs"}, ensure_ascii=False), flush=True)
     if not args.no_card:
-        from training.emotion_card import write_card
+        from training.emotion_card import write_card, write_data_card
 
         write_card(args.out, history, splits, test_recs, threads=cfg.threads)
+        write_data_card(splits)
     return 0
 
 

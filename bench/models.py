@@ -1,0 +1,144 @@
+"""Emotion models: sentences/s in onnxruntime against torch eager, same weights, same sentences, same run;
+and peak memory (RSS) of a scoring process per emotion scorer.
+
+Sentences: the turns of the 800 real JD chat sessions (../shared/datasets/jddc_chat_sample). Both
+paths do the same work per batch (length-sorted batches of 64, the model's own preprocessing, softmax
+and combine of the heads); only the forward pass differs. The torch model is rebuilt from model.onnx's
+initializers (training.train_lstm.load_torch_from_onnx; its outputs are checked against onnxruntime).
+Memory: a child process per scorer builds the engine (Inspector) with that scorer and scores the 800
+sessions; its peak RSS is reported, the lexicon scorer being the baseline.
+One function per model (bench_lstm, ...); each returns a row for the table.
+Run: .venv/bin/python bench/models.py [--threads 2] [--repeat 3] [--limit 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from qa_datasets.jddc import load_sessions  # noqa: E402
+from qa_engine.config import Settings  # noqa: E402
+from qa_engine.emotion_onnx import OnnxEmotionClassifier, combine, softmax  # noqa: E402
+
+BATCH = 64
+
+
+def best_of(repeat: int, fn: Callable[[], object]) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def jd_turns(limit: int | None = None) -> list[str]:
+    from qa_engine.normalize import normalize
+
+    turns = [normalize(t["text"]).text for s in load_sessions() for t in s["turns"]]
+    return turns[:limit] if limit else turns
+
+
+def torch_predict(model, clf: OnnxEmotionClassifier, texts: Sequence[str]) -> list:
+    """OnnxEmotionClassifier.predict with the forward pass in torch eager instead of onnxruntime."""
+    import torch
+
+    p5 = np.zeros((len(texts), len(clf.labels)), dtype=np.float32)
+    p3 = np.zeros((len(texts), len(clf.polarities)), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    with torch.inference_mode():
+        for start in range(0, len(order), BATCH):
+            idx = order[start : start + BATCH]
+            feed = clf.preprocessor.encode([texts[i] for i in idx])
+            emo, pol = model(*(torch.from_numpy(feed[k]) for k in clf.config["inputs"]))
+            p5[idx], p3[idx] = softmax(emo.numpy()), softmax(pol.numpy())
+    return combine(p5, p3, clf.labels, clf.polarities, clf.polarity_of, clf.mix)
+
+
+def bench_lstm(texts: list[str], settings: Settings, threads: int, repeat: int) -> dict:
+    import torch
+
+    from training.train_lstm import load_torch_from_onnx
+
+    model_dir = settings.models_dir / "emotion_lstm"
+    torch.set_num_threads(threads)
+    clf = OnnxEmotionClassifier(model_dir, threads=threads)
+    model = load_torch_from_onnx(model_dir)
+    ort_out, torch_out = clf.predict(texts[:512], BATCH), torch_predict(model, clf, texts[:512])  # warm-up + check
+    agree = sum(a[:2] == b[:2] for a, b in zip(ort_out, torch_out)) / len(ort_out)
+    max_diff = max(abs(a[2] - b[2]) for a, b in zip(ort_out, torch_out))
+    ort_s = best_of(repeat, lambda: clf.predict(texts, BATCH))
+    torch_s = best_of(repeat, lambda: torch_predict(model, clf, texts))
+    return {"model": "emotion_lstm", "threads": threads, "sentences": len(texts),
+            "ort_sentences_per_s": round(len(texts) / ort_s), "torch_sentences_per_s": round(len(texts) / torch_s),
+            "ort_over_torch": round(torch_s / ort_s, 2), "label_agreement": agree, "max_confidence_diff": max_diff}
+
+
+def rss_child(scorer: str) -> None:
+    """Runs in a child process: score the 800 sessions with `scorer`, print peak RSS (MB) as JSON."""
+    from qa_engine.engine import Inspector
+    from qa_engine.schema import Interaction
+
+    items = [Interaction.model_validate(s) for s in load_sessions()]
+    inspector = Inspector(Settings(emotion_scorer=scorer))
+    t0 = time.perf_counter()
+    for item in items:
+        inspector.inspect(item).model_dump_json()
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"scorer": scorer, "peak_rss_mb": round(peak), "sessions_per_s": round(len(items) / seconds)}))
+
+
+def scoring_memory(scorers: Sequence[str], threads: int) -> list[dict]:
+    rows = []
+    for scorer in scorers:
+        proc = subprocess.run([sys.executable, __file__, "--rss-child", scorer], capture_output=True, text=True,
+                              env={**os.environ, "QA_ONNX_THREADS": str(threads)})
+        if proc.returncode != 0:
+            rows.append({"scorer": scorer, "error": proc.stderr.strip().splitlines()[-1]})
+        else:
+            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--limit", type=int, default=None, help="first N turns only")
+    ap.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.rss_child:
+        rss_child(args.rss_child)
+        return
+    settings = Settings()
+    texts = jd_turns(args.limit)
+    print(f"{len(texts)} turns, mean {np.mean([len(t) for t in texts]):.1f} characters, batch {BATCH}, "
+          f"{args.threads} threads")
+    for bench in (bench_lstm,):
+        row = bench(texts, settings, args.threads, args.repeat)
+        print(f"{row['model']}: onnxruntime {row['ort_sentences_per_s']:,} sentences/s, torch eager "
+              f"{row['torch_sentences_per_s']:,} sentences/s -> onnxruntime / torch {row['ort_over_torch']:.2f}x "
+              f"(same labels on {row['label_agreement']:.1%} of 512 checked, max |Δconfidence| {row['max_confidence_diff']:.1e})")
+    print(f"peak RSS of this benchmark process (torch loaded): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    for row in scoring_memory(["lexicon", "lstm"], args.threads):
+        if "error" in row:
+            print(f"scoring process, emotion_scorer={row['scorer']}: failed: {row['error']}")
+        else:
+            print(f"scoring process, emotion_scorer={row['scorer']}: peak RSS {row['peak_rss_mb']} MB, "
+                  f"{row['sessions_per_s']} sessions/s (800 JD sessions, full scoring)")
+
+
+if __name__ == "__main__":
+    main()
