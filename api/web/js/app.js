@@ -52,7 +52,10 @@ async function route() {
   const pages = { queue: renderQueue, i: renderInteraction, agent: renderAgent, team: renderTeam, rules: renderRules };
   const render = pages[page];
   if (!render) { location.hash = home(); return; }
-  await render(view, id, params);
+  // Each route renders into a fresh container: a slower earlier route then writes into a detached one.
+  const container = document.createElement("div");
+  view.replaceChildren(container);
+  await render(container, id, params);
 }
 
 async function loadMe() {

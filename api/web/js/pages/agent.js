@@ -20,7 +20,11 @@ export async function renderAgent(view, agentId) {
     return message(body, err.status === 403 ? t("forbidden") : err.message);
   }
   const flagged = [...red.items, ...yellow.items].sort((a, b) => b.occurred_at.localeCompare(a.occurred_at)).slice(0, 10);
+  const level = summary.warning?.level || "green";
   body.innerHTML = `
+    <p class="standing" id="standing" data-warning="${level}"><span class="dot dot-${level}"></span>${esc(t(level))}
+      ${summary.warning?.reason ? ` · ${esc(summary.warning.reason)}` : ""}
+      ${summary.rank ? ` · ${esc(t("rankOf", { rank: summary.rank, n: summary.team_agents }))}` : ""}</p>
     ${kpiCards(summary)}
     <div class="charts">
       <section class="card"><h2>${t("trend")}</h2><div class="chart-box"><canvas id="trend-chart"></canvas></div></section>

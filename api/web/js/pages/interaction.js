@@ -156,7 +156,11 @@ function hitCard(h, d, state) {
 
 function hitsHtml(d, state) {
   const hits = [...d.result.hits].sort((a, b) => SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] || (a.turn ?? -1) - (b.turn ?? -1));
-  return `<h2>${t("hits")} (${hits.length})</h2><div class="hit-list">${hits.map((h) => hitCard(h, d, state)).join("")}</div>`;
+  const findings = hits.filter((h) => h.severity !== "info");
+  const notes = hits.filter((h) => h.severity === "info"); // emotion labels and the like: folded away
+  return `<h2>${t("hits")} (${findings.length})</h2><div class="hit-list">${findings.map((h) => hitCard(h, d, state)).join("")}</div>
+    ${notes.length ? `<details class="info-hits"><summary>${severityName("info")} (${notes.length})</summary>
+      <div class="hit-list">${notes.map((h) => hitCard(h, d, state)).join("")}</div></details>` : ""}`;
 }
 
 function reviewFormHtml() {
@@ -272,6 +276,8 @@ function bind(view, state) {
 function focusHit(view, id) {
   const card = $(`#hit-${id}`, view);
   if (!card) return;
+  const folded = card.closest("details");
+  if (folded) folded.open = true;
   card.scrollIntoView({ block: "center" });
   card.classList.add("flash");
   setTimeout(() => card.classList.remove("flash"), 1200);
