@@ -12,6 +12,7 @@ from pathlib import Path
 
 from qa_engine.config import Settings
 from qa_engine.store.db import database_url
+from qa_engine.store.kpi import WarningRule
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,10 @@ class ApiConfig:
     access_token_minutes: int
     report_timezone: str
     audio_dir: Path | None
+    upload_dir: Path
+    max_upload_bytes: int
+    rescore_max_interactions: int
+    warning_rule: WarningRule
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiConfig:
@@ -40,4 +45,12 @@ class ApiConfig:
             access_token_minutes=int(getattr(settings, "access_token_minutes", 60)),
             report_timezone=getattr(settings, "report_timezone", "Asia/Shanghai"),
             audio_dir=getattr(settings, "audio_dir", None),
+            upload_dir=getattr(settings, "upload_dir", None) or Path(settings.cache_dir) / "uploads",
+            max_upload_bytes=int(getattr(settings, "max_upload_mb", 200)) * 1024 * 1024,
+            rescore_max_interactions=int(getattr(settings, "rescore_max_interactions", 20000)),
+            warning_rule=WarningRule(
+                days=int(getattr(settings, "warning_days", 3)),
+                red_below=float(getattr(settings, "warning_red_below", 60)),
+                yellow_below=float(getattr(settings, "warning_yellow_below", 80)),
+            ),
         )

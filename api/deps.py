@@ -3,7 +3,7 @@
 Role aliases used by the routes:
 - `Reader`: admin, qa_specialist, supervisor (their teams), agent (their own interactions);
 - `Reviewer`: admin, qa_specialist, supervisor; `Appellant`: admin, supervisor, agent;
-- `Ingestor`: admin, ingest; `Admin`: admin.
+- `Ingestor`: admin, ingest; `RuleEditor`: admin, qa_specialist; `Admin`: admin.
 A wrong role is 403; no or bad credentials is 401.
 """
 
@@ -92,6 +92,7 @@ Reader = Annotated[Principal, Depends(require_roles("admin", "qa_specialist", "s
 Reviewer = Annotated[Principal, Depends(require_roles("admin", "qa_specialist", "supervisor"))]
 Appellant = Annotated[Principal, Depends(require_roles("admin", "supervisor", "agent"))]
 Ingestor = Annotated[Principal, Depends(require_roles("admin", "ingest"))]
+RuleEditor = Annotated[Principal, Depends(require_roles("admin", "qa_specialist"))]
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
 
 

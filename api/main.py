@@ -11,8 +11,10 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
 from api.config import ApiConfig
+from api.jobs import AudioJobs
 from api.metrics import Metrics
-from api.routes import auth, dashboards, health, interactions, reviews, summaries, users, web
+from api.openapi import install as install_openapi
+from api.routes import audio, auth, dashboards, health, interactions, reviews, rules, summaries, users, web
 from api.scoring import AudioNotAllowed, Scorer
 from qa_engine.config import Settings, get_settings
 from qa_engine.store.db import Database
@@ -35,7 +37,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        app.state.jobs.resume()
         yield
+        app.state.jobs.shutdown()
         app.state.db.dispose()
 
     app = FastAPI(title="qa-engine", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
@@ -44,9 +48,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = Database(config.database_url)
     app.state.scorer = Scorer(settings, audio_dir=config.audio_dir)
     app.state.metrics = Metrics()
+    app.state.jobs = AudioJobs(app.state.db, app.state.scorer, app.state.metrics, config.report_timezone)
     app.middleware("http")(app.state.metrics.middleware)
+    install_openapi(app)
 
-    for module in (auth, interactions, reviews, summaries, dashboards, users, health):
+    for module in (auth, interactions, audio, reviews, summaries, dashboards, rules, users, health):
         app.include_router(module.router)  # /v1 prefixes are on the routers (metrics see full paths)
     web.mount_ui(app)  # the review UI at /ui and call audio for its player
 

@@ -249,9 +249,32 @@ class KpiOut(BaseModel):
     daily: list[DayOut]
 
 
+class AgentWarning(BaseModel):
+    """Red / yellow / green warning of an agent over the range (thresholds: QA_WARNING_*)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "level": "red",
+                    "reason": "3 consecutive working days with a daily average below 60",
+                    "days": ["2026-11-18", "2026-11-19", "2026-11-20"],
+                }
+            ]
+        }
+    )
+
+    level: Flag
+    reason: str | None = Field(description="why, when not green")
+    days: list[date] = Field(description="the consecutive working days behind a red or yellow warning")
+
+
 class AgentSummary(KpiOut):
     agent_id: str
     team_id: str | None
+    rank: int | None = Field(description="rank by average score within the team over the range (1 = best)")
+    team_agents: int = Field(description="agents of the team with interactions in the range")
+    warning: AgentWarning
 
 
 class AgentRow(BaseModel):
@@ -260,11 +283,18 @@ class AgentRow(BaseModel):
     average_score: float | None
     pass_rate: float | None
     flags: FlagCounts
+    rank: int | None = None
+    warning: AgentWarning | None = None
+
+
+class TeamWarning(AgentWarning):
+    agent_id: str
 
 
 class TeamSummary(KpiOut):
     team_id: str
     agents: list[AgentRow]
+    warnings: list[TeamWarning] = Field(description="agents with a red or yellow warning, red first")
 
 
 # --- access -------------------------------------------------------------------------------------
@@ -366,3 +396,133 @@ class ScoreDistribution(BaseModel):
 class AudioLink(BaseModel):
     url: str = Field(description="plays without other credentials until it expires")
     expires_in: int
+
+
+# --- rules -------------------------------------------------------------------------------------------
+
+
+class RuleVersionRef(BaseModel):
+    version: int | None = Field(description="uploaded version number; null: the built-in file")
+    declared_version: str | None = Field(description="the YAML's own `version:` field")
+    sha256: str
+    comment: str | None = None
+    uploaded_by: str | None = None
+    created_at: datetime | None = None
+
+
+class RuleDocSummary(BaseModel):
+    kind: Literal["pack", "scorecard"]
+    name: str = Field(description="pack name, or the scorecard's channel")
+    enabled: bool = Field(description="live scoring loads it (built-in file)")
+    builtin: RuleVersionRef | None
+    versions: list[RuleVersionRef] = Field(description="uploaded versions, oldest first")
+
+
+class RuleDocOut(RuleVersionRef):
+    kind: Literal["pack", "scorecard"]
+    name: str
+    content: str = Field(description="the YAML text")
+
+
+class RuleUploadIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "content": "pack: politeness\nversion: 2026.11-b\nrules:\n  - id: politeness.thanks\n"
+                    "    dimension: politeness\n    operator: keyword\n    roles: [agent]\n    severity: info\n"
+                    "    words: [谢谢, 感谢]\n    explanation: 礼貌用语「{text}」\n",
+                    "comment": "致谢词表试行版",
+                }
+            ]
+        }
+    )
+
+    content: str = Field(min_length=1, max_length=1_000_000, description="the rule pack or scorecard YAML")
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class RescoreIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"start": "2026-11-01", "end": "2026-11-30", "packs": {"forbidden": 2}, "scorecards": {"chat": 1}},
+                {"start": "2026-11-20", "end": "2026-11-20", "team_id": "T-after-sales", "dry_run": True},
+            ]
+        }
+    )
+
+    start: date = Field(description="first local date (inclusive)")
+    end: date = Field(description="last local date (inclusive)")
+    agent_id: str | None = None
+    team_id: str | None = None
+    packs: dict[str, int] = Field(default_factory=dict, description="pack name -> uploaded version; others built-in")
+    scorecards: dict[Literal["call", "chat"], int] = Field(
+        default_factory=dict, description="channel -> uploaded scorecard version; others built-in"
+    )
+    dry_run: bool = Field(default=False, description="report the difference without storing new runs")
+
+
+class DiffItemOut(BaseModel):
+    interaction_id: str
+    old_result_id: int
+    new_result_id: int | None = Field(description="null on a dry run")
+    old_score: float
+    new_score: float
+    delta: float
+    old_flag: Flag
+    new_flag: Flag
+
+
+class DiffSummary(BaseModel):
+    interactions: int
+    score_changed: int
+    flag_changed: int
+    improved: int
+    worsened: int
+    unchanged: int
+    mean_delta: float | None
+    flag_transitions: dict[str, int] = Field(description='e.g. {"red->yellow": 3}')
+    old_flags: dict[str, int]
+    new_flags: dict[str, int]
+
+
+class RescoreOut(BaseModel):
+    dry_run: bool
+    rule_versions: dict[str, dict[str, int]]
+    ruleset_version: str
+    summary: DiffSummary
+    items: list[DiffItemOut] = Field(description="one per interaction, by interaction id")
+
+
+# --- audio jobs --------------------------------------------------------------------------------------
+
+
+class JobOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "job_id": "5f0c6a3e9b2d4c41a8e7d1f2a3b4c5d6",
+                    "interaction_id": "call-20261122-0007",
+                    "status": "done",
+                    "created_at": "2026-11-22T02:15:00Z",
+                    "updated_at": "2026-11-22T02:15:09Z",
+                    "result_id": 42,
+                    "score": 86.5,
+                    "flag": "green",
+                    "error": None,
+                }
+            ]
+        }
+    )
+
+    job_id: str
+    interaction_id: str
+    status: Literal["queued", "running", "done", "failed"]
+    created_at: datetime
+    updated_at: datetime
+    result_id: int | None
+    score: float | None = None
+    flag: Flag | None = None
+    error: str | None = Field(default=None, description="why it failed")

@@ -35,6 +35,7 @@ class Scorer:
         self.settings = settings
         self.audio_dir = audio_dir
         self._preparer = None
+        self._versioned: dict[tuple, object] = {}  # insertion order = least recently used first
 
     @property
     def inspector(self):
@@ -66,6 +67,28 @@ class Scorer:
         self._check_audio(item)
         prepared = self.preparer.prepare(item, Path(self.audio_dir) if self.audio_dir else None)
         return prepared, self.inspector.inspect(prepared)
+
+    def score_upload(self, item: Interaction) -> tuple[Interaction, Result]:
+        """An uploaded recording (audio_path is the server's own copy): transcribe, redact, inspect."""
+        prepared = self.preparer.prepare(item)
+        return prepared, self.inspector.inspect(prepared)
+
+    def inspector_for(self, packs: dict[str, str], scorecards: dict[str, str]):
+        """The live Inspector, or one built on uploaded versions (the last few are kept)."""
+        if not packs and not scorecards:
+            return self.inspector
+        from qa_engine.store.rule_versions import build_inspector
+
+        key = (tuple(sorted(packs.items())), tuple(sorted(scorecards.items())))
+        with _lock:
+            inspector = self._versioned.pop(key, None)
+        if inspector is None:
+            inspector = build_inspector(self.inspector.settings, packs, scorecards)
+        with _lock:
+            self._versioned[key] = inspector
+            while len(self._versioned) > 4:
+                self._versioned.pop(next(iter(self._versioned)))
+        return inspector
 
     def scorecard(self, channel: str):
         return self.inspector.scorecards.get(channel)

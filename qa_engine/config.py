@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     access_token_minutes: int = 60
     report_timezone: str = "Asia/Shanghai"  # local dates for filters, summaries, daily trend
     audio_dir: Path | None = None  # the API accepts audio-only interactions only for paths under this dir
+    upload_dir: Path | None = None  # uploaded audio is kept here; default: cache_dir / "uploads"
+    max_upload_mb: int = 200
+    rescore_max_interactions: int = 20000  # one rescore request runs inline; larger ranges are split
+    # Agent warning: `warning_days` consecutive working days (days with interactions) whose daily
+    # average is below `warning_red_below` make an agent red; below `warning_yellow_below`, yellow.
+    warning_days: int = 3
+    warning_red_below: float = 60
+    warning_yellow_below: float = 80
 
     @property
     def embedder_path(self) -> Path:

@@ -1,14 +1,18 @@
-"""KPI summaries of an agent and of a team over a date range."""
+"""KPI summaries of an agent and of a team over a date range, as JSON or as CSV / XLSX files."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from sqlalchemy.orm import Session
 
-from api.deps import Reader, Reviewer, SessionDep
-from api.schemas import AgentSummary, TeamSummary
+from api import export
+from api.config import ApiConfig
+from api.deps import ConfigDep, Reader, Reviewer, SessionDep
+from api.schemas import AgentSummary, AgentWarning, TeamSummary, TeamWarning
+from api.security import Principal
 from qa_engine.store import kpi
 from qa_engine.store.models import Agent, Team
 
@@ -16,6 +20,7 @@ router = APIRouter(prefix="/v1", tags=["summaries"])
 
 Start = Annotated[date | None, Query(description="first local date (inclusive); omit for all")]
 End = Annotated[date | None, Query(description="last local date (inclusive); omit for all")]
+Format = Annotated[Literal["csv", "xlsx"], Query(description="file format")]
 
 
 def _check_range(start: date | None, end: date | None) -> None:
@@ -23,11 +28,9 @@ def _check_range(start: date | None, end: date | None) -> None:
         raise HTTPException(422, "end is before start")
 
 
-@router.get("/agents/{agent_id}/summary", response_model=AgentSummary, summary="An agent's KPIs")
-def agent_summary(
-    agent_id: str, session: SessionDep, principal: Reader, start: Start = None, end: End = None
+def _agent_summary(
+    session: Session, principal: Principal, config: ApiConfig, agent_id: str, start: date | None, end: date | None
 ) -> AgentSummary:
-    """Agents see only their own summary; supervisors those of agents in their teams."""
     _check_range(start, end)
     agent = session.get(Agent, agent_id)
     if principal.role == "agent" and principal.agent_id != agent_id:
@@ -37,14 +40,25 @@ def agent_summary(
     if agent is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no agent {agent_id!r}")
     data = kpi.summary(session, agent_id=agent_id, start=start, end=end)
-    return AgentSummary(agent_id=agent_id, team_id=agent.team_id, start=start, end=end, **data)
+    daily = [(date.fromisoformat(d["date"]), d["average_score"]) for d in data["daily"]]
+    ranks: dict[str, int] = {}
+    if agent.team_id is not None:
+        ranks = kpi.agent_ranks(kpi.agent_breakdown(session, team_id=agent.team_id, start=start, end=end))
+    return AgentSummary(
+        agent_id=agent_id,
+        team_id=agent.team_id,
+        start=start,
+        end=end,
+        rank=ranks.get(agent_id),
+        team_agents=len(ranks),
+        warning=AgentWarning(**kpi.warning(daily, config.warning_rule)),
+        **data,
+    )
 
 
-@router.get("/teams/{team_id}/summary", response_model=TeamSummary, summary="A team's KPIs")
-def team_summary(
-    team_id: str, session: SessionDep, principal: Reviewer, start: Start = None, end: End = None
+def _team_summary(
+    session: Session, principal: Principal, config: ApiConfig, team_id: str, start: date | None, end: date | None
 ) -> TeamSummary:
-    """Supervisors see only their own teams."""
     _check_range(start, end)
     if principal.role == "supervisor" and team_id not in principal.team_ids:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "not one of your teams")
@@ -52,4 +66,71 @@ def team_summary(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no team {team_id!r}")
     data = kpi.summary(session, team_id=team_id, start=start, end=end)
     agents = kpi.agent_breakdown(session, team_id=team_id, start=start, end=end)
-    return TeamSummary(team_id=team_id, start=start, end=end, agents=agents, **data)
+    ranks = kpi.agent_ranks(agents)
+    daily = kpi.agent_daily_averages(session, team_id=team_id, start=start, end=end)
+    warnings = {a: kpi.warning(days, config.warning_rule) for a, days in daily.items()}
+    for row in agents:
+        row["rank"] = ranks.get(row["agent_id"])
+        row["warning"] = warnings.get(row["agent_id"])
+    flagged = sorted(
+        (TeamWarning(agent_id=a, **w) for a, w in warnings.items() if w["level"] != "green"),
+        key=lambda w: (w.level != "red", w.agent_id),
+    )
+    return TeamSummary(team_id=team_id, start=start, end=end, agents=agents, warnings=flagged, **data)
+
+
+@router.get("/agents/{agent_id}/summary", response_model=AgentSummary, summary="An agent's KPIs")
+def agent_summary(
+    agent_id: str, session: SessionDep, principal: Reader, config: ConfigDep, start: Start = None, end: End = None
+) -> AgentSummary:
+    """Agents see only their own summary; supervisors those of agents in their teams. Includes the
+    agent's rank in their team and a red / yellow / green warning (consecutive low days)."""
+    return _agent_summary(session, principal, config, agent_id, start, end)
+
+
+@router.get(
+    "/agents/{agent_id}/summary/export",
+    response_class=Response,
+    responses=export.OPENAPI_RESPONSES,
+    summary="An agent's KPIs as CSV or XLSX",
+)
+def agent_summary_export(
+    agent_id: str,
+    session: SessionDep,
+    principal: Reader,
+    config: ConfigDep,
+    format: Format = "csv",
+    start: Start = None,
+    end: End = None,
+) -> Response:
+    """The same numbers as the JSON summary: tables `summary` and `daily`."""
+    s = _agent_summary(session, principal, config, agent_id, start, end)
+    return export.file_response(s, format, export.filename("agent", agent_id, start, end, format))
+
+
+@router.get("/teams/{team_id}/summary", response_model=TeamSummary, summary="A team's KPIs")
+def team_summary(
+    team_id: str, session: SessionDep, principal: Reviewer, config: ConfigDep, start: Start = None, end: End = None
+) -> TeamSummary:
+    """Supervisors see only their own teams. `warnings` lists the agents with a red or yellow warning."""
+    return _team_summary(session, principal, config, team_id, start, end)
+
+
+@router.get(
+    "/teams/{team_id}/summary/export",
+    response_class=Response,
+    responses=export.OPENAPI_RESPONSES,
+    summary="A team's KPIs as CSV or XLSX",
+)
+def team_summary_export(
+    team_id: str,
+    session: SessionDep,
+    principal: Reviewer,
+    config: ConfigDep,
+    format: Format = "csv",
+    start: Start = None,
+    end: End = None,
+) -> Response:
+    """The same numbers as the JSON summary: tables `summary`, `daily`, `agents` and `warnings`."""
+    s = _team_summary(session, principal, config, team_id, start, end)
+    return export.file_response(s, format, export.filename("team", team_id, start, end, format))

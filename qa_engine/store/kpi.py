@@ -6,11 +6,15 @@ Definitions (all over the current result of each interaction in the date range):
 - 禁语 rate: forbidden-phrase hits per 100 interactions;
 - script compliance rate: share whose script_compliance dimension lost no points;
 - 情绪安抚有效率: share de-escalated among interactions whose customer started negative;
-- silence / interruptions: averages over the interactions with turn times (calls).
+- silence / interruptions: averages over the interactions with turn times (calls);
+- warning: red when `days` consecutive working days (days with interactions) averaged below
+  `red_below`, yellow likewise below `yellow_below`, else green (`WarningRule`).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -167,3 +171,70 @@ def score_distribution(
         ).where(*_where(agent_id, team_id, start, end))
     ).one()
     return [{"from": lo, "to": min(lo + width, 100), "count": int(n)} for lo, n in zip(edges, counts, strict=True)]
+
+
+def agent_ranks(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Rank by average score within a breakdown (1 = best; ties share a rank; no interactions: unranked)."""
+    scored = sorted((r for r in rows if r["average_score"] is not None), key=lambda r: -r["average_score"])
+    ranks: dict[str, int] = {}
+    for i, r in enumerate(scored):
+        same = i and scored[i - 1]["average_score"] == r["average_score"]
+        ranks[r["agent_id"]] = ranks[scored[i - 1]["agent_id"]] if same else i + 1
+    return ranks
+
+
+# --- warnings ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WarningRule:
+    days: int = 3
+    red_below: float = 60
+    yellow_below: float = 80
+
+
+def _latest_run(daily: list[tuple[date, float | None]], below: float, days: int) -> list[date]:
+    """The most recent run of at least `days` consecutive working days averaging below `below`."""
+    found: list[date] = []
+    run: list[date] = []
+    for day, avg in daily:
+        if avg is not None and avg < below:
+            run.append(day)
+            if len(run) >= days:
+                found = list(run)
+        else:
+            run = []
+    return found
+
+
+def warning(daily: list[tuple[date, float | None]], rule: WarningRule) -> dict[str, Any]:
+    """Red / yellow / green for one agent from their daily averages (oldest first)."""
+    for level, below in (("red", rule.red_below), ("yellow", rule.yellow_below)):
+        run = _latest_run(daily, below, rule.days)
+        if run:
+            return {
+                "level": level,
+                "reason": f"{len(run)} consecutive working days with a daily average below {below:g}",
+                "days": run,
+            }
+    return {"level": "green", "reason": None, "days": []}
+
+
+def agent_daily_averages(
+    session: Session, *, team_id: str, start: date | None = None, end: date | None = None
+) -> dict[str, list[tuple[date, float]]]:
+    """Each agent of a team: (date, average score) per working day, oldest first."""
+    rows = session.execute(
+        _base(InteractionRow.agent_id, InteractionRow.occurred_date, func.avg(ResultRow.score))
+        .where(*_where(None, team_id, start, end), InteractionRow.agent_id.is_not(None))
+        .group_by(InteractionRow.agent_id, InteractionRow.occurred_date)
+        .order_by(InteractionRow.agent_id, InteractionRow.occurred_date)
+    ).all()
+    out: dict[str, list[tuple[date, float]]] = defaultdict(list)
+    for agent_id, day, avg in rows:
+        out[agent_id].append((_as_date(day), round(float(avg), 1)))  # as the daily trend shows it
+    return dict(out)
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))

@@ -33,6 +33,8 @@ ROLES = ("admin", "supervisor", "qa_specialist", "agent", "ingest")
 FLAGS = ("green", "yellow", "red")
 DECISIONS = ("confirm", "dismiss")
 APPEAL_STATUSES = ("open", "accepted", "rejected")
+RULE_KINDS = ("pack", "scorecard")
+JOB_STATUSES = ("queued", "running", "done", "failed")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -297,6 +299,53 @@ class AuditLog(Base):
     object_type: Mapped[str] = mapped_column(String(50))
     object_id: Mapped[str] = mapped_column(String(200))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# --- rules and background jobs ----------------------------------------------------------------------
+
+
+class RuleVersion(Base):
+    """An uploaded version of a rule pack or a scorecard (YAML as sent, validated before it is stored).
+
+    Versions of one (kind, name) are numbered 1, 2, ...; the files under lexicons/ are the built-in
+    version and are what live scoring uses. A rescore picks stored versions explicitly.
+    """
+
+    __tablename__ = "rule_versions"
+    __table_args__ = (
+        UniqueConstraint("kind", "name", "version", name="uq_rule_versions_kind_name_version"),
+        CheckConstraint(_in("kind", RULE_KINDS), name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(100))  # pack name, or scorecard channel
+    version: Mapped[int]
+    declared_version: Mapped[str | None] = mapped_column(String(100))  # the YAML's own `version:`
+    content: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    comment: Mapped[str | None] = mapped_column(Text)
+    uploaded_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IngestJob(Base):
+    """An uploaded audio file waiting for, or done with, transcription and scoring."""
+
+    __tablename__ = "ingest_jobs"
+    __table_args__ = (CheckConstraint(_in("status", JOB_STATUSES), name="status"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    interaction_id: Mapped[str] = mapped_column(String(200), index=True)  # no FK: stored only when done
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    content_hash: Mapped[str] = mapped_column(String(64))
+    audio_file: Mapped[str] = mapped_column(String(1000))
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the interaction's fields besides audio
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id", ondelete="SET NULL"))
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 # --- access ----------------------------------------------------------------------------------------

@@ -154,9 +154,14 @@ def save_result(
         session.flush()  # old turns go before new ones take their (interaction, idx) slots
         row.turns.extend(_turn_rows(interaction))
     session.flush()
+    return add_current_run(session, row.id, result, content_hash)
+
+
+def add_current_run(session: Session, interaction_id: str, result: Result, content_hash: str) -> ResultRow:
+    """Store `result` as the current run of a stored interaction; earlier runs stay, not current."""
     session.execute(
         update(ResultRow)
-        .where(ResultRow.interaction_id == row.id, ResultRow.is_current.is_(True))
+        .where(ResultRow.interaction_id == interaction_id, ResultRow.is_current.is_(True))
         .values(is_current=False)
     )
     res = _result_row(result, content_hash)

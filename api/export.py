@@ -1,0 +1,135 @@
+"""KPI summaries as files: CSV (UTF-8 with BOM, so Excel shows Chinese) and XLSX (one sheet per table)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import date
+from typing import Any
+
+from fastapi import Response
+
+from api.schemas import AgentSummary, KpiOut, TeamSummary
+
+CSV_TYPE = "text/csv; charset=utf-8"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MEDIA_TYPES = {"csv": CSV_TYPE, "xlsx": XLSX_TYPE}
+
+# (label, field) of the headline KPIs, in the order a supervisor reads them.
+KPI_ROWS = (
+    ("interactions", "interactions"),
+    ("average score", "average_score"),
+    ("pass rate", "pass_rate"),
+    ("red", None),
+    ("yellow", None),
+    ("green", None),
+    ("礼貌用语使用率 politeness rate", "politeness_rate"),
+    ("禁语 per 100 interactions", "forbidden_per_100"),
+    ("empathy rate", "empathy_rate"),
+    ("script compliance rate", "script_compliance_rate"),
+    ("情绪安抚有效率 de-escalation rate", "deescalation_rate"),
+    ("customer negative at start", "customer_negative_start"),
+    ("average silence (s)", "average_silence_s"),
+    ("average interruptions", "average_interruptions"),
+)
+
+
+def tables(s: KpiOut) -> dict[str, list[list[Any]]]:
+    """Sheet name -> rows (the first row is the header)."""
+    head: list[list[Any]] = [["metric", "value"]]
+    if isinstance(s, AgentSummary):
+        head += [["agent", s.agent_id], ["team", s.team_id], ["rank in team", s.rank], ["team agents", s.team_agents]]
+        head += [["warning", s.warning.level], ["warning reason", s.warning.reason]]
+    elif isinstance(s, TeamSummary):
+        head += [["team", s.team_id]]
+    head += [["start", s.start], ["end", s.end]]
+    for label, field in KPI_ROWS:
+        head.append([label, getattr(s.flags, label) if field is None else getattr(s, field)])
+    head += [[f"dimension {name}", avg] for name, avg in s.dimensions.items()]
+    out = {
+        "summary": head,
+        "daily": [["date", "interactions", "average_score", "red", "yellow", "green"]]
+        + [[d.date, d.interactions, d.average_score, d.red, d.yellow, d.green] for d in s.daily],
+    }
+    if isinstance(s, TeamSummary):
+        out["agents"] = [["agent", "rank", "interactions", "average_score", "pass_rate", "red", "yellow", "green", "warning"]] + [
+            [
+                a.agent_id,
+                a.rank,
+                a.interactions,
+                a.average_score,
+                a.pass_rate,
+                a.flags.red,
+                a.flags.yellow,
+                a.flags.green,
+                a.warning.level if a.warning else None,
+            ]
+            for a in s.agents
+        ]
+        out["warnings"] = [["agent", "level", "reason", "days"]] + [
+            [w.agent_id, w.level, w.reason, " ".join(d.isoformat() for d in w.days)] for w in s.warnings
+        ]
+    return out
+
+
+def _cell(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def to_csv(sheets: dict[str, list[list[Any]]]) -> bytes:
+    """Each table under a `[name]` line, tables separated by an empty line."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    for i, (name, rows) in enumerate(sheets.items()):
+        if i:
+            writer.writerow([])
+        writer.writerow([f"[{name}]"])
+        writer.writerows([["" if v is None else _cell(v) for v in row] for row in rows])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def to_xlsx(sheets: dict[str, list[list[Any]]]) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append([_cell(v) for v in row])
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        sheet.freeze_panes = "A2"
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
+
+
+def _safe(part: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", part).strip("._") or "x"
+
+
+def filename(kind: str, ident: str, start: date | None, end: date | None, fmt: str) -> str:
+    span = f"{start.isoformat() if start else 'all'}_{end.isoformat() if end else 'all'}"
+    return f"{kind}-{_safe(ident)}-summary-{span}.{fmt}"
+
+
+def file_response(summary: KpiOut, fmt: str, name: str) -> Response:
+    sheets = tables(summary)
+    body = to_csv(sheets) if fmt == "csv" else to_xlsx(sheets)
+    return Response(
+        body, media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+OPENAPI_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the summary as a file (tables: summary, daily; teams add agents and warnings)",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
