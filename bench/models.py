@@ -4,7 +4,9 @@ and peak memory (RSS) of a scoring process per emotion scorer.
 Sentences: the turns of the 800 real JD chat sessions (../shared/datasets/jddc_chat_sample). Both
 paths do the same work per batch (length-sorted batches of 64, the model's own preprocessing, softmax
 and combine of the heads); only the forward pass differs. The torch model is rebuilt from model.onnx's
-initializers (training.train_lstm.load_torch_from_onnx; its outputs are checked against onnxruntime).
+initializers (training.train_lstm.load_torch_from_onnx; its outputs are checked against onnxruntime); the e5
+transformer's torch model is the fp32 checkpoint its quantised graph was exported from (build/emotion_e5_hf),
+on the first E5_TURNS turns.
 Memory: a child process per scorer builds the engine (Inspector) with that scorer and scores the 800
 sessions; its peak RSS is reported, the lexicon scorer being the baseline.
 One function per model (bench_lstm, ...); each returns a row for the table.
@@ -66,6 +68,18 @@ def torch_predict(model, clf: OnnxEmotionClassifier, texts: Sequence[str]) -> li
     return combine(p5, p3, clf.labels, clf.polarities, clf.polarity_of, clf.mix)
 
 
+def ort_vs_torch(name: str, clf: OnnxEmotionClassifier, model, texts: list[str], threads: int, repeat: int) -> dict:
+    """Sentences/s of the served graph and of the torch module on the same texts (best of `repeat`)."""
+    ort_out, torch_out = clf.predict(texts[:512], BATCH), torch_predict(model, clf, texts[:512])  # warm-up + check
+    agree = sum(a[:2] == b[:2] for a, b in zip(ort_out, torch_out)) / len(ort_out)
+    max_diff = max(abs(a[2] - b[2]) for a, b in zip(ort_out, torch_out))
+    ort_s = best_of(repeat, lambda: clf.predict(texts, BATCH))
+    torch_s = best_of(repeat, lambda: torch_predict(model, clf, texts))
+    return {"model": name, "threads": threads, "sentences": len(texts),
+            "ort_sentences_per_s": round(len(texts) / ort_s), "torch_sentences_per_s": round(len(texts) / torch_s),
+            "ort_over_torch": round(torch_s / ort_s, 2), "label_agreement": agree, "max_confidence_diff": max_diff}
+
+
 def bench_lstm(texts: list[str], settings: Settings, threads: int, repeat: int) -> dict:
     import torch
 
@@ -74,15 +88,27 @@ def bench_lstm(texts: list[str], settings: Settings, threads: int, repeat: int) 
     model_dir = settings.models_dir / "emotion_lstm"
     torch.set_num_threads(threads)
     clf = OnnxEmotionClassifier(model_dir, threads=threads)
-    model = load_torch_from_onnx(model_dir)
-    ort_out, torch_out = clf.predict(texts[:512], BATCH), torch_predict(model, clf, texts[:512])  # warm-up + check
-    agree = sum(a[:2] == b[:2] for a, b in zip(ort_out, torch_out)) / len(ort_out)
-    max_diff = max(abs(a[2] - b[2]) for a, b in zip(ort_out, torch_out))
-    ort_s = best_of(repeat, lambda: clf.predict(texts, BATCH))
-    torch_s = best_of(repeat, lambda: torch_predict(model, clf, texts))
-    return {"model": "emotion_lstm", "threads": threads, "sentences": len(texts),
-            "ort_sentences_per_s": round(len(texts) / ort_s), "torch_sentences_per_s": round(len(texts) / torch_s),
-            "ort_over_torch": round(torch_s / ort_s, 2), "label_agreement": agree, "max_confidence_diff": max_diff}
+    return ort_vs_torch("emotion_lstm", clf, load_torch_from_onnx(model_dir), texts, threads, repeat)
+
+
+E5_TURNS = 1000  # the transformer is far slower than the LSTM: the first 1,000 turns keep the run to minutes
+
+
+def bench_e5(texts: list[str], settings: Settings, threads: int, repeat: int) -> dict:
+    """Fine-tuned e5: the served (quantised) graph against torch eager on the fp32 checkpoint it was
+    exported from (build/emotion_e5_hf, written by training.train_e5_emotion; not committed)."""
+    import torch
+
+    from training.train_e5_emotion import load_model
+
+    ckpt = Path(__file__).resolve().parents[1] / "build" / "emotion_e5_hf"
+    if not (ckpt / "emotion_e5.pt").is_file():
+        return {"model": "emotion_e5", "error": f"{ckpt} missing; rebuild: .venv/bin/python -m "
+                                                "training.train_e5_emotion --out models/emotion_e5"}
+    torch.set_num_threads(threads)
+    clf = OnnxEmotionClassifier(settings.models_dir / "emotion_e5", threads=threads)
+    model = load_model(ckpt, heads=ckpt / "emotion_e5.pt").eval()
+    return ort_vs_torch("emotion_e5", clf, model, texts[:E5_TURNS], threads, repeat)
 
 
 def rss_child(scorer: str) -> None:
@@ -126,13 +152,16 @@ def main() -> None:
     texts = jd_turns(args.limit)
     print(f"{len(texts)} turns, mean {np.mean([len(t) for t in texts]):.1f} characters, batch {BATCH}, "
           f"{args.threads} threads")
-    for bench in (bench_lstm,):
+    for bench in (bench_lstm, bench_e5):
         row = bench(texts, settings, args.threads, args.repeat)
+        if "error" in row:
+            print(f"{row['model']}: skipped: {row['error']}")
+            continue
         print(f"{row['model']}: onnxruntime {row['ort_sentences_per_s']:,} sentences/s, torch eager "
               f"{row['torch_sentences_per_s']:,} sentences/s -> onnxruntime / torch {row['ort_over_torch']:.2f}x "
-              f"(same labels on {row['label_agreement']:.1%} of 512 checked, max |Δconfidence| {row['max_confidence_diff']:.1e})")
+              f"on {row['sentences']:,} turns (same labels on {row['label_agreement']:.1%} of 512 checked, max |Δconfidence| {row['max_confidence_diff']:.1e})")
     print(f"peak RSS of this benchmark process (torch loaded): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-    for row in scoring_memory(["lexicon", "lstm"], args.threads):
+    for row in scoring_memory(["lexicon", "lstm", "transformer"], args.threads):
         if "error" in row:
             print(f"scoring process, emotion_scorer={row['scorer']}: failed: {row['error']}")
         else:
