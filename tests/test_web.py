@@ -208,10 +208,13 @@ def page(browser: Browser) -> Page:
     context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai")
     pg = context.new_page()
     errors: list[str] = []
+    outside: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.on("request", lambda req: None if req.url.startswith("http://127.0.0.1:") else outside.append(req.url))
     yield pg
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not outside, f"the pages asked for something the app does not serve: {outside}"
 
 
 def login(page: Page, server: Server, user: str) -> None:
@@ -400,6 +403,13 @@ def test_agent_sees_only_their_own(server: Server, page: Page):
     expect(page.locator(".decide")).to_have_count(0)  # agents do not review
     expect(page.locator("#appeal-form")).to_be_visible()
 
+    # The appeal thread: the agent appeals, a QA specialist accepts, the agent sees the answer.
+    appealed = own[0]["interaction_id"]
+    page.fill("#appeal-form input[name=reason]", "客户先骂人，我只是复述")
+    page.click("#appeal-form button[type=submit]")
+    expect(page.locator('#appeals .appeal[data-status="open"]')).to_contain_text("客户先骂人，我只是复述")
+    expect(page.locator("#appeal-form")).to_have_count(0)  # one open appeal at a time
+
     page.goto(f"{server.url}/ui/#/i/{CALL_ID}")
     expect(page.locator("#ia-error")).to_contain_text("无权查看")
     expect(page.locator("#transcript")).to_have_count(0)
@@ -415,25 +425,45 @@ def test_agent_sees_only_their_own(server: Server, page: Page):
     stolen = link.replace(LONG_CALL_ID, CALL_ID, 1)
     assert httpx.get(f"{server.url}{stolen}").status_code == 401
 
+    page.click("#logout")
+    login(page, server, "qa")
+    page.goto(f"{server.url}/ui/#/i/{appealed}")
+    page.fill('#appeals .appeal[data-status="open"] .decision-reason', "核实属实")
+    page.click('#appeals [data-appeal-decision="accepted"]')
+    expect(page.locator('#appeals .appeal[data-status="accepted"]')).to_contain_text("核实属实")
+    appeals = server.get(f"/v1/interactions/{appealed}", "agent1")["appeals"]
+    assert [(a["status"], a["decided_by"], a["decision_reason"]) for a in appeals] == [("accepted", "qa", "核实属实")]
+
 
 def test_long_call_render_time(server: Server, page: Page):
     """A 30-minute call with 400 turns: time from opening the page to usable (reported, not asserted)."""
     login(page, server, "qa")
-    runs = []
-    for _ in range(5):
-        page.goto(f"{server.url}/ui/#/queue")
-        page.wait_for_selector("#queue-table, #queue-empty")
-        page.goto(f"{server.url}/ui/#/i/{LONG_CALL_ID}")
-        page.wait_for_function("() => window.qaTimings && window.qaTimings.turns === 400")
-        runs.append(page.evaluate("() => window.qaTimings"))
-        page.evaluate("() => { window.qaTimings = null; }")
+
+    def open_times(interaction_id: str, turns: int) -> list[dict]:
+        runs = []
+        for _ in range(5):
+            page.goto(f"{server.url}/ui/#/queue")
+            page.wait_for_selector("#queue-table, #queue-empty")
+            page.goto(f"{server.url}/ui/#/i/{interaction_id}")
+            page.wait_for_function(f"() => window.qaTimings && window.qaTimings.turns === {turns}")
+            runs.append(page.evaluate("() => window.qaTimings"))
+            page.evaluate("() => { window.qaTimings = null; }")
+        return runs
+
+    short_turns = len(server.get(f"/v1/interactions/{CALL_ID}")["turns"])
+    baseline = open_times(CALL_ID, short_turns)  # the 30-second call, same browser, same server
+    runs = open_times(LONG_CALL_ID, 400)
     assert page.locator("#transcript .turn").count() == 400
     assert page.locator("#transcript mark.hit").count() >= 10
     page.wait_for_function("() => document.querySelector('#player').readyState >= 1")
     assert page.evaluate("() => document.querySelector('#player').duration") == pytest.approx(1800, abs=1)
-    med = {k: statistics.median(r[k] for r in runs) for k in ("fetch_ms", "render_ms", "total_ms")}
+    keys = ("fetch_ms", "render_ms", "total_ms")
+    med = {k: statistics.median(r[k] for r in runs) for k in keys}
+    base = {k: statistics.median(r[k] for r in baseline) for k in keys}
     print(
         f"\n400-turn 30-min call, median of {len(runs)} loads: fetch {med['fetch_ms']:.0f} ms, "
         f"render {med['render_ms']:.0f} ms, open-to-usable {med['total_ms']:.0f} ms "
-        f"(hits {runs[0]['hits']}; all totals: {[round(r['total_ms']) for r in runs]})"
+        f"(hits {runs[0]['hits']}; all totals: {[round(r['total_ms']) for r in runs]})\n"
+        f"baseline {short_turns}-turn 30-s call: fetch {base['fetch_ms']:.0f} ms, render {base['render_ms']:.0f} ms, "
+        f"open-to-usable {base['total_ms']:.0f} ms; ratio long/short open-to-usable {med['total_ms'] / base['total_ms']:.1f}x"
     )
