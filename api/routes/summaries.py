@@ -5,16 +5,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response
 from sqlalchemy.orm import Session
 
 from api import export
 from api.config import ApiConfig
-from api.deps import ConfigDep, Reader, Reviewer, SessionDep
+from api.deps import ConfigDep, Reader, Reviewer, SessionDep, visible_agent, visible_team
 from api.schemas import AgentSummary, AgentWarning, TeamSummary, TeamWarning
 from api.security import Principal
 from qa_engine.store import kpi
-from qa_engine.store.models import Agent, Team
 
 router = APIRouter(prefix="/v1", tags=["summaries"])
 
@@ -32,13 +31,7 @@ def _agent_summary(
     session: Session, principal: Principal, config: ApiConfig, agent_id: str, start: date | None, end: date | None
 ) -> AgentSummary:
     _check_range(start, end)
-    agent = session.get(Agent, agent_id)
-    if principal.role == "agent" and principal.agent_id != agent_id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "agents see only their own summary")
-    if principal.role == "supervisor" and (agent is None or agent.team_id not in principal.team_ids):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "agent is not in your teams")
-    if agent is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no agent {agent_id!r}")
+    agent = visible_agent(session, principal, agent_id)
     data = kpi.summary(session, agent_id=agent_id, start=start, end=end)
     daily = [(date.fromisoformat(d["date"]), d["average_score"]) for d in data["daily"]]
     ranks: dict[str, int] = {}
@@ -60,10 +53,7 @@ def _team_summary(
     session: Session, principal: Principal, config: ApiConfig, team_id: str, start: date | None, end: date | None
 ) -> TeamSummary:
     _check_range(start, end)
-    if principal.role == "supervisor" and team_id not in principal.team_ids:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "not one of your teams")
-    if session.get(Team, team_id) is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no team {team_id!r}")
+    visible_team(session, principal, team_id)
     data = kpi.summary(session, team_id=team_id, start=start, end=end)
     agents = kpi.agent_breakdown(session, team_id=team_id, start=start, end=end)
     ranks = kpi.agent_ranks(agents)
