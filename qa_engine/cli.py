@@ -218,5 +218,15 @@ def _add_store_commands() -> None:
 
 _add_store_commands()
 
+
+def _add_batch_commands() -> None:
+    from qa_engine.batch.cli import batch, worker
+
+    main.add_command(batch)
+    main.add_command(worker)
+
+
+_add_batch_commands()
+
 if __name__ == "__main__":
     main()

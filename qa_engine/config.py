@@ -21,7 +21,10 @@ class Settings(BaseSettings):
     scorecards_dir: Path | None = None  # default: lexicons_dir / "scorecards"
     # Where ../shared/datasets lives (evaluation only; never needed for scoring).
     shared_dir: Path = REPO_ROOT.parent / "shared"
-    emotion_scorer: str = "lexicon"
+    # Emotion per turn and the customer trajectory: "lstm" (models/emotion_lstm, committed; better than
+    # the lexicon on the held-out split, docs/accuracy.md), "transformer" (models/emotion_e5, built by
+    # training.train_e5_emotion) or "lexicon" (the DUTIR/cue-list baseline).
+    emotion_scorer: str = "lstm"
     # ONNX models (models/<name>/ with a model card each); any compatible directory by configuration.
     models_dir: Path = REPO_ROOT / "models"
     embedder_dir: Path | None = None  # default: models_dir / "e5_small_zh"
@@ -49,6 +52,10 @@ class Settings(BaseSettings):
     access_token_minutes: int = 60
     report_timezone: str = "Asia/Shanghai"  # local dates for filters, summaries, daily trend
     audio_dir: Path | None = None  # the API accepts audio-only interactions only for paths under this dir
+    # Batch scoring (`qa-engine batch --executor celery`, `qa-engine worker`): Redis broker and results.
+    celery_broker_url: str = "redis://127.0.0.1:6379/0"
+    celery_result_backend: str = "redis://127.0.0.1:6379/0"
+    batch_queue: str = "qa-engine-batch"
     upload_dir: Path | None = None  # uploaded audio is kept here; default: cache_dir / "uploads"
     max_upload_mb: int = 200
     rescore_max_interactions: int = 20000  # one rescore request runs inline; larger ranges are split

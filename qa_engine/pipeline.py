@@ -25,13 +25,18 @@ class Preparer:
             self._transcriber = Transcriber(self.settings)
         return self._transcriber
 
-    def prepare(self, item: Interaction, base_dir: Path | None = None) -> Interaction:
+    def prepare(
+        self, item: Interaction, base_dir: Path | None = None, channel_roles: tuple[str, str] | None = None
+    ) -> Interaction:
+        """`channel_roles`: who is on the left and right channel of a stereo recording (default: settings)."""
         if not item.turns and item.audio_path:
             path = Path(item.audio_path)
             if not path.is_absolute() and base_dir is not None:
                 path = base_dir / path
             fields = item.model_dump(exclude={"turns", "audio_path", "interaction_id", "channel"}, exclude_none=True)
-            item = self.transcriber.transcribe(path, interaction_id=item.interaction_id, **fields)
+            item = self.transcriber.transcribe(
+                path, interaction_id=item.interaction_id, channel_roles=channel_roles, **fields
+            )
         if self.settings.redact_pii:
             item = redact_interaction(item)
         return item

@@ -38,6 +38,7 @@ TABLES = {
     "api_keys",
     "rule_versions",
     "ingest_jobs",
+    "batch_items",
 }
 
 

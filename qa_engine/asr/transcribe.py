@@ -42,6 +42,12 @@ def hotword_prompt(lexicons_dir: Path, limit: int = 40) -> str:
     return "客服通话：" + "，".join(dict.fromkeys(phrases[:limit])) + "。"
 
 
+def model_version(settings: Settings, model_dir: Path | None = None) -> str:
+    """The ASR model as results record it; known without loading the model (batch planning)."""
+    model_dir = model_dir or resolve_model_dir(settings.whisper_model_dir, settings.cache_dir)
+    return f"faster-whisper:{model_dir.name}:{settings.asr_compute_type}"
+
+
 class Transcriber:
     """Loads the Whisper model once; `transcribe` turns one recording into an Interaction."""
 
@@ -56,7 +62,7 @@ class Transcriber:
 
     @property
     def version(self) -> str:
-        return f"faster-whisper:{self.model_dir.name}:{self.settings.asr_compute_type}"
+        return model_version(self.settings, self.model_dir)
 
     def _mono_segments(self, audio, offset: float) -> Iterator[Segment]:
         """Mono: both parties on one track. The track is transcribed once; its words are then

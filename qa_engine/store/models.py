@@ -144,6 +144,20 @@ class ResultRow(Base):
             postgresql_where=text("is_current"),
         ),
         Index("ix_results_current_flag", "is_current", "flag"),
+        Index(
+            "ix_results_agent_day_current",
+            "agent_id",
+            "occurred_date",
+            sqlite_where=text("is_current = 1"),
+            postgresql_where=text("is_current"),
+        ),
+        Index(
+            "ix_results_team_day_current",
+            "team_id",
+            "occurred_date",
+            sqlite_where=text("is_current = 1"),
+            postgresql_where=text("is_current"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -160,6 +174,11 @@ class ResultRow(Base):
     versions: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ruleset_version: Mapped[str | None] = mapped_column(String(100))
     emotion_model: Mapped[str | None] = mapped_column(String(200))
+    # The interaction's agent, team and report date when this run was stored: KPI summaries read
+    # current runs through the partial indexes above without joining interactions.
+    agent_id: Mapped[str | None] = mapped_column(String(100))
+    team_id: Mapped[str | None] = mapped_column(String(100))
+    occurred_date: Mapped[date | None] = mapped_column(Date)
     # KPI columns (from stats / emotion / script), so summaries are SQL aggregates.
     agent_turns: Mapped[int] = mapped_column(default=0)
     polite_turns: Mapped[int] = mapped_column(default=0)
@@ -389,3 +408,42 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
 
     user: Mapped[ApiUser] = relationship(lazy="joined")
+
+
+# --- batch scoring ---------------------------------------------------------------------------------
+
+BATCH_STATUSES = ("done", "failed")
+
+
+class BatchItemRow(Base):
+    """The batch ledger: one row per item, content and versions (`qa-engine batch`).
+
+    An item counts as done for one (key, content hash, versions hash); the unique constraint and the
+    row being written in the same transaction as the result make a rerun after a crash skip it, and
+    make two workers that scored the same item store it once. Failures keep their reason.
+    """
+
+    __tablename__ = "batch_items"
+    __table_args__ = (
+        UniqueConstraint("item_key", "content_hash", "versions_hash", name="uq_batch_items_item"),
+        CheckConstraint(_in("status", BATCH_STATUSES), name="status"),
+        Index("ix_batch_items_batch_status", "batch_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_key: Mapped[str] = mapped_column(String(300))  # interaction_id, else where a bad record was
+    content_hash: Mapped[str] = mapped_column(String(64))
+    versions_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(1000))
+    interaction_id: Mapped[str | None] = mapped_column(String(200), index=True)  # no FK: failures have none
+    status: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(Text)
+    ruleset_version: Mapped[str | None] = mapped_column(String(100))
+    versions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id", ondelete="SET NULL"))
+    batch_id: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(default=1)
+    audio_seconds: Mapped[float | None] = mapped_column(Float)
+    flag: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

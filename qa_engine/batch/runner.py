@@ -1,0 +1,284 @@
+"""`qa-engine batch`: plan the items of a source, hand them to an executor, report.
+
+Planning happens in the calling process: read SOURCE, keep the date window, hash every item,
+drop duplicates, and skip what the ledger (or an interaction's current result) shows as scored
+with the same content and versions. The executor runs the rest through `worker.run_item`:
+`local` in this process (1 worker) or a process pool, `celery` on `qa-engine worker`s.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from qa_engine.batch.report import BatchReport, Progress
+from qa_engine.batch.sources import BatchItem, in_window, item_content_hash, read_source
+from qa_engine.batch.worker import BatchOptions, BatchWorker, ItemOutcome, expected_versions
+from qa_engine.config import Settings, get_settings
+
+EXECUTORS = ("local", "celery")
+
+
+@dataclass
+class BatchConfig:
+    source: Path
+    database_url: str
+    executor: str = "local"
+    workers: int = 1
+    since: date | None = None
+    until: date | None = None
+    dry_run: bool = False
+    rescore: bool = False
+    known_agents: bool = False
+    batch_id: str | None = None  # give the id of an interrupted --rescore run to resume it
+    queue: str | None = None  # Celery queue (default: settings.batch_queue)
+    migrate: bool = True
+
+
+@dataclass
+class Plan:
+    todo: list[BatchItem]
+    skipped: list[ItemOutcome]
+    total: int
+    has_audio: bool
+
+
+def _schema_ready(url: str) -> bool:
+    from sqlalchemy import inspect, make_url
+
+    from qa_engine.store.db import make_engine
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        if not Path(parsed.database).exists():  # a dry run must not create the file
+            return False
+    engine = make_engine(url)
+    try:
+        return inspect(engine).has_table("batch_items")
+    finally:
+        engine.dispose()
+
+
+def make_plan(config: BatchConfig, settings: Settings, inspector, batch_id: str) -> Plan:
+    from qa_engine.store import ledger
+    from qa_engine.store.db import Database
+
+    items = [i for i in read_source(config.source, settings.report_timezone) if in_window(i, config.since, config.until)]
+    skipped: list[ItemOutcome] = []
+    kept: list[BatchItem] = []
+    first: dict[str, BatchItem] = {}
+    for item in items:
+        if item.error is None:
+            try:
+                item.content_hash = item_content_hash(item)
+            except OSError as exc:
+                item = BatchItem(key=item.key, source=item.source, error=f"cannot read: {exc.strerror or exc}", day=item.day)
+        if item.error is None and item.key in first:
+            earlier = first[item.key]
+            if earlier.content_hash == item.content_hash:
+                skipped.append(ItemOutcome(item.key, item.source, "skipped", f"duplicate of {earlier.source}", item.interaction_id))
+                continue
+            item = BatchItem(
+                key=f"{item.key}@{item.source}", source=item.source, day=item.day,
+                error=f"interaction_id {item.key!r} appears twice in the source with different content (first: {earlier.source})",
+            )
+        if item.error is None:
+            first[item.key] = item
+        kept.append(item)
+
+    has_audio = any(i.is_audio for i in kept)
+    digests = {
+        False: ledger.versions_hash(expected_versions(inspector, settings, False)),
+        True: ledger.versions_hash(expected_versions(inspector, settings, True)) if has_audio else "",
+    }
+    done: set[tuple[str, str, str]] = set()
+    current: dict[str, tuple[str, str]] = {}
+    if _schema_ready(config.database_url):
+        db = Database(config.database_url)
+        try:
+            with db.sessionmaker() as session:
+                good = [i for i in kept if i.error is None]
+                done = ledger.done_items(session, [i.key for i in good], batch_id=batch_id if config.rescore else None)
+                if not config.rescore:
+                    current = ledger.current_digests(session, [i.interaction_id for i in good])
+        finally:
+            db.dispose()
+    todo: list[BatchItem] = []
+    for item in kept:
+        if item.error is None:
+            vdigest = digests[item.is_audio]
+            if (item.key, item.content_hash, vdigest) in done or current.get(item.interaction_id) == (item.content_hash, vdigest):
+                skipped.append(ItemOutcome(item.key, item.source, "skipped", "already scored", item.interaction_id))
+                continue
+        todo.append(item)
+    return Plan(todo=todo, skipped=skipped, total=len(items), has_audio=any(i.is_audio for i in todo))
+
+
+# --- executors --------------------------------------------------------------------------------------
+
+
+def _run_inline(plan: Plan, options: BatchOptions, settings: Settings, inspector) -> Iterator[ItemOutcome]:
+    worker = BatchWorker(settings, load_asr=plan.has_audio, inspector=inspector)
+    try:
+        for item in plan.todo:
+            yield worker.run(item, options)
+    finally:
+        worker.close()
+
+
+def _worker_threads(workers: int) -> int | None:
+    """Split the cores between pool processes unless the thread counts are configured."""
+    if "QA_ASR_THREADS" in os.environ or "QA_ONNX_THREADS" in os.environ:
+        return None
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def _run_pool(plan: Plan, options: BatchOptions, workers: int) -> Iterator[ItemOutcome]:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    from qa_engine.batch.worker import init_worker, run_item
+
+    opts = options.to_task()
+    # spawn: children start clean instead of forking a parent that holds ONNX / CTranslate2 threads.
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=init_worker,
+        initargs=(plan.has_audio, _worker_threads(workers), True),
+    ) as pool:
+        pending = {}
+        queue = iter(plan.todo)
+        try:
+            # A bounded window of submitted items: the pool stays busy, memory stays flat.
+            for item in queue:
+                pending[pool.submit(run_item, item.to_task(), opts)] = item
+                if len(pending) >= workers * 4:
+                    break
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    item = pending.pop(future)
+                    try:
+                        yield ItemOutcome(**future.result())
+                    except Exception as exc:  # noqa: BLE001 - a dead pool process fails its item
+                        yield ItemOutcome(item.key, item.source, "failed", f"worker error: {exc.__class__.__name__}: {exc}", item.interaction_id)
+                    nxt = next(queue, None)
+                    if nxt is not None:
+                        pending[pool.submit(run_item, nxt.to_task(), opts)] = nxt
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _run_celery(plan: Plan, options: BatchOptions, queue: str | None) -> Iterator[ItemOutcome]:
+    from celery.result import ResultSet
+
+    from qa_engine.batch.celery_app import app, score_item
+
+    opts = options.to_task()
+    by_id: dict[str, BatchItem] = {}
+    results = []
+    for item in plan.todo:
+        res = score_item.apply_async((item.to_task(), opts), queue=queue or app.conf.task_default_queue)
+        by_id[res.id] = item
+        results.append(res)
+    # Results in the order they finish (the Redis backend polls them in one MGET per interval).
+    for task_id, meta in ResultSet(results, app=app).iter_native(interval=0.2):
+        item = by_id[task_id]
+        value = meta.get("result")
+        if meta.get("status") == "SUCCESS" and isinstance(value, dict):
+            yield ItemOutcome(**value)
+        else:
+            yield ItemOutcome(item.key, item.source, "failed", f"task {meta.get('status')}: {value!r}", item.interaction_id)
+    for res in results:
+        res.forget()
+
+
+# --- the run ----------------------------------------------------------------------------------------
+
+
+def run_batch(
+    config: BatchConfig,
+    settings: Settings | None = None,
+    *,
+    progress_stream=None,
+    tty: bool | None = None,
+    on_outcome: Callable[[ItemOutcome], None] | None = None,
+) -> BatchReport:
+    """Plan and run a batch; the report counts this run's items (KeyboardInterrupt: partial report
+    on the exception's `report` attribute)."""
+    from qa_engine.engine import Inspector
+
+    if config.executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {config.executor!r}; choose {' or '.join(EXECUTORS)}")
+    if config.workers < 1:
+        raise ValueError("--workers must be at least 1")
+    settings = settings or get_settings()
+    started = time.perf_counter()
+    batch_id = config.batch_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    if config.migrate and not config.dry_run:
+        from qa_engine.store import migrate
+
+        migrate.upgrade(config.database_url)
+    inspector = Inspector(settings)
+    plan = make_plan(config, settings, inspector, batch_id)
+    report = BatchReport(batch_id=batch_id, executor=config.executor, workers=config.workers, items=plan.total,
+                         dry_run=config.dry_run)
+    for outcome in plan.skipped:
+        report.add(outcome)
+    if config.dry_run:
+        for item in plan.todo:
+            if item.error is not None:
+                report.add(ItemOutcome(item.key, item.source, "failed", item.error))
+            else:
+                report.processed += 1
+        report.wall_seconds = time.perf_counter() - started
+        return report
+
+    options = BatchOptions(config.database_url, batch_id, rescore=config.rescore, known_agents=config.known_agents)
+    progress = Progress(len(plan.todo), stream=progress_stream, tty=tty)
+    if plan.skipped:
+        progress.write(f"qa-engine: batch {batch_id}: {len(plan.skipped)} of {plan.total} items already scored, skipped")
+    if config.executor == "celery":
+        outcomes = _run_celery(plan, options, config.queue)
+    elif config.workers == 1:
+        outcomes = _run_inline(plan, options, settings, inspector)
+    else:
+        outcomes = _run_pool(plan, options, config.workers)
+    try:
+        for outcome in outcomes:
+            report.add(outcome)
+            progress.update(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+    except KeyboardInterrupt as exc:
+        report.wall_seconds = time.perf_counter() - started
+        exc.report = report  # type: ignore[attr-defined]
+        raise
+    finally:
+        progress.close()
+    report.wall_seconds = time.perf_counter() - started
+    _audit(config.database_url, report)
+    return report
+
+
+def _audit(url: str, report: BatchReport) -> None:
+    from qa_engine.store import repository
+    from qa_engine.store.db import Database
+
+    db = Database(url)
+    try:
+        with db.session() as session:
+            repository.audit(
+                session, "batch", "batch.run", "batch", report.batch_id,
+                processed=report.processed, skipped=report.skipped, failed=report.failed,
+                executor=report.executor, workers=report.workers, wall_seconds=round(report.wall_seconds, 3),
+            )
+    finally:
+        db.dispose()

@@ -1,0 +1,263 @@
+"""The batch task: one item transcribed if needed, scored and stored, or recorded as failed.
+
+`run_item` is the one task function: the local process pool calls it and the Celery task wraps it.
+Each worker process builds one `BatchWorker` (rules, scorecards and, for recordings, Whisper loaded
+once) in its initializer (`init_worker`, Celery: `worker_process_init`).
+
+Per item: check the ledger (already done with this content and these versions: skipped); prepare
+and score outside any transaction; then one transaction claims the ledger row, stores the result
+through the same write path as the API (`repository.save_result`) and marks the row done. A crash
+before the commit leaves nothing; after it, the rerun finds the row done.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from qa_engine.batch.sources import BatchItem, item_content_hash
+from qa_engine.config import Settings, get_settings
+from qa_engine.schema import Interaction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchOptions:
+    database_url: str
+    batch_id: str
+    rescore: bool = False
+    known_agents: bool = False  # an agent_id not in the agents table (or none) fails the item
+
+    def to_task(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ItemOutcome:
+    key: str
+    source: str
+    status: str  # done | skipped | failed
+    reason: str | None = None
+    interaction_id: str | None = None
+    flag: str | None = None
+    score: float | None = None
+    audio_seconds: float | None = None
+    seconds: float = 0.0  # time spent on the item in the worker
+
+    def to_task(self) -> dict:
+        return asdict(self)
+
+
+def expected_versions(inspector, settings: Settings, audio: bool, asr_version: str | None = None) -> dict:
+    """The versions a result of this item carries: the inspector's, plus the ASR model for recordings."""
+    versions = inspector.versions
+    if audio:
+        from qa_engine.asr.transcribe import model_version
+
+        versions = {**versions, "models": {**versions.get("models", {}), "asr": asr_version or model_version(settings)}}
+    return versions
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or exc.__class__.__name__
+    return text if len(text) < 500 else text[:497] + "..."
+
+
+class BatchWorker:
+    """What one worker process keeps loaded: inspector, preparer (Whisper), database engines."""
+
+    def __init__(self, settings: Settings | None = None, *, load_asr: bool = False, inspector=None) -> None:
+        from qa_engine.engine import Inspector
+        from qa_engine.pipeline import Preparer
+
+        self.settings = settings or get_settings()
+        self.inspector = inspector or Inspector(self.settings)
+        self.preparer = Preparer(self.settings)
+        if load_asr:
+            self.preparer.transcriber  # noqa: B018 - load Whisper now, once, not on the first recording
+        self._databases: dict = {}
+
+    def database(self, url: str):
+        if url not in self._databases:
+            from qa_engine.store.db import Database
+
+            self._databases[url] = Database(url)
+        return self._databases[url]
+
+    def close(self) -> None:
+        for db in self._databases.values():
+            db.dispose()
+        self._databases.clear()
+
+    def versions(self, audio: bool) -> dict:
+        asr = self.preparer._transcriber.version if audio and self.preparer._transcriber is not None else None
+        return expected_versions(self.inspector, self.settings, audio, asr)
+
+    def run(self, item: BatchItem, options: BatchOptions) -> ItemOutcome:
+        started = time.perf_counter()
+        try:
+            outcome = self._run(item, options)
+        except Exception as exc:  # noqa: BLE001 - an unexpected error fails this item, not the batch
+            log.exception("batch item %s", item.key)
+            outcome = self._fail(item, options, f"internal error: {exc.__class__.__name__}: {_one_line(exc)}", None, {})
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+
+    def _run(self, item: BatchItem, options: BatchOptions) -> ItemOutcome:
+        from qa_engine.asr.audio import AudioError
+        from qa_engine.asr.model import ModelError
+        from qa_engine.io import parse_record
+        from qa_engine.store import ledger
+
+        if item.error is not None:
+            return self._fail(item, options, item.error, None, self.versions(False))
+        try:
+            interaction = parse_record(item.record)
+        except ValueError as exc:
+            return self._fail(item, options, _one_line(exc), None, self.versions(False))
+        iid = interaction.interaction_id
+        versions = self.versions(item.is_audio)
+        try:
+            digest = item_content_hash(item, interaction)
+        except OSError as exc:
+            return self._fail(item, options, f"cannot read {exc.filename or ''}: {exc.strerror or exc}".strip(), iid, versions)
+        vdigest = ledger.versions_hash(versions)
+        db = self.database(options.database_url)
+        with db.sessionmaker() as session:
+            if ledger.is_done(session, item.key, digest, vdigest, interaction_id=iid, rescore=options.rescore, batch_id=options.batch_id):
+                return ItemOutcome(item.key, item.source, "skipped", "already scored", iid)
+            if options.known_agents:
+                reason = self._unknown_agent(session, interaction)
+                if reason:
+                    return self._fail(item, options, reason, iid, versions, digest)
+        try:
+            roles = tuple(item.channel_roles) if item.channel_roles else None
+            prepared = self.preparer.prepare(interaction, channel_roles=roles)
+            result = self.inspector.inspect(prepared)
+        except (ValueError, AudioError, ModelError) as exc:  # AudioError is a ValueError; no turns: ValueError
+            return self._fail(item, options, _one_line(exc), iid, versions, digest)
+        if item.is_audio:
+            versions = self.versions(True)  # the loaded model's own version string
+            vdigest = ledger.versions_hash(versions)
+        result.versions = versions
+        audio_s = (prepared.metadata.get("asr") or {}).get("duration_s") if item.is_audio else None
+        return self._store(item, options, prepared, result, digest, versions, vdigest, audio_s)
+
+    @staticmethod
+    def _unknown_agent(session, interaction: Interaction) -> str | None:
+        from qa_engine.store.models import Agent
+
+        if not interaction.agent_id:
+            return "no agent_id (--known-agents requires one)"
+        if session.get(Agent, interaction.agent_id) is None:
+            return f"unknown agent {interaction.agent_id!r} (not in the agents table)"
+        return None
+
+    def _store(self, item, options, prepared, result, digest, versions, vdigest, audio_s) -> ItemOutcome:
+        from qa_engine.store import ledger, repository
+
+        db = self.database(options.database_url)
+        iid = prepared.interaction_id
+        for attempt in range(3):
+            with db.sessionmaker() as session:
+                try:
+                    row, before = ledger.claim(
+                        session, key=item.key, content_hash=digest, versions_digest=vdigest, versions=versions,
+                        source=item.source, batch_id=options.batch_id,
+                    )
+                    if before == "done" and (not options.rescore or row.batch_id == options.batch_id):
+                        session.rollback()  # another worker stored it meanwhile
+                        return ItemOutcome(item.key, item.source, "skipped", "already scored", iid)
+                    res = repository.save_result(
+                        session, prepared, result, content_hash=digest, report_tz=self.settings.report_timezone
+                    )
+                    ledger.mark_done(row, interaction_id=iid, result=res, batch_id=options.batch_id, source=item.source, audio_seconds=audio_s)
+                    session.commit()
+                except (IntegrityError, OperationalError) as exc:
+                    # IntegrityError: the row or the current result was written concurrently; the
+                    # next attempt finds it. OperationalError: SQLite busy past its timeout.
+                    session.rollback()
+                    if attempt == 2:
+                        return self._fail(item, options, f"could not store: {_one_line(exc)}", iid, versions, digest)
+                    continue
+            return ItemOutcome(item.key, item.source, "done", None, iid, result.flag, result.score, audio_s)
+        raise AssertionError("unreachable")
+
+    def _fail(self, item, options, reason: str, iid: str | None, versions: dict, digest: str | None = None) -> ItemOutcome:
+        """Record the failure in the ledger (its own transaction); a row already done is left as it is."""
+        from qa_engine.store import ledger
+
+        outcome = ItemOutcome(item.key, item.source, "failed", reason, iid)
+        try:
+            digest = digest or item_content_hash(BatchItem(key=item.key, source=item.source, error=reason))
+            vdigest = ledger.versions_hash(versions)
+            db = self.database(options.database_url)
+            for attempt in range(3):
+                with db.sessionmaker() as session:
+                    try:
+                        row, before = ledger.claim(
+                            session, key=item.key, content_hash=digest, versions_digest=vdigest, versions=versions,
+                            source=item.source, batch_id=options.batch_id,
+                        )
+                        if before == "done":
+                            session.rollback()
+                        else:
+                            ledger.mark_failed(row, reason=reason, interaction_id=iid, batch_id=options.batch_id, source=item.source)
+                            session.commit()
+                        break
+                    except (IntegrityError, OperationalError):
+                        session.rollback()
+                        if attempt == 2:
+                            raise
+        except Exception as exc:  # noqa: BLE001 - the outcome still reports the failure
+            log.error("could not record failure of %s: %s", item.key, exc)
+            outcome.reason = f"{reason} (not recorded: {_one_line(exc)})"
+        return outcome
+
+
+# --- the process-wide worker and the task function -------------------------------------------------
+
+_worker: BatchWorker | None = None
+
+
+def init_worker(load_asr: bool = False, threads: int | None = None, die_with_parent: bool = False) -> None:
+    """Process initializer: load the models once for every item this process will handle."""
+    global _worker
+    if die_with_parent:
+        _die_with_parent()
+    settings = get_settings()
+    if threads is not None:
+        settings = settings.model_copy(update={"asr_threads": threads, "onnx_threads": threads})
+    _worker = BatchWorker(settings, load_asr=load_asr)
+
+
+def set_worker(worker: BatchWorker | None) -> None:
+    global _worker
+    _worker = worker
+
+
+def run_item(item: dict, options: dict) -> dict:
+    """The task: JSON in, JSON out (the same for the process pool and Celery)."""
+    global _worker
+    if _worker is None:
+        init_worker()
+    return _worker.run(BatchItem.from_task(item), BatchOptions(**options)).to_task()
+
+
+def _die_with_parent() -> None:
+    """Linux: a pool process is killed when the batch process dies (even by kill -9), instead of
+    scoring on as an orphan."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+__all__ = ["BatchOptions", "BatchWorker", "ItemOutcome", "expected_versions", "init_worker", "run_item"]

@@ -1,0 +1,391 @@
+"""`qa-engine batch`: real files, a real database, real subprocesses killed with SIGKILL, a real
+Celery worker on the local Redis, real Whisper on the test calls.
+
+Chat-only batches where audio adds nothing; the recordings are the short synthetic test calls.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+
+import pytest
+from conftest import SHARED
+from conftest_db import fresh_database
+from sqlalchemy import create_engine, func, select, text
+
+from qa_engine.batch.runner import BatchConfig, run_batch
+from qa_engine.batch.sources import BatchItem
+from qa_engine.batch.worker import BatchOptions, BatchWorker
+from qa_engine.config import Settings
+from qa_engine.store import migrate
+from qa_engine.store.db import Database
+from qa_engine.store.models import Agent, AuditLog, BatchItemRow, InteractionRow, ResultRow
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "datasets" / "examples" / "interactions.jsonl"
+CALLS = SHARED / "audio" / "calls"
+EXAMPLE_IDS = {json.loads(line)["interaction_id"] for line in EXAMPLES.read_text("utf-8").splitlines() if line.strip()}
+
+
+def _chat_folder(root: Path) -> Path:
+    """The 5 example interactions plus 3 bad records: a line that is not JSON, a record without
+    turns or audio, and a .json file that does not parse."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(EXAMPLES, root / "interactions.jsonl")
+    (root / "bad.jsonl").write_text('{"interaction_id": "x", oops\n{"interaction_id": "y", "channel": "chat"}\n', "utf-8")
+    (root / "broken.json").write_text("{not json", "utf-8")
+    return root
+
+
+def _counts(url: str) -> dict:
+    db = Database(url)
+    try:
+        with db.sessionmaker() as s:
+            per_interaction = s.execute(
+                select(ResultRow.interaction_id, func.count()).group_by(ResultRow.interaction_id)
+            ).all()
+            return {
+                "interactions": set(s.scalars(select(InteractionRow.id))),
+                "results": s.scalar(select(func.count()).select_from(ResultRow)),
+                "results_per_interaction": dict(per_interaction),
+                "current": s.scalar(select(func.count()).select_from(ResultRow).where(ResultRow.is_current.is_(True))),
+                "done": {r.item_key: r for r in s.scalars(select(BatchItemRow).where(BatchItemRow.status == "done"))},
+                "failed": {r.item_key: r for r in s.scalars(select(BatchItemRow).where(BatchItemRow.status == "failed"))},
+                "ledger_rows": s.scalar(select(func.count()).select_from(BatchItemRow)),
+            }
+    finally:
+        db.dispose()
+
+
+def _run(source: Path, url: str, **kw):
+    stream = io.StringIO()
+    report = run_batch(BatchConfig(source=source, database_url=url, **kw), progress_stream=stream, tty=False)
+    return report, stream.getvalue()
+
+
+def _cli(*args: str, timeout: float = 600, **popen) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "qa_engine", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO, **popen)
+
+
+# --- chat batches ----------------------------------------------------------------------------------
+
+
+def test_chat_batch_run_rerun_rescore_and_change(tmp_path):
+    source = _chat_folder(tmp_path / "in")
+    url = f"sqlite:///{tmp_path / 'qa.db'}"
+
+    report, log = _run(source, url)
+    assert (report.items, report.processed, report.skipped, report.failed) == (8, 5, 0, 3)
+    assert (report.flagged_red, report.flagged_yellow) == (2, 1)
+    assert "items/s, ETA" in log and "failed bad.jsonl:1: invalid JSON" in log
+    c = _counts(url)
+    assert c["interactions"] == EXAMPLE_IDS
+    assert c["results"] == 5 and c["current"] == 5
+    assert set(c["done"]) == EXAMPLE_IDS
+    assert set(c["failed"]) == {"bad.jsonl:1", "bad.jsonl:2", "broken.json:1"}
+    assert "invalid JSON" in c["failed"]["bad.jsonl:1"].reason
+    assert "no turns and no audio_path" in c["failed"]["bad.jsonl:2"].reason
+    assert "invalid JSON" in c["failed"]["broken.json:1"].reason
+    done = c["done"]["example-call-bad"]
+    assert done.result_id is not None and done.flag == "red" and done.ruleset_version
+    assert done.versions["models"]["emotion"]
+
+    # Rerun: every good item skipped, every bad one tried again and still recorded once.
+    report, _ = _run(source, url)
+    assert (report.processed, report.skipped, report.failed) == (0, 5, 3)
+    c = _counts(url)
+    assert c["results"] == 5 and c["ledger_rows"] == 8
+    assert {r.attempts for r in c["failed"].values()} == {2}
+
+    # --rescore: a new current result per interaction, the old ones kept.
+    report, _ = _run(source, url, rescore=True)
+    assert (report.processed, report.skipped, report.failed) == (5, 0, 3)
+    c = _counts(url)
+    assert c["results"] == 10 and c["current"] == 5 and set(c["results_per_interaction"].values()) == {2}
+    assert c["ledger_rows"] == 8  # same items, same versions: the same ledger rows
+
+    # A changed interaction is scored again; the others are not.
+    lines = (source / "interactions.jsonl").read_text("utf-8").splitlines()
+    first = json.loads(lines[0])
+    first["turns"][0]["text"] += "请问您贵姓？"
+    (source / "interactions.jsonl").write_text("\n".join([json.dumps(first, ensure_ascii=False), *lines[1:]]) + "\n", "utf-8")
+    report, _ = _run(source, url)
+    assert (report.processed, report.skipped, report.failed) == (1, 4, 3)
+    c = _counts(url)
+    assert c["results_per_interaction"][first["interaction_id"]] == 3
+    assert c["ledger_rows"] == 9  # the changed content is a new ledger item
+
+    db = Database(url)
+    with db.sessionmaker() as s:
+        runs = s.scalars(select(AuditLog).where(AuditLog.action == "batch.run")).all()
+    db.dispose()
+    assert [r.detail["processed"] for r in runs] == [5, 0, 5, 1]
+
+
+def test_cli_exit_codes_json_report_and_dry_run(tmp_path):
+    source = _chat_folder(tmp_path / "in")
+    url = f"sqlite:///{tmp_path / 'qa.db'}"
+
+    dry = _cli("batch", str(source), "--database-url", url, "--dry-run")
+    assert dry.returncode == 1, dry.stderr  # the unreadable records are known failures already
+    plan = json.loads(dry.stdout)
+    assert plan["dry_run"] and (plan["processed"], plan["failed"]) == (5, 3)
+    assert not (tmp_path / "qa.db").exists()  # a dry run writes nothing, not even the schema
+
+    out = _cli("batch", str(source), "--database-url", url, "--report", str(tmp_path / "report.json"))
+    assert out.returncode == 1
+    report = json.loads(out.stdout)
+    assert (report["processed"], report["failed"]) == (5, 3)
+    assert json.loads((tmp_path / "report.json").read_text()) == report
+    assert "failed                    3" in out.stderr and "3 items failed" in out.stderr
+    assert "Traceback" not in out.stderr
+
+    good = tmp_path / "good"
+    good.mkdir()
+    shutil.copy(EXAMPLES, good / "chats.jsonl")
+    ok = _cli("batch", str(good), "--database-url", url)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["skipped"] == 5  # stored by the run before, from another folder
+
+    missing = _cli("batch", str(tmp_path / "nope"), "--database-url", url)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines()[-1].startswith("qa-engine: error: source not found")
+    assert "Traceback" not in missing.stderr
+
+
+def test_manifest_dates_channels_and_known_agents(tmp_path):
+    files = tmp_path / "chats"
+    files.mkdir()
+    rows = ["path,interaction_id,agent_id,team_id,started_at,queue"]
+    days = ["2026-11-20", "2026-11-21", "2026-11-21", "2026-11-22", "2026-11-22"]
+    for (line, day) in zip(EXAMPLES.read_text("utf-8").splitlines(), days, strict=True):
+        record = json.loads(line)
+        record.pop("started_at", None)
+        (files / f"{record['interaction_id']}.json").write_text(json.dumps(record, ensure_ascii=False), "utf-8")
+        rows.append(f"chats/{record['interaction_id']}.json,m-{record['interaction_id']},{record['agent_id']},T-m,{day}T10:00:00+08:00,vip")
+    rows.append("chats/missing.wav,m-missing,A1024,T-m,2026-11-21T11:00:00+08:00,vip")
+    rows.append(",m-nopath,A1024,T-m,2026-11-21T11:00:00+08:00,vip")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("\n".join(rows) + "\n", "utf-8")
+    url = f"sqlite:///{tmp_path / 'qa.db'}"
+
+    report, _ = _run(manifest, url, since=date(2026, 11, 21), until=date(2026, 11, 21))
+    # 2 chats of 11-21, the missing recording of 11-21, the row without a path (no date: kept).
+    assert (report.items, report.processed, report.failed) == (4, 2, 2)
+    c = _counts(url)
+    assert c["interactions"] == {"m-example-call-bad", "m-example-chat-slow"}
+    assert "file not found" in c["failed"]["m-missing"].reason
+    assert "no path" in next(r.reason for k, r in c["failed"].items() if k.startswith("manifest.csv:"))
+    db = Database(url)
+    with db.sessionmaker() as s:
+        row = s.get(InteractionRow, "m-example-chat-slow")
+        assert row.team_id == "T-m" and row.meta["queue"] == "vip"
+        assert str(row.occurred_date) == "2026-11-21"
+    db.dispose()
+
+    # --known-agents: agents must already be in the agents table.
+    report, _ = _run(manifest, url, known_agents=True, since=date(2026, 11, 22))
+    assert (report.processed, report.failed) == (0, 4)
+    assert any("unknown agent 'A3002'" in f["reason"] for f in report.failures)
+    db = Database(url)
+    with db.session() as s:
+        s.add(Agent(id="A3002"))
+    db.dispose()
+    report, _ = _run(manifest, url, known_agents=True, since=date(2026, 11, 22))
+    assert (report.processed, report.failed) == (1, 3)  # A3002's chat; A3003 still unknown
+    assert "m-example-chat-soothed" in _counts(url)["done"]
+
+
+def test_two_workers_storing_the_same_item_store_it_once(tmp_path, inspector):
+    """The race a rerun or a redelivered Celery task can cause: both score, one stores."""
+    url = f"sqlite:///{tmp_path / 'qa.db'}"
+    migrate.upgrade(url)
+    record = json.loads(EXAMPLES.read_text("utf-8").splitlines()[0])
+    item = BatchItem(key=record["interaction_id"], source="test", record=record)
+    options = BatchOptions(url, "race")
+    a, b = (BatchWorker(Settings(), inspector=inspector) for _ in range(2))
+    from qa_engine.batch.sources import item_content_hash
+    from qa_engine.io import parse_record
+    from qa_engine.store.ledger import versions_hash
+
+    interaction = parse_record(record)
+    digest = item_content_hash(item, interaction)
+    versions = a.versions(False)
+    scored = [w.inspector.inspect(w.preparer.prepare(interaction)) for w in (a, b)]
+    for r in scored:
+        r.versions = versions
+    prepared = a.preparer.prepare(interaction)
+    first = a._store(item, options, prepared, scored[0], digest, versions, versions_hash(versions), None)
+    second = b._store(item, options, prepared, scored[1], digest, versions, versions_hash(versions), None)
+    assert (first.status, second.status) == ("done", "skipped")
+    c = _counts(url)
+    assert c["results"] == 1 and len(c["done"]) == 1
+    a.close()
+    b.close()
+
+
+def test_progress_bar_on_a_terminal(tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    shutil.copy(EXAMPLES, source / "chats.jsonl")
+    stream = io.StringIO()
+    run_batch(BatchConfig(source=source, database_url=f"sqlite:///{tmp_path / 'qa.db'}"), progress_stream=stream, tty=True)
+    out = stream.getvalue()
+    assert "5/5" in out and "item/s" in out and "ok=5" in out
+
+
+def test_postgresql_pool_of_two(tmp_path):
+    source = _chat_folder(tmp_path / "in")
+    with fresh_database("postgresql", tmp_path) as url:
+        report, _ = _run(source, url, workers=2)
+        assert (report.processed, report.skipped, report.failed) == (5, 0, 3)
+        report, _ = _run(source, url, workers=2)
+        assert (report.processed, report.skipped, report.failed) == (0, 5, 3)
+        c = _counts(url)
+        assert c["interactions"] == EXAMPLE_IDS and c["results"] == 5 and c["ledger_rows"] == 8
+        assert set(c["failed"]) == {"bad.jsonl:1", "bad.jsonl:2", "broken.json:1"}
+
+
+# --- recordings ------------------------------------------------------------------------------------
+
+
+def _audio_folder(root: Path, copies: int) -> tuple[Path, set[str], set[str]]:
+    """`copies` recordings (the 21 s test call, mono and stereo in turn), a corrupt one, an empty
+    one and a broken chat file. Returns the folder, the good ids and the bad keys."""
+    root.mkdir(parents=True)
+    good = set()
+    for i in range(copies):
+        mode = "mono" if i % 2 == 0 else "stereo"
+        shutil.copy(CALLS / f"call_mixed.{mode}.wav", root / f"call-{i:02d}.wav")
+        good.add(f"call-{i:02d}")
+    (root / "corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + os.urandom(4000))
+    (root / "empty.wav").write_bytes(b"")
+    (root / "notes.json").write_text('{"interaction_id": "n1", "channel": ', "utf-8")
+    return root, good, {"corrupt", "empty", "notes.json:1"}
+
+
+def _ledger(url: str) -> tuple[int, int]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not conn.dialect.has_table(conn, "batch_items"):
+                return 0, 0
+            done = conn.execute(text("SELECT count(*) FROM batch_items WHERE status = 'done'")).scalar()
+            failed = conn.execute(text("SELECT count(*) FROM batch_items WHERE status = 'failed'")).scalar()
+            return done, failed
+    except Exception:  # noqa: BLE001 - the database is being created by the run
+        return 0, 0
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_audio_batch_killed_with_sigkill_then_rerun(tmp_path):
+    source, good, bad = _audio_folder(tmp_path / "calls", copies=5)
+    url = f"sqlite:///{tmp_path / 'qa.db'}"
+    args = [sys.executable, "-m", "qa_engine", "batch", str(source), "--workers", "2", "--database-url", url]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 400
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            done, _ = _ledger(url)
+            if done >= 1:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the batch ended before it could be killed: " + proc.stderr.read().decode()[-2000:]
+        os.killpg(proc.pid, signal.SIGKILL)  # the batch and its pool processes, mid-item
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    done_at_kill, _ = _ledger(url)
+    assert 1 <= done_at_kill < len(good), f"kill did not land in the middle (done {done_at_kill})"
+
+    rerun = _cli("batch", str(source), "--database-url", url, "--workers", "1")
+    assert rerun.returncode == 1, rerun.stderr[-3000:]
+    report = json.loads(rerun.stdout)
+    assert report["skipped"] == done_at_kill
+    assert report["processed"] == len(good) - done_at_kill
+    assert report["failed"] == len(bad)
+    assert report["audio_hours"] > 0 and report["real_time_factor"] > 0
+
+    c = _counts(url)
+    assert c["interactions"] == good  # every good item, nothing else
+    assert c["results_per_interaction"] == {i: 1 for i in good}  # exactly once
+    assert set(c["done"]) == good and set(c["failed"]) == bad
+    assert "not a readable audio file" in c["failed"]["corrupt"].reason
+    assert "empty file" in c["failed"]["empty"].reason
+    assert "invalid JSON" in c["failed"]["notes.json:1"].reason
+    for row in c["done"].values():
+        assert row.audio_seconds == pytest.approx(21.02, abs=0.1)
+        assert row.versions["models"]["asr"].startswith("faster-whisper:")
+    db = Database(url)
+    with db.sessionmaker() as s:
+        stored = s.get(InteractionRow, "call-01")
+        assert stored.channel == "call" and len(stored.turns) >= 4
+        assert stored.meta["asr"]["mode"] == "stereo"
+        assert any("您好" in t.text for t in stored.turns if t.role == "agent")
+    db.dispose()
+
+    again = _cli("batch", str(source), "--database-url", url)
+    assert json.loads(again.stdout)["skipped"] == len(good)
+
+
+# --- Celery ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def celery_worker(tmp_path):
+    """A real `qa-engine worker` on its own queue of the local Redis."""
+    queue = f"qa-test-{uuid.uuid4().hex[:10]}"
+    log = tmp_path / "worker.log"
+    with log.open("w") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "qa_engine", "worker", "-Q", queue, "-c", "1", "-n", f"{queue}@%h"],
+            cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    deadline = time.monotonic() + 120
+    while " ready." not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail("the Celery worker did not start:\n" + log.read_text(errors="replace")[-3000:])
+        time.sleep(0.3)
+    yield queue, log
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_celery_executor_with_a_real_worker(tmp_path, celery_worker):
+    queue, log = celery_worker
+    source = _chat_folder(tmp_path / "in")
+    shutil.copy(CALLS / "call_mixed.stereo.wav", source / "call-x.wav")
+    (source / "corrupt.wav").write_bytes(b"RIFF" + os.urandom(2000))
+    url = f"sqlite:///{tmp_path / 'qa.db'}"
+
+    report, _ = _run(source, url, executor="celery", queue=queue)
+    assert (report.processed, report.skipped, report.failed) == (6, 0, 4), report.failures
+    assert report.audio_seconds == pytest.approx(21.02, abs=0.1)
+    c = _counts(url)
+    assert c["interactions"] == EXAMPLE_IDS | {"call-x"} and c["results"] == 6
+    assert set(c["failed"]) == {"bad.jsonl:1", "bad.jsonl:2", "broken.json:1", "corrupt"}
+    assert c["done"]["call-x"].versions["models"]["asr"].startswith("faster-whisper:")
+    worker_log = log.read_text(errors="replace")
+    assert worker_log.count("succeeded in") == 10  # the worker did the work, not this process
+
+    report, _ = _run(source, url, executor="celery", queue=queue)
+    assert (report.processed, report.skipped, report.failed) == (0, 6, 4)
+    assert _counts(url)["results"] == 6
