@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib import resources as ilr
 
 import pytest
@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from conftest_db import CRITICAL, GREEN, RED, backends, fresh_database, interaction
 from sqlalchemy import func, inspect, select, update
+from sqlalchemy import text as sa_text
 from sqlalchemy.exc import IntegrityError
 
 from qa_engine.schema import Interaction
@@ -240,3 +241,41 @@ def test_cli_db_and_users(tmp_path):
         db.dispose()
     assert run(cli, ["db", "downgrade", "--revision", "base", "--url", url]).exit_code == 0
     assert _tables(url) == {"alembic_version"}
+
+
+def test_migration_0002_backfills_kpi_keys_on_results(tmp_path_factory):
+    """Results stored before 0002 get their interaction's agent, team and date copied on upgrade."""
+    for backend in backends():
+        with fresh_database(backend, tmp_path_factory.mktemp(f"fill-{backend}")) as url:
+            migrate.upgrade(url, "0001")
+            database = Database(url)
+            try:
+                now = datetime.now(UTC)
+                with database.engine.begin() as conn:
+                    conn.execute(sa_text("INSERT INTO teams (id, created_at) VALUES ('T9', :now)"), {"now": now})
+                    conn.execute(
+                        sa_text("INSERT INTO agents (id, team_id, created_at) VALUES ('A9', 'T9', :now)"), {"now": now}
+                    )
+                    conn.execute(
+                        sa_text(
+                            "INSERT INTO interactions (id, channel, agent_id, team_id, received_at, occurred_at, "
+                            "occurred_date, metadata, extra, content_hash, updated_at) VALUES ('old-1', 'chat', "
+                            "'A9', 'T9', :now, :now, :day, '{}', '{}', 'h', :now)"
+                        ),
+                        {"now": now, "day": date(2026, 11, 20)},
+                    )
+                    conn.execute(
+                        sa_text(
+                            "INSERT INTO results (interaction_id, is_current, content_hash, created_at, score, flag, "
+                            "critical, script, emotion, stats, versions, agent_turns, polite_turns, empathy_turns, "
+                            "forbidden_hits, script_ok) VALUES ('old-1', :t, 'h', :now, 90, 'green', '[]', '{}', "
+                            "'{}', '{}', '{}', 1, 1, 0, 0, :t)"
+                        ),
+                        {"now": now, "t": True},
+                    )
+                migrate.upgrade(url)
+                with database.session() as session:
+                    res = session.scalars(select(ResultRow)).one()
+                    assert (res.agent_id, res.team_id, res.occurred_date) == ("A9", "T9", date(2026, 11, 20))
+            finally:
+                database.dispose()

@@ -1,4 +1,7 @@
-"""Uploaded rule pack / scorecard versions, and audio ingest jobs.
+"""Uploaded rule pack / scorecard versions, audio ingest jobs, and KPI keys on results.
+
+Results get the interaction's agent, team and report date (back-filled here), with partial indexes
+over current runs, so an agent's or a team's summary reads results without joining interactions.
 
 Revision ID: 0002
 Revises: 0001
@@ -21,7 +24,19 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+CURRENT = {"sqlite_where": sa.text("is_current = 1"), "postgresql_where": sa.text("is_current")}
+
+
 def upgrade() -> None:
+    op.add_column("results", sa.Column("agent_id", sa.String(length=100), nullable=True))
+    op.add_column("results", sa.Column("team_id", sa.String(length=100), nullable=True))
+    op.add_column("results", sa.Column("occurred_date", sa.Date(), nullable=True))
+    for column in ("agent_id", "team_id", "occurred_date"):
+        op.execute(
+            f"UPDATE results SET {column} = (SELECT i.{column} FROM interactions i WHERE i.id = results.interaction_id)"
+        )
+    op.create_index("ix_results_agent_day_current", "results", ["agent_id", "occurred_date"], **CURRENT)
+    op.create_index("ix_results_team_day_current", "results", ["team_id", "occurred_date"], **CURRENT)
     op.create_table(
         "rule_versions",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -65,3 +80,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("ingest_jobs")
     op.drop_table("rule_versions")
+    op.drop_index("ix_results_team_day_current", table_name="results")
+    op.drop_index("ix_results_agent_day_current", table_name="results")
+    for column in ("occurred_date", "team_id", "agent_id"):
+        op.drop_column("results", column)  # SQLite >= 3.35 drops columns in place

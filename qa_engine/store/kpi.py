@@ -53,6 +53,25 @@ def _base(*columns):
     return select(*columns).select_from(InteractionRow).join(ResultRow, ResultRow.interaction_id == InteractionRow.id)
 
 
+def _current(agent_id: str | None, team_id: str | None, start: date | None, end: date | None) -> list:
+    """The same selection on current runs alone, by the agent, team and date copied onto each run
+    (served by the partial indexes on results; no join with interactions)."""
+    conds = [ResultRow.is_current == True]  # noqa: E712 - "= 1" on SQLite matches its partial indexes
+    if agent_id is not None:
+        conds.append(ResultRow.agent_id == agent_id)
+    if team_id is not None:
+        conds.append(ResultRow.team_id == team_id)
+    if start is not None:
+        conds.append(ResultRow.occurred_date >= start)
+    if end is not None:
+        conds.append(ResultRow.occurred_date <= end)
+    return conds
+
+
+def _runs(*columns):
+    return select(*columns).select_from(ResultRow)
+
+
 def _flag_counts():
     return (
         func.count(ResultRow.id).label("n"),
@@ -71,10 +90,10 @@ def summary(
     start: date | None = None,
     end: date | None = None,
 ) -> dict[str, Any]:
-    where = _where(agent_id, team_id, start, end)
+    where = _current(agent_id, team_id, start, end)
     negative_start = ResultRow.customer_start == "negative"
     row = session.execute(
-        _base(
+        _runs(
             *_flag_counts(),
             func.coalesce(func.sum(ResultRow.agent_turns), 0).label("agent_turns"),
             func.coalesce(func.sum(ResultRow.polite_turns), 0).label("polite_turns"),
@@ -89,17 +108,17 @@ def summary(
     ).one()
     n = int(row.n)
     dims = session.execute(
-        _base(DimensionRow.dimension, func.avg(DimensionRow.score))
+        _runs(DimensionRow.dimension, func.avg(DimensionRow.score))
         .join(DimensionRow, DimensionRow.result_id == ResultRow.id)
         .where(*where)
         .group_by(DimensionRow.dimension)
         .order_by(DimensionRow.dimension)
     ).all()
     daily = session.execute(
-        _base(InteractionRow.occurred_date, *_flag_counts())
+        _runs(ResultRow.occurred_date, *_flag_counts())
         .where(*where)
-        .group_by(InteractionRow.occurred_date)
-        .order_by(InteractionRow.occurred_date)
+        .group_by(ResultRow.occurred_date)
+        .order_by(ResultRow.occurred_date)
     ).all()
     return {
         "interactions": n,
@@ -134,10 +153,10 @@ def agent_breakdown(
 ) -> list[dict[str, Any]]:
     """Per agent of a team: interactions, average score and flag counts."""
     rows = session.execute(
-        _base(InteractionRow.agent_id, *_flag_counts())
-        .where(*_where(None, team_id, start, end))
-        .group_by(InteractionRow.agent_id)
-        .order_by(InteractionRow.agent_id)
+        _runs(ResultRow.agent_id, *_flag_counts())
+        .where(*_current(None, team_id, start, end))
+        .group_by(ResultRow.agent_id)
+        .order_by(ResultRow.agent_id)
     ).all()
     return [
         {
@@ -225,10 +244,10 @@ def agent_daily_averages(
 ) -> dict[str, list[tuple[date, float]]]:
     """Each agent of a team: (date, average score) per working day, oldest first."""
     rows = session.execute(
-        _base(InteractionRow.agent_id, InteractionRow.occurred_date, func.avg(ResultRow.score))
-        .where(*_where(None, team_id, start, end), InteractionRow.agent_id.is_not(None))
-        .group_by(InteractionRow.agent_id, InteractionRow.occurred_date)
-        .order_by(InteractionRow.agent_id, InteractionRow.occurred_date)
+        _runs(ResultRow.agent_id, ResultRow.occurred_date, func.avg(ResultRow.score))
+        .where(*_current(None, team_id, start, end), ResultRow.agent_id.is_not(None))
+        .group_by(ResultRow.agent_id, ResultRow.occurred_date)
+        .order_by(ResultRow.agent_id, ResultRow.occurred_date)
     ).all()
     out: dict[str, list[tuple[date, float]]] = defaultdict(list)
     for agent_id, day, avg in rows:

@@ -165,6 +165,8 @@ def add_current_run(session: Session, interaction_id: str, result: Result, conte
         .values(is_current=False)
     )
     res = _result_row(result, content_hash)
+    row = session.get(InteractionRow, interaction_id)
+    res.agent_id, res.team_id, res.occurred_date = row.agent_id, row.team_id, row.occurred_date
     session.add(res)
     session.flush()
     return res
