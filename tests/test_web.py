@@ -332,6 +332,7 @@ def test_review_a_flagged_call(server: Server, page: Page):
     for rule_id, counts in after.items():
         cell = page.locator(f'#rules-table tr[data-rule="{rule_id}"] td[data-col="precision"]').inner_text()
         assert cell.strip() == f'{100 * counts["confirmed"] / counts["reviewed"]:.1f}%'
+    page.screenshot(path=str(SCREENSHOTS / "rules.png"), full_page=False)
 
 
 def test_queue_filters_and_language(server: Server, page: Page):
@@ -390,6 +391,7 @@ def test_team_dashboard_and_agent_page(server: Server, page: Page):
     expect(page.locator("#standing")).to_have_attribute("data-warning", agent_summary["warning"]["level"])
     trend = page.evaluate("() => Chart.getChart(document.querySelector('#trend-chart')).data.datasets[0].data")
     assert trend == [d["average_score"] for d in agent_summary["daily"]]
+    page.screenshot(path=str(SCREENSHOTS / "agent.png"), full_page=True)
 
 
 def test_agent_sees_only_their_own(server: Server, page: Page):

@@ -39,7 +39,8 @@ def rule_quality(
     session: Session, scope: Scope, *, start: date | None = None, end: date | None = None
 ) -> list[dict[str, Any]]:
     """Per rule: hits, reviewed hits, confirmed, dismissed and measured precision
-    (confirmed / reviewed; None before any review). Worst precision first, then most dismissed."""
+    (confirmed / reviewed; None before any review). Worst precision first; unreviewed rules last,
+    findings before informational rules, most hits first."""
     decision = _latest_decisions()
     rows = session.execute(
         _hits_in_scope(
@@ -69,7 +70,16 @@ def rule_quality(
                 "precision": _ratio(confirmed, confirmed + dismissed),
             }
         )
-    out.sort(key=lambda q: (q["precision"] is None, q["precision"] or 0.0, -q["dismissed"], -q["hits"], q["rule_id"]))
+    out.sort(
+        key=lambda q: (
+            q["precision"] is None,
+            q["precision"] or 0.0,
+            q["severity"] == "info",  # findings before informational labels (politeness, emotion)
+            -q["dismissed"],
+            -q["hits"],
+            q["rule_id"],
+        )
+    )
     return out
 
 

@@ -22,5 +22,5 @@ export async function renderRules(view) {
       <td class="num" data-col="hits">${r.hits}</td><td class="num" data-col="reviewed">${r.reviewed}</td>
       <td class="num" data-col="confirmed">${r.confirmed}</td><td class="num" data-col="dismissed">${r.dismissed}</td>
       <td data-col="precision"><span class="bar bar-${level(r.precision)}"><span style="width:${r.precision === null ? 0 : 100 * r.precision}%"></span></span>
-        ${fmtPct(r.precision)}</td></tr>`).join("")}</tbody></table>`;
+        <span class="prec-${level(r.precision)}">${fmtPct(r.precision)}</span></td></tr>`).join("")}</tbody></table>`;
 }
