@@ -378,6 +378,13 @@ def test_team_dashboard_and_agent_page(server: Server, page: Page):
     assert drawn == [b["count"] for b in bands]
     page.screenshot(path=str(SCREENSHOTS / "team.png"), full_page=True)
 
+    # A supervisor's queue holds only their teams' interactions.
+    page.goto(f"{server.url}/ui/#/queue?include_reviewed=true")
+    page.wait_for_selector("#queue-table")
+    teams = page.locator("#queue-table tbody tr td:nth-child(6)").all_inner_texts()
+    assert teams and set(teams) == {"T1"}
+    assert page.locator("select[name=team] option").all_inner_texts()[1:] == ["T1"]
+
     # A supervisor cannot open another team's dashboard.
     page.goto(f"{server.url}/ui/#/team/T2")
     expect(page.locator("#team-body .msg-error")).to_be_visible()
