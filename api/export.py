@@ -128,7 +128,12 @@ OPENAPI_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "the summary as a file (tables: summary, daily; teams add agents and warnings)",
         "content": {
-            "text/csv": {"schema": {"type": "string"}},
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": "\ufeff[summary]\r\nmetric,value\r\nagent,A1024\r\n...\r\ninteractions,96\r\n"
+                "average score,63.2\r\n...\r\n\r\n[daily]\r\ndate,interactions,average_score,red,yellow,green\r\n"
+                "2026-11-20,41,57.3,19,12,10\r\n",
+            },
             XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}},
         },
     }

@@ -269,7 +269,48 @@ class AgentWarning(BaseModel):
     days: list[date] = Field(description="the consecutive working days behind a red or yellow warning")
 
 
+_DAY = {"date": "2026-11-20", "interactions": 41, "average_score": 57.3, "red": 19, "yellow": 12, "green": 10}
+_KPIS = {
+    "start": "2026-11-01",
+    "end": "2026-11-30",
+    "interactions": 812,
+    "average_score": 78.4,
+    "pass_rate": 0.8867,
+    "flags": {"red": 92, "yellow": 241, "green": 479},
+    "dimensions": {"politeness": 86.2, "forbidden_words": 91.5, "empathy": 74.0, "script_compliance": 81.9,
+                   "emotion": 88.7, "call_signals": 95.1},
+    "politeness_rate": 0.6421,
+    "forbidden_per_100": 9.85,
+    "empathy_rate": 0.2113,
+    "script_compliance_rate": 0.5542,
+    "deescalation_rate": 0.7031,
+    "customer_negative_start": 256,
+    "average_silence_s": 12.4,
+    "average_interruptions": 0.83,
+    "daily": [_DAY],
+}  # fmt: skip
+
+
 class AgentSummary(KpiOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_KPIS,
+                    "agent_id": "A1024",
+                    "team_id": "T-after-sales",
+                    "rank": 3,
+                    "team_agents": 12,
+                    "warning": {
+                        "level": "red",
+                        "reason": "3 consecutive working days with a daily average below 60",
+                        "days": ["2026-11-18", "2026-11-19", "2026-11-20"],
+                    },
+                }
+            ]
+        }
+    )
+
     agent_id: str
     team_id: str | None
     rank: int | None = Field(description="rank by average score within the team over the range (1 = best)")
@@ -292,6 +333,28 @@ class TeamWarning(AgentWarning):
 
 
 class TeamSummary(KpiOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_KPIS,
+                    "team_id": "T-after-sales",
+                    "agents": [
+                        {"agent_id": "A1024", "interactions": 96, "average_score": 63.2, "pass_rate": 0.6875,
+                         "flags": {"red": 30, "yellow": 31, "green": 35}, "rank": 12,
+                         "warning": {"level": "red", "reason": "3 consecutive working days with a daily average "
+                                     "below 60", "days": ["2026-11-18", "2026-11-19", "2026-11-20"]}},
+                    ],
+                    "warnings": [
+                        {"agent_id": "A1024", "level": "red",
+                         "reason": "3 consecutive working days with a daily average below 60",
+                         "days": ["2026-11-18", "2026-11-19", "2026-11-20"]},
+                    ],
+                }  # fmt: skip
+            ]
+        }
+    )
+
     team_id: str
     agents: list[AgentRow]
     warnings: list[TeamWarning] = Field(description="agents with a red or yellow warning, red first")
@@ -488,6 +551,29 @@ class DiffSummary(BaseModel):
 
 
 class RescoreOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "dry_run": False,
+                    "rule_versions": {"packs": {"forbidden": 2}, "scorecards": {}},
+                    "ruleset_version": "3f9a1c0b7d2e",
+                    "summary": {
+                        "interactions": 2, "score_changed": 1, "flag_changed": 1, "improved": 1, "worsened": 0,
+                        "unchanged": 1, "mean_delta": 6.0, "flag_transitions": {"yellow->green": 1},
+                        "old_flags": {"yellow": 1, "green": 1}, "new_flags": {"green": 2},
+                    },
+                    "items": [
+                        {"interaction_id": "chat-20261120-0007", "old_result_id": 311, "new_result_id": 902,
+                         "old_score": 76.0, "new_score": 88.0, "delta": 12.0, "old_flag": "yellow", "new_flag": "green"},
+                        {"interaction_id": "chat-20261120-0008", "old_result_id": 312, "new_result_id": 903,
+                         "old_score": 95.5, "new_score": 95.5, "delta": 0.0, "old_flag": "green", "new_flag": "green"},
+                    ],
+                }  # fmt: skip
+            ]
+        }
+    )
+
     dry_run: bool
     rule_versions: dict[str, dict[str, int]]
     ruleset_version: str

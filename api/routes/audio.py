@@ -82,11 +82,13 @@ def upload_audio(
     principal: Ingestor,
     config: ConfigDep,
     file: Annotated[UploadFile, File(description="the recording: WAV, MP3, M4A, ...; stereo = agent left, customer right")],
-    interaction_id: Annotated[str, Form(min_length=1, max_length=200)],
-    agent_id: Annotated[str | None, Form(max_length=100)] = None,
-    team_id: Annotated[str | None, Form(max_length=100)] = None,
-    started_at: Annotated[datetime | None, Form()] = None,
-    metadata: Annotated[str | None, Form(description="JSON object stored with the interaction")] = None,
+    interaction_id: Annotated[str, Form(min_length=1, max_length=200, examples=["call-20261122-0007"])],
+    agent_id: Annotated[str | None, Form(max_length=100, examples=["A1024"])] = None,
+    team_id: Annotated[str | None, Form(max_length=100, examples=["T-after-sales"])] = None,
+    started_at: Annotated[datetime | None, Form(examples=["2026-11-22T10:15:00+08:00"])] = None,
+    metadata: Annotated[
+        str | None, Form(description="JSON object stored with the interaction", examples=['{"queue": "vip"}'])
+    ] = None,
 ) -> JobOut:
     """Returns a job (202); poll `GET /v1/jobs/{job_id}`. Idempotent on `interaction_id`: the same
     recording with the same fields again returns the existing job (200) instead of a new one; a
