@@ -291,7 +291,7 @@ def _ledger(url: str) -> tuple[int, int]:
 
 @pytest.mark.slow
 def test_audio_batch_killed_with_sigkill_then_rerun(tmp_path):
-    source, good, bad = _audio_folder(tmp_path / "calls", copies=5)
+    source, good, bad = _audio_folder(tmp_path / "calls", copies=4)
     url = f"sqlite:///{tmp_path / 'qa.db'}"
     args = [sys.executable, "-m", "qa_engine", "batch", str(source), "--workers", "2", "--database-url", url]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)

@@ -64,6 +64,24 @@ def _schema_ready(url: str) -> bool:
         engine.dispose()
 
 
+def use_wal(url: str) -> None:
+    """SQLite: write-ahead log (kept by the file). A batch commits once per item; with the rollback
+    journal each commit cost ~30 ms of fsyncs here, with WAL ~3 ms (bench/batch.py), and readers
+    (the API, the planning query) no longer block the writers."""
+    from sqlalchemy import make_url
+
+    from qa_engine.store.db import make_engine
+
+    if make_url(url).get_backend_name() != "sqlite":
+        return
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+    finally:
+        engine.dispose()
+
+
 def make_plan(config: BatchConfig, settings: Settings, inspector, batch_id: str) -> Plan:
     from qa_engine.store import ledger
     from qa_engine.store.db import Database
@@ -226,6 +244,8 @@ def run_batch(
         from qa_engine.store import migrate
 
         migrate.upgrade(config.database_url)
+    if not config.dry_run:
+        use_wal(config.database_url)
     inspector = Inspector(settings)
     plan = make_plan(config, settings, inspector, batch_id)
     report = BatchReport(batch_id=batch_id, executor=config.executor, workers=config.workers, items=plan.total,
