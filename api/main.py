@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 
 from api.config import ApiConfig
 from api.jobs import AudioJobs
@@ -60,6 +61,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(AudioNotAllowed)
     async def _unprocessable(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(DataError)
+    async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
+        # A value the database cannot hold (out of range, NUL in text): the request's fault, not a 500.
+        return JSONResponse({"detail": f"a value cannot be stored: {exc.orig}"}, status_code=422)
 
     @app.exception_handler(ConflictError)
     async def _conflict(_: Request, exc: ConflictError) -> JSONResponse:

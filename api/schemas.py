@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from qa_engine.schema import Channel, DimensionScore, EmotionResult, Flag, Hit, Role, ScriptResult
 
 T = TypeVar("T")
+
+MAX_ID = 2_147_483_647  # ids are 32-bit integers on PostgreSQL; larger ones cannot name a row
+DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 # --- interactions ---------------------------------------------------------------------------------
@@ -67,7 +70,7 @@ class FinalOut(BaseModel):
 
 
 class HitDecisionBody(BaseModel):
-    hit_id: int
+    hit_id: DbId
     decision: Literal["confirm", "dismiss"]
     note: str | None = Field(default=None, max_length=2000)
 
@@ -182,7 +185,7 @@ class AppealIn(BaseModel):
     )
 
     reason: str = Field(min_length=1, max_length=4000)
-    hit_ids: list[int] = Field(default_factory=list, max_length=1000)
+    hit_ids: list[DbId] = Field(default_factory=list, max_length=1000)
 
 
 class DecisionIn(BaseModel):
@@ -519,8 +522,8 @@ class RescoreIn(BaseModel):
     end: date = Field(description="last local date (inclusive)")
     agent_id: str | None = None
     team_id: str | None = None
-    packs: dict[str, int] = Field(default_factory=dict, description="pack name -> uploaded version; others built-in")
-    scorecards: dict[Literal["call", "chat"], int] = Field(
+    packs: dict[str, DbId] = Field(default_factory=dict, description="pack name -> uploaded version; others built-in")
+    scorecards: dict[Literal["call", "chat"], DbId] = Field(
         default_factory=dict, description="channel -> uploaded scorecard version; others built-in"
     )
     dry_run: bool = Field(default=False, description="report the difference without storing new runs")

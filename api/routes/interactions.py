@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api import views
 from api.deps import ConfigDep, Ingestor, MetricsDep, Reader, ScorerDep, SessionDep, visible_interaction
-from api.schemas import IngestOut, InteractionItem, InteractionOut, Page
+from api.schemas import MAX_ID, IngestOut, InteractionItem, InteractionOut, Page
 from qa_engine.schema import Flag, Interaction
 from qa_engine.store import repository as repo
 
@@ -108,7 +108,7 @@ def list_interactions(
     min_score: Annotated[float | None, Query(ge=0, le=100)] = None,
     max_score: Annotated[float | None, Query(ge=0, le=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> Page[InteractionItem]:
     """Current results, newest first, within what the caller may see."""
     filters = repo.Filters(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from api import views
 from api.deps import Appellant, MetricsDep, Reviewer, ScorerDep, SessionDep, visible_interaction
 from api.schemas import (
+    MAX_ID,
     AppealIn,
     AppealOut,
     DecisionIn,
@@ -57,7 +58,7 @@ def review_queue(
     dimension: Annotated[str | None, Query(description="lost points in this dimension")] = None,
     rule: Annotated[str | None, Query(description="has a hit of this rule id")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> Page[InteractionItem]:
     """Red before yellow, oldest first within a flag; interactions already reviewed are left out
     unless `include_reviewed`. Filters as in `GET /v1/interactions`."""
@@ -127,7 +128,12 @@ def file_appeal(
 
 @router.post("/appeals/{appeal_id}/decision", response_model=DecisionOut, summary="Decide an appeal")
 def decide_appeal(
-    appeal_id: int, body: DecisionIn, session: SessionDep, principal: Reviewer, scorer: ScorerDep, metrics: MetricsDep
+    appeal_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    body: DecisionIn,
+    session: SessionDep,
+    principal: Reviewer,
+    scorer: ScorerDep,
+    metrics: MetricsDep,
 ) -> DecisionOut:
     """Accept or reject an open appeal. An accepted appeal may dismiss hits and set manual scores;
     they are stored as a review linked to the appeal."""

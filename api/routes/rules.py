@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.deps import ConfigDep, Reviewer, RuleEditor, ScorerDep, SessionDep
 from api.schemas import (
+    MAX_ID,
     DiffItemOut,
     DiffSummary,
     RescoreIn,
@@ -80,7 +81,7 @@ def read_doc(
     session: SessionDep,
     principal: Reviewer,
     scorer: ScorerDep,
-    version: Annotated[int | None, Query(ge=1, description="uploaded version; omit for the built-in file")] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_ID, description="uploaded version; omit for the built-in file")] = None,
 ) -> RuleDocOut:
     k = KIND[kind]
     doc = rv.builtin(scorer.settings, k, name) if version is None else rv.get(session, k, name, version)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Response, status
 
 from api.deps import Admin, SessionDep
-from api.schemas import ApiKeyIn, ApiKeyOut, UserIn, UserOut
+from api.schemas import MAX_ID, ApiKeyIn, ApiKeyOut, UserIn, UserOut
 from qa_engine.store import accounts
 
 router = APIRouter(prefix="/v1", tags=["users"])
@@ -53,7 +55,7 @@ def create_api_key(username: str, body: ApiKeyIn, session: SessionDep, principal
 
 
 @router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke an API key")
-def revoke_api_key(key_id: int, session: SessionDep, principal: Admin) -> Response:
+def revoke_api_key(key_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep, principal: Admin) -> Response:
     try:
         accounts.revoke_api_key(session, key_id, actor=principal.username)
     except accounts.AccountError as exc:
