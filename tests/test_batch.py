@@ -162,6 +162,12 @@ def test_cli_exit_codes_json_report_and_dry_run(tmp_path):
     assert missing.stderr.strip().splitlines()[-1].startswith("qa-engine: error: source not found")
     assert "Traceback" not in missing.stderr
 
+    no_redis = {**os.environ, "QA_CELERY_BROKER_URL": "redis://127.0.0.1:1/0", "QA_CELERY_RESULT_BACKEND": "redis://127.0.0.1:1/0"}
+    down = _cli("batch", str(good), "--executor", "celery", "--database-url", url, env=no_redis, timeout=120)
+    assert down.returncode == 2
+    assert down.stderr.strip().splitlines()[-1].startswith("qa-engine: error: cannot reach the Celery broker")
+    assert "Traceback" not in down.stderr
+
 
 def test_manifest_dates_channels_and_known_agents(tmp_path):
     files = tmp_path / "chats"

@@ -12,6 +12,7 @@ from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
 from qa_engine.batch import worker as batch_worker
+from qa_engine.batch.runner import ExecutorUnavailable
 from qa_engine.config import get_settings
 
 TASK_NAME = "qa_engine.batch.score_item"
@@ -37,6 +38,18 @@ def make_app() -> Celery:
 
 
 app = make_app()
+
+
+def check_connection() -> None:
+    """Fail fast, in one line, when Redis cannot be reached (Celery itself retries for a minute)."""
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=5)
+        app.backend.client.ping()
+    except Exception as exc:  # noqa: BLE001 - kombu, redis and socket errors alike
+        raise ExecutorUnavailable(
+            f"cannot reach the Celery broker / result backend ({app.conf.broker_url}): {exc.__class__.__name__}: {exc}"
+        ) from None
 
 
 @app.task(name=TASK_NAME)

@@ -54,7 +54,7 @@ def batch(
     Items already scored with the same content, ruleset and model versions are skipped, so a run
     killed at any point is finished by running it again. Prints a readable report on stderr and
     the JSON report on stdout; exits 1 when any item failed."""
-    from qa_engine.batch.runner import BatchConfig, run_batch
+    from qa_engine.batch.runner import BatchConfig, ExecutorUnavailable, run_batch
     from qa_engine.batch.sources import SourceError
     from qa_engine.config import get_settings
     from qa_engine.lexicon import LexiconError
@@ -86,6 +86,8 @@ def batch(
             click.echo(report.table(), err=True)
         _fail("interrupted; run the same command again to finish (scored items are kept)", 130)
     except SourceError as exc:
+        _fail(str(exc))
+    except ExecutorUnavailable as exc:
         _fail(str(exc))
     except (RulePackError, LexiconError) as exc:
         _fail(f"cannot load rules: {exc}")

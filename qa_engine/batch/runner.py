@@ -24,6 +24,10 @@ from qa_engine.config import Settings, get_settings
 EXECUTORS = ("local", "celery")
 
 
+class ExecutorUnavailable(RuntimeError):
+    """The executor cannot run at all (Celery: Redis unreachable)."""
+
+
 @dataclass
 class BatchConfig:
     source: Path
@@ -246,6 +250,10 @@ def run_batch(
         migrate.upgrade(config.database_url)
     if not config.dry_run:
         use_wal(config.database_url)
+    if config.executor == "celery" and not config.dry_run:
+        from qa_engine.batch.celery_app import check_connection
+
+        check_connection()
     inspector = Inspector(settings)
     plan = make_plan(config, settings, inspector, batch_id)
     report = BatchReport(batch_id=batch_id, executor=config.executor, workers=config.workers, items=plan.total,
