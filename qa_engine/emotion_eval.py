@@ -84,11 +84,33 @@ def load_split(split: str = "test", limit: int | None = None) -> list[dict]:
     return records
 
 
+def jddc_held_out_turns(limit: int | None = None) -> list[tuple[str, str]]:
+    """(role, text) of the JDDC sessions kept out of emotion training (qa_datasets.emotion.jddc_held_out)."""
+    from qa_datasets.emotion import jddc_held_out
+    from qa_datasets.jddc import load_sessions
+
+    turns = [(t["role"], t["text"]) for s in load_sessions() if jddc_held_out(s["interaction_id"]) for t in s["turns"]]
+    return turns[:limit] if limit else turns
+
+
+def service_rates(predict: Predict, turns: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Unlabelled in-domain check: share of real agent / customer chat turns read as negative. JD
+    agents are almost never upset, so a high agent rate means false alarms (emotion.agent_negative)."""
+    preds = predict([t for _, t in turns])
+    out: dict[str, Any] = {}
+    for role in ("agent", "customer"):
+        pol = [p[1] for (r, _), p in zip(turns, preds) if r == role]
+        out[f"{role}_turns"] = len(pol)
+        out[f"{role}_negative_rate"] = round(sum(p == "negative" for p in pol) / len(pol), 4) if pol else 0.0
+    return out
+
+
 def compare(names: Sequence[str], settings, split: str = "test", limit: int | None = None) -> dict[str, Any]:
     """{"split", "n", "models": {name: metrics, or {"status": "not built", "detail": ...}}}."""
     from qa_engine.engine import EmotionModelMissing, make_emotion_scorer
 
     records = load_split(split, limit)
+    service = jddc_held_out_turns(limit)
     models: dict[str, Any] = {}
     for name in names:
         try:
@@ -96,7 +118,9 @@ def compare(names: Sequence[str], settings, split: str = "test", limit: int | No
         except EmotionModelMissing as exc:
             models[name] = {"status": "not built", "detail": str(exc)}
             continue
-        models[name] = {"source": scorer.source, **evaluate(scorer_predict(scorer), records, split)}
+        predict = scorer_predict(scorer)
+        models[name] = {"source": scorer.source, **evaluate(predict, records, split),
+                        "jddc_held_out": service_rates(predict, service)}
     return {"split": split, "n": len(records), "models": models}
 
 
@@ -112,6 +136,11 @@ def format_comparison(report: dict[str, Any]) -> str:
     for title, task, key in rows:
         cells = [f"{m[task][key]:.4f}" if task in m else m.get("status", "-") for m in report["models"].values()]
         lines.append(f"{title:<20}" + "".join(f"{c:>14}" for c in cells))
+    lines.append("unlabelled JDDC chat turns (held-out sessions) read as negative; lower is better for agents:")
+    for role in ("agent", "customer"):
+        cells = [f"{m['jddc_held_out'][f'{role}_negative_rate']:.4f}" if "jddc_held_out" in m else m.get("status", "-")
+                 for m in report["models"].values()]
+        lines.append(f"{role + ' negative':<20}" + "".join(f"{c:>14}" for c in cells))
     for name, m in report["models"].items():
         lines.append(f"{name}: {m.get('source') or m.get('detail')}")
     return "\n".join(lines)

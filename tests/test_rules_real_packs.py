@@ -1,6 +1,10 @@
 """The shipped rule packs on hand-written turns: what must and must not fire."""
 
+import pytest
+
 from conftest import chat, rule_ids
+from qa_engine.config import Settings
+from qa_engine.engine import Inspector
 
 
 def test_forbidden_phrase_found_with_evidence(inspector):
@@ -74,14 +78,21 @@ def test_upset_customer_without_empathy_is_flagged(inspector):
     assert cold.emotion.customer_start == "negative"
 
 
-def test_emotion_trajectory_deescalated(inspector):
+@pytest.mark.parametrize(("scorer", "source"), [("lstm", "onnx:emotion_lstm"), ("lexicon", "lexicon-baseline")])
+def test_emotion_trajectory_deescalated(scorer, source):
+    inspector = Inspector(Settings(emotion_scorer=scorer))
     result = inspector.inspect(
         chat(("customer", "你们太过分了，我要投诉！"), ("agent", "非常抱歉，我马上为您处理。"), ("customer", "好的，谢谢，那就好。"))
     )
     assert result.emotion.customer_start == "negative"
     assert result.emotion.customer_end != "negative"
     assert result.emotion.deescalated is True
-    assert result.emotion.source.startswith("lexicon-baseline")
+    assert result.emotion.source.startswith(source)
+    assert result.versions["models"]["emotion"] == result.emotion.source
+
+
+def test_default_emotion_scorer_is_the_lstm(inspector):
+    assert inspector.emotion_scorer.source == "onnx:emotion_lstm"
 
 
 def test_result_matches_contract_fields(inspector):

@@ -1,0 +1,194 @@
+"""The committed BiLSTM emotion model (models/emotion_lstm): runtime, engine wiring, evaluation, training path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa_datasets.emotion import POLARITY, EmotionRecord
+from qa_engine.config import Settings
+from qa_engine.emotion_eval import evaluate, format_comparison, scores
+from qa_engine.emotion_onnx import DEFAULT_MODEL_DIR, OnnxEmotionClassifier, VocabPreprocessor
+from qa_engine.engine import EmotionModelMissing, Inspector, make_emotion_scorer
+
+from conftest import chat
+
+MAX_MB = 50
+
+
+@pytest.fixture(scope="module")
+def clf() -> OnnxEmotionClassifier:
+    return OnnxEmotionClassifier(DEFAULT_MODEL_DIR, threads=1)
+
+
+def test_artifact_files_and_size() -> None:
+    for name in ("model.onnx", "vocab.json", "labels.json", "README.md"):
+        assert (DEFAULT_MODEL_DIR / name).is_file(), name
+    assert (DEFAULT_MODEL_DIR / "model.onnx").stat().st_size < MAX_MB * 1e6
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "polarity"),
+    [
+        ("太好了谢谢你们", "happy", "positive"),
+        ("太好了，谢谢你们，非常满意", "happy", "positive"),
+        ("你们这什么破服务气死我了", "angry", "negative"),
+        # Label not asserted: the model reads 太过分了 as sad (angry/sad confusion, see the model card).
+        ("我非常生气，你们太过分了！", None, "negative"),
+        ("我非常生气", "angry", "negative"),
+        ("请问还有其他问题需要帮助的吗", "neutral", "neutral"),
+        ("我好担心包裹丢了", None, "negative"),
+        ("东西收到了，质量很好，很喜欢", "happy", "positive"),
+        ("垃圾，再也不买了", None, "negative"),
+    ],
+)
+def test_obvious_sentences(clf: OnnxEmotionClassifier, text: str, label: str | None, polarity: str) -> None:
+    got_label, got_polarity, confidence, probs = clf.predict([text])[0]
+    assert got_polarity == polarity, (text, got_label, probs)
+    if label is not None:
+        assert got_label == label, (text, probs)
+    assert 0.0 < confidence <= 1.0
+
+
+def test_prediction_is_consistent(clf: OnnxEmotionClassifier) -> None:
+    for label, polarity, confidence, probs in clf.predict(["好的", "你们怎么回事啊", "", "1234567890" * 20]):
+        assert POLARITY[label] == polarity  # heads combined hierarchically: never contradict
+        assert confidence == pytest.approx(probs[label])
+        assert sum(probs.values()) == pytest.approx(1.0, abs=1e-5)
+        assert set(probs) == set(POLARITY)
+
+
+def test_batch_matches_single(clf: OnnxEmotionClassifier) -> None:
+    texts = ["我非常生气，你们太过分了！", "好", "快递什么时候到？我明天就要用，急死了", "谢谢",
+             "这个酒店的房间很干净，服务也很周到，下次还会再来。" * 5, "退款", "客服态度太差了，我要投诉"]
+    batched = clf.predict(texts, batch_size=4)
+    single = [clf.predict([t])[0] for t in texts]
+    for b, s in zip(batched, single):
+        assert b[:2] == s[:2]
+        assert np.allclose([b[3][k] for k in POLARITY], [s[3][k] for k in POLARITY], atol=1e-5)
+
+
+def test_preprocessor_normalises_and_truncates() -> None:
+    pre = VocabPreprocessor(["<pad>", "<unk>", "a", "0", "好"], unit="char", max_len=4, keep="ends",
+                            bigrams=["<pad>", "<unk>", "^a", "a好"])
+    assert pre.tokenize("Ａ 9好") == ["a", "0", "好"]  # NFKC, lower, no space, digits -> 0
+    assert pre.ids("abcdef") == [2, 1, 1, 1]  # first 2 + last 2 (b, e, f unknown)
+    assert pre.features("a好")[1] == [2, 3]  # bigrams: "^a", "a好"
+    batch = pre.encode(["好", "a好a好a好"])
+    assert batch["input_ids"].shape == batch["bigram_ids"].shape == (2, 4)
+    assert batch["lengths"].tolist() == [1, 4]
+    assert pre.ids("") == [VocabPreprocessor.UNK]
+
+
+def test_evaluate_metrics() -> None:
+    recs: list[EmotionRecord] = [
+        {"text": "a", "label": "angry", "polarity": "negative", "source": "s"},
+        {"text": "b", "label": "happy", "polarity": "positive", "source": "s"},
+        {"text": "c", "label": None, "polarity": "negative", "source": "t"},
+    ]
+    result = evaluate(lambda texts: [("angry", "negative")] * len(texts), recs)
+    assert result["emotion"]["n"] == 2 and result["emotion"]["accuracy"] == 0.5  # 5-class: labelled only
+    assert result["polarity"]["n"] == 3 and result["polarity"]["accuracy"] == pytest.approx(2 / 3, abs=1e-4)
+    assert result["polarity_accuracy_by_source"] == {"s": 0.5, "t": 1.0}
+    assert scores(["x", "y"], ["x", "y"], ["x", "y", "z"])["macro_f1"] == 1.0
+    # angry: P 1/2 R 1 -> F1 2/3; happy: P 0 R 0 -> 0; macro over the two classes seen.
+    assert scores(["angry", "happy"], ["angry", "angry"], ["angry", "happy"])["macro_f1"] == pytest.approx(1 / 3, abs=1e-4)
+
+
+def test_engine_with_lstm_gives_trajectory() -> None:
+    inspector = Inspector(Settings(emotion_scorer="lstm", onnx_threads=1))
+    result = inspector.inspect(chat(("customer", "你们这什么破服务，气死我了！"), ("agent", "非常抱歉给您带来不便，我马上为您处理"),
+                                    ("customer", "好的，太好了，谢谢你们")))
+    assert result.emotion.source == "onnx:emotion_lstm"
+    assert result.versions["models"]["emotion"] == "onnx:emotion_lstm"
+    customer = [t for t in result.emotion.turns if t.role == "customer"]
+    assert [t.polarity for t in customer] == ["negative", "positive"]
+    assert (result.emotion.customer_start, result.emotion.customer_end) == ("negative", "positive")
+    assert result.emotion.deescalated is True
+    still_angry = inspector.inspect(chat(("customer", "你们太过分了，我要投诉"), ("agent", "请稍等"),
+                                         ("customer", "还是没解决，垃圾服务，气死了")))
+    assert still_angry.emotion.deescalated is False
+
+
+def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(EmotionModelMissing, match="training.train_lstm --out models/emotion_lstm"):
+        make_emotion_scorer("lstm", Settings(models_dir=tmp_path))
+    with pytest.raises(EmotionModelMissing, match="emotion_e5"):
+        make_emotion_scorer("transformer", Settings(models_dir=tmp_path))
+    with pytest.raises(ValueError, match="available: lexicon, lstm, transformer"):
+        make_emotion_scorer("bert", Settings())
+
+
+def test_cli_eval_emotion_compares_models() -> None:
+    """`qa-engine eval emotion` on a seeded subset of the held-out test split (loads the real datasets)."""
+    proc = subprocess.run([sys.executable, "-m", "qa_engine", "eval", "emotion", "--limit", "400", "--json"],
+                          capture_output=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["split"] == "test" and report["n"] == 400
+    models = report["models"]
+    assert list(models) == ["lexicon", "lstm", "transformer"]
+    lex, lstm = models["lexicon"], models["lstm"]
+    assert lstm["source"] == "onnx:emotion_lstm" and lex["source"].startswith("lexicon-baseline")
+    assert lstm["emotion"]["n"] == lex["emotion"]["n"] < 400  # 5-class only where a 5-class label exists
+    assert lstm["polarity"]["n"] == 400
+    assert lstm["polarity"]["accuracy"] > lex["polarity"]["accuracy"] + 0.1
+    # Unlabelled in-domain check: real JD agents are practically never upset.
+    assert lstm["jddc_held_out"]["agent_turns"] > 100
+    assert lstm["jddc_held_out"]["agent_negative_rate"] < 0.1
+    if not (Settings().models_dir / "emotion_e5" / "model.onnx").is_file():
+        assert models["transformer"]["status"] == "not built"
+    table = format_comparison(report)
+    assert "polarity accuracy" in table and f"{lstm['polarity']['accuracy']:.4f}" in table
+    if models["transformer"].get("status") == "not built":
+        assert "not built" in table
+
+
+def test_cli_eval_emotion_bad_model_name() -> None:
+    proc = subprocess.run([sys.executable, "-m", "qa_engine", "eval", "emotion", "--models", "lexicon,bert"],
+                          capture_output=True, timeout=120)
+    assert proc.returncode == 2
+    err = proc.stderr.decode().strip()
+    assert len(err.splitlines()) == 1 and "bert" in err and "Traceback" not in err
+
+
+def test_torch_weights_rebuilt_from_onnx_match(clf: OnnxEmotionClassifier) -> None:
+    """bench/models.py compares onnxruntime with torch eager on weights read back from model.onnx."""
+    torch = pytest.importorskip("torch")
+    from training.train_lstm import load_torch_from_onnx
+
+    model = load_torch_from_onnx(DEFAULT_MODEL_DIR)
+    texts = ["你们这什么破服务气死我了", "太好了谢谢你们", "请问什么时候发货", "好"]
+    feed = clf.preprocessor.encode(texts)
+    with torch.inference_mode():
+        emo, pol = model(*(torch.from_numpy(feed[k]) for k in clf.config["inputs"]))
+    o5, o3 = clf.predict_proba(texts)
+    assert np.abs(torch.softmax(emo, -1).numpy() - o5).max() < 1e-5
+    assert np.abs(torch.softmax(pol, -1).numpy() - o3).max() < 1e-5
+
+
+def test_train_export_roundtrip(tmp_path: Path) -> None:
+    """A few training steps on a tiny slice of the real train split, export, reload with onnxruntime."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from qa_datasets.emotion import LABELS, make_splits
+    from training.train_lstm import Config, check_export, export, train
+
+    train_split = make_splits()["train"]
+    # Every 5-class label and both polarity-only polarities, a few each.
+    recs = [r for lab in LABELS for r in [x for x in train_split if x["label"] == lab][:12]]
+    recs += [r for pol in ("negative", "positive") for r in [x for x in train_split if x["label"] is None
+                                                              and x["polarity"] == pol][:12]]
+    cfg = Config(epochs=1, emb=16, hidden=16, batch_size=8, max_len=16, bigrams=200, bigram_dim=8)
+    model, vocab, history = train(recs, recs[::3], cfg, max_steps=5, log=False)
+    assert history["epochs"][0]["train_loss"] > 0 and history["bigram_vocab_size"] > 2
+    export(model, vocab, cfg, history["head_mix"], tmp_path)
+    assert check_export(model, tmp_path, [r["text"] for r in recs]) < 1e-5
+    clf = OnnxEmotionClassifier(tmp_path, threads=1)
+    preds = clf.predict(["气死了", "谢谢", "一句没见过的话"] * 3, batch_size=2)
+    assert len(preds) == 9 and all(POLARITY[p[0]] == p[1] for p in preds)
