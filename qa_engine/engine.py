@@ -65,6 +65,7 @@ class Inspector:
                 index=self.index,
                 embedder_dir=self.settings.embedder_path,
                 onnx_threads=self.settings.onnx_threads,
+                models_dir=self.settings.models_dir,
             ),
         )
         self.index.build()

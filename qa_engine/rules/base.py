@@ -8,7 +8,7 @@ own parameters and returns hits that explain themselves.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -70,7 +70,9 @@ class Resources:
     index: PhraseIndex
     embedder_dir: Path | None = None
     onnx_threads: int = 2
+    models_dir: Path | None = None  # where `classifier` rules find their model folders by name
     _embedder: Any = None
+    _classifiers: dict[Path, Any] = field(default_factory=dict)
 
     def words_path(self, name: str) -> Path:
         return self.lexicons_dir / "words" / name
@@ -83,6 +85,20 @@ class Resources:
                 raise ValueError(f"sentence-embedding model not found in {self.embedder_dir}")
             self._embedder = SentenceEmbedder(self.embedder_dir, threads=self.onnx_threads)
         return self._embedder
+
+    def turn_classifier(self, model: str):
+        """A fine-tuned ONNX turn classifier, by folder name under models_dir (or a path); loaded once
+        and shared by every rule that names it, so its prediction cache is shared too."""
+        path = Path(model)
+        if not path.is_absolute():
+            path = (self.models_dir or Path(__file__).resolve().parents[2] / "models") / model
+        if path not in self._classifiers:
+            from qa_engine.turn_classifier import TurnClassifier
+
+            if not (path / "model.onnx").is_file():
+                raise ValueError(f"turn classifier not found: {path / 'model.onnx'}")
+            self._classifiers[path] = TurnClassifier(path, threads=self.onnx_threads)
+        return self._classifiers[path]
 
 
 class RuleOperator(ABC):

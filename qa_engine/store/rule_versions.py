@@ -173,6 +173,7 @@ def validate_pack(settings: Settings, name: str, content: str) -> None:
             index=PhraseIndex(),
             embedder_dir=settings.embedder_path,
             onnx_threads=settings.onnx_threads,
+            models_dir=settings.models_dir,
         )
         load_rules(paths, resources)
 

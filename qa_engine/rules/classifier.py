@@ -1,0 +1,108 @@
+"""The `classifier` operator: a fine-tuned ONNX turn classifier (models/forbidden_e5) as a rule.
+
+All turns the rule selects are classified in one batch per interaction (the model and its
+prediction cache are shared by every rule naming it, so five per-category rules cost one model call
+per turn). The model reads the turn's own text (see model_inputs). A turn whose violation probability reaches the threshold is a hit when its most likely
+category is one of the rule's `categories`. The hit's span is the clause the model scores highest
+when that clause alone reaches the threshold, else the whole turn; its score is the probability and
+the explanation names the model, the probability and the category.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from qa_engine.context import InspectionContext, TurnView
+from qa_engine.normalize import to_simplified
+from qa_engine.rules.base import Resources, RuleOperator, RuleSpec, register
+from qa_engine.rules.similar import clauses
+from qa_engine.schema import Hit
+
+CATEGORY_NAMES = {"deflect": "推诿", "impatience": "不耐烦", "blame": "指责", "mock_insult": "嘲讽/辱骂",
+                  "improper_promise": "违规承诺"}
+
+
+@register("classifier")
+class ClassifierOperator(RuleOperator):
+    class Params(RuleOperator.Params):
+        model: str = Field(default="forbidden_e5", description="folder under models_dir, or a path")
+        threshold: float | None = Field(default=None, gt=0, lt=1, description="default: the model's labels.json")
+        categories: list[str] | None = Field(default=None, description="hit only for these top categories (default all)")
+        min_chars: int = Field(default=4, ge=1, description="shorter turns are not classified")
+        # Turns longer than this are also read in overlapping windows (the model reads at most
+        # max_length tokens, so a violation at the end of a long turn would be cut off).
+        long_turn_chars: int = Field(default=80, ge=16)
+        unless: list[str] = Field(default_factory=list, description="skip turns where one of these rules already hit")
+
+    def __init__(self, spec: RuleSpec, resources: Resources) -> None:
+        super().__init__(spec, resources)
+        self.model = resources.turn_classifier(self.params.model)
+        self.threshold = self.params.threshold if self.params.threshold is not None else self.model.threshold
+        unknown = set(self.params.categories or ()) - set(self.model.categories)
+        if unknown:
+            raise ValueError(f"rule {spec.id}: categories {sorted(unknown)} not in model {self.model.name} "
+                             f"({', '.join(self.model.categories)})")
+        self.wanted = {self.model.categories.index(c) for c in self.params.categories or self.model.categories}
+
+    def depends_on(self) -> list[str]:
+        return super().depends_on() + list(self.params.unless)
+
+    def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
+        skip = {h.turn for rule in self.params.unless for h in ctx.hits.get(rule, [])}
+        todo = [v for v in turns if v.index not in skip and len(v.text.strip()) >= self.params.min_chars]
+        if not todo:
+            return []
+        # first batch: every turn, plus windows of long turns (the model reads max_length tokens)
+        inputs = {v.index: model_inputs(v.turn.text, self.params.long_turn_chars) for v in todo}
+        scores = self._scores([t for v in todo for t in inputs[v.index]])
+        found = []
+        for v in todo:
+            prob, cat = max((scores[t] for t in inputs[v.index]), key=lambda x: x[0])
+            if prob >= self.threshold and int(cat.argmax()) in self.wanted:
+                found.append((v, prob, cat))
+        # second batch, hits only: their clauses, to point at the violating one
+        parts = {v.index: self._clause_spans(v) for v, _, _ in found}
+        scores.update(self._scores([v.text[s:e] for v, _, _ in found for s, e in parts[v.index]]))
+        hits = []
+        for v, prob, cat in found:
+            best = max(((scores[v.text[s:e]][0], s, e) for s, e in parts[v.index]), default=None)
+            start, end = (best[1], best[2]) if best is not None and best[0] >= self.threshold else _strip(v.text)
+            name = self.model.categories[int(cat.argmax())]
+            hit = self.turn_hit(v, start, end, score=float(min(1.0, max(0.0, prob))))
+            hit.explanation = (f"{hit.explanation}（模型 {self.model.name}：违规概率 {prob:.2f}，"
+                               f"类别 {CATEGORY_NAMES.get(name, name)} {float(cat.max()):.2f}）")
+            hits.append(hit)
+        return hits
+
+    def _scores(self, texts: list[str]) -> dict:
+        if not texts:
+            return {}
+        probs, cats = self.model.predict(texts)
+        return {t: (float(p), c) for t, p, c in zip(texts, probs, cats)}
+
+    def _clause_spans(self, view: TurnView) -> list[tuple[int, int]]:
+        spans = clauses(view.text, self.params.min_chars)
+        return spans if len(spans) > 1 else []
+
+
+def model_inputs(text: str, long_chars: int, window: int = 64, stride: int = 48) -> list[str]:
+    """What the model reads for one turn: the text as it was trained on (Traditional -> Simplified
+    only; the engine's whitespace normalisation joins JD agents' space-separated sentences, which the
+    model never saw), plus overlapping windows when the turn is longer than `long_chars`."""
+    text = to_simplified(text).strip()
+    out = [text]
+    if len(text) > long_chars:
+        out += [text[i:i + window] for i in range(stride, len(text) - window // 2, stride)]
+    return out
+
+
+def _strip(text: str) -> tuple[int, int]:
+    start, end = 0, len(text)
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+__all__ = ["ClassifierOperator", "CATEGORY_NAMES"]

@@ -1,0 +1,151 @@
+"""The fine-tuned forbidden-phrase classifier (models/forbidden_e5): the committed ONNX loaded for real,
+the `classifier` rule operator in the default packs, and the training code end to end on a tiny model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa_engine.config import Settings
+from qa_engine.engine import Inspector
+from qa_engine.lexicon import PhraseIndex
+from qa_engine.rules import Resources, RuleSpec
+from qa_engine.rules.classifier import ClassifierOperator
+from qa_engine.schema import Interaction
+from qa_engine.turn_classifier import TurnClassifier
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL_DIR = REPO / "models" / "forbidden_e5"
+
+VIOLATIONS = {  # wording the keyword lists do not contain
+    "deflect": "这种事您自己跟卖家掰扯去，我们平台不掺和",
+    "impatience": "我都讲了四五遍了，您就不能用心记一下吗",
+    "blame": "要不是您自己手滑点错了，哪来这么多麻烦",
+    "mock_insult": "就您这穷酸样，还好意思嫌贵",
+    "improper_promise": "放心吧，这笔钱明天上午肯定到您卡里，我打包票",
+}
+FINE = [
+    "您好，很高兴为您服务，请问有什么可以帮您？",
+    "这个问题我帮您转接到信用卡中心，请您稍等不要挂机。",
+    "这件衬衫是百分之百纯棉的，可以机洗。",
+    "退款审核通过后一般一到三个工作日原路退回，具体以银行为准。",
+    "非常抱歉让您久等了，我马上为您查询物流。",
+    "地址好像少了门牌号，麻烦您补充一下，我通知快递员。",
+]
+
+
+@pytest.fixture(scope="module")
+def model() -> TurnClassifier:
+    assert (MODEL_DIR / "model.onnx").is_file(), "run: python -m training.train_forbidden --out models/forbidden_e5"
+    return TurnClassifier(MODEL_DIR, threads=2)
+
+
+@pytest.fixture(scope="module")
+def inspector() -> Inspector:
+    return Inspector(Settings())
+
+
+def test_obvious_violations_and_fine_turns(model):
+    probs, cats = model.predict(list(VIOLATIONS.values()) + FINE)
+    n = len(VIOLATIONS)
+    assert (probs[:n] >= model.threshold).all(), probs[:n]
+    assert (probs[n:] < model.threshold).all(), probs[n:]
+    assert np.allclose(cats.sum(axis=1), 1.0, atol=1e-4)
+    # the category head is right on the unmistakable insult and promise
+    top = [model.categories[i] for i in cats[:n].argmax(axis=1)]
+    assert top[3] == "mock_insult" and top[4] == "improper_promise", top
+
+
+def test_cache_and_batch_agree(model):
+    texts = ["你是不是听不懂人话", "好的，请稍等"]
+    alone = [model.predict([t])[0][0] for t in texts]
+    batched, _ = model.predict(texts + texts)  # duplicates and a mixed batch
+    assert np.allclose(batched, alone + alone, atol=1e-5)
+
+
+def test_rule_finds_paraphrase_with_explanation(inspector):
+    item = Interaction(interaction_id="t", channel="chat", turns=[
+        {"role": "customer", "text": "我的东西坏了，怎么办？"},
+        {"role": "agent", "text": "您好，订单我看到了，" + VIOLATIONS["deflect"] + "。"},
+    ])
+    hits = [h for h in inspector.inspect(item).hits if h.dimension == "forbidden_words"]
+    assert hits, "classifier missed the paraphrase"
+    hit = next(h for h in hits if h.rule_id.startswith("forbidden.model_"))
+    assert hit.turn == 1 and hit.role == "agent"
+    text = item.turns[1].text
+    assert text[hit.start:hit.end] == hit.text and "掰扯" in hit.text  # the clause, not the greeting
+    assert "forbidden_e5" in hit.explanation and "违规概率" in hit.explanation
+    assert 0.0 < hit.score <= 1.0
+
+
+def test_customer_turns_and_fine_agent_turns_raise_nothing(inspector):
+    item = Interaction(interaction_id="t", channel="chat", turns=[
+        {"role": "customer", "text": "就你这破客服，教十遍也学不会吧"},  # customers may say it
+        *({"role": "agent", "text": t} for t in FINE),
+    ])
+    # (the 百分之百 pattern of the improper-promise list does fire on 百分之百纯棉: a keyword false positive)
+    assert not [h for h in inspector.inspect(item).hits if h.rule_id.startswith("forbidden.model_")]
+
+
+def test_keyword_hit_keeps_its_evidence(inspector):
+    # the keyword rule already found 推诿 here: the model rule of the same group skips the turn
+    item = Interaction(interaction_id="t", channel="chat", turns=[{"role": "agent", "text": "这不归我管，你去问快递公司吧。"}])
+    rules = {h.rule_id for h in inspector.inspect(item).hits if h.dimension == "forbidden_words"}
+    assert "forbidden.deflect" in rules and "forbidden.model_deflect" not in rules
+
+
+def test_operator_rejects_unknown_category_and_missing_model(tmp_path):
+    res = Resources(lexicons_dir=REPO / "lexicons", index=PhraseIndex(), models_dir=REPO / "models")
+    spec = RuleSpec(id="x.y", dimension="forbidden_words", operator="classifier", categories=["rudeness"])
+    with pytest.raises(ValueError, match="rudeness"):
+        ClassifierOperator(spec, res)
+    spec = RuleSpec(id="x.y", dimension="forbidden_words", operator="classifier", model=str(tmp_path))
+    with pytest.raises(ValueError, match="not found"):
+        ClassifierOperator(spec, res)
+
+
+@pytest.mark.slow
+def test_training_code_trains_exports_and_loads(tmp_path):
+    """A couple of steps on a tiny random BERT with the real tokenizer, export + int8, load in onnxruntime."""
+    torch = pytest.importorskip("torch")
+    from tokenizers import Tokenizer
+    from transformers import BertConfig, BertModel
+
+    from training import train_forbidden as tf
+
+    base = tmp_path / "tiny"
+    vocab = Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json")).get_vocab_size()
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=80, pad_token_id=1),
+              add_pooling_layer=False).save_pretrained(base)
+    (base / "tokenizer.json").write_bytes((MODEL_DIR / "tokenizer.json").read_bytes())
+
+    # the split forward used for training equals the model's own forward
+    clf = tf.ForbiddenClassifier(BertModel.from_pretrained(base, add_pooling_layer=False, attn_implementation="eager")).eval()
+    tok = tf.load_tokenizer(base / "tokenizer.json", 64)
+    ids, mask = tf.encode(tok, ["您好", "这事不归我管，你找别人去吧"])
+    with torch.no_grad():
+        assert torch.allclose(clf.logits(ids, mask), clf.upper_logits(clf.lower(ids, mask, 1), mask, 1), atol=1e-5)
+
+    # fp32 export matches torch
+    tf.export_onnx(clf, tmp_path / "fp32", quantize=False)
+    (tmp_path / "fp32" / "tokenizer.json").write_bytes((base / "tokenizer.json").read_bytes())
+    (tmp_path / "fp32" / "labels.json").write_text(json.dumps(
+        {"categories": list(tf.CATEGORIES), "threshold": 0.5, "max_length": 64, "prefix": tf.PREFIX}), encoding="utf-8")
+    texts = ["您好", "这事不归我管，你找别人去吧", "我保证明天到"]
+    onnx_p, onnx_c = TurnClassifier(tmp_path / "fp32").predict(texts)
+    assert np.allclose(onnx_p, tf.predict_torch(clf, tok, texts), atol=1e-4)
+
+    out = tmp_path / "out"
+    tf.main(["--base", str(base), "--out", str(out), "--max-steps", "2", "--batch-size", "8",
+             "--train-layers", "1", "--jddc-negatives", "0", "--no-labelled-dev", "--threads", "1"])
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["steps"] == 2 and np.isfinite(metrics["final_loss"])
+    model = TurnClassifier(out)
+    probs, cats = model.predict(texts)
+    assert probs.shape == (3,) and cats.shape == (3, 5)
+    assert ((probs > 0) & (probs < 1)).all() and np.allclose(cats.sum(axis=1), 1.0, atol=1e-4)

@@ -1,0 +1,102 @@
+"""Lighter alternatives to the fine-tuned forbidden-phrase classifier, measured on the labelled DEV split.
+
+    .venv/bin/python -m training.forbidden_baselines [--embeddings]
+
+Same training data as training/train_forbidden.py (our written set + real JD agent turns outside
+the labelled set as negatives). Two logistic regressions (torch, full batch, L2):
+  char n-grams  hashed character 1-3-grams (2^18 buckets), binary presence;
+  e5 head       the frozen ONNX e5 sentence embedding (models/e5_small_zh) - only with --embeddings.
+Prints, for each, dev P/R of the classifier alone and OR-ed with the keyword/pattern rules at the
+threshold chosen like the fine-tuned model's (highest recall at precision >= 0.90).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from training.train_forbidden import SEED, choose_threshold, jddc_negatives, labelled_dev, prf, written_rows
+
+BUCKETS = 1 << 18
+
+
+def char_ngrams(texts: Sequence[str], n_max: int = 3) -> torch.Tensor:
+    rows, cols = [], []
+    for i, text in enumerate(texts):
+        grams = {text[j:j + n] for n in range(1, n_max + 1) for j in range(len(text) - n + 1)}
+        for g in grams:
+            rows.append(i)
+            cols.append(zlib.crc32(g.encode("utf-8")) % BUCKETS)
+    idx = torch.tensor([rows, cols], dtype=torch.long)
+    return torch.sparse_coo_tensor(idx, torch.ones(len(rows)), (len(texts), BUCKETS)).coalesce()
+
+
+def fit_logreg(x: torch.Tensor, y: np.ndarray, l2: float, epochs: int = 300, lr: float = 0.5) -> torch.nn.Linear:
+    torch.manual_seed(SEED)
+    model = torch.nn.Linear(x.shape[1], 1)
+    opt = torch.optim.Adam(model.parameters(), lr=lr if x.is_sparse else 0.05)
+    target = torch.tensor(y, dtype=torch.float32)
+    pos_weight = torch.tensor((len(y) - y.sum()) / max(1, y.sum()))
+    for _ in range(epochs):
+        opt.zero_grad()
+        logits = (torch.sparse.mm(x, model.weight.T) if x.is_sparse else x @ model.weight.T).squeeze(1) + model.bias
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight)
+        loss = loss + l2 * (model.weight ** 2).sum()
+        loss.backward()
+        opt.step()
+    return model
+
+
+def predict(model: torch.nn.Linear, x: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        logits = (torch.sparse.mm(x, model.weight.T) if x.is_sparse else x @ model.weight.T).squeeze(1) + model.bias
+    return torch.sigmoid(logits).numpy()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--embeddings", action="store_true", help="also the head on frozen e5 embeddings")
+    ap.add_argument("--jddc-negatives", type=int, default=900)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    rows = [r for r in written_rows() if r["split"] == "train"]
+    texts = [r["text"] for r in rows] + jddc_negatives(args.jddc_negatives)[args.jddc_negatives // 10:]
+    y = np.array([r["label"] for r in rows] + [0] * (len(texts) - len(rows)), dtype=np.float32)
+    dev = labelled_dev()
+    gold = [bool(r["forbidden"]) for r in dev]
+
+    from qa_engine.engine import Inspector
+    from qa_engine.evaluation import predict_turn
+
+    inspector = Inspector()
+    rules = ["forbidden_words" in predict_turn(inspector, r["text"]) for r in dev]
+    para = [i for i, r in enumerate(dev) if r["forbidden"] and r.get("paraphrase")]
+    report = {"rules_only": prf(gold, rules)}
+
+    def add(name: str, probs: np.ndarray) -> None:
+        th, union = choose_threshold(gold, probs, rules)
+        report[name] = {"threshold": th, "alone": prf(gold, list(probs >= th)), "rules_or_model": union,
+                        "paraphrase_recall": round(sum(rules[i] or probs[i] >= th for i in para) / len(para), 4)}
+
+    for l2 in (1e-4, 1e-3):
+        model = fit_logreg(char_ngrams(texts), y, l2)
+        add(f"char_ngram_lr_l2={l2:g}", predict(model, char_ngrams([r["text"] for r in dev])))
+    if args.embeddings:
+        from qa_engine.embedder import SentenceEmbedder
+
+        emb = SentenceEmbedder(threads=2)
+        x = torch.from_numpy(emb.encode(texts))
+        xd = torch.from_numpy(emb.encode([r["text"] for r in dev]))
+        for l2 in (1e-4, 1e-3):
+            model = fit_logreg(x, y, l2, epochs=500)
+            add(f"e5_frozen_head_l2={l2:g}", predict(model, xd))
+    print(json.dumps(report, ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()
