@@ -262,6 +262,19 @@ def test_postgresql_pool_of_two(tmp_path):
         assert set(c["failed"]) == {"bad.jsonl:1", "bad.jsonl:2", "broken.json:1"}
 
 
+def test_pool_that_cannot_load_the_rules_stops_the_batch(tmp_path, monkeypatch):
+    """A setup problem in the pool processes aborts the run; it does not mark every item failed."""
+    from qa_engine.batch.runner import ExecutorUnavailable
+
+    source = _chat_folder(tmp_path / "in")
+    url = f"sqlite:///{tmp_path / 'qa.db'}"
+    settings = Settings()  # this process scores with the real packs; the pool processes read the env
+    monkeypatch.setenv("QA_RULE_PACKS", '["no-such-pack"]')
+    with pytest.raises(ExecutorUnavailable, match="worker process failed to start"):
+        run_batch(BatchConfig(source=source, database_url=url, workers=2), settings, progress_stream=io.StringIO(), tty=False)
+    assert _counts(url)["ledger_rows"] == 0
+
+
 # --- recordings ------------------------------------------------------------------------------------
 
 
@@ -311,6 +324,7 @@ def test_audio_batch_killed_with_sigkill_then_rerun(tmp_path):
         assert proc.poll() is None, "the batch ended before it could be killed: " + proc.stderr.read().decode()[-2000:]
         os.killpg(proc.pid, signal.SIGKILL)  # the batch and its pool processes, mid-item
         proc.wait(timeout=30)
+        time.sleep(1)  # let the kernel finish tearing down the pool processes before counting
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -163,6 +163,7 @@ def _worker_threads(workers: int) -> int | None:
 def _run_pool(plan: Plan, options: BatchOptions, workers: int) -> Iterator[ItemOutcome]:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     from qa_engine.batch.worker import init_worker, run_item
 
@@ -185,11 +186,16 @@ def _run_pool(plan: Plan, options: BatchOptions, workers: int) -> Iterator[ItemO
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    item = pending.pop(future)
+                    pending.pop(future)
                     try:
-                        yield ItemOutcome(**future.result())
-                    except Exception as exc:  # noqa: BLE001 - a dead pool process fails its item
-                        yield ItemOutcome(item.key, item.source, "failed", f"worker error: {exc.__class__.__name__}: {exc}", item.interaction_id)
+                        outcome = future.result()
+                    except BrokenProcessPool as exc:
+                        # A pool process could not load the models, or died (OOM killer): a setup
+                        # problem, not this item's. Stop; a rerun resumes where this one was.
+                        raise ExecutorUnavailable(
+                            f"a worker process failed to start or died ({exc}); see the error above"
+                        ) from None
+                    yield ItemOutcome(**outcome)
                     nxt = next(queue, None)
                     if nxt is not None:
                         pending[pool.submit(run_item, nxt.to_task(), opts)] = nxt
@@ -269,7 +275,10 @@ def run_batch(
         report.wall_seconds = time.perf_counter() - started
         return report
 
-    options = BatchOptions(config.database_url, batch_id, rescore=config.rescore, known_agents=config.known_agents)
+    options = BatchOptions(
+        config.database_url, batch_id, rescore=config.rescore, known_agents=config.known_agents,
+        check_done=config.executor == "celery",
+    )
     progress = Progress(len(plan.todo), stream=progress_stream, tty=tty)
     if plan.skipped:
         progress.write(f"qa-engine: batch {batch_id}: {len(plan.skipped)} of {plan.total} items already scored, skipped")

@@ -31,6 +31,10 @@ class BatchOptions:
     batch_id: str
     rescore: bool = False
     known_agents: bool = False  # an agent_id not in the agents table (or none) fails the item
+    # Look in the ledger before scoring. The local executor planned the run a moment ago and turns
+    # it off (two queries less per item); a Celery task may wait in the queue or come back after a
+    # lost worker, so there it saves a transcription. Storing checks again either way.
+    check_done: bool = True
 
     def to_task(self) -> dict:
         return asdict(self)
@@ -128,7 +132,7 @@ class BatchWorker:
         vdigest = ledger.versions_hash(versions)
         db = self.database(options.database_url)
         with db.sessionmaker() as session:
-            if ledger.is_done(session, item.key, digest, vdigest, interaction_id=iid, rescore=options.rescore, batch_id=options.batch_id):
+            if options.check_done and ledger.is_done(session, item.key, digest, vdigest, interaction_id=iid, rescore=options.rescore, batch_id=options.batch_id):
                 return ItemOutcome(item.key, item.source, "skipped", "already scored", iid)
             if options.known_agents:
                 reason = self._unknown_agent(session, interaction)
