@@ -7,7 +7,8 @@ the labelled set as negatives). Two logistic regressions (torch, full batch, L2)
   char n-grams  hashed character 1-3-grams (2^18 buckets), binary presence;
   e5 head       the frozen ONNX e5 sentence embedding (models/e5_small_zh) - only with --embeddings.
 Prints, for each, dev P/R of the classifier alone and OR-ed with the keyword/pattern rules at the
-threshold chosen like the fine-tuned model's (highest recall at precision >= 0.90).
+threshold chosen like the fine-tuned model's (on dev, classifier alone: highest recall at precision
+>= 0.90). --test then measures that fixed configuration once on the test split (figures only).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from training.train_forbidden import SEED, choose_threshold, jddc_negatives, labelled_dev, prf, written_rows
+from training.train_forbidden import SEED, choose_threshold, jddc_negatives, prf, written_rows
 
 BUCKETS = 1 << 18
 
@@ -62,39 +63,51 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--embeddings", action="store_true", help="also the head on frozen e5 embeddings")
     ap.add_argument("--jddc-negatives", type=int, default=900)
+    ap.add_argument("--l2", type=float, nargs="+", default=[1e-4])
+    ap.add_argument("--test", action="store_true", help="also score the test split once with the dev-chosen thresholds")
     args = ap.parse_args()
     torch.set_num_threads(2)
     rows = [r for r in written_rows() if r["split"] == "train"]
     texts = [r["text"] for r in rows] + jddc_negatives(args.jddc_negatives)[args.jddc_negatives // 10:]
     y = np.array([r["label"] for r in rows] + [0] * (len(texts) - len(rows)), dtype=np.float32)
-    dev = labelled_dev()
-    gold = [bool(r["forbidden"]) for r in dev]
-
+    from qa_datasets.labelled_set import load_labelled
     from qa_engine.engine import Inspector
     from qa_engine.evaluation import predict_turn
 
+    splits = ("dev", "test") if args.test else ("dev",)
     inspector = Inspector()
-    rules = ["forbidden_words" in predict_turn(inspector, r["text"]) for r in dev]
-    para = [i for i, r in enumerate(dev) if r["forbidden"] and r.get("paraphrase")]
-    report = {"rules_only": prf(gold, rules)}
+    data = {}
+    for split in splits:
+        part = [r for r in load_labelled() if r["split"] == split]
+        fired = [predict_turn(inspector, r["text"]).get("forbidden_words", set()) for r in part]
+        data[split] = {
+            "texts": [r["text"] for r in part], "gold": [bool(r["forbidden"]) for r in part],
+            "rules": [any(not rid.startswith("forbidden.model_") for rid in f) for f in fired],  # keyword/pattern rules only
+            "para": [i for i, r in enumerate(part) if r["forbidden"] and r.get("paraphrase")],
+        }
+    report = {split: {"rules_only": prf(d["gold"], d["rules"])} for split, d in data.items()}
 
-    def add(name: str, probs: np.ndarray) -> None:
-        th, union = choose_threshold(gold, probs, rules)
-        report[name] = {"threshold": th, "alone": prf(gold, list(probs >= th)), "rules_or_model": union,
-                        "paraphrase_recall": round(sum(rules[i] or probs[i] >= th for i in para) / len(para), 4)}
+    def add(name: str, probs: dict[str, np.ndarray]) -> None:
+        th, _ = choose_threshold(data["dev"]["gold"], probs["dev"])  # dev, classifier alone
+        for split, d in data.items():
+            p = probs[split]
+            report[split][name] = {
+                "threshold": th, "alone": prf(d["gold"], list(p >= th)),
+                "rules_or_model": prf(d["gold"], [r or x >= th for r, x in zip(d["rules"], p)]),
+                "paraphrase_recall": round(sum(bool(d["rules"][i] or p[i] >= th) for i in d["para"]) / len(d["para"]), 4)}
 
-    for l2 in (1e-4, 1e-3):
-        model = fit_logreg(char_ngrams(texts), y, l2)
-        add(f"char_ngram_lr_l2={l2:g}", predict(model, char_ngrams([r["text"] for r in dev])))
+    x_train = char_ngrams(texts)
+    for l2 in args.l2:
+        model = fit_logreg(x_train, y, l2)
+        add(f"char_ngram_lr_l2={l2:g}", {s: predict(model, char_ngrams(d["texts"])) for s, d in data.items()})
     if args.embeddings:
         from qa_engine.embedder import SentenceEmbedder
 
         emb = SentenceEmbedder(threads=2)
         x = torch.from_numpy(emb.encode(texts))
-        xd = torch.from_numpy(emb.encode([r["text"] for r in dev]))
-        for l2 in (1e-4, 1e-3):
+        for l2 in args.l2:
             model = fit_logreg(x, y, l2, epochs=500)
-            add(f"e5_frozen_head_l2={l2:g}", predict(model, xd))
+            add(f"e5_frozen_head_l2={l2:g}", {s: predict(model, torch.from_numpy(emb.encode(d["texts"]))) for s, d in data.items()})
     print(json.dumps(report, ensure_ascii=False, indent=1))
 
 
