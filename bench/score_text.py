@@ -49,16 +49,21 @@ def best_of(repeat: int, fn) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--limit", type=int, default=None, help="only the first N sessions (the classifier rules are slow)")
     args = ap.parse_args()
 
-    interactions = [Interaction.model_validate(s) for s in load_sessions()]
+    interactions = [Interaction.model_validate(s) for s in load_sessions()][: args.limit]
     t0 = time.perf_counter()
     inspector = Inspector()
     load_s = time.perf_counter() - t0
     words_dir = inspector.settings.lexicons_dir / "words"
     rule_files = [f for f in words_dir.glob("*.txt") if not f.name.endswith(".regex.txt") and not f.name.startswith("emotion_")]
     words = sorted({w for f in rule_files for w in load_word_list(f)})
-    emotion_words = sorted(inspector.emotion_scorer.automaton.keys())
+    # baseline B's emotion words: the lexicon scorer's, whichever emotion scorer the engine runs
+    from qa_engine.emotion import LexiconEmotionScorer
+
+    lexicon_scorer = getattr(inspector.emotion_scorer, "automaton", None) and inspector.emotion_scorer
+    emotion_words = sorted((lexicon_scorer or LexiconEmotionScorer(inspector.settings.lexicons_dir)).automaton.keys())
 
     inspector.inspect(interactions[0])  # warm caches (jieba, OpenCC)
     # Model-backed rules (the `classifier` operator): every repeat starts with empty prediction
