@@ -91,10 +91,16 @@ def test_customer_turns_and_fine_agent_turns_raise_nothing(inspector):
 
 
 def test_keyword_hit_keeps_its_evidence(inspector):
-    # the keyword rule already found 推诿 here: the model rule of the same group skips the turn
-    item = Interaction(interaction_id="t", channel="chat", turns=[{"role": "agent", "text": "这不归我管，你去问快递公司吧。"}])
-    rules = {h.rule_id for h in inspector.inspect(item).hits if h.dimension == "forbidden_words"}
-    assert "forbidden.deflect" in rules and "forbidden.model_deflect" not in rules
+    # the phrase lists already explain these turns: the model rules skip them (no second finding
+    # from the model's category guess), but still read the unexplained turn
+    item = Interaction(interaction_id="t", channel="chat", turns=[
+        {"role": "agent", "text": "这不归我管，你去问快递公司吧。"},
+        {"role": "agent", "text": "这不归我管"},
+        {"role": "agent", "text": VIOLATIONS["blame"]},
+    ])
+    hits = [h for h in inspector.inspect(item).hits if h.dimension == "forbidden_words"]
+    assert {h.rule_id for h in hits if h.turn in (0, 1)} == {"forbidden.deflect"}
+    assert [h.turn for h in hits if h.rule_id.startswith("forbidden.model_")] == [2]
 
 
 def test_operator_rejects_unknown_category_and_missing_model(tmp_path):
