@@ -1,32 +1,45 @@
-"""A fine-tuned turn classifier in ONNX (models/forbidden_e5), CPU only.
+"""A turn classifier in ONNX (models/forbidden_ngram, models/forbidden_e5), CPU only.
 
-The folder holds model.onnx (inputs input_ids / attention_mask; outputs `violation` (batch,) and
-`category` (batch, k) probabilities), tokenizer.json and labels.json (categories, threshold,
-max_length, prefix). Runtime needs onnxruntime + tokenizers + numpy, never torch. Probabilities are
-cached per text (agents repeat template lines across interactions).
+The folder holds model.onnx (outputs `violation` (batch,) and `category` (batch, k) probabilities)
+and labels.json (categories, threshold, and `input`, which says what the graph reads):
+  - "tokens" (default): input_ids / attention_mask from tokenizer.json (max_length, prefix), e.g. a
+    fine-tuned transformer;
+  - "char_ngrams": `grams`, the hashed character 1-3-gram ids of each text (char_ngram_ids), padded
+    with id `buckets`.
+Runtime needs onnxruntime + numpy (+ tokenizers for "tokens"), never torch. Probabilities are cached
+per text (agents repeat template lines across interactions).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import zlib
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from tokenizers import Tokenizer
+
+BUCKETS = 1 << 18  # hashed n-gram ids of the char_ngrams input
+
+
+def char_ngram_ids(text: str, n_max: int = 3, buckets: int = BUCKETS) -> set[int]:
+    """The distinct hashed character 1..n_max-grams of a text (CRC-32 of the UTF-8 bytes, mod buckets)."""
+    grams = {text[j:j + n] for n in range(1, n_max + 1) for j in range(len(text) - n + 1)}
+    return {zlib.crc32(g.encode("utf-8")) % buckets for g in grams}
 
 
 class TurnClassifier:
     def __init__(self, model_dir: Path, threads: int = 2, cache_size: int = 20_000) -> None:
         model_dir = Path(model_dir)
-        for name in ("model.onnx", "tokenizer.json", "labels.json"):
+        for name in ("model.onnx", "labels.json"):
             if not (model_dir / name).is_file():
                 raise FileNotFoundError(f"turn classifier: {model_dir / name} is missing")
         self.model_dir = model_dir
         self.name = model_dir.name
         self.labels = json.loads((model_dir / "labels.json").read_text(encoding="utf-8"))
+        self.input = self.labels.get("input", "tokens")
         self.categories: list[str] = list(self.labels["categories"])
         self.threshold: float = float(self.labels["threshold"])
         self.prefix: str = self.labels.get("prefix", "")
@@ -34,9 +47,16 @@ class TurnClassifier:
         opts.intra_op_num_threads = threads  # shared CPU: never grab every core
         opts.inter_op_num_threads = 1
         self._session = ort.InferenceSession(str(model_dir / "model.onnx"), opts, providers=["CPUExecutionProvider"])
-        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self._tokenizer.enable_truncation(int(self.labels.get("max_length", 64)))
-        self._tokenizer.enable_padding(pad_id=self._tokenizer.token_to_id("<pad>"), pad_token="<pad>")
+        if self.input == "tokens":
+            from tokenizers import Tokenizer
+
+            if not (model_dir / "tokenizer.json").is_file():
+                raise FileNotFoundError(f"turn classifier: {model_dir / 'tokenizer.json'} is missing")
+            self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+            self._tokenizer.enable_truncation(int(self.labels.get("max_length", 64)))
+            self._tokenizer.enable_padding(pad_id=self._tokenizer.token_to_id("<pad>"), pad_token="<pad>")
+        elif self.input != "char_ngrams":
+            raise ValueError(f"turn classifier {model_dir}: unknown input {self.input!r} in labels.json")
         self._cache: OrderedDict[str, tuple[float, np.ndarray]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -75,12 +95,21 @@ class TurnClassifier:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding per batch
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
-            encs = self._tokenizer.encode_batch([self.prefix + texts[i] for i in rows])
-            feed = {"input_ids": np.array([e.ids for e in encs], dtype=np.int64),
-                    "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64)}
-            p, c = self._session.run(["violation", "category"], feed)
+            p, c = self._session.run(["violation", "category"], self._feed([texts[i] for i in rows]))
             probs[rows], cats[rows] = p, c
         return probs, cats
 
+    def _feed(self, texts: list[str]) -> dict[str, np.ndarray]:
+        if self.input == "char_ngrams":
+            buckets, n_max = int(self.labels["buckets"]), int(self.labels.get("n_max", 3))
+            ids = [sorted(char_ngram_ids(t, n_max, buckets)) or [buckets] for t in texts]
+            grams = np.full((len(ids), max(map(len, ids))), buckets, dtype=np.int64)
+            for row, got in enumerate(ids):
+                grams[row, : len(got)] = got
+            return {"grams": grams}
+        encs = self._tokenizer.encode_batch([self.prefix + t for t in texts])
+        return {"input_ids": np.array([e.ids for e in encs], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64)}
 
-__all__ = ["TurnClassifier"]
+
+__all__ = ["TurnClassifier", "char_ngram_ids", "BUCKETS"]

@@ -1,5 +1,6 @@
-"""The fine-tuned forbidden-phrase classifier (models/forbidden_e5): the committed ONNX loaded for real,
-the `classifier` rule operator in the default packs, and the training code end to end on a tiny model."""
+"""The forbidden-phrase turn classifiers: the committed ONNX models loaded for real (forbidden_ngram,
+the default, and the fine-tuned forbidden_e5), the `classifier` rule operator in the default packs,
+and the training code end to end on a tiny model."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from qa_engine.turn_classifier import TurnClassifier
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO / "models" / "forbidden_e5"
+DEFAULT_MODEL = "forbidden_ngram"  # the model lexicons/packs/forbidden.yaml names
 
 VIOLATIONS = {  # wording the keyword lists do not contain
     "deflect": "这种事您自己跟卖家掰扯去，我们平台不掺和",
@@ -37,10 +39,11 @@ FINE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def model() -> TurnClassifier:
-    assert (MODEL_DIR / "model.onnx").is_file(), "run: python -m training.train_forbidden --out models/forbidden_e5"
-    return TurnClassifier(MODEL_DIR, threads=2)
+@pytest.fixture(scope="module", params=["forbidden_ngram", "forbidden_e5"])
+def model(request) -> TurnClassifier:
+    model_dir = REPO / "models" / request.param
+    assert (model_dir / "model.onnx").is_file(), f"{model_dir} missing: see its README.md for the training command"
+    return TurnClassifier(model_dir, threads=2)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +80,7 @@ def test_rule_finds_paraphrase_with_explanation(inspector):
     assert hit.turn == 1 and hit.role == "agent"
     text = item.turns[1].text
     assert text[hit.start:hit.end] == hit.text and "掰扯" in hit.text  # the clause, not the greeting
-    assert "forbidden_e5" in hit.explanation and "违规概率" in hit.explanation
+    assert DEFAULT_MODEL in hit.explanation and "违规概率" in hit.explanation
     assert 0.0 < hit.score <= 1.0
 
 
@@ -155,3 +158,21 @@ def test_training_code_trains_exports_and_loads(tmp_path):
     probs, cats = model.predict(texts)
     assert probs.shape == (3,) and cats.shape == (3, 5)
     assert ((probs > 0) & (probs < 1)).all() and np.allclose(cats.sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_ngram_training_code_trains_exports_and_loads(tmp_path):
+    """The char n-gram trainer on a slice of the written set, a few epochs: ONNX out, served the same way."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "ngram"
+    run = subprocess.run([sys.executable, "-m", "training.train_forbidden_ngram", "--out", str(out), "--limit", "200",
+                          "--jddc-negatives", "100", "--epochs", "40", "--no-eval"],
+                         cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    clf = TurnClassifier(out, threads=1)
+    assert clf.input == "char_ngrams"
+    probs, cats = clf.predict(["你是不是听不懂人话", "好的，请稍等"])
+    assert probs.shape == (2,) and cats.shape == (2, 5)
+    assert np.allclose(cats.sum(axis=1), 1.0, atol=1e-4)
+    assert json.loads((out / "metrics.json").read_text(encoding="utf-8"))["train_turns"] == 200 + 90

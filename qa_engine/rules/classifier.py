@@ -1,4 +1,4 @@
-"""The `classifier` operator: a fine-tuned ONNX turn classifier (models/forbidden_e5) as a rule.
+"""The `classifier` operator: an ONNX turn classifier (models/forbidden_ngram by default, or the fine-tuned models/forbidden_e5) as a rule.
 
 All turns the rule selects are classified in one batch per interaction (the model and its
 prediction cache are shared by every rule naming it, so five per-category rules cost one model call
@@ -25,7 +25,7 @@ CATEGORY_NAMES = {"deflect": "推诿", "impatience": "不耐烦", "blame": "指�
 @register("classifier")
 class ClassifierOperator(RuleOperator):
     class Params(RuleOperator.Params):
-        model: str = Field(default="forbidden_e5", description="folder under models_dir, or a path")
+        model: str = Field(default="forbidden_ngram", description="folder under models_dir, or a path")
         threshold: float | None = Field(default=None, gt=0, lt=1, description="default: the model's labels.json")
         categories: list[str] | None = Field(default=None, description="hit only for these top categories (default all)")
         min_chars: int = Field(default=4, ge=1, description="shorter turns are not classified")
