@@ -96,7 +96,10 @@ def measure(name: str, source: Path, items: list[Interaction], inspector, prepar
     n = len(items)
     plain, one, two = float("inf"), None, None
     for r in range(repeat):
-        plain = min(plain, plain_loop(items, inspector, preparer, f"sqlite:///{tmp / f'{name}-plain-{r}.db'}"))
+        # A fresh inspector per round, as each batch run has: operators cache per instance (the
+        # turn classifier keeps predictions by text), and a warm cache would flatter the loop.
+        fresh = Inspector(inspector.settings)
+        plain = min(plain, plain_loop(items, fresh, preparer, f"sqlite:///{tmp / f'{name}-plain-{r}.db'}"))
         w1 = batch_run(source, f"sqlite:///{tmp / f'{name}-w1-{r}.db'}", 1)
         w2 = batch_run(source, f"sqlite:///{tmp / f'{name}-w2-{r}.db'}", 2)
         one = w1 if one is None or w1["wall"] < one["wall"] else one
