@@ -139,7 +139,7 @@ def scoring_memory(scorers: Sequence[str], threads: int) -> list[dict]:
         proc = subprocess.run([sys.executable, __file__, "--rss-child", scorer], capture_output=True, text=True,
                               env={**os.environ, "QA_ONNX_THREADS": str(threads)})
         if proc.returncode != 0:
-            rows.append({"scorer": scorer, "error": proc.stderr.strip().splitlines()[-1]})
+            rows.append({"scorer": scorer, "error": (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]})
         else:
             rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     return rows
