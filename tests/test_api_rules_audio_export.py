@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections import Counter
 from datetime import date
 
 import pytest
@@ -68,19 +69,20 @@ def test_warning_thresholds_come_from_settings():
 def _seed_warnings(env: Env) -> None:
     for n, day in enumerate(("2026-11-17", "2026-11-18", "2026-11-19", "2026-11-20")):
         ingest(env, chat(f"w1-{n}", RED if n else GREEN, "A1", day))  # A1: red on 3 days in a row
-        ingest(env, chat(f"w2-{n}", YELLOW, "A2", day))  # A2: yellow every day
+        ingest(env, chat(f"w2-{n}a", RED, "A2", day, hour=9))  # A2: one red and one green a day,
+        ingest(env, chat(f"w2-{n}b", GREEN, "A2", day, hour=15))  # a yellow daily average
     ingest(env, chat("w3-0", RED, "A3", "2026-11-18"))  # A3 (T2): red, but one day only
 
 
 def test_agent_and_team_warnings(env):
     _seed_warnings(env)
-    yellow_score = ingest(env, chat("w-probe", YELLOW, "A2", "2026-11-21"))["result"]["score"]
     red_score = env.get("/v1/interactions/w1-1", "admin").json()["result"]["score"]
-    assert red_score < 60 <= yellow_score < 80  # what the levels below rely on
+    green_score = env.get("/v1/interactions/w1-0", "admin").json()["result"]["score"]
+    assert red_score < 60 <= (red_score + green_score) / 2 < 80  # what the levels below rely on
     a1 = env.get("/v1/agents/A1/summary?start=2026-11-17&end=2026-11-20", "sup1").json()
     assert a1["warning"]["level"] == "red"
     assert a1["warning"]["days"] == ["2026-11-18", "2026-11-19", "2026-11-20"]
-    assert (a1["rank"], a1["team_agents"]) == (2, 2)  # A2's yellow average beats A1's
+    assert (a1["rank"], a1["team_agents"]) == (2, 2)  # A2's average beats A1's
     a2 = env.get("/v1/agents/A2/summary?start=2026-11-17&end=2026-11-20", "agent2").json()
     assert a2["warning"]["level"] == "yellow" and len(a2["warning"]["days"]) == 4 and a2["rank"] == 1
     # Two low days in the range are not enough.
@@ -225,7 +227,7 @@ def test_upload_versions_and_rescore_with_diff(env):
     assert items["s-yellow"]["delta"] > 0 and items["s-red"]["delta"] > 0  # deflection no longer costs points
     summary = report["summary"]
     assert (summary["interactions"], summary["improved"], summary["worsened"], summary["unchanged"]) == (3, 2, 0, 1)
-    assert summary["old_flags"] == {"green": 1, "yellow": 1, "red": 1}
+    assert summary["old_flags"] == dict(Counter(old["flag"] for old in before.values()))
     assert sum(summary["flag_transitions"].values()) == summary["flag_changed"]
     assert env.get("/v1/interactions/s-yellow", "admin").json()["result"]["id"] == before["s-yellow"]["id"]
 

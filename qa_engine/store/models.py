@@ -151,12 +151,17 @@ class ResultRow(Base):
             sqlite_where=text("is_current = 1"),
             postgresql_where=text("is_current"),
         ),
-        Index(
+        Index(  # covering: a team's breakdown and ranks read the index only
             "ix_results_team_day_current",
             "team_id",
             "occurred_date",
+            "agent_id",
+            "score",
+            "flag",
+            "is_current",  # SQLite treats the index as covering only with it
             sqlite_where=text("is_current = 1"),
             postgresql_where=text("is_current"),
+            postgresql_include=["id"],
         ),
     )
 
@@ -200,7 +205,10 @@ class ResultRow(Base):
 
 class DimensionRow(Base):
     __tablename__ = "result_dimensions"
-    __table_args__ = (Index("ix_result_dimensions_dimension_score", "dimension", "score"),)
+    __table_args__ = (
+        Index("ix_result_dimensions_dimension_score", "dimension", "score"),
+        Index("ix_result_dimensions_result_score", "result_id", "dimension", "score"),  # covering for averages
+    )
 
     result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), primary_key=True)
     dimension: Mapped[str] = mapped_column(String(50), primary_key=True)
