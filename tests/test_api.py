@@ -202,7 +202,7 @@ def _seed_list(env: Env) -> None:
         ("rule=forbidden.mock_insult", {"l-4"}),
         ("min_score=60", {"l-1", "l-3"}),
         ("max_score=59.9", {"l-2", "l-4"}),
-        ("team=T1&flag=red&min_score=50", {"l-2"}),
+        ("team=T1&flag=red&min_score=10", {"l-2"}),
     ],
 )
 def test_list_filters(env, query, expected):
@@ -243,11 +243,15 @@ def _hit(detail: dict, rule_id: str) -> dict:
 def test_review_keeps_automatic_result_and_recomputes_final(env):
     ingest(env, chat("r-1", RED))
     before = env.get("/v1/interactions/r-1", "sup1").json()
-    deflect = _hit(before, "forbidden.deflect")
+    forbidden = [h for h in before["result"]["hits"] if h["dimension"] == "forbidden_words"]
+    assert "forbidden.deflect" in {h["rule_id"] for h in forbidden}
     r = env.post(
         "/v1/interactions/r-1/reviews",
         "sup1",
-        json={"hits": [{"hit_id": deflect["id"], "decision": "dismiss", "note": "转述客户"}], "comment": "复核"},
+        json={
+            "hits": [{"hit_id": h["id"], "decision": "dismiss", "note": "转述客户"} for h in forbidden],
+            "comment": "复核",
+        },
     )
     assert r.status_code == 201, r.text
     final = r.json()["final"]
