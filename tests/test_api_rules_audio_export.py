@@ -324,8 +324,10 @@ def test_audio_upload_transcribes_scores_and_is_idempotent(env):
     assert len(env.get("/v1/interactions/call-up-1", "admin").json()["history"]) == 1
     assert env.get(f"/v1/jobs/{job['job_id']}", "admin").json()["status"] == "done"
     with env.db.session() as session:
-        assert session.scalar(select(func.count()).select_from(IngestJob)) == 1
-        assert session.scalar(select(func.count()).where(AuditLog.action == "interaction.ingest_audio")) == 1
+        # (the database may hold other tests' jobs: count this interaction's)
+        assert session.scalar(select(func.count()).select_from(IngestJob).where(IngestJob.interaction_id == "call-up-1")) == 1
+        assert session.scalar(select(func.count()).where(
+            AuditLog.action == "interaction.ingest_audio", AuditLog.object_id == "call-up-1")) == 1
 
 
 # --- access --------------------------------------------------------------------------------------
