@@ -15,24 +15,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import zlib
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from qa_engine.turn_classifier import BUCKETS, char_ngram_ids
 from training.train_forbidden import SEED, choose_threshold, jddc_negatives, prf, written_rows
 
-BUCKETS = 1 << 18
 
 
 def char_ngrams(texts: Sequence[str], n_max: int = 3) -> torch.Tensor:
+    """Sparse (texts x BUCKETS) presence matrix of the ids the served model computes (char_ngram_ids)."""
     rows, cols = [], []
     for i, text in enumerate(texts):
-        grams = {text[j:j + n] for n in range(1, n_max + 1) for j in range(len(text) - n + 1)}
-        for g in grams:
+        for gram_id in char_ngram_ids(text, n_max, BUCKETS):
             rows.append(i)
-            cols.append(zlib.crc32(g.encode("utf-8")) % BUCKETS)
+            cols.append(gram_id)
     idx = torch.tensor([rows, cols], dtype=torch.long)
     return torch.sparse_coo_tensor(idx, torch.ones(len(rows)), (len(texts), BUCKETS)).coalesce()
 

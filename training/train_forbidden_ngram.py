@@ -27,7 +27,7 @@ import onnx
 import torch
 from onnx import TensorProto, helper
 
-from qa_engine.turn_classifier import BUCKETS, char_ngram_ids
+from qa_engine.turn_classifier import BUCKETS
 from training.forbidden_baselines import char_ngrams, fit_logreg, predict
 from training.train_forbidden import CATEGORIES, SEED, choose_threshold, jddc_negatives, prf, written_rows
 
@@ -135,8 +135,6 @@ def main() -> None:
     negatives = jddc_negatives(args.jddc_negatives)[args.jddc_negatives // 10:] if args.jddc_negatives else []
     texts = [r["text"] for r in rows] + negatives
     y = np.array([r["label"] for r in rows] + [0] * len(negatives), dtype=np.float32)
-    # Same features as serving: the ids come from qa_engine.turn_classifier.char_ngram_ids.
-    assert char_ngrams(["测试"]).coalesce().indices()[1].tolist() == sorted(char_ngram_ids("测试"))
     x = char_ngrams(texts)
     violation = fit_logreg(x, y, args.l2, epochs=args.epochs)
     pos = [i for i, r in enumerate(rows) if r["label"]]
