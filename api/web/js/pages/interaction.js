@@ -10,8 +10,9 @@ const LOW_ASR = 0.6; // the engine's default QA_ASR_LOW_CONFIDENCE
 const SEVERITY_RANK = { critical: 3, major: 2, minor: 1, info: 0 };
 
 export async function renderInteraction(view, id) {
-  performance.clearMarks();
-  performance.mark("ia-start");
+  // Each load keeps its own mark objects: a second page load that starts while this one awaits must
+  // not clear or overwrite them (named marks did, and measure() then threw).
+  const started = performance.mark("ia-start");
   view.innerHTML = `<p>${t("loading")}</p>`;
   let data;
   try {
@@ -21,18 +22,18 @@ export async function renderInteraction(view, id) {
     view.innerHTML = `<div id="ia-error"></div>`;
     return message($("#ia-error", view), text);
   }
-  performance.mark("ia-data");
+  const fetched = performance.mark("ia-data");
   const state = { data, decisions: new Map(), reviewer: canReview() };
   for (const h of data.result.hits) if (h.decision) state.decisions.set(h.id, h.decision);
   view.innerHTML = layout(data, state);
   bind(view, state);
   await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
-  performance.mark("ia-usable");
-  const ms = (a, b) => performance.measure(`${a}->${b}`, a, b).duration;
+  const usable = performance.mark("ia-usable");
+  const ms = (a, b) => b.startTime - a.startTime;
   window.qaTimings = {
-    fetch_ms: ms("ia-start", "ia-data"),
-    render_ms: ms("ia-data", "ia-usable"),
-    total_ms: ms("ia-start", "ia-usable"),
+    fetch_ms: ms(started, fetched),
+    render_ms: ms(fetched, usable),
+    total_ms: ms(started, usable),
     turns: data.turns.length,
     hits: data.result.hits.length,
   };
