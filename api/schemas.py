@@ -7,7 +7,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from qa_engine.schema import Channel, DimensionScore, EmotionResult, Flag, Hit, Role, ScriptResult
+from qa_engine.schema import Channel, DimensionScore, EmotionResult, EntityId, Flag, Hit, Role, ScriptResult
 
 T = TypeVar("T")
 
@@ -391,8 +391,8 @@ class UserIn(BaseModel):
     username: str = Field(min_length=1, max_length=100, pattern=r"^[\w.@-]+$")
     password: str | None = Field(default=None, min_length=8, max_length=200, description="omit for machine users")
     role: Literal["admin", "supervisor", "qa_specialist", "agent", "ingest"]
-    agent_id: str | None = Field(default=None, description="required for role agent")
-    team_ids: list[str] = Field(default_factory=list, description="teams a supervisor sees")
+    agent_id: EntityId | None = Field(default=None, description="required for role agent")
+    team_ids: list[EntityId] = Field(default_factory=list, description="teams a supervisor sees")
 
 
 class UserOut(BaseModel):

@@ -7,7 +7,7 @@ code cannot drift apart.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -17,6 +17,9 @@ Severity = Literal["info", "minor", "major", "critical"]
 Flag = Literal["green", "yellow", "red"]
 Polarity = Literal["negative", "neutral", "positive"]
 EmotionLabel = Literal["angry", "anxious", "sad", "neutral", "happy"]
+
+# Agent and team ids name rows (String(100) columns, foreign keys): empty or longer ids cannot.
+EntityId = Annotated[str, Field(min_length=1, max_length=100)]
 
 DIMENSIONS = ("politeness", "forbidden_words", "empathy", "script_compliance", "emotion", "call_signals")
 
@@ -70,8 +73,8 @@ class Interaction(BaseModel):
 
     interaction_id: str = Field(min_length=1, max_length=200)
     channel: Channel
-    agent_id: str | None = None
-    team_id: str | None = None
+    agent_id: EntityId | None = None
+    team_id: EntityId | None = None
     started_at: datetime | None = None
     audio_path: str | None = None
     turns: list[Turn] = Field(default_factory=list)

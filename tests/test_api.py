@@ -164,6 +164,20 @@ def test_ingest_rejects_bad_input(env):
     assert audio.status_code == 422 and "QA_AUDIO_DIR" in audio.json()["detail"]
 
 
+@pytest.mark.parametrize("bad_id", ["", "x" * 101])
+def test_agent_and_team_ids_that_cannot_name_a_row_are_refused(env, bad_id):
+    """An empty id used to reach the foreign key (a 500, or a misleading 409); a 101-character one
+    was stored on SQLite and refused on PostgreSQL. Both backends now answer 422 and store nothing."""
+    for field in ("agent_id", "team_id"):
+        r = env.post("/v1/interactions", "ingest", json={**chat("bad-id", GREEN), field: bad_id})
+        assert r.status_code == 422 and field in r.text
+    user = {"username": "u-bad-id", "password": "long password"}
+    assert env.post("/v1/users", "admin", json={**user, "role": "ingest", "agent_id": bad_id}).status_code == 422
+    assert env.post("/v1/users", "admin", json={**user, "role": "supervisor", "team_ids": [bad_id]}).status_code == 422
+    assert env.get("/v1/interactions/bad-id", "admin").status_code == 404
+    assert env.post("/v1/auth/token", None, data={"username": "u-bad-id", "password": "long password"}).status_code == 401
+
+
 def test_detail_has_transcript_hits_scores(env):
     ingest(env, chat("d-1", YELLOW, metadata={"queue": "vip"}))
     d = env.get("/v1/interactions/d-1", "qa").json()

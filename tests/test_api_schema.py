@@ -74,6 +74,10 @@ def test_no_server_error_and_responses_match_the_spec(app_and_headers):
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # noqa: BLE001 - schemathesis raises exception groups; reported below
-            failures.append(f"{operation.label}: {type(exc).__name__}: {str(exc)[:1500]}")
+            # A FlakyFailure (first call failed, the replay did not: state changed) wraps the real
+            # failure; report the wrapped ones, or the message says nothing about the cause.
+            inner = getattr(exc, "exceptions", ())
+            detail = "; ".join(f"{type(e).__name__}: {e}" for e in inner) if inner else str(exc)
+            failures.append(f"{operation.label}: {type(exc).__name__}: {detail[:1500]}")
     assert operations >= 25
     assert not failures, "\n\n".join(failures)
