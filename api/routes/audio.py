@@ -98,16 +98,16 @@ def upload_audio(
         if not isinstance(meta, dict):
             raise ValueError("metadata must be a JSON object")
         fields = {"agent_id": agent_id, "team_id": team_id, "started_at": started_at, "metadata": meta}
-        Interaction.model_validate({**fields, "interaction_id": interaction_id, "channel": "call", "audio_path": "x"})
+        interaction = Interaction.model_validate(
+            {**fields, "interaction_id": interaction_id, "channel": "call", "audio_path": "x"}
+        )
     except (ValueError, ValidationError) as exc:
         raise HTTPException(422, f"invalid fields: {exc}") from exc
     fields = {k: v for k, v in fields.items() if v not in (None, {})}
     fields_json = json.loads(json.dumps(fields, default=lambda v: v.isoformat(), sort_keys=True))
     job_id = uuid.uuid4().hex
     path, file_hash, _ = _save(file, Path(config.upload_dir), job_id, config.max_upload_bytes)
-    content_hash = hashlib.sha256(
-        (file_hash + json.dumps({"interaction_id": interaction_id, **fields_json}, sort_keys=True)).encode()
-    ).hexdigest()
+    content_hash = repo.recording_hash(interaction, file_hash)
     same = session.scalars(
         select(IngestJob)
         .where(IngestJob.interaction_id == interaction_id, IngestJob.content_hash == content_hash)

@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from qa_engine.io import RecordError, read_interactions, validation_message
 from qa_engine.schema import Interaction
 from qa_engine.store.repository import content_hash as interaction_hash
+from qa_engine.store.repository import recording_hash
 
 AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".m4a", ".ogg", ".opus", ".flac"})
 CHAT_SUFFIXES = frozenset({".json", ".jsonl"})
@@ -93,9 +94,7 @@ def item_content_hash(item: BatchItem, interaction: Interaction | None = None) -
     interaction = interaction or Interaction.model_validate(item.record)
     if not item.is_audio:
         return interaction_hash(interaction)
-    fields = interaction.model_dump(mode="json", exclude_none=True, exclude={"audio_path"})
-    audio = file_sha256(Path(interaction.audio_path))
-    return _canonical_sha256({"interaction": fields, "audio_sha256": audio, "channel_roles": item.channel_roles})
+    return recording_hash(interaction, file_sha256(Path(interaction.audio_path)), item.channel_roles)
 
 
 def _local_day(value: datetime | None, path: Path | None, tz: ZoneInfo) -> str | None:

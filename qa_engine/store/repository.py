@@ -77,6 +77,15 @@ def content_hash(interaction: Interaction) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def recording_hash(interaction: Interaction, audio_sha256: str, channel_roles: object = None) -> str:
+    """SHA-256 of a recording's identity: its fields and the audio bytes' hash, not its path (moving
+    a file does not make it new). The API's upload jobs and the batch ledger both use it."""
+    fields = interaction.model_dump(mode="json", exclude_none=True, exclude={"audio_path"})
+    payload = {"interaction": fields, "audio_sha256": audio_sha256, "channel_roles": channel_roles}
+    canonical = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def _aware(value: datetime, tz: str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=ZoneInfo(tz))
 
