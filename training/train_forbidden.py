@@ -18,7 +18,6 @@ training/export_onnx.py. Writes model.onnx, tokenizer.json, labels.json, metrics
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import shutil
@@ -108,26 +107,11 @@ def written_rows(path: Path = TRAIN_FILE) -> list[dict]:
 
 def jddc_negatives(n: int, seed: int = SEED) -> list[str]:
     """Real JD agent turns (as ordinary, non-violating service language) from sessions outside the
-    labelled set; turns whose text equals a labelled turn (by SHA-1) are left out too."""
-    from qa_datasets.jddc import chat_dev_path, iter_rows
-    from qa_datasets.labelled.sample_jddc import is_contentless
+    labelled set; turns whose text equals a labelled turn (by SHA-1) are left out too, and so is any
+    text of a held-out test session (qa_datasets.forbidden_train.jddc_negatives)."""
+    from qa_datasets.forbidden_train.jddc_negatives import jddc_negatives as draw
 
-    labelled = [json.loads(line) for line in
-                (REPO / "datasets" / "labelled" / "jddc_agent_turns.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    sessions = {r["session_id"] for r in labelled}
-    hashes = {r["text_sha1"] for r in labelled}
-    seen: set[str] = set()
-    texts = []
-    for session, _, role, text in iter_rows(chat_dev_path()):
-        if role != "agent" or session in sessions or is_contentless(text):
-            continue
-        key = text.strip()
-        if key in seen or hashlib.sha1(text.encode("utf-8")).hexdigest() in hashes:
-            continue
-        seen.add(key)
-        texts.append(key)
-    random.Random(seed).shuffle(texts)
-    return texts[:n]
+    return draw(n, seed)
 
 
 def labelled_dev() -> list[dict]:
