@@ -29,6 +29,8 @@ class ApiConfig:
     max_upload_bytes: int
     rescore_max_interactions: int
     warning_rule: WarningRule
+    queue_scorer: bool = True  # score queued interactions in this process (a background thread)
+    queue_batch: int = 32  # queued interactions claimed, scored and stored together
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiConfig:
@@ -48,6 +50,8 @@ class ApiConfig:
             upload_dir=getattr(settings, "upload_dir", None) or Path(settings.cache_dir) / "uploads",
             max_upload_bytes=int(getattr(settings, "max_upload_mb", 200)) * 1024 * 1024,
             rescore_max_interactions=int(getattr(settings, "rescore_max_interactions", 20000)),
+            queue_scorer=bool(getattr(settings, "queue_scorer", True)),
+            queue_batch=max(1, int(getattr(settings, "queue_batch", 32))),
             warning_rule=WarningRule(
                 days=int(getattr(settings, "warning_days", 3)),
                 red_below=float(getattr(settings, "warning_red_below", 60)),

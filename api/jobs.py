@@ -1,20 +1,29 @@
-"""Background processing of uploaded audio: one worker thread transcribes and scores, one job at a time
-(Whisper uses the cores it is given; two at once would only slow both down).
+"""Background work of the API, with its state in `ingest_jobs` (a restarted server picks up what was
+queued or running):
 
-Job state lives in `ingest_jobs`, so a restarted server picks up what was queued or running.
+- `AudioJobs`: uploaded audio; one worker thread transcribes and scores, one job at a time (Whisper
+  uses the cores it is given; two at once would only slow both down).
+- `InteractionQueue`: interactions queued by `POST /v1/interactions?wait=false` and
+  `POST /v1/interactions/bulk`; one thread per server process claims the oldest queued jobs in
+  batches, scores them and stores the batch in one transaction. A job that cannot be scored or
+  stored fails alone, with its reason; the others of its batch are stored.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from api.metrics import Metrics
 from api.scoring import Scorer
 from qa_engine.schema import Interaction
+from qa_engine.store import queue
 from qa_engine.store import repository as repo
 from qa_engine.store.db import Database
 from qa_engine.store.models import IngestJob
@@ -38,7 +47,9 @@ class AudioJobs:
         with self.db.session() as session:
             ids = list(
                 session.scalars(
-                    select(IngestJob.id).where(IngestJob.status.in_(("queued", "running"))).order_by(IngestJob.created_at)
+                    select(IngestJob.id)
+                    .where(IngestJob.kind == "audio", IngestJob.status.in_(("queued", "running")))
+                    .order_by(IngestJob.created_at)
                 )
             )
         for job_id in ids:
@@ -81,3 +92,129 @@ class AudioJobs:
                 job = session.get(IngestJob, job_id)
                 job.status = "failed"
                 job.error = f"{type(exc).__name__}: {exc}"[:2000]
+
+
+class InteractionQueue:
+    """Scores queued interactions in the background: one thread, batches of `batch_size` jobs.
+
+    Every server process runs one (uvicorn `--workers N`: N scorers); claims keep them from taking
+    the same job (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the write lock on SQLite).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        scorer: Scorer,
+        metrics: Metrics,
+        report_tz: str,
+        *,
+        batch_size: int = 32,
+        poll_seconds: float = 2.0,
+        stale_after: timedelta = timedelta(minutes=30),
+    ) -> None:
+        self.db = db
+        self.scorer = scorer
+        self.metrics = metrics
+        self.report_tz = report_tz
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.stale_after = stale_after
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def resume(self) -> int:
+        """Take over the jobs a stopped process left running, start the scorer; returns how many
+        jobs are waiting."""
+        with self.db.session() as session:
+            queue.requeue(session)
+            waiting = queue.pending_count(session)
+        self.start()
+        self.notify()
+        return waiting
+
+    def start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="interaction-queue", daemon=True)
+            self._thread.start()
+
+    def notify(self) -> None:
+        """New jobs were committed: look now rather than at the next poll."""
+        self._wake.set()
+
+    def shutdown(self, timeout: float = 60) -> None:
+        """Stop after the batch in hand (its jobs are stored or, if cut off, requeued on restart)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        last_sweep = 0.0
+        while not self._stop.is_set():
+            try:
+                done = self.run_once()
+                if not done and time.monotonic() - last_sweep > 60:
+                    with self.db.session() as session:
+                        if n := queue.requeue(session, older_than=self.stale_after):
+                            log.warning("requeued %d queued interactions left running by a stopped scorer", n)
+                    last_sweep = time.monotonic()
+            except Exception:  # noqa: BLE001 - the database may be away for a while; try again later
+                log.exception("queued scoring: a round failed; retrying")
+                done = 0
+            if not done:
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+
+    def run_once(self) -> int:
+        """Claim, score and store one batch; returns how many jobs it took (0: the queue is empty)."""
+        with self.db.session() as session:
+            token, jobs = queue.claim(session, self.batch_size)
+        if not jobs:
+            return 0
+        scored = []
+        for job in jobs:
+            started = time.perf_counter()
+            try:
+                item = Interaction.model_validate(job.fields)
+                prepared, result = self.scorer.score(item)
+                self.metrics.inspect_seconds.observe(time.perf_counter() - started)
+                scored.append((job, prepared, result, None))
+            except Exception as exc:  # noqa: BLE001 - a bad interaction fails its job, not the batch
+                log.warning("queued interaction %s (job %s) failed: %s", job.interaction_id, job.job_id, exc)
+                scored.append((job, None, None, f"{type(exc).__name__}: {exc}"))
+        try:
+            with self.db.session() as session:
+                outcomes = [self._store(session, token, *entry) for entry in scored]
+        except Exception:  # noqa: BLE001 - one job's row could not be stored: store them one by one
+            log.warning("storing a batch of %d queued interactions failed; storing one by one", len(scored), exc_info=True)
+            outcomes = [self._store_alone(token, entry) for entry in scored]
+        for outcome in outcomes:
+            if outcome.status == "stored":
+                self.metrics.ingested.labels("changed" if outcome.replaced is not None else "new").inc()
+                self.metrics.flags.labels(outcome.flag).inc()
+            elif outcome.status == "unchanged":
+                self.metrics.ingested.labels("unchanged").inc()
+        return len(jobs)
+
+    def _store(self, session, token, job, prepared, result, error) -> queue.Outcome:
+        if error is not None:
+            return queue.mark_failed(session, token, job.job_id, error)
+        return queue.store_scored(session, token, job, prepared, result, report_tz=self.report_tz)
+
+    def _store_alone(self, token: str, entry) -> queue.Outcome:
+        job = entry[0]
+        for attempt in range(3):
+            try:
+                with self.db.session() as session:
+                    return self._store(session, token, *entry)
+            except (IntegrityError, OperationalError) as exc:  # stored concurrently, or locked: again
+                error = exc
+                time.sleep(0.1 * (attempt + 1))
+            except Exception as exc:  # noqa: BLE001 - e.g. a value the database cannot hold
+                error = exc
+                break
+        log.warning("queued interaction %s (job %s) not stored: %s", job.interaction_id, job.job_id, error)
+        with self.db.session() as session:
+            return queue.mark_failed(session, token, job.job_id, f"{type(error).__name__}: {error}")

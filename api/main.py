@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 
 from api.config import ApiConfig
-from api.jobs import AudioJobs
+from api.jobs import AudioJobs, InteractionQueue
 from api.metrics import Metrics
 from api.openapi import install as install_openapi
 from api.routes import audio, auth, dashboards, health, interactions, reviews, rules, summaries, users, web
@@ -39,7 +39,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.jobs.resume()
+        if config.queue_scorer:
+            app.state.queue.resume()
         yield
+        app.state.queue.shutdown()
         app.state.jobs.shutdown()
         app.state.db.dispose()
 
@@ -50,6 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.scorer = Scorer(settings, audio_dir=config.audio_dir)
     app.state.metrics = Metrics()
     app.state.jobs = AudioJobs(app.state.db, app.state.scorer, app.state.metrics, config.report_timezone)
+    app.state.queue = InteractionQueue(
+        app.state.db, app.state.scorer, app.state.metrics, config.report_timezone, batch_size=config.queue_batch
+    )
     app.middleware("http")(app.state.metrics.middleware)
     install_openapi(app)
 

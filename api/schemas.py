@@ -5,9 +5,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from qa_engine.schema import Channel, DimensionScore, EmotionResult, EntityId, Flag, Hit, Role, ScriptResult
+from qa_engine.schema import (
+    Channel,
+    DimensionScore,
+    EmotionResult,
+    EntityId,
+    Flag,
+    Hit,
+    Interaction,
+    Role,
+    ScriptResult,
+)
 
 T = TypeVar("T")
 
@@ -584,7 +594,9 @@ class RescoreOut(BaseModel):
     items: list[DiffItemOut] = Field(description="one per interaction, by interaction id")
 
 
-# --- audio jobs --------------------------------------------------------------------------------------
+# --- background jobs: audio uploads, queued interactions ---------------------------------------------
+
+JobStatus = Literal["queued", "running", "done", "failed"]
 
 
 class JobOut(BaseModel):
@@ -601,6 +613,7 @@ class JobOut(BaseModel):
                     "score": 86.5,
                     "flag": "green",
                     "error": None,
+                    "status_url": "/v1/jobs/5f0c6a3e9b2d4c41a8e7d1f2a3b4c5d6",
                 }
             ]
         }
@@ -608,10 +621,65 @@ class JobOut(BaseModel):
 
     job_id: str
     interaction_id: str
-    status: Literal["queued", "running", "done", "failed"]
+    status: JobStatus
     created_at: datetime
     updated_at: datetime
     result_id: int | None
     score: float | None = None
     flag: Flag | None = None
     error: str | None = Field(default=None, description="why it failed")
+
+    @computed_field(description="poll it: GET this path")  # type: ignore[prop-decorator]
+    @property
+    def status_url(self) -> str:
+        return f"/v1/jobs/{self.job_id}"
+
+
+MAX_BULK = 1000
+
+
+class BulkIn(BaseModel):
+    interactions: list[Interaction] = Field(
+        min_length=1,
+        max_length=MAX_BULK,
+        description=f"1 to {MAX_BULK} interactions, each as for POST /v1/interactions",
+    )
+
+
+class BulkJobOut(BaseModel):
+    index: int = Field(description="position of the interaction in the request")
+    interaction_id: str
+    job_id: str
+    status: JobStatus
+    duplicate: bool = Field(
+        description="the same content is already queued, running or stored: this is the existing job, "
+        "nothing new was queued for it"
+    )
+
+    @computed_field(description="poll it: GET this path")  # type: ignore[prop-decorator]
+    @property
+    def status_url(self) -> str:
+        return f"/v1/jobs/{self.job_id}"
+
+
+class BulkOut(BaseModel):
+    batch_id: str
+    accepted: int = Field(description="interactions queued by this request")
+    duplicates: int = Field(description="interactions whose content was already queued, running or stored")
+    jobs: list[BulkJobOut] = Field(description="one per interaction sent, in the order sent")
+
+    @computed_field(description="the whole request's progress: GET this path")  # type: ignore[prop-decorator]
+    @property
+    def status_url(self) -> str:
+        return f"/v1/interactions/bulk/{self.batch_id}"
+
+
+class BulkStatusOut(BaseModel):
+    batch_id: str
+    total: int = Field(description="jobs created by the request (duplicates of other requests' jobs are not counted)")
+    queued: int
+    running: int
+    done: int
+    failed: int
+    finished: bool = Field(description="no job of the request is queued or running")
+    jobs: list[JobOut]

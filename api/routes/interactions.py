@@ -1,4 +1,5 @@
-"""Ingest interactions (scored on arrival, idempotent) and read them back."""
+"""Ingest interactions (scored on arrival, or queued for the background scorer; idempotent) and read
+them back."""
 
 from __future__ import annotations
 
@@ -6,14 +7,29 @@ import time
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, Query, Response, status
+from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, status
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api import views
 from api.deps import ConfigDep, Ingestor, MetricsDep, Reader, ScorerDep, SessionDep, visible_interaction
-from api.schemas import MAX_ID, IngestOut, InteractionItem, InteractionOut, Page
+from api.schemas import (
+    MAX_ID,
+    BulkIn,
+    BulkJobOut,
+    BulkOut,
+    BulkStatusOut,
+    IngestOut,
+    InteractionItem,
+    InteractionOut,
+    JobOut,
+    Page,
+)
+from api.security import Principal
 from qa_engine.schema import Flag, Interaction
+from qa_engine.store import queue
 from qa_engine.store import repository as repo
+from qa_engine.store.models import IngestJob, ResultRow
 
 router = APIRouter(prefix="/v1", tags=["interactions"])
 
@@ -37,25 +53,64 @@ CHAT_EXAMPLE = {
 }
 
 
+def _queued_job_out(job: IngestJob, score: float | None = None, flag: str | None = None) -> JobOut:
+    return JobOut(
+        job_id=job.id,
+        interaction_id=job.interaction_id,
+        status=job.status,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        result_id=job.result_id,
+        score=score,
+        flag=flag,
+        error=job.error,
+    )
+
+
 @router.post(
     "/interactions",
     status_code=status.HTTP_201_CREATED,
-    response_model=IngestOut,
-    responses={200: {"description": "same content as already stored: the stored result", "model": IngestOut}},
-    summary="Score and store an interaction",
+    response_model=None,
+    responses={
+        201: {"description": "scored and stored (`wait=true`): the result", "model": IngestOut},
+        200: {
+            "description": "`wait=true`: the same content as already stored, the stored result (IngestOut); "
+            "`wait=false`: the same content as already queued or stored, the existing job (JobOut)",
+            "model": IngestOut | JobOut,
+        },
+        202: {
+            "description": "queued (`wait=false`): the job; poll its `status_url` (also in `Location`)",
+            "model": JobOut,
+        },
+    },
+    summary="Score and store an interaction, or queue it",
 )
 def ingest(
     body: Annotated[Interaction, Body(openapi_examples={"chat": {"summary": "a chat", "value": CHAT_EXAMPLE}})],
+    request: Request,
     response: Response,
     session: SessionDep,
     principal: Ingestor,
     scorer: ScorerDep,
     config: ConfigDep,
     metrics: MetricsDep,
-) -> IngestOut:
+    wait: Annotated[
+        bool,
+        Query(
+            description="true: score now and answer with the result (201); false: store the interaction "
+            "as received and answer at once with a job (202) that the background scorer finishes"
+        ),
+    ] = True,
+) -> IngestOut | JobOut:
     """Idempotent on `interaction_id`: the same content again returns the stored result (200); new
     or changed content is prepared (transcribed if audio only, PII redacted), scored and stored as
-    the current result (201). Earlier results are kept."""
+    the current result (201). Earlier results are kept.
+
+    With `wait=false` the interaction is stored as received and queued (202 with a job: poll
+    `GET /v1/jobs/{job_id}`); the same content already queued, running or stored returns the
+    existing job (200). For many interactions at once use `POST /v1/interactions/bulk`."""
+    if not wait:
+        return _queue_one(body, request, response, session, principal)
     digest = repo.content_hash(body)
     existing = repo.current_result(session, body.interaction_id)
     if existing is not None and existing.content_hash == digest:
@@ -92,6 +147,95 @@ def ingest(
     metrics.ingested.labels("changed" if existing is not None else "new").inc()
     metrics.flags.labels(res.flag).inc()
     return IngestOut(interaction_id=body.interaction_id, created=True, result=views.result_out(res))
+
+
+def _queue_one(body: Interaction, request: Request, response: Response, session, principal: Principal) -> JobOut:
+    (accepted,) = queue.accept(session, [body], actor=principal.username)
+    job = accepted.job
+    if not accepted.duplicate:
+        repo.audit(session, principal.username, "interaction.queue", "interaction", body.interaction_id, job_id=job.id)
+    session.commit()
+    out = _queued_job_out(job)
+    response.headers["Location"] = out.status_url
+    if accepted.duplicate:
+        response.status_code = status.HTTP_200_OK
+    else:
+        response.status_code = status.HTTP_202_ACCEPTED
+        request.app.state.queue.notify()
+    return out
+
+
+@router.post(
+    "/interactions/bulk",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=BulkOut,
+    responses={413: {"description": "request body too large"}},
+    summary="Queue many interactions for scoring",
+)
+def ingest_bulk(
+    body: BulkIn, request: Request, response: Response, session: SessionDep, principal: Ingestor
+) -> BulkOut:
+    """Stores the interactions as received, in one transaction, and answers at once (202); the
+    background scorer scores and stores them (oldest first), as `POST /v1/interactions` would.
+    Poll `status_url` (`GET /v1/interactions/bulk/{batch_id}`) for the whole request, or each job's
+    `GET /v1/jobs/{job_id}`. An interaction whose content is already queued, running or stored is a
+    duplicate: it is answered with the existing job and not scored again. An interaction that
+    cannot be scored fails its job alone (with the reason); the others go on. A request with an
+    invalid interaction is refused whole (422), nothing is queued."""
+    batch_id = queue.new_id()
+    accepted = queue.accept(session, body.interactions, actor=principal.username, batch_id=batch_id)
+    new = sum(not a.duplicate for a in accepted)
+    repo.audit(
+        session, principal.username, "interaction.queue_bulk", "batch", batch_id,
+        accepted=new, duplicates=len(accepted) - new,
+    )  # fmt: skip
+    jobs = [
+        BulkJobOut(
+            index=a.index,
+            interaction_id=a.job.interaction_id,
+            job_id=a.job.id,
+            status=a.job.status,
+            duplicate=a.duplicate,
+        )
+        for a in accepted
+    ]
+    session.commit()
+    if new:
+        request.app.state.queue.notify()
+    out = BulkOut(batch_id=batch_id, accepted=new, duplicates=len(accepted) - new, jobs=jobs)
+    response.headers["Location"] = out.status_url
+    return out
+
+
+def _job_visible(principal: Principal, created_by: str) -> bool:
+    return principal.role == "admin" or created_by == principal.username
+
+
+@router.get(
+    "/interactions/bulk/{batch_id}",
+    response_model=BulkStatusOut,
+    summary="Progress of a bulk request",
+)
+def bulk_status(batch_id: str, session: SessionDep, principal: Ingestor) -> BulkStatusOut:
+    """Counts by status and every job the request created (with score and flag once done, the
+    reason once failed). Ingest users see their own requests; admins all."""
+    rows = session.execute(
+        select(IngestJob, ResultRow.score, ResultRow.flag)
+        .outerjoin(ResultRow, ResultRow.id == IngestJob.result_id)
+        .where(IngestJob.batch_id == batch_id, IngestJob.kind == queue.KIND)
+        .order_by(IngestJob.created_at, IngestJob.id)
+    ).all()
+    if not rows or not _job_visible(principal, rows[0][0].created_by):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no bulk request {batch_id!r}")
+    jobs = [_queued_job_out(job, score, flag) for job, score, flag in rows]
+    counts = {s: sum(j.status == s for j in jobs) for s in ("queued", "running", "done", "failed")}
+    return BulkStatusOut(
+        batch_id=batch_id,
+        total=len(jobs),
+        finished=counts["queued"] + counts["running"] == 0,
+        jobs=jobs,
+        **counts,
+    )
 
 
 @router.get("/interactions", response_model=Page[InteractionItem], summary="Search interactions")

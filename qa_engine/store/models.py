@@ -35,6 +35,7 @@ DECISIONS = ("confirm", "dismiss")
 APPEAL_STATUSES = ("open", "accepted", "rejected")
 RULE_KINDS = ("pack", "scorecard")
 JOB_STATUSES = ("queued", "running", "done", "failed")
+JOB_KINDS = ("audio", "interaction")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -357,17 +358,26 @@ class RuleVersion(Base):
 
 
 class IngestJob(Base):
-    """An uploaded audio file waiting for, or done with, transcription and scoring."""
+    """Work for the background: an uploaded recording (kind `audio`: transcribe, score, store) or an
+    interaction sent with `wait=false` or in bulk (kind `interaction`: score, store)."""
 
     __tablename__ = "ingest_jobs"
-    __table_args__ = (CheckConstraint(_in("status", JOB_STATUSES), name="status"),)
+    __table_args__ = (
+        CheckConstraint(_in("status", JOB_STATUSES), name="status"),
+        CheckConstraint(_in("kind", JOB_KINDS), name="kind"),
+        Index("ix_ingest_jobs_kind_status_created", "kind", "status", "created_at"),  # oldest queued first
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), default="audio", server_default="audio")
     interaction_id: Mapped[str] = mapped_column(String(200), index=True)  # no FK: stored only when done
     status: Mapped[str] = mapped_column(String(10), default="queued")
     content_hash: Mapped[str] = mapped_column(String(64))
-    audio_file: Mapped[str] = mapped_column(String(1000))
-    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the interaction's fields besides audio
+    audio_file: Mapped[str | None] = mapped_column(String(1000))  # kind audio: the server's copy
+    # kind audio: the interaction's fields besides audio; kind interaction: the whole interaction
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    batch_id: Mapped[str | None] = mapped_column(String(32), index=True)  # the bulk request it came in
+    claimed_by: Mapped[str | None] = mapped_column(String(32))  # the scorer's claim while running
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
