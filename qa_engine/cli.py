@@ -155,7 +155,9 @@ def eval_group() -> None:
 
 
 @eval_group.command(name="rules")
-@click.option("--split", type=click.Choice(["dev", "test", "all"]), default="test", show_default=True)
+@click.option("--split", type=click.Choice(["dev", "tuning", "tune", "test", "all"]), default="test", show_default=True,
+              help="test: the held-out split (score once per change); dev, tuning (the retired first test "
+                   "split) and tune (dev + tuning) are for tuning; see datasets/labelled/GUIDELINE.md")
 @click.option("--errors", is_flag=True, help="list the misclassified turns")
 @click.option("--json", "as_json", is_flag=True, help="print the metrics as JSON")
 def eval_rules(split: str, errors: bool, as_json: bool) -> None:

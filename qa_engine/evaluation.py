@@ -27,9 +27,9 @@ def predict_turn(inspector, text: str) -> dict[str, set[str]]:
 
 
 def evaluate_rules(inspector, split: str = "test") -> dict[str, Any]:
-    from qa_datasets.labelled_set import load_labelled
+    from qa_datasets.labelled_set import load_labelled, select
 
-    rows = [r for r in load_labelled() if split == "all" or r["split"] == split]
+    rows = select(load_labelled(), split)
     if not rows:
         raise ValueError(f"no labelled turns in split {split!r}")
     counts = {label: {"tp": 0, "fp": 0, "fn": 0} for label in LABELS}
