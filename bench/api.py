@@ -4,9 +4,14 @@
    database filled by bench/gen_interactions.py; p50 / p95 over --requests sequential calls.
    Baseline in the same run: GET /v1/auth/me (authentication and one user lookup, no KPI work).
 2. Ingestion: --ingest chat interactions (the 800 real JD chat sessions, cycled, with fresh ids)
-   POSTed by --concurrency concurrent clients; interactions/s, then the stored count is checked
-   (no write lost). Baseline in the same run: the engine alone scoring the same sessions in this
-   process (what the API adds on top of scoring is the difference).
+   sent by --concurrency concurrent clients, in each of --modes:
+   - sync: POST /v1/interactions, scored inline (201 with the result); interactions/s;
+   - queued: POST /v1/interactions?wait=false, one interaction a request (202 with a job);
+   - bulk: POST /v1/interactions/bulk, --bulk-size interactions a request (202 with jobs).
+   For queued and bulk two rates: accepted (every request answered, the raw interactions stored:
+   the job rows are counted) and scored end to end (from the first request until the background
+   scorers stored the last result: the drain); then the stored interactions are counted (no write
+   lost). Baseline in the same run: the engine alone scoring the same sessions in this process.
 
 Run (after the generator):
   .venv/bin/python bench/api.py --url sqlite:///bench.db
@@ -36,9 +41,9 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select, text  # noqa: E402
 
-from qa_engine.store import accounts  # noqa: E402
+from qa_engine.store import accounts, migrate  # noqa: E402
 from qa_engine.store.db import Database  # noqa: E402
-from qa_engine.store.models import Agent, InteractionRow  # noqa: E402
+from qa_engine.store.models import Agent, IngestJob, InteractionRow  # noqa: E402
 
 PASSWORD = "bench-password"
 
@@ -47,6 +52,11 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def load() -> str:
+    """The load average now (1, 5, 15 min), printed next to each figure."""
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -72,7 +82,8 @@ def start_server(url: str, port: int, workers: int) -> subprocess.Popen:
         "OMP_NUM_THREADS": "1",
     }
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1",
-           "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+           "--port", str(port), "--workers", str(workers), "--http", "api.server:H11NoDelay",
+           "--log-level", "warning", "--no-access-log"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -146,36 +157,84 @@ def query_times(db: Database, end: date, repeat: int = 40) -> dict[str, tuple[fl
     return out
 
 
-def payloads(count: int, run: str) -> list[dict]:
+def payloads(count: int, prefix: str) -> list[dict]:
     from qa_datasets.jddc import load_sessions
 
     sessions = load_sessions()
     out = []
     for i in range(count):
         item = copy.deepcopy(sessions[i % len(sessions)])
-        item.update(interaction_id=f"ingest-{run}-{i:06d}", agent_id=f"GA{i % 500:05d}", started_at="2026-11-22T10:00:00+08:00")
+        item.update(interaction_id=f"{prefix}{i:06d}", agent_id=f"GA{i % 500:05d}", started_at="2026-11-22T10:00:00+08:00")
         out.append(item)
     return out
 
 
-async def post_all(base: str, key: str, items: list[dict], concurrency: int) -> tuple[float, dict[int, int]]:
+async def post_all(
+    base: str, key: str, items: list[dict], concurrency: int, mode: str = "sync", bulk_size: int = 100
+) -> tuple[float, dict[int, int]]:
+    """POST every item (mode sync, queued) or every `bulk_size` items (bulk); codes count items."""
     queue: asyncio.Queue = asyncio.Queue()
-    for item in items:
-        queue.put_nowait(item)
+    if mode == "bulk":
+        for start in range(0, len(items), bulk_size):
+            queue.put_nowait(items[start : start + bulk_size])
+    else:
+        for item in items:
+            queue.put_nowait(item)
+    path = {"sync": "/v1/interactions", "queued": "/v1/interactions?wait=false", "bulk": "/v1/interactions/bulk"}[mode]
     codes: dict[int, int] = {}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
-    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits, headers={"X-API-Key": key}) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits, headers={"X-API-Key": key}) as client:
 
         async def worker():
             while not queue.empty():
                 item = queue.get_nowait()
-                r = await client.post("/v1/interactions", json=item)
-                codes[r.status_code] = codes.get(r.status_code, 0) + 1
+                body = {"interactions": item} if mode == "bulk" else item
+                r = await client.post(path, json=body)
+                n = len(item) if mode == "bulk" else 1
+                codes[r.status_code] = codes.get(r.status_code, 0) + n
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return time.perf_counter() - started, codes
+
+
+def _count(db: Database, stmt) -> int:
+    with db.session() as session:
+        return int(session.scalar(stmt) or 0)
+
+
+def ingest_run(base: str, key: str, db: Database, items: list[dict], prefix: str, mode: str, a) -> float | None:
+    """One ingestion mode; prints its figures, returns the end-to-end scored rate (None: a check failed)."""
+    n = len(items)
+    like = f"{prefix}%"
+    stored = select(func.count()).select_from(InteractionRow).where(InteractionRow.id.like(like))
+    jobs = select(func.count()).select_from(IngestJob).where(IngestJob.interaction_id.like(like))
+    started = time.perf_counter()
+    seconds, codes = asyncio.run(post_all(base, key, items, a.concurrency, mode, a.bulk_size))
+    ok_code = {"sync": 201, "queued": 202, "bulk": 202}[mode]
+    how = f"{a.concurrency} concurrent clients, {a.workers} workers" + (f", {a.bulk_size} a request" if mode == "bulk" else "")
+    if mode == "sync":
+        count = _count(db, stored)
+        print(f"ingestion {mode}: {n} chat interactions, {how}: {seconds:.1f} s, {n / seconds:.0f}/s scored and stored; "
+              f"responses {dict(sorted(codes.items()))} [{load()}]")  # fmt: skip
+        print(f"  stored after the run: {count} of {n} ({'no write lost' if count == n else 'LOST WRITES'})")
+        return n / seconds if count == n and codes.get(ok_code, 0) == n else None
+    accepted = _count(db, jobs)
+    print(f"ingestion {mode}: {n} chat interactions, {how}: accepted and stored in {seconds:.1f} s = "
+          f"{n / seconds:.0f}/s; responses {dict(sorted(codes.items()))}; job rows stored: {accepted} of {n} [{load()}]")  # fmt: skip
+    pending = select(func.count()).select_from(IngestJob).where(
+        IngestJob.interaction_id.like(like), IngestJob.status.in_(("queued", "running"))
+    )
+    deadline = time.monotonic() + 3600
+    while _count(db, pending) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    drained = time.perf_counter() - started
+    count = _count(db, stored)
+    failed = _count(db, jobs.where(IngestJob.status == "failed"))
+    print(f"  scored end to end (first request to last result stored): {drained:.1f} s = {n / drained:.0f}/s; "
+          f"stored {count} of {n} ({'no write lost' if count == n else 'LOST WRITES'}), failed jobs {failed} [{load()}]")  # fmt: skip
+    return n / drained if count == n and accepted == n and codes.get(ok_code, 0) == n else None
 
 
 def engine_baseline(items: list[dict]) -> float:
@@ -200,13 +259,16 @@ def main() -> None:
     p.add_argument("--end", type=date.fromisoformat, default=date(2026, 11, 22), help="last day of the 30-day window")
     p.add_argument("--ingest", type=int, default=3000, help="chat interactions to POST (0: skip)")
     p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--modes", default="sync,queued,bulk", help="ingestion modes to run, in order")
+    p.add_argument("--bulk-size", type=int, default=100, help="interactions per bulk request")
     p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     a = p.parse_args()
 
     run = uuid.uuid4().hex[:6]
+    migrate.upgrade(a.url)  # a database generated before the newest migration
     db = Database(a.url)
     for name, (wall, cpu) in query_times(db, a.end).items():
-        print(f"in process, {name}: p50 {wall:.1f} ms wall, {cpu:.1f} ms CPU")
+        print(f"in process, {name}: p50 {wall:.1f} ms wall, {cpu:.1f} ms CPU [{load()}]")
     key = ensure_users(db, run)
     port = free_port()
     server = start_server(a.url, port, a.workers)
@@ -215,32 +277,29 @@ def main() -> None:
         s = bench_summary(base, db, a.requests, a.end)
         print(f"database: {db.engine.dialect.name}, {s['interactions']:,} interactions, {s['agents']} agents "
               f"(a 30-day summary covers ~{s['sample_interactions']} interactions)")  # fmt: skip
-        print(f"agent 30-day summary: p50 {s['p50']:.1f} ms, p95 {s['p95']:.1f} ms over {a.requests} requests")
+        print(f"agent 30-day summary: p50 {s['p50']:.1f} ms, p95 {s['p95']:.1f} ms over {a.requests} requests [{load()}]")
         print(f"baseline GET /v1/auth/me: p50 {s['base_p50']:.1f} ms, p95 {s['base_p95']:.1f} ms; "
-              f"summary / baseline p95 = {s['p95'] / s['base_p95']:.1f}x")  # fmt: skip
-        if a.ingest:
-            items = payloads(a.ingest, run)
-            seconds, codes = asyncio.run(post_all(base, key, items, a.concurrency))
-            with db.session() as session:
-                stored = session.scalar(
-                    select(func.count()).select_from(InteractionRow).where(InteractionRow.id.like(f"ingest-{run}-%"))
-                )
-            rate = a.ingest / seconds
-            print(f"ingestion: {a.ingest} chat interactions, {a.concurrency} concurrent clients, {a.workers} workers: "
-                  f"{seconds:.1f} s, {rate:.0f}/s; responses {dict(sorted(codes.items()))}")  # fmt: skip
-            print(f"stored after the run: {stored} of {a.ingest} ({'no write lost' if stored == a.ingest else 'LOST WRITES'})")
+              f"summary / baseline p95 = {s['p95'] / s['base_p95']:.1f}x [{load()}]")  # fmt: skip
+        rates = {}
+        for mode in [m for m in a.modes.split(",") if m] if a.ingest else []:
+            prefix = f"ingest-{run}-{mode}-"
+            items = payloads(a.ingest, prefix)
+            rates[mode] = ingest_run(base, key, db, items, prefix, mode, a)
+        if rates:
             server.terminate()
             server.wait(30)
-            base_rate = engine_baseline(items[:800])
-            print(f"baseline engine alone in this process (1 thread): {base_rate:.0f}/s; API / engine = {rate / base_rate:.2f}x")
-            if stored != a.ingest or codes.get(201, 0) != a.ingest:
-                raise SystemExit(1)
+            base_rate = engine_baseline(payloads(800, "baseline-"))
+            print(f"baseline engine alone in this process (1 thread): {base_rate:.0f}/s; "
+                  + "; ".join(f"{m}: {(r or 0) / base_rate:.2f}x" for m, r in rates.items()) + f" [{load()}]")  # fmt: skip
+        if any(r is None for r in rates.values()):
+            raise SystemExit(1)
     finally:
         if server.poll() is None:
             server.terminate()
             server.wait(30)
         with db.session() as session:  # leave the generated data as it was
             session.execute(text("DELETE FROM interactions WHERE id LIKE :p"), {"p": f"ingest-{run}-%"})
+            session.execute(text("DELETE FROM ingest_jobs WHERE interaction_id LIKE :p"), {"p": f"ingest-{run}-%"})
         db.dispose()
 
 
