@@ -125,6 +125,8 @@ class InspectionContext:
     hits: dict[str, list[Hit]] = field(default_factory=lambda: defaultdict(list))
     emotions: list[TurnEmotion] = field(default_factory=list)
     _by_roles: dict[tuple[str, ...], list[TurnView]] = field(default_factory=dict)
+    # Per-interaction results that several rules share (e.g. one model's score per turn), by key.
+    memo: dict[object, dict] = field(default_factory=dict)
 
     @classmethod
     def build(cls, interaction: Interaction, index: PhraseIndex, segmenter: Segmenter) -> InspectionContext:

@@ -52,17 +52,23 @@ class ClassifierOperator(RuleOperator):
         todo = [v for v in turns if v.index not in skip and len(v.text.strip()) >= self.params.min_chars]
         if not todo:
             return []
-        # first batch: every turn, plus windows of long turns (the model reads max_length tokens)
-        inputs = {v.index: model_inputs(v.turn.text, self.params.long_turn_chars) for v in todo}
-        scores = self._scores([t for v in todo for t in inputs[v.index]])
+        # first batch: every turn, plus windows of long turns (the model reads max_length tokens);
+        # a turn's score is kept for the interaction, so the other rules naming this model reuse it
+        turn_scores = ctx.memo.setdefault(("classifier", self.model.name, self.params.long_turn_chars), {})
+        new = [v for v in todo if v.index not in turn_scores]
+        if new:
+            inputs = {v.index: model_inputs(v.turn.text, self.params.long_turn_chars) for v in new}
+            scores = self._scores([t for v in new for t in inputs[v.index]])
+            for v in new:
+                turn_scores[v.index] = max((scores[t] for t in inputs[v.index]), key=lambda x: x[0])
         found = []
         for v in todo:
-            prob, cat = max((scores[t] for t in inputs[v.index]), key=lambda x: x[0])
+            prob, cat = turn_scores[v.index]
             if prob >= self.threshold and int(cat.argmax()) in self.wanted:
                 found.append((v, prob, cat))
         # second batch, hits only: their clauses, to point at the violating one
         parts = {v.index: self._clause_spans(v) for v, _, _ in found}
-        scores.update(self._scores([v.text[s:e] for v, _, _ in found for s, e in parts[v.index]]))
+        scores = self._scores([v.text[s:e] for v, _, _ in found for s, e in parts[v.index]])
         hits = []
         for v, prob, cat in found:
             best = max(((scores[v.text[s:e]][0], s, e) for s, e in parts[v.index]), default=None)
