@@ -37,12 +37,17 @@ def naive_baseline(interactions: list[Interaction], agent_words: list[str], all_
     return found
 
 
-def best_of(repeat: int, fn) -> float:
-    times = []
+CPU: dict[str, float] = {}  # label -> best CPU seconds of this process (all its threads)
+
+
+def best_of(repeat: int, fn, label: str = "") -> float:
+    times, cpu = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    CPU[label] = min(cpu)
     return min(times)
 
 
@@ -66,23 +71,26 @@ def main() -> None:
     emotion_words = sorted((lexicon_scorer or LexiconEmotionScorer(inspector.settings.lexicons_dir)).automaton.keys())
 
     inspector.inspect(interactions[0])  # warm caches (jieba, OpenCC)
-    # Model-backed rules (the `classifier` operator): every repeat starts with empty prediction
-    # caches, as a batch of unseen interactions would; the engine without them is timed as well.
+    # Model-backed rules (the `classifier` operator) and the emotion model: every repeat starts with
+    # empty prediction caches, as a batch of unseen interactions would; the engine without the
+    # classifier rules is timed as well.
     all_rules = inspector.ruleset.rules
     model_rules = [r for r in all_rules if r.name == "classifier"]
 
     def score_all() -> None:
         for rule in model_rules:
             rule.model.cache_clear()
+        if hasattr(inspector.emotion_scorer, "cache_clear"):  # the LSTM scorer's per-text cache
+            inspector.emotion_scorer.cache_clear()
         # Streamed like `qa-engine score`: each result is serialised, then dropped.
         for item in interactions:
             inspector.inspect(item).model_dump_json()
 
-    engine_s = best_of(args.repeat, score_all)
+    engine_s = best_of(args.repeat, score_all, "engine")
     no_model_s = None
     if model_rules:
         inspector.ruleset.rules = [r for r in all_rules if r.name != "classifier"]
-        no_model_s = best_of(args.repeat, score_all)
+        no_model_s = best_of(args.repeat, score_all, "no_model")
         inspector.ruleset.rules = all_rules
     naive_a = best_of(args.repeat, lambda: naive_baseline(interactions, words, []))
     naive_b = best_of(1, lambda: naive_baseline(interactions, words, emotion_words))
@@ -90,12 +98,15 @@ def main() -> None:
     turns = sum(len(i.turns) for i in interactions)
     print(f"sessions {n}, turns {turns}, rule lexicon entries {len(words)}, emotion lexicon entries {len(emotion_words)}, rules {len(inspector.ruleset.rules)}")
     print(f"engine load (rules, jieba, lexicons): {load_s:.2f} s")
-    print(f"engine: {engine_s:.3f} s -> {n / engine_s:,.0f} interactions/s  (full scoring: rules, emotion, scorecard)")
+    print(f"engine: {engine_s:.3f} s -> {n / engine_s:,.0f} interactions/s  (full scoring: rules, emotion, scorecard; "
+          f"emotion scorer {inspector.emotion_scorer.source}, {inspector.settings.onnx_threads} onnx threads; "
+          f"CPU {CPU['engine']:.2f} s)")
     if no_model_s is not None:
         print(f"engine without the {len(model_rules)} classifier rules: {no_model_s:.3f} s -> {n / no_model_s:,.0f} interactions/s "
-              f"(the classifier costs {engine_s / no_model_s:.1f}x; cold prediction cache each repeat)")
+              f"(the classifier costs {engine_s / no_model_s:.1f}x; cold prediction cache each repeat; CPU {CPU['no_model']:.2f} s)")
     print(f"baseline A, `in` over rule lexicons: {naive_a:.3f} s -> {n / naive_a:,.0f} interactions/s")
     print(f"baseline B, `in` over all lexicons the engine matches: {naive_b:.3f} s -> {n / naive_b:,.0f} interactions/s")
+    print(f"load average {' '.join(f'{x:.2f}' for x in __import__('os').getloadavg())}")
     print(f"engine throughput / baseline A: {naive_a / engine_s:.2f}x; / baseline B: {naive_b / engine_s:.2f}x")
 
 

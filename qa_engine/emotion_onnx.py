@@ -17,9 +17,14 @@ polarity always agree (see `combine`):
 from __future__ import annotations
 
 import json
+import os
 import re
+import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -102,6 +107,8 @@ class VocabPreprocessor:
 
     def features(self, text: str) -> tuple[list[int], list[int]]:
         """(token ids, bigram ids); an empty turn still gets one unknown step through the LSTM."""
+        if self.unit == "char":
+            return self._char_features(text)
         toks = self.units(text)
         if not toks:
             return [self.UNK], [self.UNK]
@@ -109,19 +116,41 @@ class VocabPreprocessor:
         bis = [self.bigram_index.get(b, self.UNK) for b in self.pairs(toks)] if self.bigrams else []
         return ids, bis
 
+    def _char_features(self, text: str) -> tuple[list[int], list[int]]:
+        """features() for unit="char" on strings instead of token lists (the serving hot path; same
+        ids as tokenize -> truncate -> pairs, checked by tests/test_emotion_lstm.py)."""
+        s = _SPACE.sub("", self.normalise(text))
+        if not s:
+            return [self.UNK], [self.UNK]
+        if len(s) > self.max_len:
+            half = self.max_len // 2
+            s = s[: self.max_len] if self.keep == "head" else s[:half] + s[len(s) - (self.max_len - half) :]
+        get, unk = self.index.get, self.UNK
+        ids = [get(c, unk) for c in s]
+        if not self.bigrams:
+            return ids, []
+        bget = self.bigram_index.get
+        return ids, [bget(a + b, unk) for a, b in zip(self.START + s[:-1], s)]
+
     def ids(self, text: str) -> list[int]:
         return self.features(text)[0]
 
     def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        feats = [self.features(t) for t in texts]
-        width = max((len(f[0]) for f in feats), default=1)
+        return self.encode_features([self.features(t) for t in texts])
+
+    def encode_features(self, feats: Sequence[tuple[list[int], list[int]]]) -> dict[str, np.ndarray]:
+        """Padded graph inputs from features() rows (one numpy scatter per array, no loop per row)."""
+        lengths = np.fromiter((len(f[0]) for f in feats), dtype=np.int64, count=len(feats))
+        width = int(lengths.max()) if len(feats) else 1
+        mask = np.arange(width) < lengths[:, None]  # row-major order = the order of the concatenated ids
         ids = np.full((len(feats), width), self.PAD, dtype=np.int64)
-        bis = np.full((len(feats), width), self.PAD, dtype=np.int64)
-        for i, (row, bi) in enumerate(feats):
-            ids[i, : len(row)] = row
-            bis[i, : len(bi)] = bi
-        out = {"input_ids": ids, "lengths": np.array([len(f[0]) for f in feats], dtype=np.int64)}
+        if len(feats):
+            ids[mask] = np.fromiter(chain.from_iterable(f[0] for f in feats), dtype=np.int64, count=int(lengths.sum()))
+        out = {"input_ids": ids, "lengths": lengths}
         if self.bigrams:
+            bis = np.full((len(feats), width), self.PAD, dtype=np.int64)
+            if len(feats):
+                bis[mask] = np.fromiter(chain.from_iterable(f[1] for f in feats), dtype=np.int64, count=int(lengths.sum()))
             out["bigram_ids"] = bis
         return out
 
@@ -166,20 +195,59 @@ def combine(p5: np.ndarray, p3: np.ndarray, labels: Sequence[str], polarities: S
     mass = p5 @ onehot  # 5-class probability per polarity
     r = mix * mass + (1.0 - mix) * p3
     joint = r[:, group] * p5 / np.maximum(mass[:, group], 1e-12)
-    out: list[Prediction] = []
-    for i in range(len(p5)):
-        pol = int(np.argmax(r[i]))
-        inside = np.where(group == pol, joint[i], -1.0)
-        k = int(np.argmax(inside))
-        probs = {lab: float(joint[i, j]) for j, lab in enumerate(labels)}
-        out.append((labels[k], polarities[pol], float(joint[i, k]), probs))
-    return out
+    pol = np.argmax(r, axis=1)
+    inside = np.where(group[None, :] == pol[:, None], joint, -1.0)
+    k = np.argmax(inside, axis=1)
+    conf = joint[np.arange(len(k)), k]
+    return [(labels[j], polarities[q], c, dict(zip(labels, row)))
+            for j, q, c, row in zip(k.tolist(), pol.tolist(), conf.tolist(), joint.tolist())]
+
+
+RUN_OVERHEAD_STEPS = 40  # what one more onnxruntime run costs, in padded LSTM steps (bench/models.py --engine-split)
+
+
+def plan_batches(lengths: Sequence[int], batch_size: int, overhead: float = RUN_OVERHEAD_STEPS) -> list[tuple[int, int]]:
+    """[start, end) cuts of ascending `lengths` into batches. More texts than one batch holds: plain
+    chunks of `batch_size` (sorted chunks of that size pad by ~1 %). Up to one batch (the engine scores
+    one interaction, ~12 turns from 1 to 48 characters, at a time): the split that minimises
+    sum(overhead + width x rows) over the batches (dynamic programming, O(n^2), n <= batch_size), so a
+    few long turns do not pad every short one to their width. On the JDDC sessions this cut the CPU
+    time of the per-interaction emotion calls by about a third against one padded batch."""
+    n = len(lengths)
+    if n > batch_size:
+        return [(a, min(a + batch_size, n)) for a in range(0, n, batch_size)]
+    best = [0.0] + [float("inf")] * n
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        width = lengths[j - 1]
+        for i in range(j):
+            cost = best[i] + overhead + width * (j - i)
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    out, j = [], n
+    while j > 0:
+        out.append((cut[j], j))
+        j = cut[j]
+    return out[::-1]
 
 
 class OnnxEmotionClassifier:
-    """predict(texts) -> [(label, polarity, confidence, {label: prob})], batched, order kept."""
+    """predict(texts) -> [(label, polarity, confidence, {label: prob})], batched, order kept.
 
-    def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 2, model_file: str = "model.onnx") -> None:
+    How `threads` cores are used depends on the model (`labels.json["parallel"]`, else by preprocessor):
+      - "batches" (the char BiLSTM): onnxruntime runs each batch on 1 thread (no intra-op pool, so no
+        spinning workers), and up to `threads` batches run at once on a small thread pool
+        (onnxruntime releases the GIL). The LSTM's small matrices (batch x 128) parallelise poorly
+        inside one op: on 2 cores this is far faster than 2 intra-op threads (docs/benchmarks.md).
+        The engine's calls (one interaction's turns) are split by length (plan_batches), and those
+        small batches share the threads the same way.
+      - "intra_op" (the e5 transformer, large matrix products): `threads` intra-op threads per batch.
+    """
+
+    BATCH_SIZES = {"vocab": 128, "tokenizer": 64}  # measured defaults (bench/models.py)
+
+    def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 2, model_file: str = "model.onnx",
+                 batch_size: int | None = None, parallel: str | None = None) -> None:
         model_dir = Path(model_dir)
         self.config = json.loads((model_dir / "labels.json").read_text(encoding="utf-8"))
         self.labels: list[str] = self.config["emotion"]
@@ -188,28 +256,74 @@ class OnnxEmotionClassifier:
         self.mix = float(self.config.get("head_mix", 0.5))
         pre = self.config.get("preprocessor", {"type": "vocab"})
         self.preprocessor: Preprocessor = PREPROCESSORS[pre["type"]].from_dir(model_dir, pre)
+        self.parallel = parallel or self.config.get("parallel") or ("batches" if pre["type"] == "vocab" else "intra_op")
+        if self.parallel not in ("batches", "intra_op"):
+            raise ValueError(f"parallel must be 'batches' or 'intra_op', not {self.parallel!r}")
+        self.batch_size = int(batch_size or self.config.get("batch_size") or self.BATCH_SIZES.get(pre["type"], 64))
+        self.threads = max(1, int(threads))
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads  # shared CPU: never grab every core
+        # shared CPU: never grab every core
+        opts.intra_op_num_threads = 1 if self.parallel == "batches" else self.threads
         opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if opts.intra_op_num_threads > 1:
+            # Idle pool threads sleep instead of spinning: on a machine shared with other jobs (or
+            # with the engine's other work between calls) spinning burns cores for nothing.
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(model_dir / model_file), opts, providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
+        self._outputs = ["emotion_logits", "polarity_logits"]
         self.source = self.config.get("name", model_dir.name)
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_pid = 0
+        self._pool_lock = threading.Lock()
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    def _pool(self) -> ThreadPoolExecutor:
+        """The batch threads, made on first use and again in a forked child (a pool does not survive a fork)."""
+        with self._pool_lock:
+            if self._executor is None or self._executor_pid != os.getpid():
+                self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="emotion-onnx")
+                self._executor_pid = os.getpid()
+            return self._executor
+
+    def _batches(self, texts: Sequence[str], batch_size: int) -> list[tuple[list[int], object]]:
+        """(row indices, what _run_batch encodes) per batch, rows sorted by length so a batch pads little.
+        Results do not depend on the batch (the graph masks padding exactly), only the speed does."""
+        if isinstance(self.preprocessor, VocabPreprocessor):
+            # Features once per text, sorted by the number of steps the LSTM runs (after whitespace
+            # removal and truncation), which the raw length only approximates.
+            feats = [self.preprocessor.features(t) for t in texts]
+            order = sorted(range(len(texts)), key=lambda i: len(feats[i][0]))
+            cuts = plan_batches([len(feats[i][0]) for i in order], batch_size)
+            return [(idx, [feats[i] for i in idx]) for idx in (order[a:b] for a, b in cuts)]
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        return [(idx, [texts[i] for i in idx])
+                for idx in (order[s : s + batch_size] for s in range(0, len(order), batch_size))]
+
+    def _run_batch(self, items: object) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(self.preprocessor, VocabPreprocessor):
+            feed = self.preprocessor.encode_features(items)  # type: ignore[arg-type]
+        else:
+            feed = self.preprocessor.encode(items)  # type: ignore[arg-type]
+        emo, pol = self._session.run(self._outputs, {k: v for k, v in feed.items() if k in self._inputs})
+        return softmax(emo), softmax(pol)
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Raw head probabilities (n, 5) and (n, 3), in input order."""
         p5 = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         p3 = np.zeros((len(texts), len(self.polarities)), dtype=np.float32)
-        # Sort by raw length so each batch pads little; results do not depend on the batch (the
-        # graph masks padding exactly), only the speed does.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            feed = {k: v for k, v in self.preprocessor.encode([texts[i] for i in idx]).items() if k in self._inputs}
-            emo, pol = self._session.run(["emotion_logits", "polarity_logits"], feed)
-            p5[idx], p3[idx] = softmax(emo), softmax(pol)
+        batches = self._batches(texts, batch_size or self.batch_size)
+        workers = min(self.threads, len(batches)) if self.parallel == "batches" else 1
+        if workers > 1:
+            results = list(self._pool().map(lambda b: self._run_batch(b[1]), batches))
+        else:
+            results = [self._run_batch(items) for _, items in batches]
+        for (idx, _), (a, b) in zip(batches, results):
+            p5[idx], p3[idx] = a, b
         return p5, p3
 
-    def predict(self, texts: Sequence[str], batch_size: int = 64) -> list[Prediction]:
+    def predict(self, texts: Sequence[str], batch_size: int | None = None) -> list[Prediction]:
         if not texts:
             return []
         p5, p3 = self.predict_proba(texts, batch_size)
@@ -218,13 +332,50 @@ class OnnxEmotionClassifier:
 
 class OnnxEmotionScorer:
     """The classifier as a qa_engine.emotion.EmotionScorer (score(turns) -> TurnEmotion per turn),
-    so engine.make_emotion_scorer can offer it beside the lexicon baseline."""
+    so engine.make_emotion_scorer can offer it beside the lexicon baseline.
 
-    def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 2) -> None:
+    The engine calls score() once per interaction (all its turns in one call). Agents paste the same
+    template lines again and again (a quarter of the JDDC turns repeat an earlier one), so
+    (label, polarity, confidence) is cached per text (LRU, `cache_size` texts) and repeated texts in
+    one call are run once. A result does not depend on the batch it was computed in (labels are
+    identical; confidences agree to ~1e-7, float rounding of a different batch width)."""
+
+    def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 2, cache_size: int = 20_000) -> None:
         self.classifier = OnnxEmotionClassifier(model_dir, threads=threads)
         self.source = f"onnx:{self.classifier.source}"
+        self._cache: OrderedDict[str, tuple[str, str, float]] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def labels(self, texts: Sequence[str]) -> list[tuple[str, str, float]]:
+        """(label, polarity, confidence) per text, from the cache where it can."""
+        out: list[tuple[str, str, float] | None] = [None] * len(texts)
+        todo: dict[str, list[int]] = {}
+        with self._lock:
+            for i, text in enumerate(texts):
+                got = self._cache.get(text)
+                if got is None:
+                    todo.setdefault(text, []).append(i)
+                else:
+                    self._cache.move_to_end(text)
+                    out[i] = got
+        if todo:
+            preds = self.classifier.predict(list(todo))
+            with self._lock:
+                for (text, rows), (label, polarity, conf, _) in zip(todo.items(), preds):
+                    got = (label, polarity, conf)
+                    for i in rows:
+                        out[i] = got
+                    if self._cache_size > 0:
+                        self._cache[text] = got
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return out  # type: ignore[return-value]
 
     def score(self, turns: Sequence[TurnView]) -> list[TurnEmotion]:
-        preds = self.classifier.predict([v.text for v in turns])
         return [TurnEmotion(turn=v.index, role=v.role, label=label, polarity=polarity, confidence=conf)
-                for v, (label, polarity, conf, _) in zip(turns, preds)]
+                for v, (label, polarity, conf) in zip(turns, self.labels([v.text for v in turns]))]

@@ -85,6 +85,62 @@ def test_preprocessor_normalises_and_truncates() -> None:
     assert pre.ids("") == [VocabPreprocessor.UNK]
 
 
+def test_char_fast_path_matches_token_path(clf: OnnxEmotionClassifier) -> None:
+    """features() for char models works on strings; it must give the ids of tokenize -> truncate -> pairs."""
+    pre = clf.preprocessor
+    texts = ["", " ", "好", "Ａ 9好ｂ", "请问 还有 其他 问题 需要 帮助 的 吗", "订单号12345678，快递什么时候到？" * 6,
+             "[订单x] 您好 #E-s 😊", "a" * 47, "a" * 48, "a" * 49, "\t换行\n测试"]
+    for text in texts:
+        toks = pre.units(text)
+        want = ([pre.UNK], [pre.UNK]) if not toks else (
+            [pre.index.get(t, pre.UNK) for t in toks], [pre.bigram_index.get(b, pre.UNK) for b in pre.pairs(toks)])
+        assert pre.features(text) == want, text
+    head = VocabPreprocessor(pre.tokens, unit="char", max_len=8, keep="head", bigrams=pre.bigrams)
+    assert head.features("一二三四五六七八九十") == ([head.index.get(c, 1) for c in "一二三四五六七八"],
+                                                [head.bigram_index.get(b, 1) for b in head.pairs(list("一二三四五六七八"))])
+
+
+def test_parallel_batches_and_sizes_agree(clf: OnnxEmotionClassifier) -> None:
+    """Batches run on a thread pool (threads=2) or one by one, any batch size: same labels, same order."""
+    texts = [f"第{i}句：" + t for i in range(40) for t in ("气死我了", "谢谢", "什么时候发货", "")][:150]
+    base = clf.predict(texts, batch_size=150)
+    two = OnnxEmotionClassifier(DEFAULT_MODEL_DIR, threads=2)
+    assert two.parallel == "batches" and two.batch_size == 128
+    for got in (clf.predict(texts, batch_size=7), two.predict(texts, batch_size=7), two.predict(texts)):
+        assert [g[:2] for g in got] == [b[:2] for b in base]
+        assert max(abs(g[2] - b[2]) for g, b in zip(got, base)) < 1e-5
+
+
+def test_plan_batches() -> None:
+    from qa_engine.emotion_onnx import plan_batches
+
+    # one interaction: short turns are not padded to the long ones' width
+    assert plan_batches([1, 2, 3, 5, 8, 20, 30, 48], 128) == [(0, 5), (5, 8)]
+    assert plan_batches([10] * 6, 128) == [(0, 6)]  # equal widths: one run
+    assert plan_batches([3] * 5, 2) == [(0, 2), (2, 4), (4, 5)]  # more than a batch: plain chunks
+    assert plan_batches([], 128) == []
+    cuts = plan_batches(sorted([1, 4, 4, 7, 9, 12, 16, 16, 22, 31, 40, 48, 48]), 128)
+    assert cuts[0][0] == 0 and cuts[-1][1] == 13 and all(a[1] == b[0] for a, b in zip(cuts, cuts[1:]))
+
+
+def test_scorer_caches_repeated_texts() -> None:
+    from qa_engine.emotion_onnx import OnnxEmotionScorer
+
+    scorer = OnnxEmotionScorer(DEFAULT_MODEL_DIR, threads=1, cache_size=3)
+    calls: list[list[str]] = []
+    predict = scorer.classifier.predict
+    scorer.classifier.predict = lambda texts, *a: calls.append(list(texts)) or predict(texts, *a)  # type: ignore[method-assign]
+    first = scorer.labels(["谢谢", "气死我了", "谢谢"])
+    assert calls == [["谢谢", "气死我了"]]  # a repeat inside one call runs once
+    assert first[0] == first[2] and first[1][1] == "negative"
+    assert scorer.labels(["气死我了", "好的"]) == [first[1], scorer.labels(["好的"])[0]]
+    assert calls[1] == ["好的"]  # cached text not run again
+    scorer.labels(["一", "二", "三"])  # evicts beyond 3 texts
+    assert len(scorer._cache) == 3
+    scorer.cache_clear()
+    assert not scorer._cache
+
+
 def test_evaluate_metrics() -> None:
     recs: list[EmotionRecord] = [
         {"text": "a", "label": "angry", "polarity": "negative", "source": "s"},
