@@ -6,6 +6,7 @@ Fields not yet on Settings fall back to the defaults here, so the API runs on an
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,14 @@ from qa_engine.store.db import database_url
 from qa_engine.store.kpi import WarningRule
 
 log = logging.getLogger(__name__)
+
+
+def _setting(settings: Settings, name: str, default: str) -> str:
+    """A setting Settings may not define yet: its field, else the environment (`QA_NAME`), else `default`."""
+    value = getattr(settings, name, None)
+    if value is None:
+        value = os.environ.get(f"QA_{name.upper()}", default)
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -50,8 +59,8 @@ class ApiConfig:
             upload_dir=getattr(settings, "upload_dir", None) or Path(settings.cache_dir) / "uploads",
             max_upload_bytes=int(getattr(settings, "max_upload_mb", 200)) * 1024 * 1024,
             rescore_max_interactions=int(getattr(settings, "rescore_max_interactions", 20000)),
-            queue_scorer=bool(getattr(settings, "queue_scorer", True)),
-            queue_batch=max(1, int(getattr(settings, "queue_batch", 32))),
+            queue_scorer=_setting(settings, "queue_scorer", "1").lower() not in ("0", "false", "no", "off"),
+            queue_batch=max(1, int(_setting(settings, "queue_batch", "32"))),
             warning_rule=WarningRule(
                 days=int(getattr(settings, "warning_days", 3)),
                 red_below=float(getattr(settings, "warning_red_below", 60)),

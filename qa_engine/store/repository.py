@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, exists, false, func, select, true, update
+from sqlalchemy import ColumnElement, and_, case, exists, false, func, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from qa_engine.schema import (
@@ -119,6 +119,14 @@ def _turn_rows(interaction: Interaction) -> list[TurnRow]:
     ]
 
 
+def _turn_values(interaction_id: str, interaction: Interaction) -> list[dict]:
+    return [
+        {"interaction_id": interaction_id, "idx": i, "role": t.role, "text": t.text, "start_s": t.start,
+         "end_s": t.end, "asr_confidence": t.asr_confidence}
+        for i, t in enumerate(interaction.turns)
+    ]  # fmt: skip
+
+
 def save_result(
     session: Session,
     interaction: Interaction,
@@ -132,6 +140,9 @@ def save_result(
 
     The interaction row is created or, when its content changed, updated with the new turns. The
     previous results stay, no longer current. Flushes but does not commit.
+
+    A new interaction costs one flush (interaction and result rows) and one multi-row INSERT each
+    for its turns, dimension scores and hits (Core, not one ORM object per row).
     """
     if result.interaction_id != interaction.interaction_id:
         raise ValueError("result and interaction have different interaction_id")
@@ -154,34 +165,57 @@ def save_result(
     row = session.get(InteractionRow, interaction.interaction_id)
     if row is None:
         row = InteractionRow(id=interaction.interaction_id, received_at=received_at, **fields)
-        row.turns = _turn_rows(interaction)
         session.add(row)
-    elif row.content_hash != content_hash:
+        res = add_current_run(session, row.id, result, content_hash, row=row, first=True)  # one flush: both rows
+        if interaction.turns:
+            session.execute(insert(TurnRow), _turn_values(row.id, interaction))
+        return res
+    if row.content_hash != content_hash:
         for key, value in fields.items():
             setattr(row, key, value)
         row.turns.clear()
         session.flush()  # old turns go before new ones take their (interaction, idx) slots
         row.turns.extend(_turn_rows(interaction))
-    session.flush()
-    return add_current_run(session, row.id, result, content_hash)
+    return add_current_run(session, row.id, result, content_hash, row=row)
 
 
-def add_current_run(session: Session, interaction_id: str, result: Result, content_hash: str) -> ResultRow:
-    """Store `result` as the current run of a stored interaction; earlier runs stay, not current."""
-    session.execute(
-        update(ResultRow)
-        .where(ResultRow.interaction_id == interaction_id, ResultRow.is_current.is_(True))
-        .values(is_current=False)
-    )
+def add_current_run(
+    session: Session,
+    interaction_id: str,
+    result: Result,
+    content_hash: str,
+    *,
+    row: InteractionRow | None = None,
+    first: bool = False,
+) -> ResultRow:
+    """Store `result` as the current run of a stored interaction; earlier runs stay, not current.
+    `first`: the interaction has no run yet (nothing to mark no longer current)."""
+    if not first:
+        session.execute(
+            update(ResultRow)
+            .where(ResultRow.interaction_id == interaction_id, ResultRow.is_current.is_(True))
+            .values(is_current=False)
+        )
     res = _result_row(result, content_hash)
-    row = session.get(InteractionRow, interaction_id)
+    row = row if row is not None else session.get(InteractionRow, interaction_id)
     res.agent_id, res.team_id, res.occurred_date = row.agent_id, row.team_id, row.occurred_date
     session.add(res)
     session.flush()
+    dims = [
+        {"result_id": res.id, "dimension": name, "position": i, "score": d.score, "weight": d.weight,
+         "deductions": list(d.deductions)}
+        for i, (name, d) in enumerate(result.dimensions.items())
+    ]  # fmt: skip
+    if dims:
+        session.execute(insert(DimensionRow), dims)
+    if result.hits:
+        session.execute(insert(HitRow), [_hit_values(res.id, i, h) for i, h in enumerate(result.hits)])
     return res
 
 
 def _result_row(result: Result, content_hash: str) -> ResultRow:
+    """The run's row; its dimension scores and hits are inserted by `add_current_run` (and read
+    back from the database when first accessed)."""
     stats = result.stats
     versions = result.versions or {}
     script_dim = result.dimensions.get("script_compliance")
@@ -207,31 +241,27 @@ def _result_row(result: Result, content_hash: str) -> ResultRow:
         customer_start=result.emotion.customer_start,
         deescalated=result.emotion.deescalated,
         script_ok=script_dim is None or script_dim.score >= 100,
-        dimensions=[
-            DimensionRow(dimension=name, position=i, score=d.score, weight=d.weight, deductions=list(d.deductions))
-            for i, (name, d) in enumerate(result.dimensions.items())
-        ],
-        hits=[_hit_row(i, h) for i, h in enumerate(result.hits)],
     )
 
 
-def _hit_row(position: int, h: Hit) -> HitRow:
-    return HitRow(
-        position=position,
-        dimension=h.dimension,
-        rule_id=h.rule_id,
-        turn=h.turn,
-        start_char=h.start,
-        end_char=h.end,
-        text=h.text,
-        role=h.role,
-        severity=h.severity,
-        explanation=h.explanation,
-        time_start=h.time[0] if h.time else None,
-        time_end=h.time[1] if h.time else None,
-        confidence=h.score,
-        asr_confidence=h.asr_confidence,
-    )
+def _hit_values(result_id: int, position: int, h: Hit) -> dict:
+    return {
+        "result_id": result_id,
+        "position": position,
+        "dimension": h.dimension,
+        "rule_id": h.rule_id,
+        "turn": h.turn,
+        "start_char": h.start,
+        "end_char": h.end,
+        "text": h.text,
+        "role": h.role,
+        "severity": h.severity,
+        "explanation": h.explanation,
+        "time_start": h.time[0] if h.time else None,
+        "time_end": h.time[1] if h.time else None,
+        "confidence": h.score,
+        "asr_confidence": h.asr_confidence,
+    }
 
 
 def audit(session: Session, actor: str, action: str, object_type: str, object_id: str | int, **detail) -> None:
