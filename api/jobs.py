@@ -218,3 +218,62 @@ class InteractionQueue:
         log.warning("queued interaction %s (job %s) not stored: %s", job.interaction_id, job.job_id, error)
         with self.db.session() as session:
             return queue.mark_failed(session, token, job.job_id, f"{type(error).__name__}: {error}")
+
+
+class GroupAcceptor:
+    """Queues single interactions (`POST /v1/interactions?wait=false`) with group commit: requests
+    arriving while a transaction is being written wait for the next one, which takes all of them.
+    One commit per group instead of one per request (a commit is the dearest part of a request that
+    only stores, and SQLite has one writer at a time)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._lock = threading.Lock()
+        self._pending: list[tuple[Interaction, str, Future]] = []
+        self._writing = False
+
+    def accept(self, item: Interaction, actor: str) -> queue.Accepted:
+        """Queue `item` (committed when this returns); raises what storing it raised."""
+        future: Future = Future()
+        with self._lock:
+            self._pending.append((item, actor, future))
+            lead = not self._writing
+            self._writing = self._writing or lead
+        if lead:  # write groups until nothing is waiting; the others only wait for their future
+            while True:
+                with self._lock:
+                    group, self._pending = self._pending, []
+                    if not group:
+                        self._writing = False
+                        break
+                self._write(group)
+        return future.result()
+
+    def _write(self, group: list[tuple[Interaction, str, Future]]) -> None:
+        try:
+            with self.db.session() as session:
+                results = self._store(session, [(item, actor) for item, actor, _ in group])
+        except Exception:  # noqa: BLE001 - one bad item must not fail the others: one by one
+            for item, actor, future in group:
+                try:
+                    with self.db.session() as session:
+                        future.set_result(self._store(session, [(item, actor)])[0])
+                except Exception as exc:  # noqa: BLE001 - reported to its own request
+                    future.set_exception(exc)
+            return
+        for (_, _, future), accepted in zip(group, results, strict=True):
+            future.set_result(accepted)
+
+    @staticmethod
+    def _store(session, items: list[tuple[Interaction, str]]) -> list[queue.Accepted]:
+        by_actor: dict[str, list[int]] = {}
+        for i, (_, actor) in enumerate(items):
+            by_actor.setdefault(actor, []).append(i)
+        out: list[queue.Accepted | None] = [None] * len(items)
+        for actor, positions in by_actor.items():
+            accepted = queue.accept(session, [items[i][0] for i in positions], actor=actor)
+            for i, a in zip(positions, accepted, strict=True):
+                out[i] = a
+                if not a.duplicate:
+                    repo.audit(session, actor, "interaction.queue", "interaction", a.job.interaction_id, job_id=a.job.id)
+        return out  # type: ignore[return-value]

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 
 from api.config import ApiConfig
-from api.jobs import AudioJobs, InteractionQueue
+from api.jobs import AudioJobs, GroupAcceptor, InteractionQueue
 from api.metrics import Metrics
 from api.openapi import install as install_openapi
 from api.routes import audio, auth, dashboards, health, interactions, reviews, rules, summaries, users, web
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.scorer = Scorer(settings, audio_dir=config.audio_dir)
     app.state.metrics = Metrics()
     app.state.jobs = AudioJobs(app.state.db, app.state.scorer, app.state.metrics, config.report_timezone)
+    app.state.acceptor = GroupAcceptor(app.state.db)
     app.state.queue = InteractionQueue(
         app.state.db, app.state.scorer, app.state.metrics, config.report_timezone, batch_size=config.queue_batch
     )

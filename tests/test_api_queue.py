@@ -248,3 +248,20 @@ def test_a_scorer_whose_claim_was_taken_over_stores_nothing(env):
             assert session.get(IngestJob, claimed.job_id).status == "done"
     finally:
         env.app.state.queue.start()
+
+
+def test_concurrent_single_requests_are_committed_in_groups_and_none_is_lost(env):
+    from concurrent.futures import ThreadPoolExecutor
+
+    bodies = [chat(f"g-{i}", (GREEN, RED, YELLOW)[i % 3]) for i in range(24)] + [chat("g-0", GREEN)]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda b: env.post("/v1/interactions?wait=false", "ingest", json=b), bodies))
+    codes = [a.status_code for a in answers]
+    assert codes.count(202) == 24 and codes.count(200) == 1, codes
+    assert len({a.json()["job_id"] for a in answers}) == 24  # the repeated g-0 got g-0's job
+    wait_idle(env)
+    with env.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(InteractionRow)) == 24
+        assert session.scalar(select(func.count()).select_from(IngestJob).where(IngestJob.status == "done")) == 24
+        queued = session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "interaction.queue"))
+    assert queued == 24

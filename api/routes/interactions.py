@@ -110,7 +110,7 @@ def ingest(
     `GET /v1/jobs/{job_id}`); the same content already queued, running or stored returns the
     existing job (200). For many interactions at once use `POST /v1/interactions/bulk`."""
     if not wait:
-        return _queue_one(body, request, response, session, principal)
+        return _queue_one(body, request, response, principal)
     digest = repo.content_hash(body)
     existing = repo.current_result(session, body.interaction_id)
     if existing is not None and existing.content_hash == digest:
@@ -149,13 +149,9 @@ def ingest(
     return IngestOut(interaction_id=body.interaction_id, created=True, result=views.result_out(res))
 
 
-def _queue_one(body: Interaction, request: Request, response: Response, session, principal: Principal) -> JobOut:
-    (accepted,) = queue.accept(session, [body], actor=principal.username)
-    job = accepted.job
-    if not accepted.duplicate:
-        repo.audit(session, principal.username, "interaction.queue", "interaction", body.interaction_id, job_id=job.id)
-    session.commit()
-    out = _queued_job_out(job)
+def _queue_one(body: Interaction, request: Request, response: Response, principal: Principal) -> JobOut:
+    accepted = request.app.state.acceptor.accept(body, principal.username)  # committed
+    out = _queued_job_out(accepted.job)
     response.headers["Location"] = out.status_url
     if accepted.duplicate:
         response.status_code = status.HTTP_200_OK
