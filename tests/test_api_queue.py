@@ -254,7 +254,7 @@ def test_concurrent_single_requests_are_committed_in_groups_and_none_is_lost(env
     from concurrent.futures import ThreadPoolExecutor
 
     bodies = [chat(f"g-{i}", (GREEN, RED, YELLOW)[i % 3]) for i in range(24)] + [chat("g-0", GREEN)]
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(24) as pool:  # more waiting requests than the pool has connections
         answers = list(pool.map(lambda b: env.post("/v1/interactions?wait=false", "ingest", json=b), bodies))
     codes = [a.status_code for a in answers]
     assert codes.count(202) == 24 and codes.count(200) == 1, codes

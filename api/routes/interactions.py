@@ -110,7 +110,7 @@ def ingest(
     `GET /v1/jobs/{job_id}`); the same content already queued, running or stored returns the
     existing job (200). For many interactions at once use `POST /v1/interactions/bulk`."""
     if not wait:
-        return _queue_one(body, request, response, principal)
+        return _queue_one(body, request, response, session, principal)
     digest = repo.content_hash(body)
     existing = repo.current_result(session, body.interaction_id)
     if existing is not None and existing.content_hash == digest:
@@ -149,7 +149,8 @@ def ingest(
     return IngestOut(interaction_id=body.interaction_id, created=True, result=views.result_out(res))
 
 
-def _queue_one(body: Interaction, request: Request, response: Response, principal: Principal) -> JobOut:
+def _queue_one(body: Interaction, request: Request, response: Response, session, principal: Principal) -> JobOut:
+    session.close()  # give its connection back: the group's writer needs one while this request waits
     accepted = request.app.state.acceptor.accept(body, principal.username)  # committed
     out = _queued_job_out(accepted.job)
     response.headers["Location"] = out.status_url
