@@ -36,10 +36,24 @@ class Settings(BaseSettings):
     whisper_model_dir: Path | None = None
     asr_device: str = "cpu"
     asr_compute_type: str = "int8"
-    asr_beam_size: int = 5  # greedy had a similar CER but lost a forbidden phrase (docs/accuracy.md)
+    # Beam 4 through the batched pipeline: lower CER than beam 5 sequential on the test calls and
+    # RTF <= 0.15 on 2 threads (docs/accuracy.md, docs/benchmarks.md); greedy lost a forbidden phrase.
+    asr_beam_size: int = 4
     asr_threads: int = 2
     asr_hotword_prompt: bool = False  # measured: see docs/accuracy.md
     asr_vad: bool = True
+    # Speed options, each measured for CER and real-time factor (bench/asr_options.py, docs/benchmarks.md).
+    # Stereo: "none" decodes each channel on its own; "time" / "channel" decode both channels' speech
+    # as one stream (regions in time order / all of the left channel first), roles kept per word.
+    # With the batched pipeline "channel" never puts two channels in one window: each window holds
+    # what "none" would decode, and all windows of a call go through Whisper as one batch.
+    asr_stereo_pack: str = "channel"
+    asr_without_timestamps: bool = False  # no timestamp tokens (word timestamps still computed)
+    # >0: faster-whisper's batched pipeline over independent <=30 s windows of speech, this many per
+    # batch (a window that fails the no-speech, compression or log-prob checks is decoded again the
+    # sequential way, fallback included); 0: the sequential decoder over the whole stream.
+    asr_batch_size: int = 8
+    asr_workers: int = 1  # CTranslate2 workers; >1 decodes the two stereo channels in parallel (unpacked)
     asr_turn_gap: float = 0.45  # seconds of pause between words that start a new turn
     asr_low_confidence: float = 0.6  # turns below this are marked in hits
     stereo_roles: tuple[str, str] = ("agent", "customer")  # left, right

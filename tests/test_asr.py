@@ -174,3 +174,36 @@ def test_two_hour_file_streams_in_bounded_memory(tmp_path, transcriber):
     assert abs(seconds_short - 1200) < 1 and abs(seconds_long - 7200) < 1
     # Holding the whole 2-hour file at 16 kHz float32 stereo would need 920 MB more.
     assert peak_long < peak_short * 1.25 + 20, (peak_short, peak_long)
+
+
+def test_vad_regions_match_faster_whisper():
+    """qa_engine.asr.vad cuts the Silero output exactly as faster-whisper's get_speech_timestamps
+    does (it runs the model once for a mono call's two cuts)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    from qa_engine.asr.vad import speech_probabilities, speech_regions
+
+    for name in ("call_bad.mono.wav", "call_mixed.stereo.wav"):
+        _, chunk = next(iter_chunks(CALLS / name))
+        for track in chunk:
+            probs = speech_probabilities(track)
+            for options in (VadOptions(), VadOptions(min_silence_duration_ms=300, speech_pad_ms=100), VadOptions(max_speech_duration_s=5)):
+                assert speech_regions(probs, track.shape[0], options) == get_speech_timestamps(track, options)
+
+
+def test_packed_stereo_keeps_roles_times_and_signals(inspector):
+    """Both channels decoded as one stream (the default): every word goes back to its own channel
+    and time, so roles, the interruption of call_mixed and the silence of call_bad survive."""
+    from qa_engine.asr.transcribe import Transcriber
+    from qa_engine.config import Settings
+
+    packed = Transcriber(Settings(asr_stereo_pack="time"))
+    item = packed.transcribe(CALLS / "call_mixed.stereo.wav")
+    assert [t.role for t in item.turns] == ["agent", "customer"] * 3 + ["agent"]
+    assert all(t.words and t.asr_confidence for t in item.turns)
+    assert all(w.start >= t.start - 0.01 and w.end <= t.end + 0.01 for t in item.turns for w in t.words)
+    customer_first = item.turns[1]
+    assert customer_first.start < item.turns[0].end  # the interruption
+    bad = packed.transcribe(CALLS / "call_bad.stereo.wav")
+    silence = [h for h in inspector.inspect(bad).hits if h.rule_id == "signals.silence"]
+    assert len(silence) == 1 and silence[0].time[1] - silence[0].time[0] > 6.0
