@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     upload_dir: Path | None = None  # uploaded audio is kept here; default: cache_dir / "uploads"
     max_upload_mb: int = 200
     rescore_max_interactions: int = 20000  # one rescore request runs inline; larger ranges are split
+    # Interactions queued by POST /v1/interactions?wait=false and /v1/interactions/bulk: every API
+    # process scores them in a background thread (false: not in this process), this many at a time.
+    queue_scorer: bool = True
+    queue_batch: int = 32
     # Agent warning: `warning_days` consecutive working days (days with interactions) whose daily
     # average is below `warning_red_below` make an agent red; below `warning_yellow_below`, yellow.
     warning_days: int = 3
