@@ -1,5 +1,8 @@
 # qa-engine: the engine with its rule packs and lexicons. Build from the repository root:
 #   docker build -t qa-engine . && docker run --rm -i qa-engine score - < interactions.jsonl
+# The API (migrate the database in /data once, then serve with TCP_NODELAY, see api/server.py):
+#   docker run --rm -v qa:/data qa-engine db upgrade
+#   docker run -d -v qa:/data -p 8000:8000 --entrypoint python qa-engine -m api.server --host 0.0.0.0 --workers 2
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
