@@ -43,12 +43,14 @@ class AudioJobs:
         return self._executor.submit(self.run, job_id)
 
     def resume(self) -> int:
-        """Queue again the jobs a previous process left queued or running."""
+        """Queue again the jobs a previous process left queued or running (a running one's claim is
+        dropped: a worker still on it finds its claim gone and stores nothing)."""
         with self.db.session() as session:
+            queue.requeue(session, kind="audio")
             ids = list(
                 session.scalars(
                     select(IngestJob.id)
-                    .where(IngestJob.kind == "audio", IngestJob.status.in_(("queued", "running")))
+                    .where(IngestJob.kind == "audio", IngestJob.status == "queued")
                     .order_by(IngestJob.created_at)
                 )
             )
@@ -60,12 +62,13 @@ class AudioJobs:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     def run(self, job_id: str) -> None:
+        # Claimed, not just read: with `--workers N` every process resumes the same queued jobs, and
+        # only the one whose claim holds transcribes and stores.
         with self.db.session() as session:
-            job = session.get(IngestJob, job_id)
-            if job is None or job.status == "done":
+            token = queue.claim_job(session, job_id)
+            if token is None:
                 return
-            job.status = "running"
-            job.error = None
+            job = session.get(IngestJob, job_id)
             item = Interaction.model_validate(
                 {**job.fields, "interaction_id": job.interaction_id, "channel": "call", "audio_path": job.audio_file}
             )
@@ -75,6 +78,9 @@ class AudioJobs:
             prepared, result = self.scorer.score_upload(item)
             self.metrics.inspect_seconds.observe(time.perf_counter() - started)
             with self.db.session() as session:
+                if not queue.take(session, job_id, token, status="done"):
+                    log.info("audio job %s was taken over by another worker; not stored here", job_id)
+                    return
                 existing = repo.current_result(session, item.interaction_id)
                 res = repo.save_result(session, prepared, result, content_hash=content_hash, report_tz=self.report_tz)
                 repo.audit(
@@ -82,16 +88,13 @@ class AudioJobs:
                     result_id=res.id, job_id=job_id, content_hash=content_hash,
                     replaced=existing.id if existing is not None else None,
                 )  # fmt: skip
-                job = session.get(IngestJob, job_id)
-                job.status, job.result_id = "done", res.id
+                session.get(IngestJob, job_id).result_id = res.id
             self.metrics.ingested.labels("changed" if existing is not None else "new").inc()
             self.metrics.flags.labels(result.flag).inc()
         except Exception as exc:  # noqa: BLE001 - a bad recording fails its job, not the worker
             log.warning("audio job %s failed: %s", job_id, exc)
             with self.db.session() as session:
-                job = session.get(IngestJob, job_id)
-                job.status = "failed"
-                job.error = f"{type(exc).__name__}: {exc}"[:2000]
+                queue.take(session, job_id, token, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
 
 
 class InteractionQueue:

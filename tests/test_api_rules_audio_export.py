@@ -299,6 +299,38 @@ def test_audio_upload_of_a_bad_file_fails_its_job(env):
     assert env.get("/v1/jobs/nope", "ingest").status_code == 404
 
 
+def test_an_audio_job_runs_only_under_its_own_claim(env, tmp_path):
+    """With `--workers N` every process resumes the same queued audio jobs: a job another worker has
+    claimed is left alone, and a worker whose claim was taken over stores nothing."""
+    from qa_engine.store import queue
+
+    bad = tmp_path / "not-audio.wav"
+    bad.write_bytes(b"not audio")
+    with env.db.session() as session:
+        session.add(IngestJob(id="claim-job", kind="audio", interaction_id="claim-1", status="queued",
+                              content_hash="x", audio_file=str(bad), fields={}, created_by="ingest"))  # fmt: skip
+    with env.db.session() as session:
+        other = queue.claim_job(session, "claim-job")  # another worker got there first
+    assert other is not None
+    jobs = env.client.app.state.jobs
+    jobs.run("claim-job")  # this worker: not queued any more, so nothing happens
+    with env.db.session() as session:
+        job = session.get(IngestJob, "claim-job")
+        assert (job.status, job.claimed_by, job.error) == ("running", other, None)
+        assert queue.claim_job(session, "claim-job") is None
+    assert jobs.resume() >= 1  # a restart takes the running job over and runs it: a bad file fails it
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with env.db.session() as session:
+            job = session.get(IngestJob, "claim-job")
+            if job.status != "running" and job.status != "queued":
+                break
+        time.sleep(0.2)
+    assert job.status == "failed" and "not a readable audio file" in job.error and job.claimed_by != other
+    with env.db.session() as session:  # the first worker's claim is gone: it cannot finish the job
+        assert not queue.take(session, "claim-job", other, status="done")
+
+
 @pytest.mark.slow
 def test_audio_upload_transcribes_scores_and_is_idempotent(env):
     wav = (CALLS / "call_bad.stereo.wav").read_bytes()

@@ -157,11 +157,24 @@ def claim(session: Session, limit: int) -> tuple[str, list[Claimed]]:
     return token, rows
 
 
-def requeue(session: Session, *, older_than: timedelta | None = None) -> int:
+def claim_job(session: Session, job_id: str) -> str | None:
+    """Claim one queued job (any kind) under a new token, or None when it is not queued (done, failed,
+    or running under another worker's claim). Commit right after."""
+    token = new_id()
+    result = session.execute(
+        update(IngestJob)
+        .where(IngestJob.id == job_id, IngestJob.status == "queued")
+        .values(status="running", claimed_by=token, updated_at=utcnow(), error=None)
+        .execution_options(synchronize_session=False)
+    )
+    return token if result.rowcount else None
+
+
+def requeue(session: Session, *, kind: str = KIND, older_than: timedelta | None = None) -> int:
     """Put running interaction jobs back in the queue: all of them (a process starting up takes over
     what a stopped one left) or those not touched for `older_than` (a scorer that died). Returns how
     many. A scorer still working on one finds its claim gone and does not store it."""
-    stmt = update(IngestJob).where(IngestJob.kind == KIND, IngestJob.status == "running")
+    stmt = update(IngestJob).where(IngestJob.kind == kind, IngestJob.status == "running")
     if older_than is not None:
         stmt = stmt.where(IngestJob.updated_at < utcnow() - older_than)
     result = session.execute(
@@ -181,7 +194,7 @@ def pending_count(session: Session) -> int:
     )
 
 
-def _take(session: Session, job_id: str, token: str, **values) -> bool:
+def take(session: Session, job_id: str, token: str, **values) -> bool:
     """Finish a job if this scorer still holds its claim (a row lock until commit on PostgreSQL; the
     write lock on SQLite). False: the claim was taken over, leave it."""
     result = session.execute(
@@ -215,7 +228,7 @@ def store_scored(
     report_tz: str = repo.DEFAULT_TZ,
 ) -> Outcome:
     """Store one scored job's result and mark it done (flushes, does not commit)."""
-    if not _take(session, job.job_id, token, status="done"):
+    if not take(session, job.job_id, token, status="done"):
         return Outcome(job.job_id, "lost")
     existing = repo.current_result(session, job.interaction_id)
     if existing is not None and existing.content_hash == job.content_hash:
@@ -241,6 +254,6 @@ def _set_result(session: Session, job_id: str, result_id: int) -> None:
 
 
 def mark_failed(session: Session, token: str, job_id: str, error: str) -> Outcome:
-    if not _take(session, job_id, token, status="failed", error=error[:2000]):
+    if not take(session, job_id, token, status="failed", error=error[:2000]):
         return Outcome(job_id, "lost")
     return Outcome(job_id, "failed")
