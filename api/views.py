@@ -6,8 +6,23 @@ from sqlalchemy.orm import Session
 
 from api import schemas as s
 from qa_engine.store import repository as repo
-from qa_engine.store.models import Appeal, InteractionRow, ResultRow, Review
+from qa_engine.store.models import Appeal, IngestJob, InteractionRow, ResultRow, Review
 from qa_engine.store.reviews import appeals_of, review_state, reviews_of
+
+
+def job_out(job: IngestJob, score: float | None = None, flag: str | None = None) -> s.JobOut:
+    """An ingest job (audio upload or queued interaction); score and flag once its result is stored."""
+    return s.JobOut(
+        job_id=job.id,
+        interaction_id=job.interaction_id,
+        status=job.status,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        result_id=job.result_id,
+        score=score,
+        flag=flag,
+        error=job.error,
+    )
 
 
 def result_out(res: ResultRow, decisions: dict[int, str] | None = None) -> s.ResultOut:

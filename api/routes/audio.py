@@ -13,6 +13,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, Response, Upl
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from api import views
 from api.deps import ConfigDep, Ingestor, SessionDep
 from api.schemas import JobOut
 from api.security import Principal
@@ -28,17 +29,7 @@ SUFFIXES = {".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus", ".amr", ".
 
 def job_out(session, job: IngestJob) -> JobOut:
     res = session.get(ResultRow, job.result_id) if job.result_id else None
-    return JobOut(
-        job_id=job.id,
-        interaction_id=job.interaction_id,
-        status=job.status,
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-        result_id=job.result_id,
-        score=res.score if res else None,
-        flag=res.flag if res else None,
-        error=job.error,
-    )
+    return views.job_out(job, res.score if res else None, res.flag if res else None)
 
 
 def _save(upload: UploadFile, directory: Path, job_id: str, max_bytes: int) -> tuple[Path, str, int]:

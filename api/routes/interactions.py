@@ -53,20 +53,6 @@ CHAT_EXAMPLE = {
 }
 
 
-def _queued_job_out(job: IngestJob, score: float | None = None, flag: str | None = None) -> JobOut:
-    return JobOut(
-        job_id=job.id,
-        interaction_id=job.interaction_id,
-        status=job.status,
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-        result_id=job.result_id,
-        score=score,
-        flag=flag,
-        error=job.error,
-    )
-
-
 @router.post(
     "/interactions",
     status_code=status.HTTP_201_CREATED,
@@ -152,7 +138,7 @@ def ingest(
 def _queue_one(body: Interaction, request: Request, response: Response, session, principal: Principal) -> JobOut:
     session.close()  # give its connection back: the group's writer needs one while this request waits
     accepted = request.app.state.acceptor.accept(body, principal.username)  # committed
-    out = _queued_job_out(accepted.job)
+    out = views.job_out(accepted.job)
     response.headers["Location"] = out.status_url
     if accepted.duplicate:
         response.status_code = status.HTTP_200_OK
@@ -224,7 +210,7 @@ def bulk_status(batch_id: str, session: SessionDep, principal: Ingestor) -> Bulk
     ).all()
     if not rows or not _job_visible(principal, rows[0][0].created_by):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no bulk request {batch_id!r}")
-    jobs = [_queued_job_out(job, score, flag) for job, score, flag in rows]
+    jobs = [views.job_out(job, score, flag) for job, score, flag in rows]
     counts = {s: sum(j.status == s for j in jobs) for s in ("queued", "running", "done", "failed")}
     return BulkStatusOut(
         batch_id=batch_id,
