@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from concurrent.futures import Future
 from functools import cached_property
 
 from qa_engine.lexicon import PhraseIndex, PhraseMatch
@@ -123,7 +124,7 @@ class InspectionContext:
     interaction: Interaction
     turns: list[TurnView]
     hits: dict[str, list[Hit]] = field(default_factory=lambda: defaultdict(list))
-    emotions: list[TurnEmotion] = field(default_factory=list)
+    _emotions: list[TurnEmotion] | Future = field(default_factory=list, repr=False)
     _by_roles: dict[tuple[str, ...], list[TurnView]] = field(default_factory=dict)
     # Per-interaction results that several rules share (e.g. one model's score per turn), by key.
     memo: dict[object, dict] = field(default_factory=dict)
@@ -134,6 +135,18 @@ class InspectionContext:
             TurnView(i, t, normalize(t.text), index, segmenter) for i, t in enumerate(interaction.turns)
         ]
         return cls(interaction=interaction, turns=views)
+
+    @property
+    def emotions(self) -> list[TurnEmotion]:
+        """Per-turn emotions. The engine may set a Future (a model scoring them in the background
+        while the text rules run); the first rule that reads them waits for it."""
+        if isinstance(self._emotions, Future):
+            self._emotions = self._emotions.result()
+        return self._emotions
+
+    @emotions.setter
+    def emotions(self, value: list[TurnEmotion] | Future) -> None:
+        self._emotions = value
 
     def turns_of(self, roles: tuple[str, ...]) -> list[TurnView]:
         cached = self._by_roles.get(roles)

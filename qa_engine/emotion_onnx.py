@@ -340,6 +340,8 @@ class OnnxEmotionScorer:
     one call are run once. A result does not depend on the batch it was computed in (labels are
     identical; confidences agree to ~1e-7, float rounding of a different batch width)."""
 
+    releases_gil = True  # the engine runs score() in a background thread beside the text rules
+
     def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 2, cache_size: int = 20_000) -> None:
         self.classifier = OnnxEmotionClassifier(model_dir, threads=threads)
         self.source = f"onnx:{self.classifier.source}"

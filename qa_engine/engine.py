@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from qa_engine import signals
@@ -76,6 +78,16 @@ class Inspector:
         self.rule_dimensions = {r.spec.id: r.spec.dimension for r in self.ruleset.rules}
         self.rule_groups = {r.spec.id: r.spec.finding_group for r in self.ruleset.rules}
         self.emotion_scorer = emotion_scorer or make_emotion_scorer(self.settings.emotion_scorer, self.settings)
+        # An ONNX emotion model spends its time in onnxruntime, which releases the GIL: one background
+        # thread runs it while the (pure Python) rules run, so a call costs about the longer of the two
+        # instead of their sum. The lexicon scorer is pure Python and gains nothing from a thread.
+        self._emotion_worker = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="emotion")
+            if getattr(self.emotion_scorer, "releases_gil", False)
+            else None
+        )
+        if self._emotion_worker is not None:  # engines are rebuilt (rule versions): no idle thread left per engine
+            weakref.finalize(self, self._emotion_worker.shutdown, wait=False)
 
     @property
     def versions(self) -> dict:
@@ -98,7 +110,10 @@ class Inspector:
         if not interaction.turns:
             raise ValueError(f"{interaction.interaction_id}: no turns to inspect (transcribe audio first)")
         ctx = InspectionContext.build(interaction, self.index, self.segmenter)
-        ctx.emotions = self.emotion_scorer.score(ctx.turns)
+        if self._emotion_worker is not None:  # the model runs outside the GIL beside the text rules
+            ctx.emotions = self._emotion_worker.submit(self.emotion_scorer.score, ctx.turns)
+        else:
+            ctx.emotions = self.emotion_scorer.score(ctx.turns)
         for rule in self.ruleset.rules:
             if interaction.channel in rule.spec.channels:
                 ctx.hits[rule.spec.id] = rule.evaluate(ctx, select_turns(rule.spec, ctx))
