@@ -38,6 +38,15 @@ def _inspector():
 @click.version_option(package_name="qa-engine")
 def main() -> None:
     """Quality inspection of Chinese customer-service calls and chats."""
+    from pydantic import ValidationError
+
+    from qa_engine.config import get_settings
+
+    try:  # a bad QA_* variable: one line naming it, before any command starts work
+        get_settings()
+    except ValidationError as exc:
+        bad = "; ".join(f"QA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        _fail(f"bad setting {bad}")
 
 
 @main.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,7 +48,7 @@ class Settings(BaseSettings):
     # as one stream (regions in time order / all of the left channel first), roles kept per word.
     # With the batched pipeline "channel" never puts two channels in one window: each window holds
     # what "none" would decode, and all windows of a call go through Whisper as one batch.
-    asr_stereo_pack: str = "channel"
+    asr_stereo_pack: Literal["none", "time", "channel"] = "channel"
     asr_without_timestamps: bool = False  # no timestamp tokens (word timestamps still computed)
     # >0: faster-whisper's batched pipeline over independent <=30 s windows of speech, this many per
     # batch (a window that fails the no-speech, compression or log-prob checks is decoded again the

@@ -107,6 +107,17 @@ def test_broken_rule_pack_is_one_line_error(tmp_path):
     assert len(err) == 1 and "cannot load rules" in err[0] and "invalid YAML" in err[0]
 
 
+@pytest.mark.parametrize("name, value", [("QA_ASR_STEREO_PACK", "bogus"), ("QA_ONNX_THREADS", "two")])
+def test_bad_setting_is_one_line_error(name, value):
+    proc = subprocess.run(
+        [sys.executable, "-m", "qa_engine", "score", "-"], input=json.dumps(GOOD).encode(), capture_output=True,
+        env={**__import__("os").environ, name: value}, timeout=60,
+    )
+    assert proc.returncode == 1 and proc.stdout == b""
+    err = proc.stderr.decode().strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"qa-engine: error: bad setting {name}:"), err
+
+
 def test_schema_command_prints_contract_models():
     proc = run("schema")
     schemas = json.loads(proc.stdout)
