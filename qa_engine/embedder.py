@@ -6,13 +6,13 @@ mean pooling and L2 norm; we add e5's "query: " prefix, tokenise, pad and cache 
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
+
+from qa_engine.text_cache import TextCache
 
 PREFIX = "query: "  # e5 was trained with it; symmetric tasks (paraphrase, clustering) use "query: "
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "e5_small_zh"
@@ -32,35 +32,26 @@ class SentenceEmbedder:
         pad_id = self._tokenizer.token_to_id("<pad>")
         self._tokenizer.enable_padding(pad_id=pad_id, pad_token="<pad>")
         self.dim: int = int(self._session.get_outputs()[0].shape[-1])
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = threading.Lock()
-        self.hits = self.misses = 0
+        self._cache: TextCache[np.ndarray] = TextCache(cache_size)
+
+    @property
+    def hits(self) -> int:
+        return self._cache.hits
+
+    @property
+    def misses(self) -> int:
+        return self._cache.misses
 
     def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """(len(texts), dim) float32, rows L2-normalised; repeated texts come from the LRU cache."""
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        todo: dict[str, list[int]] = {}
-        with self._lock:
-            for i, text in enumerate(texts):
-                vec = self._cache.get(text)
-                if vec is None:
-                    todo.setdefault(text, []).append(i)
-                else:
-                    self._cache.move_to_end(text)
-                    out[i] = vec
-            self.hits += len(texts) - sum(map(len, todo.values()))
-            self.misses += len(todo)
-        if todo:
-            new = self.encode(list(todo), batch_size)
-            with self._lock:
-                for (text, rows), vec in zip(todo.items(), new):
-                    out[rows] = vec
-                    vec.setflags(write=False)
-                    self._cache[text] = vec
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
-        return out
+        def compute(todo: list[str]) -> list[np.ndarray]:
+            rows = list(self.encode(todo, batch_size))
+            for vec in rows:
+                vec.setflags(write=False)  # shared by every later caller through the cache
+            return rows
+
+        got = self._cache.get_many(texts, compute)
+        return np.stack(got) if got else np.empty((0, self.dim), dtype=np.float32)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """The model call itself, no cache. Batches are length-sorted so little time goes to padding."""
@@ -75,6 +66,5 @@ class SentenceEmbedder:
         return out
 
     def cache_clear(self) -> None:
-        with self._lock:
-            self._cache.clear()
-            self.hits = self.misses = 0
+        self._cache.clear()
+

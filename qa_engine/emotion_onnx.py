@@ -21,7 +21,6 @@ import os
 import re
 import threading
 import unicodedata
-from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
@@ -32,6 +31,7 @@ import numpy as np
 import onnxruntime as ort
 
 from qa_engine.schema import TurnEmotion
+from qa_engine.text_cache import TextCache
 
 if TYPE_CHECKING:
     from qa_engine.context import TurnView
@@ -345,38 +345,16 @@ class OnnxEmotionScorer:
     def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 2, cache_size: int = 20_000) -> None:
         self.classifier = OnnxEmotionClassifier(model_dir, threads=threads)
         self.source = f"onnx:{self.classifier.source}"
-        self._cache: OrderedDict[str, tuple[str, str, float]] = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = threading.Lock()
+        self._cache: TextCache[tuple[str, str, float]] = TextCache(cache_size)
 
     def cache_clear(self) -> None:
-        with self._lock:
-            self._cache.clear()
+        self._cache.clear()
 
     def labels(self, texts: Sequence[str]) -> list[tuple[str, str, float]]:
         """(label, polarity, confidence) per text, from the cache where it can."""
-        out: list[tuple[str, str, float] | None] = [None] * len(texts)
-        todo: dict[str, list[int]] = {}
-        with self._lock:
-            for i, text in enumerate(texts):
-                got = self._cache.get(text)
-                if got is None:
-                    todo.setdefault(text, []).append(i)
-                else:
-                    self._cache.move_to_end(text)
-                    out[i] = got
-        if todo:
-            preds = self.classifier.predict(list(todo))
-            with self._lock:
-                for (text, rows), (label, polarity, conf, _) in zip(todo.items(), preds):
-                    got = (label, polarity, conf)
-                    for i in rows:
-                        out[i] = got
-                    if self._cache_size > 0:
-                        self._cache[text] = got
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
-        return out  # type: ignore[return-value]
+        return self._cache.get_many(
+            texts, lambda todo: [(label, polarity, conf) for label, polarity, conf, _ in self.classifier.predict(todo)]
+        )
 
     def score(self, turns: Sequence[TurnView]) -> list[TurnEmotion]:
         return [TurnEmotion(turn=v.index, role=v.role, label=label, polarity=polarity, confidence=conf)

@@ -13,14 +13,14 @@ per text (agents repeat template lines across interactions).
 from __future__ import annotations
 
 import json
-import threading
 import zlib
-from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+
+from qa_engine.text_cache import TextCache
 
 BUCKETS = 1 << 18  # hashed n-gram ids of the char_ngrams input
 
@@ -66,37 +66,23 @@ class TurnClassifier:
             self._tokenizer.enable_padding(pad_id=self._tokenizer.token_to_id("<pad>"), pad_token="<pad>")
         elif self.input != "char_ngrams":
             raise ValueError(f"turn classifier {model_dir}: unknown input {self.input!r} in labels.json")
-        self._cache: OrderedDict[str, tuple[float, np.ndarray]] = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = threading.Lock()
+        self._cache: TextCache[tuple[float, np.ndarray]] = TextCache(cache_size)
 
     def predict(self, texts: list[str], batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
         """(violation probabilities (n,), category probabilities (n, k)); repeated texts from the cache."""
-        probs = np.zeros(len(texts), dtype=np.float32)
-        cats = np.zeros((len(texts), len(self.categories)), dtype=np.float32)
-        todo: dict[str, list[int]] = {}
-        with self._lock:
-            for i, text in enumerate(texts):
-                got = self._cache.get(text)
-                if got is None:
-                    todo.setdefault(text, []).append(i)
-                else:
-                    self._cache.move_to_end(text)
-                    probs[i], cats[i] = got
-        if todo:
-            new_p, new_c = self._run(list(todo), batch_size)
-            with self._lock:
-                for (text, rows), p, c in zip(todo.items(), new_p, new_c):
-                    probs[rows], cats[rows] = p, c
-                    c.setflags(write=False)
-                    self._cache[text] = (float(p), c)
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
+        def compute(todo: list[str]) -> list[tuple[float, np.ndarray]]:
+            probs, cats = self._run(todo, batch_size)
+            for c in cats:
+                c.setflags(write=False)  # shared by every later caller through the cache
+            return [(float(p), c) for p, c in zip(probs, cats)]
+
+        got = self._cache.get_many(texts, compute)
+        probs = np.array([p for p, _ in got], dtype=np.float32)
+        cats = np.stack([c for _, c in got]) if got else np.zeros((0, len(self.categories)), dtype=np.float32)
         return probs, cats
 
     def cache_clear(self) -> None:
-        with self._lock:
-            self._cache.clear()
+        self._cache.clear()
 
     def _run(self, texts: list[str], batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         probs = np.zeros(len(texts), dtype=np.float32)

@@ -1,0 +1,58 @@
+"""A thread-safe LRU of per-text model outputs, shared by the ONNX models (embedder, turn classifier,
+emotion scorer): agents paste the same template lines again and again, so each distinct text is
+run through a model once, and repeats within one call are run once too."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+
+
+class TextCache(Generic[V]):
+    def __init__(self, size: int) -> None:
+        self.size = size  # 0: compute every time
+        self.hits = self.misses = 0
+        self._items: OrderedDict[str, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.hits = self.misses = 0
+
+    def get_many(self, texts: Sequence[str], compute: Callable[[list[str]], Sequence[V]]) -> list[V]:
+        """One value per text: cached ones from the cache, the others from one `compute` call over
+        the distinct missing texts (outside the lock, so other threads are not held up)."""
+        out: list[V | None] = [None] * len(texts)
+        todo: dict[str, list[int]] = {}
+        with self._lock:
+            for i, text in enumerate(texts):
+                got = self._items.get(text)
+                if got is None:
+                    todo.setdefault(text, []).append(i)
+                else:
+                    self._items.move_to_end(text)
+                    out[i] = got
+            self.hits += len(texts) - sum(map(len, todo.values()))
+            self.misses += len(todo)
+        if todo:
+            values = compute(list(todo))
+            with self._lock:
+                for (text, rows), value in zip(todo.items(), values, strict=True):
+                    for i in rows:
+                        out[i] = value
+                    if self.size > 0:
+                        self._items[text] = value
+                while len(self._items) > max(self.size, 0):
+                    self._items.popitem(last=False)
+        return out  # type: ignore[return-value]
+
+
+__all__ = ["TextCache"]
