@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from qa_engine.schema import Interaction
@@ -9,11 +10,19 @@ from qa_engine.schema import Interaction
 LABELS = {"forbidden": "forbidden_words", "politeness": "politeness"}
 
 
-def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+def prf_counts(tp: int, fp: int, fn: int) -> dict[str, float]:
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
     f = 2 * p * r / (p + r) if p + r else 0.0
     return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4), "tp": tp, "fp": fp, "fn": fn}
+
+
+def prf(gold: Sequence[bool], pred: Sequence[bool]) -> dict[str, float]:
+    """Precision, recall and F1 of binary predictions against gold labels (the trainers' metric)."""
+    pairs = [(bool(g), bool(p)) for g, p in zip(gold, pred, strict=True)]
+    return prf_counts(
+        tp=sum(g and p for g, p in pairs), fp=sum(p and not g for g, p in pairs), fn=sum(g and not p for g, p in pairs)
+    )
 
 
 def predict_turn(inspector, text: str) -> dict[str, set[str]]:
@@ -53,7 +62,7 @@ def evaluate_rules(inspector, split: str = "test") -> dict[str, Any]:
         "split": split,
         "turns": len(rows),
         "sources": {s: sum(1 for r in rows if r["source"] == s) for s in sorted({r["source"] for r in rows})},
-        "metrics": {label: _prf(**c) for label, c in counts.items()},
+        "metrics": {label: prf_counts(**c) for label, c in counts.items()},
         "paraphrase_recall": round(paraphrase["tp"] / max(1, paraphrase["tp"] + paraphrase["fn"]), 4),
         "paraphrases": paraphrase["tp"] + paraphrase["fn"],
         "ruleset": inspector.ruleset.version,

@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qa_engine.evaluation import prf
+
 SEED = 20261123
 POLITE_CHARS = re.compile(r"[请谢歉对好迎祝见麻辛劳烦客谅包涵便]")  # every formula of the guideline has one
 
@@ -134,17 +136,6 @@ def training_set(task: Task, n_plain: int = 3000, seed: int = SEED) -> tuple[lis
     texts += task.lookalikes
     labels += [0] * len(task.lookalikes)
     return texts, np.array(labels, dtype=np.float32)
-
-
-def prf(gold: Sequence[bool], pred: Sequence[bool]) -> dict:
-    gold, pred = [bool(g) for g in gold], [bool(p) for p in pred]
-    tp = sum(g and p for g, p in zip(gold, pred))
-    fp = sum(p and not g for g, p in zip(gold, pred))
-    fn = sum(g and not p for g, p in zip(gold, pred))
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4), "tp": tp, "fp": fp, "fn": fn}
 
 
 def best_threshold(gold: Sequence[bool], scores: np.ndarray, grid: np.ndarray) -> tuple[float, dict]:

@@ -31,6 +31,7 @@ import torch
 from tokenizers import Tokenizer
 from transformers import BertModel
 
+from qa_engine.evaluation import prf
 from training.export_onnx import OPSET, quantise_int8
 
 REPO = Path(__file__).resolve().parents[1]
@@ -208,16 +209,6 @@ def predict_torch(model: ForbiddenClassifier, tok: Tokenizer, texts: Sequence[st
 
 
 # ---- threshold and metrics
-
-
-def prf(gold: Sequence[bool], pred: Sequence[bool]) -> dict:
-    gold, pred = [bool(g) for g in gold], [bool(p) for p in pred]
-    tp = sum(g and p for g, p in zip(gold, pred))
-    fp = sum(p and not g for g, p in zip(gold, pred))
-    fn = sum(g and not p for g, p in zip(gold, pred))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    return {"precision": round(precision, 4), "recall": round(recall, 4), "tp": tp, "fp": fp, "fn": fn}
 
 
 def choose_threshold(gold: Sequence[bool], probs: np.ndarray, rules: Sequence[bool] | None = None,

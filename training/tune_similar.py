@@ -12,7 +12,7 @@ import argparse
 from qa_datasets.labelled_set import load_labelled
 from qa_engine.config import Settings
 from qa_engine.engine import Inspector
-from qa_engine.evaluation import _prf, predict_turn
+from qa_engine.evaluation import predict_turn, prf_counts
 from qa_engine.rules.similar import SimilarOperator
 
 
@@ -43,7 +43,7 @@ def main() -> None:
                     para[0] += 1
                     para[1] += any(f.startswith("paraphrase.") for f in fired)
                     para[2] += bool(fired)
-            s, a = _prf(c_sim["tp"], c_sim["fp"], c_sim["fn"]), _prf(c_all["tp"], c_all["fp"], c_all["fn"])
+            s, a = prf_counts(c_sim["tp"], c_sim["fp"], c_sim["fn"]), prf_counts(c_all["tp"], c_all["fp"], c_all["fn"])
             print(f"{t:>9.2f} {margin:>6.2f} | {s['precision']:.3f} / {s['recall']:.3f} | {a['precision']:.3f} / {a['recall']:.3f} | {para[1] / para[0]:.3f}, {para[2] / para[0]:.3f}")
 
 
