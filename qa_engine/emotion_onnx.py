@@ -356,6 +356,12 @@ class OnnxEmotionScorer:
             texts, lambda todo: [(label, polarity, conf) for label, polarity, conf, _ in self.classifier.predict(todo)]
         )
 
+    def prefetch(self, texts: Sequence[str]) -> None:
+        """Label these texts now, in large batches, so that later score() calls find them cached
+        (Inspector.inspect_many: one model call per chunk of interactions, not one per interaction)."""
+        if self._cache.size > 0:
+            self.labels(texts)
+
     def score(self, turns: Sequence[TurnView]) -> list[TurnEmotion]:
         return [TurnEmotion(turn=v.index, role=v.role, label=label, polarity=polarity, confidence=conf)
                 for v, (label, polarity, conf) in zip(turns, self.labels([v.text for v in turns]))]

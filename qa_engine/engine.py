@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
+from typing import TypeVar
 
 from qa_engine import signals
 from qa_engine.config import Settings, get_settings
@@ -17,6 +20,8 @@ from qa_engine.schema import Hit, Interaction, Result
 from qa_engine.scorecard import Scorecard, load_scorecards
 from qa_engine.segment import Segmenter
 
+
+T = TypeVar("T")
 
 # settings.emotion_scorer -> (model folder under settings.models_dir, command that builds it).
 EMOTION_MODELS: dict[str, tuple[str, str]] = {
@@ -86,8 +91,14 @@ class Inspector:
             if getattr(self.emotion_scorer, "releases_gil", False)
             else None
         )
-        if self._emotion_worker is not None:  # engines are rebuilt (rule versions): no idle thread left per engine
-            weakref.finalize(self, self._emotion_worker.shutdown, wait=False)
+        # inspect_many's model work for the next chunk; its own thread, so that a long prefetch does
+        # not hold up the emotion calls of single inspections running at the same time
+        self._prefetch_worker = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") if self._emotion_worker is not None else None
+        )
+        for worker in (self._emotion_worker, self._prefetch_worker):
+            if worker is not None:  # engines are rebuilt (rule versions): no idle thread left per engine
+                weakref.finalize(self, worker.shutdown, wait=False)
 
     @property
     def versions(self) -> dict:
@@ -107,13 +118,79 @@ class Inspector:
                     h.explanation += f"（注意：该轮语音识别置信度 {h.asr_confidence:.2f} 偏低，可能是识别错误）"
 
     def inspect(self, interaction: Interaction) -> Result:
-        if not interaction.turns:
-            raise ValueError(f"{interaction.interaction_id}: no turns to inspect (transcribe audio first)")
-        ctx = InspectionContext.build(interaction, self.index, self.segmenter)
+        """One interaction (the API's synchronous path). For many, inspect_many is several times faster."""
+        ctx = self._context(interaction)
         if self._emotion_worker is not None:  # the model runs outside the GIL beside the text rules
             ctx.emotions = self._emotion_worker.submit(self.emotion_scorer.score, ctx.turns)
         else:
             ctx.emotions = self.emotion_scorer.score(ctx.turns)
+        return self._inspect(ctx)
+
+    def inspect_many(self, items: Iterable[Interaction | T], chunk_size: int = 128) -> Iterator[Result | T | ValueError]:
+        """Results of a stream of interactions, in order, one per item, with the same results as
+        `inspect`. Items that are not Interactions (a reader's record errors) come back unchanged, and
+        an interaction that cannot be inspected comes back as its ValueError, so a stream keeps its
+        order and its failures.
+
+        Why it is faster: the models run once per chunk of `chunk_size` interactions, in large
+        length-sorted batches, instead of once per interaction (a batch of ~12 turns is mostly
+        per-call overhead), and the next chunk's model work runs in the background thread, outside
+        the GIL, while the text rules of this one run. Per-text model caches carry the outputs over.
+        """
+        pending: tuple[list, Future | None] | None = None
+        iterator = iter(items)
+        while chunk := list(islice(iterator, chunk_size)):
+            ready = self._start_chunk(chunk)
+            if pending is not None:
+                yield from self._finish_chunk(*pending)
+            pending = ready
+        if pending is not None:
+            yield from self._finish_chunk(*pending)
+
+    def _context(self, interaction: Interaction) -> InspectionContext:
+        if not interaction.turns:
+            raise ValueError(f"{interaction.interaction_id}: no turns to inspect (transcribe audio first)")
+        return InspectionContext.build(interaction, self.index, self.segmenter)
+
+    def _start_chunk(self, chunk: list) -> tuple[list, Future | None]:
+        """Contexts for a chunk, and its model work (prefetch) started in the background."""
+        staged: list = []
+        for item in chunk:
+            if isinstance(item, Interaction):
+                try:
+                    staged.append(self._context(item))
+                except ValueError as exc:
+                    staged.append(exc)
+            else:
+                staged.append(item)
+        contexts = [c for c in staged if isinstance(c, InspectionContext)]
+        if self._prefetch_worker is not None:
+            return staged, self._prefetch_worker.submit(self._prefetch, contexts)
+        self._prefetch(contexts)
+        return staged, None
+
+    def _prefetch(self, contexts: list[InspectionContext]) -> None:
+        """Fill the per-text caches of the models (emotion scorer, classifier rules) for these contexts."""
+        prefetch = getattr(self.emotion_scorer, "prefetch", None)
+        if prefetch is not None:
+            prefetch([v.text for ctx in contexts for v in ctx.turns])
+        for rule in self.ruleset.rules:
+            prefetch = getattr(rule, "prefetch", None)
+            if prefetch is not None:
+                prefetch([c for c in contexts if c.interaction.channel in rule.spec.channels])
+
+    def _finish_chunk(self, staged: list, prefetched: Future | None) -> Iterator:
+        if prefetched is not None:
+            prefetched.result()  # a model error surfaces here, as it would from inspect
+        for item in staged:
+            if isinstance(item, InspectionContext):
+                item.emotions = self.emotion_scorer.score(item.turns)  # from the cache the prefetch filled
+                yield self._inspect(item)
+            else:
+                yield item
+
+    def _inspect(self, ctx: InspectionContext) -> Result:
+        interaction = ctx.interaction
         for rule in self.ruleset.rules:
             if interaction.channel in rule.spec.channels:
                 ctx.hits[rule.spec.id] = rule.evaluate(ctx, select_turns(rule.spec, ctx))

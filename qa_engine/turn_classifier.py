@@ -84,6 +84,10 @@ class TurnClassifier:
     def cache_clear(self) -> None:
         self._cache.clear()
 
+    @property
+    def cache_size(self) -> int:
+        return self._cache.size
+
     def _run(self, texts: list[str], batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         probs = np.zeros(len(texts), dtype=np.float32)
         cats = np.zeros((len(texts), len(self.categories)), dtype=np.float32)

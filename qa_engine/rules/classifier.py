@@ -18,6 +18,8 @@ from qa_engine.rules.base import Resources, RuleOperator, RuleSpec, register
 from qa_engine.rules.similar import clauses
 from qa_engine.schema import Hit
 
+PREFETCH_BATCH = 256  # texts per onnxruntime call when many interactions are scored at once
+
 CATEGORY_NAMES = {"deflect": "推诿", "impatience": "不耐烦", "blame": "指责", "mock_insult": "嘲讽/辱骂",
                   "improper_promise": "违规承诺"}
 
@@ -46,6 +48,18 @@ class ClassifierOperator(RuleOperator):
 
     def depends_on(self) -> list[str]:
         return super().depends_on() + list(self.params.unless)
+
+    def prefetch(self, contexts: list[InspectionContext]) -> None:
+        """Score the turns this rule may read in many interactions at once (Inspector.inspect_many),
+        so that evaluate() finds them in the model's cache. A superset: every turn of the rule's roles
+        long enough to classify, whatever its scope or `unless` rules decide later."""
+        if self.model.cache_size == 0:
+            return
+        texts = [t for ctx in contexts for v in ctx.turns_of(tuple(self.spec.roles))
+                 if len(v.text.strip()) >= self.params.min_chars
+                 for t in model_inputs(v.turn.text, self.params.long_turn_chars)]
+        if texts:
+            self.model.predict(texts, batch_size=PREFETCH_BATCH)
 
     def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
         skip = {h.turn for rule in self.params.unless for h in ctx.hits.get(rule, [])}
