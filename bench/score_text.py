@@ -77,20 +77,31 @@ def main() -> None:
     all_rules = inspector.ruleset.rules
     model_rules = [r for r in all_rules if r.name == "classifier"]
 
-    def score_all() -> None:
+    def clear_caches() -> None:
         for rule in model_rules:
             rule.model.cache_clear()
         if hasattr(inspector.emotion_scorer, "cache_clear"):  # the LSTM scorer's per-text cache
             inspector.emotion_scorer.cache_clear()
-        # Streamed like `qa-engine score`: each result is serialised, then dropped.
+
+    def score_all() -> None:
+        clear_caches()
+        # Streamed like `qa-engine score` (and the API's queue, a rescore): inspect_many, each result
+        # serialised, then dropped.
+        for result in inspector.inspect_many(interactions):
+            result.model_dump_json()
+
+    def score_one_by_one() -> None:
+        clear_caches()
+        # One inspect() call per interaction, as the API's synchronous POST /v1/interactions does.
         for item in interactions:
             inspector.inspect(item).model_dump_json()
 
     engine_s = best_of(args.repeat, score_all, "engine")
+    single_s = best_of(args.repeat, score_one_by_one, "single")
     no_model_s = None
     if model_rules:
         inspector.ruleset.rules = [r for r in all_rules if r.name != "classifier"]
-        no_model_s = best_of(args.repeat, score_all, "no_model")
+        no_model_s = best_of(args.repeat, score_all, "no_model")  # inspect_many
         inspector.ruleset.rules = all_rules
     naive_a = best_of(args.repeat, lambda: naive_baseline(interactions, words, []))
     naive_b = best_of(1, lambda: naive_baseline(interactions, words, emotion_words))
@@ -99,8 +110,10 @@ def main() -> None:
     print(f"sessions {n}, turns {turns}, rule lexicon entries {len(words)}, emotion lexicon entries {len(emotion_words)}, rules {len(inspector.ruleset.rules)}")
     print(f"engine load (rules, jieba, lexicons): {load_s:.2f} s")
     print(f"engine: {engine_s:.3f} s -> {n / engine_s:,.0f} interactions/s  (full scoring: rules, emotion, scorecard; "
-          f"emotion scorer {inspector.emotion_scorer.source}, {inspector.settings.onnx_threads} onnx threads; "
+          f"inspect_many; emotion scorer {inspector.emotion_scorer.source}, {inspector.settings.onnx_threads} onnx threads; "
           f"CPU {CPU['engine']:.2f} s)")
+    print(f"engine, one inspect() call per interaction: {single_s:.3f} s -> {n / single_s:,.0f} interactions/s "
+          f"(CPU {CPU['single']:.2f} s)")
     if no_model_s is not None:
         print(f"engine without the {len(model_rules)} classifier rules: {no_model_s:.3f} s -> {n / no_model_s:,.0f} interactions/s "
               f"(the classifier costs {engine_s / no_model_s:.1f}x; cold prediction cache each repeat; CPU {CPU['no_model']:.2f} s)")

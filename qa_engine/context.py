@@ -70,6 +70,10 @@ class TurnView:
         tokens = [(a + lo, b + lo, w) for a, b, w in seg.tokens(text[lo:hi])]
         return TokenBoundaries(tokens, seg.lexicon_terms).respects(start, end)
 
+    def has_list(self, list_name: str) -> bool:
+        """Does the text contain any word of this list (before word-boundary checks)?"""
+        return list_name in self._matches
+
     def matches(self, list_name: str, *, word_boundary: bool = True) -> list[PhraseMatch]:
         """Matches of one word list, longest first where they overlap, respecting word boundaries."""
         chosen: list[PhraseMatch] = []

@@ -174,10 +174,11 @@ class Inspector:
         prefetch = getattr(self.emotion_scorer, "prefetch", None)
         if prefetch is not None:
             prefetch([v.text for ctx in contexts for v in ctx.turns])
+        done: set = set()  # what rules sharing a model have prefetched already
         for rule in self.ruleset.rules:
             prefetch = getattr(rule, "prefetch", None)
             if prefetch is not None:
-                prefetch([c for c in contexts if c.interaction.channel in rule.spec.channels])
+                prefetch([c for c in contexts if c.interaction.channel in rule.spec.channels], done)
 
     def _finish_chunk(self, staged: list, prefetched: Future | None) -> Iterator:
         if prefetched is not None:

@@ -49,12 +49,16 @@ class ClassifierOperator(RuleOperator):
     def depends_on(self) -> list[str]:
         return super().depends_on() + list(self.params.unless)
 
-    def prefetch(self, contexts: list[InspectionContext]) -> None:
+    def prefetch(self, contexts: list[InspectionContext], done: set) -> None:
         """Score the turns this rule may read in many interactions at once (Inspector.inspect_many),
         so that evaluate() finds them in the model's cache. A superset: every turn of the rule's roles
-        long enough to classify, whatever its scope or `unless` rules decide later."""
-        if self.model.cache_size == 0:
+        long enough to classify, whatever its scope or `unless` rules decide later. `done` holds what
+        other rules prefetched in this round: the per-category rules share one model and one input."""
+        key = ("classifier", self.model.name, tuple(self.spec.roles), tuple(self.spec.channels), self.params.min_chars,
+               self.params.long_turn_chars)
+        if self.model.cache_size == 0 or key in done:
             return
+        done.add(key)
         texts = [t for ctx in contexts for v in ctx.turns_of(tuple(self.spec.roles))
                  if len(v.text.strip()) >= self.params.min_chars
                  for t in model_inputs(v.turn.text, self.params.long_turn_chars)]

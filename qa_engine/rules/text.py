@@ -84,7 +84,8 @@ class KeywordOperator(RuleOperator):
 
     def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
         p = self.params
-        per_turn = [(view, self._turn_matches(view)) for view in turns]
+        # Only turns where the shared index found a word of this list can match (most turns: none).
+        per_turn = [(view, self._turn_matches(view)) for view in turns if view.has_list(self.list_name)]
         if p.mode == "any":
             return [self.turn_hit(view, m.start, m.end) for view, ms in per_turn for m in ms]
         if p.mode == "none":
