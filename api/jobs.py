@@ -176,15 +176,16 @@ class InteractionQueue:
             token, jobs = queue.claim(session, self.batch_size)
         if not jobs:
             return 0
+        started = time.perf_counter()
+        outcomes = self.scorer.score_many([job.fields for job in jobs])  # a bad interaction fails its job, not the batch
+        # the batch is scored as a whole: each job is counted with the batch's time divided evenly
+        per_item = (time.perf_counter() - started) / len(jobs)
         scored = []
-        for job in jobs:
-            started = time.perf_counter()
-            try:
-                item = Interaction.model_validate(job.fields)
-                prepared, result = self.scorer.score(item)
-                self.metrics.inspect_seconds.observe(time.perf_counter() - started)
+        for job, (prepared, result, exc) in zip(jobs, outcomes, strict=True):
+            if exc is None:
+                self.metrics.inspect_seconds.observe(per_item)
                 scored.append((job, prepared, result, None))
-            except Exception as exc:  # noqa: BLE001 - a bad interaction fails its job, not the batch
+            else:
                 log.warning("queued interaction %s (job %s) failed: %s", job.interaction_id, job.job_id, exc)
                 scored.append((job, None, None, f"{type(exc).__name__}: {exc}"))
         try:

@@ -68,6 +68,36 @@ class Scorer:
         prepared = self.preparer.prepare(item, Path(self.audio_dir) if self.audio_dir else None)
         return prepared, self.inspector.inspect(prepared)
 
+    def score_many(self, items: list[Interaction | dict]) -> list[tuple[Interaction | None, Result | None, Exception | None]]:
+        """`score` of many interactions (or their fields, validated here) through inspect_many, whose
+        models run in large batches: one (prepared, result, None) or (None, None, error) per item, in
+        order. A bad item fails alone."""
+        audio_dir = Path(self.audio_dir) if self.audio_dir else None
+        prepared: list[Interaction | Exception] = []
+        for item in items:
+            try:
+                item = item if isinstance(item, Interaction) else Interaction.model_validate(item)
+                self._check_audio(item)
+                prepared.append(self.preparer.prepare(item, audio_dir))
+            except Exception as exc:  # noqa: BLE001 - passed through inspect_many as this item's outcome
+                prepared.append(exc)
+        try:
+            results = list(self.inspector.inspect_many(prepared))
+        except Exception:  # noqa: BLE001 - an error that ended the stream: one by one, so that it fails alone
+            results = [self._inspect_alone(p) for p in prepared]
+        return [
+            (p, r, None) if isinstance(r, Result) else (None, None, r)
+            for p, r in zip(prepared, results, strict=True)
+        ]
+
+    def _inspect_alone(self, item: Interaction | Exception) -> Result | Exception:
+        if not isinstance(item, Interaction):
+            return item
+        try:
+            return self.inspector.inspect(item)
+        except Exception as exc:  # noqa: BLE001 - fails its item only
+            return exc
+
     def score_upload(self, item: Interaction) -> tuple[Interaction, Result]:
         """An uploaded recording (audio_path is the server's own copy): transcribe, redact, inspect."""
         prepared = self.preparer.prepare(item)

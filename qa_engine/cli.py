@@ -67,19 +67,26 @@ def score(input_path: str, output: str | None, summary: bool) -> None:
     preparer = Preparer(inspector.settings)
     base_dir = Path(input_path).resolve().parent if input_path != "-" else Path.cwd()
     out = open(output, "w", encoding="utf-8") if output else sys.stdout
+
+    def prepared():
+        # a record that cannot be read or prepared travels on as its error, so that inspect_many
+        # gives it back in its place and the messages keep the input's order
+        for item in read_interactions(stream, name=input_path):
+            if isinstance(item, RecordError):
+                yield item
+                continue
+            try:
+                yield preparer.prepare(item, base_dir)
+            except (ValueError, AudioError, ModelError) as exc:
+                yield exc
+
     results: list[Result] = []
     failed = 0
     try:
-        for item in read_interactions(stream, name=input_path):
-            if isinstance(item, RecordError):
+        for result in inspector.inspect_many(prepared()):
+            if not isinstance(result, Result):  # a RecordError, or the exception of this interaction
                 failed += 1
-                click.echo(f"qa-engine: {input_path}: {item}", err=True)
-                continue
-            try:
-                result = inspector.inspect(preparer.prepare(item, base_dir))
-            except (ValueError, AudioError, ModelError) as exc:
-                failed += 1
-                click.echo(f"qa-engine: {input_path}: {exc}", err=True)
+                click.echo(f"qa-engine: {input_path}: {result}", err=True)
                 continue
             out.write(result.model_dump_json() + "\n")
             if summary:
@@ -139,12 +146,11 @@ def transcribe(audio: tuple[Path, ...], output_dir: Path | None, agent_id: str |
 def demo(output: str | None) -> None:
     """Score the bundled example interactions and print a readable summary."""
     inspector = _inspector()
-    results = []
     with EXAMPLES.open("rb") as fh:
-        for item in read_interactions(fh, name="interactions.jsonl"):
-            if isinstance(item, RecordError):
-                _fail(f"bundled example broken: {item}")
-            results.append(inspector.inspect(item))
+        results = list(inspector.inspect_many(read_interactions(fh, name="interactions.jsonl")))
+    for result in results:
+        if not isinstance(result, Result):  # a RecordError, or an example that cannot be inspected
+            _fail(f"bundled example broken: {result}")
     click.echo(format_summary(results, 0, detail=True))
     if output:
         Path(output).write_text("".join(r.model_dump_json() + "\n" for r in results), encoding="utf-8")

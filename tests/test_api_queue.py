@@ -182,6 +182,25 @@ def test_bulk_scores_everything_and_a_bad_item_fails_alone(env):
     assert again["accepted"] == 1 and [j["interaction_id"] for j in again["jobs"] if not j["duplicate"]] == ["b-bad"]
 
 
+def test_score_many_fails_a_bad_item_alone_with_the_error_of_score(env):
+    """The queue's scoring of a claimed batch: one outcome per job, in order, a bad one failing alone."""
+    scorer = env.app.state.scorer
+    good = [chat("m-1", RED), chat("m-2", GREEN), chat("m-3", YELLOW)]
+    invalid = {"interaction_id": "m-bad", "channel": "fax", "turns": []}  # a stored job's fields no longer valid
+    audio = {"interaction_id": "m-audio", "channel": "call", "agent_id": "A1", "audio_path": "nowhere/x.wav"}
+    out = scorer.score_many([good[0], invalid, good[1], audio, Interaction.model_validate(good[2])])
+    assert [type(error).__name__ if error else None for _, _, error in out] == [None, "ValidationError", None, "AudioNotAllowed", None]
+    assert out[1][:2] == out[3][:2] == (None, None)
+    with pytest.raises(Exception) as alone:  # the same error as scoring it alone
+        scorer.score(Interaction.model_validate(audio))
+    assert str(out[3][2]) == str(alone.value)
+    for (prepared, result, _), fields in zip([out[0], out[2], out[4]], good, strict=True):
+        expected_prepared, expected = scorer.score(Interaction.model_validate(fields))
+        assert prepared == expected_prepared
+        assert (result.interaction_id, result.score, result.flag) == (expected.interaction_id, expected.score, expected.flag)
+        assert [h.rule_id for h in result.hits] == [h.rule_id for h in expected.hits]
+
+
 def test_changed_content_in_one_request_is_scored_in_order(env):
     first, second = chat("c-1", RED), chat("c-1", GREEN)
     out = env.post("/v1/interactions/bulk", "ingest", json={"interactions": [first, second]}).json()

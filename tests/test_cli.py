@@ -63,6 +63,7 @@ def test_malformed_line_reported_others_scored(tmp_path):
     assert "line 4:" in err and "channel" in err and "'call' or 'chat'" in err
     assert "line 5:" in err and "no turns" in err
     assert "line 6: not valid UTF-8" in err
+    assert [line.split(": ")[2] for line in err.splitlines()] == [f"line {n}" for n in range(2, 7)]  # in input order
     assert "Traceback" not in err
 
 

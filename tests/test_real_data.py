@@ -8,7 +8,10 @@ import pytest
 
 from conftest import SHARED, rule_ids
 from qa_datasets.jddc import chat_dev_path, load_sessions
-from qa_engine.schema import Interaction
+from qa_engine.config import Settings
+from qa_engine.engine import Inspector
+from qa_engine.io import RecordError
+from qa_engine.schema import Interaction, Result
 
 CALLS = SHARED / "audio" / "calls"
 
@@ -34,6 +37,32 @@ def test_all_800_jd_sessions_score(inspector, sessions):
         for h in r.hits:
             if h.start is not None:
                 assert s["turns"][h.turn]["text"][h.start : h.end] == h.text
+
+
+def rounded(result: Result) -> dict:
+    """A result with the models' floats to 4 places (a large batch pads texts differently: last-digit noise)."""
+    data = result.model_dump()
+    for turn in data["emotion"]["turns"]:
+        turn["confidence"] = round(turn["confidence"], 4)
+    for hit in data["hits"]:
+        hit["score"] = round(hit["score"], 4)
+    return data
+
+
+def test_inspect_many_gives_the_results_of_inspect_in_order(inspector, sessions):
+    items = [Interaction.model_validate(s) for s in sessions[:60]]
+    bad_line = RecordError(3, "invalid JSON")  # what a reader passes on for a broken record
+    audio_only = Interaction(interaction_id="not-transcribed", channel="call", audio_path="x.wav")
+    stream = [*items[:10], bad_line, *items[10:30], audio_only, *items[30:]]
+    # its own Inspector: its model caches are filled by its prefetches, not by the inspect calls below
+    out = list(Inspector(Settings()).inspect_many(stream, chunk_size=7))  # 9 chunks, 2 of them holding the odd items
+    assert len(out) == len(stream)
+    assert out[10] is bad_line
+    assert isinstance(out[31], ValueError) and str(out[31]).startswith("not-transcribed: no turns to inspect")
+    results = out[:10] + out[11:31] + out[32:]
+    assert [r.interaction_id for r in results] == [i.interaction_id for i in items]
+    for got, item in zip(results, items, strict=True):
+        assert rounded(got) == rounded(inspector.inspect(item)), item.interaction_id
 
 
 def load_call(name: str) -> Interaction:

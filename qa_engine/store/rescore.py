@@ -116,8 +116,11 @@ def rescore(
         ).all()
         if not rows:
             break
-        for row, old in rows:
-            result = inspector.inspect(as_interaction(row))
+        # one page through inspect_many: its models score the page's turns in large batches
+        results = inspector.inspect_many(as_interaction(row) for row, _ in rows)
+        for (row, old), result in zip(rows, results, strict=True):
+            if isinstance(result, ValueError):  # as inspect would have raised it (a stored run has turns)
+                raise result
             result.versions = {**(result.versions or {}), "rule_versions": rule_versions or {}}
             new_id = None
             if not dry_run:
