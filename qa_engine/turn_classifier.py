@@ -1,4 +1,4 @@
-"""A turn classifier in ONNX (models/forbidden_ngram, models/forbidden_e5), CPU only.
+"""A turn classifier in ONNX (models/forbidden_ngram, models/forbidden_e5, models/empathy_ngram), CPU only.
 
 The folder holds model.onnx (outputs `violation` (batch,) and `category` (batch, k) probabilities)
 and labels.json (categories, threshold, and `input`, which says what the graph reads):
@@ -6,6 +6,11 @@ and labels.json (categories, threshold, and `input`, which says what the graph r
     fine-tuned transformer;
   - "char_ngrams": `grams`, the hashed character 1-3-gram ids of each text (char_ngram_ids), padded
     with id `buckets`.
+Optional fields: `text: "normalized"` when the model was trained on the engine's normalised text
+(qa_engine.normalize: full-width -> half-width, lower case, whitespace next to CJK dropped;
+models/empathy_ngram), which predict() then applies itself (default "raw": what the caller gives,
+the rule passes Traditional -> Simplified only); `label_zh` (what the `violation` output is the
+probability of, for explanations; default 违规) and `categories_zh` (category -> Chinese name).
 Runtime needs onnxruntime + numpy (+ tokenizers for "tokens"), never torch. Probabilities are cached
 per text (agents repeat template lines across interactions).
 """
@@ -50,6 +55,11 @@ class TurnClassifier:
         self.categories: list[str] = list(self.labels["categories"])
         self.threshold: float = float(self.labels["threshold"])
         self.prefix: str = self.labels.get("prefix", "")
+        self.text_form: str = self.labels.get("text", "raw")
+        if self.text_form not in ("raw", "normalized"):
+            raise ValueError(f"turn classifier {model_dir}: unknown text {self.text_form!r} in labels.json")
+        self.label_zh: str = self.labels.get("label_zh", "违规")
+        self.categories_zh: dict[str, str] = dict(self.labels.get("categories_zh", {}))
         opts = ort.SessionOptions()
         # shared CPU: never grab every core; a hashed n-gram graph is a gather and a sum, which extra
         # threads only slow down (they spin up for microseconds of work)
@@ -99,6 +109,10 @@ class TurnClassifier:
         return probs, cats
 
     def _feed(self, texts: list[str]) -> dict[str, np.ndarray]:
+        if self.text_form == "normalized":
+            from qa_engine.normalize import normalize
+
+            texts = [normalize(t).text for t in texts]  # idempotent: the rule's clause texts already are
         if self.input == "char_ngrams":
             buckets, n_max = int(self.labels["buckets"]), int(self.labels.get("n_max", 3))
             ids = [sorted(char_ngram_ids(t, n_max, buckets)) or [buckets] for t in texts]

@@ -7,7 +7,7 @@ import pytest
 from qa_engine.config import Settings
 from qa_engine.engine import Inspector
 from qa_engine.evaluation import predict_turn
-from training.politeness_compare import Task, training_set
+from training.politeness_compare import Task, choose, training_set
 
 
 def test_empathy_set_counts_and_split() -> None:
@@ -31,7 +31,15 @@ def test_classifier_training_set_is_not_the_labelled_set(name: str) -> None:
     generic = {p for phrases in task.formulas.values() for p in phrases} | set(task.lookalikes)
     assert not labelled & ({t.strip() for t in texts} - generic)
     bases = texts[: 4 * ((len(texts) - len(generic)) // 4) : 4]  # per JD turn: itself, + look-alike, + 2 formulas
-    assert bases and all(not task.chars.search(t) for t in bases)  # the plain JD turns hold no formula character
+    assert bases and all(task.plain(t) for t in bases)  # the plain JD turns hold no formula (empathy: no list phrase)
+
+
+def test_default_choice_by_dev_f1_ties_to_fewer_moving_parts() -> None:
+    names = {"rules": "r", "classifier": "c", "rules + classifier": "rc"}
+    dev = {"r": {"f1": 0.667}, "c": {"f1": 0.895}, "rc": {"f1": 0.895}}
+    assert choose(dev, names) == "rules + classifier"  # the tie goes to the option keeping the phrase rules
+    assert choose({**dev, "c": {"f1": 0.9}}, names) == "classifier"
+    assert choose({**dev, "r": {"f1": 0.895}}, names) == "rules"
 
 
 def test_similar_packs_load_beside_the_defaults() -> None:

@@ -49,16 +49,23 @@ def fit_category(x: torch.Tensor, y: np.ndarray, l2: float, epochs: int = 300, l
     return model
 
 
-def export(violation: torch.nn.Linear, category: torch.nn.Linear, path: Path) -> None:
-    """weights (BUCKETS + 1, 6): column 0 the violation logit, 1..5 the category logits; the last row
-    (the padding id) is zero."""
-    w = np.zeros((BUCKETS + 1, 1 + len(CATEGORIES)), dtype=np.float32)
+def export(violation: torch.nn.Linear, category: torch.nn.Linear | None, path: Path,
+           graph_name: str = "forbidden_ngram") -> None:
+    """weights (BUCKETS + 1, 1 + k): column 0 the violation logit, 1..k the category logits; the last
+    row (the padding id) is zero. Also used for one-label turn classifiers (models/empathy_ngram,
+    training/politeness_compare.py --export): `category` None gives k = 1 with a zero logit, so the
+    `category` output is all 1.0 and TurnClassifier reads the model like any other."""
+    k = category.out_features if category is not None else 1
+    w = np.zeros((BUCKETS + 1, 1 + k), dtype=np.float32)
     w[:BUCKETS, 0] = violation.weight.detach().numpy()[0]
-    w[:BUCKETS, 1:] = category.weight.detach().numpy().T
-    b = np.concatenate([violation.bias.detach().numpy(), category.bias.detach().numpy()]).astype(np.float32)
+    cat_bias = np.zeros(k, dtype=np.float32)
+    if category is not None:
+        w[:BUCKETS, 1:] = category.weight.detach().numpy().T
+        cat_bias = category.bias.detach().numpy()
+    b = np.concatenate([violation.bias.detach().numpy(), cat_bias]).astype(np.float32)
     nodes = [
-        helper.make_node("Gather", ["weights", "grams"], ["per_gram"], axis=0),  # (batch, n, 6)
-        helper.make_node("ReduceSum", ["per_gram", "axis1"], ["summed"], keepdims=0),  # (batch, 6)
+        helper.make_node("Gather", ["weights", "grams"], ["per_gram"], axis=0),  # (batch, n, 1 + k)
+        helper.make_node("ReduceSum", ["per_gram", "axis1"], ["summed"], keepdims=0),  # (batch, 1 + k)
         helper.make_node("Add", ["summed", "bias"], ["logits"]),
         helper.make_node("Slice", ["logits", "s0", "s1", "ax1"], ["v_logit"]),
         helper.make_node("Squeeze", ["v_logit", "ax1"], ["v_flat"]),
@@ -73,13 +80,13 @@ def export(violation: torch.nn.Linear, category: torch.nn.Linear, path: Path) ->
         helper.make_tensor("ax1", TensorProto.INT64, [1], [1]),
         helper.make_tensor("s0", TensorProto.INT64, [1], [0]),
         helper.make_tensor("s1", TensorProto.INT64, [1], [1]),
-        helper.make_tensor("s6", TensorProto.INT64, [1], [1 + len(CATEGORIES)]),
+        helper.make_tensor("s6", TensorProto.INT64, [1], [1 + k]),
     ]
     graph = helper.make_graph(
-        nodes, "forbidden_ngram",
+        nodes, graph_name,
         [helper.make_tensor_value_info("grams", TensorProto.INT64, ["batch", "n"])],
         [helper.make_tensor_value_info("violation", TensorProto.FLOAT, ["batch"]),
-         helper.make_tensor_value_info("category", TensorProto.FLOAT, ["batch", len(CATEGORIES)])],
+         helper.make_tensor_value_info("category", TensorProto.FLOAT, ["batch", k])],
         inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="qa-engine")

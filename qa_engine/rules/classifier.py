@@ -1,11 +1,14 @@
-"""The `classifier` operator: an ONNX turn classifier (models/forbidden_ngram by default, or the fine-tuned models/forbidden_e5) as a rule.
+"""The `classifier` operator: an ONNX turn classifier (models/forbidden_ngram by default, the fine-tuned
+models/forbidden_e5, or models/empathy_ngram in the `empathy` pack) as a rule.
 
 All turns the rule selects are classified in one batch per interaction (the model and its
 prediction cache are shared by every rule naming it, so five per-category rules cost one model call
 per turn). The model reads the turn's own text (see model_inputs). A turn whose violation probability reaches the threshold is a hit when its most likely
 category is one of the rule's `categories`. The hit's span is the clause the model scores highest
 when that clause alone reaches the threshold, else the whole turn; its score is the probability and
-the explanation names the model, the probability and the category.
+the explanation names the model, the probability and the category. What the probability is of comes
+from the model's labels.json (`label_zh`, default 违规: "模型 forbidden_ngram：违规概率 0.91，类别 推诿 0.80";
+"模型 empathy_ngram：同理心概率 0.87"); a one-category model names no category.
 """
 
 from __future__ import annotations
@@ -91,12 +94,18 @@ class ClassifierOperator(RuleOperator):
         for v, prob, cat in found:
             best = max(((scores[v.text[s:e]][0], s, e) for s, e in parts[v.index]), default=None)
             start, end = (best[1], best[2]) if best is not None and best[0] >= self.threshold else _strip(v.text)
-            name = self.model.categories[int(cat.argmax())]
             hit = self.turn_hit(v, start, end, score=float(min(1.0, max(0.0, prob))))
-            hit.explanation = (f"{hit.explanation}（模型 {self.model.name}：违规概率 {prob:.2f}，"
-                               f"类别 {CATEGORY_NAMES.get(name, name)} {float(cat.max()):.2f}）")
+            hit.explanation = f"{hit.explanation}（{self._because(prob, cat)}）"
             hits.append(hit)
         return hits
+
+    def _because(self, prob: float, cat) -> str:
+        said = f"模型 {self.model.name}：{self.model.label_zh}概率 {prob:.2f}"
+        if len(self.model.categories) < 2:
+            return said
+        name = self.model.categories[int(cat.argmax())]
+        zh = self.model.categories_zh.get(name) or CATEGORY_NAMES.get(name, name)
+        return f"{said}，类别 {zh} {float(cat.max()):.2f}"
 
     def _scores(self, texts: list[str]) -> dict:
         if not texts:
