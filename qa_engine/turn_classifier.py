@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from functools import lru_cache
+from operator import add
 from pathlib import Path
 
 import numpy as np
@@ -32,14 +32,29 @@ BUCKETS = 1 << 18  # hashed n-gram ids of the char_ngrams input
 
 def char_ngram_ids(text: str, n_max: int = 3, buckets: int = BUCKETS) -> set[int]:
     """The distinct hashed character 1..n_max-grams of a text (CRC-32 of the UTF-8 bytes, mod buckets)."""
-    grams = {text[j:j + n] for n in range(1, n_max + 1) for j in range(len(text) - n + 1)}
-    return {_gram_id(g, buckets) for g in grams}
+    # 1-3-grams by map() over shifted copies of the text (no Python loop per gram): this featuriser
+    # runs on every agent turn for each n-gram model, in the GIL, beside the text rules.
+    grams = set(text)
+    if n_max >= 2:
+        grams.update(map(add, text, text[1:]))
+    if n_max >= 3:
+        grams.update(map(add, map(add, text, text[1:]), text[2:]))
+    for n in range(4, n_max + 1):
+        grams.update(text[j:j + n] for j in range(len(text) - n + 1))
+    table = _GRAM_IDS.setdefault(buckets, {})
+    ids = list(map(table.get, grams))
+    if None in ids:
+        if len(table) > _GRAM_IDS_MAX:  # bounded memory on an endless stream of new text
+            table.clear()
+        # the same set iterated twice, unchanged: same order as `ids`
+        ids = [table.setdefault(gram, zlib.crc32(gram.encode("utf-8")) % buckets) if i is None else i
+               for gram, i in zip(grams, ids)]
+    return set(ids)
 
 
-@lru_cache(maxsize=1 << 18)
-def _gram_id(gram: str, buckets: int) -> int:
-    # Service text reuses a small set of n-grams; hashing each once saves most of the featuriser's time.
-    return zlib.crc32(gram.encode("utf-8")) % buckets
+# Service text reuses a small set of n-grams: each is hashed once (buckets -> {gram: id}).
+_GRAM_IDS: dict[int, dict[str, int]] = {}
+_GRAM_IDS_MAX = 1 << 20
 
 
 class TurnClassifier:

@@ -176,3 +176,21 @@ def test_ngram_training_code_trains_exports_and_loads(tmp_path):
     assert probs.shape == (2,) and cats.shape == (2, 5)
     assert np.allclose(cats.sum(axis=1), 1.0, atol=1e-4)
     assert json.loads((out / "metrics.json").read_text(encoding="utf-8"))["train_turns"] == 200 + 90
+
+
+def test_char_ngram_ids_are_the_hashed_grams_the_models_were_trained_on():
+    """The featuriser is written for speed (map over shifted copies, a shared gram table); its ids
+    must stay those of the plain definition, or every n-gram model would read different features."""
+    import zlib
+
+    from qa_datasets.jddc import load_sessions
+    from qa_engine.turn_classifier import BUCKETS, char_ngram_ids
+
+    def plain(text: str, n_max: int, buckets: int) -> set[int]:
+        grams = {text[j:j + n] for n in range(1, n_max + 1) for j in range(len(text) - n + 1)}
+        return {zlib.crc32(g.encode("utf-8")) % buckets for g in grams}
+
+    texts = [t["text"] for s in load_sessions()[:200] for t in s["turns"]] + ["", "a", "ab", "您好", "退款 退款"]
+    for n_max, buckets in ((3, BUCKETS), (2, 1000), (5, BUCKETS)):
+        for text in texts:
+            assert char_ngram_ids(text, n_max, buckets) == plain(text, n_max, buckets), (text, n_max)
