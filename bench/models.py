@@ -138,8 +138,8 @@ def rss_child(scorer: str) -> None:
     items = [Interaction.model_validate(s) for s in load_sessions()]
     inspector = Inspector(Settings(emotion_scorer=scorer))
     t0 = time.perf_counter()
-    for item in items:
-        inspector.inspect(item).model_dump_json()
+    for result in inspector.inspect_many(items):  # as `qa-engine score` streams them
+        result.model_dump_json()
     seconds = time.perf_counter() - t0
     print(json.dumps({"scorer": scorer, "peak_rss_mb": round(peak_rss_mb()), "sessions_per_s": round(len(items) / seconds)}))
 
