@@ -63,6 +63,17 @@ def to_simplified(text: str) -> str:
 
 
 def normalize(text: str) -> NormalizedText:
+    # Agents repeat template lines and the n-gram models normalise what the engine already did:
+    # short texts come from a cache (NormalizedText is immutable); long ones are not kept.
+    if len(text) <= _CACHED_CHARS:
+        return _normalize_cached(text)
+    return _normalize(text)
+
+
+_CACHED_CHARS = 256
+
+
+def _normalize(text: str) -> NormalizedText:
     chars = to_simplified(text.translate(_WIDTH_AND_CASE))
     if not _SPACE.search(chars):
         return NormalizedText(original=text, text=chars, origin=range(len(chars)))
@@ -87,3 +98,6 @@ def normalize(text: str) -> NormalizedText:
             origin.append(i)
         i = j
     return NormalizedText(original=text, text="".join(out), origin=tuple(origin))
+
+
+_normalize_cached = lru_cache(maxsize=32768)(_normalize)
