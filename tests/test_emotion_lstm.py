@@ -244,7 +244,12 @@ def test_train_export_roundtrip(tmp_path: Path) -> None:
     model, vocab, history = train(recs, recs[::3], cfg, max_steps=5, log=False)
     assert history["epochs"][0]["train_loss"] > 0 and history["bigram_vocab_size"] > 2
     export(model, vocab, cfg, history["head_mix"], tmp_path)
-    assert check_export(model, tmp_path, [r["text"] for r in recs]) < 1e-5
+    assert check_export(model, tmp_path, [r["text"] for r in recs]) < 1e-5  # the fused graph == torch
+    import onnx
+
+    ops = [n for n in onnx.load(str(tmp_path / "model.onnx")).graph.node if n.op_type in ("LSTM", "GatherElements")]
+    assert [(n.op_type, n.attribute[[a.name for a in n.attribute].index("direction")].s) for n in ops] == [
+        ("LSTM", b"bidirectional")]  # export fuses the pair into one op with sequence_lens (fuse_bilstm)
     clf = OnnxEmotionClassifier(tmp_path, threads=1)
     preds = clf.predict(["气死了", "谢谢", "一句没见过的话"] * 3, batch_size=2)
     assert len(preds) == 9 and all(POLARITY[p[0]] == p[1] for p in preds)

@@ -204,7 +204,8 @@ Rebuild: `.venv/bin/python -m training.train_lstm --out models/emotion_lstm` (de
 - Graph (`model.onnx`, opset 17): inputs `input_ids` int64 [batch, time], `lengths` int64 [batch]
   (both dynamic){', `bigram_ids` int64 [batch, time]' if history.get('bigram_vocab_size') else ''}; embedding {cfg['emb']}{' + bigram embedding ' + str(cfg['bigram_dim']) if history.get('bigram_vocab_size') else ''} → forward LSTM {cfg['hidden']} + backward LSTM {cfg['hidden']} (the
   backward one reads each sequence reversed within its own length, so padding never changes a
-  result) → masked mean + max pooling → dense {cfg['hidden']} → `emotion_logits` [batch, 5] and
+  result; in the graph both are one bidirectional ONNX LSTM op with `sequence_lens`,
+  `training.train_lstm.fuse_bilstm`, same outputs) → masked mean + max pooling → dense {cfg['hidden']} → `emotion_logits` [batch, 5] and
   `polarity_logits` [batch, 3]. File {size_mb:.2f} MB (fp32); vocab.json {vocab_kb:.0f} kB.
 - Heads (`labels.json`): polarity r = {history['head_mix']} × (5-class probabilities summed per polarity) +
   {1 - history['head_mix']:.2f} × polarity head (mix chosen on dev); polarity = argmax r; label = most probable
