@@ -62,15 +62,21 @@ class ClassifierOperator(RuleOperator):
         if self.model.cache_size == 0 or key in done:
             return
         done.add(key)
-        texts = [t for ctx in contexts for v in ctx.turns_of(tuple(self.spec.roles))
-                 if len(v.text.strip()) >= self.params.min_chars
-                 for t in model_inputs(v.turn.text, self.params.long_turn_chars)]
+        texts = [t for ctx in contexts for v in ctx.turns_of(tuple(self.spec.roles)) if self._classifiable(v)
+                 for t in self._inputs(v)]
         if texts:
             self.model.predict(texts, batch_size=PREFETCH_BATCH)
 
+    # prefetch and evaluate must agree on which turns are read and as what texts, or the cache misses
+    def _classifiable(self, view: TurnView) -> bool:
+        return len(view.text.strip()) >= self.params.min_chars
+
+    def _inputs(self, view: TurnView) -> list[str]:
+        return model_inputs(view.turn.text, self.params.long_turn_chars)
+
     def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
         skip = {h.turn for rule in self.params.unless for h in ctx.hits.get(rule, [])}
-        todo = [v for v in turns if v.index not in skip and len(v.text.strip()) >= self.params.min_chars]
+        todo = [v for v in turns if v.index not in skip and self._classifiable(v)]
         if not todo:
             return []
         # first batch: every turn, plus windows of long turns (the model reads max_length tokens);
@@ -78,7 +84,7 @@ class ClassifierOperator(RuleOperator):
         turn_scores = ctx.memo.setdefault(("classifier", self.model.name, self.params.long_turn_chars), {})
         new = [v for v in todo if v.index not in turn_scores]
         if new:
-            inputs = {v.index: model_inputs(v.turn.text, self.params.long_turn_chars) for v in new}
+            inputs = {v.index: self._inputs(v) for v in new}
             scores = self._scores([t for v in new for t in inputs[v.index]])
             for v in new:
                 turn_scores[v.index] = max((scores[t] for t in inputs[v.index]), key=lambda x: x[0])
