@@ -55,6 +55,84 @@ def char_ngram_ids(text: str, n_max: int = 3, buckets: int = BUCKETS) -> set[int
 # Service text reuses a small set of n-grams: each is hashed once (buckets -> {gram: id}).
 _GRAM_IDS: dict[int, dict[str, int]] = {}
 _GRAM_IDS_MAX = 1 << 20
+# The same for char_ngram_matrix, as sorted arrays for a vectorised lookup: the packed code points of
+# each gram seen so far and its id, per (n, buckets).
+_KEY_IDS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+_CODE_BITS = 21  # every Unicode code point fits in 21 bits: three pack into one uint64
+
+
+def char_ngram_matrix(texts: list[str], n_max: int = 3, buckets: int = BUCKETS) -> np.ndarray:
+    """Each text's sorted distinct char_ngram_ids as one row, padded with `buckets` (a text without
+    grams gets the single id `buckets`): the n-gram models' input, equal to
+    [sorted(char_ngram_ids(t)) or [buckets] for t in texts] padded.
+
+    Vectorised over the whole batch (numpy on the packed code points of every 1..3-gram), so the
+    Python work is one dictionary lookup per distinct gram of the batch instead of set building per
+    text: this featuriser runs on every agent turn for each n-gram model, in the GIL, beside the
+    text rules (docs/benchmarks.md)."""
+    if n_max > 3:  # packing holds three code points; longer grams take the per-text path
+        rows = [sorted(char_ngram_ids(t, n_max, buckets)) or [buckets] for t in texts]
+        out = np.full((len(rows), max(map(len, rows), default=1)), buckets, dtype=np.int64)
+        for r, got in enumerate(rows):
+            out[r, : len(got)] = got
+        return out
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    # one sentinel code point (beyond Unicode) after each text, so no gram spans two texts
+    codes = np.frombuffer("\U0010ffff".join([*texts, ""]).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    codes = codes.astype(np.uint64)
+    codes[np.cumsum(lengths + 1) - 1] = 1 << _CODE_BITS
+    row_of = np.repeat(np.arange(len(texts), dtype=np.int64), lengths + 1)
+    row_parts, id_parts = [], []
+    for n in range(1, n_max + 1):
+        if len(codes) < n:
+            break
+        key = codes[: len(codes) - n + 1].copy()
+        valid = key < (1 << _CODE_BITS)
+        for k in range(1, n):
+            nxt = codes[k : len(codes) - n + 1 + k]
+            valid &= nxt < (1 << _CODE_BITS)
+            key = (key << np.uint64(_CODE_BITS)) | nxt
+        key, rows = key[valid], row_of[: len(valid)][valid]
+        if not len(key):
+            continue
+        row_parts.append(rows)
+        id_parts.append(_key_ids(key, n, buckets))
+    out = np.full((len(texts), 1), buckets, dtype=np.int64)
+    if not row_parts:
+        return out
+    # distinct (row, id) pairs, sorted by row then id: each row's sorted set of ids
+    pairs = np.sort(np.concatenate(row_parts) * (buckets + 1) + np.concatenate(id_parts))
+    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
+    rows, ids = np.divmod(pairs, buckets + 1)
+    counts = np.bincount(rows, minlength=len(texts))
+    out = np.full((len(texts), max(int(counts.max()), 1)), buckets, dtype=np.int64)
+    out[rows, np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)] = ids
+    return out
+
+
+def _key_ids(keys: np.ndarray, n: int, buckets: int) -> np.ndarray:
+    """Ids of packed n-grams: a binary search in the grams seen so far; the new ones hashed once."""
+    known, known_ids = _KEY_IDS.get((n, buckets), (np.zeros(0, np.uint64), np.zeros(0, np.int64)))
+    pos = np.searchsorted(known, keys)
+    found = pos < len(known)
+    found[found] = known[pos[found]] == keys[found]
+    if not found.all():
+        new = np.unique(keys[~found])
+        new_ids = np.fromiter((_gram_id(k, n, buckets) for k in new.tolist()), dtype=np.int64, count=len(new))
+        if len(known) > _GRAM_IDS_MAX:  # bounded memory on an endless stream of new text
+            known, known_ids = known[:0], known_ids[:0]
+        known, known_ids = np.concatenate([known, new]), np.concatenate([known_ids, new_ids])
+        order = np.argsort(known, kind="stable")
+        known, known_ids = known[order], known_ids[order]
+        _KEY_IDS[(n, buckets)] = (known, known_ids)
+        pos = np.searchsorted(known, keys)
+    return known_ids[pos]
+
+
+def _gram_id(key: int, n: int, buckets: int) -> int:
+    mask = (1 << _CODE_BITS) - 1
+    gram = "".join(chr((key >> (_CODE_BITS * (n - 1 - k))) & mask) for k in range(n))
+    return zlib.crc32(gram.encode("utf-8", "surrogatepass")) % buckets
 
 
 class TurnClassifier:
@@ -130,14 +208,10 @@ class TurnClassifier:
             texts = [normalize(t).text for t in texts]  # idempotent: the rule's clause texts already are
         if self.input == "char_ngrams":
             buckets, n_max = int(self.labels["buckets"]), int(self.labels.get("n_max", 3))
-            ids = [sorted(char_ngram_ids(t, n_max, buckets)) or [buckets] for t in texts]
-            grams = np.full((len(ids), max(map(len, ids))), buckets, dtype=np.int64)
-            for row, got in enumerate(ids):
-                grams[row, : len(got)] = got
-            return {"grams": grams}
+            return {"grams": char_ngram_matrix(texts, n_max, buckets)}
         encs = self._tokenizer.encode_batch([self.prefix + t for t in texts])
         return {"input_ids": np.array([e.ids for e in encs], dtype=np.int64),
                 "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64)}
 
 
-__all__ = ["TurnClassifier", "char_ngram_ids", "BUCKETS"]
+__all__ = ["TurnClassifier", "char_ngram_ids", "char_ngram_matrix", "BUCKETS"]

@@ -194,3 +194,23 @@ def test_char_ngram_ids_are_the_hashed_grams_the_models_were_trained_on():
     for n_max, buckets in ((3, BUCKETS), (2, 1000), (5, BUCKETS)):
         for text in texts:
             assert char_ngram_ids(text, n_max, buckets) == plain(text, n_max, buckets), (text, n_max)
+
+
+def test_char_ngram_matrix_is_the_padded_sorted_ids_of_each_text():
+    """The models' input, vectorised over a batch, must be row for row the ids of char_ngram_ids."""
+    import numpy as np
+
+    from qa_datasets.jddc import load_sessions
+    from qa_engine.turn_classifier import BUCKETS, char_ngram_ids, char_ngram_matrix
+
+    texts = [t["text"] for s in load_sessions()[:150] for t in s["turns"]]
+    texts += ["", "a", "ab", "您好", "退款 退款", "😀x", "\U0010fffe好", " "]
+    for n_max, buckets in ((3, BUCKETS), (2, 1000), (1, BUCKETS), (5, BUCKETS)):
+        for start in range(0, len(texts), 97):  # batches with new grams and with known ones
+            batch = texts[start:start + 97]
+            rows = [sorted(char_ngram_ids(t, n_max, buckets)) or [buckets] for t in batch]
+            got = char_ngram_matrix(batch, n_max, buckets)
+            assert got.shape == (len(batch), max(map(len, rows))), (n_max, start)
+            for row, want in zip(got, rows):
+                assert row[: len(want)].tolist() == want and (row[len(want):] == buckets).all()
+    assert char_ngram_matrix([], 3, BUCKETS).shape[0] == 0
