@@ -92,3 +92,36 @@ def test_call_good_is_green(inspector):
     result = inspector.inspect(load_call("call_good"))
     assert result.flag == "green", [d for v in result.dimensions.values() for d in v.deductions]
     assert not [h for h in result.hits if h.dimension == "forbidden_words"]
+
+
+def test_regex_prefilter_never_skips_a_match(inspector, sessions):
+    """The regex rules skip a pattern on turns missing one of its required characters
+    (rules.text.required_chars); on the real sessions and the labelled set (written violations and
+    paraphrases included) that must give exactly the hits of running every pattern on every turn."""
+    from qa_datasets.labelled_set import load_labelled
+    from qa_engine.context import InspectionContext
+    from qa_engine.rules import select_turns
+
+    texts = [t["text"] for s in sessions for t in s["turns"] if t["role"] == "agent"]
+    texts += [item["text"] for item in load_labelled()]
+    turns = [{"role": "agent", "text": t} for t in texts if t.strip()]
+    interactions = [Interaction(interaction_id=f"r{i}", channel="chat", turns=turns[i:i + 50])
+                    for i in range(0, len(turns), 50)]
+    regex_rules = [r for r in inspector.ruleset.rules if r.name == "regex"]
+    assert regex_rules and any(needs for r in regex_rules for _, needs in r.patterns)
+    found = 0
+    for rule in regex_rules:
+        filtered = rule.patterns
+        for item in interactions:
+            ctx = InspectionContext.build(item, inspector.index, inspector.segmenter)
+            selected = select_turns(rule.spec, ctx)
+            rule.patterns = filtered
+            fast = [(h.turn, h.start, h.end) for h in rule.evaluate(ctx, selected)]
+            rule.patterns = [(pattern, []) for pattern, _ in filtered]
+            try:
+                full = [(h.turn, h.start, h.end) for h in rule.evaluate(ctx, selected)]
+            finally:
+                rule.patterns = filtered
+            assert fast == full, (rule.spec.id, item.interaction_id)
+            found += len(full)
+    assert found > 50, found  # the labelled violations are found: the comparison is not vacuous
