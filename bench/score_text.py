@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from qa_datasets.jddc import load_sessions  # noqa: E402
 from qa_engine.engine import Inspector  # noqa: E402
 from qa_engine.lexicon import load_word_list  # noqa: E402
+from qa_engine.normalize import _normalize_cached  # noqa: E402
 from qa_engine.schema import Interaction  # noqa: E402
 
 
@@ -72,8 +73,9 @@ def main() -> None:
 
     inspector.inspect(interactions[0])  # warm caches (jieba, OpenCC)
     # Model-backed rules (the `classifier` operator) and the emotion model: every repeat starts with
-    # empty prediction caches, as a batch of unseen interactions would; the engine without the
-    # classifier rules is timed as well.
+    # empty prediction caches and text memos, as a batch of unseen interactions would (the n-gram
+    # hash tables and jieba's dictionary stay loaded); the engine without the classifier rules is
+    # timed as well.
     all_rules = inspector.ruleset.rules
     model_rules = [r for r in all_rules if r.name == "classifier"]
 
@@ -82,6 +84,9 @@ def main() -> None:
             rule.model.cache_clear()
         if hasattr(inspector.emotion_scorer, "cache_clear"):  # the LSTM scorer's per-text cache
             inspector.emotion_scorer.cache_clear()
+        # and the per-text memos of the text side: each repeat is a first pass over the sessions
+        _normalize_cached.cache_clear()
+        inspector.segmenter.cache_clear()
 
     def score_all() -> None:
         clear_caches()

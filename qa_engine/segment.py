@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 import jieba
 
+_MEMO_MAX = 1 << 16  # entries per memo; emptied when full (bounded memory on an endless stream)
+
 
 class Segmenter:
     def __init__(self, lexicon_terms: Iterable[str]) -> None:
@@ -19,6 +21,9 @@ class Segmenter:
         self._tokenizer = jieba.Tokenizer()
         self._tokenizer.initialize()
         self.lexicon_terms = frozenset(lexicon_terms)
+        # memos (plain dicts: a get or set is atomic under the GIL, and a race only recomputes)
+        self._cuts: dict[tuple[str, int, int], bool] = {}
+        self._tokens: dict[str, tuple[tuple[int, int, str], ...]] = {}
         for term in self.lexicon_terms:
             # Single characters are tokens anyway; adding them would split ordinary words.
             if len(term) > 1 and not term.isascii():
@@ -29,6 +34,18 @@ class Segmenter:
         span position `pos`? Only then is a full jieba pass needed to decide."""
         if pos <= 0 or pos >= len(text):
             return False
+        lo = max(0, pos - reach)
+        # the answer depends on these few characters only, and matches of the same lexicon terms
+        # meet the same neighbours again and again: memoised
+        key = (text[lo : pos + reach], pos - lo, reach)
+        known = self._cuts.get(key)
+        if known is None:
+            if len(self._cuts) >= _MEMO_MAX:
+                self._cuts.clear()
+            known = self._cuts[key] = self._may_cut(*key)
+        return known
+
+    def _may_cut(self, text: str, pos: int, reach: int) -> bool:
         freq = self._tokenizer.FREQ
         for a in range(max(0, pos - reach), pos):
             for b in range(pos + 1, min(len(text), pos + reach) + 1):
@@ -37,7 +54,17 @@ class Segmenter:
         return False
 
     def tokens(self, text: str) -> list[tuple[int, int, str]]:
-        return [(s, e, w) for w, s, e in self._tokenizer.tokenize(text, HMM=False)]
+        """jieba's tokens (start, end, word), memoised per text (agents repeat template lines)."""
+        known = self._tokens.get(text)
+        if known is None:
+            if len(self._tokens) >= _MEMO_MAX:
+                self._tokens.clear()
+            known = self._tokens[text] = tuple((s, e, w) for w, s, e in self._tokenizer.tokenize(text, HMM=False))
+        return list(known)
+
+    def cache_clear(self) -> None:
+        self._cuts.clear()
+        self._tokens.clear()
 
     def cut(self, text: str) -> list[str]:
         return [w for _, _, w in self.tokens(text)]
