@@ -5,7 +5,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from itertools import islice
+from itertools import chain, islice, repeat
 from pathlib import Path
 from typing import TypeVar
 
@@ -139,7 +139,10 @@ class Inspector:
         """
         pending: tuple[list, Future | None] | None = None
         iterator = iter(items)
-        while chunk := list(islice(iterator, chunk_size)):
+        # The first chunks are smaller: nothing overlaps the first chunk's model work, so a short
+        # one gets the rules going sooner (and the first results out sooner on a slow stream).
+        sizes = chain((max(1, chunk_size >> k) for k in (3, 2, 1)), repeat(chunk_size))
+        while chunk := list(islice(iterator, next(sizes))):
             ready = self._start_chunk(chunk)
             if pending is not None:
                 yield from self._finish_chunk(*pending)

@@ -46,6 +46,7 @@ _WIDTH_AND_CASE = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3
 _WIDTH_AND_CASE |= {code: code + 32 for code in range(0x41, 0x5B)}
 _WIDTH_AND_CASE |= {code: half + 32 for code, half in _WIDTH_AND_CASE.items() if 0x41 <= half <= 0x5A}
 _SPACE = re.compile(r"\s")
+_SPACE_RUN = re.compile(r"\s+")
 
 
 def is_cjk(ch: str) -> bool:
@@ -79,24 +80,18 @@ def _normalize(text: str) -> NormalizedText:
         return NormalizedText(original=text, text=chars, origin=range(len(chars)))
     out: list[str] = []
     origin: list[int] = []
-    i, n = 0, len(chars)
-    while i < n:
-        ch = chars[i]
-        if not ch.isspace():
-            out.append(ch)
-            origin.append(i)
-            i += 1
-            continue
-        j = i
-        while j < n and chars[j].isspace():
-            j += 1
-        prev_cjk = bool(out) and is_cjk(out[-1])
-        next_cjk = j < n and is_cjk(chars[j])
+    pos, n = 0, len(chars)
+    for run in _SPACE_RUN.finditer(chars):  # whole runs of whitespace, text between them by slices
+        i, j = run.span()
+        out.append(chars[pos:i])
+        origin.extend(range(pos, i))
         # Spaces between Chinese characters are layout, not word breaks; keep one elsewhere.
-        if out and j < n and not (prev_cjk or next_cjk):
+        if 0 < i and j < n and not (is_cjk(chars[i - 1]) or is_cjk(chars[j])):
             out.append(" ")
             origin.append(i)
-        i = j
+        pos = j
+    out.append(chars[pos:])
+    origin.extend(range(pos, n))
     return NormalizedText(original=text, text="".join(out), origin=tuple(origin))
 
 

@@ -192,6 +192,10 @@ class RegexOperator(RuleOperator):
                     by_char.setdefault(ch, []).append(i)
             self._index = (by_char, frozenset(by_char), always)
             self._index_of = self.patterns
+            # per pattern: the characters it needs every one of (one subset test), and the sets it
+            # needs one character of
+            self._checks = [(pattern, frozenset().union(*(n for n in needs if len(n) == 1)),
+                             [n for n in needs[1:] if len(n) > 1]) for pattern, needs in self.patterns]
         return self._index
 
     def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
@@ -206,8 +210,8 @@ class RegexOperator(RuleOperator):
                 continue
             spans = sorted(
                 (m.start(), -m.end())
-                for pattern, needs in map(self.patterns.__getitem__, sorted(todo))
-                if all(not need.isdisjoint(chars) for need in needs[1:])
+                for pattern, all_of, any_of in map(self._checks.__getitem__, sorted(todo))
+                if all_of <= chars and all(not need.isdisjoint(chars) for need in any_of)
                 for m in pattern.finditer(view.text)
                 if m.end() > m.start()
             )
