@@ -60,15 +60,14 @@ def jd_turns(limit: int | None = None) -> list[str]:
 
 def torch_predict(model, clf: OnnxEmotionClassifier, texts: Sequence[str]) -> list:
     """OnnxEmotionClassifier.predict with the forward pass in torch eager instead of onnxruntime
-    (the same batches and preprocessing: clf._batches, the preprocessor's encoding)."""
+    (the same batches and preprocessing: clf._batches, clf.encode_batch)."""
     import torch
 
     p5 = np.zeros((len(texts), len(clf.labels)), dtype=np.float32)
     p3 = np.zeros((len(texts), len(clf.polarities)), dtype=np.float32)
-    encode = getattr(clf.preprocessor, "encode_features", clf.preprocessor.encode)
     with torch.inference_mode():
         for idx, items in clf._batches(texts, clf.batch_size):
-            feed = encode(items)
+            feed = clf.encode_batch(items)
             emo, pol = model(*(torch.from_numpy(feed[k]) for k in clf.config["inputs"]))
             p5[idx], p3[idx] = softmax(emo.numpy()), softmax(pol.numpy())
     return combine(p5, p3, clf.labels, clf.polarities, clf.polarity_of, clf.mix)

@@ -8,7 +8,7 @@ from concurrent.futures import Future
 from functools import cached_property
 
 from qa_engine.lexicon import PhraseIndex, PhraseMatch
-from qa_engine.normalize import NormalizedText, normalize
+from qa_engine.normalize import NormalizedText, normalize, to_simplified
 from qa_engine.schema import Hit, Interaction, Turn, TurnEmotion
 from qa_engine.segment import Segmenter, TokenBoundaries
 
@@ -35,6 +35,12 @@ class TurnView:
     @property
     def text(self) -> str:
         return self.norm.text
+
+    @cached_property
+    def simplified(self) -> str:
+        """The original turn text, Traditional -> Simplified only (what the turn classifiers read);
+        computed once, whichever of the model prefetch and the rules asks first."""
+        return to_simplified(self.turn.text)
 
     @cached_property
     def chars(self) -> frozenset[str]:

@@ -71,6 +71,7 @@ class VocabPreprocessor:
         self.index = {t: i for i, t in enumerate(self.tokens)}
         self.bigram_index = {t: i for i, t in enumerate(self.bigrams)}
         self.unit, self.max_len, self.keep = unit, max_len, keep
+        self._tables: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # encode_units' lookups
 
     @classmethod
     def from_dir(cls, model_dir: Path, config: dict) -> VocabPreprocessor:
@@ -116,21 +117,66 @@ class VocabPreprocessor:
         bis = [self.bigram_index.get(b, self.UNK) for b in self.pairs(toks)] if self.bigrams else []
         return ids, bis
 
-    def _char_features(self, text: str) -> tuple[list[int], list[int]]:
-        """features() for unit="char" on strings instead of token lists (the serving hot path; same
-        ids as tokenize -> truncate -> pairs, checked by tests/test_emotion_lstm.py)."""
+    def char_units(self, text: str) -> str:
+        """The characters a char model reads (normalised, whitespace removed, truncated)."""
         s = _SPACE.sub("", self.normalise(text))
-        if not s:
-            return [self.UNK], [self.UNK]
         if len(s) > self.max_len:
             half = self.max_len // 2
             s = s[: self.max_len] if self.keep == "head" else s[:half] + s[len(s) - (self.max_len - half) :]
+        return s
+
+    def _char_features(self, text: str) -> tuple[list[int], list[int]]:
+        """features() for unit="char" on strings instead of token lists (same ids as tokenize ->
+        truncate -> pairs, checked by tests/test_emotion_lstm.py)."""
+        s = self.char_units(text)
+        if not s:
+            return [self.UNK], [self.UNK]
         get, unk = self.index.get, self.UNK
         ids = [get(c, unk) for c in s]
         if not self.bigrams:
             return ids, []
         bget = self.bigram_index.get
         return ids, [bget(a + b, unk) for a, b in zip(self.START + s[:-1], s)]
+
+    def encode_units(self, units: Sequence[str]) -> dict[str, np.ndarray]:
+        """encode_features([features(t)]) for a char model from char_units() strings, vectorised
+        over the batch (the serving hot path: one numpy lookup per array instead of a dict lookup
+        per character and bigram in the GIL). An empty string is one unknown step, as in features()."""
+        lengths = np.fromiter(map(len, units), dtype=np.int64, count=len(units))
+        codes = np.frombuffer("".join(units).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+        lut, keys, key_ids = self._char_tables()
+        ids = np.where(codes < len(lut), lut[np.minimum(codes, len(lut) - 1)], self.UNK)
+        starts = np.cumsum(lengths) - lengths
+        prev = np.empty_like(codes)
+        prev[1:] = codes[:-1]
+        prev[starts[lengths > 0]] = ord(self.START)
+        pair = (prev << 21) | codes
+        pos = np.minimum(np.searchsorted(keys, pair), max(len(keys) - 1, 0))
+        bis = np.where(keys[pos] == pair, key_ids[pos], self.UNK) if len(keys) else np.full_like(pair, self.UNK)
+        width = max(int(lengths.max(initial=0)), 1)
+        steps = np.maximum(lengths, 1)
+        out_ids = np.full((len(units), width), self.PAD, dtype=np.int64)
+        out_ids[lengths == 0, 0] = self.UNK
+        mask = np.arange(width) < lengths[:, None]
+        out_ids[mask] = ids
+        out = {"input_ids": out_ids, "lengths": steps}
+        if self.bigrams:
+            out_bis = np.full((len(units), width), self.PAD, dtype=np.int64)
+            out_bis[lengths == 0, 0] = self.UNK
+            out_bis[mask] = bis
+            out["bigram_ids"] = out_bis
+        return out
+
+    def _char_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Code point -> id (unknown: UNK), and the bigrams as sorted packed code-point pairs with their ids."""
+        if self._tables is None:
+            chars = {t: i for t, i in self.index.items() if len(t) == 1}
+            lut = np.full(max(map(ord, chars), default=0) + 1, self.UNK, dtype=np.int64)
+            lut[[ord(c) for c in chars]] = list(chars.values())
+            pairs = {(ord(t[0]) << 21) | ord(t[1]): i for t, i in self.bigram_index.items() if len(t) == 2}
+            keys = np.array(sorted(pairs), dtype=np.int64)
+            self._tables = (lut, keys, np.array([pairs[k] for k in keys.tolist()], dtype=np.int64))
+        return self._tables
 
     def ids(self, text: str) -> list[int]:
         return self.features(text)[0]
@@ -291,21 +337,30 @@ class OnnxEmotionClassifier:
         """(row indices, what _run_batch encodes) per batch, rows sorted by length so a batch pads little.
         Results do not depend on the batch (the graph masks padding exactly), only the speed does."""
         if isinstance(self.preprocessor, VocabPreprocessor):
-            # Features once per text, sorted by the number of steps the LSTM runs (after whitespace
-            # removal and truncation), which the raw length only approximates.
-            feats = [self.preprocessor.features(t) for t in texts]
-            order = sorted(range(len(texts)), key=lambda i: len(feats[i][0]))
-            cuts = plan_batches([len(feats[i][0]) for i in order], batch_size)
-            return [(idx, [feats[i] for i in idx]) for idx in (order[a:b] for a, b in cuts)]
+            # What the model reads, once per text, sorted by the number of steps the LSTM runs
+            # (after whitespace removal and truncation), which the raw length only approximates.
+            if self.preprocessor.unit == "char":
+                units = [self.preprocessor.char_units(t) for t in texts]
+                steps = [len(u) or 1 for u in units]
+            else:
+                units = [self.preprocessor.features(t) for t in texts]
+                steps = [len(f[0]) for f in units]
+            order = sorted(range(len(texts)), key=steps.__getitem__)
+            cuts = plan_batches([steps[i] for i in order], batch_size)
+            return [(idx, [units[i] for i in idx]) for idx in (order[a:b] for a, b in cuts)]
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         return [(idx, [texts[i] for i in idx])
                 for idx in (order[s : s + batch_size] for s in range(0, len(order), batch_size))]
 
+    def encode_batch(self, items: object) -> dict[str, np.ndarray]:
+        """The graph inputs of one batch from _batches (also what bench/models.py feeds torch)."""
+        pre = self.preprocessor
+        if isinstance(pre, VocabPreprocessor):
+            return pre.encode_units(items) if pre.unit == "char" else pre.encode_features(items)  # type: ignore[arg-type]
+        return pre.encode(items)  # type: ignore[arg-type]
+
     def _run_batch(self, items: object) -> tuple[np.ndarray, np.ndarray]:
-        if isinstance(self.preprocessor, VocabPreprocessor):
-            feed = self.preprocessor.encode_features(items)  # type: ignore[arg-type]
-        else:
-            feed = self.preprocessor.encode(items)  # type: ignore[arg-type]
+        feed = self.encode_batch(items)
         emo, pol = self._session.run(self._outputs, {k: v for k, v in feed.items() if k in self._inputs})
         return softmax(emo), softmax(pol)
 

@@ -100,6 +100,23 @@ def test_char_fast_path_matches_token_path(clf: OnnxEmotionClassifier) -> None:
                                                 [head.bigram_index.get(b, 1) for b in head.pairs(list("一二三四五六七八"))])
 
 
+def test_vectorised_batch_encoding_matches_features(clf: OnnxEmotionClassifier) -> None:
+    """The serving path encodes a batch from char_units() strings in numpy (encode_units); its
+    arrays must be those of encode_features over features() for every real JD turn and odd cases."""
+    from qa_datasets.jddc import load_sessions
+
+    pre = clf.preprocessor
+    texts = [t["text"] for s in load_sessions()[:400] for t in s["turns"]]
+    texts += ["", " ", "好", "^好", "Ａ 9好ｂ", "[订单x] 您好 #E-s 😊", "a" * 49, "\t换行\n测试", "\U0010ffff好"]
+    for start in range(0, len(texts), 128):
+        batch = texts[start:start + 128]
+        got = pre.encode_units([pre.char_units(t) for t in batch])
+        want = pre.encode_features([pre.features(t) for t in batch])
+        assert got.keys() == want.keys()
+        for key in want:
+            assert got[key].shape == want[key].shape and (got[key] == want[key]).all(), (key, start)
+
+
 def test_parallel_batches_and_sizes_agree(clf: OnnxEmotionClassifier) -> None:
     """Batches run on a thread pool (threads=2) or one by one, any batch size: same labels, same order."""
     texts = [f"第{i}句：" + t for i in range(40) for t in ("气死我了", "谢谢", "什么时候发货", "")][:150]

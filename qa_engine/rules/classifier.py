@@ -72,7 +72,7 @@ class ClassifierOperator(RuleOperator):
         return len(view.text.strip()) >= self.params.min_chars
 
     def _inputs(self, view: TurnView) -> list[str]:
-        return model_inputs(view.turn.text, self.params.long_turn_chars)
+        return model_windows(view.simplified.strip(), self.params.long_turn_chars)
 
     def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
         skip = {h.turn for rule in self.params.unless for h in ctx.hits.get(rule, [])}
@@ -128,7 +128,11 @@ def model_inputs(text: str, long_chars: int, window: int = 64, stride: int = 48)
     """What the model reads for one turn: the text as it was trained on (Traditional -> Simplified
     only; the engine's whitespace normalisation joins JD agents' space-separated sentences, which the
     model never saw), plus overlapping windows when the turn is longer than `long_chars`."""
-    text = to_simplified(text).strip()
+    return model_windows(to_simplified(text).strip(), long_chars, window, stride)
+
+
+def model_windows(text: str, long_chars: int, window: int = 64, stride: int = 48) -> list[str]:
+    """model_inputs of a text already converted to Simplified and stripped (TurnView.simplified)."""
     out = [text]
     if len(text) > long_chars:
         out += [text[i:i + window] for i in range(stride, len(text) - window // 2, stride)]
