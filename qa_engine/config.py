@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     models_dir: Path = REPO_ROOT / "models"
     embedder_dir: Path | None = None  # default: models_dir / "e5_small_zh"
     onnx_threads: int = 2
+    # The GIL switch interval (ms) an engine running models in background threads sets for its
+    # process: their onnxruntime calls need the GIL for a moment at each start and end, and with
+    # Python's default 5 ms they wait that long behind the rules thread (inspect_many 1.45 -> 1.25 s
+    # per 800 JD sessions at 0.5 ms, docs/benchmarks.md). 0 leaves the interpreter's setting alone.
+    gil_switch_ms: float = Field(default=0.5, ge=0)
 
     # ASR (faster-whisper). whisper_model_dir: any CTranslate2 Whisper directory; default: the
     # embedded base model assembled into cache_dir.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import weakref
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,6 +20,7 @@ from qa_engine.rules import Resources, select_turns
 from qa_engine.schema import Hit, Interaction, Result
 from qa_engine.scorecard import Scorecard, load_scorecards
 from qa_engine.segment import Segmenter
+from qa_engine.text_cache import Staged
 
 
 T = TypeVar("T")
@@ -91,14 +93,16 @@ class Inspector:
             if getattr(self.emotion_scorer, "releases_gil", False)
             else None
         )
-        # inspect_many's model work for the next chunk; its own thread, so that a long prefetch does
-        # not hold up the emotion calls of single inspections running at the same time
+        # inspect_many's model work for the next chunk; its own thread, so that a long run does not
+        # hold up the emotion calls of single inspections running at the same time
         self._prefetch_worker = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") if self._emotion_worker is not None else None
         )
         for worker in (self._emotion_worker, self._prefetch_worker):
             if worker is not None:  # engines are rebuilt (rule versions): no idle thread left per engine
                 weakref.finalize(self, worker.shutdown, wait=False)
+        if self._prefetch_worker is not None and self.settings.gil_switch_ms > 0:
+            sys.setswitchinterval(self.settings.gil_switch_ms / 1000)  # process-wide: see Settings
 
     @property
     def versions(self) -> dict:
@@ -137,7 +141,7 @@ class Inspector:
         per-call overhead), and the next chunk's model work runs in the background thread, outside
         the GIL, while the text rules of this one run. Per-text model caches carry the outputs over.
         """
-        pending: tuple[list, Future | None] | None = None
+        pending: tuple[list, list[Staged], Future | None] | None = None
         iterator = iter(items)
         # The first chunks are smaller: nothing overlaps the first chunk's model work, so a short
         # one gets the rules going sooner (and the first results out sooner on a slow stream).
@@ -155,8 +159,9 @@ class Inspector:
             raise ValueError(f"{interaction.interaction_id}: no turns to inspect (transcribe audio first)")
         return InspectionContext.build(interaction, self.index, self.segmenter)
 
-    def _start_chunk(self, chunk: list) -> tuple[list, Future | None]:
-        """Contexts for a chunk, and its model work (prefetch) started in the background."""
+    def _start_chunk(self, chunk: list) -> tuple[list, list[Staged], Future | None]:
+        """Contexts for a chunk, and its model work: staged here (features, Python), run in the
+        background (onnxruntime only)."""
         staged: list = []
         for item in chunk:
             if isinstance(item, Interaction):
@@ -166,29 +171,36 @@ class Inspector:
                     staged.append(exc)
             else:
                 staged.append(item)
-        contexts = [c for c in staged if isinstance(c, InspectionContext)]
-        if self._prefetch_worker is not None:
-            return staged, self._prefetch_worker.submit(self._prefetch, contexts)
-        self._prefetch(contexts)
-        return staged, None
+        work = self._stage([c for c in staged if isinstance(c, InspectionContext)])
+        if self._prefetch_worker is not None and work:
+            return staged, work, self._prefetch_worker.submit(_run_all, work)
+        _run_all(work)
+        return staged, work, None
 
-    def _prefetch(self, contexts: list[InspectionContext]) -> None:
-        """Fill the per-text caches of the models (emotion scorer, classifier rules) for these contexts."""
-        prefetch = getattr(self.emotion_scorer, "prefetch", None)
-        if prefetch is not None:
-            prefetch([v.text for ctx in contexts for v in ctx.turns])
-        done: set = set()  # what rules sharing a model have prefetched already
+    def _stage(self, contexts: list[InspectionContext]) -> list[Staged]:
+        """The models' work (emotion scorer, classifier rules) for the texts of these contexts that
+        their per-text caches lack. Why staged: the features are Python and run in this thread, the
+        background thread then holds no GIL-bound work, so the models' onnxruntime time overlaps
+        the rules instead of competing with them for the GIL."""
+        work: list[Staged | None] = []
+        stage = getattr(self.emotion_scorer, "stage", None)
+        if stage is not None:
+            work.append(stage([v.text for ctx in contexts for v in ctx.turns]))
+        done: set = set()  # what rules sharing a model have staged already
         for rule in self.ruleset.rules:
-            prefetch = getattr(rule, "prefetch", None)
-            if prefetch is not None:
-                prefetch([c for c in contexts if c.interaction.channel in rule.spec.channels], done)
+            stage = getattr(rule, "stage", None)
+            if stage is not None:
+                work.append(stage([c for c in contexts if c.interaction.channel in rule.spec.channels], done))
+        return [w for w in work if w is not None]
 
-    def _finish_chunk(self, staged: list, prefetched: Future | None) -> Iterator:
-        if prefetched is not None:
-            prefetched.result()  # a model error surfaces here, as it would from inspect
+    def _finish_chunk(self, staged: list, work: list[Staged], running: Future | None) -> Iterator:
+        if running is not None:
+            running.result()  # a model error surfaces here, as it would from inspect
+        for w in work:
+            w.commit()
         for item in staged:
             if isinstance(item, InspectionContext):
-                item.emotions = self.emotion_scorer.score(item.turns)  # from the cache the prefetch filled
+                item.emotions = self.emotion_scorer.score(item.turns)  # from the cache the staged work filled
                 yield self._inspect(item)
             else:
                 yield item
@@ -229,6 +241,11 @@ class Inspector:
 
 
 _SEVERITY_RANK = {"info": 0, "minor": 1, "major": 2, "critical": 3}
+
+
+def _run_all(work: list[Staged]) -> None:
+    for w in work:
+        w.run()
 
 
 def _drop_contained(hits: dict[str, list[Hit]], groups: dict[str, str]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
@@ -26,6 +27,19 @@ class TextCache(Generic[V]):
         with self._lock:
             self._items.clear()
             self.hits = self.misses = 0
+
+    def missing(self, texts: Sequence[str]) -> list[str]:
+        """The distinct texts not cached, in first-seen order (what a prefetch must compute)."""
+        with self._lock:
+            return [t for t in dict.fromkeys(texts) if t not in self._items]
+
+    def put_many(self, texts: Sequence[str], values: Sequence[V]) -> None:
+        with self._lock:
+            for text, value in zip(texts, values, strict=True):
+                if self.size > 0:
+                    self._items[text] = value
+            while len(self._items) > max(self.size, 0):
+                self._items.popitem(last=False)
 
     def get_many(self, texts: Sequence[str], compute: Callable[[list[str]], Sequence[V]]) -> list[V]:
         """One value per text: cached ones from the cache, the others from one `compute` call over
@@ -55,4 +69,15 @@ class TextCache(Generic[V]):
         return out  # type: ignore[return-value]
 
 
-__all__ = ["TextCache"]
+@dataclass(frozen=True)
+class Staged:
+    """A model's work for texts it has not cached, split by what needs the GIL: the features were
+    made by whoever staged it (Python); `run` is onnxruntime alone (for a background thread: it
+    releases the GIL, so the cores stay busy while Python runs elsewhere); `commit`, after `run`,
+    turns the outputs into cached values (Inspector.inspect_many)."""
+
+    run: Callable[[], object]
+    commit: Callable[[], None]
+
+
+__all__ = ["Staged", "TextCache"]

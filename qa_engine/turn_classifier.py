@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from qa_engine.text_cache import TextCache
+from qa_engine.text_cache import Staged, TextCache
 
 BUCKETS = 1 << 18  # hashed n-gram ids of the char_ngrams input
 
@@ -174,10 +174,8 @@ class TurnClassifier:
     def predict(self, texts: list[str], batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
         """(violation probabilities (n,), category probabilities (n, k)); repeated texts from the cache."""
         def compute(todo: list[str]) -> list[tuple[float, np.ndarray]]:
-            probs, cats = self._run(todo, batch_size)
-            for c in cats:
-                c.setflags(write=False)  # shared by every later caller through the cache
-            return [(float(p), c) for p, c in zip(probs, cats)]
+            feeds = self._feeds(todo, batch_size)
+            return self._values(len(todo), feeds, self._run_feeds([f for _, f in feeds]))
 
         got = self._cache.get_many(texts, compute)
         probs = np.array([p for p, _ in got], dtype=np.float32)
@@ -191,15 +189,34 @@ class TurnClassifier:
     def cache_size(self) -> int:
         return self._cache.size
 
-    def _run(self, texts: list[str], batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        probs = np.zeros(len(texts), dtype=np.float32)
-        cats = np.zeros((len(texts), len(self.categories)), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding per batch
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            p, c = self._session.run(["violation", "category"], self._feed([texts[i] for i in rows]))
+    def stage(self, texts: list[str], batch_size: int = 32) -> Staged | None:
+        """Predict these texts ahead (Inspector.inspect_many): features here, in the caller's thread;
+        Staged.run is onnxruntime alone, for a background thread; Staged.commit fills the cache."""
+        todo = self._cache.missing(texts) if self._cache.size > 0 else []
+        if not todo:
+            return None
+        feeds = self._feeds(todo, batch_size)
+        outputs: list = []
+        return Staged(run=lambda: outputs.extend(self._run_feeds([f for _, f in feeds])),
+                      commit=lambda: self._cache.put_many(todo, self._values(len(todo), feeds, outputs)))
+
+    def _feeds(self, texts: list[str], batch_size: int) -> list[tuple[list[int], dict[str, np.ndarray]]]:
+        """(row indices, graph inputs) per batch, rows sorted by length (little padding per batch)."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        return [(rows, self._feed([texts[i] for i in rows]))
+                for rows in (order[start:start + batch_size] for start in range(0, len(order), batch_size))]
+
+    def _run_feeds(self, feeds: list[dict[str, np.ndarray]]) -> list[list[np.ndarray]]:
+        return [self._session.run(["violation", "category"], feed) for feed in feeds]
+
+    def _values(self, n: int, feeds: list[tuple[list[int], object]], outputs: list) -> list[tuple[float, np.ndarray]]:
+        """(probability, category probabilities) per text in input order, as the cache holds them."""
+        probs = np.zeros(n, dtype=np.float32)
+        cats = np.zeros((n, len(self.categories)), dtype=np.float32)
+        for (rows, _), (p, c) in zip(feeds, outputs, strict=True):
             probs[rows], cats[rows] = p, c
-        return probs, cats
+        cats.setflags(write=False)  # its rows are shared by every later caller through the cache
+        return [(float(p), c) for p, c in zip(probs, cats)]
 
     def _feed(self, texts: list[str]) -> dict[str, np.ndarray]:
         if self.text_form == "normalized":

@@ -158,6 +158,47 @@ def test_scorer_caches_repeated_texts() -> None:
     assert not scorer._cache
 
 
+def test_staged_work_fills_the_cache_with_the_labels_of_predict() -> None:
+    """inspect_many stages the model work: features in the caller's thread, onnxruntime in a
+    background thread (Staged.run), then commit; score() must then find every text cached, with the
+    labels a direct prediction gives, and staging cached texts again is no work at all."""
+    import threading
+
+    from qa_engine.emotion_onnx import OnnxEmotionScorer
+
+    texts = ["谢谢", "气死我了", "谢谢", "快递什么时候到", "", "太好了，非常满意"]
+    scorer = OnnxEmotionScorer(DEFAULT_MODEL_DIR, threads=2)
+    staged = scorer.stage(texts)
+    assert staged is not None and not scorer._cache  # nothing cached before commit
+    runner = threading.Thread(target=staged.run)
+    runner.start()
+    runner.join()
+    staged.commit()
+    assert len(scorer._cache) == 5
+    calls: list = []
+    scorer.classifier.predict = lambda *a, **k: calls.append(a)  # type: ignore[method-assign]
+    got = scorer.labels(texts)
+    assert not calls  # all from the cache
+    want = OnnxEmotionScorer(DEFAULT_MODEL_DIR, threads=1).labels(texts)
+    assert [g[:2] for g in got] == [w[:2] for w in want]
+    assert max(abs(g[2] - w[2]) for g, w in zip(got, want)) < 1e-5
+    assert scorer.stage(texts) is None
+
+
+def test_engine_with_model_threads_shortens_the_gil_switch_interval() -> None:
+    import sys
+
+    before = sys.getswitchinterval()
+    try:
+        Inspector(Settings(gil_switch_ms=0.5))
+        assert abs(sys.getswitchinterval() - 0.0005) < 1e-9
+        sys.setswitchinterval(0.005)
+        Inspector(Settings(gil_switch_ms=0))  # 0: left alone
+        assert abs(sys.getswitchinterval() - 0.005) < 1e-9
+    finally:
+        sys.setswitchinterval(before)
+
+
 def test_evaluate_metrics() -> None:
     recs: list[EmotionRecord] = [
         {"text": "a", "label": "angry", "polarity": "negative", "source": "s"},

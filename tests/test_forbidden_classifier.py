@@ -214,3 +214,23 @@ def test_char_ngram_matrix_is_the_padded_sorted_ids_of_each_text():
             for row, want in zip(got, rows):
                 assert row[: len(want)].tolist() == want and (row[len(want):] == buckets).all()
     assert char_ngram_matrix([], 3, BUCKETS).shape[0] == 0
+
+
+def test_staged_prediction_equals_predict():
+    """Staged work (features now, onnxruntime in Staged.run, cache filled by commit) must leave the
+    cache holding what predict computes, for texts with and without long-turn windows."""
+    import numpy as np
+
+    from qa_engine.turn_classifier import TurnClassifier
+
+    models = Path(__file__).resolve().parents[1] / "models"
+    texts = ["你是不是听不懂人话", "好的，请稍等", "这个我们管不了，你找快递去", "您好" * 50]
+    for name in ("forbidden_ngram", "empathy_ngram"):
+        staged_clf, plain = TurnClassifier(models / name, threads=1), TurnClassifier(models / name, threads=1)
+        staged = staged_clf.stage(texts + texts[:2])
+        assert staged is not None
+        staged.run()
+        staged.commit()
+        assert len(staged_clf._cache) == len(texts) and staged_clf.stage(texts) is None
+        (p1, c1), (p2, c2) = staged_clf.predict(texts), plain.predict(texts)
+        assert np.allclose(p1, p2, atol=1e-6) and np.allclose(c1, c2, atol=1e-6)

@@ -20,6 +20,7 @@ from qa_engine.normalize import to_simplified
 from qa_engine.rules.base import Resources, RuleOperator, RuleSpec, register
 from qa_engine.rules.similar import clauses
 from qa_engine.schema import Hit
+from qa_engine.text_cache import Staged
 
 PREFETCH_BATCH = 256  # texts per onnxruntime call when many interactions are scored at once
 
@@ -52,22 +53,22 @@ class ClassifierOperator(RuleOperator):
     def depends_on(self) -> list[str]:
         return super().depends_on() + list(self.params.unless)
 
-    def prefetch(self, contexts: list[InspectionContext], done: set) -> None:
-        """Score the turns this rule may read in many interactions at once (Inspector.inspect_many),
-        so that evaluate() finds them in the model's cache. A superset: every turn of the rule's roles
-        long enough to classify, whatever its scope or `unless` rules decide later. `done` holds what
-        other rules prefetched in this round: the per-category rules share one model and one input."""
+    def stage(self, contexts: list[InspectionContext], done: set) -> Staged | None:
+        """The model work for the turns this rule may read in many interactions at once
+        (Inspector.inspect_many), so that evaluate() finds them in the model's cache. A superset: every
+        turn of the rule's roles long enough to classify, whatever its scope or `unless` rules decide
+        later. `done` holds what other rules staged in this round: the per-category rules share one
+        model and one input."""
         key = ("classifier", self.model.name, tuple(self.spec.roles), tuple(self.spec.channels), self.params.min_chars,
                self.params.long_turn_chars)
         if self.model.cache_size == 0 or key in done:
-            return
+            return None
         done.add(key)
         texts = [t for ctx in contexts for v in ctx.turns_of(tuple(self.spec.roles)) if self._classifiable(v)
                  for t in self._inputs(v)]
-        if texts:
-            self.model.predict(texts, batch_size=PREFETCH_BATCH)
+        return self.model.stage(texts, batch_size=PREFETCH_BATCH) if texts else None
 
-    # prefetch and evaluate must agree on which turns are read and as what texts, or the cache misses
+    # stage and evaluate must agree on which turns are read and as what texts, or the cache misses
     def _classifiable(self, view: TurnView) -> bool:
         return len(view.text.strip()) >= self.params.min_chars
 
