@@ -425,7 +425,7 @@ class OnnxEmotionScorer:
         (Inspector.inspect_many: one model call per chunk of interactions, not one per interaction).
         The features are made here, in the caller's thread; Staged.run is onnxruntime alone, for a
         background thread, outside the GIL; Staged.commit fills the cache."""
-        todo = self._cache.missing(texts) if self._cache.size > 0 else []
+        todo = self._cache.reserve(texts) if self._cache.size > 0 else []
         if not todo:
             return None
         clf = self.classifier
@@ -439,7 +439,8 @@ class OnnxEmotionScorer:
 
         # One batch at a time: the staged work runs beside the rules thread, which needs the other core
         # (two onnxruntime threads there measured slower: 1.49 vs 1.43 s per 800 JD sessions).
-        return Staged(run=lambda: logits.extend(clf.run_feeds([f for _, f in feeds], parallel=False)), commit=commit)
+        return Staged(run=lambda: logits.extend(clf.run_feeds([f for _, f in feeds], parallel=False)), commit=commit,
+                      abandon=lambda: self._cache.release(todo))
 
     def score(self, turns: Sequence[TurnView]) -> list[TurnEmotion]:
         return [TurnEmotion(turn=v.index, role=v.role, label=label, polarity=polarity, confidence=conf)

@@ -142,17 +142,24 @@ class Inspector:
         the GIL, while the text rules of this one run. Per-text model caches carry the outputs over.
         """
         pending: tuple[list, list[Staged], Future | None] | None = None
+        ready = None
         iterator = iter(items)
         # The first chunks are smaller: nothing overlaps the first chunk's model work, so a short
         # one gets the rules going sooner (and the first results out sooner on a slow stream).
         sizes = chain((max(1, chunk_size >> k) for k in (3, 2, 1)), repeat(chunk_size))
-        while chunk := list(islice(iterator, next(sizes))):
-            ready = self._start_chunk(chunk)
+        try:
+            while chunk := list(islice(iterator, next(sizes))):
+                ready = self._start_chunk(chunk)
+                if pending is not None:
+                    yield from self._finish_chunk(*pending)
+                pending, ready = ready, None
             if pending is not None:
                 yield from self._finish_chunk(*pending)
-            pending = ready
-        if pending is not None:
-            yield from self._finish_chunk(*pending)
+                pending = None
+        finally:  # a stream closed early, or an error: what was staged and never committed
+            for left in (pending, ready):
+                for w in left[1] if left is not None else ():
+                    w.abandon()
 
     def _context(self, interaction: Interaction) -> InspectionContext:
         if not interaction.turns:

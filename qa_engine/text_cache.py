@@ -18,6 +18,7 @@ class TextCache(Generic[V]):
         self.size = size  # 0: compute every time
         self.hits = self.misses = 0
         self._items: OrderedDict[str, V] = OrderedDict()
+        self._reserved: set[str] = set()  # staged, not yet committed (reserve)
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -26,15 +27,25 @@ class TextCache(Generic[V]):
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._reserved.clear()
             self.hits = self.misses = 0
 
-    def missing(self, texts: Sequence[str]) -> list[str]:
-        """The distinct texts not cached, in first-seen order (what a prefetch must compute)."""
+    def reserve(self, texts: Sequence[str]) -> list[str]:
+        """The distinct texts neither cached nor reserved by earlier staged work, in first-seen order,
+        now reserved until put_many or release: the next chunk's staging, which starts before this
+        chunk's outputs are committed, must not run the template lines the two share twice."""
         with self._lock:
-            return [t for t in dict.fromkeys(texts) if t not in self._items]
+            todo = [t for t in dict.fromkeys(texts) if t not in self._items and t not in self._reserved]
+            self._reserved.update(todo)
+            return todo
+
+    def release(self, texts: Sequence[str]) -> None:
+        with self._lock:
+            self._reserved.difference_update(texts)
 
     def put_many(self, texts: Sequence[str], values: Sequence[V]) -> None:
         with self._lock:
+            self._reserved.difference_update(texts)
             for text, value in zip(texts, values, strict=True):
                 if self.size > 0:
                     self._items[text] = value
@@ -78,6 +89,7 @@ class Staged:
 
     run: Callable[[], object]
     commit: Callable[[], None]
+    abandon: Callable[[], None]  # never committed (the stream was closed): free its reservations
 
 
 __all__ = ["Staged", "TextCache"]

@@ -192,13 +192,14 @@ class TurnClassifier:
     def stage(self, texts: list[str], batch_size: int = 32) -> Staged | None:
         """Predict these texts ahead (Inspector.inspect_many): features here, in the caller's thread;
         Staged.run is onnxruntime alone, for a background thread; Staged.commit fills the cache."""
-        todo = self._cache.missing(texts) if self._cache.size > 0 else []
+        todo = self._cache.reserve(texts) if self._cache.size > 0 else []
         if not todo:
             return None
         feeds = self._feeds(todo, batch_size)
         outputs: list = []
         return Staged(run=lambda: outputs.extend(self._run_feeds([f for _, f in feeds])),
-                      commit=lambda: self._cache.put_many(todo, self._values(len(todo), feeds, outputs)))
+                      commit=lambda: self._cache.put_many(todo, self._values(len(todo), feeds, outputs)),
+                      abandon=lambda: self._cache.release(todo))
 
     def _feeds(self, texts: list[str], batch_size: int) -> list[tuple[list[int], dict[str, np.ndarray]]]:
         """(row indices, graph inputs) per batch, rows sorted by length (little padding per batch)."""

@@ -185,6 +185,35 @@ def test_staged_work_fills_the_cache_with_the_labels_of_predict() -> None:
     assert scorer.stage(texts) is None
 
 
+def test_staging_reserves_texts_until_committed_or_abandoned() -> None:
+    """The next chunk is staged before this one is committed: texts the two share (template lines)
+    must be run once; a stream closed early must leave nothing reserved."""
+    from qa_datasets.jddc import load_sessions
+    from qa_engine.emotion_onnx import OnnxEmotionScorer
+    from qa_engine.schema import Interaction
+
+    scorer = OnnxEmotionScorer(DEFAULT_MODEL_DIR, threads=1)
+    first = scorer.stage(["谢谢", "好的"])
+    assert first is not None
+    second = scorer.stage(["好的", "退款"])
+    assert second is not None
+    second.run()
+    second.commit()
+    assert set(scorer._cache._items) == {"退款"}  # 好的 was left to the first
+    first.abandon()
+    again = scorer.stage(["谢谢", "好的", "退款"])
+    assert again is not None
+    again.run()
+    again.commit()
+    assert set(scorer._cache._items) == {"谢谢", "好的", "退款"}
+
+    engine = Inspector(Settings(), emotion_scorer=OnnxEmotionScorer(DEFAULT_MODEL_DIR, threads=1))
+    stream = engine.inspect_many([Interaction.model_validate(s) for s in load_sessions()[:40]], chunk_size=8)
+    next(stream)
+    stream.close()
+    assert not engine.emotion_scorer._cache._reserved
+
+
 def test_engine_with_model_threads_shortens_the_gil_switch_interval() -> None:
     import sys
 
