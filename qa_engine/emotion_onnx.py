@@ -23,6 +23,7 @@ import threading
 import unicodedata
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -363,15 +364,14 @@ class OnnxEmotionClassifier:
         """(row indices, graph inputs) per batch: all the Python work of a prediction."""
         return [(idx, self.encode_batch(items)) for idx, items in self._batches(texts, batch_size or self.batch_size)]
 
-    def run_feeds(self, feeds: Sequence[dict[str, np.ndarray]], parallel: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(emotion, polarity) logits per feed: onnxruntime only, which releases the GIL. With
-        parallel=False the batches run one after another in the calling thread."""
-        def run(feed: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-            emo, pol = self._session.run(self._outputs, {k: v for k, v in feed.items() if k in self._inputs})
-            return emo, pol
+    def run_feed(self, feed: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(emotion, polarity) logits of one batch: onnxruntime only, which releases the GIL."""
+        emo, pol = self._session.run(self._outputs, {k: v for k, v in feed.items() if k in self._inputs})
+        return emo, pol
 
-        workers = min(self.threads, len(feeds)) if self.parallel == "batches" and parallel else 1
-        return list(self._pool().map(run, feeds)) if workers > 1 else [run(f) for f in feeds]
+    def run_feeds(self, feeds: Sequence[dict[str, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        workers = min(self.threads, len(feeds)) if self.parallel == "batches" else 1
+        return list(self._pool().map(self.run_feed, feeds)) if workers > 1 else [self.run_feed(f) for f in feeds]
 
     def probabilities(self, n: int, feeds: Sequence[tuple[list[int], object]],
                       logits: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -423,24 +423,24 @@ class OnnxEmotionScorer:
     def stage(self, texts: Sequence[str]) -> Staged | None:
         """Label these texts ahead, in large batches, so that later score() calls find them cached
         (Inspector.inspect_many: one model call per chunk of interactions, not one per interaction).
-        The features are made here, in the caller's thread; Staged.run is onnxruntime alone, for a
-        background thread, outside the GIL; Staged.commit fills the cache."""
+        The features are made here, in the caller's thread; the Staged tasks are onnxruntime alone,
+        one batch each, outside the GIL; Staged.commit fills the cache."""
         todo = self._cache.reserve(texts) if self._cache.size > 0 else []
         if not todo:
             return None
         clf = self.classifier
         feeds = clf.feeds(todo)
-        logits: list = []
+        logits: list = [None] * len(feeds)
+
+        def task(i: int) -> None:
+            logits[i] = clf.run_feed(feeds[i][1])
 
         def commit() -> None:
             p5, p3 = clf.probabilities(len(todo), feeds, logits)
             preds = combine(p5, p3, clf.labels, clf.polarities, clf.polarity_of, clf.mix)
             self._cache.put_many(todo, [(label, polarity, conf) for label, polarity, conf, _ in preds])
 
-        # One batch at a time: the staged work runs beside the rules thread, which needs the other core
-        # (two onnxruntime threads there measured slower: 1.49 vs 1.43 s per 800 JD sessions).
-        return Staged(run=lambda: logits.extend(clf.run_feeds([f for _, f in feeds], parallel=False)), commit=commit,
-                      abandon=lambda: self._cache.release(todo))
+        return Staged([partial(task, i) for i in range(len(feeds))], commit, lambda: self._cache.release(todo))
 
     def score(self, turns: Sequence[TurnView]) -> list[TurnEmotion]:
         return [TurnEmotion(turn=v.index, role=v.role, label=label, polarity=polarity, confidence=conf)

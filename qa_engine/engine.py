@@ -201,8 +201,11 @@ class Inspector:
         return [w for w in work if w is not None]
 
     def _finish_chunk(self, staged: list, work: list[Staged], running: Future | None) -> Iterator:
+        # Batches the background thread has not reached yet run here: this thread would only wait,
+        # and onnxruntime then has both cores.
+        _run_all(work)
         if running is not None:
-            running.result()  # a model error surfaces here, as it would from inspect
+            running.result()  # the batches it is running; a model error surfaces here, as from inspect
         for w in work:
             w.commit()
         for item in staged:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from itertools import count
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
@@ -80,16 +80,28 @@ class TextCache(Generic[V]):
         return out  # type: ignore[return-value]
 
 
-@dataclass(frozen=True)
 class Staged:
     """A model's work for texts it has not cached, split by what needs the GIL: the features were
-    made by whoever staged it (Python); `run` is onnxruntime alone (for a background thread: it
-    releases the GIL, so the cores stay busy while Python runs elsewhere); `commit`, after `run`,
-    turns the outputs into cached values (Inspector.inspect_many)."""
+    made by whoever staged it (Python); `tasks` are onnxruntime calls alone, one per batch, each
+    writing its own output slot (they release the GIL, so the cores stay busy while Python runs
+    elsewhere); `commit`, once every task has run, turns the outputs into cached values; `abandon`
+    frees the texts' reservations when the work will never be committed (a stream closed early).
 
-    run: Callable[[], object]
-    commit: Callable[[], None]
-    abandon: Callable[[], None]  # never committed (the stream was closed): free its reservations
+    Several threads may `run` the same work: each takes the next task not yet taken. The engine's
+    background thread runs it, and the rules thread joins in when it would otherwise wait
+    (Inspector.inspect_many), so onnxruntime gets both cores exactly when the rules have none to use.
+    """
+
+    def __init__(self, tasks: Sequence[Callable[[], object]], commit: Callable[[], None],
+                 abandon: Callable[[], None]) -> None:
+        self.tasks, self.commit, self.abandon = list(tasks), commit, abandon
+        self._taken = count()  # next() of a count is atomic under the GIL
+
+    def run(self) -> None:
+        """Run the tasks no thread has taken yet; returns when none is left to take (a task another
+        thread took may still be running: wait for that thread before commit)."""
+        while (i := next(self._taken)) < len(self.tasks):
+            self.tasks[i]()
 
 
 __all__ = ["Staged", "TextCache"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from functools import partial
 from operator import add
 from pathlib import Path
 
@@ -191,13 +192,17 @@ class TurnClassifier:
 
     def stage(self, texts: list[str], batch_size: int = 32) -> Staged | None:
         """Predict these texts ahead (Inspector.inspect_many): features here, in the caller's thread;
-        Staged.run is onnxruntime alone, for a background thread; Staged.commit fills the cache."""
+        the Staged tasks are onnxruntime alone, one batch each; Staged.commit fills the cache."""
         todo = self._cache.reserve(texts) if self._cache.size > 0 else []
         if not todo:
             return None
         feeds = self._feeds(todo, batch_size)
-        outputs: list = []
-        return Staged(run=lambda: outputs.extend(self._run_feeds([f for _, f in feeds])),
+        outputs: list = [None] * len(feeds)
+
+        def task(i: int) -> None:
+            outputs[i] = self._run_feeds([feeds[i][1]])[0]
+
+        return Staged([partial(task, i) for i in range(len(feeds))],
                       commit=lambda: self._cache.put_many(todo, self._values(len(todo), feeds, outputs)),
                       abandon=lambda: self._cache.release(todo))
 

@@ -185,6 +185,30 @@ def test_staged_work_fills_the_cache_with_the_labels_of_predict() -> None:
     assert scorer.stage(texts) is None
 
 
+def test_staged_tasks_shared_by_threads_run_once_each() -> None:
+    """The background thread and the rules thread may run the same staged work at once: each batch
+    must run exactly once, whoever takes it."""
+    import threading
+    import time
+
+    from qa_engine.text_cache import Staged
+
+    ran: list[int] = []
+
+    def task(i: int) -> None:
+        time.sleep(0.001)  # let the other thread in
+        ran.append(i)
+
+    work = Staged([lambda i=i: task(i) for i in range(200)], commit=lambda: None, abandon=lambda: None)
+    threads = [threading.Thread(target=work.run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    work.run()
+    for t in threads:
+        t.join()
+    assert sorted(ran) == list(range(200))
+
+
 def test_staging_reserves_texts_until_committed_or_abandoned() -> None:
     """The next chunk is staged before this one is committed: texts the two share (template lines)
     must be run once; a stream closed early must leave nothing reserved."""
