@@ -8,8 +8,8 @@ text, so Traditional or full-width entries still match.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import ahocorasick
 
@@ -39,8 +39,7 @@ def load_word_list(path: Path) -> list[str]:
     return list(words)
 
 
-@dataclass(frozen=True, slots=True)
-class PhraseMatch:
+class PhraseMatch(NamedTuple):  # a tuple: made for every lexicon match of every turn, cheaply
     start: int  # in normalised text
     end: int
     term: str

@@ -61,18 +61,18 @@ class KeywordOperator(RuleOperator):
         if self.params.negation != "ignore":
             self.negators = sorted(load_word_list(resources.words_path(self.params.negators_file)), key=len, reverse=True)
         self.longest_negator = max((len(n) for n in self.negators), default=1)
+        # "some negator ends at most negation_window characters before the end": one regex search
+        # instead of an rfind per negator (the negators are searched for every phrase match)
+        self._negator_near_end = re.compile(
+            "(?:" + "|".join(map(re.escape, self.negators)) + f")(?=.{{0,{self.params.negation_window}}}$)", re.S
+        ) if self.negators else None
 
     def _negated(self, view: TurnView, match: PhraseMatch) -> bool:
         """A negator ends within `negation_window` characters before the phrase, same clause."""
         text = view.text
         lo = max(0, match.start - self.params.negation_window - self.longest_negator)
-        before = text[lo : match.start]
-        clause = _CLAUSE_BREAK.split(before)[-1]
-        for neg in self.negators:
-            pos = clause.rfind(neg)
-            if pos >= 0 and len(clause) - (pos + len(neg)) <= self.params.negation_window:
-                return True
-        return False
+        clause = _CLAUSE_BREAK.split(text[lo : match.start])[-1]
+        return self._negator_near_end is not None and self._negator_near_end.search(clause) is not None
 
     def _turn_matches(self, view: TurnView) -> list[PhraseMatch]:
         found = view.matches(self.list_name, word_boundary=self.params.word_boundary)
