@@ -93,11 +93,11 @@ class Inspector:
             if getattr(self.emotion_scorer, "releases_gil", False)
             else None
         )
-        # inspect_many's model work for the next chunk; its own thread, so that a long run does not
-        # hold up the emotion calls of single inspections running at the same time
-        self._prefetch_worker = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") if self._emotion_worker is not None else None
-        )
+        # inspect_many's model work for the next chunk (onnxruntime batches of the emotion model or of
+        # classifier rules, whichever emotion scorer runs); its own thread, so that a long run does
+        # not hold up the emotion calls of single inspections running at the same time
+        staged_models = self._emotion_worker is not None or any(hasattr(r, "stage") for r in self.ruleset.rules)
+        self._prefetch_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") if staged_models else None
         for worker in (self._emotion_worker, self._prefetch_worker):
             if worker is not None:  # engines are rebuilt (rule versions): no idle thread left per engine
                 weakref.finalize(self, worker.shutdown, wait=False)
