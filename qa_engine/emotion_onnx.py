@@ -23,7 +23,6 @@ import threading
 import unicodedata
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -425,22 +424,14 @@ class OnnxEmotionScorer:
         (Inspector.inspect_many: one model call per chunk of interactions, not one per interaction).
         The features are made here, in the caller's thread; the Staged tasks are onnxruntime alone,
         one batch each, outside the GIL; Staged.commit fills the cache."""
-        todo = self._cache.reserve(texts) if self._cache.size > 0 else []
-        if not todo:
-            return None
         clf = self.classifier
-        feeds = clf.feeds(todo)
-        logits: list = [None] * len(feeds)
 
-        def task(i: int) -> None:
-            logits[i] = clf.run_feed(feeds[i][1])
-
-        def commit() -> None:
+        def labels(todo: list[str], feeds: Sequence[tuple[list[int], object]], logits: list) -> list[tuple[str, str, float]]:
             p5, p3 = clf.probabilities(len(todo), feeds, logits)
             preds = combine(p5, p3, clf.labels, clf.polarities, clf.polarity_of, clf.mix)
-            self._cache.put_many(todo, [(label, polarity, conf) for label, polarity, conf, _ in preds])
+            return [(label, polarity, conf) for label, polarity, conf, _ in preds]
 
-        return Staged([partial(task, i) for i in range(len(feeds))], commit, lambda: self._cache.release(todo))
+        return self._cache.stage(texts, clf.feeds, lambda feed: clf.run_feed(feed[1]), labels)
 
     def score(self, turns: Sequence[TurnView]) -> list[TurnEmotion]:
         return [TurnEmotion(turn=v.index, role=v.role, label=label, polarity=polarity, confidence=conf)

@@ -7,10 +7,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from functools import partial
 from itertools import count
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
+F = TypeVar("F")  # a staged batch (its graph inputs)
+O = TypeVar("O")  # a batch's model outputs
 
 
 class TextCache(Generic[V]):
@@ -51,6 +54,24 @@ class TextCache(Generic[V]):
                     self._items[text] = value
             while len(self._items) > max(self.size, 0):
                 self._items.popitem(last=False)
+
+    def stage(self, texts: Sequence[str], prepare: Callable[[list[str]], Sequence[F]], run: Callable[[F], O],
+              values: Callable[[list[str], Sequence[F], list[O]], Sequence[V]]) -> Staged | None:
+        """The model work for the texts neither cached nor already staged (reserved), or None:
+        `prepare` (here, now: the Python part) turns them into batches, `run` is one batch's model call
+        (a Staged task), `values` turns the batches' outputs into one cached value per text (commit)."""
+        todo = self.reserve(texts) if self.size > 0 else []
+        if not todo:
+            return None
+        batches = prepare(todo)
+        outputs: list = [None] * len(batches)
+
+        def task(i: int) -> None:
+            outputs[i] = run(batches[i])
+
+        return Staged([partial(task, i) for i in range(len(batches))],
+                      commit=lambda: self.put_many(todo, values(todo, batches, outputs)),
+                      abandon=lambda: self.release(todo))
 
     def get_many(self, texts: Sequence[str], compute: Callable[[list[str]], Sequence[V]]) -> list[V]:
         """One value per text: cached ones from the cache, the others from one `compute` call over

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import zlib
-from functools import partial
 from operator import add
 from pathlib import Path
 
@@ -176,7 +175,7 @@ class TurnClassifier:
         """(violation probabilities (n,), category probabilities (n, k)); repeated texts from the cache."""
         def compute(todo: list[str]) -> list[tuple[float, np.ndarray]]:
             feeds = self._feeds(todo, batch_size)
-            return self._values(len(todo), feeds, self._run_feeds([f for _, f in feeds]))
+            return self._values(len(todo), feeds, [self._run_feed(f) for _, f in feeds])
 
         got = self._cache.get_many(texts, compute)
         probs = np.array([p for p, _ in got], dtype=np.float32)
@@ -193,18 +192,8 @@ class TurnClassifier:
     def stage(self, texts: list[str], batch_size: int = 32) -> Staged | None:
         """Predict these texts ahead (Inspector.inspect_many): features here, in the caller's thread;
         the Staged tasks are onnxruntime alone, one batch each; Staged.commit fills the cache."""
-        todo = self._cache.reserve(texts) if self._cache.size > 0 else []
-        if not todo:
-            return None
-        feeds = self._feeds(todo, batch_size)
-        outputs: list = [None] * len(feeds)
-
-        def task(i: int) -> None:
-            outputs[i] = self._run_feeds([feeds[i][1]])[0]
-
-        return Staged([partial(task, i) for i in range(len(feeds))],
-                      commit=lambda: self._cache.put_many(todo, self._values(len(todo), feeds, outputs)),
-                      abandon=lambda: self._cache.release(todo))
+        return self._cache.stage(texts, lambda todo: self._feeds(todo, batch_size), lambda feed: self._run_feed(feed[1]),
+                                 lambda todo, feeds, outputs: self._values(len(todo), feeds, outputs))
 
     def _feeds(self, texts: list[str], batch_size: int) -> list[tuple[list[int], dict[str, np.ndarray]]]:
         """(row indices, graph inputs) per batch, rows sorted by length (little padding per batch)."""
@@ -212,8 +201,8 @@ class TurnClassifier:
         return [(rows, self._feed([texts[i] for i in rows]))
                 for rows in (order[start:start + batch_size] for start in range(0, len(order), batch_size))]
 
-    def _run_feeds(self, feeds: list[dict[str, np.ndarray]]) -> list[list[np.ndarray]]:
-        return [self._session.run(["violation", "category"], feed) for feed in feeds]
+    def _run_feed(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self._session.run(["violation", "category"], feed)
 
     def _values(self, n: int, feeds: list[tuple[list[int], object]], outputs: list) -> list[tuple[float, np.ndarray]]:
         """(probability, category probabilities) per text in input order, as the cache holds them."""
