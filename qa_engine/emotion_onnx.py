@@ -408,6 +408,7 @@ class OnnxEmotionScorer:
     def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 2, cache_size: int = 20_000) -> None:
         self.classifier = OnnxEmotionClassifier(model_dir, threads=threads)
         self.source = f"onnx:{self.classifier.source}"
+        self.model_dir: Path | None = Path(model_dir)
         self._cache: TextCache[tuple[str, str, float]] = TextCache(cache_size)
 
     def cache_clear(self) -> None:

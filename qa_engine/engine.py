@@ -15,6 +15,7 @@ from qa_engine.config import Settings, get_settings
 from qa_engine.context import InspectionContext
 from qa_engine.emotion import EmotionScorer, LexiconEmotionScorer, trajectory
 from qa_engine.lexicon import PhraseIndex
+from qa_engine.model_digest import folder_digest
 from qa_engine.rulepack import RulePackError, RuleSet, load_rules
 from qa_engine.rules import Resources, select_turns
 from qa_engine.schema import Hit, Interaction, Result
@@ -67,16 +68,14 @@ class Inspector:
         if pack_paths is None:
             pack_paths = [lex / "packs" / f"{name}.yaml" for name in self.settings.rule_packs]
         self.index = PhraseIndex()
-        self.ruleset: RuleSet = load_rules(
-            pack_paths,
-            Resources(
-                lexicons_dir=lex,
-                index=self.index,
-                embedder_dir=self.settings.embedder_path,
-                onnx_threads=self.settings.onnx_threads,
-                models_dir=self.settings.models_dir,
-            ),
+        resources = Resources(
+            lexicons_dir=lex,
+            index=self.index,
+            embedder_dir=self.settings.embedder_path,
+            onnx_threads=self.settings.onnx_threads,
+            models_dir=self.settings.models_dir,
         )
+        self.ruleset: RuleSet = load_rules(pack_paths, resources)  # operators load their models here
         self.index.build()
         self.segmenter = Segmenter(self.index.all_terms)
         self.scorecards = scorecards or load_scorecards(self.settings.scorecards_path)
@@ -85,6 +84,11 @@ class Inspector:
         self.rule_dimensions = {r.spec.id: r.spec.dimension for r in self.ruleset.rules}
         self.rule_groups = {r.spec.id: r.spec.finding_group for r in self.ruleset.rules}
         self.emotion_scorer = emotion_scorer or make_emotion_scorer(self.settings.emotion_scorer, self.settings)
+        model_dirs = resources.model_dirs()
+        if self.emotion_scorer.model_dir is not None:
+            model_dirs[Path(self.emotion_scorer.model_dir).name] = Path(self.emotion_scorer.model_dir)
+        # Every model folder a result depends on, by content: a retrained model is a new version.
+        self.model_digests = {name: folder_digest(path) for name, path in sorted(model_dirs.items())}
         # An ONNX emotion model spends its time in onnxruntime, which releases the GIL: one background
         # thread runs it while the (pure Python) rules run, so a call costs about the longer of the two
         # instead of their sum. The lexicon scorer is pure Python and gains nothing from a thread.
@@ -111,6 +115,7 @@ class Inspector:
             "packs": self.ruleset.packs,
             "scorecards": {c: f"{s.name}@{s.version}" for c, s in self.scorecards.items()},
             "models": {"emotion": self.emotion_scorer.source},
+            "model_digests": self.model_digests,
         }
 
     def _mark_low_confidence(self, hits: dict[str, list[Hit]]) -> None:

@@ -100,6 +100,13 @@ class Resources:
             self._classifiers[path] = TurnClassifier(path, threads=self.onnx_threads)
         return self._classifiers[path]
 
+    def model_dirs(self) -> dict[str, Path]:
+        """The model folders loaded so far (the embedder and each turn classifier), by folder name."""
+        dirs = {path.name: path for path in self._classifiers}
+        if self._embedder is not None and self.embedder_dir is not None:
+            dirs[Path(self.embedder_dir).name] = Path(self.embedder_dir)
+        return dirs
+
 
 class RuleOperator(ABC):
     name: ClassVar[str]
