@@ -115,7 +115,7 @@ class Inspector:
             "packs": self.ruleset.packs,
             "scorecards": {c: f"{s.name}@{s.version}" for c, s in self.scorecards.items()},
             "models": {"emotion": self.emotion_scorer.source},
-            "model_digests": self.model_digests,
+            "model_digests": dict(self.model_digests),
         }
 
     def _mark_low_confidence(self, hits: dict[str, list[Hit]]) -> None:
