@@ -39,7 +39,8 @@ CUES = ("差评", "投诉", "怎么回事", "怎么还", "还没", "太慢", "�
 
 _PLACEHOLDER = re.compile(r"\[[^\[\]]*\]|#E-[a-z]+")
 _URL = re.compile(r"https?://\S+|www\.\S+|item\.jd\.com\S*")
-_SYSTEM = re.compile(r"顾客通过点击\S*?信息发送|咨询订单号|订单编号|订单号|订单金额|下单时间|商品ID|商品编号")
+_SYSTEM = re.compile(r"顾客通过点击\S*?信息发送|咨询订单号|订单编号|订单号|订单金额|下单时间|商品ID|商品编号"
+                     r"|(?:订单业务|返修退换货|配送|商品信息|发票类?|售后|物流|支付)咨询")  # + menu buttons
 _FILLER = re.compile(r"[\s\W_\d]+")
 
 
