@@ -85,7 +85,8 @@ def _chat_dev() -> dict[str, dict]:
             cands.append({"source": "chat_dev", "session_id": session, "utt_index": index,
                           "prev_agent_utt_index": prev_agent,
                           "jddc_held_out": jddc_held_out(f"jddc-{session}"),
-                          "text": text, "context": [("A" if r == "agent" else "C", t) for _, r, t in rows[max(0, pos - 4):pos]]})
+                          "text": text,
+                          "context": [("A" if r == "agent" else "C", t) for _, r, t in rows[max(0, pos - 4):pos]]})
         customer_text = " ".join(t for _, r, t in rows if r == "customer")
         if cands:
             groups[session] = {"cue": has_cue(customer_text), "cands": cands}
