@@ -117,11 +117,10 @@ def visible_agent(session: Session, principal: Principal, agent_id: str):
     agent = session.get(Agent, agent_id)
     if principal.role == "agent" and principal.agent_id != agent_id:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "agents see only their own summary")
-    if principal.role == "supervisor" and (
-        agent is None
-        or (agent.team_id not in principal.team_ids and last_team_handled(session, agent_id, principal.team_ids) is None)
-    ):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "agent is not in your teams")
+    if principal.role == "supervisor":
+        teams = principal.team_ids
+        if agent is None or (agent.team_id not in teams and last_team_handled(session, agent_id, teams) is None):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "agent is not in your teams")
     if agent is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no agent {agent_id!r}")
     return agent

@@ -209,6 +209,10 @@ def test_a_team_move_leaves_the_old_figures_with_the_old_team(env):
     env.headers["agent-m1"] = _login(env, "agent-m1")
     # a re-send of an old interaction with changed content and no team stays in the old team
     ingest(env, {**_without(chat("t-1", RED, "M1", day="2026-11-20"), "team_id"), "metadata": {"fixed": 1}})
+    # nor does naming its own team move the agent back: the re-send is history, not a transfer
+    ingest(env, chat("t-1", RED, "M1", day="2026-11-20", team_id="T1", metadata={"fixed": 2}))
+    with env.db.session() as session:
+        assert session.get(Agent, "M1").team_id == "T2"
 
     def agent_summary(who: str) -> dict:
         r = env.get("/v1/agents/M1/summary", who)
