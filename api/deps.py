@@ -107,14 +107,20 @@ def visible_interaction(session: Session, principal: Principal, interaction_id: 
 
 
 def visible_agent(session: Session, principal: Principal, agent_id: str):
-    """The agent if the caller may see their figures: agents only themselves, supervisors their teams'."""
+    """The agent if the caller may see their figures: agents only themselves; supervisors an agent
+    now in one of their teams or who handled interactions in one (an agent who moved away). Which
+    of the agent's interactions count is the caller's scope: a supervisor's, those handled in their
+    teams."""
     from qa_engine.store.models import Agent
+    from qa_engine.store.repository import last_team_handled
 
     agent = session.get(Agent, agent_id)
     if principal.role == "agent" and principal.agent_id != agent_id:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "agents see only their own summary")
-    if principal.role == "supervisor" and (agent is None or agent.team_id not in principal.team_ids):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "agent is not in your teams")
+    if principal.role == "supervisor":
+        teams = principal.team_ids
+        if agent is None or (agent.team_id not in teams and last_team_handled(session, agent_id, teams) is None):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "agent is not in your teams")
     if agent is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no agent {agent_id!r}")
     return agent

@@ -19,6 +19,7 @@ from api.routes import audio, auth, dashboards, health, interactions, reviews, r
 from api.scoring import AudioNotAllowed, Scorer
 from qa_engine.config import Settings, get_settings
 from qa_engine.store.db import Database
+from qa_engine.store.repository import OwnerConflict
 from qa_engine.store.reviews import ConflictError, ReviewError
 
 DESCRIPTION = """
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": f"a value cannot be stored: {exc.orig}"}, status_code=422)
 
     @app.exception_handler(ConflictError)
+    @app.exception_handler(OwnerConflict)
     async def _conflict(_: Request, exc: ConflictError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
 

@@ -62,6 +62,7 @@ def _save(upload: UploadFile, directory: Path, job_id: str, max_bytes: int) -> t
     response_model=JobOut,
     responses={
         200: {"description": "the same recording and fields were already stored or are being processed", "model": JobOut},
+        409: {"description": "the interaction is stored for another agent or team"},
         413: {"description": "file too large (QA_MAX_UPLOAD_MB)"},
     },
     summary="Upload a call recording (processed in the background)",
@@ -83,7 +84,8 @@ def upload_audio(
 ) -> JobOut:
     """Returns a job (202); poll `GET /v1/jobs/{job_id}`. Idempotent on `interaction_id`: the same
     recording with the same fields again returns the existing job (200) instead of a new one; a
-    different recording for the same id is processed and becomes the current result."""
+    different recording for the same id is processed and becomes the current result. The agent and
+    team of a stored interaction are fixed: another `agent_id` or `team_id` is refused (409)."""
     try:
         meta = json.loads(metadata) if metadata else {}
         if not isinstance(meta, dict):
@@ -94,6 +96,7 @@ def upload_audio(
         )
     except (ValueError, ValidationError) as exc:
         raise HTTPException(422, f"invalid fields: {exc}") from exc
+    repo.check_stored_owner(session, interaction)  # 409 before the file is kept; storing checks again
     fields = {k: v for k, v in fields.items() if v not in (None, {})}
     fields_json = json.loads(json.dumps(fields, default=lambda v: v.isoformat(), sort_keys=True))
     job_id = uuid.uuid4().hex

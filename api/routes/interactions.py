@@ -68,6 +68,7 @@ CHAT_EXAMPLE = {
             "description": "queued (`wait=false`): the job; poll its `status_url` (also in `Location`)",
             "model": JobOut,
         },
+        409: {"description": "the interaction is stored for another agent or team"},
     },
     summary="Score and store an interaction, or queue it",
 )
@@ -92,6 +93,9 @@ def ingest(
     or changed content is prepared (transcribed if audio only, PII redacted), scored and stored as
     the current result (201). Earlier results are kept.
 
+    An interaction's agent and team are fixed once stored: the same `interaction_id` with another
+    `agent_id` or `team_id` is refused (409); omitting them keeps the stored ones.
+
     With `wait=false` the interaction is stored as received and queued (202 with a job: poll
     `GET /v1/jobs/{job_id}`); the same content already queued, running or stored returns the
     existing job (200). For many interactions at once use `POST /v1/interactions/bulk`."""
@@ -103,6 +107,7 @@ def ingest(
         metrics.ingested.labels("unchanged").inc()
         response.status_code = status.HTTP_200_OK
         return IngestOut(interaction_id=body.interaction_id, created=False, result=views.result_out(existing))
+    repo.check_stored_owner(session, body)  # 409 before scoring; save_result checks again
     scorer.load()
     started = time.perf_counter()
     try:
@@ -152,7 +157,10 @@ def _queue_one(body: Interaction, request: Request, response: Response, session,
     "/interactions/bulk",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=BulkOut,
-    responses={413: {"description": "request body too large"}},
+    responses={
+        409: {"description": "an interaction is stored for another agent or team; nothing is queued"},
+        413: {"description": "request body too large"},
+    },
     summary="Queue many interactions for scoring",
 )
 def ingest_bulk(
@@ -164,9 +172,15 @@ def ingest_bulk(
     `GET /v1/jobs/{job_id}`. An interaction whose content is already queued, running or stored is a
     duplicate: it is answered with the existing job and not scored again. An interaction that
     cannot be scored fails its job alone (with the reason); the others go on. A request with an
-    invalid interaction is refused whole (422), nothing is queued."""
+    invalid interaction is refused whole (422), nothing is queued; so is one with an interaction
+    already stored for another agent or team (409, naming its index). Two items of one request with
+    the same new `interaction_id` but different agents or teams are both queued: the first stored
+    fixes them, the other's job fails with the reason."""
     batch_id = queue.new_id()
-    accepted = queue.accept(session, body.interactions, actor=principal.username, batch_id=batch_id)
+    try:
+        accepted = queue.accept(session, body.interactions, actor=principal.username, batch_id=batch_id)
+    except repo.OwnerConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"interactions[{exc.index}]: {exc}") from None
     new = sum(not a.duplicate for a in accepted)
     repo.audit(
         session, principal.username, "interaction.queue_bulk", "batch", batch_id,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from qa_engine.schema import Interaction, Result
 from qa_engine.store import repository as repo
-from qa_engine.store.models import IngestJob, ResultRow
+from qa_engine.store.models import IngestJob, InteractionRow, ResultRow
 from qa_engine.store.types import utcnow
 
 KIND = "interaction"
@@ -43,13 +43,18 @@ def accept(
 ) -> list[Accepted]:
     """Queue `items` (flushes, does not commit). The same content as a queued or running job, or as
     the stored current result, is a duplicate: the existing job is returned and nothing is queued
-    (a current result stored without a job gets a job that is already done, pointing at it)."""
+    (a current result stored without a job gets a job that is already done, pointing at it).
+
+    An item naming another agent or team than its stored interaction raises `OwnerConflict` (with
+    the item's index) and nothing is queued; one that slips through (its interaction stored after
+    this) fails its job when stored (`store_scored`)."""
     payloads = [item.model_dump(mode="json", exclude_none=True) for item in items]
     hashes = [repo.content_hash(item) for item in items]
     ids = sorted({item.interaction_id for item in items})
     known: dict[tuple[str, str], IngestJob] = {}
     done: dict[tuple[str, str], IngestJob] = {}
     current: dict[str, tuple[int, str]] = {}
+    owners: dict[str, tuple[str | None, str | None]] = {}
     for chunk in _chunks(ids, 500):
         for job in session.scalars(
             select(IngestJob)
@@ -57,12 +62,19 @@ def accept(
             .order_by(IngestJob.created_at)
         ):
             (known if job.status in PENDING else done)[(job.interaction_id, job.content_hash)] = job
-        for iid, rid, digest in session.execute(
-            select(ResultRow.interaction_id, ResultRow.id, ResultRow.content_hash).where(
-                ResultRow.interaction_id.in_(chunk), ResultRow.is_current.is_(True)
+        for iid, rid, digest, agent_id, team_id in session.execute(
+            select(
+                ResultRow.interaction_id, ResultRow.id, ResultRow.content_hash, InteractionRow.agent_id,
+                InteractionRow.team_id,
             )
-        ):
+            .join(InteractionRow, InteractionRow.id == ResultRow.interaction_id)
+            .where(ResultRow.interaction_id.in_(chunk), ResultRow.is_current.is_(True))
+        ):  # fmt: skip
             current[iid] = (rid, digest)
+            owners[iid] = (agent_id, team_id)
+    for index, item in enumerate(items):
+        if item.interaction_id in owners:
+            repo.check_owner(item, *owners[item.interaction_id], index=index)
     now = utcnow()
 
     def at(index: int) -> datetime:  # the scorer takes jobs oldest first: keep the order sent
@@ -227,7 +239,12 @@ def store_scored(
     *,
     report_tz: str = repo.DEFAULT_TZ,
 ) -> Outcome:
-    """Store one scored job's result and mark it done (flushes, does not commit)."""
+    """Store one scored job's result and mark it done (flushes, does not commit). A job whose
+    interaction is stored for another agent or team fails with the reason."""
+    try:
+        repo.check_stored_owner(session, prepared)
+    except repo.OwnerConflict as exc:
+        return mark_failed(session, token, job.job_id, str(exc))
     if not take(session, job.job_id, token, status="done"):
         return Outcome(job.job_id, "lost")
     existing = repo.current_result(session, job.interaction_id)
