@@ -83,3 +83,63 @@ def format_rule_report(report: dict[str, Any], show_errors: bool = False) -> str
             kind = "missed" if e["gold"] else f"false {','.join(e['rules'])}"
             lines.append(f"  {e['id']:<40} {e['label']:<10} {kind:<30} {e['text'][:80]}")
     return "\n".join(lines)
+
+
+def evaluate_script(inspector, split: str = "test") -> dict[str, Any]:
+    """Script-step detection on whole JD sessions labelled by hand (datasets/labelled/SCRIPT_STEPS.md):
+    per step, precision and recall of "the step is present" over sessions, and the share of sessions
+    whose every step is right (and whose required steps, per the chat scorecard, are right)."""
+    from qa_datasets.script_set import STEPS, load_script_sessions, select
+
+    sessions = select(load_script_sessions(), split)
+    if not sessions:
+        raise ValueError(f"no labelled sessions in split {split!r}")
+    required = list(inspector.scorecards["chat"].script.required)
+    counts = {step: {"tp": 0, "fp": 0, "fn": 0} for step in STEPS}
+    all_right = required_right = 0
+    errors = []
+    for s in sessions:
+        item = Interaction(interaction_id=f"jddc-{s['session_id']}", channel="chat", turns=s["turns"])
+        found = inspector.inspect(item).script.steps
+        wrong = []
+        for step in STEPS:
+            gold, pred = s["present"][step], bool(found.get(step) and found[step].present)
+            if gold and pred:
+                counts[step]["tp"] += 1
+            elif pred:
+                counts[step]["fp"] += 1
+            elif gold:
+                counts[step]["fn"] += 1
+            if gold != pred:
+                wrong.append(step)
+                errors.append({"session": s["session_id"], "step": step, "gold": s["steps"][step],
+                               "found_turn": found[step].turn if pred else None})
+        all_right += not wrong
+        required_right += not set(wrong) & set(required)
+    n = len(sessions)
+    return {
+        "split": split,
+        "sessions": n,
+        "metrics": {step: prf_counts(**c) for step, c in counts.items()},
+        "all_steps_right": round(all_right / n, 4),
+        "required_steps": required,
+        "required_steps_right": round(required_right / n, 4),
+        "ruleset": inspector.ruleset.version,
+        "errors": errors,
+    }
+
+
+def format_script_report(report: dict[str, Any], show_errors: bool = False) -> str:
+    lines = [
+        f"split {report['split']}: {report['sessions']} JD sessions, ruleset {report['ruleset']}",
+        f"{'step':<14} {'precision':>9} {'recall':>7} {'f1':>6} {'tp':>4} {'fp':>4} {'fn':>4}",
+    ]
+    for step, m in report["metrics"].items():
+        lines.append(f"{step:<14} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['tp']:>4} {m['fp']:>4} {m['fn']:>4}")
+    lines.append(f"sessions with every step right: {report['all_steps_right']:.3f}; "
+                 f"with the required steps ({', '.join(report['required_steps'])}) right: {report['required_steps_right']:.3f}")
+    if show_errors:
+        for e in report["errors"]:
+            kind = f"missed (rows {e['gold']})" if e["gold"] else f"false (row {e['found_turn']})"
+            lines.append(f"  {e['session']:<40} {e['step']:<14} {kind}")
+    return "\n".join(lines)
