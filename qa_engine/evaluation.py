@@ -8,6 +8,11 @@ from typing import Any
 from qa_engine.schema import Interaction
 
 LABELS = {"forbidden": "forbidden_words", "politeness": "politeness"}
+# Rules of a labelled dimension that the labelling guideline (datasets/labelled/GUIDELINE.md) does not
+# count: the e-commerce courtesy of issue 14 point 6 (address forms 亲 / 亲爱的, a bare 稍等 / 您稍等),
+# which the guideline lists as "not politeness by itself". The label is scored without them; the whole
+# dimension is reported beside it (`dimension_metrics`).
+OUTSIDE_GUIDELINE = {"politeness": frozenset({"politeness.address", "politeness.wait"})}
 
 
 def prf_counts(tp: int, fp: int, fn: int) -> dict[str, float]:
@@ -42,12 +47,16 @@ def evaluate_rules(inspector, split: str = "test") -> dict[str, Any]:
     if not rows:
         raise ValueError(f"no labelled turns in split {split!r}")
     counts = {label: {"tp": 0, "fp": 0, "fn": 0} for label in LABELS}
+    whole = {label: {"tp": 0, "fp": 0, "fn": 0} for label in OUTSIDE_GUIDELINE}
     paraphrase = {"tp": 0, "fn": 0}
     errors = []
     for row in rows:
         fired = predict_turn(inspector, row["text"])
         for label, dimension in LABELS.items():
-            gold, pred = bool(row[label]), dimension in fired
+            gold = bool(row[label])
+            if label in whole and (gold or dimension in fired):
+                whole[label]["fn" if dimension not in fired else "tp" if gold else "fp"] += 1
+            pred = bool(fired.get(dimension, set()) - OUTSIDE_GUIDELINE.get(label, frozenset()))
             if gold and pred:
                 counts[label]["tp"] += 1
             elif pred:
@@ -63,6 +72,8 @@ def evaluate_rules(inspector, split: str = "test") -> dict[str, Any]:
         "turns": len(rows),
         "sources": {s: sum(1 for r in rows if r["source"] == s) for s in sorted({r["source"] for r in rows})},
         "metrics": {label: prf_counts(**c) for label, c in counts.items()},
+        "dimension_metrics": {label: {**prf_counts(**c), "outside_guideline": sorted(OUTSIDE_GUIDELINE[label])}
+                              for label, c in whole.items()},
         "paraphrase_recall": round(paraphrase["tp"] / max(1, paraphrase["tp"] + paraphrase["fn"]), 4),
         "paraphrases": paraphrase["tp"] + paraphrase["fn"],
         "ruleset": inspector.ruleset.version,
@@ -77,6 +88,9 @@ def format_rule_report(report: dict[str, Any], show_errors: bool = False) -> str
     ]
     for label, m in report["metrics"].items():
         lines.append(f"{label:<12} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['tp']:>4} {m['fp']:>4} {m['fn']:>4}")
+    for label, m in report.get("dimension_metrics", {}).items():
+        lines.append(f"{label + '*':<12} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['tp']:>4} {m['fp']:>4} {m['fn']:>4}"
+                     f"   * every rule of the dimension, with {', '.join(m['outside_guideline'])} (not counted by the labelling guideline)")
     lines.append(f"forbidden paraphrases: recall {report['paraphrase_recall']:.3f} on {report['paraphrases']} turns")
     if show_errors:
         for e in report["errors"]:
