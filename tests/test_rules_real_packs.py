@@ -133,7 +133,7 @@ def test_greeting_in_the_opening_of_a_jd_chat(inspector):
 
 
 @pytest.mark.parametrize("text", ["请问还有其他的业务类问题，我可以帮您解答的呢", "请问还有其他还可以帮到您的吗?",
-                                  "请问还有什么业务能为您效劳的呢", "请问还有没有其他可以帮您的哟?"])
+                                  "还有什么业务能为您效劳吗", "还有没有其他可以帮您的呢"])
 def test_jd_further_help_questions(inspector, text):
     result = inspector.inspect(chat(("customer", "好的"), ("agent", text), ("customer", "没有了")))
     assert result.script.steps["further_help"].present
@@ -141,7 +141,7 @@ def test_jd_further_help_questions(inspector, text):
 
 def test_bare_wait_thanks_reply_and_festival_wishes_are_politeness(inspector):
     assert "politeness.wait" in _politeness(inspector, "您稍等")
-    assert "politeness.wait" in _politeness(inspector, "稍等哈 小妹帮您看一下")
+    assert "politeness.wait" in _politeness(inspector, "稍等哈，我帮您看看")
     assert "politeness.thanks" in _politeness(inspector, "您客气了")
     assert "politeness.thanks" in _politeness(inspector, "您客气啦")
     assert "politeness.farewell" in _politeness(inspector, "新年快乐哦")
@@ -151,6 +151,6 @@ def test_bare_wait_thanks_reply_and_festival_wishes_are_politeness(inspector):
 def test_jd_closing_and_rating_invitation(inspector):
     result = inspector.inspect(chat(
         ("customer", "没有了，谢谢"),
-        ("agent", "妹子怠慢的地方，您多多包含哦，辛苦您点击聊天框中的+给我一个评价哦，妹子期待再次为您服务"),
+        ("agent", "有不周到的地方请多包涵，麻烦您给我一个评价，期待再次为您服务"),
     ))
     assert result.script.steps["closing"].present and result.script.steps["satisfaction"].present
