@@ -84,7 +84,7 @@ def ingest(
         bool,
         Query(
             description="true: score now and answer with the result (201); false: store the interaction "
-            "as received and answer at once with a job (202) that the background scorer finishes"
+            "(PII redacted) and answer at once with a job (202) that the background scorer finishes"
         ),
     ] = True,
 ) -> IngestOut | JobOut:
@@ -92,7 +92,7 @@ def ingest(
     or changed content is prepared (transcribed if audio only, PII redacted), scored and stored as
     the current result (201). Earlier results are kept.
 
-    With `wait=false` the interaction is stored as received and queued (202 with a job: poll
+    With `wait=false` the interaction is stored (PII redacted) and queued (202 with a job: poll
     `GET /v1/jobs/{job_id}`); the same content already queued, running or stored returns the
     existing job (200). For many interactions at once use `POST /v1/interactions/bulk`."""
     if not wait:
@@ -156,9 +156,9 @@ def _queue_one(body: Interaction, request: Request, response: Response, session,
     summary="Queue many interactions for scoring",
 )
 def ingest_bulk(
-    body: BulkIn, request: Request, response: Response, session: SessionDep, principal: Ingestor
+    body: BulkIn, request: Request, response: Response, session: SessionDep, principal: Ingestor, config: ConfigDep
 ) -> BulkOut:
-    """Stores the interactions as received, in one transaction, and answers at once (202); the
+    """Stores the interactions (PII redacted) in one transaction and answers at once (202); the
     background scorer scores and stores them (oldest first), as `POST /v1/interactions` would.
     Poll `status_url` (`GET /v1/interactions/bulk/{batch_id}`) for the whole request, or each job's
     `GET /v1/jobs/{job_id}`. An interaction whose content is already queued, running or stored is a
@@ -166,7 +166,9 @@ def ingest_bulk(
     cannot be scored fails its job alone (with the reason); the others go on. A request with an
     invalid interaction is refused whole (422), nothing is queued."""
     batch_id = queue.new_id()
-    accepted = queue.accept(session, body.interactions, actor=principal.username, batch_id=batch_id)
+    accepted = queue.accept(
+        session, body.interactions, actor=principal.username, batch_id=batch_id, redact=config.redact_pii
+    )
     new = sum(not a.duplicate for a in accepted)
     repo.audit(
         session, principal.username, "interaction.queue_bulk", "batch", batch_id,
