@@ -40,6 +40,7 @@ class ApiConfig:
     warning_rule: WarningRule
     queue_scorer: bool = True  # score queued interactions in this process (a background thread)
     queue_batch: int = 32  # queued interactions claimed, scored and stored together
+    redact_pii: bool = True  # queued and uploaded payloads are stored redacted, as the results are
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiConfig:
@@ -61,6 +62,7 @@ class ApiConfig:
             rescore_max_interactions=int(getattr(settings, "rescore_max_interactions", 20000)),
             queue_scorer=_setting(settings, "queue_scorer", "1").lower() not in ("0", "false", "no", "off"),
             queue_batch=max(1, int(_setting(settings, "queue_batch", "32"))),
+            redact_pii=bool(getattr(settings, "redact_pii", True)),
             warning_rule=WarningRule(
                 days=int(getattr(settings, "warning_days", 3)),
                 red_below=float(getattr(settings, "warning_red_below", 60)),

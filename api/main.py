@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.scorer = Scorer(settings, audio_dir=config.audio_dir)
     app.state.metrics = Metrics()
     app.state.jobs = AudioJobs(app.state.db, app.state.scorer, app.state.metrics, config.report_timezone)
-    app.state.acceptor = GroupAcceptor(app.state.db)
+    app.state.acceptor = GroupAcceptor(app.state.db, redact=config.redact_pii)
     app.state.queue = InteractionQueue(
         app.state.db, app.state.scorer, app.state.metrics, config.report_timezone, batch_size=config.queue_batch
     )

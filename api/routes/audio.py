@@ -17,6 +17,7 @@ from api import views
 from api.deps import ConfigDep, Ingestor, SessionDep
 from api.schemas import JobOut
 from api.security import Principal
+from qa_engine.redact import redact_value
 from qa_engine.schema import Interaction
 from qa_engine.store import repository as repo
 from qa_engine.store.models import IngestJob, ResultRow
@@ -99,9 +100,11 @@ def upload_audio(
     repo.check_stored_owner(session, interaction)  # 409 before the file is kept; storing checks again
     fields = {k: v for k, v in fields.items() if v not in (None, {})}
     fields_json = json.loads(json.dumps(fields, default=lambda v: v.isoformat(), sort_keys=True))
+    if config.redact_pii and "metadata" in fields_json:  # the job's payload is stored redacted (kept until it ends)
+        fields_json["metadata"] = redact_value(fields_json["metadata"])
     job_id = uuid.uuid4().hex
     path, file_hash, _ = _save(file, Path(config.upload_dir), job_id, config.max_upload_bytes)
-    content_hash = repo.recording_hash(interaction, file_hash)
+    content_hash = repo.recording_hash(interaction, file_hash)  # of the fields as received
     same = session.scalars(
         select(IngestJob)
         .where(IngestJob.interaction_id == interaction_id, IngestJob.content_hash == content_hash)

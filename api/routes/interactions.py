@@ -85,7 +85,7 @@ def ingest(
         bool,
         Query(
             description="true: score now and answer with the result (201); false: store the interaction "
-            "as received and answer at once with a job (202) that the background scorer finishes"
+            "(PII redacted) and answer at once with a job (202) that the background scorer finishes"
         ),
     ] = True,
 ) -> IngestOut | JobOut:
@@ -96,7 +96,7 @@ def ingest(
     An interaction's agent and team are fixed once stored: the same `interaction_id` with another
     `agent_id` or `team_id` is refused (409); omitting them keeps the stored ones.
 
-    With `wait=false` the interaction is stored as received and queued (202 with a job: poll
+    With `wait=false` the interaction is stored (PII redacted) and queued (202 with a job: poll
     `GET /v1/jobs/{job_id}`); the same content already queued, running or stored returns the
     existing job (200). For many interactions at once use `POST /v1/interactions/bulk`."""
     if not wait:
@@ -164,9 +164,9 @@ def _queue_one(body: Interaction, request: Request, response: Response, session,
     summary="Queue many interactions for scoring",
 )
 def ingest_bulk(
-    body: BulkIn, request: Request, response: Response, session: SessionDep, principal: Ingestor
+    body: BulkIn, request: Request, response: Response, session: SessionDep, principal: Ingestor, config: ConfigDep
 ) -> BulkOut:
-    """Stores the interactions as received, in one transaction, and answers at once (202); the
+    """Stores the interactions (PII redacted) in one transaction and answers at once (202); the
     background scorer scores and stores them (oldest first), as `POST /v1/interactions` would.
     Poll `status_url` (`GET /v1/interactions/bulk/{batch_id}`) for the whole request, or each job's
     `GET /v1/jobs/{job_id}`. An interaction whose content is already queued, running or stored is a
@@ -178,7 +178,9 @@ def ingest_bulk(
     fixes them, the other's job fails with the reason."""
     batch_id = queue.new_id()
     try:
-        accepted = queue.accept(session, body.interactions, actor=principal.username, batch_id=batch_id)
+        accepted = queue.accept(
+            session, body.interactions, actor=principal.username, batch_id=batch_id, redact=config.redact_pii
+        )
     except repo.OwnerConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, f"interactions[{exc.index}]: {exc}") from None
     new = sum(not a.duplicate for a in accepted)

@@ -1,10 +1,13 @@
 """Queued interactions: accept many at once, claim a batch for scoring, store the scored batch.
 
-The raw interactions are stored as `ingest_jobs` rows of kind `interaction` (status `queued`) in the
-accepting request's one transaction; a scorer claims the oldest queued jobs (`running`, with its
-claim token), scores them outside any transaction, then stores the results and marks the jobs `done`
-or `failed`. A job whose claim was taken over meanwhile (a restarted process requeued it) is left to
-the new claimant, so a result is stored once.
+The interactions are stored, PII already redacted, as `ingest_jobs` rows of kind `interaction`
+(status `queued`) in the accepting request's one transaction; a scorer claims the oldest queued jobs
+(`running`, with its claim token), scores them outside any transaction, then stores the results and
+marks the jobs `done` or `failed`. A job whose claim was taken over meanwhile (a restarted process
+requeued it) is left to the new claimant, so a result is stored once.
+
+A finished job (done or failed) keeps no payload: `fields` is emptied in the transaction that
+finishes it. Nothing reads it again: a failed interaction sent again is a new job.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from qa_engine.redact import redact_interaction
 from qa_engine.schema import Interaction, Result
 from qa_engine.store import repository as repo
 from qa_engine.store.models import IngestJob, InteractionRow, ResultRow
@@ -39,7 +43,7 @@ def new_id() -> str:
 
 
 def accept(
-    session: Session, items: list[Interaction], *, actor: str, batch_id: str | None = None
+    session: Session, items: list[Interaction], *, actor: str, batch_id: str | None = None, redact: bool = True
 ) -> list[Accepted]:
     """Queue `items` (flushes, does not commit). The same content as a queued or running job, or as
     the stored current result, is a duplicate: the existing job is returned and nothing is queued
@@ -47,9 +51,13 @@ def accept(
 
     An item naming another agent or team than its stored interaction raises `OwnerConflict` (with
     the item's index) and nothing is queued; one that slips through (its interaction stored after
-    this) fails its job when stored (`store_scored`)."""
-    payloads = [item.model_dump(mode="json", exclude_none=True) for item in items]
+    this) fails its job when stored (`store_scored`).
+
+    `redact` (QA_REDACT_PII): the payload is stored redacted, so the personal data sent is never
+    written in clear; scoring redacts it again, which changes nothing. The content hash is the
+    received content's, as for an interaction scored on arrival."""
     hashes = [repo.content_hash(item) for item in items]
+    payloads = [(redact_interaction(item) if redact else item).model_dump(mode="json", exclude_none=True) for item in items]
     ids = sorted({item.interaction_id for item in items})
     known: dict[tuple[str, str], IngestJob] = {}
     done: dict[tuple[str, str], IngestJob] = {}
@@ -114,7 +122,7 @@ def _job(item, digest, payload, actor, batch_id, now, *, status="queued", result
         interaction_id=item.interaction_id,
         status=status,
         content_hash=digest,
-        fields=payload,
+        fields=payload if status == "queued" else {},  # a finished job keeps no payload
         batch_id=batch_id,
         created_by=actor,
         created_at=now,
@@ -208,11 +216,11 @@ def pending_count(session: Session) -> int:
 
 def take(session: Session, job_id: str, token: str, **values) -> bool:
     """Finish a job if this scorer still holds its claim (a row lock until commit on PostgreSQL; the
-    write lock on SQLite). False: the claim was taken over, leave it."""
+    write lock on SQLite), emptying its payload. False: the claim was taken over, leave it."""
     result = session.execute(
         update(IngestJob)
         .where(IngestJob.id == job_id, IngestJob.claimed_by == token, IngestJob.status == "running")
-        .values(updated_at=utcnow(), **values)
+        .values(updated_at=utcnow(), fields={}, **values)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)
