@@ -32,8 +32,9 @@ finding with its evidence, dimension scores, a 0–100 score and a red / yellow 
 appeal and report on them.
 
 Authentication: people log in at `POST /v1/auth/token` (OAuth2 password flow, bearer JWT);
-machines send `X-API-Key`. Failed logins and API keys are throttled (429 with Retry-After). Roles: admin, supervisor (their teams), qa_specialist, agent (their own
-interactions; may appeal), ingest (write only).
+machines send `X-API-Key`. Roles: admin, supervisor (their teams), qa_specialist, agent (their own
+interactions; may appeal), ingest (write only). Failed logins and API keys are throttled (429 with
+`Retry-After`).
 """
 
 
@@ -86,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(StorageError)
     async def _no_rate_limit_storage(_: Request, exc: StorageError) -> JSONResponse:
-        # Failures cannot be counted, so credentials are not checked (fail closed), and it is not the caller's fault.
+        # Failures cannot be counted, so credentials are not checked (fail closed); not the caller's fault.
         return JSONResponse({"detail": f"rate limit storage unavailable: {exc}"}, status_code=503)
 
     @app.exception_handler(ConflictError)

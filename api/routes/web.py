@@ -2,6 +2,8 @@
 
 An <audio> element cannot send a bearer header, so the page asks for a short-lived link that names
 one interaction; the link plays (with HTTP range requests, for seeking) without other credentials.
+Its token is an audio token (purpose "audio", this interaction): it is no login anywhere else, and
+the access log is written without query strings (api.server.AccessLogWithoutQuery).
 """
 
 from __future__ import annotations
