@@ -304,6 +304,15 @@ def test_a_short_secret_is_refused_with_one_clear_message():
     assert proc.returncode != 0
     assert out.count("QA_JWT_SECRET must be at least 32 bytes (it has 16)") == 1, out[-3000:]
     assert "too-short-secret" not in out
+    serve = subprocess.run(  # `qa-engine serve` checks the settings first: one line, no traceback
+        [sys.executable, "-m", "qa_engine", "serve", "--port", str(_free_port())],
+        cwd=REPO, env={**os.environ, "QA_JWT_SECRET": "too-short-secret"}, capture_output=True, timeout=120,
+    )
+    assert serve.returncode == 1 and serve.stderr.decode().splitlines() == [
+        "qa-engine: error: bad setting QA_JWT_SECRET: Value error, QA_JWT_SECRET must be at least 32 bytes (it has "
+        "16); make one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`, or unset it to use the "
+        "secret stored in the database"
+    ]
 
 
 def _free_port() -> int:
