@@ -6,18 +6,23 @@ Run: `uvicorn --factory api.main:create_app` (apply migrations first: `alembic u
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from limits.errors import StorageError
 from sqlalchemy.exc import DataError
 
 from api.config import ApiConfig
 from api.jobs import AudioJobs, GroupAcceptor, InteractionQueue
 from api.metrics import Metrics
 from api.openapi import install as install_openapi
+from api.ratelimit import FailureLimiter
 from api.routes import audio, auth, dashboards, health, interactions, reviews, rules, summaries, users, web
 from api.scoring import AudioNotAllowed, Scorer
+from api.server import install_access_log_filter
 from qa_engine.config import Settings, get_settings
+from qa_engine.store.accounts import stored_secret
 from qa_engine.store.db import Database
 from qa_engine.store.repository import OwnerConflict
 from qa_engine.store.reviews import ConflictError, ReviewError
@@ -29,13 +34,18 @@ appeal and report on them.
 
 Authentication: people log in at `POST /v1/auth/token` (OAuth2 password flow, bearer JWT);
 machines send `X-API-Key`. Roles: admin, supervisor (their teams), qa_specialist, agent (their own
-interactions; may appeal), ingest (write only).
+interactions; may appeal), ingest (write only). Failed logins and API keys are throttled (429 with
+`Retry-After`).
 """
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     config = ApiConfig.from_settings(settings)
+    db = Database(config.database_url)
+    if config.jwt_secret is None:  # every worker and host on this database signs with the same one
+        config = replace(config, jwt_secret=stored_secret(db))
+    install_access_log_filter()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -50,7 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="qa-engine", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.config = config
-    app.state.db = Database(config.database_url)
+    app.state.db = db
+    app.state.limiter = FailureLimiter(config)
     app.state.scorer = Scorer(settings, audio_dir=config.audio_dir)
     app.state.metrics = Metrics()
     app.state.jobs = AudioJobs(app.state.db, app.state.scorer, app.state.metrics, config.report_timezone)
@@ -74,6 +85,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
         # A value the database cannot hold (out of range, NUL in text): the request's fault, not a 500.
         return JSONResponse({"detail": f"a value cannot be stored: {exc.orig}"}, status_code=422)
+
+    @app.exception_handler(StorageError)
+    async def _no_rate_limit_storage(_: Request, exc: StorageError) -> JSONResponse:
+        # Failures cannot be counted, so credentials are not checked (fail closed); not the caller's fault.
+        return JSONResponse({"detail": f"rate limit storage unavailable: {exc}"}, status_code=503)
 
     @app.exception_handler(ConflictError)
     @app.exception_handler(OwnerConflict)

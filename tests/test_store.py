@@ -40,6 +40,7 @@ TABLES = {
     "rule_versions",
     "ingest_jobs",
     "batch_items",
+    "server_secrets",
 }
 
 

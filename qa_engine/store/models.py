@@ -429,6 +429,17 @@ class ApiKey(Base):
     user: Mapped[ApiUser] = relationship(lazy="joined")
 
 
+class ServerSecret(Base):
+    """A secret the server generates once and every process using this database shares (the token
+    signing key when QA_JWT_SECRET is unset)."""
+
+    __tablename__ = "server_secrets"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # --- batch scoring ---------------------------------------------------------------------------------
 
 BATCH_STATUSES = ("done", "failed")
