@@ -8,6 +8,7 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -26,7 +27,7 @@ from api.schemas import (
     Page,
 )
 from api.security import Principal
-from qa_engine.schema import Flag, Interaction
+from qa_engine.schema import Flag, Interaction, LimitExceeded, check_limits
 from qa_engine.store import queue
 from qa_engine.store import repository as repo
 from qa_engine.store.models import IngestJob, ResultRow
@@ -51,6 +52,19 @@ CHAT_EXAMPLE = {
     ],
     "metadata": {"source": "crm"},
 }
+
+
+def _within_limits(request: Request, items: list[tuple[tuple, Interaction]]) -> None:
+    """The input limits (QA_MAX_*) of (place in the body, interaction) pairs, answered as request
+    validation is: 422 with each error at its place."""
+    errors = []
+    for loc, item in items:
+        try:
+            check_limits(item, request.app.state.settings)
+        except LimitExceeded as exc:
+            errors.append({"type": "limit_exceeded", "loc": (*loc, *exc.loc), "msg": str(exc), "input": None})
+    if errors:
+        raise RequestValidationError(errors)
 
 
 @router.post(
@@ -95,6 +109,7 @@ def ingest(
     With `wait=false` the interaction is stored as received and queued (202 with a job: poll
     `GET /v1/jobs/{job_id}`); the same content already queued, running or stored returns the
     existing job (200). For many interactions at once use `POST /v1/interactions/bulk`."""
+    _within_limits(request, [(("body",), body)])
     if not wait:
         return _queue_one(body, request, response, session, principal)
     digest = repo.content_hash(body)
@@ -165,6 +180,7 @@ def ingest_bulk(
     duplicate: it is answered with the existing job and not scored again. An interaction that
     cannot be scored fails its job alone (with the reason); the others go on. A request with an
     invalid interaction is refused whole (422), nothing is queued."""
+    _within_limits(request, [(("body", "interactions", i), item) for i, item in enumerate(body.interactions)])
     batch_id = queue.new_id()
     accepted = queue.accept(session, body.interactions, actor=principal.username, batch_id=batch_id)
     new = sum(not a.duplicate for a in accepted)
@@ -253,7 +269,10 @@ def list_interactions(
     return views.page_out(session, total, rows, limit, offset)
 
 
-@router.get("/interactions/{interaction_id}", response_model=InteractionOut, summary="One interaction in full")
+# `:path`: ids may hold `/` (the batch names recordings by their path below the folder). The app
+# includes this router after the routes with a suffix (`{interaction_id:path}/audio-link`), which
+# this one would otherwise match first.
+@router.get("/interactions/{interaction_id:path}", response_model=InteractionOut, summary="One interaction in full")
 def get_interaction(interaction_id: str, session: SessionDep, principal: Reader) -> InteractionOut:
     """Transcript (redacted), current result with hit ids, final score after review, reviews,
     appeals and the history of scoring runs."""
