@@ -156,6 +156,20 @@ def test_bad_interaction_is_422_inline_queued_and_in_bulk(api, case):
     assert api.send("/v1/interactions", chat("in-1")).status_code == 201
 
 
+def test_lone_surrogate_in_any_request_body_is_422(api):
+    """Not only interactions: every body's text fields refuse it, and the 422 that echoes it back
+    can be written."""
+    assert api.send("/v1/interactions", chat("in-1")).status_code == 201
+    for path, body in (
+        ("/v1/interactions/in-1/reviews", {"comment": "ok\ud800"}),
+        ("/v1/interactions/in-1/appeals", {"reason": "\udfff"}),
+        ("/v1/users", {"username": "u\ud800", "role": "admin", "password": "p" * 12}),
+    ):
+        r = api.client.post(path, content=as_json(body), headers={**api.admin, "Content-Type": "application/json"})
+        assert r.status_code == 422, (path, r.status_code, r.text[:300])
+        assert r.json()["detail"][0]["loc"][0] == "body"
+
+
 def test_limit_messages_name_the_turn_and_the_setting(api):
     r = api.send("/v1/interactions", chat(turns=LONG_TURN))
     (error,) = r.json()["detail"]
