@@ -91,10 +91,10 @@ def _lone_surrogate(data: Any) -> str | None:
             if m := _SURROGATE.search(value):
                 return f"{where} has a lone surrogate (U+{ord(m.group()):04X})"
         elif isinstance(value, dict):
-            for key, item in value.items():
+            for key in value:
                 if isinstance(key, str) and (m := _SURROGATE.search(key)):
                     return f"a key of {where or 'the interaction'} has a lone surrogate (U+{ord(m.group()):04X})"
-                stack.append((f"{where}.{key}" if where else str(key), item))
+            stack.extend((f"{where}.{key}" if where else str(key), item) for key, item in reversed(value.items()))
         elif isinstance(value, list | tuple):
             stack.extend((f"{where}[{i}]", item) for i, item in reversed(list(enumerate(value))))
     return None

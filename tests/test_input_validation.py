@@ -419,6 +419,9 @@ def test_batch_fails_each_bad_item_and_goes_on(tmp_path, backend):
     source.mkdir()
     records = [chat("ok-1")] + [BAD[c][0](chat(f"bad-{c}")) for c in BAD] + [chat("ok-2")]
     (source / "chats.jsonl").write_bytes(b"\n".join(as_json(r) for r in records) + b"\n")
+    # recordings whose names make ids that are not printable: a newline, bytes that are not UTF-8
+    for name in (b"line\nbreak.wav", b"not-utf8-\xff.wav"):
+        (source / os.fsdecode(name)).write_bytes((CALLS / "call_bad.mono.wav").read_bytes())
     (tmp_path / "manifest").mkdir()
     manifest = tmp_path / "manifest" / "list.csv"
     shutil.copy(CALLS / "call_bad.mono.wav", tmp_path / "manifest" / "c.wav")
@@ -434,11 +437,13 @@ def test_batch_fails_each_bad_item_and_goes_on(tmp_path, backend):
     err = proc.stderr.decode("utf-8")
     assert proc.returncode == 1 and "Traceback" not in err, err[-3000:]
     report = json.loads(proc.stdout)
-    assert (report["processed"], report["failed"]) == (2, len(BAD)), report
+    assert (report["processed"], report["failed"]) == (2, len(BAD) + 2), report
     assert stored == {"ok-1", "ok-2"}
     reasons = [failed[f"chats.jsonl:{n}"] for n in range(2, 2 + len(BAD))]
     for case, reason in zip(BAD, reasons, strict=True):
         assert BAD[case][1] in reason, (case, reason)
+    assert "interaction_id contains a control character (U+000A)" in failed["line\\nbreak"]
+    assert "interaction_id has a lone surrogate (U+DCFF)" in failed["not-utf8-\\udcff"]
     assert proc2.returncode == 1 and "Traceback" not in proc2.stderr.decode(), proc2.stderr[-3000:]
     assert "started_at" in failed["m-1"]
 
