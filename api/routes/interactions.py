@@ -82,6 +82,7 @@ def _within_limits(request: Request, items: list[tuple[tuple, Interaction]]) -> 
             "description": "queued (`wait=false`): the job; poll its `status_url` (also in `Location`)",
             "model": JobOut,
         },
+        413: {"description": "request body larger than QA_MAX_BODY_MB"},
     },
     summary="Score and store an interaction, or queue it",
 )
@@ -167,7 +168,7 @@ def _queue_one(body: Interaction, request: Request, response: Response, session,
     "/interactions/bulk",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=BulkOut,
-    responses={413: {"description": "request body too large"}},
+    responses={413: {"description": "request body larger than QA_MAX_BODY_MB"}},
     summary="Queue many interactions for scoring",
 )
 def ingest_bulk(
