@@ -214,7 +214,8 @@ def check_limits(interaction: Interaction, settings: Settings) -> None:
     if total > settings.max_text_chars:
         raise LimitExceeded(
             ("turns",),
-            f"the turns have {total:,} characters of text; the limit is {settings.max_text_chars:,} (QA_MAX_TEXT_CHARS)",
+            f"the turns have {total:,} characters of text; the limit is {settings.max_text_chars:,} "
+            "(QA_MAX_TEXT_CHARS)",
         )
     # Extra top-level fields are stored beside the metadata: they count towards the same limit.
     extra = interaction.model_extra or {}

@@ -22,7 +22,7 @@ import pytest
 from conftest import SHARED
 from conftest_db import GREEN, RED, DbSettings, backends, fresh_database
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from api.main import create_app
 from qa_engine.store import accounts, migrate
@@ -101,8 +101,8 @@ def clean(request):
     if "api" in request.fixturenames:
         db = request.getfixturevalue("api").db
         with db.session() as session:
-            session.query(IngestJob).delete()
-            session.query(InteractionRow).delete()
+            session.execute(delete(IngestJob))
+            session.execute(delete(InteractionRow))  # cascades to turns, results, reviews, appeals
 
 
 # --- what every ingest path refuses ----------------------------------------------------------------
@@ -121,7 +121,9 @@ BAD = {
     "date-under": (lambda c: c | {"started_at": "0001-01-01T00:00:00+14:00"}, "started_at"),
     "date-over": (lambda c: c | {"started_at": "9999-12-31T23:59:59-12:00"}, "started_at"),
     "naive-date-under": (lambda c: c | {"started_at": "0001-01-01T00:00:00"}, "started_at"),
-    "too-many-turns": (lambda c: c | {"turns": [{"role": "agent", "text": "好"}] * 2001}, "2,001 turns; the limit is 2,000 (QA_MAX_TURNS)"),
+    "too-many-turns": (
+        lambda c: c | {"turns": [{"role": "agent", "text": "好"}] * 2001}, "2,001 turns; the limit is 2,000 (QA_MAX_TURNS)"
+    ),
     "turn-too-long": (
         lambda c: c | {"turns": [{"role": r, "text": t} for r, t in LONG_TURN]},
         "turns[1] has 5,001 characters; the limit is 5,000 (QA_MAX_TURN_CHARS)",
