@@ -32,6 +32,7 @@ class ApiConfig:
     audio_dir: Path | None
     upload_dir: Path
     max_upload_bytes: int
+    max_body_bytes: int
     rescore_max_interactions: int
     warning_rule: WarningRule
     rate_limit_storage: str  # the limits are described in qa_engine.config.Settings
@@ -57,6 +58,7 @@ class ApiConfig:
             audio_dir=getattr(settings, "audio_dir", None),
             upload_dir=getattr(settings, "upload_dir", None) or Path(settings.cache_dir) / "uploads",
             max_upload_bytes=int(getattr(settings, "max_upload_mb", 200)) * 1024 * 1024,
+            max_body_bytes=int(getattr(settings, "max_body_mb", 32)) * 1024 * 1024,
             rescore_max_interactions=int(getattr(settings, "rescore_max_interactions", 20000)),
             queue_scorer=_setting(settings, "queue_scorer", "1").lower() not in ("0", "false", "no", "off"),
             queue_batch=max(1, int(_setting(settings, "queue_batch", "32"))),

@@ -5,11 +5,14 @@ Run: `uvicorn --factory api.main:create_app` (apply migrations first: `alembic u
 
 from __future__ import annotations
 
+import json
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
 from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from limits.errors import StorageError
 from sqlalchemy.exc import DataError
 
@@ -57,7 +60,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.jobs.shutdown()
         app.state.db.dispose()
 
-    app = FastAPI(title="qa-engine", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # Bodies over QA_MAX_BODY_MB are refused (413 "Content Too Large") as soon as that is known:
+    # from Content-Length before anything is read, else once the bytes received pass it.
+    app = FastAPI(
+        title="qa-engine", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+        max_body_size=config.max_body_bytes,
+    )  # fmt: skip
     app.state.settings = settings
     app.state.config = config
     app.state.db = db
@@ -72,9 +80,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.middleware("http")(app.state.metrics.middleware)
     install_openapi(app)
 
-    for module in (auth, interactions, audio, reviews, summaries, dashboards, rules, users, health):
-        app.include_router(module.router)  # /v1 prefixes are on the routers (metrics see full paths)
+    # Routes match in the order included: those with a suffix after an interaction id (reviews,
+    # appeals, web's audio and audio-link) before `GET /v1/interactions/{interaction_id:path}`.
     web.mount_ui(app)  # the review UI at /ui and call audio for its player
+    for module in (auth, reviews, interactions, summaries, dashboards, rules, users, health):
+        app.include_router(module.router)  # /v1 prefixes are on the routers (metrics see full paths)
+    # An upload is its recording (QA_MAX_UPLOAD_MB, counted as it is saved) and its form fields.
+    app.include_router(audio.router, max_body_size=config.max_upload_bytes + config.max_body_bytes)
 
     @app.exception_handler(ReviewError)
     @app.exception_handler(AudioNotAllowed)
@@ -90,6 +102,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _no_rate_limit_storage(_: Request, exc: StorageError) -> JSONResponse:
         # Failures cannot be counted, so credentials are not checked (fail closed); not the caller's fault.
         return JSONResponse({"detail": f"rate limit storage unavailable: {exc}"}, status_code=503)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own answer, in ASCII JSON: an error echoes its input, which may hold a lone
+        # surrogate (the contract refuses them) that cannot be written as UTF-8.
+        content = json.dumps({"detail": jsonable_encoder(exc.errors())}, separators=(",", ":"))
+        return Response(content, status_code=422, media_type="application/json")
 
     @app.exception_handler(ConflictError)
     @app.exception_handler(OwnerConflict)

@@ -92,6 +92,19 @@ class Settings(BaseSettings):
     batch_queue: str = "qa-engine-batch"
     upload_dir: Path | None = None  # uploaded audio is kept here; default: cache_dir / "uploads"
     max_upload_mb: int = 200
+    # Input limits, the same on every ingest path (API, `qa-engine score`, `qa-engine batch`; README
+    # "Input limits"). A request body over max_body_mb is refused (413) before it is parsed: 32 MB
+    # holds a bulk request of 1000 chats (5-15 KB of JSON each) with room for word timings, and
+    # parsing it takes ~5x its size in memory (measured: 59 MB of bulk JSON, +267 MB). An audio
+    # upload may be max_upload_mb larger. Over the others an interaction is refused (422) naming the
+    # limit: a 10-minute call has ~3,000 characters in ~150 turns, a long chat some hundreds of
+    # turns; max_text_chars bounds the time one interaction takes to score (measured: ~0.5 s per
+    # 200,000 characters of chat, where 50 turns of 20,000 took 3.8 s).
+    max_body_mb: int = Field(default=32, ge=1)
+    max_turns: int = Field(default=2000, ge=1)
+    max_turn_chars: int = Field(default=5000, ge=1)
+    max_text_chars: int = Field(default=200_000, ge=1)
+    max_metadata_bytes: int = Field(default=16_384, ge=0)  # metadata and extra fields, as JSON
     rescore_max_interactions: int = 20000  # one rescore request runs inline; larger ranges are split
     # Interactions queued by POST /v1/interactions?wait=false and /v1/interactions/bulk: every API
     # process scores them in a background thread (false: not in this process), this many at a time.

@@ -18,7 +18,7 @@ from api.deps import ConfigDep, Ingestor, SessionDep
 from api.schemas import JobOut
 from api.security import Principal
 from qa_engine.redact import redact_value
-from qa_engine.schema import Interaction
+from qa_engine.schema import Interaction, check_limits
 from qa_engine.store import repository as repo
 from qa_engine.store.models import IngestJob, ResultRow
 
@@ -95,6 +95,7 @@ def upload_audio(
         interaction = Interaction.model_validate(
             {**fields, "interaction_id": interaction_id, "channel": "call", "audio_path": "x"}
         )
+        check_limits(interaction, request.app.state.settings)
     except (ValueError, ValidationError) as exc:
         raise HTTPException(422, f"invalid fields: {exc}") from exc
     repo.check_stored_owner(session, interaction)  # 409 before the file is kept; storing checks again

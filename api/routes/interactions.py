@@ -8,6 +8,7 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -26,7 +27,7 @@ from api.schemas import (
     Page,
 )
 from api.security import Principal
-from qa_engine.schema import Flag, Interaction
+from qa_engine.schema import Flag, Interaction, LimitExceeded, check_limits
 from qa_engine.store import queue
 from qa_engine.store import repository as repo
 from qa_engine.store.models import IngestJob, ResultRow
@@ -53,6 +54,19 @@ CHAT_EXAMPLE = {
 }
 
 
+def _within_limits(request: Request, items: list[tuple[tuple, Interaction]]) -> None:
+    """The input limits (QA_MAX_*) of (place in the body, interaction) pairs, answered as request
+    validation is: 422 with each error at its place."""
+    errors = []
+    for loc, item in items:
+        try:
+            check_limits(item, request.app.state.settings)
+        except LimitExceeded as exc:
+            errors.append({"type": "limit_exceeded", "loc": (*loc, *exc.loc), "msg": str(exc), "input": None})
+    if errors:
+        raise RequestValidationError(errors)
+
+
 @router.post(
     "/interactions",
     status_code=status.HTTP_201_CREATED,
@@ -69,6 +83,7 @@ CHAT_EXAMPLE = {
             "model": JobOut,
         },
         409: {"description": "the interaction is stored for another agent or team"},
+        413: {"description": "request body larger than QA_MAX_BODY_MB"},
     },
     summary="Score and store an interaction, or queue it",
 )
@@ -99,6 +114,7 @@ def ingest(
     With `wait=false` the interaction is stored (PII redacted) and queued (202 with a job: poll
     `GET /v1/jobs/{job_id}`); the same content already queued, running or stored returns the
     existing job (200). For many interactions at once use `POST /v1/interactions/bulk`."""
+    _within_limits(request, [(("body",), body)])
     if not wait:
         return _queue_one(body, request, response, session, principal)
     digest = repo.content_hash(body)
@@ -159,7 +175,7 @@ def _queue_one(body: Interaction, request: Request, response: Response, session,
     response_model=BulkOut,
     responses={
         409: {"description": "an interaction is stored for another agent or team; nothing is queued"},
-        413: {"description": "request body too large"},
+        413: {"description": "request body larger than QA_MAX_BODY_MB"},
     },
     summary="Queue many interactions for scoring",
 )
@@ -176,6 +192,7 @@ def ingest_bulk(
     already stored for another agent or team (409, naming its index). Two items of one request with
     the same new `interaction_id` but different agents or teams are both queued: the first stored
     fixes them, the other's job fails with the reason."""
+    _within_limits(request, [(("body", "interactions", i), item) for i, item in enumerate(body.interactions)])
     batch_id = queue.new_id()
     try:
         accepted = queue.accept(
@@ -269,7 +286,10 @@ def list_interactions(
     return views.page_out(session, total, rows, limit, offset)
 
 
-@router.get("/interactions/{interaction_id}", response_model=InteractionOut, summary="One interaction in full")
+# `:path`: ids may hold `/` (the batch names recordings by their path below the folder). The app
+# includes this router after the routes with a suffix (`{interaction_id:path}/audio-link`), which
+# this one would otherwise match first.
+@router.get("/interactions/{interaction_id:path}", response_model=InteractionOut, summary="One interaction in full")
 def get_interaction(interaction_id: str, session: SessionDep, principal: Reader) -> InteractionOut:
     """Transcript (redacted), current result with hit ids, final score after review, reviews,
     appeals and the history of scoring runs."""

@@ -71,7 +71,7 @@ def review_queue(
 
 
 @router.post(
-    "/interactions/{interaction_id}/reviews",
+    "/interactions/{interaction_id:path}/reviews",
     status_code=status.HTTP_201_CREATED,
     response_model=ReviewCreated,
     summary="Review the current result",
@@ -106,7 +106,7 @@ def create_review(
 
 
 @router.post(
-    "/interactions/{interaction_id}/appeals",
+    "/interactions/{interaction_id:path}/appeals",
     status_code=status.HTTP_201_CREATED,
     response_model=AppealOut,
     summary="Appeal the current result",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, status
 from fastapi.responses import FileResponse, RedirectResponse
@@ -46,7 +47,7 @@ def audio_file(audio_path: str | None, audio_dir: Path | None) -> Path | None:
     return path if path.is_relative_to(base) and path.is_file() else None
 
 
-@router.get("/v1/interactions/{interaction_id}/audio-link", response_model=AudioLink, summary="A link to play a call")
+@router.get("/v1/interactions/{interaction_id:path}/audio-link", response_model=AudioLink, summary="A link to play a call")
 def audio_link(interaction_id: str, session: SessionDep, principal: Reader, config: ConfigDep) -> AudioLink:
     row = visible_interaction(session, principal, interaction_id)
     if audio_file(row.audio_path, config.audio_dir) is None:
@@ -59,10 +60,11 @@ def audio_link(interaction_id: str, session: SessionDep, principal: Reader, conf
         minutes=AUDIO_LINK_MINUTES,
         iid=interaction_id,
     )
-    return AudioLink(url=f"/v1/interactions/{interaction_id}/audio?token={token}", expires_in=AUDIO_LINK_MINUTES * 60)
+    path = quote(interaction_id, safe="")  # an id may hold `/`, `?`, `#`, `%`
+    return AudioLink(url=f"/v1/interactions/{path}/audio?token={token}", expires_in=AUDIO_LINK_MINUTES * 60)
 
 
-@router.get("/v1/interactions/{interaction_id}/audio", summary="Play a call (link from audio-link)")
+@router.get("/v1/interactions/{interaction_id:path}/audio", summary="Play a call (link from audio-link)")
 def audio(
     interaction_id: str,
     session: SessionDep,

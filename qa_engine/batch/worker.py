@@ -120,7 +120,7 @@ class BatchWorker:
         if item.error is not None:
             return self._fail(item, options, item.error, None, self.versions(False))
         try:
-            interaction = parse_record(item.record)
+            interaction = parse_record(item.record, self.settings)
         except ValueError as exc:
             return self._fail(item, options, _one_line(exc), None, self.versions(False))
         iid = interaction.interaction_id
