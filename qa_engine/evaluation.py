@@ -90,7 +90,9 @@ def format_rule_report(report: dict[str, Any], show_errors: bool = False) -> str
 FA_SOURCES = ("jddc_replies", "chat_dev")
 # The engine the false-alarm set was scanned with and labelled for (commit 9604c93: forbidden pack
 # 2026.11.3, forbidden_ngram threshold 0.63): its false-alarm figures are recomputed from the labelled
-# rows it hit (rows without `found_by`); its labelled-set figures were printed by `qa-engine eval rules`.
+# rows it hit (rows without `found_by`; every forbidden rule of that engine was severity major or
+# critical, so all its hits count as confirmed findings); its labelled-set figures were printed by
+# `qa-engine eval rules`.
 FA_BASELINE = {
     "engine": "9604c93 (forbidden pack 2026.11.3, forbidden_ngram threshold 0.63)",
     "labelled": {"test": {"precision": 0.9275, "recall": 0.9143, "f1": 0.9209, "tp": 64, "fp": 5, "fn": 6},
@@ -98,16 +100,19 @@ FA_BASELINE = {
 }
 
 
-def _fa_counts(turns: list[tuple[str, dict]], hit: set, labels: dict) -> dict[str, Any]:
-    """turns: (source, turn); hit: (source, text_sha1) the engine flagged; labels: (source, text_sha1) -> label."""
+def _fa_counts(turns: list[tuple[str, dict]], hit: set, labels: dict, major: set) -> dict[str, Any]:
+    """turns: (source, turn); hit: (source, text_sha1) the engine flagged; labels: (source, text_sha1) -> label;
+    major: the flagged turns with a finding of severity major or critical (not only 疑似 minor ones)."""
     n = len(turns)
     flagged = [(s, t["text_sha1"]) for s, t in turns if (s, t["text_sha1"]) in hit]
     false = sum(labels.get(k) == "false_alarm" for k in flagged)
+    false_major = sum(labels.get(k) == "false_alarm" and k in major for k in flagged)
     new = sum(k not in labels for k in flagged)
     violations = [(s, t["text_sha1"]) for s, t in turns if labels.get((s, t["text_sha1"])) == "violation"]
     return {"turns": n, "rows": sum(t["occurrences"] for _, t in turns), "hit_turns": len(flagged),
             "known_false": false, "new": new, "violations_found": sum(k in hit for k in violations),
             "violations": len(violations), "per_1000": round(1000 * false / n, 2) if n else 0.0,
+            "known_false_major": false_major, "per_1000_major": round(1000 * false_major / n, 2) if n else 0.0,
             "per_1000_if_new_false": round(1000 * (false + new) / n, 2) if n else 0.0}
 
 
@@ -132,12 +137,14 @@ def evaluate_false_alarms(inspector, split: str = "all", labelled_split: str | N
              for s, items in distinct_turns().items()}
     scan(turns, inspector)
     hit = {(s, t["text_sha1"]) for s, items in turns.items() for t in items if t["hits"]}
+    major = {(s, t["text_sha1"]) for s, items in turns.items() for t in items
+             if any(h[4] in ("major", "critical") for h in t["hits"])}
     report: dict[str, Any] = {"split": split, "ruleset": inspector.ruleset.version, "sources": {}, "baseline": {},
                               "baseline_engine": FA_BASELINE["engine"], "new_hits": []}
     for source in (*FA_SOURCES, "all"):
         part = [(s, t) for s in FA_SOURCES if source in (s, "all") for t in turns[s]]
-        report["sources"][source] = _fa_counts(part, hit, labels)
-        report["baseline"][source] = _fa_counts(part, baseline_hit, labels)
+        report["sources"][source] = _fa_counts(part, hit, labels, major)
+        report["baseline"][source] = _fa_counts(part, baseline_hit, labels, baseline_hit)
     for s in FA_SOURCES:
         for t in turns[s]:
             if (s, t["text_sha1"]) in hit and (s, t["text_sha1"]) not in labels:
@@ -157,13 +164,15 @@ def format_false_alarm_report(report: dict[str, Any], show_new: bool = True) -> 
     lines = [f"false alarms of the forbidden rules, split {report['split']}, ruleset {report['ruleset']} "
              f"(one-turn chats of every distinct real JD agent turn; datasets/labelled/FALSE_ALARMS.md)",
              f"{'engine':<9} {'source':<13} {'turns':>6} {'hits':>5} {'false':>6} {'new':>4} {'viol.':>6} "
-             f"{'false/1000':>10} {'(new as false)':>14}"]
+             f"{'false/1000':>10} {'(new as false)':>14} {'major+/1000':>11}"]
     for name, key in (("baseline", "baseline"), ("current", "sources")):
         for source, c in report[key].items():
             lines.append(f"{name:<9} {source:<13} {c['turns']:>6} {c['hit_turns']:>5} {c['known_false']:>6} {c['new']:>4} "
-                         f"{c['violations_found']:>3}/{c['violations']:<2} {c['per_1000']:>10.2f} {c['per_1000_if_new_false']:>14.2f}")
+                         f"{c['violations_found']:>3}/{c['violations']:<2} {c['per_1000']:>10.2f} {c['per_1000_if_new_false']:>14.2f} "
+                         f"{c['per_1000_major']:>11.2f}")
     lines.append(f"baseline = {report['baseline_engine']}, from the labelled hits; false = hits labelled false alarm, "
-                 f"new = hits on turns never labelled (read and label them), viol. = labelled violations found")
+                 f"new = hits on turns never labelled (read and label them), viol. = labelled violations found, "
+                 f"major+ = false flags with a finding of severity major or critical (not only 疑似 minor)")
     if "labelled" in report:
         lab = report["labelled"]
         m, b = lab["forbidden"], lab["baseline"]

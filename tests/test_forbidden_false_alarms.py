@@ -112,7 +112,7 @@ def test_eval_false_alarms_counts_known_new_and_baseline(inspector, monkeypatch)
     cur, base = report["sources"]["jddc_replies"], report["baseline"]["jddc_replies"]
     assert cur["turns"] == base["turns"] == 4 and cur["violations"] == base["violations"] == 1
     assert (base["hit_turns"], base["known_false"], base["new"], base["violations_found"]) == (3, 2, 0, 1)
-    assert base["per_1000"] == 500.0
+    assert base["per_1000"] == base["per_1000_major"] == 500.0
     assert cur["new"] == 1 and [h["text_sha1"] for h in report["new_hits"]] == [sha]
     assert cur["hit_turns"] == cur["known_false"] + cur["new"] + cur["violations_found"]
     assert report["sources"]["all"]["turns"] == 4 and "labelled" not in report
