@@ -4,7 +4,7 @@ Role aliases used by the routes:
 - `Reader`: admin, qa_specialist, supervisor (their teams), agent (their own interactions);
 - `Reviewer`: admin, qa_specialist, supervisor; `Appellant`: admin, supervisor, agent;
 - `Ingestor`: admin, ingest; `RuleEditor`: admin, qa_specialist; `Admin`: admin.
-A wrong role is 403; no or bad credentials is 401.
+A wrong role is 403; no or bad credentials is 401; too many failed API keys from one address, 429.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from api.config import ApiConfig
 from api.metrics import Metrics
+from api.ratelimit import API_KEY_ADDRESS, FailureLimiter
 from api.scoring import Scorer
 from api.security import Principal, token_subject
 from qa_engine.store.accounts import get_user, user_for_api_key
@@ -40,10 +41,19 @@ def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
+def get_limiter(request: Request) -> FailureLimiter:
+    return request.app.state.limiter
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 SessionDep = Annotated[Session, Depends(get_db)]
 ConfigDep = Annotated[ApiConfig, Depends(get_config)]
 ScorerDep = Annotated[Scorer, Depends(get_scorer)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+LimiterDep = Annotated[FailureLimiter, Depends(get_limiter)]
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key of a machine user")
@@ -54,14 +64,19 @@ def _unauthorized(detail: str) -> HTTPException:
 
 
 def get_principal(
+    request: Request,
     session: SessionDep,
     config: ConfigDep,
+    limiter: LimiterDep,
     token: Annotated[str | None, Security(oauth2_scheme)],
     api_key: Annotated[str | None, Security(api_key_scheme)],
 ) -> Principal:
     if api_key:
+        address = (API_KEY_ADDRESS, client_address(request))
+        limiter.check(address)
         user = user_for_api_key(session, api_key)
         if user is None:
+            limiter.failed(address)
             raise _unauthorized("invalid or revoked API key")
         principal = Principal.of(user, "api_key")
         if session.dirty:
@@ -106,15 +121,34 @@ def visible_interaction(session: Session, principal: Principal, interaction_id: 
     return row
 
 
+def visible_appeal(session: Session, principal: Principal, appeal_id: int):
+    """The appeal and its interaction if the caller may see them; else the same 404 as for an id that
+    does not exist (appeal ids are sequential: other teams' appeals must not be told apart)."""
+    from qa_engine.store.models import Appeal
+    from qa_engine.store.repository import get_interaction
+
+    appeal = session.get(Appeal, appeal_id)
+    row = get_interaction(session, appeal.interaction_id) if appeal is not None else None
+    if row is None or not principal.scope.allows(row):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no appeal {appeal_id}")
+    return appeal, row
+
+
 def visible_agent(session: Session, principal: Principal, agent_id: str):
-    """The agent if the caller may see their figures: agents only themselves, supervisors their teams'."""
+    """The agent if the caller may see their figures: agents only themselves; supervisors an agent
+    now in one of their teams or who handled interactions in one (an agent who moved away). Which
+    of the agent's interactions count is the caller's scope: a supervisor's, those handled in their
+    teams."""
     from qa_engine.store.models import Agent
+    from qa_engine.store.repository import last_team_handled
 
     agent = session.get(Agent, agent_id)
     if principal.role == "agent" and principal.agent_id != agent_id:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "agents see only their own summary")
-    if principal.role == "supervisor" and (agent is None or agent.team_id not in principal.team_ids):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "agent is not in your teams")
+    if principal.role == "supervisor":
+        teams = principal.team_ids
+        if agent is None or (agent.team_id not in teams and last_team_handled(session, agent_id, teams) is None):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "agent is not in your teams")
     if agent is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no agent {agent_id!r}")
     return agent

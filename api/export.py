@@ -1,4 +1,9 @@
-"""KPI summaries as files: CSV (UTF-8 with BOM, so Excel shows Chinese) and XLSX (one sheet per table)."""
+"""KPI summaries as files: CSV (UTF-8 with BOM, so Excel shows Chinese) and XLSX (one sheet per table).
+
+Every cell goes through `cell`: ids and other text come from whoever sent the interactions, and a
+spreadsheet runs text that starts like a formula (formula injection), while XLSX cannot hold
+control characters (openpyxl refuses them).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import csv
 import io
 import re
 from datetime import date
+from functools import cache
 from typing import Any
 
 from fastapi import Response
@@ -73,8 +79,28 @@ def tables(s: KpiOut) -> dict[str, list[list[Any]]]:
     return out
 
 
-def _cell(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date) else value
+# What spreadsheets read as the start of a formula (tab and CR: some strip them, then see one).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@cache
+def _illegal_characters() -> re.Pattern:
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE  # openpyxl loads on the first export only
+
+    return ILLEGAL_CHARACTERS_RE
+
+
+def cell(value: Any) -> Any:
+    """A value as written to a CSV or XLSX cell: dates as ISO text; text with the characters XLSX
+    cannot hold replaced by U+FFFD and, when it starts like a formula, prefixed with `'` so that it
+    stays text. Numbers stay numbers (-1.5 is a number, not a formula)."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        value = _illegal_characters().sub("\ufffd", value)
+        if value.startswith(FORMULA_START):
+            return "'" + value
+    return value
 
 
 def to_csv(sheets: dict[str, list[list[Any]]]) -> bytes:
@@ -85,7 +111,7 @@ def to_csv(sheets: dict[str, list[list[Any]]]) -> bytes:
         if i:
             writer.writerow([])
         writer.writerow([f"[{name}]"])
-        writer.writerows([["" if v is None else _cell(v) for v in row] for row in rows])
+        writer.writerows([["" if v is None else cell(v) for v in row] for row in rows])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
@@ -98,9 +124,9 @@ def to_xlsx(sheets: dict[str, list[list[Any]]]) -> bytes:
     for name, rows in sheets.items():
         sheet = book.create_sheet(name)
         for row in rows:
-            sheet.append([_cell(v) for v in row])
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
+            sheet.append([cell(v) for v in row])
+        for header in sheet[1]:
+            header.font = Font(bold=True)
         sheet.freeze_panes = "A2"
     buf = io.BytesIO()
     book.save(buf)

@@ -230,8 +230,9 @@ class GroupAcceptor:
     One commit per group instead of one per request (a commit is the dearest part of a request that
     only stores, and SQLite has one writer at a time)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, redact: bool = True) -> None:
         self.db = db
+        self.redact = redact  # store the queued payloads redacted (QA_REDACT_PII)
         self._lock = threading.Lock()
         self._pending: list[tuple[Interaction, str, Future]] = []
         self._writing = False
@@ -268,14 +269,13 @@ class GroupAcceptor:
         for (_, _, future), accepted in zip(group, results, strict=True):
             future.set_result(accepted)
 
-    @staticmethod
-    def _store(session, items: list[tuple[Interaction, str]]) -> list[queue.Accepted]:
+    def _store(self, session, items: list[tuple[Interaction, str]]) -> list[queue.Accepted]:
         by_actor: dict[str, list[int]] = {}
         for i, (_, actor) in enumerate(items):
             by_actor.setdefault(actor, []).append(i)
         out: list[queue.Accepted | None] = [None] * len(items)
         for actor, positions in by_actor.items():
-            accepted = queue.accept(session, [items[i][0] for i in positions], actor=actor)
+            accepted = queue.accept(session, [items[i][0] for i in positions], actor=actor, redact=self.redact)
             for i, a in zip(positions, accepted, strict=True):
                 out[i] = a
                 if not a.duplicate:

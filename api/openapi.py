@@ -7,6 +7,7 @@ from fastapi import FastAPI
 ERROR_RESPONSES = {
     401: {"description": "no or bad credentials (bearer token or X-API-Key)"},
     403: {"description": "the caller's role may not do this"},
+    429: {"description": "too many failed API keys from this address (see Retry-After)"},
 }
 
 

@@ -325,7 +325,10 @@ class AgentSummary(KpiOut):
     )
 
     agent_id: str
-    team_id: str | None
+    team_id: str | None = Field(
+        description="the agent's team; for a supervisor whose teams the agent left, the supervisor's team "
+        "the agent last handled an interaction in"
+    )
     rank: int | None = Field(description="rank by average score within the team over the range (1 = best)")
     team_agents: int = Field(description="agents of the team with interactions in the range")
     warning: AgentWarning

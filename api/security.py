@@ -1,4 +1,5 @@
-"""Who is calling: JWT access tokens for people, and the `Principal` every route sees."""
+"""Who is calling: JWT tokens (login tokens for people, audio tokens for one call), and the `Principal`
+every route sees."""
 
 from __future__ import annotations
 
@@ -39,16 +40,33 @@ class Principal:
         return Scope(agent_ids=frozenset())
 
 
-def create_access_token(username: str, role: str, *, secret: str, algorithm: str, minutes: int) -> str:
+# What a token is for (its `purpose` claim). A login token is the caller's credential for every
+# route; an audio token only plays one interaction's call (in a URL, where it may be logged or shared).
+LOGIN = "login"
+AUDIO = "audio"
+
+
+def create_token(subject: str, purpose: str, *, secret: str, algorithm: str, minutes: int, **claims) -> str:
     now = utcnow()
-    claims = {"sub": username, "role": role, "iat": now, "exp": now + timedelta(minutes=minutes)}
+    claims |= {"sub": subject, "purpose": purpose, "iat": now, "exp": now + timedelta(minutes=minutes)}
     return jwt.encode(claims, secret, algorithm=algorithm)
 
 
-def token_subject(token: str, *, secret: str, algorithm: str) -> str | None:
-    """The username in a valid, unexpired token, else None."""
+def create_access_token(username: str, role: str, *, secret: str, algorithm: str, minutes: int) -> str:
+    """A login token."""
+    return create_token(username, LOGIN, secret=secret, algorithm=algorithm, minutes=minutes, role=role)
+
+
+def token_claims(token: str, purpose: str, *, secret: str, algorithm: str) -> dict | None:
+    """The claims of a valid, unexpired token made for `purpose`, else None."""
     try:
-        claims = jwt.decode(token, secret, algorithms=[algorithm], options={"require": ["sub", "exp"]})
+        claims = jwt.decode(token, secret, algorithms=[algorithm], options={"require": ["sub", "exp", "purpose"]})
     except jwt.InvalidTokenError:
         return None
-    return claims.get("sub")
+    return claims if claims["purpose"] == purpose else None
+
+
+def token_subject(token: str, *, secret: str, algorithm: str) -> str | None:
+    """The username in a valid, unexpired login token, else None (tokens for other purposes are no login)."""
+    claims = token_claims(token, LOGIN, secret=secret, algorithm=algorithm)
+    return claims["sub"] if claims else None

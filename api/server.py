@@ -10,11 +10,14 @@ option on each connection, whatever bound the socket:
     uvicorn --factory api.main:create_app --workers 2 --http api.server:H11NoDelay
 
 or `python -m api.server --workers 2` (the same, with host and port options).
+
+`AccessLogWithoutQuery` keeps query strings out of uvicorn's access log (`create_app` installs it).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import socket
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -33,6 +36,25 @@ class H11NoDelay(H11Protocol):
     def connection_made(self, transport) -> None:  # type: ignore[override]
         _no_delay(transport)
         super().connection_made(transport)
+
+
+class AccessLogWithoutQuery(logging.Filter):
+    """Logs the path of each request without its query string: an audio link carries its token
+    there, and list filters name agents; access logs are kept longer and read more widely than the
+    API. uvicorn logs `'%s - "%s %s HTTP/%s" %d'` with (client, method, path?query, version, status)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (args[0], args[1], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
+def install_access_log_filter() -> None:
+    """Once per process, on the logger uvicorn writes access lines to (every worker builds its app)."""
+    logger = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, AccessLogWithoutQuery) for f in logger.filters):
+        logger.addFilter(AccessLogWithoutQuery())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Command line: `qa-engine score | demo | schema | eval rules|false-alarms|asr|emotion`."""
+"""Command line: `qa-engine score | demo | schema | eval rules|false-alarms|script|asr|emotion`."""
 
 from __future__ import annotations
 
@@ -208,6 +208,22 @@ def eval_false_alarms(split: str, labelled_split: str | None, as_json: bool) -> 
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_false_alarm_report(report))
+
+
+@eval_group.command(name="script")
+@click.option("--split", type=click.Choice(["dev", "test", "all"]), default="test", show_default=True,
+              help="test: held out (score once per change); dev: for tuning; see datasets/labelled/SCRIPT_STEPS.md")
+@click.option("--errors", is_flag=True, help="list the sessions and steps detected wrongly (ids only)")
+@click.option("--json", "as_json", is_flag=True, help="print the metrics as JSON")
+def eval_script(split: str, errors: bool, as_json: bool) -> None:
+    """Precision and recall of the script steps (开场白 … 满意度邀请) on whole JD sessions labelled by hand."""
+    from qa_engine.evaluation import evaluate_script, format_script_report
+
+    try:
+        report = evaluate_script(_inspector(), split)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_script_report(report, errors))
 
 
 @eval_group.command(name="asr")

@@ -7,14 +7,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from limits import parse as parse_limit
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+MIN_JWT_SECRET_BYTES = 32
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="QA_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refused setting's message never prints its value (secrets, database passwords)
+    model_config = SettingsConfigDict(env_prefix="QA_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     lexicons_dir: Path = REPO_ROOT / "lexicons"
     # Rule packs (YAML files relative to lexicons_dir/packs) loaded by default.
@@ -67,10 +70,21 @@ class Settings(BaseSettings):
 
     # Storage and API.
     database_url: str = "sqlite:///./qa_engine.db"  # or postgresql+psycopg://user@host:5432/db
-    jwt_secret: SecretStr | None = None  # set in production; unset = random per process, tokens die on restart
+    # Signs tokens (at least 32 bytes). Unset: a secret generated once and stored in the database
+    # (table server_secrets), shared by every worker and host using that database.
+    jwt_secret: SecretStr | None = None
     jwt_algorithm: str = "HS256"
     access_token_minutes: int = 60
     report_timezone: str = "Asia/Shanghai"  # local dates for filters, summaries, daily trend
+    # Throttling of failures (api/ratelimit.py), in the `limits` notation ("10/minute", "100 per hour"):
+    # failed logins per username and per client address, failed API-key lookups per client address.
+    # Only failures count. memory:// counts in each process; redis://host:port/db shares the counts
+    # between workers and hosts (keys start with rate_limit_prefix).
+    login_failures_per_user: str = "10/minute"
+    login_failures_per_address: str = "30/minute"
+    api_key_failures_per_address: str = "30/minute"
+    rate_limit_storage: str = "memory://"
+    rate_limit_prefix: str = "qa-engine"
     audio_dir: Path | None = None  # the API accepts audio-only interactions only for paths under this dir
     # Batch scoring (`qa-engine batch --executor celery`, `qa-engine worker`): Redis broker and results.
     celery_broker_url: str = "redis://127.0.0.1:6379/0"
@@ -78,6 +92,19 @@ class Settings(BaseSettings):
     batch_queue: str = "qa-engine-batch"
     upload_dir: Path | None = None  # uploaded audio is kept here; default: cache_dir / "uploads"
     max_upload_mb: int = 200
+    # Input limits, the same on every ingest path (API, `qa-engine score`, `qa-engine batch`; README
+    # "Input limits"). A request body over max_body_mb is refused (413) before it is parsed: 32 MB
+    # holds a bulk request of 1000 chats (5-15 KB of JSON each) with room for word timings, and
+    # parsing it takes ~5x its size in memory (measured: 59 MB of bulk JSON, +267 MB). An audio
+    # upload may be max_upload_mb larger. Over the others an interaction is refused (422) naming the
+    # limit: a 10-minute call has ~3,000 characters in ~150 turns, a long chat some hundreds of
+    # turns; max_text_chars bounds the time one interaction takes to score (measured: ~0.5 s per
+    # 200,000 characters of chat, where 50 turns of 20,000 took 3.8 s).
+    max_body_mb: int = Field(default=32, ge=1)
+    max_turns: int = Field(default=2000, ge=1)
+    max_turn_chars: int = Field(default=5000, ge=1)
+    max_text_chars: int = Field(default=200_000, ge=1)
+    max_metadata_bytes: int = Field(default=16_384, ge=0)  # metadata and extra fields, as JSON
     rescore_max_interactions: int = 20000  # one rescore request runs inline; larger ranges are split
     # Interactions queued by POST /v1/interactions?wait=false and /v1/interactions/bulk: every API
     # process scores them in a background thread (false: not in this process), this many at a time.
@@ -88,6 +115,26 @@ class Settings(BaseSettings):
     warning_days: int = 3
     warning_red_below: float = 60
     warning_yellow_below: float = 80
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _secret_long_enough(cls, value: SecretStr | str | None) -> SecretStr | str | None:
+        if value is None:
+            return value
+        size = len((value.get_secret_value() if isinstance(value, SecretStr) else value).encode("utf-8"))
+        if size < MIN_JWT_SECRET_BYTES:
+            raise ValueError(
+                f"QA_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes (it has {size}); make one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`, or unset it to use the "
+                "secret stored in the database"
+            )
+        return value
+
+    @field_validator("login_failures_per_user", "login_failures_per_address", "api_key_failures_per_address")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        parse_limit(value)  # ValueError: couldn't parse rate limit string '...'
+        return value
 
     @property
     def embedder_path(self) -> Path:

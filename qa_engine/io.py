@@ -10,7 +10,8 @@ from typing import BinaryIO
 
 from pydantic import ValidationError
 
-from qa_engine.schema import Interaction
+from qa_engine.config import Settings, get_settings
+from qa_engine.schema import Interaction, check_limits, unprintable
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,20 +30,29 @@ def validation_message(exc: ValidationError) -> str:
         msg = err["msg"]
         if err["type"] == "string_too_long":
             msg = f"text too long ({len(err['input']):,} characters; limit {err['ctx']['max_length']:,})"
+        elif err["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}")
     more = len(exc.errors()) - 5
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
-def parse_record(obj: object) -> Interaction:
+def parse_record(obj: object, settings: Settings | None = None) -> Interaction:
+    """The interaction of a JSON record, within the input limits of `settings` (default: the
+    environment's); ValueError saying what is wrong."""
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    iid = obj.get("interaction_id")
+    # the id names the record in the message only if it can be printed
+    prefix = f"interaction {iid}: " if isinstance(iid, str) and iid and not unprintable(iid) else ""
     try:
-        return Interaction.model_validate(obj)
+        interaction = Interaction.model_validate(obj)
+        check_limits(interaction, settings or get_settings())
     except ValidationError as exc:
-        iid = obj.get("interaction_id")
-        prefix = f"interaction {iid}: " if isinstance(iid, str) else ""
         raise ValueError(prefix + validation_message(exc)) from None
+    except ValueError as exc:  # LimitExceeded
+        raise ValueError(prefix + str(exc)) from None
+    return interaction
 
 
 def _decode(raw: bytes, line: int) -> str:
@@ -52,8 +62,11 @@ def _decode(raw: bytes, line: int) -> str:
         raise ValueError(f"not valid UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})") from None
 
 
-def read_interactions(stream: BinaryIO, *, name: str = "-") -> Iterator[Interaction | RecordError]:
-    """Yield interactions, or a RecordError for each record that cannot be read.
+def read_interactions(
+    stream: BinaryIO, *, name: str = "-", settings: Settings | None = None
+) -> Iterator[Interaction | RecordError]:
+    """Yield interactions, or a RecordError for each record that cannot be read or is over the input
+    limits of `settings` (default: the environment's).
 
     A `.json` file holds one object or an array of them; anything else is JSON Lines. Standard
     input is sniffed: a first non-blank character `[` means a JSON array.
@@ -70,7 +83,7 @@ def read_interactions(stream: BinaryIO, *, name: str = "-") -> Iterator[Interact
         except ValueError as exc:
             if name.endswith(".json") and b"\n{" in data:
                 # A JSON Lines file named .json: read it line by line instead.
-                yield from _read_lines(data)
+                yield from _read_lines(data, settings)
                 return
             yield RecordError(1, f"invalid JSON: {exc}")
             return
@@ -79,14 +92,14 @@ def read_interactions(stream: BinaryIO, *, name: str = "-") -> Iterator[Interact
             yield RecordError(1, "the JSON array is empty: no interactions to score")
         for n, obj in enumerate(items, start=1):
             try:
-                yield parse_record(obj)
+                yield parse_record(obj, settings)
             except ValueError as exc:
                 yield RecordError(n, str(exc))
         return
-    yield from _read_lines(data)
+    yield from _read_lines(data, settings)
 
 
-def _read_lines(data: bytes) -> Iterator[Interaction | RecordError]:
+def _read_lines(data: bytes, settings: Settings | None) -> Iterator[Interaction | RecordError]:
     for n, raw in enumerate(data.split(b"\n"), start=1):
         if not raw.strip():
             continue
@@ -99,7 +112,7 @@ def _read_lines(data: bytes) -> Iterator[Interaction | RecordError]:
             yield RecordError(n, str(exc))
             continue
         try:
-            yield parse_record(obj)
+            yield parse_record(obj, settings)
         except ValueError as exc:
             yield RecordError(n, str(exc))
 

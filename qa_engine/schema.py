@@ -6,10 +6,16 @@ code cannot drift apart.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+import json
+import re
+import unicodedata
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from qa_engine.config import Settings
 
 Role = Literal["agent", "customer"]
 Channel = Literal["call", "chat"]
@@ -33,14 +39,11 @@ class Word(BaseModel):
     probability: float | None = None
 
 
-MAX_TURN_CHARS = 20_000  # longer "turns" are broken input (a whole transcript in one turn)
-
-
 class Turn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: Role
-    text: str = Field(max_length=MAX_TURN_CHARS)
+    text: str = Field(description="at most QA_MAX_TURN_CHARS characters (5,000 by default) on ingest")
     start: float | None = Field(default=None, ge=0, description="seconds from the interaction start")
     end: float | None = Field(default=None, ge=0)
     words: list[Word] | None = None
@@ -51,6 +54,50 @@ class Turn(BaseModel):
         if self.start is not None and self.end is not None and self.end < self.start:
             raise ValueError(f"turn ends ({self.end}) before it starts ({self.start})")
         return self
+
+
+# Ids are shown, logged, exported and put in URLs: printable text only. Refused: control characters
+# (Cc), format characters (Cf: bidi overrides that reorder what a reviewer reads, zero-width
+# characters), lone surrogates (Cs) and line / paragraph separators (Zl, Zp).
+_UNPRINTABLE = {"Cc": "a control character", "Cf": "a format character", "Cs": "a lone surrogate",
+                "Zl": "a line separator", "Zp": "a paragraph separator"}  # fmt: skip
+# The API names an interaction in its URL path (`/v1/interactions/{id}`, `{id}/audio`,
+# `{id}/audio-link`, `bulk/{batch_id}`): an id those routes would read as another route, or a `.` /
+# `..` segment that clients resolve away, could be stored but never read back.
+_ROUTE_SUFFIXES = ("/audio", "/audio-link")
+_ROUTE_PREFIX = "bulk/"
+# Instants that convert to UTC and to any report time zone (offsets within a day) without overflow.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unprintable(value: str) -> str | None:
+    """Why `value` is not printable text (the first offending character), or None."""
+    for i, ch in enumerate(value):
+        kind = _UNPRINTABLE.get(unicodedata.category(ch))
+        if kind:
+            return f"contains {kind} (U+{ord(ch):04X}) at position {i}"
+    return None
+
+
+def _lone_surrogate(data: Any) -> str | None:
+    """Where the first lone surrogate in JSON-like data is (`turns[0].text`), or None. A JSON
+    `\\ud800` escape without its pair parses into one; it can be neither stored nor encoded."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            if m := _SURROGATE.search(value):
+                return f"{where} has a lone surrogate (U+{ord(m.group()):04X})"
+        elif isinstance(value, dict):
+            for key in value:
+                if isinstance(key, str) and (m := _SURROGATE.search(key)):
+                    return f"a key of {where or 'the interaction'} has a lone surrogate (U+{ord(m.group()):04X})"
+            stack.extend((f"{where}.{key}" if where else str(key), item) for key, item in reversed(value.items()))
+        elif isinstance(value, list | tuple):
+            stack.extend((f"{where}[{i}]", item) for i, item in reversed(list(enumerate(value))))
+    return None
 
 
 class Interaction(BaseModel):
@@ -80,11 +127,105 @@ class Interaction(BaseModel):
     turns: list[Turn] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (where := _lone_surrogate(data)):
+            raise ValueError(f"{where}: text must be valid Unicode")
+        return data
+
+    @field_validator("interaction_id", "agent_id", "team_id")
+    @classmethod
+    def _printable_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and (why := unprintable(value)):
+            raise ValueError(f"{info.field_name} {why}; ids must be printable text")
+        return value
+
+    @field_validator("interaction_id")
+    @classmethod
+    def _routable_id(cls, value: str) -> str:
+        if {".", ".."} & set(value.split("/")):
+            dots = ".." if ".." in value.split("/") else "."
+            raise ValueError(f"interaction_id {value!r} has a '{dots}' path segment, which URLs cannot carry")
+        if value.startswith(_ROUTE_PREFIX):
+            raise ValueError(f"interaction_id {value!r} starts with '{_ROUTE_PREFIX}', which the API reads as "
+                             "/v1/interactions/bulk/{batch_id}")  # fmt: skip
+        for suffix in _ROUTE_SUFFIXES:
+            if value.endswith(suffix):
+                raise ValueError(f"interaction_id {value!r} ends with '{suffix}', which the API reads as "
+                                 f"/v1/interactions/{{id}}{suffix}")  # fmt: skip
+        return value
+
+    @field_validator("started_at")
+    @classmethod
+    def _convertible(cls, value: datetime | None) -> datetime | None:
+        # A naive time is local to the report time zone; the range is far enough from the ends of
+        # what datetime holds that any zone's offset stays inside.
+        if value is None:
+            return value
+        try:
+            instant = value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        except OverflowError:
+            instant = None
+        if instant is None or not EARLIEST <= instant < LATEST:
+            raise ValueError(
+                f"started_at {value.isoformat()} is out of range: it must lie from {EARLIEST.date()} "
+                f"up to {LATEST.date()} (UTC)"
+            )
+        return value
+
     @model_validator(mode="after")
     def _has_content(self) -> Interaction:
         if not self.turns and not self.audio_path:
             raise ValueError("interaction has no turns and no audio_path")
         return self
+
+
+class LimitExceeded(ValueError):
+    """An interaction over one of the input limits (QA_MAX_*); `loc` points at what is too large."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def _json_bytes(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8"))
+
+
+def check_limits(interaction: Interaction, settings: Settings) -> None:
+    """Raise LimitExceeded for the first input limit of `settings` the interaction is over. Every
+    ingest path calls it (the API, `qa-engine score`, `qa-engine batch`): the limits are
+    settings, so they are checked here rather than in the model."""
+    turns = interaction.turns
+    if len(turns) > settings.max_turns:
+        raise LimitExceeded(
+            ("turns",), f"interaction has {len(turns):,} turns; the limit is {settings.max_turns:,} (QA_MAX_TURNS)"
+        )
+    total = 0
+    for i, turn in enumerate(turns):
+        if len(turn.text) > settings.max_turn_chars:
+            raise LimitExceeded(
+                ("turns", i, "text"),
+                f"turns[{i}] has {len(turn.text):,} characters; the limit is {settings.max_turn_chars:,} "
+                "(QA_MAX_TURN_CHARS)",
+            )
+        total += len(turn.text)
+    if total > settings.max_text_chars:
+        raise LimitExceeded(
+            ("turns",),
+            f"the turns have {total:,} characters of text; the limit is {settings.max_text_chars:,} "
+            "(QA_MAX_TEXT_CHARS)",
+        )
+    # Extra top-level fields are stored beside the metadata: they count towards the same limit.
+    extra = interaction.model_extra or {}
+    size = _json_bytes(interaction.metadata) + (_json_bytes(extra) if extra else 0)
+    if size > settings.max_metadata_bytes:
+        what = f"metadata and the extra fields ({', '.join(extra)}) are" if extra else "metadata is"
+        raise LimitExceeded(
+            ("metadata",),
+            f"{what} {size:,} bytes as JSON; the limit is {settings.max_metadata_bytes:,} (QA_MAX_METADATA_BYTES)",
+        )
 
 
 class Hit(BaseModel):

@@ -442,6 +442,8 @@ def _endpoints(appeal_id: int) -> list[tuple[str, str, dict | None, set[str]]]:
         ("POST", "/v1/users", {"username": "u-new", "role": "qa_specialist", "password": "long password"}, {"admin"}),
         ("POST", "/v1/users/qa/api-keys", {"name": "k"}, {"admin"}),
         ("DELETE", "/v1/api-keys/999999", None, {"admin"}),
+        ("POST", "/v1/users/agent2/activate", None, {"admin"}),
+        ("POST", "/v1/users/nobody/deactivate", None, {"admin"}),
         ("GET", "/v1/auth/me", None, set(ROLE_USERS)),
     ]
 

@@ -358,6 +358,7 @@ def test_audio_upload_transcribes_scores_and_is_idempotent(env):
     with env.db.session() as session:
         # (the database may hold other tests' jobs: count this interaction's)
         assert session.scalar(select(func.count()).select_from(IngestJob).where(IngestJob.interaction_id == "call-up-1")) == 1
+        assert session.get(IngestJob, job["job_id"]).fields == {}  # a finished job keeps no payload
         assert session.scalar(select(func.count()).where(
             AuditLog.action == "interaction.ingest_audio", AuditLog.object_id == "call-up-1")) == 1
 

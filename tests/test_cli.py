@@ -71,7 +71,7 @@ def test_huge_turn_is_refused_with_message(tmp_path):
     huge = dict(GOOD, interaction_id="huge", turns=[{"role": "agent", "text": "您好" * 524_288}])
     proc = run("score", write(tmp_path, "huge.jsonl", (json.dumps(huge) + "\n" + json.dumps(GOOD)).encode()))
     assert proc.returncode == 1
-    assert "text too long (1,048,576 characters; limit 20,000)" in proc.stderr.decode()
+    assert "turns[0] has 1,048,576 characters; the limit is 5,000 (QA_MAX_TURN_CHARS)" in proc.stderr.decode()
     assert len(lines(proc)) == 1
 
 

@@ -53,3 +53,51 @@ def test_jddc_rows_point_at_the_right_text(rows):
             assert r["id"].startswith("jddc:") and hashlib.sha1(r["text"].encode("utf-8")).hexdigest()
     assert all(r["politeness"] == bool(r["politeness_categories"]) for r in rows)
     assert all(r["forbidden"] == bool(r["forbidden_categories"]) for r in rows)
+
+
+# --- Script steps on whole JD sessions (labelled/SCRIPT_STEPS.md) -----------------------------------
+
+
+def test_script_sessions_load_and_stay_apart_from_the_politeness_test_split():
+    from qa_datasets.labelled.sample_script import draw
+    from qa_datasets.script_set import STEPS, load_script_sessions, select
+
+    sessions = load_script_sessions()  # raises on a missing session, a changed text or a non-agent row
+    assert len(select(sessions, "dev")) == 45 and len(select(sessions, "test")) == 45
+    assert [(s["session_id"], s["split"]) for s in sessions] == draw()  # the committed draw is reproducible
+    politeness_test = {json.loads(x)["session_id"] for x in (LABELLED / "jddc_test_turns.jsonl").read_text(encoding="utf-8").splitlines() if x}
+    assert not politeness_test & {s["session_id"] for s in sessions}
+    assert all(set(s["steps"]) == set(STEPS) for s in sessions)
+    counts = Counter(step for s in select(sessions, "test") for step in STEPS if s["present"][step])
+    assert counts == {"greeting": 32, "identity": 11, "needs_confirm": 9, "further_help": 43, "closing": 23, "satisfaction": 6}
+
+
+def test_script_session_hash_is_checked(tmp_path, monkeypatch):
+    from qa_datasets import script_set
+
+    rows = (LABELLED / "script_sessions.jsonl").read_text(encoding="utf-8").splitlines()
+    first = json.loads(rows[0])
+    first["session_sha1"] = "0" * 40
+    (tmp_path / "script_sessions.jsonl").write_text(json.dumps(first) + "\n", encoding="utf-8")
+    monkeypatch.setattr(script_set, "LABELLED", tmp_path)
+    with pytest.raises(ValueError, match="session_sha1"):
+        script_set.load_script_sessions()
+
+
+def test_mining_skips_the_held_out_sessions():
+    from qa_datasets.jd_openings import held_out_sessions
+    from qa_datasets.script_set import load_script_sessions, select
+
+    skipped = held_out_sessions()
+    assert {s["session_id"] for s in select(load_script_sessions(), "test")} <= skipped
+    assert not {s["session_id"] for s in select(load_script_sessions(), "dev")} & skipped
+
+
+def test_eval_script_report(inspector):
+    from qa_engine.evaluation import evaluate_script, format_script_report
+
+    report = evaluate_script(inspector, "dev")
+    assert report["sessions"] == 45 and set(report["metrics"]) >= {"greeting", "closing", "further_help"}
+    assert report["required_steps"] == ["greeting", "closing"]
+    assert 0 <= report["all_steps_right"] <= report["required_steps_right"] <= 1
+    assert "sessions with every step right" in format_script_report(report, show_errors=True)

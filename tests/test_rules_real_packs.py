@@ -105,3 +105,52 @@ def test_result_matches_contract_fields(inspector):
     for key in ("dimension", "rule_id", "turn", "start", "end", "text", "role", "severity", "explanation"):
         assert key in hit
     assert data["versions"]["ruleset"]
+
+
+# --- E-commerce courtesy and JD script wording (issue 14 point 6) ---------------------------------
+
+
+def _politeness(inspector, text):
+    return {h.rule_id for h in inspector.inspect(chat(("agent", text))).hits if h.dimension == "politeness"}
+
+
+@pytest.mark.parametrize("text", ["亲，在的", "在的哦亲", "亲亲，您好", "亲爱的客户，订单已发货", "不支持哦亲爱哒", "好的亲", "没有的亲"])
+def test_address_forms_are_politeness(inspector, text):
+    assert "politeness.address" in _politeness(inspector, text)
+
+
+@pytest.mark.parametrize("text", ["您可以亲自来取", "放亲戚家代收也可以", "亲人代签也可以", "亲属关系证明", "亲身体验一下",
+                                  "父亲节礼盒", "母亲的手机号", "去相亲", "亲测有效", "面料亲肤透气", "价格亲民", "亲子装有货"])
+def test_words_holding_qin_are_not_politeness(inspector, text):
+    assert not _politeness(inspector, text)
+
+
+def test_greeting_in_the_opening_of_a_jd_chat(inspector):
+    result = inspector.inspect(chat(("customer", "在吗"), ("agent", "亲，在的"), ("customer", "查快递"), ("agent", "明天到")))
+    assert result.script.steps["greeting"].present and result.script.steps["greeting"].turn == 1
+    for opening in ("您好，在的", "在的哦亲", "请问您是咨询之前的问题还是有其他的问题需要处理呢?"):
+        assert inspector.inspect(chat(("agent", opening), ("customer", "查快递"))).script.steps["greeting"].present
+
+
+@pytest.mark.parametrize("text", ["请问还有其他的业务类问题，我可以帮您解答的呢", "请问还有其他还可以帮到您的吗?",
+                                  "还有什么业务能为您效劳吗", "还有没有其他可以帮您的呢"])
+def test_jd_further_help_questions(inspector, text):
+    result = inspector.inspect(chat(("customer", "好的"), ("agent", text), ("customer", "没有了")))
+    assert result.script.steps["further_help"].present
+
+
+def test_bare_wait_thanks_reply_and_festival_wishes_are_politeness(inspector):
+    assert "politeness.wait" in _politeness(inspector, "您稍等")
+    assert "politeness.wait" in _politeness(inspector, "稍等哈，我帮您看看")
+    assert "politeness.thanks" in _politeness(inspector, "您客气了")
+    assert "politeness.thanks" in _politeness(inspector, "您客气啦")
+    assert "politeness.farewell" in _politeness(inspector, "新年快乐哦")
+    assert not _politeness(inspector, "稍后为您回电")
+
+
+def test_jd_closing_and_rating_invitation(inspector):
+    result = inspector.inspect(chat(
+        ("customer", "没有了，谢谢"),
+        ("agent", "有不周到的地方请多包涵，麻烦您给我一个评价，期待再次为您服务"),
+    ))
+    assert result.script.steps["closing"].present and result.script.steps["satisfaction"].present

@@ -18,7 +18,7 @@ from qa_engine.schema import Interaction
 from qa_engine.store import accounts, migrate
 from qa_engine.store.db import Database
 from qa_engine.store.final_score import final_score
-from qa_engine.store.models import ApiKey, AuditLog, Base, InteractionRow, ResultRow
+from qa_engine.store.models import ApiKey, AuditLog, Base, IngestJob, InteractionRow, ResultRow
 from qa_engine.store.repository import content_hash, current_result, save_result, to_contract
 
 TABLES = {
@@ -40,6 +40,7 @@ TABLES = {
     "rule_versions",
     "ingest_jobs",
     "batch_items",
+    "server_secrets",
 }
 
 
@@ -277,5 +278,27 @@ def test_migration_0002_backfills_kpi_keys_on_results(tmp_path_factory):
                 with database.session() as session:
                     res = session.scalars(select(ResultRow)).one()
                     assert (res.agent_id, res.team_id, res.occurred_date) == ("A9", "T9", date(2026, 11, 20))
+            finally:
+                database.dispose()
+
+
+def test_migration_0006_empties_the_payload_of_finished_jobs(tmp_path_factory):
+    """Jobs finished before 0006 kept the interaction as received; a queued one still needs it."""
+    payload = {"interaction_id": "j", "channel": "chat", "metadata": {"phone": "13812345678"}}
+    for backend in backends():
+        with fresh_database(backend, tmp_path_factory.mktemp(f"jobs-{backend}")) as url:
+            migrate.upgrade(url, "0005")
+            database = Database(url)
+            try:
+                with database.session() as session:
+                    session.add_all(
+                        IngestJob(id=status, kind="interaction", interaction_id="j", status=status, content_hash="h",
+                                  fields=payload, created_by="ingest")  # fmt: skip
+                        for status in ("queued", "running", "done", "failed")
+                    )
+                migrate.upgrade(url)
+                with database.session() as session:
+                    fields = {job.id: job.fields for job in session.scalars(select(IngestJob))}
+                assert fields == {"queued": payload, "running": payload, "done": {}, "failed": {}}
             finally:
                 database.dispose()

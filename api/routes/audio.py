@@ -17,7 +17,8 @@ from api import views
 from api.deps import ConfigDep, Ingestor, SessionDep
 from api.schemas import JobOut
 from api.security import Principal
-from qa_engine.schema import Interaction
+from qa_engine.redact import redact_value
+from qa_engine.schema import Interaction, check_limits
 from qa_engine.store import repository as repo
 from qa_engine.store.models import IngestJob, ResultRow
 
@@ -62,6 +63,7 @@ def _save(upload: UploadFile, directory: Path, job_id: str, max_bytes: int) -> t
     response_model=JobOut,
     responses={
         200: {"description": "the same recording and fields were already stored or are being processed", "model": JobOut},
+        409: {"description": "the interaction is stored for another agent or team"},
         413: {"description": "file too large (QA_MAX_UPLOAD_MB)"},
     },
     summary="Upload a call recording (processed in the background)",
@@ -83,7 +85,8 @@ def upload_audio(
 ) -> JobOut:
     """Returns a job (202); poll `GET /v1/jobs/{job_id}`. Idempotent on `interaction_id`: the same
     recording with the same fields again returns the existing job (200) instead of a new one; a
-    different recording for the same id is processed and becomes the current result."""
+    different recording for the same id is processed and becomes the current result. The agent and
+    team of a stored interaction are fixed: another `agent_id` or `team_id` is refused (409)."""
     try:
         meta = json.loads(metadata) if metadata else {}
         if not isinstance(meta, dict):
@@ -92,13 +95,17 @@ def upload_audio(
         interaction = Interaction.model_validate(
             {**fields, "interaction_id": interaction_id, "channel": "call", "audio_path": "x"}
         )
+        check_limits(interaction, request.app.state.settings)
     except (ValueError, ValidationError) as exc:
         raise HTTPException(422, f"invalid fields: {exc}") from exc
+    repo.check_stored_owner(session, interaction)  # 409 before the file is kept; storing checks again
     fields = {k: v for k, v in fields.items() if v not in (None, {})}
     fields_json = json.loads(json.dumps(fields, default=lambda v: v.isoformat(), sort_keys=True))
+    if config.redact_pii and "metadata" in fields_json:  # the job's payload is stored redacted (kept until it ends)
+        fields_json["metadata"] = redact_value(fields_json["metadata"])
     job_id = uuid.uuid4().hex
     path, file_hash, _ = _save(file, Path(config.upload_dir), job_id, config.max_upload_bytes)
-    content_hash = repo.recording_hash(interaction, file_hash)
+    content_hash = repo.recording_hash(interaction, file_hash)  # of the fields as received
     same = session.scalars(
         select(IngestJob)
         .where(IngestJob.interaction_id == interaction_id, IngestJob.content_hash == content_hash)

@@ -1,13 +1,15 @@
-"""OAuth2 password flow for people: username and password in, a JWT bearer token out."""
+"""OAuth2 password flow for people: username and password in, a JWT bearer token (a login token) out.
+Failed logins are throttled per username and per client address (api/ratelimit.py)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api.deps import ConfigDep, CurrentPrincipal, SessionDep
+from api.deps import ConfigDep, CurrentPrincipal, LimiterDep, SessionDep, client_address
+from api.ratelimit import LOGIN_ADDRESS, LOGIN_USER
 from api.schemas import TokenOut, UserOut
 from api.security import create_access_token
 from qa_engine.store.accounts import authenticate, get_user
@@ -15,10 +17,27 @@ from qa_engine.store.accounts import authenticate, get_user
 router = APIRouter(prefix="/v1", tags=["auth"])
 
 
-@router.post("/auth/token", response_model=TokenOut, summary="Log in (OAuth2 password flow)")
-def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, config: ConfigDep) -> TokenOut:
+@router.post(
+    "/auth/token",
+    response_model=TokenOut,
+    summary="Log in (OAuth2 password flow)",
+    responses={
+        401: {"description": "wrong username or password"},
+        429: {"description": "too many failed logins for this username or from this address (see Retry-After)"},
+    },
+)
+def login(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
+    session: SessionDep,
+    config: ConfigDep,
+    limiter: LimiterDep,
+) -> TokenOut:
+    counters = ((LOGIN_USER, form.username), (LOGIN_ADDRESS, client_address(request)))
+    limiter.check(*counters)
     user = authenticate(session, form.username, form.password)
     if user is None:
+        limiter.failed(*counters)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
         )

@@ -8,6 +8,7 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -26,7 +27,7 @@ from api.schemas import (
     Page,
 )
 from api.security import Principal
-from qa_engine.schema import Flag, Interaction
+from qa_engine.schema import Flag, Interaction, LimitExceeded, check_limits
 from qa_engine.store import queue
 from qa_engine.store import repository as repo
 from qa_engine.store.models import IngestJob, ResultRow
@@ -53,6 +54,19 @@ CHAT_EXAMPLE = {
 }
 
 
+def _within_limits(request: Request, items: list[tuple[tuple, Interaction]]) -> None:
+    """The input limits (QA_MAX_*) of (place in the body, interaction) pairs, answered as request
+    validation is: 422 with each error at its place."""
+    errors = []
+    for loc, item in items:
+        try:
+            check_limits(item, request.app.state.settings)
+        except LimitExceeded as exc:
+            errors.append({"type": "limit_exceeded", "loc": (*loc, *exc.loc), "msg": str(exc), "input": None})
+    if errors:
+        raise RequestValidationError(errors)
+
+
 @router.post(
     "/interactions",
     status_code=status.HTTP_201_CREATED,
@@ -68,6 +82,8 @@ CHAT_EXAMPLE = {
             "description": "queued (`wait=false`): the job; poll its `status_url` (also in `Location`)",
             "model": JobOut,
         },
+        409: {"description": "the interaction is stored for another agent or team"},
+        413: {"description": "request body larger than QA_MAX_BODY_MB"},
     },
     summary="Score and store an interaction, or queue it",
 )
@@ -84,7 +100,7 @@ def ingest(
         bool,
         Query(
             description="true: score now and answer with the result (201); false: store the interaction "
-            "as received and answer at once with a job (202) that the background scorer finishes"
+            "(PII redacted) and answer at once with a job (202) that the background scorer finishes"
         ),
     ] = True,
 ) -> IngestOut | JobOut:
@@ -92,9 +108,13 @@ def ingest(
     or changed content is prepared (transcribed if audio only, PII redacted), scored and stored as
     the current result (201). Earlier results are kept.
 
-    With `wait=false` the interaction is stored as received and queued (202 with a job: poll
+    An interaction's agent and team are fixed once stored: the same `interaction_id` with another
+    `agent_id` or `team_id` is refused (409); omitting them keeps the stored ones.
+
+    With `wait=false` the interaction is stored (PII redacted) and queued (202 with a job: poll
     `GET /v1/jobs/{job_id}`); the same content already queued, running or stored returns the
     existing job (200). For many interactions at once use `POST /v1/interactions/bulk`."""
+    _within_limits(request, [(("body",), body)])
     if not wait:
         return _queue_one(body, request, response, session, principal)
     digest = repo.content_hash(body)
@@ -103,6 +123,7 @@ def ingest(
         metrics.ingested.labels("unchanged").inc()
         response.status_code = status.HTTP_200_OK
         return IngestOut(interaction_id=body.interaction_id, created=False, result=views.result_out(existing))
+    repo.check_stored_owner(session, body)  # 409 before scoring; save_result checks again
     scorer.load()
     started = time.perf_counter()
     try:
@@ -152,21 +173,33 @@ def _queue_one(body: Interaction, request: Request, response: Response, session,
     "/interactions/bulk",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=BulkOut,
-    responses={413: {"description": "request body too large"}},
+    responses={
+        409: {"description": "an interaction is stored for another agent or team; nothing is queued"},
+        413: {"description": "request body larger than QA_MAX_BODY_MB"},
+    },
     summary="Queue many interactions for scoring",
 )
 def ingest_bulk(
-    body: BulkIn, request: Request, response: Response, session: SessionDep, principal: Ingestor
+    body: BulkIn, request: Request, response: Response, session: SessionDep, principal: Ingestor, config: ConfigDep
 ) -> BulkOut:
-    """Stores the interactions as received, in one transaction, and answers at once (202); the
+    """Stores the interactions (PII redacted) in one transaction and answers at once (202); the
     background scorer scores and stores them (oldest first), as `POST /v1/interactions` would.
     Poll `status_url` (`GET /v1/interactions/bulk/{batch_id}`) for the whole request, or each job's
     `GET /v1/jobs/{job_id}`. An interaction whose content is already queued, running or stored is a
     duplicate: it is answered with the existing job and not scored again. An interaction that
     cannot be scored fails its job alone (with the reason); the others go on. A request with an
-    invalid interaction is refused whole (422), nothing is queued."""
+    invalid interaction is refused whole (422), nothing is queued; so is one with an interaction
+    already stored for another agent or team (409, naming its index). Two items of one request with
+    the same new `interaction_id` but different agents or teams are both queued: the first stored
+    fixes them, the other's job fails with the reason."""
+    _within_limits(request, [(("body", "interactions", i), item) for i, item in enumerate(body.interactions)])
     batch_id = queue.new_id()
-    accepted = queue.accept(session, body.interactions, actor=principal.username, batch_id=batch_id)
+    try:
+        accepted = queue.accept(
+            session, body.interactions, actor=principal.username, batch_id=batch_id, redact=config.redact_pii
+        )
+    except repo.OwnerConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"interactions[{exc.index}]: {exc}") from None
     new = sum(not a.duplicate for a in accepted)
     repo.audit(
         session, principal.username, "interaction.queue_bulk", "batch", batch_id,
@@ -253,7 +286,10 @@ def list_interactions(
     return views.page_out(session, total, rows, limit, offset)
 
 
-@router.get("/interactions/{interaction_id}", response_model=InteractionOut, summary="One interaction in full")
+# `:path`: ids may hold `/` (the batch names recordings by their path below the folder). The app
+# includes this router after the routes with a suffix (`{interaction_id:path}/audio-link`), which
+# this one would otherwise match first.
+@router.get("/interactions/{interaction_id:path}", response_model=InteractionOut, summary="One interaction in full")
 def get_interaction(interaction_id: str, session: SessionDep, principal: Reader) -> InteractionOut:
     """Transcript (redacted), current result with hit ids, final score after review, reviews,
     appeals and the history of scoring runs."""

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from api import views
-from api.deps import Appellant, MetricsDep, Reviewer, ScorerDep, SessionDep, visible_interaction
+from api.deps import Appellant, MetricsDep, Reviewer, ScorerDep, SessionDep, visible_appeal, visible_interaction
 from api.schemas import (
     MAX_ID,
     AppealIn,
@@ -22,7 +22,6 @@ from api.schemas import (
 )
 from qa_engine.store import repository as repo
 from qa_engine.store import reviews as rv
-from qa_engine.store.models import Appeal
 
 router = APIRouter(prefix="/v1", tags=["reviews"])
 
@@ -72,7 +71,7 @@ def review_queue(
 
 
 @router.post(
-    "/interactions/{interaction_id}/reviews",
+    "/interactions/{interaction_id:path}/reviews",
     status_code=status.HTTP_201_CREATED,
     response_model=ReviewCreated,
     summary="Review the current result",
@@ -107,7 +106,7 @@ def create_review(
 
 
 @router.post(
-    "/interactions/{interaction_id}/appeals",
+    "/interactions/{interaction_id:path}/appeals",
     status_code=status.HTTP_201_CREATED,
     response_model=AppealOut,
     summary="Appeal the current result",
@@ -137,10 +136,7 @@ def decide_appeal(
 ) -> DecisionOut:
     """Accept or reject an open appeal. An accepted appeal may dismiss hits and set manual scores;
     they are stored as a review linked to the appeal."""
-    appeal = session.get(Appeal, appeal_id)
-    if appeal is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no appeal {appeal_id}")
-    row = visible_interaction(session, principal, appeal.interaction_id)
+    appeal, row = visible_appeal(session, principal, appeal_id)
     hits, overrides = _decisions(body)
     appeal, review, _ = rv.decide_appeal(
         session,

@@ -14,6 +14,7 @@ from api.deps import ConfigDep, Reader, Reviewer, SessionDep, visible_agent, vis
 from api.schemas import AgentSummary, AgentWarning, TeamSummary, TeamWarning
 from api.security import Principal
 from qa_engine.store import kpi
+from qa_engine.store import repository as repo
 
 router = APIRouter(prefix="/v1", tags=["summaries"])
 
@@ -32,14 +33,18 @@ def _agent_summary(
 ) -> AgentSummary:
     _check_range(start, end)
     agent = visible_agent(session, principal, agent_id)
-    data = kpi.summary(session, agent_id=agent_id, start=start, end=end)
+    teams = principal.scope.team_ids  # a supervisor: only what the agent handled in their teams
+    data = kpi.summary(session, agent_id=agent_id, team_ids=teams, start=start, end=end)
     daily = [(date.fromisoformat(d["date"]), d["average_score"]) for d in data["daily"]]
+    team_id = agent.team_id
+    if teams is not None and team_id not in teams:  # the agent moved away from the caller's teams
+        team_id = repo.last_team_handled(session, agent_id, teams)
     ranks: dict[str, int] = {}
-    if agent.team_id is not None:
-        ranks = kpi.agent_ranks(kpi.agent_breakdown(session, team_id=agent.team_id, start=start, end=end))
+    if team_id is not None:
+        ranks = kpi.agent_ranks(kpi.agent_breakdown(session, team_id=team_id, start=start, end=end))
     return AgentSummary(
         agent_id=agent_id,
-        team_id=agent.team_id,
+        team_id=team_id,
         start=start,
         end=end,
         rank=ranks.get(agent_id),
@@ -73,8 +78,11 @@ def _team_summary(
 def agent_summary(
     agent_id: str, session: SessionDep, principal: Reader, config: ConfigDep, start: Start = None, end: End = None
 ) -> AgentSummary:
-    """Agents see only their own summary; supervisors those of agents in their teams. Includes the
-    agent's rank in their team and a red / yellow / green warning (consecutive low days)."""
+    """Agents see only their own summary (all of it); supervisors that of an agent in their teams,
+    or who handled interactions in them, counting only the interactions handled in their teams (an
+    agent's figures from another team stay with that team). Includes the agent's rank in their team
+    (for a supervisor the agent left: the supervisor's team they last worked in) and a
+    red / yellow / green warning (consecutive low days)."""
     return _agent_summary(session, principal, config, agent_id, start, end)
 
 

@@ -5,12 +5,25 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response, status
+from sqlalchemy.orm import Session
 
 from api.deps import Admin, SessionDep
 from api.schemas import MAX_ID, ApiKeyIn, ApiKeyOut, UserIn, UserOut
 from qa_engine.store import accounts
+from qa_engine.store.models import ApiUser
 
 router = APIRouter(prefix="/v1", tags=["users"])
+
+
+def _user_out(user: ApiUser) -> UserOut:
+    return UserOut(
+        id=user.id,
+        username=user.username,
+        role=user.role,
+        agent_id=user.agent_id,
+        team_ids=[t.id for t in user.teams],
+        is_active=user.is_active,
+    )
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserOut, summary="Create a user")
@@ -29,14 +42,38 @@ def create_user(body: UserIn, session: SessionDep, principal: Admin) -> UserOut:
         code = status.HTTP_409_CONFLICT if "exists" in str(exc) else 422
         raise HTTPException(code, str(exc)) from exc
     session.commit()
-    return UserOut(
-        id=user.id,
-        username=user.username,
-        role=user.role,
-        agent_id=user.agent_id,
-        team_ids=[t.id for t in user.teams],
-        is_active=user.is_active,
-    )
+    return _user_out(user)
+
+
+def _set_active(session: Session, username: str, active: bool, actor: str) -> UserOut:
+    try:
+        user = accounts.set_active(session, username, active, actor=actor)
+    except accounts.AccountError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    session.commit()
+    return _user_out(user)
+
+
+@router.post(
+    "/users/{username}/deactivate",
+    response_model=UserOut,
+    summary="Deactivate a user (their tokens and API keys stop working at once)",
+    responses={404: {"description": "no such user"}, 409: {"description": "an admin's own account"}},
+)
+def deactivate_user(username: str, session: SessionDep, principal: Admin) -> UserOut:
+    if username == principal.username:  # so that the last admin cannot lock everyone out
+        raise HTTPException(status.HTTP_409_CONFLICT, "you cannot deactivate your own account")
+    return _set_active(session, username, False, principal.username)
+
+
+@router.post(
+    "/users/{username}/activate",
+    response_model=UserOut,
+    summary="Activate a user again",
+    responses={404: {"description": "no such user"}},
+)
+def activate_user(username: str, session: SessionDep, principal: Admin) -> UserOut:
+    return _set_active(session, username, True, principal.username)
 
 
 @router.post(

@@ -2,28 +2,27 @@
 
 An <audio> element cannot send a bearer header, so the page asks for a short-lived link that names
 one interaction; the link plays (with HTTP range requests, for seeking) without other credentials.
+Its token is an audio token (purpose "audio", this interaction): it is no login anywhere else, and
+the access log is written without query strings (api.server.AccessLogWithoutQuery).
 """
 
 from __future__ import annotations
 
 import mimetypes
-from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
-import jwt
 from fastapi import APIRouter, FastAPI, HTTPException, Query, status
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import ConfigDep, Reader, SessionDep, visible_interaction
 from api.schemas import AudioLink
-from api.security import Principal
+from api.security import AUDIO, Principal, create_token, token_claims
 from qa_engine.store.accounts import get_user
-from qa_engine.store.types import utcnow
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 AUDIO_LINK_MINUTES = 30
-AUDIO_PURPOSE = "audio"
 
 router = APIRouter(tags=["web"])
 
@@ -48,37 +47,34 @@ def audio_file(audio_path: str | None, audio_dir: Path | None) -> Path | None:
     return path if path.is_relative_to(base) and path.is_file() else None
 
 
-@router.get("/v1/interactions/{interaction_id}/audio-link", response_model=AudioLink, summary="A link to play a call")
+@router.get("/v1/interactions/{interaction_id:path}/audio-link", response_model=AudioLink, summary="A link to play a call")
 def audio_link(interaction_id: str, session: SessionDep, principal: Reader, config: ConfigDep) -> AudioLink:
     row = visible_interaction(session, principal, interaction_id)
     if audio_file(row.audio_path, config.audio_dir) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{interaction_id!r} has no audio on this server")
-    now = utcnow()
-    claims = {
-        "sub": principal.username,
-        "purpose": AUDIO_PURPOSE,
-        "iid": interaction_id,
-        "iat": now,
-        "exp": now + timedelta(minutes=AUDIO_LINK_MINUTES),
-    }
-    token = jwt.encode(claims, config.jwt_secret, algorithm=config.jwt_algorithm)
-    return AudioLink(url=f"/v1/interactions/{interaction_id}/audio?token={token}", expires_in=AUDIO_LINK_MINUTES * 60)
+    token = create_token(
+        principal.username,
+        AUDIO,
+        secret=config.jwt_secret,
+        algorithm=config.jwt_algorithm,
+        minutes=AUDIO_LINK_MINUTES,
+        iid=interaction_id,
+    )
+    path = quote(interaction_id, safe="")  # an id may hold `/`, `?`, `#`, `%`
+    return AudioLink(url=f"/v1/interactions/{path}/audio?token={token}", expires_in=AUDIO_LINK_MINUTES * 60)
 
 
-@router.get("/v1/interactions/{interaction_id}/audio", summary="Play a call (link from audio-link)")
+@router.get("/v1/interactions/{interaction_id:path}/audio", summary="Play a call (link from audio-link)")
 def audio(
     interaction_id: str,
     session: SessionDep,
     config: ConfigDep,
     token: str = Query(description="from GET /v1/interactions/{id}/audio-link"),
 ) -> FileResponse:
-    try:
-        claims = jwt.decode(
-            token, config.jwt_secret, algorithms=[config.jwt_algorithm], options={"require": ["sub", "exp", "iid"]}
-        )
-    except jwt.InvalidTokenError:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or expired audio link") from None
-    if claims.get("purpose") != AUDIO_PURPOSE or claims.get("iid") != interaction_id:
+    claims = token_claims(token, AUDIO, secret=config.jwt_secret, algorithm=config.jwt_algorithm)
+    if claims is None:  # a login token is no audio link either
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or expired audio link")
+    if claims.get("iid") != interaction_id:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this link is for another interaction")
     user = get_user(session, claims["sub"])
     if user is None or not user.is_active:

@@ -90,7 +90,7 @@ def make_plan(config: BatchConfig, settings: Settings, inspector, batch_id: str)
     from qa_engine.store import ledger
     from qa_engine.store.db import Database
 
-    items = [i for i in read_source(config.source, settings.report_timezone) if in_window(i, config.since, config.until)]
+    items = [i for i in read_source(config.source, settings) if in_window(i, config.since, config.until)]
     skipped: list[ItemOutcome] = []
     kept: list[BatchItem] = []
     first: dict[str, BatchItem] = {}

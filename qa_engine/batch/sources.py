@@ -28,8 +28,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from qa_engine.config import Settings
 from qa_engine.io import RecordError, read_interactions, validation_message
-from qa_engine.schema import Interaction
+from qa_engine.schema import Interaction, check_limits, unprintable
 from qa_engine.store.repository import content_hash as interaction_hash
 from qa_engine.store.repository import recording_hash
 
@@ -109,8 +110,16 @@ def _local_day(value: datetime | None, path: Path | None, tz: ZoneInfo) -> str |
     return None
 
 
+def _printable(text: str) -> str:
+    """`text` with unprintable characters escaped (`\\n`, `\\udcff`): a key or a label that is
+    stored, logged and reported, made from a file name that may hold anything but `/` and NUL."""
+    if unprintable(text) is None:
+        return text
+    return "".join(ascii(ch)[1:-1] if unprintable(ch) else ch for ch in text)
+
+
 def _error(key: str, source: str, reason: str, day: str | None = None) -> BatchItem:
-    return BatchItem(key=key, source=source, error=reason, day=day)
+    return BatchItem(key=_printable(key), source=_printable(source), error=_printable(reason), day=day)
 
 
 def _from_interaction(
@@ -130,7 +139,9 @@ def _from_interaction(
     )
 
 
-def _chat_file(path: Path, label: str, tz: ZoneInfo, overrides: dict | None = None) -> Iterator[BatchItem]:
+def _chat_file(
+    path: Path, label: str, tz: ZoneInfo, settings: Settings, overrides: dict | None = None
+) -> Iterator[BatchItem]:
     """Each interaction of a .json / .jsonl file; a bad record is an error item keyed `file:line`."""
     day = _local_day(None, path, tz)
     try:
@@ -138,7 +149,7 @@ def _chat_file(path: Path, label: str, tz: ZoneInfo, overrides: dict | None = No
     except OSError as exc:
         yield _error(label, label, f"cannot read: {exc.strerror or exc}", day)
         return
-    for entry in read_interactions(io.BytesIO(data), name=path.name):
+    for entry in read_interactions(io.BytesIO(data), name=path.name, settings=settings):
         if isinstance(entry, RecordError):
             where = f"{label}:{entry.line}" if entry.line else label
             yield _error(where, where, entry.reason, day)
@@ -146,30 +157,37 @@ def _chat_file(path: Path, label: str, tz: ZoneInfo, overrides: dict | None = No
         if overrides:
             try:
                 entry = Interaction.model_validate({**entry.model_dump(exclude_none=True), **overrides})
+                check_limits(entry, settings)
             except ValidationError as exc:
                 yield _error(f"{label}:{entry.interaction_id}", label, validation_message(exc), day)
+                continue
+            except ValueError as exc:  # LimitExceeded
+                yield _error(f"{label}:{entry.interaction_id}", label, str(exc), day)
                 continue
         yield _from_interaction(entry, f"{label}:{entry.interaction_id}", path.parent, path, tz)
 
 
-def _recording(path: Path, interaction_id: str, label: str, tz: ZoneInfo, fields: dict | None = None,
-               roles: list[str] | None = None) -> BatchItem:
+def _recording(path: Path, interaction_id: str, label: str, tz: ZoneInfo, settings: Settings,
+               fields: dict | None = None, roles: list[str] | None = None) -> BatchItem:
     record = {"interaction_id": interaction_id, "channel": "call", "audio_path": str(path.resolve()), **(fields or {})}
     try:
         interaction = Interaction.model_validate(record)
+        check_limits(interaction, settings)
     except ValidationError as exc:
         return _error(interaction_id, label, validation_message(exc), _local_day(None, path, tz))
+    except ValueError as exc:  # LimitExceeded
+        return _error(interaction_id, label, str(exc), _local_day(None, path, tz))
     return _from_interaction(interaction, label, path.parent, path, tz, roles)
 
 
-def _folder(root: Path, tz: ZoneInfo) -> Iterator[BatchItem]:
+def _folder(root: Path, tz: ZoneInfo, settings: Settings) -> Iterator[BatchItem]:
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = path.relative_to(root)
         suffix = path.suffix.lower()
         if suffix in AUDIO_SUFFIXES:
-            yield _recording(path, rel.with_suffix("").as_posix(), rel.as_posix(), tz)
+            yield _recording(path, rel.with_suffix("").as_posix(), _printable(rel.as_posix()), tz, settings)
         elif suffix in CHAT_SUFFIXES:
-            yield from _chat_file(path, rel.as_posix(), tz)
+            yield from _chat_file(path, _printable(rel.as_posix()), tz, settings)
 
 
 def _manifest_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
@@ -196,7 +214,7 @@ def _manifest_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
         yield n, {k: ("" if v is None else v) for k, v in row.items()}, None
 
 
-def _manifest(path: Path, tz: ZoneInfo) -> Iterator[BatchItem]:
+def _manifest(path: Path, tz: ZoneInfo, settings: Settings) -> Iterator[BatchItem]:
     base = path.parent
     for n, row, error in _manifest_rows(path):
         where = f"{path.name}:{n}"
@@ -223,13 +241,13 @@ def _manifest(path: Path, tz: ZoneInfo) -> Iterator[BatchItem]:
             overrides = dict(fields)
             if row.get("interaction_id"):
                 overrides["interaction_id"] = str(row["interaction_id"])
-            yield from _chat_file(target, f"{where}:{target.name}", tz, overrides)
+            yield from _chat_file(target, f"{where}:{target.name}", tz, settings, overrides)
             continue
         iid = str(row.get("interaction_id") or target.stem)
         if not target.is_file():
             yield _error(iid, where, f"{target}: file not found")
             continue
-        yield _recording(target, iid, f"{where}:{target.name}", tz, fields, list(roles) if roles else None)
+        yield _recording(target, iid, f"{where}:{target.name}", tz, settings, fields, list(roles) if roles else None)
 
 
 def _is_manifest(path: Path) -> bool:
@@ -248,19 +266,20 @@ def _is_manifest(path: Path) -> bool:
     return False
 
 
-def read_source(source: Path, report_tz: str) -> Iterator[BatchItem]:
-    """The items of SOURCE in a stable order; raises SourceError when SOURCE itself is unusable."""
-    tz = ZoneInfo(report_tz)
+def read_source(source: Path, settings: Settings) -> Iterator[BatchItem]:
+    """The items of SOURCE in a stable order, local dates in the report time zone and each record
+    within the input limits of `settings`; raises SourceError when SOURCE itself is unusable."""
+    tz = ZoneInfo(settings.report_timezone)
     if not source.exists():
         raise SourceError(f"source not found: {source}")
     if source.is_dir():
-        yield from _folder(source, tz)
+        yield from _folder(source, tz, settings)
     elif _is_manifest(source):
-        yield from _manifest(source, tz)
+        yield from _manifest(source, tz, settings)
     elif source.suffix.lower() in CHAT_SUFFIXES:
-        yield from _chat_file(source, source.name, tz)
+        yield from _chat_file(source, source.name, tz, settings)
     elif source.suffix.lower() in AUDIO_SUFFIXES:
-        yield _recording(source, source.stem, source.name, tz)
+        yield _recording(source, source.stem, source.name, tz, settings)
     else:
         raise SourceError(
             f"cannot read {source}: expected a folder, a .json/.jsonl chat file, a .csv/.jsonl manifest or a recording"

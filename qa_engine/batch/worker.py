@@ -120,7 +120,7 @@ class BatchWorker:
         if item.error is not None:
             return self._fail(item, options, item.error, None, self.versions(False))
         try:
-            interaction = parse_record(item.record)
+            interaction = parse_record(item.record, self.settings)
         except ValueError as exc:
             return self._fail(item, options, _one_line(exc), None, self.versions(False))
         iid = interaction.interaction_id
@@ -181,6 +181,9 @@ class BatchWorker:
                     )
                     ledger.mark_done(row, interaction_id=iid, result=res, batch_id=options.batch_id, source=item.source, audio_seconds=audio_s)
                     session.commit()
+                except repository.OwnerConflict as exc:  # stored for another agent or team: this item fails
+                    session.rollback()
+                    return self._fail(item, options, str(exc), iid, versions, digest)
                 except (IntegrityError, OperationalError) as exc:
                     # IntegrityError: the row or the current result was written concurrently; the
                     # next attempt finds it. OperationalError: SQLite busy past its timeout.

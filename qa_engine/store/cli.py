@@ -3,6 +3,7 @@
 qa-engine db upgrade|downgrade|current
 qa-engine users create USERNAME --role ROLE [--agent-id A] [--team T ...] [--password-stdin]
 qa-engine users api-key USERNAME --name NAME      # prints the key once
+qa-engine users deactivate|activate USERNAME      # tokens and API keys stop (work again) at once
 qa-engine serve [--host H] [--port P] [--no-migrate]
 """
 
@@ -115,6 +116,37 @@ def users_api_key(username: str, name: str, url: str | None) -> None:
     finally:
         db.dispose()
     click.echo(key)
+
+
+def _set_active(username: str, active: bool, url: str | None) -> None:
+    from qa_engine.store import accounts
+    from qa_engine.store.db import Database
+
+    db = Database(_url(url))
+    try:
+        with db.session() as session:
+            accounts.set_active(session, username, active, actor="cli")
+    except accounts.AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.dispose()
+    click.echo(f"{'activated' if active else 'deactivated'} {username}")
+
+
+@users_group.command("deactivate")
+@click.argument("username")
+@url_option
+def users_deactivate(username: str, url: str | None) -> None:
+    """Deactivate USERNAME: no login, and their tokens and API keys are refused from now on."""
+    _set_active(username, False, url)
+
+
+@users_group.command("activate")
+@click.argument("username")
+@url_option
+def users_activate(username: str, url: str | None) -> None:
+    """Activate USERNAME again (their unexpired tokens and unrevoked API keys work again)."""
+    _set_active(username, True, url)
 
 
 @click.command("serve")

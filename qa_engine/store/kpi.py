@@ -14,11 +14,12 @@ Definitions (all over the current result of each interaction in the date range):
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, true
+from sqlalchemy import and_, case, false, func, select, true
 from sqlalchemy.orm import Session
 
 from qa_engine.store.models import DimensionRow, InteractionRow, ResultRow
@@ -53,14 +54,23 @@ def _base(*columns):
     return select(*columns).select_from(InteractionRow).join(ResultRow, ResultRow.interaction_id == InteractionRow.id)
 
 
-def _current(agent_id: str | None, team_id: str | None, start: date | None, end: date | None) -> list:
+def _current(
+    agent_id: str | None,
+    team_id: str | None,
+    start: date | None,
+    end: date | None,
+    team_ids: Collection[str] | None = None,
+) -> list:
     """The same selection on current runs alone, by the agent, team and date copied onto each run
-    (served by the partial indexes on results; no join with interactions)."""
+    (served by the partial indexes on results; no join with interactions). The team is the one the
+    interaction was handled in, whatever team its agent is in now; `team_ids`: any of these."""
     conds = [ResultRow.is_current == True]  # noqa: E712 - "= 1" on SQLite matches its partial indexes
     if agent_id is not None:
         conds.append(ResultRow.agent_id == agent_id)
     if team_id is not None:
         conds.append(ResultRow.team_id == team_id)
+    if team_ids is not None:
+        conds.append(ResultRow.team_id.in_(sorted(team_ids)) if team_ids else false())
     if start is not None:
         conds.append(ResultRow.occurred_date >= start)
     if end is not None:
@@ -87,10 +97,13 @@ def summary(
     *,
     agent_id: str | None = None,
     team_id: str | None = None,
+    team_ids: Collection[str] | None = None,
     start: date | None = None,
     end: date | None = None,
 ) -> dict[str, Any]:
-    where = _current(agent_id, team_id, start, end)
+    """KPIs of the current runs of an agent and / or a team; `team_ids`: only those handled in these
+    teams (a supervisor's view of an agent)."""
+    where = _current(agent_id, team_id, start, end, team_ids)
     negative_start = ResultRow.customer_start == "negative"
     row = session.execute(
         _runs(

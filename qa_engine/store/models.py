@@ -374,7 +374,8 @@ class IngestJob(Base):
     status: Mapped[str] = mapped_column(String(10), default="queued")
     content_hash: Mapped[str] = mapped_column(String(64))
     audio_file: Mapped[str | None] = mapped_column(String(1000))  # kind audio: the server's copy
-    # kind audio: the interaction's fields besides audio; kind interaction: the whole interaction
+    # kind audio: the interaction's fields besides audio; kind interaction: the whole interaction;
+    # PII redacted (QA_REDACT_PII), and emptied ({}) once the job is done or failed
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     batch_id: Mapped[str | None] = mapped_column(String(32), index=True)  # the bulk request it came in
     claimed_by: Mapped[str | None] = mapped_column(String(32))  # the scorer's claim while running
@@ -426,6 +427,17 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
 
     user: Mapped[ApiUser] = relationship(lazy="joined")
+
+
+class ServerSecret(Base):
+    """A secret the server generates once and every process using this database shares (the token
+    signing key when QA_JWT_SECRET is unset)."""
+
+    __tablename__ = "server_secrets"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # --- batch scoring ---------------------------------------------------------------------------------

@@ -1,10 +1,13 @@
 """Queued interactions: accept many at once, claim a batch for scoring, store the scored batch.
 
-The raw interactions are stored as `ingest_jobs` rows of kind `interaction` (status `queued`) in the
-accepting request's one transaction; a scorer claims the oldest queued jobs (`running`, with its
-claim token), scores them outside any transaction, then stores the results and marks the jobs `done`
-or `failed`. A job whose claim was taken over meanwhile (a restarted process requeued it) is left to
-the new claimant, so a result is stored once.
+The interactions are stored, PII already redacted, as `ingest_jobs` rows of kind `interaction`
+(status `queued`) in the accepting request's one transaction; a scorer claims the oldest queued jobs
+(`running`, with its claim token), scores them outside any transaction, then stores the results and
+marks the jobs `done` or `failed`. A job whose claim was taken over meanwhile (a restarted process
+requeued it) is left to the new claimant, so a result is stored once.
+
+A finished job (done or failed) keeps no payload: `fields` is emptied in the transaction that
+finishes it. Nothing reads it again: a failed interaction sent again is a new job.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from qa_engine.redact import redact_interaction
 from qa_engine.schema import Interaction, Result
 from qa_engine.store import repository as repo
-from qa_engine.store.models import IngestJob, ResultRow
+from qa_engine.store.models import IngestJob, InteractionRow, ResultRow
 from qa_engine.store.types import utcnow
 
 KIND = "interaction"
@@ -39,17 +43,26 @@ def new_id() -> str:
 
 
 def accept(
-    session: Session, items: list[Interaction], *, actor: str, batch_id: str | None = None
+    session: Session, items: list[Interaction], *, actor: str, batch_id: str | None = None, redact: bool = True
 ) -> list[Accepted]:
     """Queue `items` (flushes, does not commit). The same content as a queued or running job, or as
     the stored current result, is a duplicate: the existing job is returned and nothing is queued
-    (a current result stored without a job gets a job that is already done, pointing at it)."""
-    payloads = [item.model_dump(mode="json", exclude_none=True) for item in items]
+    (a current result stored without a job gets a job that is already done, pointing at it).
+
+    An item naming another agent or team than its stored interaction raises `OwnerConflict` (with
+    the item's index) and nothing is queued; one that slips through (its interaction stored after
+    this) fails its job when stored (`store_scored`).
+
+    `redact` (QA_REDACT_PII): the payload is stored redacted, so the personal data sent is never
+    written in clear; scoring redacts it again, which changes nothing. The content hash is the
+    received content's, as for an interaction scored on arrival."""
     hashes = [repo.content_hash(item) for item in items]
+    payloads = [(redact_interaction(item) if redact else item).model_dump(mode="json", exclude_none=True) for item in items]
     ids = sorted({item.interaction_id for item in items})
     known: dict[tuple[str, str], IngestJob] = {}
     done: dict[tuple[str, str], IngestJob] = {}
     current: dict[str, tuple[int, str]] = {}
+    owners: dict[str, tuple[str | None, str | None]] = {}
     for chunk in _chunks(ids, 500):
         for job in session.scalars(
             select(IngestJob)
@@ -57,12 +70,19 @@ def accept(
             .order_by(IngestJob.created_at)
         ):
             (known if job.status in PENDING else done)[(job.interaction_id, job.content_hash)] = job
-        for iid, rid, digest in session.execute(
-            select(ResultRow.interaction_id, ResultRow.id, ResultRow.content_hash).where(
-                ResultRow.interaction_id.in_(chunk), ResultRow.is_current.is_(True)
+        for iid, rid, digest, agent_id, team_id in session.execute(
+            select(
+                ResultRow.interaction_id, ResultRow.id, ResultRow.content_hash, InteractionRow.agent_id,
+                InteractionRow.team_id,
             )
-        ):
+            .join(InteractionRow, InteractionRow.id == ResultRow.interaction_id)
+            .where(ResultRow.interaction_id.in_(chunk), ResultRow.is_current.is_(True))
+        ):  # fmt: skip
             current[iid] = (rid, digest)
+            owners[iid] = (agent_id, team_id)
+    for index, item in enumerate(items):
+        if item.interaction_id in owners:
+            repo.check_owner(item, *owners[item.interaction_id], index=index)
     now = utcnow()
 
     def at(index: int) -> datetime:  # the scorer takes jobs oldest first: keep the order sent
@@ -102,7 +122,7 @@ def _job(item, digest, payload, actor, batch_id, now, *, status="queued", result
         interaction_id=item.interaction_id,
         status=status,
         content_hash=digest,
-        fields=payload,
+        fields=payload if status == "queued" else {},  # a finished job keeps no payload
         batch_id=batch_id,
         created_by=actor,
         created_at=now,
@@ -196,11 +216,11 @@ def pending_count(session: Session) -> int:
 
 def take(session: Session, job_id: str, token: str, **values) -> bool:
     """Finish a job if this scorer still holds its claim (a row lock until commit on PostgreSQL; the
-    write lock on SQLite). False: the claim was taken over, leave it."""
+    write lock on SQLite), emptying its payload. False: the claim was taken over, leave it."""
     result = session.execute(
         update(IngestJob)
         .where(IngestJob.id == job_id, IngestJob.claimed_by == token, IngestJob.status == "running")
-        .values(updated_at=utcnow(), **values)
+        .values(updated_at=utcnow(), fields={}, **values)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)
@@ -227,7 +247,12 @@ def store_scored(
     *,
     report_tz: str = repo.DEFAULT_TZ,
 ) -> Outcome:
-    """Store one scored job's result and mark it done (flushes, does not commit)."""
+    """Store one scored job's result and mark it done (flushes, does not commit). A job whose
+    interaction is stored for another agent or team fails with the reason."""
+    try:
+        repo.check_stored_owner(session, prepared)
+    except repo.OwnerConflict as exc:
+        return mark_failed(session, token, job.job_id, str(exc))
     if not take(session, job.job_id, token, status="done"):
         return Outcome(job.job_id, "lost")
     existing = repo.current_result(session, job.interaction_id)

@@ -96,6 +96,45 @@ def _ensure_team(session: Session, team_id: str | None) -> None:
         session.flush()
 
 
+class OwnerConflict(Exception):
+    """A stored interaction was sent again for another agent or team. Its agent and team are fixed
+    once stored: moving it would hand its reviews and appeals to another agent and their supervisor.
+    `index`: the item's position when several were sent at once."""
+
+    def __init__(self, message: str, *, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+def _someone(kind: str, value: str | None) -> str:
+    return f"{kind} {value!r}" if value is not None else f"no {kind}"
+
+
+def check_owner(
+    interaction: Interaction, agent_id: str | None, team_id: str | None, *, index: int | None = None
+) -> None:
+    """Raise `OwnerConflict` when `interaction` names another agent or team than the stored ones
+    (`agent_id`, `team_id`). An omitted agent_id or team_id keeps the stored one: not a conflict."""
+    changed = [
+        _someone(kind, sent)
+        for kind, sent, stored in (("agent", interaction.agent_id, agent_id), ("team", interaction.team_id, team_id))
+        if sent is not None and sent != stored
+    ]
+    if changed:
+        raise OwnerConflict(
+            f"interaction {interaction.interaction_id!r} is stored for {_someone('agent', agent_id)} / "
+            f"{_someone('team', team_id)}; it cannot be re-sent for {' / '.join(changed)}",
+            index=index,
+        )
+
+
+def check_stored_owner(session: Session, interaction: Interaction) -> None:
+    """`check_owner` against the stored interaction of the same id, if there is one."""
+    row = session.get(InteractionRow, interaction.interaction_id)
+    if row is not None:
+        check_owner(interaction, row.agent_id, row.team_id)
+
+
 def _resolve_agent_team(session: Session, agent_id: str | None, team_id: str | None) -> str | None:
     """Create the agent on first sight; an interaction naming a team moves the agent there."""
     _ensure_team(session, team_id)
@@ -141,18 +180,28 @@ def save_result(
     The interaction row is created or, when its content changed, updated with the new turns. The
     previous results stay, no longer current. Flushes but does not commit.
 
+    An interaction's agent and team are fixed once stored (the team it was handled in, whatever team
+    the agent is in later): a re-send naming another raises `OwnerConflict` before anything is
+    written; one omitting them keeps the stored ones and moves no agent.
+
     A new interaction costs one flush (interaction and result rows) and one multi-row INSERT each
     for its turns, dimension scores and hits (Core, not one ORM object per row).
     """
     if result.interaction_id != interaction.interaction_id:
         raise ValueError("result and interaction have different interaction_id")
     received_at = received_at or utcnow()
-    team_id = _resolve_agent_team(session, interaction.agent_id, interaction.team_id)
+    row = session.get(InteractionRow, interaction.interaction_id)
+    if row is None:
+        agent_id = interaction.agent_id
+        team_id = _resolve_agent_team(session, agent_id, interaction.team_id)
+    else:
+        check_owner(interaction, row.agent_id, row.team_id)
+        agent_id, team_id = row.agent_id, row.team_id
     started_at = _aware(interaction.started_at, report_tz) if interaction.started_at else None
     occurred_at = started_at or received_at
     fields = dict(
         channel=interaction.channel,
-        agent_id=interaction.agent_id,
+        agent_id=agent_id,
         team_id=team_id,
         started_at=started_at,
         occurred_at=occurred_at,
@@ -162,7 +211,6 @@ def save_result(
         extra=dict(interaction.model_extra or {}),
         content_hash=content_hash,
     )
-    row = session.get(InteractionRow, interaction.interaction_id)
     if row is None:
         row = InteractionRow(id=interaction.interaction_id, received_at=received_at, **fields)
         session.add(row)
@@ -273,6 +321,19 @@ def audit(session: Session, actor: str, action: str, object_type: str, object_id
 
 def get_interaction(session: Session, interaction_id: str) -> InteractionRow | None:
     return session.get(InteractionRow, interaction_id)
+
+
+def last_team_handled(session: Session, agent_id: str, team_ids: frozenset[str]) -> str | None:
+    """The team, of `team_ids`, that the agent's most recent interaction handled in one of them was
+    handled in; None when the agent handled none there."""
+    if not team_ids:
+        return None
+    return session.scalar(
+        select(InteractionRow.team_id)
+        .where(InteractionRow.agent_id == agent_id, InteractionRow.team_id.in_(sorted(team_ids)))
+        .order_by(InteractionRow.occurred_at.desc(), InteractionRow.id.desc())
+        .limit(1)
+    )
 
 
 def current_result(session: Session, interaction_id: str) -> ResultRow | None:

@@ -1,0 +1,189 @@
+"""Hand-labelled customer-emotion yardstick (labelled/CUSTOMER_EMOTION.md, issue 14).
+
+labelled/customer_emotion_turns.jsonl holds only references to real JD customer turns (chat_dev,
+jddc_replies contexts, uss valid) plus their SHA-1 and the labels: the JDDC text may not be
+redistributed, so it is joined back in here from ../shared/datasets and checked against the hash.
+
+Splits: `dev` (develop, tune, read errors) and `test` (scored once per change, never used to choose
+anything). Run `python -m datasets.customer_emotion` to print the counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+
+from .jddc import chat_dev_path, iter_rows, shared_dir
+
+LABELLED = Path(__file__).resolve().parent / "labelled"
+TURNS_FILE = LABELLED / "customer_emotion_turns.jsonl"
+SOURCES = ("chat_dev", "jddc_replies", "uss_valid")
+SPLITS = ("dev", "test")
+POLARITIES = ("negative", "neutral", "positive")
+POLARITY_OF = {"angry": "negative", "anxious": "negative", "sad": "negative", "neutral": "neutral",
+               "happy": "positive"}
+
+
+def replies_path(shared: Path | None = None) -> Path:
+    return (shared or shared_dir()) / "datasets" / "jddc_replies" / "train.enc"
+
+
+def uss_path(shared: Path | None = None) -> Path:
+    return (shared or shared_dir()) / "datasets" / "uss_jddc_satisfaction" / "uss_jddc_valid_reconstructed.jsonl"
+
+
+def _need(path: Path) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(f"customer-emotion yardstick: {path} not found (set QA_SHARED_DIR to the folder "
+                                "that holds datasets/)")
+    return path
+
+
+def read_refs() -> list[dict]:
+    """The committed rows (references and labels, no text), in file order."""
+    with TURNS_FILE.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def ref_id(row: dict) -> str:
+    if row["source"] == "chat_dev":
+        return f"chat_dev:{row['session_id']}#{row['utt_index']}"
+    if row["source"] == "jddc_replies":
+        return f"jddc_replies:{row['line']}#{row['seg_index']}"
+    return f"uss_valid:{row['dialogue_idx']}#{row['turn_index']}"
+
+
+class _Texts:
+    """Looks the referenced texts up in ../shared, reading each source file once, only if needed."""
+
+    def __init__(self, shared: Path | None) -> None:
+        self.shared = shared
+        self._chat: dict[tuple[str, int], str] | None = None
+        self._replies: list[str] | None = None
+        self._uss: dict[int, list[dict]] | None = None
+
+    def chat(self) -> dict[tuple[str, int], str]:
+        if self._chat is None:
+            path = _need(chat_dev_path(self.shared))
+            self._chat = {(s, i): t for s, i, _, t in iter_rows(path)}
+        return self._chat
+
+    def replies(self) -> list[str]:
+        if self._replies is None:
+            with _need(replies_path(self.shared)).open(encoding="utf-8") as fh:
+                self._replies = [line.rstrip("\n") for line in fh]
+        return self._replies
+
+    def uss(self) -> dict[int, list[dict]]:
+        if self._uss is None:
+            with _need(uss_path(self.shared)).open(encoding="utf-8") as fh:
+                dialogues = [json.loads(line) for line in fh if line.strip()]
+            self._uss = {d["dialogue_idx"]: d["turns"] for d in dialogues}
+        return self._uss
+
+    def text(self, row: dict) -> str | None:
+        src = row["source"]
+        if src == "chat_dev":
+            return self.chat().get((row["session_id"], row["utt_index"]))
+        if src == "jddc_replies":
+            lines = self.replies()
+            if not 1 <= row["line"] <= len(lines):
+                return None
+            segs = lines[row["line"] - 1].split(",")
+            return segs[row["seg_index"]] if row["seg_index"] < len(segs) else None
+        turns = self.uss().get(row["dialogue_idx"])
+        return turns[row["turn_index"]]["user"] if turns and row["turn_index"] < len(turns) else None
+
+    def prev_agent(self, row: dict) -> str | None:
+        if row["source"] == "chat_dev" and row.get("prev_agent_utt_index") is not None:
+            return self.chat().get((row["session_id"], row["prev_agent_utt_index"]))
+        if row["source"] == "uss_valid" and row.get("prev_agent_turn_index") is not None:
+            return self.uss()[row["dialogue_idx"]][row["prev_agent_turn_index"]]["agent"]
+        return None
+
+    def context(self, row: dict) -> list[str]:
+        """jddc_replies: the segments before the turn in its window (speakers unknown)."""
+        if row["source"] != "jddc_replies":
+            return []
+        return self.replies()[row["line"] - 1].split(",")[: row["seg_index"]]
+
+
+def load_customer_emotion(shared_dir_: Path | None = None, include_excluded: bool = False) -> list[dict]:
+    """The labelled customer turns with their text joined in, in file order. Each record:
+    id, source, split, text, polarity, emotion (5-class label or None), label (= emotion, the key
+    qa_engine.emotion_eval reads), cue_group, note, prev_agent_text (chat_dev / uss; None when there is
+    no earlier agent turn or for jddc_replies), context (jddc_replies: the preceding window segments,
+    speakers unknown), and the reference fields.
+
+    Rows marked `exclude` (drawn, turned out not to be customer turns) are left out unless
+    include_excluded. shared_dir_ defaults to $QA_SHARED_DIR, else the `shared` folder beside the
+    repository. Raises FileNotFoundError if a source file is missing, ValueError if a referenced turn
+    is absent, its text no longer matches text_sha1, or a label is malformed.
+    """
+    texts = _Texts(shared_dir_ or shared_dir())
+    out: list[dict] = []
+    seen: set[str] = set()
+    for row in read_refs():
+        rid = ref_id(row)
+        if rid in seen:
+            raise ValueError(f"customer-emotion yardstick: duplicate reference {rid}")
+        seen.add(rid)
+        if row["source"] not in SOURCES or row["split"] not in SPLITS:
+            raise ValueError(f"customer-emotion yardstick {rid}: bad source or split")
+        text = texts.text(row)
+        if text is None:
+            raise ValueError(f"customer-emotion yardstick {rid}: referenced turn not found in ../shared")
+        if hashlib.sha1(text.encode("utf-8")).hexdigest() != row["text_sha1"]:
+            raise ValueError(f"customer-emotion yardstick {rid}: text in ../shared does not match text_sha1")
+        if row.get("exclude"):
+            if include_excluded:
+                out.append({**row, "id": rid, "text": text, "label": None})
+            continue
+        polarity, emotion = row["polarity"], row["emotion"]
+        if polarity not in POLARITIES or (emotion is not None and POLARITY_OF.get(emotion) != polarity):
+            raise ValueError(f"customer-emotion yardstick {rid}: bad labels {polarity!r} / {emotion!r}")
+        out.append({**row, "id": rid, "text": text, "label": emotion, "note": row.get("note"),
+                    "prev_agent_text": texts.prev_agent(row), "context": texts.context(row)})
+    return out
+
+
+def select(items: list[dict], split: str) -> list[dict]:
+    """Rows of one split ("dev", "test") or "all"."""
+    return items if split == "all" else [r for r in items if r["split"] == split]
+
+
+def customer_emotion_exclusions(shared_dir_: Path | None = None) -> dict[str, set]:
+    """What a customer-emotion trainer must never train on: every chat_dev session and uss dialogue of
+    this set, every jddc_replies line it draws from, and the stripped text of every drawn turn (the
+    jddc_replies windows overlap and keep no session ids, so texts are the safe key there)."""
+    rows = load_customer_emotion(shared_dir_, include_excluded=True)
+    return {
+        "chat_dev_sessions": {r["session_id"] for r in rows if r["source"] == "chat_dev"},
+        "uss_dialogues": {r["dialogue_idx"] for r in rows if r["source"] == "uss_valid"},
+        "jddc_replies_lines": {r["line"] for r in rows if r["source"] == "jddc_replies"},
+        "texts": {r["text"].strip() for r in rows},
+    }
+
+
+def _counts(items: list[dict]) -> None:
+    print(f"{len(items)} labelled turns")
+    for split in (*SPLITS, "all"):
+        part = select(items, split)
+        pol = Counter(r["polarity"] for r in part)
+        emo = Counter(r["emotion"] or "null" for r in part)
+        src = Counter(r["source"] for r in part)
+        print(f"{split:4} n={len(part):4} " + " ".join(f"{k}={pol[k]}" for k in POLARITIES)
+              + f" neg%={100 * pol['negative'] / len(part):.1f} | "
+              + " ".join(f"{k}={emo[k]}" for k in ("angry", "anxious", "sad", "neutral", "happy", "null"))
+              + " | " + " ".join(f"{k}={src[k]}" for k in SOURCES))
+    for source in SOURCES:
+        part = [r for r in items if r["source"] == source]
+        pol = Counter(r["polarity"] for r in part)
+        print(f"{source:12} n={len(part):4} " + " ".join(f"{k}={pol[k]}" for k in POLARITIES)
+              + f" neg%={100 * pol['negative'] / len(part):.1f}")
+
+
+if __name__ == "__main__":
+    _counts(load_customer_emotion())
