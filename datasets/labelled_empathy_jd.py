@@ -106,12 +106,13 @@ def load_false_alarms(shared: Path | None = None) -> list[dict]:
 
 
 def false_alarm_rates(rows: list[dict] | None = None) -> list[dict]:
-    """Per source and split (and "all"): distinct turns and rows scanned, false flags, per 1,000 of each."""
+    """Per source and split (and "all"): distinct turns and rows scanned, false flags of the engine the set
+    was scanned with (rows without `found_by`; later engines: `qa-engine eval false-alarms`), per 1,000 of each."""
     from .labelled.false_alarms import distinct_turns, false_alarm_split
 
     rows = rows if rows is not None else load_false_alarms()
     scanned = distinct_turns()
-    false = {(r["source"], r["text_sha1"]) for r in rows if r["label"] == "false_alarm"}
+    false = {(r["source"], r["text_sha1"]) for r in rows if r["label"] == "false_alarm" and "found_by" not in r}
     out = []
     for source in (*scanned, "all"):
         for split in ("train", "test", "all"):

@@ -1,4 +1,4 @@
-"""Command line: `qa-engine score | demo | schema | eval rules|asr|emotion`."""
+"""Command line: `qa-engine score | demo | schema | eval rules|false-alarms|script|asr|emotion`."""
 
 from __future__ import annotations
 
@@ -184,6 +184,30 @@ def eval_rules(split: str, errors: bool, as_json: bool) -> None:
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_rule_report(report, errors))
+
+
+@eval_group.command(name="false-alarms")
+@click.option("--split", type=click.Choice(["train", "test", "all"]), default="test", show_default=True,
+              help="of the false-alarm set (datasets/labelled/FALSE_ALARMS.md): train may be mined and tuned on; "
+                   "test is scored once per change")
+@click.option("--labelled-split", type=click.Choice(["dev", "tuning", "tune", "test", "all", "none"]), default=None,
+              help="the labelled set's split for forbidden precision / recall (default: tune with --split train, else test)")
+@click.option("--json", "as_json", is_flag=True, help="print the figures (and the new hits) as JSON")
+def eval_false_alarms(split: str, labelled_split: str | None, as_json: bool) -> None:
+    """Forbidden-phrase false alarms per 1,000 real JD agent turns, beside the baseline engine, and forbidden recall."""
+    from qa_engine.config import get_settings
+    from qa_engine.engine import EmotionModelMissing, Inspector
+    from qa_engine.evaluation import evaluate_false_alarms, format_false_alarm_report
+
+    try:  # no forbidden rule reads the emotion scorer: the lexicon one saves minutes on ~12,000 turns
+        inspector = Inspector(get_settings().model_copy(update={"emotion_scorer": "lexicon"}))
+    except (RulePackError, LexiconError, EmotionModelMissing) as exc:
+        _fail(f"cannot load rules: {exc}")
+    try:
+        report = evaluate_false_alarms(inspector, split, labelled_split)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_false_alarm_report(report))
 
 
 @eval_group.command(name="script")

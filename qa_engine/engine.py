@@ -79,8 +79,9 @@ class Inspector:
         self.index.build()
         self.segmenter = Segmenter(self.index.all_terms)
         self.scorecards = scorecards or load_scorecards(self.settings.scorecards_path)
+        model_rules = {r.spec.id for r in self.ruleset.rules if r.spec.operator == "classifier"}
         for card in self.scorecards.values():
-            card.check_rules(self.ruleset.ids())
+            card.check_rules(self.ruleset.ids(), model_rules)
         self.rule_dimensions = {r.spec.id: r.spec.dimension for r in self.ruleset.rules}
         self.rule_groups = {r.spec.id: r.spec.finding_group for r in self.ruleset.rules}
         self.emotion_scorer = emotion_scorer or make_emotion_scorer(self.settings.emotion_scorer, self.settings)

@@ -99,6 +99,110 @@ def format_rule_report(report: dict[str, Any], show_errors: bool = False) -> str
     return "\n".join(lines)
 
 
+# --- false alarms of the forbidden-phrase rules on real JD agent turns (datasets/labelled/FALSE_ALARMS.md)
+
+FA_SOURCES = ("jddc_replies", "chat_dev")
+# The engine the false-alarm set was scanned with and labelled for (commit 9604c93: forbidden pack
+# 2026.11.3, forbidden_ngram threshold 0.63): its false-alarm figures are recomputed from the labelled
+# rows it hit (rows without `found_by`; every forbidden rule of that engine was severity major or
+# critical, so all its hits count as confirmed findings); its labelled-set figures were printed by
+# `qa-engine eval rules`.
+FA_BASELINE = {
+    "engine": "9604c93 (forbidden pack 2026.11.3, forbidden_ngram threshold 0.63)",
+    "labelled": {"test": {"precision": 0.9275, "recall": 0.9143, "f1": 0.9209, "tp": 64, "fp": 5, "fn": 6},
+                 "tune": {"precision": 0.973, "recall": 1.0, "f1": 0.9863, "tp": 72, "fp": 2, "fn": 0}},
+}
+
+
+def _fa_counts(turns: list[tuple[str, dict]], hit: set, labels: dict, major: set) -> dict[str, Any]:
+    """turns: (source, turn); hit: (source, text_sha1) the engine flagged; labels: (source, text_sha1) -> label;
+    major: the flagged turns with a finding of severity major or critical (not only 疑似 minor ones)."""
+    n = len(turns)
+    flagged = [(s, t["text_sha1"]) for s, t in turns if (s, t["text_sha1"]) in hit]
+    false = sum(labels.get(k) == "false_alarm" for k in flagged)
+    false_major = sum(labels.get(k) == "false_alarm" and k in major for k in flagged)
+    new = sum(k not in labels for k in flagged)
+    violations = [(s, t["text_sha1"]) for s, t in turns if labels.get((s, t["text_sha1"])) == "violation"]
+    return {"turns": n, "rows": sum(t["occurrences"] for _, t in turns), "hit_turns": len(flagged),
+            "known_false": false, "new": new, "violations_found": sum(k in hit for k in violations),
+            "violations": len(violations), "per_1000": round(1000 * false / n, 2) if n else 0.0,
+            "known_false_major": false_major, "per_1000_major": round(1000 * false_major / n, 2) if n else 0.0,
+            "per_1000_if_new_false": round(1000 * (false + new) / n, 2) if n else 0.0}
+
+
+def evaluate_false_alarms(inspector, split: str = "all", labelled_split: str | None = None) -> dict[str, Any]:
+    """Forbidden-phrase hits of `inspector` on every distinct real JD agent turn of the false-alarm set
+    (each as a one-turn chat, as datasets/labelled/false_alarms.py scans them), split `train`, `test` or
+    `all`: per source the turns, hit turns, hits labelled false (known_false), hits on turns never
+    labelled (`new`: read and label them, FALSE_ALARMS.md), labelled violations found, false flags per
+    1,000 distinct turns; the same for the baseline engine (FA_BASELINE) from the labelled rows; and the
+    forbidden precision / recall on the labelled set's `labelled_split` (default: `tune` for the train
+    split, `test` otherwise; `none` skips it)."""
+    from qa_datasets.labelled.false_alarms import distinct_turns, false_alarm_split, scan
+    from qa_datasets.labelled_empathy_jd import load_false_alarms
+
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split {split!r} not in train, test, all")
+    labelled_split = labelled_split or ("tune" if split == "train" else "test")
+    rows = load_false_alarms()
+    labels = {(r["source"], r["text_sha1"]): r["label"] for r in rows}
+    baseline_hit = {(r["source"], r["text_sha1"]) for r in rows if "found_by" not in r}
+    turns = {s: [t for t in items if split in ("all", false_alarm_split(t["text_sha1"]))]
+             for s, items in distinct_turns().items()}
+    scan(turns, inspector)
+    hit = {(s, t["text_sha1"]) for s, items in turns.items() for t in items if t["hits"]}
+    major = {(s, t["text_sha1"]) for s, items in turns.items() for t in items
+             if any(h[4] in ("major", "critical") for h in t["hits"])}
+    report: dict[str, Any] = {"split": split, "ruleset": inspector.ruleset.version, "sources": {}, "baseline": {},
+                              "baseline_engine": FA_BASELINE["engine"], "new_hits": []}
+    for source in (*FA_SOURCES, "all"):
+        part = [(s, t) for s in FA_SOURCES if source in (s, "all") for t in turns[s]]
+        report["sources"][source] = _fa_counts(part, hit, labels, major)
+        report["baseline"][source] = _fa_counts(part, baseline_hit, labels, baseline_hit)
+    for s in FA_SOURCES:
+        for t in turns[s]:
+            if (s, t["text_sha1"]) in hit and (s, t["text_sha1"]) not in labels:
+                report["new_hits"].append({"source": s, "reference": t["reference"], "text_sha1": t["text_sha1"],
+                                           "split": false_alarm_split(t["text_sha1"]), "occurrences": t["occurrences"],
+                                           "rule_ids": sorted({h[0] for h in t["hits"]}),
+                                           "spans": [[h[0], h[1], h[2]] for h in t["hits"]], "text": t["text"]})
+    if labelled_split != "none":
+        rules = evaluate_rules(inspector, labelled_split)
+        report["labelled"] = {"split": labelled_split, "forbidden": rules["metrics"]["forbidden"],
+                              "paraphrase_recall": rules["paraphrase_recall"],
+                              "baseline": FA_BASELINE["labelled"].get(labelled_split)}
+    return report
+
+
+def format_false_alarm_report(report: dict[str, Any], show_new: bool = True) -> str:
+    lines = [f"false alarms of the forbidden rules, split {report['split']}, ruleset {report['ruleset']} "
+             f"(one-turn chats of every distinct real JD agent turn; datasets/labelled/FALSE_ALARMS.md)",
+             f"{'engine':<9} {'source':<13} {'turns':>6} {'hits':>5} {'false':>6} {'new':>4} {'viol.':>6} "
+             f"{'false/1000':>10} {'(new as false)':>14} {'major+/1000':>11}"]
+    for name, key in (("baseline", "baseline"), ("current", "sources")):
+        for source, c in report[key].items():
+            lines.append(f"{name:<9} {source:<13} {c['turns']:>6} {c['hit_turns']:>5} {c['known_false']:>6} {c['new']:>4} "
+                         f"{c['violations_found']:>3}/{c['violations']:<2} {c['per_1000']:>10.2f} {c['per_1000_if_new_false']:>14.2f} "
+                         f"{c['per_1000_major']:>11.2f}")
+    lines.append(f"baseline = {report['baseline_engine']}, from the labelled hits; false = hits labelled false alarm, "
+                 f"new = hits on turns never labelled (read and label them), viol. = labelled violations found, "
+                 f"major+ = false flags with a finding of severity major or critical (not only 疑似 minor)")
+    if "labelled" in report:
+        lab = report["labelled"]
+        m, b = lab["forbidden"], lab["baseline"]
+        lines.append(f"labelled set, split {lab['split']}: forbidden P {m['precision']:.3f} R {m['recall']:.3f} "
+                     f"(tp {m['tp']} / fp {m['fp']} / fn {m['fn']}), paraphrase recall {lab['paraphrase_recall']:.3f}"
+                     + (f"; baseline P {b['precision']:.3f} R {b['recall']:.3f} (tp {b['tp']} / fp {b['fp']} / fn {b['fn']})"
+                        if b else ""))
+    if show_new and report["new_hits"]:
+        lines.append(f"new hits to label ({len(report['new_hits'])}): source, reference, text_sha1, split, rules, spans, text")
+        for h in report["new_hits"]:
+            spans = ";".join(f"{r}:{a}-{e}" for r, a, e in h["spans"])
+            lines.append("\t".join([h["source"], h["reference"], h["text_sha1"], h["split"], ",".join(h["rule_ids"]), spans,
+                                    h["text"]]))
+    return "\n".join(lines)
+
+
 def evaluate_script(inspector, split: str = "test") -> dict[str, Any]:
     """Script-step detection on whole JD sessions labelled by hand (datasets/labelled/SCRIPT_STEPS.md):
     per step, precision and recall of "the step is present" over sessions, and the share of sessions

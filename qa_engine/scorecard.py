@@ -103,11 +103,16 @@ class Scorecard(_Strict):
             msg = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise RulePackError(f"{path.name}: {msg}") from exc
 
-    def check_rules(self, rule_ids: list[str]) -> None:
+    def check_rules(self, rule_ids: list[str], model_rules: set[str] | frozenset[str] = frozenset()) -> None:
+        """Every rule the card names exists; none of `model_rules` (rules whose only evidence is a
+        model's probability: the classifier operator) is critical, so a model-only hit never zeroes a score."""
         known = set(rule_ids)
         unknown = (set(self.rules) | set(self.script.steps.values())) - known
         if unknown:
             raise RulePackError(f"scorecard {self.name}: unknown rules {sorted(unknown)}")
+        critical = sorted(r for r, cfg in self.rules.items() if cfg.critical and r in model_rules)
+        if critical:
+            raise RulePackError(f"scorecard {self.name}: model rules may not be critical (一票否决): {critical}")
 
     # --- scoring -----------------------------------------------------------------------------
 

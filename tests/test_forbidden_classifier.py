@@ -167,7 +167,7 @@ def test_ngram_training_code_trains_exports_and_loads(tmp_path):
 
     out = tmp_path / "ngram"
     run = subprocess.run([sys.executable, "-m", "training.train_forbidden_ngram", "--out", str(out), "--limit", "200",
-                          "--jddc-negatives", "100", "--epochs", "40", "--no-eval"],
+                          "--jddc-negatives", "100", "--no-fa-negatives", "--epochs", "40", "--no-eval"],
                          cwd=REPO, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     clf = TurnClassifier(out, threads=1)

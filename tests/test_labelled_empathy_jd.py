@@ -67,7 +67,8 @@ def test_empathy_sample_is_reproducible_and_outside_training_pools(empathy):
 
 
 def test_false_alarms(alarms):
-    assert Counter((r["source"], r["split"], r["label"]) for r in alarms) == {
+    # the hits of the engine the set was scanned with; rows with `found_by` were added for later engines
+    assert Counter((r["source"], r["split"], r["label"]) for r in alarms if "found_by" not in r) == {
         ("jddc_replies", "train", "false_alarm"): 29, ("jddc_replies", "test", "false_alarm"): 17,
         ("jddc_replies", "train", "violation"): 1, ("chat_dev", "train", "false_alarm"): 3,
         ("chat_dev", "test", "false_alarm"): 9}

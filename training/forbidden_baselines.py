@@ -37,16 +37,25 @@ def char_ngrams(texts: Sequence[str], n_max: int = 3) -> torch.Tensor:
     return torch.sparse_coo_tensor(idx, torch.ones(len(rows)), (len(texts), BUCKETS)).coalesce()
 
 
-def fit_logreg(x: torch.Tensor, y: np.ndarray, l2: float, epochs: int = 300, lr: float = 0.5) -> torch.nn.Linear:
+def fit_logreg(x: torch.Tensor, y: np.ndarray, l2: float, epochs: int = 300, lr: float = 0.5,
+               sample_weight: np.ndarray | None = None) -> torch.nn.Linear:
+    """Positives weighted by the class ratio (by the summed sample weights when given: a weighted
+    negative counts as that many negatives)."""
     torch.manual_seed(SEED)
     model = torch.nn.Linear(x.shape[1], 1)
     opt = torch.optim.Adam(model.parameters(), lr=lr if x.is_sparse else 0.05)
     target = torch.tensor(y, dtype=torch.float32)
-    pos_weight = torch.tensor((len(y) - y.sum()) / max(1, y.sum()))
+    if sample_weight is None:
+        weight = None
+        pos_weight = torch.tensor((len(y) - y.sum()) / max(1, y.sum()))
+    else:
+        w = np.asarray(sample_weight, dtype=np.float64)
+        weight = torch.tensor(w / w.mean(), dtype=torch.float32)
+        pos_weight = torch.tensor(w[y == 0].sum() / max(1e-9, w[y == 1].sum()), dtype=torch.float32)
     for _ in range(epochs):
         opt.zero_grad()
         logits = (torch.sparse.mm(x, model.weight.T) if x.is_sparse else x @ model.weight.T).squeeze(1) + model.bias
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, weight=weight, pos_weight=pos_weight)
         loss = loss + l2 * (model.weight ** 2).sum()
         loss.backward()
         opt.step()

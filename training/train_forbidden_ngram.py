@@ -8,12 +8,22 @@ set it was better both alone (P 1.000 / R 0.972 against 0.944 / 0.944) and OR-ed
 
 Features: hashed character 1-3-grams (CRC-32 mod 2^18, binary presence), the same as
 training/forbidden_baselines.py. Two logistic regressions on them (torch, full batch, L2):
-`violation` (all training turns) and a 5-way softmax `category` (violations only). Same data as
-training/train_forbidden.py: our written set (datasets/forbidden_train, train part) and real JD
-agent turns outside the labelled set as negatives. The threshold is chosen on the labelled set's
-tuning data, `dev` + `tuning`, as the engine runs it (phrase lists OR classifier: highest recall at
-precision >= 0.90, then highest precision, middle of that plateau); the held-out `test` split is never read here (score it with `qa-engine eval rules`). The ONNX graph takes the n-gram ids of each
-text (padded with id 2^18, a zero row) and does Gather -> ReduceSum -> Sigmoid / Softmax.
+`violation` (all training turns) and a 5-way softmax `category` (violations only). Data: our written
+set (datasets/forbidden_train, train part), real JD agent turns from chat_dev outside the labelled set
+as negatives (jddc_negatives), and the real JD replies of the false-alarm set's TRAIN split
+(datasets/labelled/FALSE_ALARMS.md; qa_datasets.forbidden_train.jddc_negatives.false_alarm_negatives):
+every distinct jddc_replies turn of that split as a negative, the engine's labelled false alarms of
+that split weighted `--hard-weight` times; long turns also as the windows the rule reads.
+
+Threshold (calibration; the held-out tests, labelled `test` and false-alarm `test`, are never read
+here): as the engine runs it (phrase lists OR classifier), on the labelled set's tuning data (`dev` +
+`tuning`) and on the false-alarm set's train split scored out of fold (`--folds` models, each trained
+without the false-alarm negatives of its fold, score that fold's turns; a hit on any train turn but the
+labelled violation counts as a false flag). Among thresholds with tuning precision >= 0.90 and at most
+`--fa-target` false flags per 1,000 train turns: the highest tuning recall, then the highest recall of
+the classifier alone (the lists were tuned on these turns and catch most of them; on new wording the
+recall comes from the classifier), then the highest precision, the middle of that plateau. The curve is written to metrics.json. The ONNX graph takes the n-gram ids
+of each text (padded with id 2^18, a zero row) and does Gather -> ReduceSum -> Sigmoid / Softmax.
 """
 
 from __future__ import annotations
@@ -30,7 +40,7 @@ from onnx import TensorProto, helper
 
 from qa_engine.turn_classifier import BUCKETS
 from training.forbidden_baselines import char_ngrams, fit_logreg, predict
-from training.train_forbidden import CATEGORIES, SEED, choose_threshold, jddc_negatives, prf, written_rows
+from training.train_forbidden import CATEGORIES, SEED, TARGET_PRECISION, jddc_negatives, prf, written_rows
 
 OPSET = 17
 
@@ -95,45 +105,179 @@ def export(violation: torch.nn.Linear, category: torch.nn.Linear | None, path: P
     onnx.save(model, str(path))
 
 
-def labelled_eval(out: Path) -> dict:
-    """Threshold on dev + tuning (lists OR classifier), then dev, tuning and dev + tuning figures of the
-    classifier alone and OR-ed with the keyword/pattern rules, through the exported ONNX graph. The
-    held-out test split is not read."""
-    from qa_datasets.labelled_set import load_labelled, select
+LONG_CHARS = 80  # the rules' long_turn_chars: longer turns are also read in windows
+MIN_CHARS = 6  # the forbidden pack's classifier rules' min_chars: shorter turns are not classified
+GRID = np.round(np.arange(0.05, 1.0, 0.01), 2)
+
+
+def _fold(text_sha1: str, folds: int) -> int:
+    return int(text_sha1[8:16], 16) % folds
+
+
+def training_set(args) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+    """texts, labels, category index (-1 for negatives), sample weights, the false-alarm fold of each row
+    (-1: not from that set), counts."""
+    from qa_engine.rules.classifier import model_inputs
+
+    rows = [r for r in written_rows() if r["split"] == "train"]
+    if args.limit:
+        rows = rows[: args.limit]
+    negatives = jddc_negatives(args.jddc_negatives)[args.jddc_negatives // 10:] if args.jddc_negatives else []
+    texts = [r["text"] for r in rows] + negatives
+    y = [r["label"] for r in rows] + [0] * len(negatives)
+    cats = [CATEGORIES.index(r["category"]) if r["label"] else -1 for r in rows] + [-1] * len(negatives)
+    weight = [1.0] * len(texts)
+    fold = [-1] * len(texts)
+    counts = {"written": len(rows), "jddc_negatives": len(negatives), "fa_negatives": 0, "fa_hard_negatives": 0,
+              "fa_violations": 0, "fa_windows": 0}
+    if args.fa_negatives:
+        from qa_datasets.forbidden_train.jddc_negatives import false_alarm_negatives, false_alarm_violations
+
+        items = [{**v, "label": 1} for v in false_alarm_violations()] + [{**n, "label": 0} for n in false_alarm_negatives()]
+        for item in items:
+            # the turn and, for a long one, the windows the rule reads (a negative only: a violation's
+            # windows need not all hold it)
+            inputs = model_inputs(item["text"], LONG_CHARS)[: 1 if item["label"] else None]
+            key = "fa_violations" if item["label"] else "fa_hard_negatives" if item["hard"] else "fa_negatives"
+            counts[key] += 1
+            counts["fa_windows"] += len(inputs) - 1
+            for text in inputs:
+                texts.append(text)
+                y.append(item["label"])
+                cats.append(CATEGORIES.index(item["category"]) if item["label"] else -1)
+                weight.append(args.hard_weight if item.get("hard") else 1.0)
+                fold.append(_fold(item["text_sha1"], args.folds))
+    return texts, np.array(y, dtype=np.float32), np.array(cats), np.array(weight), np.array(fold), counts
+
+
+def fit_violation(x: torch.Tensor, y: np.ndarray, weight: np.ndarray, args) -> torch.nn.Linear:
+    # without weighted rows: the unweighted fit, as before this option existed
+    return fit_logreg(x, y, args.l2, epochs=args.epochs, sample_weight=None if (weight == 1).all() else weight)
+
+
+def turn_probs(predict_inputs, texts: list[str]) -> np.ndarray:
+    """P(violation) of each turn as the rule reads it: the highest over the turn and its windows; 0 for
+    turns too short to classify."""
+    from qa_engine.rules.classifier import model_inputs
+
+    inputs = [model_inputs(t, LONG_CHARS) if len(t.strip()) >= MIN_CHARS else [] for t in texts]
+    flat = [x for group in inputs for x in group]
+    probs = predict_inputs(flat) if flat else np.zeros(0)
+    out, k = np.zeros(len(texts)), 0
+    for i, group in enumerate(inputs):
+        if group:
+            out[i] = float(np.max(probs[k:k + len(group)]))
+            k += len(group)
+    return out
+
+
+def list_hits(texts: list[str]) -> list[bool]:
+    """Whether a phrase or pattern rule of the forbidden pack (not a classifier rule) hits the text as a
+    one-turn chat, with the packs of this checkout."""
     from qa_engine.config import Settings
     from qa_engine.engine import Inspector
-    from qa_engine.evaluation import predict_turn
-    from qa_engine.rules.classifier import model_inputs
+    from qa_engine.schema import Interaction
+
+    inspector = Inspector(Settings(emotion_scorer="lexicon"))
+    chats = (Interaction.model_validate({"interaction_id": f"t{n}", "channel": "chat",
+                                          "turns": [{"role": "agent", "text": t}]}) for n, t in enumerate(texts))
+    out = []
+    for result in inspector.inspect_many(chats):
+        if isinstance(result, Exception):
+            raise result
+        out.append(any(h.rule_id.startswith("forbidden.") and ".model_" not in h.rule_id for h in result.hits))
+    return out
+
+
+def false_alarm_train(folds: int) -> dict:
+    """The false-alarm set's train split, every scanned turn: text, fold, gold (labelled violation)."""
+    from qa_datasets.labelled.false_alarms import distinct_turns, false_alarm_split
+    from qa_datasets.labelled_empathy_jd import load_false_alarms
+
+    violations = {(r["source"], r["text_sha1"]) for r in load_false_alarms() if r["label"] == "violation"}
+    turns = [(s, t) for s, items in distinct_turns().items() for t in items if false_alarm_split(t["text_sha1"]) == "train"]
+    return {"texts": [t["text"] for _, t in turns], "sources": [s for s, _ in turns],
+            "fold": np.array([_fold(t["text_sha1"], folds) for _, t in turns]),
+            "gold": [(s, t["text_sha1"]) in violations for s, t in turns]}
+
+
+def calibrate(out: Path, x: torch.Tensor, y: np.ndarray, weight: np.ndarray, fold: np.ndarray, args) -> dict:
+    """The threshold (module docstring) and the curve it was chosen on; dev, tuning and dev + tuning figures
+    of the classifier alone and OR-ed with the keyword/pattern rules through the exported ONNX graph.
+    The held-out test splits are not read."""
+    from qa_datasets.labelled_set import load_labelled, select
     from qa_engine.turn_classifier import TurnClassifier
 
     clf = TurnClassifier(out, threads=1)
-    # The phrase lists alone: the default packs without any classifier rule.
-    inspector = Inspector(Settings(emotion_scorer="lexicon"))
-    report: dict = {}
-    data = {}
+    onnx_predict = lambda texts: clf.predict(texts)[0]  # noqa: E731
     rows = load_labelled()
+    data = {}
     for split in ("dev", "tuning", "tune"):
         part = select(rows, split)
-        fired = [predict_turn(inspector, r["text"]).get("forbidden_words", set()) for r in part]
-        rules = [any(".model_" not in rid for rid in f) for f in fired]
-        probs = np.array([clf.predict(model_inputs(r["text"], 80))[0].max() for r in part])  # as the rule reads it
-        data[split] = ([bool(r["forbidden"]) for r in part], rules, probs,
+        data[split] = ([bool(r["forbidden"]) for r in part], list_hits([r["text"] for r in part]),
+                       turn_probs(onnx_predict, [r["text"] for r in part]),
                        [i for i, r in enumerate(part) if r["forbidden"] and r.get("paraphrase")])
-    # as the engine runs it: the lists OR the classifier (the rules skip turns the lists flagged)
+    fa = None
+    if args.fa_negatives and args.folds > 1:
+        fa = false_alarm_train(args.folds)
+        fa["rules"] = list_hits(fa["texts"])
+        fa["probs"] = np.zeros(len(fa["texts"]))
+        for k in range(args.folds):
+            model = fit_violation(_rows(x, fold != k), y[fold != k], weight[fold != k], args)
+            members = np.flatnonzero(fa["fold"] == k)
+            fa["probs"][members] = turn_probs(lambda texts: predict(model, char_ngrams(texts)),
+                                              [fa["texts"][i] for i in members])
     gold, rules, probs, _ = data["tune"]
-    threshold, _ = choose_threshold(gold, probs, rules=rules)
+    curve = []
+    for th in GRID:
+        m = prf(gold, [r or p >= th for r, p in zip(rules, probs)])
+        point = {"threshold": float(th), "tune_precision": m["precision"], "tune_recall": m["recall"],
+                 "tune_classifier_recall": prf(gold, list(probs >= th))["recall"]}
+        if fa is not None:
+            flagged = [r or p >= th for r, p in zip(fa["rules"], fa["probs"])]
+            false = sum(f and not g for f, g in zip(flagged, fa["gold"]))
+            point.update(fa_train_false_flags=false, fa_train_per_1000=round(1000 * false / len(flagged), 2),
+                         fa_train_violations_found=sum(f and g for f, g in zip(flagged, fa["gold"])))
+        curve.append(point)
+    feasible = [c for c in curve if c["tune_precision"] >= TARGET_PRECISION
+                and c.get("fa_train_per_1000", 0.0) <= args.fa_target]
+    if not feasible:  # no threshold meets the false-alarm target: the fewest false flags at the precision target
+        pool = [c for c in curve if c["tune_precision"] >= TARGET_PRECISION] or curve
+        low = min(c.get("fa_train_per_1000", 0.0) for c in pool)
+        feasible = [c for c in pool if c.get("fa_train_per_1000", 0.0) == low]
+    key = lambda c: (c["tune_recall"], c["tune_classifier_recall"], c["tune_precision"])  # noqa: E731
+    best = max(map(key, feasible))
+    candidates = [c for c in feasible if key(c) == best]
+    threshold = candidates[len(candidates) // 2]["threshold"]
+    report: dict = {"threshold": threshold, "fa_target_per_1000": args.fa_target}
     for split, (gold, rules, probs, para) in data.items():
         pred = [r or p >= threshold for r, p in zip(rules, probs)]
         report[split] = {"rules_only": prf(gold, rules), "classifier_alone": prf(gold, list(probs >= threshold)),
                          "rules_or_classifier": prf(gold, pred),
                          "paraphrase_recall": round(sum(pred[i] for i in para) / len(para), 4)}
-    return {"threshold": threshold, **report}
+    if fa is not None:
+        at = next(c for c in curve if c["threshold"] == threshold)
+        report["fa_train_out_of_fold"] = {"turns": len(fa["texts"]), "folds": args.folds,
+                                          "false_flags": at["fa_train_false_flags"], "per_1000": at["fa_train_per_1000"],
+                                          "violations": sum(fa["gold"]), "violations_found": at["fa_train_violations_found"],
+                                          "list_false_flags": sum(r and not g for r, g in zip(fa["rules"], fa["gold"]))}
+    report["curve"] = curve
+    return report
+
+
+def _rows(x: torch.Tensor, keep: np.ndarray) -> torch.Tensor:
+    return torch.index_select(x, 0, torch.from_numpy(np.flatnonzero(keep))).coalesce()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("models/forbidden_ngram"))
     ap.add_argument("--jddc-negatives", type=int, default=900)
+    ap.add_argument("--fa-negatives", action=argparse.BooleanOptionalAction, default=True,
+                    help="the false-alarm set's train split as negatives (datasets/labelled/FALSE_ALARMS.md)")
+    ap.add_argument("--hard-weight", type=float, default=5.0, help="weight of the labelled false alarms (train split)")
+    ap.add_argument("--folds", type=int, default=5, help="out-of-fold calibration on the false-alarm train split")
+    ap.add_argument("--fa-target", type=float, default=0.5, help="false flags per 1,000 false-alarm train turns, at most")
     ap.add_argument("--l2", type=float, default=1e-4)
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--no-eval", action="store_true", help="skip the labelled-set evaluation (tests)")
@@ -142,35 +286,38 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    rows = [r for r in written_rows() if r["split"] == "train"]
-    if args.limit:
-        rows = rows[: args.limit]
-    negatives = jddc_negatives(args.jddc_negatives)[args.jddc_negatives // 10:] if args.jddc_negatives else []
-    texts = [r["text"] for r in rows] + negatives
-    y = np.array([r["label"] for r in rows] + [0] * len(negatives), dtype=np.float32)
+    texts, y, cats, weight, fold, counts = training_set(args)
     x = char_ngrams(texts)
-    violation = fit_logreg(x, y, args.l2, epochs=args.epochs)
-    pos = [i for i, r in enumerate(rows) if r["label"]]
-    x_pos = char_ngrams([rows[i]["text"] for i in pos])
-    category = fit_category(x_pos, np.array([CATEGORIES.index(rows[i]["category"]) for i in pos]), args.l2,
-                            epochs=args.epochs)
+    violation = fit_violation(x, y, weight, args)
+    pos = np.flatnonzero(y == 1)
+    category = fit_category(char_ngrams([texts[i] for i in pos]), cats[pos], args.l2, epochs=args.epochs)
     train_acc = float(((predict(violation, x) >= 0.5) == (y == 1)).mean())
     args.out.mkdir(parents=True, exist_ok=True)
     export(violation, category, args.out / "model.onnx")
     labels = {"labels": ["violation"], "categories": list(CATEGORIES), "threshold": 0.5,
               "input": "char_ngrams", "buckets": BUCKETS, "n_max": 3,
               "outputs": {"violation": "P(turn has a forbidden phrase)", "category": "P(category | violation)"}}
-    metrics: dict = {"train_turns": len(texts), "train_violations": int(y.sum()), "jddc_negatives": len(negatives),
+    metrics: dict = {"train_turns": len(texts), "train_violations": int(y.sum()), **counts,
+                     "hard_weight": args.hard_weight if args.fa_negatives else None,
                      "l2": args.l2, "epochs": args.epochs, "train_accuracy@0.5": round(train_acc, 4)}
     (args.out / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=1), encoding="utf-8")
     if not args.no_eval:
-        metrics["labelled"] = labelled_eval(args.out)
+        metrics["labelled"] = calibrate(args.out, x, y, weight, fold, args)
         labels["threshold"] = metrics["labelled"]["threshold"]
         (args.out / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=1), encoding="utf-8")
     metrics["size_mb"] = round((args.out / "model.onnx").stat().st_size / 1e6, 1)
     metrics["seconds"] = round(time.perf_counter() - t0)
-    (args.out / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1), encoding="utf-8")
-    print(json.dumps(metrics, ensure_ascii=False, indent=1))
+    (args.out / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1, default=_plain),
+                                           encoding="utf-8")
+    shown = {k: v for k, v in metrics.items() if k != "labelled"}
+    if "labelled" in metrics:
+        shown["labelled"] = {k: v for k, v in metrics["labelled"].items() if k != "curve"}
+    print(json.dumps(shown, ensure_ascii=False, indent=1, default=_plain))
+
+
+def _plain(value):
+    """numpy scalars in the metrics as JSON numbers."""
+    return value.item()
 
 
 if __name__ == "__main__":

@@ -67,3 +67,55 @@ def jddc_negatives(n: int, seed: int = SEED, path: Path | None = None) -> list[s
         if len(out) >= n:
             break
     return out
+
+
+def false_alarm_negatives() -> list[dict]:
+    """Real JD agent turns of the false-alarm set's TRAIN split (labelled/FALSE_ALARMS.md) as negatives
+    for the forbidden-phrase n-gram model: {text (stripped), source, text_sha1, hard}.
+
+    - every distinct `jddc_replies` turn (train.dec) in the train split, `hard` False;
+    - every turn of the train split labelled `false_alarm` for the engine the set was scanned with (rows
+      without `found_by`; both sources), `hard` True: that engine's false flags, for the trainer to
+      weight. Rows added later for a newer engine (`found_by`) are left to the next round, so that the
+      committed model stays what its one command rebuilds;
+    - never: a turn of the test split, a text (stripped) that also occurs as a test-split turn of either
+      source, a labelled violation, a text equal to a turn of the politeness/forbidden labelled set
+      (labelled_set.py, any split), and no chat_dev turn from a session of that set's dev/tuning or
+      held-out test sample (as jddc_negatives).
+    """
+    from ..labelled.false_alarms import distinct_turns, false_alarm_split
+    from ..labelled_empathy_jd import load_false_alarms
+    from ..labelled_set import load_labelled
+
+    turns = distinct_turns()
+    rows = load_false_alarms()
+    labels = {(r["source"], r["text_sha1"]): r["label"] for r in rows}
+    scanned_hard = {(r["source"], r["text_sha1"]) for r in rows if r["label"] == "false_alarm" and "found_by" not in r}
+    test_texts = {t["text"].strip() for s in turns for t in turns[s] if false_alarm_split(t["text_sha1"]) == "test"}
+    labelled_texts = {r["text"].strip() for r in load_labelled()}
+    sessions = {r["session_id"] for name in ("jddc_agent_turns.jsonl", "jddc_test_turns.jsonl") for r in _refs(name)}
+    out = []
+    for source in ("jddc_replies", "chat_dev"):
+        for t in turns[source]:
+            key = t["text"].strip()
+            label = labels.get((source, t["text_sha1"]))
+            if (false_alarm_split(t["text_sha1"]) != "train" or label == "violation" or key in test_texts
+                    or key in labelled_texts):
+                continue
+            if source == "chat_dev" and t["reference"].split("#")[0] in sessions:
+                continue
+            hard = (source, t["text_sha1"]) in scanned_hard
+            if source == "jddc_replies" or hard:
+                out.append({"text": key, "source": source, "text_sha1": t["text_sha1"], "hard": hard})
+    return out
+
+
+def false_alarm_violations() -> list[dict]:
+    """The turns of the false-alarm set's TRAIN split labelled `violation` (real JD violations the engine
+    flagged), as positives: {text (stripped), source, text_sha1, category (the first labelled one)}."""
+    from ..labelled.false_alarms import false_alarm_split
+    from ..labelled_empathy_jd import load_false_alarms
+
+    return [{"text": r["text"].strip(), "source": r["source"], "text_sha1": r["text_sha1"],
+             "category": r["violation_categories"][0]}
+            for r in load_false_alarms() if r["label"] == "violation" and false_alarm_split(r["text_sha1"]) == "train"]

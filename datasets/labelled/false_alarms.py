@@ -52,7 +52,7 @@ def distinct_turns() -> dict[str, list[dict]]:
 
 
 def scan(turns: dict[str, list[dict]] | None = None, inspector=None) -> dict[str, list[dict]]:
-    """Adds `hits` (list of (rule_id, start, end, matched text)) to every turn; returns the turns."""
+    """Adds `hits` (list of (rule_id, start, end, matched text, severity)) to every turn; returns the turns."""
     from qa_engine.config import Settings
     from qa_engine.engine import Inspector
     from qa_engine.schema import Interaction
@@ -66,7 +66,7 @@ def scan(turns: dict[str, list[dict]] | None = None, inspector=None) -> dict[str
     for turn, result in zip(flat, inspector.inspect_many(chats), strict=True):
         if isinstance(result, Exception):
             raise result
-        turn["hits"] = [(h.rule_id, h.start, h.end, h.text) for h in result.hits
+        turn["hits"] = [(h.rule_id, h.start, h.end, h.text, h.severity) for h in result.hits
                         if h.rule_id.startswith(FORBIDDEN_PREFIX)]
     return turns
 

@@ -6,7 +6,9 @@ prediction cache are shared by every rule naming it, so five per-category rules 
 per turn). The model reads the turn's own text (see model_inputs). A turn whose violation probability reaches the threshold is a hit when its most likely
 category is one of the rule's `categories`. The hit's span is the clause the model scores highest
 when that clause alone reaches the threshold, else the whole turn; its score is the probability and
-the explanation names the model, the probability and the category. What the probability is of comes
+the explanation names the model, the probability and the category. A classifier rule is never severity
+critical, and a scorecard may not mark it critical (Scorecard.check_rules): a model-only hit is
+evidence to review, never 一票否决. What the probability is of comes
 from the model's labels.json (`label_zh`, default 违规: "模型 forbidden_ngram：违规概率 0.91，类别 推诿 0.80";
 "模型 empathy_ngram：同理心概率 0.87"); a one-category model names no category.
 """
@@ -42,6 +44,8 @@ class ClassifierOperator(RuleOperator):
 
     def __init__(self, spec: RuleSpec, resources: Resources) -> None:
         super().__init__(spec, resources)
+        if spec.severity == "critical":  # a probability is evidence, not proof: never 一票否决 on its own
+            raise ValueError(f"rule {spec.id}: a classifier rule may not be severity critical (major at most)")
         self.model = resources.turn_classifier(self.params.model)
         self.threshold = self.params.threshold if self.params.threshold is not None else self.model.threshold
         unknown = set(self.params.categories or ()) - set(self.model.categories)
