@@ -162,7 +162,7 @@ def batches(n: int, lengths: Sequence[int], size: int, rng: random.Random,
     rng.shuffle(order)
     out: list[list[int]] = []
     chunk = size * 50
-    for s in range(0, n, chunk):
+    for s in range(0, len(order), chunk):
         part = sorted(order[s : s + chunk], key=lambda i: lengths[i])
         out += [part[i : i + size] for i in range(0, len(part), size)]
     rng.shuffle(out)
@@ -536,11 +536,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev_recs = subsample(splits["dev"], args.max_eval, cfg.seed)
     test_recs = subsample(splits["test"], args.max_eval, cfg.seed)
     customer_dev = None
+    base_splits = splits
+    history_added: dict = {}
     if cfg.customer:
         from qa_datasets.customer_emotion import load_customer_emotion, select
         from qa_datasets.emotion import customer_train
 
         train_recs, added = customer_train(train_recs, uss=cfg.uss)
+        history_added = added
         splits = {**splits, "train": train_recs}
         customer_dev = [{"text": r["text"], "label": r["label"], "polarity": r["polarity"]}
                         for r in select(load_customer_emotion(), "dev")]
@@ -554,6 +557,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     history["train_seconds"] = round(train_seconds, 1)
     history["train_cpu_seconds"] = round(time.process_time(), 1)  # less sensitive to a busy machine
     history["n"] = {"train": len(train_recs), "dev": len(dev_recs), "test": len(test_recs)}
+    history["max_train"] = args.max_train
+    if history_added:
+        history["customer_data"] = history_added
     history["config"] = asdict(cfg)
     (args.out / "history.json").write_text(json.dumps(history, ensure_ascii=False, indent=1), encoding="utf-8")
     print(json.dumps({k: v for k, v in history.items() if k != "epochs"}, ensure_ascii=False), flush=True)
@@ -561,7 +567,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from training.emotion_card import write_card, write_data_card
 
         write_card(args.out, history, splits, test_recs, threads=cfg.threads)
-        write_data_card(splits)
+        write_data_card(base_splits)
     return 0
 
 
