@@ -187,3 +187,64 @@ def _counts(items: list[dict]) -> None:
 
 if __name__ == "__main__":
     _counts(load_customer_emotion())
+
+
+# --------------------------------------------------------------------------------------------------
+# Training side (issue 14): labelled JD customer turns that share nothing with the yardstick.
+
+TRAIN_FILE = LABELLED / "customer_emotion_train.jsonl"
+TRAIN_SOURCE = "jd_customer_labelled"
+
+
+def load_customer_train(shared_dir_: Path | None = None) -> list[dict]:
+    """The training turns of labelled/customer_emotion_train.jsonl (CUSTOMER_EMOTION_TRAIN.md) with their
+    text joined in and checked against text_sha1, as emotion records {text, label, polarity, source,
+    id}. Raises like load_customer_emotion."""
+    texts = _Texts(shared_dir_ or shared_dir())
+    yard = {ref_id(r) for r in read_refs()}
+    out: list[dict] = []
+    with TRAIN_FILE.open(encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    for row in rows:
+        rid = ref_id(row)
+        if rid in yard:
+            raise ValueError(f"customer-emotion training turn {rid} is a yardstick turn")
+        text = texts.text(row)
+        if text is None or hashlib.sha1(text.encode("utf-8")).hexdigest() != row["text_sha1"]:
+            raise ValueError(f"customer-emotion training turn {rid}: text missing or changed in ../shared")
+        polarity, emotion = row["polarity"], row["emotion"]
+        if polarity not in POLARITIES or (emotion is not None and POLARITY_OF.get(emotion) != polarity):
+            raise ValueError(f"customer-emotion training turn {rid}: bad labels {polarity!r} / {emotion!r}")
+        out.append({"text": text, "label": emotion, "polarity": polarity, "source": TRAIN_SOURCE, "id": rid})
+    return out
+
+
+def load_uss_weak(shared_dir_: Path | None = None, skip_keys: set[str] | None = None) -> list[dict]:
+    """USS per-user-turn satisfaction as a weak polarity label (0 -> negative, 2 -> positive; 1 and
+    unlabelled turns are not used), from the uss_valid dialogues that hold no yardstick turn. A text
+    seen with both labels is dropped; texts whose key is in skip_keys (yardstick, hand-labelled training
+    turns) are skipped. Records {text, label None, polarity, source "uss_weak"}."""
+    from .emotion import text_key
+    from .labelled.sample_customer import is_contentless
+
+    yard_dialogues = {r["dialogue_idx"] for r in read_refs() if r["source"] == "uss_valid"}
+    skip = skip_keys or set()
+    seen: dict[str, set[str]] = {}
+    texts: dict[str, str] = {}
+    with _need(uss_path(shared_dir_ or shared_dir())).open(encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            d = json.loads(line)
+            if d["dialogue_idx"] in yard_dialogues:
+                continue
+            for t in d["turns"]:
+                if t["user"] == "OVERALL" or t["sat"] not in (0, 2) or is_contentless(t["user"]):
+                    continue
+                key = text_key(t["user"])
+                if key in skip:
+                    continue
+                seen.setdefault(key, set()).add("negative" if t["sat"] == 0 else "positive")
+                texts.setdefault(key, t["user"])
+    return [{"text": texts[k], "label": None, "polarity": next(iter(p)), "source": "uss_weak"}
+            for k, p in seen.items() if len(p) == 1]

@@ -245,3 +245,64 @@ def split_counts(splits: dict[str, list[EmotionRecord]]) -> dict[str, dict[str, 
             per[r["source"]][r["label"] or f"({r['polarity']})"] += 1
         out[name] = dict(per)
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Customer-service training data (issue 14). Added to the TRAIN split only, after make_splits, so the
+# public dev / test splits stay exactly those of make_splits().
+
+def customer_train(train: list[EmotionRecord], uss: bool = False) -> tuple[list[EmotionRecord], dict[str, int]]:
+    """`train` with (1) the jddc_pseudo_neutral turns that could touch the customer-emotion yardstick
+    removed (any text of a yardstick chat_dev session, any yardstick text) and those carrying a guideline
+    negative cue (qa_engine.emotion_eval.KEYWORDS_NEGATIVE: a weak "neutral" must not teach 都六天了 as
+    neutral) removed, as well as any text that is hand-labelled below; (2) the hand-labelled JD customer
+    turns (qa_datasets.customer_emotion.load_customer_train); (3) the written service patterns
+    (qa_datasets.customer_written); (4) with uss=True, USS turn satisfaction as weak polarity
+    (load_uss_weak). Returns (records, counts of what was removed / added)."""
+    from qa_engine.emotion_eval import KEYWORDS_NEGATIVE
+    from qa_engine.normalize import normalize
+
+    from .customer_emotion import load_customer_emotion, load_customer_train, load_uss_weak
+    from .customer_written import written_records
+    from .jddc import chat_dev_path, iter_rows
+
+    yard = load_customer_emotion(include_excluded=True)
+    sessions = {r["session_id"] for r in yard if r["source"] == "chat_dev"}
+    touched = {text_key(t) for s, _, _, t in iter_rows(chat_dev_path()) if s in sessions}
+    touched |= {text_key(r["text"]) for r in yard}
+    labelled = load_customer_train()
+    written = written_records()
+    own = {text_key(r["text"]) for r in labelled + written}
+    cues = [c for group in KEYWORDS_NEGATIVE.values() for c in group]
+    counts: Counter[str] = Counter()
+    out: list[EmotionRecord] = []
+    for r in train:
+        if r["source"] == JDDC_SOURCE:
+            key = text_key(r["text"])
+            if key in touched:
+                counts["pseudo_neutral_removed_yardstick"] += 1
+                continue
+            if key in own:
+                counts["pseudo_neutral_removed_labelled"] += 1
+                continue
+            if any(c in normalize(r["text"]).text for c in cues):
+                counts["pseudo_neutral_removed_cue"] += 1
+                continue
+        elif text_key(r["text"]) in own:
+            counts["public_removed_labelled"] += 1
+            continue
+        out.append(r)
+    seen: set[str] = set()
+    for r in labelled + written:
+        key = text_key(r["text"])
+        if key in touched or key in seen:
+            counts["labelled_or_written_skipped"] += 1
+            continue
+        seen.add(key)
+        out.append({"text": r["text"], "label": r["label"], "polarity": r["polarity"], "source": r["source"]})
+        counts[r["source"]] += 1
+    if uss:
+        for r in load_uss_weak(skip_keys=touched | seen):
+            out.append(r)  # type: ignore[arg-type]
+            counts["uss_weak_" + r["polarity"]] += 1
+    return out, dict(counts)

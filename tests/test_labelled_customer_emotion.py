@@ -77,3 +77,30 @@ def test_exclusions_cover_the_set(rows):
     assert {r["session_id"] for r in rows if r["source"] == "chat_dev"} <= ex["chat_dev_sessions"]
     assert {r["text"].strip() for r in rows} <= ex["texts"]
     assert len(ex["uss_dialogues"]) >= 150 and len(ex["jddc_replies_lines"]) >= 390
+
+
+def test_training_turns_share_nothing_with_the_yardstick(rows):
+    """customer_emotion_train.jsonl (CUSTOMER_EMOTION_TRAIN.md): no yardstick session, dialogue, window
+    group or text; texts match their hashes; labels well formed; the rows are the seeded draw."""
+    from qa_datasets.customer_emotion import load_customer_train
+    from qa_datasets.labelled.sample_customer_train import excluded_groups, pool
+
+    train = load_customer_train()
+    assert len(train) == 5600
+    ex = customer_emotion_exclusions()
+    yard_keys = {text_key(r["text"]) for r in rows}
+    assert not {text_key(r["text"]) for r in train} & yard_keys
+    groups = excluded_groups()
+    for r in train:
+        source, ref = r["id"].split(":", 1)
+        key = ref.split("#")[0]
+        if source == "chat_dev":
+            assert key not in ex["chat_dev_sessions"]
+        elif source == "uss_valid":
+            assert int(key) not in ex["uss_dialogues"]
+        assert POLARITY_OF.get(r["label"], r["polarity"]) == r["polarity"]
+    pol = Counter(r["polarity"] for r in train)
+    assert 0.10 <= pol["negative"] / len(train) <= 0.20
+    drawn = pool()[: len(train)]
+    assert [d["text"] for d in drawn] == [r["text"] for r in train]  # the first batches of the draw, in order
+    assert groups["chat_dev"] == ex["chat_dev_sessions"]

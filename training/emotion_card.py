@@ -60,6 +60,48 @@ MAPPING_ROWS = [
 ]
 
 
+# The customer-emotion yardstick (datasets/labelled/CUSTOMER_EMOTION.md) before this retraining: the
+# committed models of commit c027f5f scored by `qa-engine eval emotion --set customer` (test scored once).
+# (scorer, split, negative P, R, F1, polarity acc, polarity macro-F1, 5-emotion macro-F1)
+CUSTOMER_BEFORE = [
+    ("lexicon baseline", "dev", 0.462, 0.159, 0.237, 0.764, 0.533, 0.346),
+    ("keyword baseline (60 guideline cue words)", "dev", 0.879, 0.257, 0.397, 0.871, 0.714, 0.517),
+    ("LSTM before (c027f5f)", "dev", 0.306, 0.230, 0.263, 0.746, 0.519, 0.240),
+    ("transformer (models/emotion_e5, not retrained)", "dev", 0.216, 0.841, 0.344, 0.448, 0.440, 0.217),
+    ("lexicon baseline", "test", 0.278, 0.081, 0.125, 0.766, 0.524, 0.275),
+    ("keyword baseline (60 guideline cue words)", "test", 0.821, 0.186, 0.303, 0.853, 0.688, 0.440),
+    ("LSTM before (c027f5f)", "test", 0.325, 0.298, 0.311, 0.729, 0.517, 0.279),
+    ("transformer (models/emotion_e5, not retrained)", "test", 0.211, 0.815, 0.336, 0.399, 0.396, 0.201),
+]
+
+# Customer-dev runs that chose the recipe (`--no-card` runs; negative F1 on the 113 dev negatives, polarity
+# macro-F1, 5-emotion macro-F1, public dev polarity accuracy on 1,500 records). Filled in by hand.
+CUSTOMER_EXPERIMENTS: list[tuple[Any, ...]] = [
+    ("fine-tuned from the previous model (`--init`), 12k general records + 1,600 labelled turns + written "
+     "patterns, 3 epochs, no prior shift", 0.440, 0.708, 0.509, 0.845),
+    ("same, 3,969 labelled turns, prior shift", 0.541, 0.777, 0.614, 0.831),
+    ("same, 4,763 labelled turns, each seen 4× per epoch", 0.554, 0.779, 0.598, 0.843),
+    ("same, 5,559 labelled turns", 0.560, 0.784, 0.631, 0.835),
+    ("same + USS turn satisfaction as weak polarity (284 turns)", 0.558, 0.777, 0.594, 0.835),
+    ("same, 4k general records, in-domain 2×, 6 epochs", 0.563, 0.785, 0.589, 0.819),
+    ("**from scratch**: full general train split + 5,559 labelled turns (4×) + written patterns, 5 epochs "
+     "(this model, best epoch 2)", 0.573, 0.744, 0.610, 0.837),
+]
+# Why from scratch although the fine-tuned runs are as good on dev: the previous model was trained on weak
+# "neutral" JDDC turns of chat_dev sessions that are now in the yardstick, and CUSTOMER_EMOTION.md asks
+# every customer-emotion model to exclude them; a model fine-tuned from it would carry them.
+
+
+def customer_metrics(out: Path) -> dict[str, Any]:
+    """The exported model on the customer-emotion yardstick, dev and test (`qa-engine eval emotion --set
+    customer` figures), plus the obvious sentences."""
+    from qa_engine.emotion_eval import evaluate_customer, load_customer
+    from qa_engine.emotion_onnx import OnnxEmotionScorer
+
+    predict = scorer_predict(OnnxEmotionScorer(out, threads=2))
+    return {split: evaluate_customer(predict, load_customer(split), split) for split in ("dev", "test")}
+
+
 def _table(head: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
@@ -123,6 +165,14 @@ Project labels: angry, anxious, sad (negative), neutral (neutral), happy (positi
 ## Split counts (label, or (polarity) for polarity-only records)
 {_table(["source", "label", "train", "dev", "test"], count_rows(splits))}
 
+## Customer-service additions (train only, not in the counts above)
+`qa_datasets.emotion.customer_train()` (used by `training.train_lstm --customer`) adds to the train split, after
+`make_splits()` so that dev and test stay as above: the real JD customer turns of
+`datasets/labelled/customer_emotion_train.jsonl` (labelled by the customer-emotion guideline; outside the
+yardstick `datasets/labelled/customer_emotion_turns.jsonl`), the written service patterns of
+`qa_datasets/customer_written.py`, and with `--uss` USS turn satisfaction as weak polarity. It removes from
+jddc_pseudo_neutral every text of a yardstick chat_dev session and every turn carrying a guideline negative cue.
+
 ## Licences
 {chr(10).join(f"- **{k}**: {v}" for k, v in LICENCES.items())}
 
@@ -170,17 +220,23 @@ def write_card(out: Path, history: dict[str, Any], splits: dict[str, list[E.Emot
     cfg = history["config"]
     size_mb = (out / "model.onnx").stat().st_size / 1e6
     vocab_kb = (out / "vocab.json").stat().st_size / 1e3
+    customer = customer_metrics(out) if cfg.get("customer") else None
     metrics = {"test": result, "lexicon_baseline_test": baseline, "history": history,
+               **({"customer": customer} if customer else {}),
                "jddc_held_out": rates, "lexicon_jddc_held_out": base_rates,
                "speed_sentences_per_s": {"1_thread": round(sps1[0]), "2_threads": round(sps2[0]),
                                          "per_cpu_s_1_thread": round(sps1[1])},
                "model_onnx_mb": round(size_mb, 2)}
     (out / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1), encoding="utf-8")
     e, p, be, bp = result["emotion"], result["polarity"], baseline["emotion"], baseline["polarity"]
+    cust = [h for h in history["epochs"] if "customer_dev" in h]
     epochs = _table(["epoch", "train loss", "seconds", "head mix", "dev 5-class macro-F1", "dev polarity acc",
-                     "dev polarity macro-F1"],
+                     "dev polarity macro-F1"] + (["prior shift", "customer dev negative F1",
+                                                  "customer dev polarity macro-F1"] if cust else []),
                     [[h["epoch"], h["train_loss"], h["seconds"], h["best_mix"], h["dev"]["emotion_macro_f1"],
-                      h["dev"]["polarity_accuracy"], h["dev"]["polarity_macro_f1"]] for h in history["epochs"]])
+                      h["dev"]["polarity_accuracy"], h["dev"]["polarity_macro_f1"]]
+                     + ([h.get("negative_shift", 0.0), h["customer_dev"]["negative_f1"],
+                         h["customer_dev"]["polarity_macro_f1"]] if cust else []) for h in history["epochs"]])
     by_src = _table(["source", "polarity accuracy (model)", "(lexicon baseline)"],
                     [[s, a, baseline["polarity_accuracy_by_source"][s]]
                      for s, a in result["polarity_accuracy_by_source"].items()])
@@ -188,13 +244,26 @@ def write_card(out: Path, history: dict[str, Any], splits: dict[str, list[E.Emot
                    "current character, `^` before the first)") if history.get("bigram_vocab_size") else ""
     flags = (f"--epochs {cfg['epochs']} --hidden {cfg['hidden']} --max-len {cfg['max_len']} --keep {cfg['keep']} "
              f"--bigrams {cfg['bigrams']} --dropout {cfg['dropout']}")  # partial_weight: Config default
+    rebuild = f"`.venv/bin/python -m training.train_lstm --out models/emotion_lstm` (defaults = `{flags}`)"
+    if cfg.get("customer"):
+        extra = (f"--customer --customer-repeat {cfg['customer_repeat']}" + (" --uss" if cfg.get("uss") else "")
+                 + (f" --max-train {history['max_train']}" if history.get("max_train") else "")
+                 + f" --epochs {cfg['epochs']} --lr {cfg['lr']}")
+        if cfg.get("init"):
+            rebuild = ("two steps: the general-domain model first, `.venv/bin/python -m training.train_lstm --out "
+                       "build/emotion_lstm_base` (its defaults), then the customer-service fine-tuning "
+                       f"`.venv/bin/python -m training.train_lstm --init build/emotion_lstm_base --out "
+                       f"models/emotion_lstm {extra}`")
+        else:
+            rebuild = f"`.venv/bin/python -m training.train_lstm --out models/emotion_lstm {extra}`"
+    customer_text = _customer_sections(history, splits, customer) if customer else ""
     text = f"""# emotion_lstm: character BiLSTM, 5-class emotion + polarity, ONNX
 
 Customer-turn emotion for qa-engine: angry, anxious, sad → negative; neutral; happy → positive.
 Served by `qa_engine.emotion_onnx.OnnxEmotionClassifier` (onnxruntime + numpy, no torch).
-Rebuild: `.venv/bin/python -m training.train_lstm --out models/emotion_lstm` (defaults = `{flags}`)
+Rebuild: {rebuild}
 (deterministic: seeds {cfg['seed']}, {cfg['threads']} torch thread).
-
+{customer_text}
 ## Model
 - Input: characters after NFKC, lower case, whitespace removed, digits → 0; vocabulary
   {history['vocab_size']:,} characters seen ≥ {cfg['min_count']} times in **train**{bigram_text} (`vocab.json`; id 0 pad,
@@ -210,7 +279,7 @@ Rebuild: `.venv/bin/python -m training.train_lstm --out models/emotion_lstm` (de
 - Heads (`labels.json`): polarity r = {history['head_mix']} × (5-class probabilities summed per polarity) +
   {1 - history['head_mix']:.2f} × polarity head (mix chosen on dev); polarity = argmax r; label = most probable
   5-class label of that polarity; probs[label] = r[polarity] × p5[label] / p5 mass of that polarity;
-  confidence = probs[label]. Label and polarity therefore always agree.
+  confidence = probs[label]. Label and polarity therefore always agree.{_shift_text(history)}
 - Training: Adam lr {cfg['lr']} (linear decay to 10 %), batch {cfg['batch_size']} (length-bucketed), dropout
   {cfg['dropout']}, {cfg['epochs']} epochs, best epoch on dev kept (epoch {history['best_epoch']}). Loss =
   polarity cross-entropy on every record + {cfg['emotion_weight']} × 5-class cross-entropy on labelled records
@@ -270,10 +339,7 @@ At the end of training: {sps1[0]:,.0f} sentences/s with 1 onnxruntime thread, {s
 process: `bench/models.py`, figures in docs/benchmarks.md.
 
 ## Limits
-- Trained on Weibo posts, product/hotel/food reviews and chat-bot logs; the only service talk is the
-  weakly labelled JDDC neutral turns. Held-out accuracy is measured on the former; on service talk
-  there is only the unlabelled check above, so use the confidence (and the turn context) before
-  acting on a label.
+{_limits_first(cfg)}
 - Angry and sad are often confused (see the 5-class table): 你们太过分了 and 我要投诉 come out sad, 气死我了
   and 我非常生气 angry. Polarity is the reliable part; rules keyed on `angry` alone miss some anger.
 - Polarity-only sources have no neutral, so polarity macro-F1 is dominated by the small neutral class.
@@ -289,6 +355,81 @@ trained on them, so use the model for research/evaluation unless the data owners
     return metrics
 
 
+def _shift_text(history: dict[str, Any]) -> str:
+    shift = history.get("negative_shift")
+    if not shift:
+        return ""
+    return (f"\n- Negative prior shift: +{shift} on the logits of the negative classes of both heads (angry, anxious, "
+            "sad; polarity negative), folded into the output biases before export (same graph and files), chosen "
+            "on the customer dev split with the head mix: the general-domain data are half negative reviews, real "
+            "service turns about 13 % negative, and the class weights favour the rare neutral class.")
+
+
+def _limits_first(cfg: dict[str, Any]) -> str:
+    if cfg.get("customer"):
+        return ("- Reads one turn at a time. Many negative customer turns are negative only in context (那算了 after "
+                "bad news, 在吗 when the agent went silent, a bare order date after a missed promise); the model "
+                "cannot see that, and the yardstick's labels did. See the customer-set figures above: "
+                "about half the negative turns are still missed.\n"
+                "- The in-domain training labels were written by an AI agent following the guideline (silver, "
+                "CUSTOMER_EMOTION_TRAIN.md), not by a person.")
+    return ("- Trained on Weibo posts, product/hotel/food reviews and chat-bot logs; the only service talk is the\n"
+            "  weakly labelled JDDC neutral turns. Held-out accuracy is measured on the former; on service talk\n"
+            "  there is only the unlabelled check above, so use the confidence (and the turn context) before\n"
+            "  acting on a label.")
+
+
+def _customer_row(m: dict[str, Any]) -> list[Any]:
+    n = m["negative"]
+    return [n["precision"], n["recall"], f"**{n['f1']}**", m["polarity"]["accuracy"], m["polarity"]["macro_f1"],
+            m["emotion"]["macro_f1"], f"{m['obvious_ok']}/{len(m['obvious'])}"]
+
+
+def _customer_sections(history: dict[str, Any], splits: dict[str, list[E.EmotionRecord]],
+                       customer: dict[str, Any]) -> str:
+    cfg = history["config"]
+    src = Counter(r["source"] for r in splits["train"])
+    head = ["model", "split", "negative P", "negative R", "negative F1", "polarity acc", "polarity macro-F1",
+            "5-emotion macro-F1", "obvious sentences"]
+    rows = [[name, split, p, r, f, a, m, e, ""] for name, split, p, r, f, a, m, e in CUSTOMER_BEFORE]
+    for split in ("dev", "test"):
+        rows.append(["**this model**", split, *_customer_row(customer[split])])
+    rows.sort(key=lambda r: r[1] == "test")
+    n_dev = customer["dev"]["negative"]["support"]
+    n_test = customer["test"]["negative"]["support"]
+    exp = ""
+    if CUSTOMER_EXPERIMENTS:
+        exp = "\n\nRuns that chose the recipe (customer dev split only; `--no-card` runs):\n" + _table(
+            ["run", "dev negative F1", "dev polarity macro-F1", "dev 5-emotion macro-F1", "public dev polarity acc"],
+            [list(r) for r in CUSTOMER_EXPERIMENTS])
+    obvious = ", ".join(f"{o['text']} → {o['polarity']}" for o in customer["test"]["obvious"])
+    init = (f"fine-tuned from the general-domain model (`--init`, its vocabulary kept) on a seeded "
+            f"{history.get('max_train') or 'full'}-record subset of the general train split plus"
+            if cfg.get("init") else "trained on the general train split plus")
+    return f"""
+## Customer service (issue 14): the target
+This model is the customer-service retraining: {init} in-domain data, each in-domain record seen
+{cfg['customer_repeat']} times per epoch; epoch, head mix and negative prior shift chosen on the **dev** split of the
+customer-emotion yardstick (1,624 real JD customer turns labelled by hand, `datasets/labelled/CUSTOMER_EMOTION.md`);
+its **test** split was scored once, by this card run. Target: negative-turn F1 ≥ 0.75 on the test split.
+
+{_table(head, rows)}
+
+**Target {'met' if customer['test']['negative']['f1'] >= 0.75 else 'not met'}: test negative-turn F1 {customer['test']['negative']['f1']:.3f}** (the previous
+model: 0.311; the keyword list: 0.303). dev: 815 turns, {n_dev} negative; test: 809 turns, {n_test} negative. `qa-engine eval emotion --set customer --split dev|test`
+prints these figures. Obvious sentences (test-time check, generic wording): {obvious}.{exp}
+
+In-domain training data (train only; `qa_datasets.emotion.customer_train`):
+- {src.get('jd_customer_labelled', 0):,} real JD customer turns that share no session, dialogue, window group or text with
+  the yardstick, labelled by the yardstick's guideline by an AI agent (silver set; agreement with the human labels
+  on 250 blind dev turns 97.6 %; `datasets/labelled/CUSTOMER_EMOTION_TRAIN.md`);
+- {src.get('customer_written', 0):,} written service patterns (`qa_datasets/customer_written.py`: closings with 没 and thanks,
+  elapsed-time impatience, chasing, complaint questions, giving up, worry, and their calm neutral counterparts);
+{f"- {src.get('uss_weak', 0):,} USS turn-satisfaction weak labels (0 → negative, 2 → positive);" if cfg.get('uss') else "- USS turn-satisfaction labels: tried as weak labels, not used (see the runs);"}
+- the weak JDDC neutral turns lose every text of a yardstick session and every turn with a guideline negative cue.
+"""
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", action="store_true", help="rewrite datasets/EMOTION_DATA.md")
@@ -300,6 +441,8 @@ def main() -> int:
     if args.model:
         history = json.loads((args.model / "history.json").read_text(encoding="utf-8"))
         splits = E.make_splits(history["config"]["seed"])
+        if history["config"].get("customer"):
+            splits = {**splits, "train": E.customer_train(splits["train"], uss=history["config"].get("uss", False))[0]}
         write_card(args.model, history, splits, splits["test"])
         print(f"wrote {args.model / 'README.md'}")
     return 0
