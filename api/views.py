@@ -6,8 +6,19 @@ from sqlalchemy.orm import Session
 
 from api import schemas as s
 from qa_engine.store import repository as repo
-from qa_engine.store.models import Appeal, IngestJob, InteractionRow, ResultRow, Review
+from qa_engine.store.models import ApiUser, Appeal, IngestJob, InteractionRow, ResultRow, Review
 from qa_engine.store.reviews import appeals_of, review_state, reviews_of
+
+
+def user_out(user: ApiUser) -> s.UserOut:
+    return s.UserOut(
+        id=user.id,
+        username=user.username,
+        role=user.role,
+        agent_id=user.agent_id,
+        team_ids=sorted(t.id for t in user.teams),
+        is_active=user.is_active,
+    )
 
 
 def job_out(job: IngestJob, score: float | None = None, flag: str | None = None) -> s.JobOut:

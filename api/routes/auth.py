@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
+from api import views
 from api.deps import ConfigDep, CurrentPrincipal, LimiterDep, SessionDep, client_address
 from api.ratelimit import LOGIN_ADDRESS, LOGIN_USER
 from api.schemas import TokenOut, UserOut
@@ -53,12 +54,4 @@ def login(
 
 @router.get("/auth/me", response_model=UserOut, summary="Who am I")
 def me(principal: CurrentPrincipal, session: SessionDep) -> UserOut:
-    user = get_user(session, principal.username)
-    return UserOut(
-        id=user.id,
-        username=user.username,
-        role=user.role,
-        agent_id=user.agent_id,
-        team_ids=sorted(principal.team_ids),
-        is_active=user.is_active,
-    )
+    return views.user_out(get_user(session, principal.username))

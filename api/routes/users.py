@@ -7,23 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Response, status
 from sqlalchemy.orm import Session
 
+from api import views
 from api.deps import Admin, SessionDep
 from api.schemas import MAX_ID, ApiKeyIn, ApiKeyOut, UserIn, UserOut
 from qa_engine.store import accounts
-from qa_engine.store.models import ApiUser
 
 router = APIRouter(prefix="/v1", tags=["users"])
-
-
-def _user_out(user: ApiUser) -> UserOut:
-    return UserOut(
-        id=user.id,
-        username=user.username,
-        role=user.role,
-        agent_id=user.agent_id,
-        team_ids=[t.id for t in user.teams],
-        is_active=user.is_active,
-    )
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserOut, summary="Create a user")
@@ -42,7 +31,7 @@ def create_user(body: UserIn, session: SessionDep, principal: Admin) -> UserOut:
         code = status.HTTP_409_CONFLICT if "exists" in str(exc) else 422
         raise HTTPException(code, str(exc)) from exc
     session.commit()
-    return _user_out(user)
+    return views.user_out(user)
 
 
 def _set_active(session: Session, username: str, active: bool, actor: str) -> UserOut:
@@ -51,7 +40,7 @@ def _set_active(session: Session, username: str, active: bool, actor: str) -> Us
     except accounts.AccountError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     session.commit()
-    return _user_out(user)
+    return views.user_out(user)
 
 
 @router.post(
