@@ -81,16 +81,23 @@ def evaluate_rules(inspector, split: str = "test") -> dict[str, Any]:
     }
 
 
+def _prf_row(label: str, m: dict[str, Any] | None, width: int) -> str:
+    """One line of a precision / recall table; `m` None: the header."""
+    if m is None:
+        return f"{label:<{width}} {'precision':>9} {'recall':>7} {'f1':>6} {'tp':>4} {'fp':>4} {'fn':>4}"
+    return f"{label:<{width}} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['tp']:>4} {m['fp']:>4} {m['fn']:>4}"
+
+
 def format_rule_report(report: dict[str, Any], show_errors: bool = False) -> str:
     lines = [
         f"split {report['split']}: {report['turns']} agent turns {report['sources']}, ruleset {report['ruleset']}",
-        f"{'label':<12} {'precision':>9} {'recall':>7} {'f1':>6} {'tp':>4} {'fp':>4} {'fn':>4}",
+        _prf_row("label", None, 12),
     ]
     for label, m in report["metrics"].items():
-        lines.append(f"{label:<12} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['tp']:>4} {m['fp']:>4} {m['fn']:>4}")
+        lines.append(_prf_row(label, m, 12))
     for label, m in report.get("dimension_metrics", {}).items():
-        lines.append(f"{label + '*':<12} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['tp']:>4} {m['fp']:>4} {m['fn']:>4}"
-                     f"   * every rule of the dimension, with {', '.join(m['outside_guideline'])} (not counted by the labelling guideline)")
+        lines.append(_prf_row(label + "*", m, 12)
+                     + f"   * every rule of the dimension, with {', '.join(m['outside_guideline'])} (not counted by the labelling guideline)")
     lines.append(f"forbidden paraphrases: recall {report['paraphrase_recall']:.3f} on {report['paraphrases']} turns")
     if show_errors:
         for e in report["errors"]:
@@ -250,10 +257,10 @@ def evaluate_script(inspector, split: str = "test") -> dict[str, Any]:
 def format_script_report(report: dict[str, Any], show_errors: bool = False) -> str:
     lines = [
         f"split {report['split']}: {report['sessions']} JD sessions, ruleset {report['ruleset']}",
-        f"{'step':<14} {'precision':>9} {'recall':>7} {'f1':>6} {'tp':>4} {'fp':>4} {'fn':>4}",
+        _prf_row("step", None, 14),
     ]
     for step, m in report["metrics"].items():
-        lines.append(f"{step:<14} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['tp']:>4} {m['fp']:>4} {m['fn']:>4}")
+        lines.append(_prf_row(step, m, 14))
     lines.append(f"sessions with every step right: {report['all_steps_right']:.3f}; "
                  f"with the required steps ({', '.join(report['required_steps'])}) right: {report['required_steps_right']:.3f}")
     if show_errors:
