@@ -107,21 +107,26 @@ def service_rates(predict: Predict, turns: Sequence[tuple[str, str]]) -> dict[st
 
 def compare(names: Sequence[str], settings, split: str = "test", limit: int | None = None) -> dict[str, Any]:
     """{"split", "n", "models": {name: metrics, or {"status": "not built", "detail": ...}}}."""
-    from qa_engine.engine import EmotionModelMissing, make_emotion_scorer
-
     records = load_split(split, limit)
     service = jddc_held_out_turns(limit)
+    models = _each_model(names, settings, lambda predict: {**evaluate(predict, records, split),
+                                                           "jddc_held_out": service_rates(predict, service)})
+    return {"split": split, "n": len(records), "models": models}
+
+
+def _each_model(names: Sequence[str], settings, measure: Callable[[Predict], dict[str, Any]]) -> dict[str, Any]:
+    """{name: {"source", **measure(its predict)}, or {"status": "not built", "detail"}} per scorer."""
+    from qa_engine.engine import EmotionModelMissing
+
     models: dict[str, Any] = {}
     for name in names:
         try:
-            scorer = make_emotion_scorer(name, settings)
+            scorer = make_scorer(name, settings)
         except EmotionModelMissing as exc:
             models[name] = {"status": "not built", "detail": str(exc)}
             continue
-        predict = scorer_predict(scorer)
-        models[name] = {"source": scorer.source, **evaluate(predict, records, split),
-                        "jddc_held_out": service_rates(predict, service)}
-    return {"split": split, "n": len(records), "models": models}
+        models[name] = {"source": scorer.source, **measure(scorer_predict(scorer))}
+    return models
 
 
 def format_comparison(report: dict[str, Any]) -> str:
@@ -246,17 +251,8 @@ def evaluate_customer(predict: Predict, records: Sequence[dict], split: str = "d
 
 def compare_customer(names: Sequence[str], settings, split: str = "dev") -> dict[str, Any]:
     """{"set": "customer", "split", "n", "models": {name: evaluate_customer(...) or not built}}."""
-    from qa_engine.engine import EmotionModelMissing
-
     records = load_customer(split)
-    models: dict[str, Any] = {}
-    for name in names:
-        try:
-            scorer = make_scorer(name, settings)
-        except EmotionModelMissing as exc:
-            models[name] = {"status": "not built", "detail": str(exc)}
-            continue
-        models[name] = {"source": scorer.source, **evaluate_customer(scorer_predict(scorer), records, split)}
+    models = _each_model(names, settings, lambda predict: evaluate_customer(predict, records, split))
     return {"set": "customer", "split": split, "n": len(records), "models": models}
 
 
