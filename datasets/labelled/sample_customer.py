@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..customer_emotion import ref_id
 from ..emotion import jddc_held_out
 from ..jddc import chat_dev_path, iter_rows, shared_dir
 
@@ -162,14 +163,6 @@ def _uss() -> dict[str, dict]:
 
 
 LOADERS = {"chat_dev": _chat_dev, "jddc_replies": _jddc_replies, "uss_valid": _uss}
-
-
-def ref_id(row: dict) -> str:
-    if row["source"] == "chat_dev":
-        return f"chat_dev:{row['session_id']}#{row['utt_index']}"
-    if row["source"] == "jddc_replies":
-        return f"jddc_replies:{row['line']}#{row['seg_index']}"
-    return f"uss_valid:{row['dialogue_idx']}#{row['turn_index']}"
 
 
 def _weighted_order(groups: dict[str, dict], rng: random.Random) -> list[str]:
