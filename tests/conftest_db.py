@@ -85,6 +85,24 @@ class DbSettings(Settings):
     access_token_minutes: int = 30
 
 
+def seed_accounts(session, users: dict, agent_teams: dict[str, str], password: str) -> str:
+    """Teams T1 and T2, the agents of `agent_teams` (agent -> team) and `users` (username -> (role,
+    agent_id, team_ids)) with `password` (none for the ingest user); returns the ingest user's API key."""
+    from qa_engine.store import accounts
+    from qa_engine.store.models import Agent, Team
+
+    session.add_all([Team(id="T1"), Team(id="T2")])
+    session.add_all([Agent(id=a, team_id=t) for a, t in agent_teams.items()])
+    session.flush()
+    key = ""
+    for name, (role, agent_id, teams) in users.items():
+        user = accounts.create_user(session, name, role, password=None if role == "ingest" else password,
+                                    agent_id=agent_id, team_ids=teams)
+        if role == "ingest":
+            _, key = accounts.create_api_key(session, user, "pipeline")
+    return key
+
+
 def interaction(interaction_id: str, *turns: tuple[str, str], channel: str = "chat", **extra) -> Interaction:
     return Interaction.model_validate(
         {

@@ -6,15 +6,15 @@ from dataclasses import dataclass
 from statistics import mean
 
 import pytest
-from conftest_db import CRITICAL, GREEN, RED, YELLOW, DbSettings, backends, fresh_database
+from conftest_db import CRITICAL, GREEN, RED, YELLOW, DbSettings, backends, fresh_database, seed_accounts
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 
 from api.main import create_app
 from api.security import create_access_token
-from qa_engine.store import accounts, migrate
+from qa_engine.store import migrate
 from qa_engine.store.db import Database
-from qa_engine.store.models import Agent, AuditLog, InteractionRow, ResultRow, Team
+from qa_engine.store.models import AuditLog, InteractionRow, ResultRow
 
 PASSWORD = "pass-word-for-tests"
 # username -> (role, agent_id, team_ids)
@@ -55,14 +55,7 @@ def env(request, tmp_path_factory):
         settings = DbSettings(database_url=url)
         db = Database(url)
         with db.session() as session:
-            session.add_all([Team(id="T1"), Team(id="T2")])
-            session.add_all([Agent(id=a, team_id=t) for a, t in AGENT_TEAMS.items()])
-            session.flush()
-            for name, (role, agent_id, teams) in USERS.items():
-                password = None if role == "ingest" else PASSWORD
-                user = accounts.create_user(session, name, role, password=password, agent_id=agent_id, team_ids=teams)
-                if role == "ingest":
-                    _, ingest_key = accounts.create_api_key(session, user, "pipeline")
+            ingest_key = seed_accounts(session, USERS, AGENT_TEAMS, PASSWORD)
         with TestClient(create_app(settings)) as client:
             headers = {"ingest": {"X-API-Key": ingest_key}}
             for name, (role, *_) in USERS.items():

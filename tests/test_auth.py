@@ -24,16 +24,16 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from conftest import REPO
-from conftest_db import RED, DbSettings, backends, fresh_database
+from conftest_db import RED, DbSettings, backends, fresh_database, seed_accounts
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from api.main import create_app
 from qa_engine.config import Settings
-from qa_engine.store import accounts, migrate
+from qa_engine.store import migrate
 from qa_engine.store.db import Database
-from qa_engine.store.models import Agent, ApiUser, AuditLog, InteractionRow, Team
+from qa_engine.store.models import ApiUser, AuditLog, InteractionRow
 
 PASSWORD = "pass-word-for-tests"
 USERS = {  # username -> (role, agent_id, team_ids)
@@ -61,17 +61,9 @@ def _seed_accounts(url: str) -> str:
     db = Database(url)
     try:
         with db.session() as session:
-            session.add_all([Team(id="T1"), Team(id="T2")])
-            session.add_all([Agent(id=a, team_id=t) for a, t in AGENT_TEAMS.items()])
-            session.flush()
-            for name, (role, agent_id, teams) in USERS.items():
-                password = None if role == "ingest" else PASSWORD
-                user = accounts.create_user(session, name, role, password=password, agent_id=agent_id, team_ids=teams)
-                if role == "ingest":
-                    _, key = accounts.create_api_key(session, user, "pipeline")
+            return seed_accounts(session, USERS, AGENT_TEAMS, PASSWORD)
     finally:
         db.dispose()
-    return key
 
 
 @dataclass
