@@ -18,6 +18,7 @@ from qa_engine.lexicon import PhraseIndex
 from qa_engine.model_digest import folder_digest
 from qa_engine.rulepack import RulePackError, RuleSet, load_rules
 from qa_engine.rules import Resources, select_turns
+from qa_engine.rules.classifier import ClassifierOperator
 from qa_engine.schema import Hit, Interaction, Result
 from qa_engine.scorecard import Scorecard, load_scorecards
 from qa_engine.segment import Segmenter
@@ -79,7 +80,7 @@ class Inspector:
         self.index.build()
         self.segmenter = Segmenter(self.index.all_terms)
         self.scorecards = scorecards or load_scorecards(self.settings.scorecards_path)
-        model_rules = {r.spec.id for r in self.ruleset.rules if r.spec.operator == "classifier"}
+        model_rules = {r.spec.id for r in self.ruleset.rules if isinstance(r, ClassifierOperator)}
         for card in self.scorecards.values():
             card.check_rules(self.ruleset.ids(), model_rules)
         self.rule_dimensions = {r.spec.id: r.spec.dimension for r in self.ruleset.rules}

@@ -71,6 +71,28 @@ def test_scorecard_may_not_make_a_model_rule_critical():
     card.check_rules(ids)  # the same rule, when it is not a model rule
 
 
+def test_an_uploaded_scorecard_may_not_make_a_model_rule_critical(tmp_path):
+    """Upload validation refuses what the engine would refuse when it loads the card."""
+    from qa_engine.config import Settings
+    from qa_engine.store import migrate
+    from qa_engine.store.db import Database
+    from qa_engine.store.rule_versions import validate_scorecard
+
+    url = f"sqlite:///{tmp_path / 'qa.db'}"
+    migrate.upgrade(url)
+    db = Database(url)
+    content = (REPO / "lexicons" / "scorecards" / "chat.yaml").read_text(encoding="utf-8")
+    critical = content.replace("forbidden.model_mock_insult: {", "forbidden.model_mock_insult: {critical: true, ", 1)
+    assert critical != content
+    try:
+        with db.session() as session:
+            validate_scorecard(session, Settings(), "chat", content)
+            with pytest.raises(RulePackError, match="model rules may not be critical"):
+                validate_scorecard(session, Settings(), "chat", critical)
+    finally:
+        db.dispose()
+
+
 @pytest.mark.parametrize("text, hit", [
     ("您附近的仓库没有货，为您调货安排发货的哦，无法保证明天一定可以收到的呢", False),
     ("这个不能确保今天一定发货，我帮您催一下", False),

@@ -144,9 +144,11 @@ def build_inspector(settings: Settings, packs: dict[str, str] | None = None, sco
         return Inspector(settings, pack_paths=_pack_paths(settings, Path(tmp), packs), scorecards=cards)
 
 
-def _rule_ids(content: str) -> set[str]:
+def _rule_ids(content: str, operator: str | None = None) -> set[str]:
+    """The ids of a pack's rules (of this operator only, if given)."""
     data = yaml.safe_load(content) or {}
-    return {str(r.get("id")) for r in data.get("rules") or [] if isinstance(r, dict)}
+    return {str(r.get("id")) for r in data.get("rules") or []
+            if isinstance(r, dict) and (operator is None or r.get("operator") == operator)}
 
 
 def _check_text(content: str) -> None:
@@ -185,13 +187,16 @@ def validate_scorecard(session: Session, settings: Settings, channel: str, conte
     if channel not in CHANNELS:
         raise RulePackError(f"scorecards are per channel: {', '.join(CHANNELS)}")
     card = _scorecard(channel, content, channel)
+    from qa_engine.rules.classifier import ClassifierOperator
+
     known: set[str] = set()
-    for name in builtin_names(settings, "pack"):
-        known |= _rule_ids(builtin_path(settings, "pack", name).read_text(encoding="utf-8"))
-    for doc in versions(session, "pack"):
-        known |= _rule_ids(doc.content)
+    model_rules: set[str] = set()  # refused as critical, as the engine refuses them when it loads the card
+    packs = [builtin_path(settings, "pack", name).read_text(encoding="utf-8") for name in builtin_names(settings, "pack")]
+    for content in packs + [doc.content for doc in versions(session, "pack")]:
+        known |= _rule_ids(content)
+        model_rules |= _rule_ids(content, ClassifierOperator.name)
     try:
-        card.check_rules(sorted(known))
+        card.check_rules(sorted(known), model_rules)
     except ValidationError as exc:  # pragma: no cover - check_rules raises RulePackError
         raise RulePackError(str(exc)) from exc
 
