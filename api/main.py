@@ -14,6 +14,7 @@ from sqlalchemy.exc import DataError
 from api.config import ApiConfig
 from api.jobs import AudioJobs, GroupAcceptor, InteractionQueue
 from api.metrics import Metrics
+from api.methods import install as install_allow_header
 from api.openapi import install as install_openapi
 from api.routes import audio, auth, dashboards, health, interactions, reviews, rules, summaries, users, web
 from api.scoring import AudioNotAllowed, Scorer
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.middleware("http")(app.state.metrics.middleware)
     install_openapi(app)
+    install_allow_header(app)
 
     for module in (auth, interactions, audio, reviews, summaries, dashboards, rules, users, health):
         app.include_router(module.router)  # /v1 prefixes are on the routers (metrics see full paths)

@@ -6,10 +6,12 @@ code cannot drift apart.
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic_core import PydanticCustomError
 
 Role = Literal["agent", "customer"]
 Channel = Literal["call", "chat"]
@@ -21,6 +23,58 @@ EmotionLabel = Literal["angry", "anxious", "sad", "neutral", "happy"]
 # Agent and team ids name rows (String(100) columns, foreign keys): empty or longer ids cannot.
 EntityId = Annotated[str, Field(min_length=1, max_length=100)]
 
+
+# Numbers, dates and times as the JSON Schema says, no more: pydantic alone also takes true/false and
+# "1.5" for a number, and a number (read as Unix time) for a date or time.
+def json_number(value: Any) -> Any:
+    """Before-validator of numbers from JSON: true, false and text are not numbers."""
+    if isinstance(value, (bool, str)):
+        raise PydanticCustomError("number_type", "Input should be a number")
+    return value
+
+
+DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+TIME = r"[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+# A time of day without an offset is local time in the report timezone (QA_REPORT_TIMEZONE); so is
+# midnight of a date given alone. With an offset it is RFC 3339 (JSON Schema's date-time).
+LOCAL_DATETIME = rf"{DATE}[T ]{TIME}"
+RFC3339 = rf"{DATE}[Tt ][0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{{2}}:[0-9]{{2}})"
+DATETIME_SHAPE = re.compile(rf"{DATE}|{LOCAL_DATETIME}|{RFC3339}")
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, date):
+        return value
+    if not (isinstance(value, str) and re.fullmatch(DATE, value)):
+        raise PydanticCustomError("date_type", "Input should be a date, YYYY-MM-DD")
+    return date.fromisoformat(value)  # a ValueError says which part is out of range
+
+
+def _iso_datetime(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not (isinstance(value, str) and DATETIME_SHAPE.fullmatch(value)):
+        raise PydanticCustomError("datetime_type", "Input should be a date and time, e.g. 2026-11-22T10:15:00+08:00")
+    return datetime.fromisoformat(value.upper())
+
+
+Number = Annotated[float, BeforeValidator(json_number)]
+OptionalNumber = Annotated[float | None, BeforeValidator(json_number)]  # constraints in Field stay in the schema
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+IsoDateTime = Annotated[
+    datetime,
+    BeforeValidator(_iso_datetime),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "string", "pattern": f"^{LOCAL_DATETIME}$", "description": "local time (report timezone)"},
+                {"type": "string", "format": "date", "description": "midnight, local time"},
+            ]
+        }
+    ),
+]
+
 DIMENSIONS = ("politeness", "forbidden_words", "empathy", "script_compliance", "emotion", "call_signals")
 
 
@@ -28,9 +82,9 @@ class Word(BaseModel):
     """One recognised word of an ASR turn."""
 
     text: str
-    start: float
-    end: float
-    probability: float | None = None
+    start: Number
+    end: Number
+    probability: OptionalNumber = None
 
 
 MAX_TURN_CHARS = 20_000  # longer "turns" are broken input (a whole transcript in one turn)
@@ -41,10 +95,10 @@ class Turn(BaseModel):
 
     role: Role
     text: str = Field(max_length=MAX_TURN_CHARS)
-    start: float | None = Field(default=None, ge=0, description="seconds from the interaction start")
-    end: float | None = Field(default=None, ge=0)
+    start: OptionalNumber = Field(default=None, ge=0, description="seconds from the interaction start")
+    end: OptionalNumber = Field(default=None, ge=0)
     words: list[Word] | None = None
-    asr_confidence: float | None = Field(default=None, ge=0, le=1)
+    asr_confidence: OptionalNumber = Field(default=None, ge=0, le=1)
 
     @model_validator(mode="after")
     def _end_after_start(self) -> Turn:
@@ -75,7 +129,7 @@ class Interaction(BaseModel):
     channel: Channel
     agent_id: EntityId | None = None
     team_id: EntityId | None = None
-    started_at: datetime | None = None
+    started_at: IsoDateTime | None = None
     audio_path: str | None = None
     turns: list[Turn] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)

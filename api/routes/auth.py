@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import ConfigDep, CurrentPrincipal, SessionDep
+from api.openapi import errors
 from api.schemas import TokenOut, UserOut
 from api.security import create_access_token
 from qa_engine.store.accounts import authenticate, get_user
@@ -15,7 +16,12 @@ from qa_engine.store.accounts import authenticate, get_user
 router = APIRouter(prefix="/v1", tags=["auth"])
 
 
-@router.post("/auth/token", response_model=TokenOut, summary="Log in (OAuth2 password flow)")
+@router.post(
+    "/auth/token",
+    response_model=TokenOut,
+    responses=errors({401: "wrong username or password", 429: "too many failed logins: try again later"}),
+    summary="Log in (OAuth2 password flow)",
+)
 def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, config: ConfigDep) -> TokenOut:
     user = authenticate(session, form.username, form.password)
     if user is None:

@@ -4,7 +4,6 @@ them back."""
 from __future__ import annotations
 
 import time
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, status
@@ -12,7 +11,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api import views
-from api.deps import ConfigDep, Ingestor, MetricsDep, Reader, ScorerDep, SessionDep, visible_interaction
+from api.deps import (
+    NO_INTERACTION,
+    ConfigDep,
+    Ingestor,
+    MetricsDep,
+    Reader,
+    ScorerDep,
+    SessionDep,
+    visible_interaction,
+)
+from api.openapi import errors
 from api.schemas import (
     MAX_ID,
     BulkIn,
@@ -26,7 +35,7 @@ from api.schemas import (
     Page,
 )
 from api.security import Principal
-from qa_engine.schema import Flag, Interaction
+from qa_engine.schema import Flag, Interaction, IsoDate
 from qa_engine.store import queue
 from qa_engine.store import repository as repo
 from qa_engine.store.models import IngestJob, ResultRow
@@ -68,6 +77,7 @@ CHAT_EXAMPLE = {
             "description": "queued (`wait=false`): the job; poll its `status_url` (also in `Location`)",
             "model": JobOut,
         },
+        **errors({409: "conflicts with what is stored for this interaction_id (or changed concurrently: retry)"}),
     },
     summary="Score and store an interaction, or queue it",
 )
@@ -152,7 +162,6 @@ def _queue_one(body: Interaction, request: Request, response: Response, session,
     "/interactions/bulk",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=BulkOut,
-    responses={413: {"description": "request body too large"}},
     summary="Queue many interactions for scoring",
 )
 def ingest_bulk(
@@ -197,6 +206,7 @@ def _job_visible(principal: Principal, created_by: str) -> bool:
 @router.get(
     "/interactions/bulk/{batch_id}",
     response_model=BulkStatusOut,
+    responses=errors({404: "no bulk request with this id that the caller may see"}),
     summary="Progress of a bulk request",
 )
 def bulk_status(batch_id: str, session: SessionDep, principal: Ingestor) -> BulkStatusOut:
@@ -227,8 +237,8 @@ def list_interactions(
     principal: Reader,
     agent: str | None = None,
     team: str | None = None,
-    start: Annotated[date | None, Query(description="from this local date (inclusive)")] = None,
-    end: Annotated[date | None, Query(description="to this local date (inclusive)")] = None,
+    start: Annotated[IsoDate | None, Query(description="from this local date (inclusive)")] = None,
+    end: Annotated[IsoDate | None, Query(description="to this local date (inclusive)")] = None,
     flag: Flag | None = None,
     dimension: Annotated[str | None, Query(description="lost points in this dimension")] = None,
     rule: Annotated[str | None, Query(description="has a hit of this rule id")] = None,
@@ -253,7 +263,12 @@ def list_interactions(
     return views.page_out(session, total, rows, limit, offset)
 
 
-@router.get("/interactions/{interaction_id}", response_model=InteractionOut, summary="One interaction in full")
+@router.get(
+    "/interactions/{interaction_id}",
+    response_model=InteractionOut,
+    responses=errors(NO_INTERACTION),
+    summary="One interaction in full",
+)
 def get_interaction(interaction_id: str, session: SessionDep, principal: Reader) -> InteractionOut:
     """Transcript (redacted), current result with hit ids, final score after review, reviews,
     appeals and the history of scoring runs."""

@@ -7,13 +7,20 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Response, status
 
 from api.deps import Admin, SessionDep
+from api.openapi import errors
 from api.schemas import MAX_ID, ApiKeyIn, ApiKeyOut, UserIn, UserOut
 from qa_engine.store import accounts
 
 router = APIRouter(prefix="/v1", tags=["users"])
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserOut, summary="Create a user")
+@router.post(
+    "/users",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    responses=errors({409: "a user with this username exists"}),
+    summary="Create a user",
+)
 def create_user(body: UserIn, session: SessionDep, principal: Admin) -> UserOut:
     try:
         user = accounts.create_user(
@@ -43,6 +50,7 @@ def create_user(body: UserIn, session: SessionDep, principal: Admin) -> UserOut:
     "/users/{username}/api-keys",
     status_code=status.HTTP_201_CREATED,
     response_model=ApiKeyOut,
+    responses=errors({404: "no such user"}),
     summary="Create an API key (shown once)",
 )
 def create_api_key(username: str, body: ApiKeyIn, session: SessionDep, principal: Admin) -> ApiKeyOut:
@@ -54,7 +62,12 @@ def create_api_key(username: str, body: ApiKeyIn, session: SessionDep, principal
     return ApiKeyOut(id=row.id, name=row.name, prefix=row.prefix, key=key)
 
 
-@router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke an API key")
+@router.delete(
+    "/api-keys/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors({404: "no such API key"}),
+    summary="Revoke an API key",
+)
 def revoke_api_key(key_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep, principal: Admin) -> Response:
     try:
         accounts.revoke_api_key(session, key_id, actor=principal.username)
