@@ -111,6 +111,12 @@ RuleEditor = Annotated[Principal, Depends(require_roles("admin", "qa_specialist"
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
 
 
+# The 404s of the visible_* checks, for the `responses=errors(...)` of the routes that use them.
+NO_INTERACTION = {404: "no interaction with this id that the caller may see"}
+NO_AGENT = {404: "no such agent"}
+NO_TEAM = {404: "no such team"}
+
+
 def visible_interaction(session: Session, principal: Principal, interaction_id: str):
     """The interaction if it exists and the caller may see it; 404 otherwise (existence is not revealed)."""
     from qa_engine.store.repository import get_interaction

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DataError
 from api.config import ApiConfig
 from api.jobs import AudioJobs, GroupAcceptor, InteractionQueue
 from api.metrics import Metrics
+from api.methods import install as install_allow_header
 from api.openapi import install as install_openapi
 from api.ratelimit import FailureLimiter
 from api.routes import audio, auth, dashboards, health, interactions, reviews, rules, summaries, users, web
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.middleware("http")(app.state.metrics.middleware)
     install_openapi(app)
+    install_allow_header(app)
 
     # Routes match in the order included: those with a suffix after an interaction id (reviews,
     # appeals, web's audio and audio-link) before `GET /v1/interactions/{interaction_id:path}`.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, computed_field
 
 from qa_engine.schema import (
     Channel,
@@ -15,14 +15,26 @@ from qa_engine.schema import (
     Flag,
     Hit,
     Interaction,
+    IsoDate,
+    Number,
     Role,
     ScriptResult,
+    json_number,
 )
 
 T = TypeVar("T")
 
 MAX_ID = 2_147_483_647  # ids are 32-bit integers on PostgreSQL; larger ones cannot name a row
-DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
+DbId = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(json_number)]  # in bodies: true or "17" is not an id
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+class ErrorOut(BaseModel):
+    """Every error but request validation (422, see HTTPValidationError) has this body."""
+
+    detail: str = Field(description="what is wrong, in one message")
 
 
 # --- interactions ---------------------------------------------------------------------------------
@@ -87,7 +99,7 @@ class HitDecisionBody(BaseModel):
 
 class OverrideBody(BaseModel):
     dimension: str
-    score: float = Field(ge=0, le=100)
+    score: Number = Field(ge=0, le=100)
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -531,15 +543,17 @@ class RescoreIn(BaseModel):
         }
     )
 
-    start: date = Field(description="first local date (inclusive)")
-    end: date = Field(description="last local date (inclusive)")
+    start: IsoDate = Field(description="first local date (inclusive)")
+    end: IsoDate = Field(description="last local date (inclusive)")
     agent_id: str | None = None
     team_id: str | None = None
     packs: dict[str, DbId] = Field(default_factory=dict, description="pack name -> uploaded version; others built-in")
     scorecards: dict[Literal["call", "chat"], DbId] = Field(
         default_factory=dict, description="channel -> uploaded scorecard version; others built-in"
     )
-    dry_run: bool = Field(default=False, description="report the difference without storing new runs")
+    dry_run: Annotated[bool, Strict()] = Field(
+        default=False, description="report the difference without storing new runs"
+    )
 
 
 class DiffItemOut(BaseModel):

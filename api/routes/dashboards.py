@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from api.deps import Reader, Reviewer, SessionDep, visible_agent, visible_team
+from api.deps import NO_AGENT, NO_TEAM, Reader, Reviewer, SessionDep, visible_agent, visible_team
+from api.openapi import errors
 from api.routes.summaries import End, Start, _check_range
 from api.schemas import RuleCount, RuleQuality, ScoreBand, ScoreDistribution, TeamOut
 from qa_engine.store import kpi
@@ -32,7 +33,10 @@ def list_teams(session: SessionDep, principal: Reviewer) -> list[TeamOut]:
 
 
 @router.get(
-    "/teams/{team_id}/score-distribution", response_model=ScoreDistribution, summary="How a team's scores spread"
+    "/teams/{team_id}/score-distribution",
+    response_model=ScoreDistribution,
+    responses=errors(NO_TEAM),
+    summary="How a team's scores spread",
 )
 def team_score_distribution(
     team_id: str, session: SessionDep, principal: Reviewer, start: Start = None, end: End = None
@@ -46,7 +50,12 @@ def team_score_distribution(
     )
 
 
-@router.get("/agents/{agent_id}/top-rules", response_model=list[RuleCount], summary="An agent's most frequent rules")
+@router.get(
+    "/agents/{agent_id}/top-rules",
+    response_model=list[RuleCount],
+    responses=errors(NO_AGENT),
+    summary="An agent's most frequent rules",
+)
 def agent_top_rules(
     agent_id: str,
     session: SessionDep,

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from api import views
-from api.deps import Appellant, MetricsDep, Reviewer, ScorerDep, SessionDep, visible_appeal, visible_interaction
+from api.deps import (
+    NO_INTERACTION,
+    Appellant,
+    MetricsDep,
+    Reviewer,
+    ScorerDep,
+    SessionDep,
+    visible_appeal,
+    visible_interaction,
+)
+from api.openapi import errors
 from api.schemas import (
     MAX_ID,
     AppealIn,
@@ -20,6 +29,7 @@ from api.schemas import (
     ReviewCreated,
     ReviewIn,
 )
+from qa_engine.schema import IsoDate
 from qa_engine.store import repository as repo
 from qa_engine.store import reviews as rv
 
@@ -51,8 +61,8 @@ def review_queue(
     include_reviewed: bool = False,
     agent: str | None = None,
     team: str | None = None,
-    start: Annotated[date | None, Query(description="from this local date (inclusive)")] = None,
-    end: Annotated[date | None, Query(description="to this local date (inclusive)")] = None,
+    start: Annotated[IsoDate | None, Query(description="from this local date (inclusive)")] = None,
+    end: Annotated[IsoDate | None, Query(description="to this local date (inclusive)")] = None,
     flag: Annotated[Literal["red", "yellow"] | None, Query(description="only this flag")] = None,
     dimension: Annotated[str | None, Query(description="lost points in this dimension")] = None,
     rule: Annotated[str | None, Query(description="has a hit of this rule id")] = None,
@@ -74,6 +84,7 @@ def review_queue(
     "/interactions/{interaction_id:path}/reviews",
     status_code=status.HTTP_201_CREATED,
     response_model=ReviewCreated,
+    responses=errors(NO_INTERACTION),
     summary="Review the current result",
 )
 def create_review(
@@ -109,6 +120,7 @@ def create_review(
     "/interactions/{interaction_id:path}/appeals",
     status_code=status.HTTP_201_CREATED,
     response_model=AppealOut,
+    responses=errors({**NO_INTERACTION, 409: "an appeal of this interaction is still open"}),
     summary="Appeal the current result",
 )
 def file_appeal(
@@ -125,7 +137,12 @@ def file_appeal(
     return views.appeal_out(appeal)
 
 
-@router.post("/appeals/{appeal_id}/decision", response_model=DecisionOut, summary="Decide an appeal")
+@router.post(
+    "/appeals/{appeal_id}/decision",
+    response_model=DecisionOut,
+    responses=errors({404: "no appeal with this id that the caller may see", 409: "the appeal was already decided"}),
+    summary="Decide an appeal",
+)
 def decide_appeal(
     appeal_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     body: DecisionIn,

@@ -10,16 +10,18 @@ from sqlalchemy.orm import Session
 
 from api import export
 from api.config import ApiConfig
-from api.deps import ConfigDep, Reader, Reviewer, SessionDep, visible_agent, visible_team
+from api.deps import NO_AGENT, NO_TEAM, ConfigDep, Reader, Reviewer, SessionDep, visible_agent, visible_team
+from api.openapi import errors
 from api.schemas import AgentSummary, AgentWarning, TeamSummary, TeamWarning
 from api.security import Principal
+from qa_engine.schema import IsoDate
 from qa_engine.store import kpi
 from qa_engine.store import repository as repo
 
 router = APIRouter(prefix="/v1", tags=["summaries"])
 
-Start = Annotated[date | None, Query(description="first local date (inclusive); omit for all")]
-End = Annotated[date | None, Query(description="last local date (inclusive); omit for all")]
+Start = Annotated[IsoDate | None, Query(description="first local date (inclusive); omit for all")]
+End = Annotated[IsoDate | None, Query(description="last local date (inclusive); omit for all")]
 Format = Annotated[Literal["csv", "xlsx"], Query(description="file format")]
 
 
@@ -74,7 +76,12 @@ def _team_summary(
     return TeamSummary(team_id=team_id, start=start, end=end, agents=agents, warnings=flagged, **data)
 
 
-@router.get("/agents/{agent_id}/summary", response_model=AgentSummary, summary="An agent's KPIs")
+@router.get(
+    "/agents/{agent_id}/summary",
+    response_model=AgentSummary,
+    responses=errors(NO_AGENT),
+    summary="An agent's KPIs",
+)
 def agent_summary(
     agent_id: str, session: SessionDep, principal: Reader, config: ConfigDep, start: Start = None, end: End = None
 ) -> AgentSummary:
@@ -89,7 +96,7 @@ def agent_summary(
 @router.get(
     "/agents/{agent_id}/summary/export",
     response_class=Response,
-    responses=export.OPENAPI_RESPONSES,
+    responses={**export.OPENAPI_RESPONSES, **errors(NO_AGENT)},
     summary="An agent's KPIs as CSV or XLSX",
 )
 def agent_summary_export(
@@ -106,7 +113,12 @@ def agent_summary_export(
     return export.file_response(s, format, export.filename("agent", agent_id, start, end, format))
 
 
-@router.get("/teams/{team_id}/summary", response_model=TeamSummary, summary="A team's KPIs")
+@router.get(
+    "/teams/{team_id}/summary",
+    response_model=TeamSummary,
+    responses=errors(NO_TEAM),
+    summary="A team's KPIs",
+)
 def team_summary(
     team_id: str, session: SessionDep, principal: Reviewer, config: ConfigDep, start: Start = None, end: End = None
 ) -> TeamSummary:
@@ -117,7 +129,7 @@ def team_summary(
 @router.get(
     "/teams/{team_id}/summary/export",
     response_class=Response,
-    responses=export.OPENAPI_RESPONSES,
+    responses={**export.OPENAPI_RESPONSES, **errors(NO_TEAM)},
     summary="A team's KPIs as CSV or XLSX",
 )
 def team_summary_export(
