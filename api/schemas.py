@@ -440,6 +440,61 @@ class ApiKeyOut(BaseModel):
     key: str = Field(description="shown once; only its hash is stored")
 
 
+# --- alerts -----------------------------------------------------------------------------------------
+
+AlertEvent = Literal["critical_hit", "red_result"]
+WebhookUrl = Annotated[
+    str,
+    Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s/?#]+[^\s]*$", examples=["https://ops.example.com/hooks"]),
+]
+
+
+class AlertWebhookIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "售后组告警", "url": "https://ops.example.com/qa-alerts", "team_id": "T-after-sales",
+                 "events": ["critical_hit", "red_result"]}
+            ]
+        }
+    )  # fmt: skip
+
+    name: str = Field(min_length=1, max_length=100)
+    url: WebhookUrl = Field(description="receives a JSON POST, signed in X-QA-Signature (http or https)")
+    team_id: EntityId | None = Field(default=None, description="only this team's interactions; null: every team")
+    events: list[AlertEvent] = Field(default=["critical_hit", "red_result"], min_length=1, max_length=2)
+    secret: str | None = Field(
+        default=None, min_length=16, max_length=200, description="HMAC key; omitted: one is generated and shown once"
+    )
+
+
+class AlertWebhookOut(BaseModel):
+    id: int
+    name: str
+    url: str
+    team_id: str | None
+    events: list[AlertEvent]
+    active: bool
+    created_at: datetime
+
+
+class AlertWebhookCreated(AlertWebhookOut):
+    secret: str = Field(description="shown once: the receiver checks X-QA-Signature with it")
+
+
+class AlertDeliveryOut(BaseModel):
+    id: int
+    interaction_id: str
+    events: list[AlertEvent]
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_status: int | None = Field(description="the receiver's HTTP status of the last try")
+    last_error: str | None
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+    created_at: datetime
+
+
 # --- dashboards and the review UI ---------------------------------------------------------------
 
 

@@ -242,6 +242,9 @@ def _engine_config(**settings) -> SchemathesisConfig:
             "checks": ALL_CHECKS,
             "continue-on-failure": True,  # report every failing case, not the first per operation
             "cache": {"enabled": False},  # each run on its own (and nothing written into the checkout)
+            # correctness, not speed: uploading a rule pack compiles it (seconds on a loaded 2-core
+            # machine), and schemathesis' default 10 s made a slow answer a failure
+            "request-timeout": 60,
             "generation": {
                 "mode": "all",  # valid and invalid requests
                 "max-examples": ENGINE_EXAMPLES,

@@ -41,6 +41,8 @@ TABLES = {
     "ingest_jobs",
     "batch_items",
     "server_secrets",
+    "alert_webhooks",
+    "alert_deliveries",
 }
 
 

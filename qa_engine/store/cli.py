@@ -4,6 +4,7 @@ qa-engine db upgrade|downgrade|current
 qa-engine users create USERNAME --role ROLE [--agent-id A] [--team T ...] [--password-stdin]
 qa-engine users api-key USERNAME --name NAME      # prints the key once
 qa-engine users deactivate|activate USERNAME      # tokens and API keys stop (work again) at once
+qa-engine alerts send [--loop]                    # send due alert webhooks (hosts without the API)
 qa-engine serve [--host H] [--port P] [--no-migrate]
 """
 
@@ -147,6 +148,36 @@ def users_deactivate(username: str, url: str | None) -> None:
 def users_activate(username: str, url: str | None) -> None:
     """Activate USERNAME again (their unexpired tokens and unrevoked API keys work again)."""
     _set_active(username, True, url)
+
+
+@click.group("alerts")
+def alerts_group() -> None:
+    """Alert webhooks (configured through the API: POST /v1/alert-webhooks)."""
+
+
+@alerts_group.command("send")
+@click.option("--loop", is_flag=True, help="keep sending every QA_ALERT_POLL_SECONDS until stopped")
+@url_option
+def alerts_send(loop: bool, url: str | None) -> None:
+    """Send the alerts that are due (an API process does this itself unless QA_ALERT_POLL_SECONDS=0)."""
+    import time
+
+    from qa_engine.config import get_settings
+    from qa_engine.store.alerts import SendPolicy, send_due
+    from qa_engine.store.db import Database
+
+    settings = get_settings()
+    policy = SendPolicy.from_settings(settings)
+    db = Database(_url(url))
+    try:
+        while True:
+            counts = send_due(db, policy)
+            if not loop:
+                click.echo(", ".join(f"{n} {outcome}" for outcome, n in counts.items()))
+                return
+            time.sleep(settings.alert_poll_seconds or 2.0)
+    finally:
+        db.dispose()
 
 
 @click.command("serve")

@@ -440,6 +440,56 @@ class ServerSecret(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# --- alerts ----------------------------------------------------------------------------------------
+
+ALERT_EVENTS = ("critical_hit", "red_result")
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
+
+
+class AlertWebhook(Base):
+    """Where alerts go: a URL that gets a signed JSON POST when a result with a critical hit or a red
+    flag is stored, for one team (or every team when `team_id` is null)."""
+
+    __tablename__ = "alert_webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(200))  # HMAC key shared with the receiver (kept to sign)
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    events: Mapped[list[Any]] = mapped_column(default=lambda: list(ALERT_EVENTS))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AlertDelivery(Base):
+    """One alert to one webhook (an outbox row written with the result it reports, so no stored
+    result loses its alert when the process dies): retried with backoff until delivered or failed."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
+        Index("ix_alert_deliveries_status_next", "status", "next_attempt_at"),  # what is due, oldest first
+        Index("ix_alert_deliveries_webhook_interaction", "webhook_id", "interaction_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("alert_webhooks.id", ondelete="CASCADE"))
+    interaction_id: Mapped[str] = mapped_column(String(200))
+    result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id", ondelete="SET NULL"))
+    events: Mapped[list[Any]] = mapped_column(default=list)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_until: Mapped[datetime | None]  # a sender's lease while it posts (several processes send)
+    last_status: Mapped[int | None]  # the receiver's HTTP status of the last attempt
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # --- batch scoring ---------------------------------------------------------------------------------
 
 BATCH_STATUSES = ("done", "failed")

@@ -23,6 +23,7 @@ from qa_engine.schema import (
     Result,
     ScriptResult,
 )
+from qa_engine.store.alerts import queue_alerts
 from qa_engine.store.models import (
     Agent,
     AuditLog,
@@ -258,6 +259,7 @@ def add_current_run(
         session.execute(insert(DimensionRow), dims)
     if result.hits:
         session.execute(insert(HitRow), [_hit_values(res.id, i, h) for i, h in enumerate(result.hits)])
+    queue_alerts(session, row, res, result)  # in this transaction: no stored red result without its alert
     return res
 
 
