@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     warning_days: int = 3
     warning_red_below: float = 60
     warning_yellow_below: float = 80
+    # An agent is ranked in their team only with at least this many interactions in the range.
+    rank_min_interactions: int = Field(default=10, ge=1)
+    # An agent may appeal a scoring this many days after it was scored (then 409).
+    appeal_window_days: int = Field(default=7, ge=1, le=30)
 
     @field_validator("jwt_secret")
     @classmethod

@@ -327,9 +327,13 @@ def test_appeal_flow(env):
     after = env.get("/v1/interactions/a-1", "agent1").json()
     assert after["result"]["score"] == 0 and after["final"]["score"] > 0
     assert after["appeals"][0]["status"] == "accepted"
-    second = env.post("/v1/interactions/a-1/appeals", "agent1", json={"reason": "new appeal"}).json()
+    again = env.post("/v1/interactions/a-1/appeals", "agent1", json={"reason": "new appeal"})
+    assert again.status_code == 409 and "appealed once" in again.json()["detail"]  # one appeal per scoring
+    ingest(env, chat("a-2", RED))
+    second = env.post("/v1/interactions/a-2/appeals", "agent1", json={"reason": "new appeal"}).json()
     rejected = env.post(f"/v1/appeals/{second['id']}/decision", "sup1", json={"decision": "rejected", "reason": "维持"})
-    assert rejected.status_code == 200 and rejected.json()["review"] is None
+    assert rejected.status_code == 200 and rejected.json()["review"]["hits"] == []  # recorded, nothing changed
+    assert rejected.json()["final"]["score"] == env.get("/v1/interactions/a-2", "qa").json()["result"]["score"]
     with env.db.session() as session:
         actions = session.scalars(select(AuditLog.action).order_by(AuditLog.id)).all()
         assert actions.count("appeal.file") == 2 and actions.count("appeal.decide") == 2
