@@ -28,16 +28,18 @@ FLAGS = "final_flag IN ('green', 'yellow', 'red')"
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("results") as batch:
-        batch.add_column(sa.Column("has_critical", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch.add_column(sa.Column("final_score", sa.Float(), nullable=True))
-        batch.add_column(sa.Column("final_flag", sa.String(length=10), nullable=True))
-        batch.add_column(sa.Column("final_critical", sa.Boolean(), nullable=True))
-        batch.add_column(sa.Column("final_script_ok", sa.Boolean(), nullable=True))
-        batch.add_column(sa.Column("final_forbidden_hits", sa.Integer(), nullable=True))
-        batch.create_check_constraint("final_flag", FLAGS)
-    with op.batch_alter_table("result_dimensions") as batch:
-        batch.add_column(sa.Column("final_score", sa.Float(), nullable=True))
+    # Plain ADD COLUMN, not batch mode: SQLite's batch copies `results` and drops the old table, and
+    # with foreign keys on that drop cascades to its dimensions, hits, reviews and appeals.
+    op.add_column("results", sa.Column("has_critical", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("results", sa.Column("final_score", sa.Float(), nullable=True))
+    op.add_column(
+        "results",
+        sa.Column("final_flag", sa.String(length=10), sa.CheckConstraint(FLAGS, name="ck_results_final_flag")),
+    )
+    op.add_column("results", sa.Column("final_critical", sa.Boolean(), nullable=True))
+    op.add_column("results", sa.Column("final_script_ok", sa.Boolean(), nullable=True))
+    op.add_column("results", sa.Column("final_forbidden_hits", sa.Integer(), nullable=True))
+    op.add_column("result_dimensions", sa.Column("final_score", sa.Float(), nullable=True))
     op.drop_index("ix_results_team_day_current", table_name="results")
     op.create_index(
         "ix_results_team_day_current",
@@ -125,10 +127,9 @@ def downgrade() -> None:
         postgresql_include=["id"],
         **CURRENT,
     )
-    with op.batch_alter_table("result_dimensions") as batch:
-        batch.drop_column("final_score")
-    with op.batch_alter_table("results") as batch:
-        batch.drop_constraint(op.f("ck_results_final_flag"), type_="check")
-        for column in ("final_forbidden_hits", "final_script_ok", "final_critical", "final_flag", "final_score",
-                       "has_critical"):  # fmt: skip
-            batch.drop_column(column)
+    op.drop_column("result_dimensions", "final_score")
+    if op.get_bind().dialect.name != "sqlite":  # SQLite drops the column's own CHECK with it
+        op.drop_constraint("ck_results_final_flag", "results", type_="check")
+    for column in ("final_forbidden_hits", "final_script_ok", "final_critical", "final_flag", "final_score",
+                   "has_critical"):  # fmt: skip
+        op.drop_column("results", column)
