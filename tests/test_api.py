@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 from statistics import mean
 
@@ -65,6 +67,21 @@ def env(request, tmp_path_factory):
                     headers[name] = {"Authorization": f"Bearer {r.json()['access_token']}"}
             yield Env(client, db, headers, settings.jwt_secret)
         db.dispose()
+
+
+@pytest.fixture
+def app_config(env):
+    """Change the running app's settings for one test (`app_config(rank_min_interactions=2)`); the
+    app reads them on every request. Restored afterwards."""
+    app = env.client.app
+    original = app.state.config
+
+    def change(**fields):
+        app.state.config = dataclasses.replace(original, **fields)
+        return app.state.config
+
+    yield change
+    app.state.config = original
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ the roles of every one of these endpoints."""
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import time
 from collections import Counter
@@ -16,7 +15,7 @@ from conftest import SHARED
 from conftest_db import GREEN, RED, YELLOW
 from openpyxl import load_workbook
 from sqlalchemy import func, select
-from test_api import AGENT_TEAMS, Env, chat, clean, env, ingest  # noqa: F401 - fixtures used by name
+from test_api import AGENT_TEAMS, Env, app_config, chat, clean, env, ingest  # noqa: F401 - fixtures used by name
 
 from api.config import ApiConfig
 from qa_engine.store import kpi
@@ -80,17 +79,9 @@ def _seed_warnings(env: Env) -> None:
     ingest(env, chat("w3-0", RED, "A3", "2026-11-18"))  # A3 (T2): red, but one day only
 
 
-def test_agent_and_team_warnings(env):
+def test_agent_and_team_warnings(env, app_config):
     _seed_warnings(env)
-    config = env.client.app.state.config
-    env.client.app.state.config = dataclasses.replace(config, rank_min_interactions=4)  # A1 has 4, A2 8
-    try:
-        _warnings_and_ranks(env)
-    finally:
-        env.client.app.state.config = config
-
-
-def _warnings_and_ranks(env: Env) -> None:
+    app_config(rank_min_interactions=4)  # A1 has 4, A2 8
     red_score = env.get("/v1/interactions/w1-1", "admin").json()["result"]["score"]
     green_score = env.get("/v1/interactions/w1-0", "admin").json()["result"]["score"]
     assert red_score < 60 <= (red_score + green_score) / 2 < 80  # what the levels below rely on

@@ -5,7 +5,6 @@ ranking needs a minimum volume, the appeals inbox, the queue's appeal marker and
 
 from __future__ import annotations
 
-import dataclasses
 import io
 from datetime import timedelta
 from statistics import mean
@@ -18,7 +17,7 @@ from sqlalchemy import select
 
 from api.config import ApiConfig
 from qa_engine.store.models import ResultRow
-from test_api import chat, clean, env, ids, ingest  # noqa: F401 - fixtures and helpers of the API tests
+from test_api import app_config, chat, clean, env, ids, ingest  # noqa: F401 - fixtures and helpers of the API tests
 
 
 def detail(env, iid: str, who: str = "qa") -> dict:
@@ -37,20 +36,6 @@ def appeal(env, iid: str, hit_ids: list[int], who: str = "agent1", reason: str =
 
 def decide(env, appeal_id: int, decision: str = "accepted", who: str = "qa", **body):
     return env.post(f"/v1/appeals/{appeal_id}/decision", who, json={"decision": decision, "reason": "录音核实", **body})
-
-
-@pytest.fixture
-def config(env):
-    """Change the running app's settings for one test (the app reads them on every request)."""
-    app = env.client.app
-    original = app.state.config
-
-    def change(**fields) -> ApiConfig:
-        app.state.config = dataclasses.replace(original, **fields)
-        return app.state.config
-
-    yield change
-    app.state.config = original
 
 
 # --- a decided appeal is a review ----------------------------------------------------------------
@@ -217,13 +202,13 @@ def test_consecutive_low_days_follow_final_scores(env):
     assert (after["level"], after["below"], len(after["days"])) == ("yellow", 80, 3)
 
 
-def test_ranking_needs_a_minimum_volume_and_says_so(env, config):
+def test_ranking_needs_a_minimum_volume_and_says_so(env, app_config):
     for n in range(3):
         ingest(env, chat(f"rk-a1-{n}", YELLOW, day=f"2026-11-{17 + n}"))
     for n in range(2):
         ingest(env, chat(f"rk-a2-{n}", GREEN, agent="A2", day=f"2026-11-{17 + n}"))
     assert ApiConfig.from_settings(DbSettings()).rank_min_interactions == 10  # the default
-    config(rank_min_interactions=3)
+    app_config(rank_min_interactions=3)
     team = env.get("/v1/teams/T1/summary", "sup1").json()
     rows = {a["agent_id"]: a for a in team["agents"]}
     assert team["rank_min_interactions"] == 3
@@ -234,7 +219,7 @@ def test_ranking_needs_a_minimum_volume_and_says_so(env, config):
     a2 = env.get("/v1/agents/A2/summary", "agent2").json()
     assert (a2["rank"], a2["team_agents"], a2["rank_min_interactions"]) == (None, 1, 3)
     assert "at least 3" in a2["rank_note"]
-    config(rank_min_interactions=2)
+    app_config(rank_min_interactions=2)
     rows = {a["agent_id"]: a["rank"] for a in env.get("/v1/teams/T1/summary", "sup1").json()["agents"]}
     assert rows == {"A2": 1, "A1": 2}
     with pytest.raises(ValidationError):
@@ -273,7 +258,7 @@ def test_appeals_inbox_oldest_first_by_team_and_scoped(env):
     assert env.get("/v1/appeals?limit=0", "qa").status_code == 422
 
 
-def test_appeal_window_is_enforced(env, config):
+def test_appeal_window_is_enforced(env, app_config):
     ingest(env, chat("aw-1", RED))
     ingest(env, chat("aw-2", RED))
     d = detail(env, "aw-1", "agent1")
@@ -286,7 +271,7 @@ def test_appeal_window_is_enforced(env, config):
     late = appeal(env, "aw-1", [])
     assert late.status_code == 409, late.text
     assert "7 days" in late.json()["detail"] and "QA_APPEAL_WINDOW_DAYS" in late.json()["detail"]
-    config(appeal_window_days=30)
+    app_config(appeal_window_days=30)
     assert appeal(env, "aw-2", []).status_code == 201
     assert detail(env, "aw-1")["appeal_deadline"] > d["appeal_deadline"]
     for days in (0, 31):
