@@ -479,6 +479,11 @@ def test_appeal_naming_a_hit_accepted_from_the_inbox_changes_the_final_score_and
     inbox = server.get("/v1/appeals", status="open")["items"]
     assert [a["interaction_id"] for a in inbox] == page.locator("#appeals-table tbody tr").evaluate_all(
         "rows => rows.map(r => r.dataset.id)") and appealed in [a["interaction_id"] for a in inbox]  # fmt: skip
+    page.click("#lang-switch")  # the inbox in English
+    expect(page.locator("h1")).to_have_text("Appeals (oldest first)")
+    assert not re.search(r"[\u4e00-\u9fff]", page.locator("#appeals-table thead").inner_text())
+    page.click("#lang-switch")
+    expect(page.locator("h1")).to_have_text("申诉处理（最早的在前）")
     page.select_option("#appeal-filters select[name=team]", "T2")
     page.click("#appeal-filters button[type=submit]")
     page.wait_for_url("**team=T2**")

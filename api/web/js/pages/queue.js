@@ -87,7 +87,7 @@ export async function renderQueue(view, _id, params) {
 // An appeal on the row's scoring: open ones stand out; decided ones say how.
 function appealMarker(it) {
   if (!it.appeal_status) return "";
-  const label = it.appeal_status === "open" ? t("appealOpenMarker") : `${t("appealMarker")}${t(it.appeal_status)}`;
+  const label = it.appeal_status === "open" ? t("appealOpenMarker") : t("appealMarker", { status: t(it.appeal_status).toLowerCase() });
   return ` <span class="appeal-marker status status-${it.appeal_status}" data-appeal-status="${esc(it.appeal_status)}">${esc(label)}</span>`;
 }
 
