@@ -44,7 +44,8 @@ def upgrade() -> None:
     op.create_index(
         "ix_results_team_day_current",
         "results",
-        ["team_id", "occurred_date", "agent_id", "score", "flag", "final_score", "final_flag", "is_current"],
+        ["team_id", "occurred_date", "agent_id", "score", "flag", "final_score", "final_flag", "has_critical",
+         "final_critical", "is_current"],  # fmt: skip
         postgresql_include=["id"],
         **CURRENT,
     )

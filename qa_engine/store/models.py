@@ -153,7 +153,7 @@ class ResultRow(Base):
             sqlite_where=text("is_current = 1"),
             postgresql_where=text("is_current"),
         ),
-        Index(  # covering: a team's breakdown and ranks read the index only
+        Index(  # covering: a team's breakdown, ranks and warnings read the index only (final or automatic)
             "ix_results_team_day_current",
             "team_id",
             "occurred_date",
@@ -162,6 +162,8 @@ class ResultRow(Base):
             "flag",
             "final_score",
             "final_flag",
+            "has_critical",
+            "final_critical",
             "is_current",  # SQLite treats the index as covering only with it
             sqlite_where=text("is_current = 1"),
             postgresql_where=text("is_current"),
