@@ -7,7 +7,14 @@ from sqlalchemy.orm import Session
 from api import schemas as s
 from qa_engine.store import repository as repo
 from qa_engine.store.models import ApiUser, Appeal, IngestJob, InteractionRow, ResultRow, Review
-from qa_engine.store.reviews import appeal_deadline, appeals_of, latest_appeals, review_state, reviews_of
+from qa_engine.store.reviews import (
+    appeal_deadline,
+    appeals_of,
+    hit_decisions,
+    latest_appeals,
+    review_state,
+    reviews_of,
+)
 
 
 def user_out(user: ApiUser) -> s.UserOut:
@@ -82,9 +89,10 @@ def appeal_out(a: Appeal) -> s.AppealOut:
 def appeal_items(session: Session, rows: list[tuple[Appeal, InteractionRow, ResultRow]]) -> list[s.AppealItem]:
     """Appeals with their interaction, the appealed run's automatic and final score and the contested
     hits with their latest decision."""
+    decided = hit_decisions(session, [res.id for _, _, res in rows])
     items = []
     for appeal, row, res in rows:
-        decisions, _ = review_state(session, res.id)
+        decisions = decided[res.id]
         hits = {h.id: h for h in res.hits}
         items.append(
             s.AppealItem(
@@ -104,7 +112,7 @@ def appeal_items(session: Session, rows: list[tuple[Appeal, InteractionRow, Resu
                         dimension=h.dimension,
                         severity=h.severity,
                         text=h.text,
-                        decision=decisions[h.id].decision if h.id in decisions else None,
+                        decision=decisions.get(h.id),
                     )
                     for h in (hits[i] for i in appeal.hit_ids if i in hits)
                 ],

@@ -67,6 +67,22 @@ def review_state(session: Session, result_id: int) -> tuple[dict[int, HitDecisio
     return decisions, overrides
 
 
+def hit_decisions(session: Session, result_ids: list[int]) -> dict[int, dict[int, str]]:
+    """The effective decision per hit of each run (latest review wins), for many runs in one query."""
+    out: dict[int, dict[int, str]] = {rid: {} for rid in result_ids}
+    if not result_ids:
+        return out
+    rows = session.execute(
+        select(Review.result_id, HitDecision.hit_id, HitDecision.decision)
+        .join(HitDecision, HitDecision.review_id == Review.id)
+        .where(Review.result_id.in_(sorted(set(result_ids))))
+        .order_by(Review.id, HitDecision.id)
+    )
+    for result_id, hit_id, decision in rows:
+        out[result_id][hit_id] = decision
+    return out
+
+
 def reviews_of(session: Session, interaction_id: str) -> list[Review]:
     return list(session.scalars(select(Review).where(Review.interaction_id == interaction_id).order_by(Review.id)))
 
@@ -98,21 +114,10 @@ def compute_final(
     interaction: InteractionRow,
     res: ResultRow,
     *,
-    card: Scorecard | None = None,
-    rule_dimensions: dict[str, str] | None = None,
-) -> FinalScore:
-    return _final(session, interaction, res, card=card, rule_dimensions=rule_dimensions)[0]
-
-
-def _final(
-    session: Session,
-    interaction: InteractionRow,
-    res: ResultRow,
-    *,
     card: Scorecard | None,
     rule_dimensions: dict[str, str] | None,
 ) -> tuple[FinalScore, set[int]]:
-    """The final score and the ids of the hits dismissed so far."""
+    """The final score of `res` after its reviews so far, and the ids of the hits they dismissed."""
     decisions, overrides = review_state(session, res.id)
     dismissed = {hid for hid, d in decisions.items() if d.decision == "dismiss"}
     final = final_score(
@@ -167,7 +172,7 @@ def add_review(
     )
     session.add(review)
     session.flush()
-    final, dismissed = _final(session, interaction, res, card=card, rule_dimensions=rule_dimensions)
+    final, dismissed = compute_final(session, interaction, res, card=card, rule_dimensions=rule_dimensions)
     review.final_score, review.final_flag = final.score, final.flag
     review.final_dimensions = final.dimensions
     _store_final(res, final, dismissed)

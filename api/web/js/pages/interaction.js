@@ -197,11 +197,11 @@ function appealsHtml(d, state) {
       <p>${esc(a.reason)}</p>
       ${a.hit_ids.length ? `<p class="muted contested">${t("contestedHits")}: ${a.hit_ids.map((hid) => `<code>${esc(hitById.get(hid)?.rule_id ?? hid)}</code>`).join(" ")}</p>` : ""}
       ${a.decided_by ? `<div class="reply">${t("decidedBy")} ${esc(a.decided_by)} · ${esc(fmtTime(a.decided_at))}<p>${esc(a.decision_reason || "")}</p>${outcome}</div>` : ""}
-      ${a.status === "open" && state.reviewer && current ? `
+      ${a.status === "open" && state.reviewer ? `
         <div class="appeal-decide-form">
-          <p class="hint">${t("decideHint")}</p>
-          <div class="hit-picks">${(contested.length ? [...contested, ...findings(d).filter((h) => !a.hit_ids.includes(h.id))] : findings(d))
-            .map((h) => hitPick(h, "dismiss", a.hit_ids.includes(h.id), a.hit_ids.includes(h.id) ? ` <span class="tag">${t("contested")}</span>` : "")).join("")}</div>
+          ${current ? `<p class="hint">${t("decideHint")}</p>
+          <div class="hit-picks">${[...contested, ...findings(d).filter((h) => !a.hit_ids.includes(h.id))]
+            .map((h) => hitPick(h, "dismiss", a.hit_ids.includes(h.id), a.hit_ids.includes(h.id) ? ` <span class="tag">${t("contested")}</span>` : "")).join("")}</div>` : ""}
           <div class="appeal-decide"><input type="text" class="decision-reason" placeholder="${esc(t("decisionReason"))}">
             <button type="button" data-appeal-decision="accepted">${t("accept")}</button>
             <button type="button" data-appeal-decision="rejected">${t("reject")}</button></div>
