@@ -86,6 +86,6 @@ function appealsTable(items) {
       <td>${esc(a.decision_reason || "")}${a.decided_by ? ` <span class="muted">· ${esc(a.decided_by)}</span>` : ""}</td>
       <td>${esc(fmtTime(a.created_at))}</td>
     </tr>`).join("");
-  return `<table class="grid" id="my-appeals"><thead><tr><th>${t("status")}</th><th>${t("interaction")}</th><th>${t("contestedHits")}</th>
-    <th>${t("autoScore")}</th><th>${t("finalScore")}</th><th>${t("decisionReason")}</th><th>${t("filed")}</th></tr></thead><tbody>${rows}</tbody></table>`;
+  return `<div class="table-wrap"><table class="grid" id="my-appeals"><thead><tr><th>${t("status")}</th><th>${t("interaction")}</th><th>${t("contestedHits")}</th>
+    <th>${t("autoScore")}</th><th>${t("finalScore")}</th><th>${t("decisionReason")}</th><th>${t("filed")}</th></tr></thead><tbody>${rows}</tbody></table></div>`;
 }

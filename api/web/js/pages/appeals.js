@@ -37,7 +37,7 @@ export async function renderAppeals(view, _id, params) {
   }
   body.innerHTML = `
     <p class="hint">${t("total", { n: page.total })}</p>
-    <table class="grid" id="appeals-table">
+    <div class="table-wrap"><table class="grid" id="appeals-table">
       <thead><tr><th>${t("filed")}</th><th>${t("status")}</th><th>${t("interaction")}</th><th>${t("agent")}</th><th>${t("team")}</th>
         <th>${t("contestedHits")}</th><th>${t("appealReason")}</th><th>${t("autoScore")}</th><th>${t("finalScore")}</th></tr></thead>
       <tbody>${page.items.map((a) => `
@@ -51,5 +51,5 @@ export async function renderAppeals(view, _id, params) {
           <td class="num">${fmtScore(a.score)} ${flagBadge(a.flag)}</td>
           <td class="num">${a.final_score !== null ? `${fmtScore(a.final_score)} ${flagBadge(a.final_flag)}` : "–"}</td>
         </tr>`).join("")}</tbody>
-    </table>`;
+    </table></div>`;
 }
