@@ -18,6 +18,7 @@ import sys
 import time
 import wave
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -27,11 +28,12 @@ from conftest import REPO, SHARED
 from conftest_db import CRITICAL, GREEN, RED, YELLOW
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from sqlalchemy import select
 
 from qa_datasets.jddc import load_sessions
 from qa_engine.store import accounts, migrate
 from qa_engine.store.db import Database
-from qa_engine.store.models import Agent, Team
+from qa_engine.store.models import Agent, ResultRow, Team
 
 CHROMIUM = "/usr/bin/chromium"
 CALLS = SHARED / "audio" / "calls"
@@ -53,6 +55,7 @@ LOW_ASR = 0.6  # the engine's default QA_ASR_LOW_CONFIDENCE
 class Server:
     url: str
     audio_dir: Path
+    database_url: str
 
     def token(self, user: str) -> dict[str, str]:
         r = httpx.post(f"{self.url}/v1/auth/token", data={"username": user, "password": PASSWORD})
@@ -185,7 +188,7 @@ def server(tmp_path_factory) -> Server:
         else:
             pytest.fail(f"the app did not start; log: {(tmp / 'server.log').read_text()[-2000:]}")
         _seed(base, key)
-        yield Server(base, audio_dir)
+        yield Server(base, audio_dir, url)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -518,6 +521,15 @@ def test_appeal_naming_a_hit_accepted_from_the_inbox_changes_the_final_score_and
     expect(row.locator("td").nth(3)).to_contain_text(f'{a1["average_score"]:.1f}')
     expect(row.locator("td").nth(3)).to_contain_text(f'自动 {team_before["A1"]["automatic"]["average_score"]:.1f}')
 
+    # Past the appeal window (QA_APPEAL_WINDOW_DAYS, 7 days after scoring) the page says so, the API refuses.
+    late = "chat-red"  # A1's, not appealed
+    db = Database(server.database_url)
+    with db.session() as session:
+        res = session.scalar(select(ResultRow).where(ResultRow.interaction_id == late, ResultRow.is_current.is_(True)))
+        res.created_at -= timedelta(days=8)
+        session.commit()
+    db.dispose()
+
     # The agent sees the outcome on their page and on the interaction.
     page.click("#logout")
     login(page, server, "agent1")
@@ -529,6 +541,11 @@ def test_appeal_naming_a_hit_accepted_from_the_inbox_changes_the_final_score_and
     page.goto(f"{server.url}/ui/#/i/{appealed}")
     expect(page.locator("#appeals .outcome")).to_contain_text(f'{after["final"]["score"]:.1f}')
     expect(page.locator("#appeal-form")).to_have_count(0)
+    page.goto(f"{server.url}/ui/#/i/{late}")
+    expect(page.locator("#appeal-closed")).to_contain_text("申诉期已过")
+    expect(page.locator("#appeal-form")).to_have_count(0)
+    r = httpx.post(f"{server.url}/v1/interactions/{late}/appeals", headers=server.token("agent1"), json={"reason": "晚了"})
+    assert r.status_code == 409 and "QA_APPEAL_WINDOW_DAYS" in r.json()["detail"]
 
 
 def test_long_call_render_time(server: Server, page: Page):
