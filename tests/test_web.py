@@ -548,6 +548,35 @@ def test_appeal_naming_a_hit_accepted_from_the_inbox_changes_the_final_score_and
     assert r.status_code == 409 and "QA_APPEAL_WINDOW_DAYS" in r.json()["detail"]
 
 
+def test_the_decision_picks_which_contested_hits_to_dismiss(server: Server, page: Page):
+    """A supervisor appeals for their agent, contesting two hits; the QA specialist unticks one of
+    them: accepted, the ticked hit is dismissed and the unticked one kept (confirmed)."""
+    iid = "chat-red2"  # A2 (T1)
+    d = server.get(f"/v1/interactions/{iid}")
+    deflect, model = (next(h for h in d["result"]["hits"] if h["rule_id"] == r) for r in
+                      ("forbidden.deflect", "forbidden.model_deflect"))  # fmt: skip
+    login(page, server, "sup1")
+    page.goto(f"{server.url}/ui/#/i/{iid}")
+    for h in (deflect, model):
+        page.locator(f'#appeal-form input[name=hit][value="{h["id"]}"]').check()
+    page.fill("#appeal-form input[name=reason]", "两处都是复述客户")
+    page.click("#appeal-form button[type=submit]")
+    li = page.locator('#appeals .appeal[data-status="open"]')
+    expect(li.locator(".contested code")).to_have_count(2)
+    page.click("#logout")
+    login(page, server, "qa")
+    page.goto(f"{server.url}/ui/#/i/{iid}")
+    li = page.locator('#appeals .appeal[data-status="open"]')
+    expect(li.locator(f'input[name=dismiss][value="{deflect["id"]}"]')).to_be_checked()
+    li.locator(f'input[name=dismiss][value="{model["id"]}"]').uncheck()
+    li.locator(".decision-reason").fill("第一处属实，第二处确为坐席所说")
+    li.locator('[data-appeal-decision="accepted"]').click()
+    expect(page.locator('#appeals .appeal[data-status="accepted"]')).to_have_count(1)
+    decisions = {h["id"]: h["decision"] for h in server.get(f"/v1/interactions/{iid}")["result"]["hits"]}
+    assert (decisions[deflect["id"]], decisions[model["id"]]) == ("dismiss", "confirm")
+    expect(page.locator(f'#hit-{deflect["id"]}')).to_have_class(re.compile(r"decided-dismiss"))
+
+
 def test_long_call_render_time(server: Server, page: Page):
     """A 30-minute call with 400 turns: time from opening the page to usable (reported, not asserted)."""
     login(page, server, "qa")
