@@ -132,6 +132,29 @@ class AppealOut(BaseModel):
     decision_reason: str | None
 
 
+class ContestedHit(BaseModel):
+    hit_id: int
+    rule_id: str
+    dimension: str
+    severity: str
+    text: str
+    decision: Literal["confirm", "dismiss"] | None = Field(description="latest review decision")
+
+
+class AppealItem(AppealOut):
+    """An appeal in the inbox (or on the agent's page) with what it is about and its outcome."""
+
+    team_id: str | None
+    channel: Channel
+    occurred_at: datetime
+    score: float = Field(description="automatic score of the appealed run")
+    flag: Flag
+    final_score: float | None = Field(description="after review (the appeal's decision included); null before")
+    final_flag: Flag | None
+    current: bool = Field(description="the appealed run is still the interaction's current one")
+    contested: list[ContestedHit] = Field(description="the hits the appeal contests, with their decision")
+
+
 class InteractionOut(BaseModel):
     interaction_id: str
     channel: Channel
@@ -145,6 +168,9 @@ class InteractionOut(BaseModel):
     final: FinalOut | None = Field(description="after review; null when not reviewed")
     reviews: list[ReviewOut]
     appeals: list[AppealOut]
+    appeal_deadline: datetime = Field(
+        description="the current run may be appealed until then (QA_APPEAL_WINDOW_DAYS after it was scored)"
+    )
     history: list[ResultRef] = Field(description="every scoring run, oldest first")
 
 
@@ -166,6 +192,8 @@ class InteractionItem(BaseModel):
     critical: list[str]
     final_score: float | None
     final_flag: Flag | None
+    appeal_id: int | None = Field(default=None, description="the newest appeal of the current run")
+    appeal_status: Literal["open", "accepted", "rejected"] | None = None
 
 
 class Page(BaseModel, Generic[T]):
@@ -232,7 +260,8 @@ class DecisionIn(BaseModel):
 
 class DecisionOut(BaseModel):
     appeal: AppealOut
-    review: ReviewOut | None
+    review: ReviewOut = Field(description="the review that records the decision")
+    final: FinalOut
 
 
 # --- summaries ----------------------------------------------------------------------------------
@@ -251,6 +280,17 @@ class DayOut(BaseModel):
     red: int
     yellow: int
     green: int
+    critical: int = Field(description="interactions with a critical (一票否决) violation")
+    reviewed: int = Field(description="interactions with a final score")
+    automatic_average_score: float | None = Field(description="the same day by automatic scores")
+
+
+class AutomaticKpis(BaseModel):
+    """The same interactions by automatic scores alone (before any review)."""
+
+    average_score: float | None
+    pass_rate: float | None
+    flags: FlagCounts
 
 
 class KpiOut(BaseModel):
@@ -260,6 +300,9 @@ class KpiOut(BaseModel):
     average_score: float | None
     pass_rate: float | None = Field(description="share of interactions not flagged red")
     flags: FlagCounts
+    critical: int = Field(description="interactions with a critical (一票否决) violation")
+    reviewed: int = Field(description="interactions with a final score (reviewed or appeal decided)")
+    automatic: AutomaticKpis = Field(description="average, pass rate and flags by automatic scores")
     dimensions: dict[str, float | None] = Field(description="average score per dimension")
     politeness_rate: float | None = Field(description="礼貌用语使用率: polite agent turns / agent turns")
     forbidden_per_100: float | None = Field(description="服务禁语 hits per 100 interactions")
@@ -282,6 +325,8 @@ class AgentWarning(BaseModel):
             "examples": [
                 {
                     "level": "red",
+                    "kind": "consecutive_low",
+                    "below": 60,
                     "reason": "3 consecutive working days with a daily average below 60",
                     "days": ["2026-11-18", "2026-11-19", "2026-11-20"],
                 }
@@ -290,11 +335,16 @@ class AgentWarning(BaseModel):
     )
 
     level: Flag
+    kind: Literal["critical", "consecutive_low"] | None = Field(
+        default=None, description="critical: a 一票否决 violation in the range; consecutive_low: low days in a row"
+    )
+    below: float | None = Field(default=None, description="the daily average threshold of consecutive_low")
     reason: str | None = Field(description="why, when not green")
     days: list[date] = Field(description="the consecutive working days behind a red or yellow warning")
 
 
-_DAY = {"date": "2026-11-20", "interactions": 41, "average_score": 57.3, "red": 19, "yellow": 12, "green": 10}
+_DAY = {"date": "2026-11-20", "interactions": 41, "average_score": 57.3, "red": 19, "yellow": 12, "green": 10,
+        "critical": 2, "reviewed": 9, "automatic_average_score": 55.8}  # fmt: skip
 _KPIS = {
     "start": "2026-11-01",
     "end": "2026-11-30",
@@ -302,6 +352,9 @@ _KPIS = {
     "average_score": 78.4,
     "pass_rate": 0.8867,
     "flags": {"red": 92, "yellow": 241, "green": 479},
+    "critical": 7,
+    "reviewed": 130,
+    "automatic": {"average_score": 77.1, "pass_rate": 0.8695, "flags": {"red": 106, "yellow": 250, "green": 456}},
     "dimensions": {"politeness": 86.2, "forbidden_words": 91.5, "empathy": 74.0, "script_compliance": 81.9,
                    "emotion": 88.7, "call_signals": 95.1},
     "politeness_rate": 0.6421,
@@ -325,9 +378,12 @@ class AgentSummary(KpiOut):
                     "agent_id": "A1024",
                     "team_id": "T-after-sales",
                     "rank": 3,
+                    "rank_min_interactions": 10,
                     "team_agents": 12,
                     "warning": {
                         "level": "red",
+                        "kind": "consecutive_low",
+                        "below": 60,
                         "reason": "3 consecutive working days with a daily average below 60",
                         "days": ["2026-11-18", "2026-11-19", "2026-11-20"],
                     },
@@ -341,8 +397,13 @@ class AgentSummary(KpiOut):
         description="the agent's team; for a supervisor whose teams the agent left, the supervisor's team "
         "the agent last handled an interaction in"
     )
-    rank: int | None = Field(description="rank by average score within the team over the range (1 = best)")
-    team_agents: int = Field(description="agents of the team with interactions in the range")
+    rank: int | None = Field(
+        description="rank by average score within the team over the range (1 = best); null with fewer than "
+        "rank_min_interactions interactions"
+    )
+    rank_note: str | None = Field(default=None, description="why there is no rank")
+    rank_min_interactions: int = Field(description="interactions an agent needs in the range to be ranked")
+    team_agents: int = Field(description="agents of the team ranked over the range")
     warning: AgentWarning
 
 
@@ -352,7 +413,11 @@ class AgentRow(BaseModel):
     average_score: float | None
     pass_rate: float | None
     flags: FlagCounts
+    critical: int
+    reviewed: int
+    automatic: AutomaticKpis
     rank: int | None = None
+    rank_note: str | None = Field(default=None, description="why there is no rank")
     warning: AgentWarning | None = None
 
 
@@ -367,14 +432,17 @@ class TeamSummary(KpiOut):
                 {
                     **_KPIS,
                     "team_id": "T-after-sales",
+                    "rank_min_interactions": 10,
                     "agents": [
                         {"agent_id": "A1024", "interactions": 96, "average_score": 63.2, "pass_rate": 0.6875,
-                         "flags": {"red": 30, "yellow": 31, "green": 35}, "rank": 12,
-                         "warning": {"level": "red", "reason": "3 consecutive working days with a daily average "
+                         "flags": {"red": 30, "yellow": 31, "green": 35}, "critical": 0, "reviewed": 14,
+                         "automatic": {"average_score": 61.9, "pass_rate": 0.6667,
+                                       "flags": {"red": 32, "yellow": 30, "green": 34}}, "rank": 12,
+                         "warning": {"level": "red", "kind": "consecutive_low", "below": 60, "reason": "3 consecutive working days with a daily average "
                                      "below 60", "days": ["2026-11-18", "2026-11-19", "2026-11-20"]}},
                     ],
                     "warnings": [
-                        {"agent_id": "A1024", "level": "red",
+                        {"agent_id": "A1024", "level": "red", "kind": "consecutive_low", "below": 60,
                          "reason": "3 consecutive working days with a daily average below 60",
                          "days": ["2026-11-18", "2026-11-19", "2026-11-20"]},
                     ],
@@ -384,6 +452,7 @@ class TeamSummary(KpiOut):
     )
 
     team_id: str
+    rank_min_interactions: int = Field(description="interactions an agent needs in the range to be ranked")
     agents: list[AgentRow]
     warnings: list[TeamWarning] = Field(description="agents with a red or yellow warning, red first")
 
@@ -529,7 +598,8 @@ class ScoreBand(BaseModel):
 
     from_: int = Field(alias="from", serialization_alias="from")
     to: int
-    count: int
+    count: int = Field(description="by final scores (automatic where not reviewed)")
+    automatic: int = Field(description="by automatic scores")
 
 
 class ScoreDistribution(BaseModel):

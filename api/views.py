@@ -7,7 +7,14 @@ from sqlalchemy.orm import Session
 from api import schemas as s
 from qa_engine.store import repository as repo
 from qa_engine.store.models import ApiUser, Appeal, IngestJob, InteractionRow, ResultRow, Review
-from qa_engine.store.reviews import appeals_of, review_state, reviews_of
+from qa_engine.store.reviews import (
+    appeal_deadline,
+    appeals_of,
+    hit_decisions,
+    latest_appeals,
+    review_state,
+    reviews_of,
+)
 
 
 def user_out(user: ApiUser) -> s.UserOut:
@@ -79,7 +86,42 @@ def appeal_out(a: Appeal) -> s.AppealOut:
     return s.AppealOut.model_validate(a, from_attributes=True)
 
 
-def interaction_out(session: Session, row: InteractionRow) -> s.InteractionOut:
+def appeal_items(session: Session, rows: list[tuple[Appeal, InteractionRow, ResultRow]]) -> list[s.AppealItem]:
+    """Appeals with their interaction, the appealed run's automatic and final score and the contested
+    hits with their latest decision."""
+    decided = hit_decisions(session, [res.id for _, _, res in rows])
+    items = []
+    for appeal, row, res in rows:
+        decisions = decided[res.id]
+        hits = {h.id: h for h in res.hits}
+        items.append(
+            s.AppealItem(
+                **appeal_out(appeal).model_dump(),
+                team_id=row.team_id,
+                channel=row.channel,
+                occurred_at=row.occurred_at,
+                score=res.score,
+                flag=res.flag,
+                final_score=res.final_score,
+                final_flag=res.final_flag,
+                current=res.is_current,
+                contested=[
+                    s.ContestedHit(
+                        hit_id=h.id,
+                        rule_id=h.rule_id,
+                        dimension=h.dimension,
+                        severity=h.severity,
+                        text=h.text,
+                        decision=decisions.get(h.id),
+                    )
+                    for h in (hits[i] for i in appeal.hit_ids if i in hits)
+                ],
+            )
+        )
+    return items
+
+
+def interaction_out(session: Session, row: InteractionRow, *, appeal_window_days: int) -> s.InteractionOut:
     history = repo.result_history(session, row.id)
     current = next(r for r in history if r.is_current)
     decisions, _ = review_state(session, current.id)
@@ -103,6 +145,7 @@ def interaction_out(session: Session, row: InteractionRow) -> s.InteractionOut:
         final=final_out(latest[-1]) if latest else None,
         reviews=[review_out(r) for r in reviews],
         appeals=[appeal_out(a) for a in appeals_of(session, row.id)],
+        appeal_deadline=appeal_deadline(current, appeal_window_days),
         history=[
             s.ResultRef(
                 id=r.id,
@@ -122,9 +165,11 @@ def page_out(
     session: Session, total: int, rows: list[tuple[InteractionRow, ResultRow]], limit: int, offset: int
 ) -> s.Page[s.InteractionItem]:
     finals = repo.latest_reviews(session, [res.id for _, res in rows])
+    appeals = latest_appeals(session, [res.id for _, res in rows])
     items = []
     for row, res in rows:
         review = finals.get(res.id)
+        appeal = appeals.get(res.id)
         items.append(
             s.InteractionItem(
                 interaction_id=row.id,
@@ -138,6 +183,8 @@ def page_out(
                 critical=list(res.critical),
                 final_score=review.final_score if review else None,
                 final_flag=review.final_flag if review else None,
+                appeal_id=appeal.id if appeal else None,
+                appeal_status=appeal.status if appeal else None,
             )
         )
     return s.Page[s.InteractionItem](total=total, limit=limit, offset=offset, items=items)

@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     alert_timeout_seconds: float = Field(default=5.0, gt=0)
     alert_retry_seconds: float = Field(default=10.0, gt=0)
     alert_max_attempts: int = Field(default=8, ge=1)
+    # An agent is ranked in their team only with at least this many interactions in the range.
+    rank_min_interactions: int = Field(default=10, ge=1)
+    # An agent may appeal a scoring this many days after it was scored (then 409).
+    appeal_window_days: int = Field(default=7, ge=1, le=30)
 
     @field_validator("jwt_secret")
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 from statistics import mean
 
@@ -65,6 +67,21 @@ def env(request, tmp_path_factory):
                     headers[name] = {"Authorization": f"Bearer {r.json()['access_token']}"}
             yield Env(client, db, headers, settings.jwt_secret)
         db.dispose()
+
+
+@pytest.fixture
+def app_config(env):
+    """Change the running app's settings for one test (`app_config(rank_min_interactions=2)`); the
+    app reads them on every request. Restored afterwards."""
+    app = env.client.app
+    original = app.state.config
+
+    def change(**fields):
+        app.state.config = dataclasses.replace(original, **fields)
+        return app.state.config
+
+    yield change
+    app.state.config = original
 
 
 @pytest.fixture(autouse=True)
@@ -327,9 +344,13 @@ def test_appeal_flow(env):
     after = env.get("/v1/interactions/a-1", "agent1").json()
     assert after["result"]["score"] == 0 and after["final"]["score"] > 0
     assert after["appeals"][0]["status"] == "accepted"
-    second = env.post("/v1/interactions/a-1/appeals", "agent1", json={"reason": "new appeal"}).json()
+    again = env.post("/v1/interactions/a-1/appeals", "agent1", json={"reason": "new appeal"})
+    assert again.status_code == 409 and "appealed once" in again.json()["detail"]  # one appeal per scoring
+    ingest(env, chat("a-2", RED))
+    second = env.post("/v1/interactions/a-2/appeals", "agent1", json={"reason": "new appeal"}).json()
     rejected = env.post(f"/v1/appeals/{second['id']}/decision", "sup1", json={"decision": "rejected", "reason": "维持"})
-    assert rejected.status_code == 200 and rejected.json()["review"] is None
+    assert rejected.status_code == 200 and rejected.json()["review"]["hits"] == []  # recorded, nothing changed
+    assert rejected.json()["final"]["score"] == env.get("/v1/interactions/a-2", "qa").json()["result"]["score"]
     with env.db.session() as session:
         actions = session.scalars(select(AuditLog.action).order_by(AuditLog.id)).all()
         assert actions.count("appeal.file") == 2 and actions.count("appeal.decide") == 2

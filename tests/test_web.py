@@ -18,6 +18,7 @@ import sys
 import time
 import wave
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -27,11 +28,12 @@ from conftest import REPO, SHARED
 from conftest_db import CRITICAL, GREEN, RED, YELLOW
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from sqlalchemy import select
 
 from qa_datasets.jddc import load_sessions
 from qa_engine.store import accounts, migrate
 from qa_engine.store.db import Database
-from qa_engine.store.models import Agent, Team
+from qa_engine.store.models import Agent, ResultRow, Team
 
 CHROMIUM = "/usr/bin/chromium"
 CALLS = SHARED / "audio" / "calls"
@@ -53,6 +55,7 @@ LOW_ASR = 0.6  # the engine's default QA_ASR_LOW_CONFIDENCE
 class Server:
     url: str
     audio_dir: Path
+    database_url: str
 
     def token(self, user: str) -> dict[str, str]:
         r = httpx.post(f"{self.url}/v1/auth/token", data={"username": user, "password": PASSWORD})
@@ -185,7 +188,7 @@ def server(tmp_path_factory) -> Server:
         else:
             pytest.fail(f"the app did not start; log: {(tmp / 'server.log').read_text()[-2000:]}")
         _seed(base, key)
-        yield Server(base, audio_dir)
+        yield Server(base, audio_dir, url)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -381,9 +384,16 @@ def test_team_dashboard_and_agent_page(server: Server, page: Page):
     summary = server.get("/v1/teams/T1/summary", "sup1")
     rows = page.locator("#agents-table tbody tr")
     shown = rows.evaluate_all("rs => rs.map(r => [r.dataset.agent, r.dataset.warning])")
-    ranked = sorted(summary["agents"], key=lambda a: a["rank"])
+    ranked = sorted(summary["agents"], key=lambda a: (a["rank"] or 1e9, -(a["average_score"] or -1)))
     assert shown == [[a["agent_id"], (a["warning"] or {}).get("level", "green")] for a in ranked]
     assert dict(shown)["A5"] == "red" and dict(shown)["A6"] == "yellow"
+    # A critical (一票否决) violation is a red warning; agents below the minimum volume are not ranked.
+    assert dict(shown)["A1"] == "red"  # chat-critical2
+    assert next(a for a in summary["agents"] if a["agent_id"] == "A1")["warning"]["kind"] == "critical"
+    expect(page.locator("#rank-rule")).to_contain_text(str(summary["rank_min_interactions"]))
+    few = [a["agent_id"] for a in summary["agents"] if a["interactions"] < summary["rank_min_interactions"]]
+    assert "A5" in few and all(a["rank"] is None for a in summary["agents"] if a["agent_id"] in few)
+    expect(page.locator('#agents-table tr[data-agent="A5"] td.rank')).to_have_text("未排名")
     bands = server.get("/v1/teams/T1/score-distribution", "sup1")["bands"]
     assert sum(b["count"] for b in bands) == summary["interactions"]
     drawn = page.evaluate("() => Chart.getChart(document.querySelector('#dist-chart')).data.datasets[0].data")
@@ -424,13 +434,6 @@ def test_agent_sees_only_their_own(server: Server, page: Page):
     expect(page.locator(".decide")).to_have_count(0)  # agents do not review
     expect(page.locator("#appeal-form")).to_be_visible()
 
-    # The appeal thread: the agent appeals, a QA specialist accepts, the agent sees the answer.
-    appealed = own[0]["interaction_id"]
-    page.fill("#appeal-form input[name=reason]", "客户先骂人，我只是复述")
-    page.click("#appeal-form button[type=submit]")
-    expect(page.locator('#appeals .appeal[data-status="open"]')).to_contain_text("客户先骂人，我只是复述")
-    expect(page.locator("#appeal-form")).to_have_count(0)  # one open appeal at a time
-
     page.goto(f"{server.url}/ui/#/i/{CALL_ID}")
     expect(page.locator("#ia-error")).to_contain_text("无权查看")
     expect(page.locator("#transcript")).to_have_count(0)
@@ -446,14 +449,132 @@ def test_agent_sees_only_their_own(server: Server, page: Page):
     stolen = link.replace(LONG_CALL_ID, CALL_ID, 1)
     assert httpx.get(f"{server.url}{stolen}").status_code == 401
 
+
+
+def test_appeal_naming_a_hit_accepted_from_the_inbox_changes_the_final_score_and_kpis(server: Server, page: Page):
+    appealed = "chat-critical2"  # A1 (T1): a critical insult, score 0, red
+    d = server.get(f"/v1/interactions/{appealed}", "agent1")
+    insult = next(h for h in d["result"]["hits"] if h["rule_id"] == "forbidden.mock_insult")
+    assert d["result"]["score"] == 0 and d["final"] is None and d["appeals"] == []
+    team_before = {a["agent_id"]: a for a in server.get("/v1/teams/T1/summary", "sup1")["agents"]}
+    a1_before = server.get("/v1/agents/A1/summary", "agent1")
+
+    # The agent ticks the contested hit in the page and appeals.
+    login(page, server, "agent1")
+    page.goto(f"{server.url}/ui/#/i/{appealed}")
+    form = page.locator("#appeal-form")
+    expect(form).to_be_visible()
+    expect(form.locator(".hint")).to_contain_text("申诉截止")
+    form.locator(f'input[name=hit][value="{insult["id"]}"]').check()
+    form.locator("input[name=reason]").fill("客户先骂人，我只是复述")
+    form.locator("button[type=submit]").click()
+    opened = page.locator('#appeals .appeal[data-status="open"]')
+    expect(opened).to_contain_text("客户先骂人，我只是复述")
+    expect(opened.locator(".contested code")).to_have_text(["forbidden.mock_insult"])
+    expect(page.locator("#appeal-form")).to_have_count(0)
+    assert server.get(f"/v1/interactions/{appealed}", "agent1")["appeals"][0]["hit_ids"] == [insult["id"]]
+
+    # The QA specialist finds it in the inbox (oldest first, by team) and in the queue (marked).
     page.click("#logout")
     login(page, server, "qa")
+    page.click('#nav a[href="#/appeals"]')
+    page.wait_for_selector("#appeals-table")
+    inbox = server.get("/v1/appeals", status="open")["items"]
+    assert [a["interaction_id"] for a in inbox] == page.locator("#appeals-table tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.id)") and appealed in [a["interaction_id"] for a in inbox]  # fmt: skip
+    page.click("#lang-switch")  # the inbox in English
+    expect(page.locator("h1")).to_have_text("Appeals (oldest first)")
+    assert not re.search(r"[\u4e00-\u9fff]", page.locator("#appeals-table thead").inner_text())
+    page.click("#lang-switch")
+    expect(page.locator("h1")).to_have_text("申诉处理（最早的在前）")
+    page.select_option("#appeal-filters select[name=team]", "T2")
+    page.click("#appeal-filters button[type=submit]")
+    page.wait_for_url("**team=T2**")
+    expect(page.locator(f'#appeals-table tr[data-id="{appealed}"]')).to_have_count(0)
+    page.goto(f"{server.url}/ui/#/queue?team=T1&flag=red")
+    marker = page.locator(f'#queue-table tr[data-id="{appealed}"] .appeal-marker')
+    expect(marker).to_have_attribute("data-appeal-status", "open")
+    page.goto(f"{server.url}/ui/#/appeals?status=open&team=T1")
+    page.click(f'#appeals-table tr[data-id="{appealed}"] a')
+
+    # The decision: the contested hit is ticked to be dismissed; accept.
+    li = page.locator('#appeals .appeal[data-status="open"]')
+    expect(li.locator(f'input[name=dismiss][value="{insult["id"]}"]')).to_be_checked()
+    li.locator(".decision-reason").fill("录音核实，属实")
+    li.locator('[data-appeal-decision="accepted"]').click()
+    expect(page.locator('#appeals .appeal[data-status="accepted"]')).to_contain_text("录音核实，属实")
+    after = server.get(f"/v1/interactions/{appealed}")
+    assert after["final"]["score"] > 0 and after["final"]["flag"] != "red"
+    assert next(h for h in after["result"]["hits"] if h["id"] == insult["id"])["decision"] == "dismiss"
+    expect(page.locator("#score-final .big")).to_have_text(f'{after["final"]["score"]:.1f}')
+    expect(page.locator("#appeal-form")).to_have_count(0)  # not again, for anyone
+    page.goto(f"{server.url}/ui/#/queue")
+    page.wait_for_selector("#queue-table, #queue-empty")
+    assert appealed not in page.locator("#queue-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
+
+    # KPIs follow the final score: the team dashboard's A1 row, the agent's average and warning.
+    a1 = server.get("/v1/agents/A1/summary", "agent1")
+    assert a1["average_score"] > a1_before["average_score"] and a1["critical"] == a1_before["critical"] - 1
+    assert a1["automatic"] == a1_before["automatic"] and a1["reviewed"] == a1_before["reviewed"] + 1
+    page.goto(f"{server.url}/ui/#/team/T1")
+    row = page.locator('#agents-table tr[data-agent="A1"]')
+    expect(row.locator("td").nth(3)).to_contain_text(f'{a1["average_score"]:.1f}')
+    expect(row.locator("td").nth(3)).to_contain_text(f'自动 {team_before["A1"]["automatic"]["average_score"]:.1f}')
+
+    # Past the appeal window (QA_APPEAL_WINDOW_DAYS, 7 days after scoring) the page says so, the API refuses.
+    late = "chat-red"  # A1's, not appealed
+    db = Database(server.database_url)
+    with db.session() as session:
+        res = session.scalar(select(ResultRow).where(ResultRow.interaction_id == late, ResultRow.is_current.is_(True)))
+        res.created_at -= timedelta(days=8)
+        session.commit()
+    db.dispose()
+
+    # The agent sees the outcome on their page and on the interaction.
+    page.click("#logout")
+    login(page, server, "agent1")
+    outcome = page.locator('#my-appeals tr[data-status="accepted"]')
+    expect(outcome).to_contain_text(appealed)
+    expect(outcome.locator("td.final")).to_contain_text(f'{after["final"]["score"]:.1f}')
+    expect(outcome).to_contain_text("录音核实，属实")
+    expect(page.locator('.kpi[data-kpi="averageScore"] .value')).to_have_text(f'{a1["average_score"]:.1f}')
     page.goto(f"{server.url}/ui/#/i/{appealed}")
-    page.fill('#appeals .appeal[data-status="open"] .decision-reason', "核实属实")
-    page.click('#appeals [data-appeal-decision="accepted"]')
-    expect(page.locator('#appeals .appeal[data-status="accepted"]')).to_contain_text("核实属实")
-    appeals = server.get(f"/v1/interactions/{appealed}", "agent1")["appeals"]
-    assert [(a["status"], a["decided_by"], a["decision_reason"]) for a in appeals] == [("accepted", "qa", "核实属实")]
+    expect(page.locator("#appeals .outcome")).to_contain_text(f'{after["final"]["score"]:.1f}')
+    expect(page.locator("#appeal-form")).to_have_count(0)
+    page.goto(f"{server.url}/ui/#/i/{late}")
+    expect(page.locator("#appeal-closed")).to_contain_text("申诉期已过")
+    expect(page.locator("#appeal-form")).to_have_count(0)
+    r = httpx.post(f"{server.url}/v1/interactions/{late}/appeals", headers=server.token("agent1"), json={"reason": "晚了"})
+    assert r.status_code == 409 and "QA_APPEAL_WINDOW_DAYS" in r.json()["detail"]
+
+
+def test_the_decision_picks_which_contested_hits_to_dismiss(server: Server, page: Page):
+    """A supervisor appeals for their agent, contesting two hits; the QA specialist unticks one of
+    them: accepted, the ticked hit is dismissed and the unticked one kept (confirmed)."""
+    iid = "chat-red2"  # A2 (T1)
+    d = server.get(f"/v1/interactions/{iid}")
+    deflect, model = (next(h for h in d["result"]["hits"] if h["rule_id"] == r) for r in
+                      ("forbidden.deflect", "forbidden.model_deflect"))  # fmt: skip
+    login(page, server, "sup1")
+    page.goto(f"{server.url}/ui/#/i/{iid}")
+    for h in (deflect, model):
+        page.locator(f'#appeal-form input[name=hit][value="{h["id"]}"]').check()
+    page.fill("#appeal-form input[name=reason]", "两处都是复述客户")
+    page.click("#appeal-form button[type=submit]")
+    li = page.locator('#appeals .appeal[data-status="open"]')
+    expect(li.locator(".contested code")).to_have_count(2)
+    page.click("#logout")
+    login(page, server, "qa")
+    page.goto(f"{server.url}/ui/#/i/{iid}")
+    li = page.locator('#appeals .appeal[data-status="open"]')
+    expect(li.locator(f'input[name=dismiss][value="{deflect["id"]}"]')).to_be_checked()
+    li.locator(f'input[name=dismiss][value="{model["id"]}"]').uncheck()
+    li.locator(".decision-reason").fill("第一处属实，第二处确为坐席所说")
+    li.locator('[data-appeal-decision="accepted"]').click()
+    expect(page.locator('#appeals .appeal[data-status="accepted"]')).to_have_count(1)
+    decisions = {h["id"]: h["decision"] for h in server.get(f"/v1/interactions/{iid}")["result"]["hits"]}
+    assert (decisions[deflect["id"]], decisions[model["id"]]) == ("dismiss", "confirm")
+    expect(page.locator(f'#hit-{deflect["id"]}')).to_have_class(re.compile(r"decided-dismiss"))
 
 
 def test_long_call_render_time(server: Server, page: Page):

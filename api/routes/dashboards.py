@@ -41,7 +41,8 @@ def list_teams(session: SessionDep, principal: Reviewer) -> list[TeamOut]:
 def team_score_distribution(
     team_id: str, session: SessionDep, principal: Reviewer, start: Start = None, end: End = None
 ) -> ScoreDistribution:
-    """Interactions per 10-point score band (current automatic scores)."""
+    """Interactions per 10-point score band of the current runs: `count` by final scores (automatic
+    where not reviewed), `automatic` by automatic scores."""
     _check_range(start, end)
     visible_team(session, principal, team_id)
     bands = kpi.score_distribution(session, team_id=team_id, start=start, end=end)

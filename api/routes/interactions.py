@@ -311,7 +311,8 @@ def list_interactions(
     responses=errors(NO_INTERACTION),
     summary="One interaction in full",
 )
-def get_interaction(interaction_id: str, session: SessionDep, principal: Reader) -> InteractionOut:
+def get_interaction(interaction_id: str, session: SessionDep, principal: Reader, config: ConfigDep) -> InteractionOut:
     """Transcript (redacted), current result with hit ids, final score after review, reviews,
-    appeals and the history of scoring runs."""
-    return views.interaction_out(session, visible_interaction(session, principal, interaction_id))
+    appeals, until when the current scoring may be appealed, and the history of scoring runs."""
+    row = visible_interaction(session, principal, interaction_id)
+    return views.interaction_out(session, row, appeal_window_days=config.appeal_window_days)

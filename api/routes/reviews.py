@@ -10,7 +10,9 @@ from api import views
 from api.deps import (
     NO_INTERACTION,
     Appellant,
+    ConfigDep,
     MetricsDep,
+    Reader,
     Reviewer,
     ScorerDep,
     SessionDep,
@@ -21,6 +23,7 @@ from api.openapi import errors
 from api.schemas import (
     MAX_ID,
     AppealIn,
+    AppealItem,
     AppealOut,
     DecisionIn,
     DecisionOut,
@@ -120,17 +123,32 @@ def create_review(
     "/interactions/{interaction_id:path}/appeals",
     status_code=status.HTTP_201_CREATED,
     response_model=AppealOut,
-    responses=errors({**NO_INTERACTION, 409: "an appeal of this interaction is still open"}),
+    responses=errors(
+        {**NO_INTERACTION, 409: "this scoring was appealed already, or its appeal window (QA_APPEAL_WINDOW_DAYS) closed"}
+    ),
     summary="Appeal the current result",
 )
 def file_appeal(
-    interaction_id: str, body: AppealIn, session: SessionDep, principal: Appellant, metrics: MetricsDep
+    interaction_id: str,
+    body: AppealIn,
+    session: SessionDep,
+    principal: Appellant,
+    metrics: MetricsDep,
+    config: ConfigDep,
 ) -> AppealOut:
-    """An agent appeals their own interaction (a supervisor or admin may file for them). One open
-    appeal per interaction at a time (409 otherwise)."""
+    """An agent appeals the current scoring of their own interaction (a supervisor or admin may file
+    for them), naming the contested hits in `hit_ids`. One appeal per scoring, within
+    QA_APPEAL_WINDOW_DAYS days after it was scored (`appeal_deadline` of the interaction); 409
+    otherwise, saying why."""
     row = visible_interaction(session, principal, interaction_id)
     appeal = rv.file_appeal(
-        session, row, _current(session, interaction_id), _who(principal), reason=body.reason, hit_ids=body.hit_ids
+        session,
+        row,
+        _current(session, interaction_id),
+        _who(principal),
+        reason=body.reason,
+        hit_ids=body.hit_ids,
+        window_days=config.appeal_window_days,
     )
     session.commit()
     metrics.appeals.labels("filed").inc()
@@ -151,8 +169,10 @@ def decide_appeal(
     scorer: ScorerDep,
     metrics: MetricsDep,
 ) -> DecisionOut:
-    """Accept or reject an open appeal. An accepted appeal may dismiss hits and set manual scores;
-    they are stored as a review linked to the appeal."""
+    """Accept or reject an open appeal; the decision is recorded as a review of the appealed scoring
+    (linked to the appeal), so its final score is what the KPIs count. Accepting dismisses the
+    contested hits unless `hits` decides one otherwise (`confirm`), and may dismiss more hits and
+    set manual scores; rejecting confirms the contested hits and changes no score."""
     appeal, row = visible_appeal(session, principal, appeal_id)
     hits, overrides = _decisions(body)
     appeal, review, _ = rv.decide_appeal(
@@ -163,9 +183,30 @@ def decide_appeal(
         reason=body.reason,
         hits=hits,
         overrides=overrides,
-        card=scorer.scorecard(row.channel) if hits or overrides else None,
-        rule_dimensions=scorer.rule_dimensions if hits or overrides else None,
+        card=scorer.scorecard(row.channel),
+        rule_dimensions=scorer.rule_dimensions,
     )
     session.commit()
     metrics.appeals.labels(body.decision).inc()
-    return DecisionOut(appeal=views.appeal_out(appeal), review=views.review_out(review) if review else None)
+    return DecisionOut(appeal=views.appeal_out(appeal), review=views.review_out(review), final=views.final_out(review))
+
+
+@router.get("/appeals", response_model=Page[AppealItem], summary="Appeals: the inbox, or an agent's own")
+def list_appeals(
+    session: SessionDep,
+    principal: Reader,
+    status_: Annotated[
+        Literal["open", "accepted", "rejected"] | None, Query(alias="status", description="only this status")
+    ] = None,
+    team: Annotated[str | None, Query(description="only interactions handled in this team")] = None,
+    agent: Annotated[str | None, Query(description="only this agent's interactions")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> Page[AppealItem]:
+    """Oldest first, with the interaction, the contested hits and the outcome (final score). QA
+    specialists and admins see every appeal, supervisors their teams', agents their own (`?status=open`:
+    the inbox of appeals to decide)."""
+    total, rows = rv.list_appeals(
+        session, principal.scope, status=status_, team_id=team, agent_id=agent, limit=limit, offset=offset
+    )
+    return Page[AppealItem](total=total, limit=limit, offset=offset, items=views.appeal_items(session, rows))

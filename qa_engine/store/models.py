@@ -137,6 +137,7 @@ class ResultRow(Base):
     __tablename__ = "results"
     __table_args__ = (
         CheckConstraint(_in("flag", FLAGS), name="flag"),
+        CheckConstraint(_in("final_flag", FLAGS), name="final_flag"),
         Index(
             "uq_results_one_current",
             "interaction_id",
@@ -152,13 +153,17 @@ class ResultRow(Base):
             sqlite_where=text("is_current = 1"),
             postgresql_where=text("is_current"),
         ),
-        Index(  # covering: a team's breakdown and ranks read the index only
+        Index(  # covering: a team's breakdown, ranks and warnings read the index only (final or automatic)
             "ix_results_team_day_current",
             "team_id",
             "occurred_date",
             "agent_id",
             "score",
             "flag",
+            "final_score",
+            "final_flag",
+            "has_critical",
+            "final_critical",
             "is_current",  # SQLite treats the index as covering only with it
             sqlite_where=text("is_current = 1"),
             postgresql_where=text("is_current"),
@@ -195,6 +200,14 @@ class ResultRow(Base):
     customer_start: Mapped[str | None] = mapped_column(String(10))
     deescalated: Mapped[bool | None] = mapped_column(Boolean)
     script_ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    has_critical: Mapped[bool] = mapped_column(Boolean, default=False)  # a critical rule (一票否决) hit
+    # After people's review (the latest review of this run; null before any): what KPIs count. The
+    # automatic values above stay as the engine produced them (the auto-vs-final view).
+    final_score: Mapped[float | None] = mapped_column(Float)
+    final_flag: Mapped[str | None] = mapped_column(String(10))
+    final_critical: Mapped[bool | None] = mapped_column(Boolean)
+    final_script_ok: Mapped[bool | None] = mapped_column(Boolean)
+    final_forbidden_hits: Mapped[int | None]
 
     dimensions: Mapped[list[DimensionRow]] = relationship(
         order_by="DimensionRow.position", cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
@@ -215,6 +228,7 @@ class DimensionRow(Base):
     dimension: Mapped[str] = mapped_column(String(50), primary_key=True)
     position: Mapped[int] = mapped_column(default=0)
     score: Mapped[float] = mapped_column(Float)
+    final_score: Mapped[float | None] = mapped_column(Float)  # after review (manual score or rescored); null before
     weight: Mapped[float] = mapped_column(Float)
     deductions: Mapped[list[Any]] = mapped_column(default=list)
 
@@ -297,7 +311,10 @@ class DimensionOverride(Base):
 
 class Appeal(Base):
     __tablename__ = "appeals"
-    __table_args__ = (CheckConstraint(_in("status", APPEAL_STATUSES), name="status"),)
+    __table_args__ = (
+        CheckConstraint(_in("status", APPEAL_STATUSES), name="status"),
+        Index("ix_appeals_status_created", "status", "created_at"),  # the inbox: open ones, oldest first
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     interaction_id: Mapped[str] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"), index=True)

@@ -291,6 +291,7 @@ def _result_row(result: Result, content_hash: str) -> ResultRow:
         customer_start=result.emotion.customer_start,
         deescalated=result.emotion.deescalated,
         script_ok=script_dim is None or script_dim.score >= 100,
+        has_critical=bool(result.critical),
     )
 
 

@@ -173,24 +173,57 @@ function reviewFormHtml() {
     </section>`;
 }
 
+// A hit as a line to pick in the appeal form or the appeal decision (checkbox named by its id).
+function hitPick(h, name, checked, extra = "") {
+  return `<label class="hit-pick" data-hit="${h.id}"><input type="checkbox" name="${name}" value="${h.id}"${checked ? " checked" : ""}>
+    <span class="sev sev-${h.severity}">${severityName(h.severity)}</span> <code>${esc(h.rule_id)}</code>
+    ${h.text ? `<span class="muted">${esc(h.text)}</span>` : ""}${extra}</label>`;
+}
+
+function findings(d) {
+  return d.result.hits.filter((h) => h.severity !== "info");
+}
+
 function appealsHtml(d, state) {
-  const items = d.appeals.map((a) => `
+  const hitById = new Map(d.result.hits.map((h) => [h.id, h]));
+  const items = d.appeals.map((a) => {
+    const current = a.result_id === d.result.id;
+    const contested = a.hit_ids.map((hid) => hitById.get(hid)).filter(Boolean);
+    const outcome = a.status === "accepted" && current && d.final
+      ? `<p class="outcome">${t("finalAfterAppeal")} ${fmtScore(d.result.score)} → <b>${fmtScore(d.final.score)}</b> ${flagBadge(d.final.flag)}</p>` : "";
+    return `
     <li class="appeal" data-appeal="${a.id}" data-status="${a.status}">
       <div><span class="status status-${a.status}">${t(a.status)}</span> ${t("filedBy")} ${esc(a.filed_by)} · ${esc(fmtTime(a.created_at))}</div>
       <p>${esc(a.reason)}</p>
-      ${a.hit_ids.length ? `<p class="muted">${a.hit_ids.map((hid) => esc(d.result.hits.find((h) => h.id === hid)?.rule_id ?? hid)).join(", ")}</p>` : ""}
-      ${a.decided_by ? `<div class="reply">${t("decidedBy")} ${esc(a.decided_by)} · ${esc(fmtTime(a.decided_at))}<p>${esc(a.decision_reason || "")}</p></div>` : ""}
+      ${a.hit_ids.length ? `<p class="muted contested">${t("contestedHits")}: ${a.hit_ids.map((hid) => `<code>${esc(hitById.get(hid)?.rule_id ?? hid)}</code>`).join(" ")}</p>` : ""}
+      ${a.decided_by ? `<div class="reply">${t("decidedBy")} ${esc(a.decided_by)} · ${esc(fmtTime(a.decided_at))}<p>${esc(a.decision_reason || "")}</p>${outcome}</div>` : ""}
       ${a.status === "open" && state.reviewer ? `
-        <div class="appeal-decide"><input type="text" class="decision-reason" placeholder="${esc(t("decisionReason"))}">
-          <button type="button" data-appeal-decision="accepted">${t("accept")}</button>
-          <button type="button" data-appeal-decision="rejected">${t("reject")}</button></div>` : ""}
-    </li>`).join("");
-  const hasOpen = d.appeals.some((a) => a.status === "open");
-  const form = canAppeal() && !hasOpen ? `
-    <form id="appeal-form" class="appeal-form">
-      <input type="text" name="reason" placeholder="${esc(t("appealReason"))}" required>
-      <button type="submit">${t("fileAppeal")}</button>
-    </form>` : "";
+        <div class="appeal-decide-form">
+          ${current ? `<p class="hint">${t("decideHint")}</p>
+          <div class="hit-picks">${[...contested, ...findings(d).filter((h) => !a.hit_ids.includes(h.id))]
+            .map((h) => hitPick(h, "dismiss", a.hit_ids.includes(h.id), a.hit_ids.includes(h.id) ? ` <span class="tag">${t("contested")}</span>` : "")).join("")}</div>` : ""}
+          <div class="appeal-decide"><input type="text" class="decision-reason" placeholder="${esc(t("decisionReason"))}">
+            <button type="button" data-appeal-decision="accepted">${t("accept")}</button>
+            <button type="button" data-appeal-decision="rejected">${t("reject")}</button></div>
+        </div>` : ""}
+    </li>`;
+  }).join("");
+  const appealedNow = d.appeals.some((a) => a.result_id === d.result.id);
+  const closed = new Date(d.appeal_deadline) < new Date();
+  let form = "";
+  if (canAppeal() && !appealedNow && closed) {
+    form = `<p class="muted" id="appeal-closed">${t("appealClosed", { date: fmtTime(d.appeal_deadline) })}</p>`;
+  } else if (canAppeal() && !appealedNow) {
+    form = `
+    <form id="appeal-form" class="appeal-form-box">
+      <p class="hint">${t("appealPick")} · ${t("appealUntil", { date: fmtTime(d.appeal_deadline) })}</p>
+      <div class="hit-picks">${findings(d).map((h) => hitPick(h, "hit", false)).join("")}</div>
+      <div class="appeal-form">
+        <input type="text" name="reason" placeholder="${esc(t("appealReason"))}" required>
+        <button type="submit">${t("fileAppeal")}</button>
+      </div>
+    </form>`;
+  }
   return `<h2>${t("appeals")}</h2>${items ? `<ul class="thread">${items}</ul>` : `<p class="muted">${t("noAppeals")}</p>`}${form}<div id="appeal-msg"></div>`;
 }
 
@@ -314,18 +347,27 @@ function bindAppeals(view, state) {
   const msg = $("#appeal-msg", view);
   $("#appeal-form", view)?.addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    const hit_ids = $$("input[name=hit]:checked", ev.target).map((box) => Number(box.value));
     try {
-      await api(`/interactions/${encodeURIComponent(id)}/appeals`, { method: "POST", body: { reason: ev.target.reason.value } });
+      await api(`/interactions/${encodeURIComponent(id)}/appeals`, { method: "POST", body: { reason: ev.target.reason.value, hit_ids } });
     } catch (err) { return message(msg, err.message); }
     await renderInteraction(view, id);
   });
   $$("[data-appeal-decision]", view).forEach((button) => button.addEventListener("click", async () => {
     const li = button.closest(".appeal");
     const reason = $(".decision-reason", li).value.trim();
-    if (!reason) return message(msg, t("reasonRequired"));
+    if (!reason) return message(msg, t("decisionReasonRequired"));
+    const decision = button.dataset.appealDecision;
+    const appeal = state.data.appeals.find((a) => a.id === Number(li.dataset.appeal));
+    // Accepting: the checked hits are dismissed; a contested hit left unchecked is kept (confirmed).
+    const hits = decision === "rejected" ? [] : $$("input[name=dismiss]", li)
+      .map((box) => ({ hit_id: Number(box.value), checked: box.checked }))
+      .filter((h) => h.checked || appeal.hit_ids.includes(h.hit_id))
+      .map((h) => ({ hit_id: h.hit_id, decision: h.checked ? "dismiss" : "confirm" }));
     try {
-      await api(`/appeals/${li.dataset.appeal}/decision`, { method: "POST", body: { decision: button.dataset.appealDecision, reason } });
+      await api(`/appeals/${li.dataset.appeal}/decision`, { method: "POST", body: { decision, reason, hits } });
     } catch (err) { return message(msg, err.message); }
+    toast(t(decision === "accepted" ? "appealAccepted" : "appealRejected"));
     await renderInteraction(view, id);
   }));
 }

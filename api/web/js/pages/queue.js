@@ -60,7 +60,7 @@ export async function renderQueue(view, _id, params) {
     <tr tabindex="-1" data-id="${esc(it.interaction_id)}">
       <td>${flagBadge(it.flag)}</td>
       <td class="num">${fmtScore(it.score)}</td>
-      <td><a href="#/i/${encodeURIComponent(it.interaction_id)}">${esc(it.interaction_id)}</a></td>
+      <td><a href="#/i/${encodeURIComponent(it.interaction_id)}">${esc(it.interaction_id)}</a>${appealMarker(it)}</td>
       <td>${esc(t(it.channel))}</td>
       <td>${esc(it.agent_id || "")}</td>
       <td>${esc(it.team_id || "")}</td>
@@ -82,6 +82,13 @@ export async function renderQueue(view, _id, params) {
       ${offset + PAGE < page.total ? `<a href="${link(offset + PAGE)}">${t("next")}</a>` : ""}
     </div>`;
   bindKeys(view);
+}
+
+// An appeal on the row's scoring: open ones stand out; decided ones say how.
+function appealMarker(it) {
+  if (!it.appeal_status) return "";
+  const label = it.appeal_status === "open" ? t("appealOpenMarker") : t("appealMarker", { status: t(it.appeal_status).toLowerCase() });
+  return ` <span class="appeal-marker status status-${it.appeal_status}" data-appeal-status="${esc(it.appeal_status)}">${esc(label)}</span>`;
 }
 
 function bindKeys(view) {

@@ -3,7 +3,7 @@ import { api } from "../api.js";
 import { chart, COLORS } from "../charts.js";
 import { $, esc, fmtPct, fmtScore, message } from "../dom.js";
 import { t } from "../i18n.js";
-import { kpiCards } from "./kpis.js";
+import { kpiCards, warningText } from "./kpis.js";
 
 const [RED_BELOW, YELLOW_BELOW] = [60, 80]; // the scorecards' flag thresholds, for the bands' colours
 
@@ -27,21 +27,22 @@ export async function renderTeam(view, teamId) {
     return message(body, err.status === 403 ? t("forbidden") : err.message);
   }
   const level = (a) => a.warning?.level || "green";
-  const ranked = [...summary.agents].sort((a, b) => (a.rank ?? 1e9) - (b.rank ?? 1e9));
+  const ranked = [...summary.agents].sort((a, b) => (a.rank ?? 1e9) - (b.rank ?? 1e9) || (b.average_score ?? -1) - (a.average_score ?? -1));
   const switcher = teams.length > 1 ? `<select id="team-switch">${teams.map((tm) => `<option${tm.team_id === teamId ? " selected" : ""}>${esc(tm.team_id)}</option>`).join("")}</select>` : "";
   body.innerHTML = `
     <h1>${esc(t("teamTitle", { id: teamId }))} ${switcher}</h1>
     ${kpiCards(summary)}
     <div class="charts">
       <section class="card"><h2>${t("agents")}</h2>
+        <p class="hint" id="rank-rule">${esc(t("rankRule", { n: summary.rank_min_interactions }))}</p>
         <table class="grid" id="agents-table"><thead><tr><th>${t("ranking")}</th><th>${t("warning")}</th><th>${t("agent")}</th>
           <th>${t("averageScore")}</th><th>${t("passRate")}</th><th>${t("interactions")}</th><th>${t("red")}/${t("yellow")}/${t("green")}</th></tr></thead>
         <tbody>${ranked.map((a) => `<tr data-agent="${esc(a.agent_id)}" data-warning="${level(a)}">
-          <td class="num">${a.rank ?? "–"}</td>
+          <td class="num rank">${a.rank ?? `<span class="muted small" title="${esc(a.rank_note || "")}">${esc(t("notRanked"))}</span>`}</td>
           <td title="${esc(a.warning?.reason || "")}"><span class="dot dot-${level(a)}"></span>${esc(t(level(a)))}
-            ${a.warning?.reason ? `<div class="muted small">${esc(a.warning.reason)}</div>` : ""}</td>
+            ${warningText(a.warning) ? `<div class="muted small">${esc(warningText(a.warning))}</div>` : ""}</td>
           <td><a href="#/agent/${encodeURIComponent(a.agent_id)}">${esc(a.agent_id)}</a></td>
-          <td class="num">${fmtScore(a.average_score)}</td><td class="num">${fmtPct(a.pass_rate)}</td><td class="num">${a.interactions}</td>
+          <td class="num">${fmtScore(a.average_score)}${a.reviewed ? `<div class="muted small">${esc(t("automaticShort"))} ${fmtScore(a.automatic.average_score)}</div>` : ""}</td><td class="num">${fmtPct(a.pass_rate)}</td><td class="num">${a.interactions}</td>
           <td class="num">${a.flags.red}/${a.flags.yellow}/${a.flags.green}</td></tr>`).join("")}</tbody></table>
       </section>
       <section class="card"><h2>${t("distribution")}</h2><div class="chart-box"><canvas id="dist-chart"></canvas></div></section>
