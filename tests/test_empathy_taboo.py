@@ -37,6 +37,7 @@ EMPATHY = [
     "非常抱歉给您带来不便",
     "对您造成的不便很是抱歉",
     "让您久等了",
+    "换作是我遇到这种事也会很着急的",
 ]
 NOT_EMPATHY = [
     "抱歉，这个需要您自己申请",  # a procedural apology is politeness, not empathy (EMPATHY_JD.md)
