@@ -24,12 +24,13 @@ from api.schemas import (
     AppealOut,
     DecisionIn,
     DecisionOut,
-    InteractionItem,
     Page,
+    QueueItem,
     ReviewCreated,
     ReviewIn,
 )
 from qa_engine.schema import IsoDate
+from qa_engine.store.accounts import get_user
 from qa_engine.store import repository as repo
 from qa_engine.store import reviews as rv
 
@@ -54,7 +55,7 @@ def _decisions(body) -> tuple[list[rv.HitDecisionIn], list[rv.OverrideIn]]:
     )
 
 
-@router.get("/review-queue", response_model=Page[InteractionItem], summary="Flagged interactions to review")
+@router.get("/review-queue", response_model=Page[QueueItem], summary="Flagged or assigned interactions to review")
 def review_queue(
     session: SessionDep,
     principal: Reviewer,
@@ -66,18 +67,29 @@ def review_queue(
     flag: Annotated[Literal["red", "yellow"] | None, Query(description="only this flag")] = None,
     dimension: Annotated[str | None, Query(description="lost points in this dimension")] = None,
     rule: Annotated[str | None, Query(description="has a hit of this rule id")] = None,
+    assignee: Annotated[
+        str | None,
+        Query(min_length=1, max_length=100, description='"me": assigned to the caller; or a QA specialist\'s username'),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-) -> Page[InteractionItem]:
+) -> Page[QueueItem]:
     """Red before yellow, oldest first within a flag; interactions already reviewed are left out
-    unless `include_reviewed`. Filters as in `GET /v1/interactions`."""
+    unless `include_reviewed`. Filters as in `GET /v1/interactions`. Each row says to whom it is
+    assigned. With `assignee`, the interactions assigned to them instead, of any flag (a sampled
+    green one too; red, yellow, then green), open ones unless `include_reviewed`."""
     filters = repo.Filters(
         agent_id=agent, team_id=team, start=start, end=end, flag=flag, dimension=dimension, rule_id=rule
     )
+    assignee_id = None
+    if assignee is not None:
+        user = get_user(session, assignee) if assignee != "me" else None
+        assignee_id = principal.user_id if assignee == "me" else (user.id if user is not None else 0)  # 0: nobody
     total, rows = repo.review_queue(
-        session, principal.scope, limit=limit, offset=offset, include_reviewed=include_reviewed, filters=filters
-    )
-    return views.page_out(session, total, rows, limit, offset)
+        session, principal.scope, limit=limit, offset=offset, include_reviewed=include_reviewed, filters=filters,
+        assignee_id=assignee_id,
+    )  # fmt: skip
+    return views.queue_page_out(session, total, rows, limit, offset)
 
 
 @router.post(
