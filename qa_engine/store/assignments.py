@@ -266,6 +266,7 @@ class SampleRun:
     end: date
     buckets: list[Bucket] = field(default_factory=list)
     assigned: list[ReviewAssignment] = field(default_factory=list)
+    bucket_of: dict[str, Bucket] = field(default_factory=dict)  # assigned interaction id -> its bucket
 
 
 def check_range(start: date, end: date) -> None:
@@ -328,6 +329,7 @@ def run_rule(session: Session, rule: SamplingRule, start: date, end: date, *, ac
     index = {(b.agent_id or "", b.period_start, b.flag): b for b in run.buckets}
     for iid in inserted:
         index[by_key[iid]].assigned += 1
+        run.bucket_of[iid] = index[by_key[iid]]
     if inserted:
         run.assigned = list(
             session.scalars(
