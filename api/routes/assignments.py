@@ -35,7 +35,6 @@ from qa_engine.store.repository import audit, get_interaction
 router = APIRouter(prefix="/v1", tags=["assignments"])
 NO_ASSIGNMENT = {404: "no assignment with this id that the caller may see"}
 NO_RULE = {404: "no sampling rule with this id that the caller may see"}
-BAD_PEOPLE = {422: "the assignee is not an active QA specialist (or the request is invalid)"}
 AssignmentId = Annotated[int, Path(ge=1, le=MAX_ID)]
 RuleId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -68,14 +67,15 @@ def list_specialists(session: SessionDep, principal: Assigner) -> list[Specialis
 @router.post(
     "/assignments",
     response_model=AssignOut,
-    responses=errors({**NO_INTERACTION, **BAD_PEOPLE}),
+    responses=errors(NO_INTERACTION),
     summary="Assign interactions to a QA specialist",
 )
 def create_assignments(body: AssignIn, session: SessionDep, principal: Assigner) -> AssignOut:
     """Each interaction is assigned to `assignee`: a new assignment, or one moved from another
     specialist (or a done one opened again); one already theirs and open is unchanged (sending the
     same request again changes nothing). A supervisor assigns their teams' interactions only: any
-    other id is 404, as for one that does not exist, and nothing is assigned."""
+    other id is 404, as for one that does not exist, and nothing is assigned. An assignee who is not
+    an active QA specialist: 422 saying why."""
     assignee = _specialist(session, body.assignee)
     rows, seen = [], set()
     for iid in body.interaction_ids:
@@ -168,13 +168,14 @@ def _rule(session, principal: Principal, rule_id: int) -> SamplingRule:
     "/sampling-rules",
     status_code=status.HTTP_201_CREATED,
     response_model=SamplingRuleOut,
-    responses=errors(BAD_PEOPLE),
     summary="Add a sampling rule (抽检计划)",
 )
 def create_rule(body: SamplingRuleIn, session: SessionDep, principal: Assigner) -> SamplingRuleOut:
     """Per agent and period, the share `rates[flag]` of the team's interactions of each flag is
     assigned to `assignees` when the rule runs (`POST /v1/sampling-rules/{id}/run`, or nightly with
-    `qa-engine sample`). Supervisors: one of their teams; admins: any team, or every team (null)."""
+    `qa-engine sample`). Supervisors: one of their teams (403 otherwise); admins: any team, or every
+    team (null). An unknown team, an assignee who is not an active QA specialist, or every rate 0:
+    422 saying why."""
     if principal.role == "supervisor" and body.team_id not in principal.team_ids:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "supervisors add sampling rules for their own teams")
     if body.team_id is not None and session.get(Team, body.team_id) is None:
@@ -228,13 +229,14 @@ def delete_rule(rule_id: RuleId, session: SessionDep, principal: Assigner) -> Re
 @router.post(
     "/sampling-rules/{rule_id}/run",
     response_model=SamplingRunOut,
-    responses=errors({**NO_RULE, 422: "end before start, too long a range, or no active QA specialist to assign to"}),
+    responses=errors(NO_RULE),
     summary="Run a sampling rule over a date range",
 )
 def run_rule(rule_id: RuleId, body: SamplingRunIn, session: SessionDep, principal: Assigner) -> SamplingRunOut:
     """Samples every period (week or day) that overlaps start..end, with the interactions up to
     `end`, and assigns what is missing. Deterministic and idempotent: running it again over the same
-    days assigns nothing twice."""
+    days assigns nothing twice. End before start, more than 366 days, or no active QA specialist
+    among the rule's assignees: 422 saying why."""
     rule = _rule(session, principal, rule_id)
     try:
         run = asg.run_rule(session, rule, body.start, body.end, actor=principal.username)

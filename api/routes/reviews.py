@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
@@ -29,7 +29,7 @@ from api.schemas import (
     ReviewCreated,
     ReviewIn,
 )
-from qa_engine.schema import IsoDate
+from qa_engine.schema import Flag, IsoDate
 from qa_engine.store.accounts import get_user
 from qa_engine.store import repository as repo
 from qa_engine.store import reviews as rv
@@ -64,7 +64,7 @@ def review_queue(
     team: str | None = None,
     start: Annotated[IsoDate | None, Query(description="from this local date (inclusive)")] = None,
     end: Annotated[IsoDate | None, Query(description="to this local date (inclusive)")] = None,
-    flag: Annotated[Literal["red", "yellow"] | None, Query(description="only this flag")] = None,
+    flag: Annotated[Flag | None, Query(description="only this flag (green: assigned ones, with `assignee`)")] = None,
     dimension: Annotated[str | None, Query(description="lost points in this dimension")] = None,
     rule: Annotated[str | None, Query(description="has a hit of this rule id")] = None,
     assignee: Annotated[
@@ -81,6 +81,11 @@ def review_queue(
     filters = repo.Filters(
         agent_id=agent, team_id=team, start=start, end=end, flag=flag, dimension=dimension, rule_id=rule
     )
+    if flag == "green" and assignee is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "flag green: the queue holds red and yellow interactions; green ones only among assigned ones (assignee)",
+        )
     assignee_id = None
     if assignee is not None:
         user = get_user(session, assignee) if assignee != "me" else None

@@ -32,6 +32,10 @@ const STRINGS = {
     precision: "准确率", rulesHint: "准确率 = 确认 / 已复核；准确率低的规则需要修改",
     notFound: "会话不存在或无权查看", forbidden: "无权查看", error: "出错了",
     back: "返回队列", loading: "加载中…", seconds: "秒", renderMs: "渲染 {ms} ms",
+    tabMine: "分配给我", tabAll: "全部待复核", assignedTo: "分配给", assignmentDone: "已复核",
+    noAssignments: "没有分配给你的待复核会话", specialistLoad: "{name}（待办 {n}）",
+    assignSelectedTo: "分配给质检员", assignSelected: "分配所选（{n}）", assignedToast: "已将 {n} 条会话分配给 {who}",
+    pick: "选择", pickAll: "全选本页", noSpecialists: "没有可分配的质检员",
   },
   en: {
     appName: "QA Review", login: "Log in", logout: "Log out", username: "Username", password: "Password",
@@ -66,6 +70,10 @@ const STRINGS = {
     precision: "Precision", rulesHint: "Precision = confirmed / reviewed; rules with low precision need fixing",
     notFound: "No such interaction, or not yours to see", forbidden: "Not allowed", error: "Something went wrong",
     back: "Back to queue", loading: "Loading…", seconds: "s", renderMs: "rendered in {ms} ms",
+    tabMine: "Assigned to me", tabAll: "All to review", assignedTo: "Assigned to", assignmentDone: "reviewed",
+    noAssignments: "Nothing is assigned to you", specialistLoad: "{name} ({n} open)",
+    assignSelectedTo: "Assign to QA specialist", assignSelected: "Assign selected ({n})", assignedToast: "Assigned {n} to {who}",
+    pick: "Select", pickAll: "Select all on this page", noSpecialists: "No QA specialist to assign to",
   },
 };
 
