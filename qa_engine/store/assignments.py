@@ -211,14 +211,17 @@ def assign(
               previous=previous, reopened=current.id in done)  # fmt: skip
         out.append(Assigned(row.id, "reassigned", previous))
     inserted = _insert_new(session, fresh)
+    raced = []
     for values in fresh:
         iid = values["interaction_id"]
         if iid in inserted:
             audit(session, actor, "assignment.create", "interaction", iid, assignee=assignee.username)
             out.append(Assigned(iid, "assigned"))
-        else:  # assigned by someone else between our read and our insert: theirs stands
-            out.append(Assigned(iid, "unchanged"))
+        else:  # assigned by another request between our read and our insert: assign it as if after it
+            raced.append(next(r for r in rows if r.id == iid))
     session.flush()
+    if raced:
+        out += assign(session, raced, assignee, actor=actor)
     order = {r.id: i for i, r in enumerate(rows)}
     return sorted(out, key=lambda a: order[a.interaction_id])
 
