@@ -305,6 +305,25 @@ def test_sampling_rules_belong_to_their_teams_and_refuse_bad_input(env):
         for user in session.scalars(select(ApiUser).where(ApiUser.username.in_(["qa1", "qa2"]))):
             user.is_active = False
     assert "no active qa_specialist" in _run(env, "sup1", t1["id"], *WEEK, status=422)["detail"]
+    # Changing a rule: checked as when added; another team's rule is not found, nor moved to another team.
+    with env[2].session() as session:
+        for user in session.scalars(select(ApiUser).where(ApiUser.username.in_(["qa1", "qa2"]))):
+            user.is_active = True
+    change = {"name": "暂停", "team_id": "T1", "rates": {"yellow": 0.5}, "period": "day", "assignees": ["qa3"],
+              "active": False}  # fmt: skip
+    r = client.put(f"/v1/sampling-rules/{t1['id']}", headers=headers["sup1"], json=change)
+    assert r.status_code == 200, r.text
+    assert (r.json()["rates"], r.json()["period"], r.json()["assignees"], r.json()["active"]) == (
+        {"green": 0, "yellow": 0.5, "red": 0}, "day", ["qa3"], False)  # fmt: skip
+    assert client.get(f"/v1/sampling-rules/{t1['id']}", headers=headers["sup1"]).json() == r.json()
+    [update] = _audit(env, "sampling_rule.update")
+    assert update.detail["before"]["assignees"] == ["qa1", "qa2"] and update.detail["after"]["active"] is False
+    assert client.put(f"/v1/sampling-rules/{t1['id']}", headers=headers["sup1"],
+                      json={**change, "team_id": "T2"}).status_code == 403  # fmt: skip
+    assert client.put(f"/v1/sampling-rules/{t2['id']}", headers=headers["sup1"], json=change).status_code == 404
+    r = client.put(f"/v1/sampling-rules/{t1['id']}", headers=headers["sup1"], json={**change, "assignees": ["agent1"]})
+    assert r.status_code == 422 and client.get(f"/v1/sampling-rules/{t1['id']}", headers=headers["sup1"]).json()[
+        "assignees"] == ["qa3"]  # fmt: skip
     assert client.delete(f"/v1/sampling-rules/{t1['id']}", headers=headers["sup1"]).status_code == 204
     assert [a.object_id for a in _audit(env, "sampling_rule.delete")] == [str(t1["id"])]
 
@@ -325,3 +344,16 @@ def test_the_nightly_cli_runs_every_active_rule_and_prints_what_it_assigned(env)
     assert bad.exit_code == 2 and "end is before start" in bad.output
     assert runner.invoke(cli, ["sample", "--since", "someday", "--url", url]).exit_code == 2
     assert _audit(env, "sampling_rule.run")[0].actor == "qa-engine sample"
+    # A rule that cannot run (no active specialist) is reported, the others still run: exit 1.
+    broken = _rule(env, "admin", team_id="T1", rates={"red": 1.0}, assignees=["qa3"])
+    with db.session() as session:
+        session.scalar(select(ApiUser).where(ApiUser.username == "qa3")).is_active = False
+    result = runner.invoke(cli, ["sample", "--since", WEEK[0], "--until", WEEK[1], "--url", url])
+    assert result.exit_code == 1
+    assert f"rule {broken['id']} (周抽检): sampling rule {broken['id']} has no active qa_specialist" in result.output
+    assert f"rule {rule['id']} (周抽检, T2)" in result.output
+
+
+def test_the_cli_on_a_database_without_the_tables_says_so_in_one_line(tmp_path):
+    result = CliRunner().invoke(cli, ["sample", "--url", f"sqlite:///{tmp_path / 'empty.db'}"])
+    assert result.exit_code == 1 and "no such table" in result.output and "Traceback" not in result.output

@@ -176,22 +176,56 @@ def create_rule(body: SamplingRuleIn, session: SessionDep, principal: Assigner) 
     `qa-engine sample`). Supervisors: one of their teams (403 otherwise); admins: any team, or every
     team (null). An unknown team, an assignee who is not an active QA specialist, or every rate 0:
     422 saying why."""
-    if principal.role == "supervisor" and body.team_id not in principal.team_ids:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "supervisors add sampling rules for their own teams")
+    _own_team(principal, body.team_id)
+    rule = SamplingRule(created_by=principal.username)
+    _fill(session, rule, body)
+    session.add(rule)
+    session.flush()
+    audit(session, principal.username, "sampling_rule.create", "sampling_rule", rule.id, **_described(rule))
+    session.commit()
+    return views.sampling_rule_out(rule)
+
+
+def _fill(session, rule: SamplingRule, body: SamplingRuleIn) -> None:
+    """Check `body` (team, rates, assignees; 422 saying what is wrong) and set the rule's fields."""
     if body.team_id is not None and session.get(Team, body.team_id) is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no team {body.team_id!r}")
     rates = body.rates.model_dump()
     if not any(rates.values()):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "every rate is 0: the rule would sample nothing")
-    people = []
-    for username in dict.fromkeys(body.assignees):
-        people.append(_specialist(session, username))
-    rule = SamplingRule(name=body.name, team_id=body.team_id, rates=rates, period=body.period, active=body.active,
-                        created_by=principal.username, assignees=people)  # fmt: skip
-    session.add(rule)
+    people = [_specialist(session, username) for username in dict.fromkeys(body.assignees)]
+    rule.name, rule.team_id, rule.rates, rule.period, rule.active = (
+        body.name, body.team_id, rates, body.period, body.active
+    )  # fmt: skip
+    rule.assignees = people
+
+
+def _described(rule: SamplingRule) -> dict:
+    return {"name": rule.name, "team_id": rule.team_id, "rates": dict(rule.rates), "period": rule.period,
+            "active": rule.active, "assignees": [u.username for u in rule.assignees]}  # fmt: skip
+
+
+def _own_team(principal: Principal, team_id: str | None) -> None:
+    if principal.role == "supervisor" and team_id not in principal.team_ids:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "supervisors keep sampling rules for their own teams")
+
+
+@router.put(
+    "/sampling-rules/{rule_id}",
+    response_model=SamplingRuleOut,
+    responses=errors(NO_RULE),
+    summary="Change a sampling rule",
+)
+def update_rule(rule_id: RuleId, body: SamplingRuleIn, session: SessionDep, principal: Assigner) -> SamplingRuleOut:
+    """Replace the rule's fields (pause it with `active: false`, change its rates or specialists).
+    Its assignments stay; later runs top up to the new rates. Checked as when it is added."""
+    rule = _rule(session, principal, rule_id)
+    _own_team(principal, body.team_id)
+    before = _described(rule)
+    _fill(session, rule, body)
     session.flush()
-    audit(session, principal.username, "sampling_rule.create", "sampling_rule", rule.id, team_id=rule.team_id,
-          rates=rates, period=rule.period, assignees=[u.username for u in people])  # fmt: skip
+    audit(session, principal.username, "sampling_rule.update", "sampling_rule", rule.id, before=before,
+          after=_described(rule))  # fmt: skip
     session.commit()
     return views.sampling_rule_out(rule)
 

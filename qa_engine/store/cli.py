@@ -196,7 +196,6 @@ def sample(since: str, until: str, rule_ids: tuple[int, ...], url: str | None) -
     from qa_engine.batch.cli import _day
     from qa_engine.config import get_settings
     from qa_engine.store import assignments as asg
-    from qa_engine.store.db import Database
 
     tz = get_settings().report_timezone
     try:
@@ -205,7 +204,23 @@ def sample(since: str, until: str, rule_ids: tuple[int, ...], url: str | None) -
     except (click.BadParameter, asg.AssignmentError) as exc:
         click.echo(f"qa-engine: error: {exc.message if isinstance(exc, click.BadParameter) else exc}", err=True)
         sys.exit(2)
-    db = Database(_url(url))
+    try:
+        failed = _sample(_url(url), start, end, rule_ids)
+    except Exception as exc:  # noqa: BLE001 - database down or not migrated: one line, not a traceback
+        if exc.__class__.__module__.split(".")[0] not in ("sqlalchemy", "psycopg", "sqlite3"):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        click.echo(f"qa-engine: error: {exc.__class__.__name__}: {first} (qa-engine db upgrade first?)", err=True)
+        sys.exit(1)
+    sys.exit(1 if failed else 0)
+
+
+def _sample(url: str, start, end, rule_ids: tuple[int, ...]) -> int:
+    """Run the rules; print what each assigned; the number of rules that could not run."""
+    from qa_engine.store import assignments as asg
+    from qa_engine.store.db import Database
+
+    db = Database(url)
     failed = 0
     try:
         with db.session() as session:
@@ -233,7 +248,7 @@ def sample(since: str, until: str, rule_ids: tuple[int, ...], url: str | None) -
                                f"{rule.period} of {b.period_start})")  # fmt: skip
     finally:
         db.dispose()
-    sys.exit(1 if failed else 0)
+    return failed
 
 
 @click.command("serve")
