@@ -30,9 +30,9 @@ from api.schemas import (
     ReviewIn,
 )
 from qa_engine.schema import Flag, IsoDate
-from qa_engine.store.accounts import get_user
 from qa_engine.store import repository as repo
 from qa_engine.store import reviews as rv
+from qa_engine.store.accounts import get_user
 
 router = APIRouter(prefix="/v1", tags=["reviews"])
 
