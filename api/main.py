@@ -22,7 +22,20 @@ from api.metrics import Metrics
 from api.methods import install as install_allow_header
 from api.openapi import install as install_openapi
 from api.ratelimit import FailureLimiter
-from api.routes import alerts, audio, auth, dashboards, health, interactions, reviews, rules, summaries, users, web
+from api.routes import (
+    alerts,
+    assignments,
+    audio,
+    auth,
+    dashboards,
+    health,
+    interactions,
+    reviews,
+    rules,
+    summaries,
+    users,
+    web,
+)
 from api.scoring import AudioNotAllowed, Scorer
 from api.server import install_access_log_filter
 from qa_engine.config import Settings, get_settings
@@ -95,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Routes match in the order included: those with a suffix after an interaction id (reviews,
     # appeals, web's audio and audio-link) before `GET /v1/interactions/{interaction_id:path}`.
     web.mount_ui(app)  # the review UI at /ui and call audio for its player
-    for module in (auth, reviews, interactions, summaries, dashboards, rules, users, alerts, health):
+    for module in (auth, reviews, interactions, summaries, dashboards, rules, users, alerts, assignments, health):
         app.include_router(module.router)  # /v1 prefixes are on the routers (metrics see full paths)
     # An upload is its recording (QA_MAX_UPLOAD_MB, counted as it is saved) and its form fields.
     app.include_router(audio.router, max_body_size=config.max_upload_bytes + config.max_body_bytes)

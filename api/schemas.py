@@ -564,6 +564,125 @@ class AlertDeliveryOut(BaseModel):
     created_at: datetime
 
 
+# --- review assignment and sampling (抽检) ------------------------------------------------------------
+
+Username = Annotated[str, Field(min_length=1, max_length=100, examples=["qa.li"])]
+Rate = Annotated[float, Field(ge=0, le=1), BeforeValidator(json_number)]
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"interaction_ids": ["c-20261122-0001", "c-20261122-0002"], "assignee": "qa.li"}]
+        }
+    )
+
+    interaction_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1, max_length=500)
+    assignee: Username = Field(description="an active QA specialist (role qa_specialist)")
+
+
+class AssignmentOut(BaseModel):
+    id: int
+    interaction_id: str
+    assignee: str
+    source: Literal["manual", "sampling"]
+    rule_id: int | None = Field(description="the sampling rule that assigned it (source sampling)")
+    assigned_by: str
+    assigned_at: datetime
+    status: Literal["open", "done"] = Field(description="done once the interaction has a review made since")
+    reviewed_at: datetime | None
+    reviewed_by: str | None
+
+
+class AssignedItem(BaseModel):
+    interaction_id: str
+    outcome: Literal["assigned", "reassigned", "unchanged"]
+    previous_assignee: str | None = Field(description="who had it before (reassigned)")
+
+
+class AssignOut(BaseModel):
+    assigned: int
+    reassigned: int
+    unchanged: int
+    items: list[AssignedItem]
+
+
+class SpecialistOut(BaseModel):
+    username: str
+    open_assignments: int = Field(description="open assignments, all teams")
+
+
+class FlagRates(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    green: Rate = 0.0
+    yellow: Rate = 0.0
+    red: Rate = 0.0
+
+
+class SamplingRuleIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "售后组周抽检", "team_id": "T-after-sales", "rates": {"green": 0.05, "yellow": 0.2, "red": 1.0},
+                 "period": "week", "assignees": ["qa.li", "qa.wang"]}
+            ]
+        }
+    )  # fmt: skip
+
+    name: str = Field(min_length=1, max_length=100)
+    team_id: EntityId | None = Field(default=None, description="this team's interactions; null: every team (admin)")
+    rates: FlagRates = Field(description="flag -> share sampled per agent and period (0..1; 1 = every one)")
+    period: Literal["week", "day"] = Field(default="week", description="ISO week (Monday to Sunday) or day")
+    assignees: list[Username] = Field(min_length=1, max_length=50, description="QA specialists, least loaded first")
+    active: Annotated[bool, Strict()] = Field(default=True, description="run by `qa-engine sample`")
+
+
+class SamplingRuleOut(BaseModel):
+    id: int
+    name: str
+    team_id: str | None
+    rates: FlagRates
+    period: Literal["week", "day"]
+    assignees: list[str]
+    active: bool
+    created_by: str
+    created_at: datetime
+
+
+class SamplingRunIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"start": "2026-11-16", "end": "2026-11-22"}]})
+
+    start: IsoDate = Field(description="first local date (inclusive); its whole period is sampled")
+    end: IsoDate = Field(description="last local date (inclusive)")
+
+
+class SamplingBucketOut(BaseModel):
+    agent_id: str | None
+    period_start: date
+    flag: Flag
+    candidates: int = Field(description="interactions of this agent, period and flag up to `end`")
+    target: int = Field(description="how many the rate asks for (rounded up)")
+    covered: int = Field(description="already assigned or reviewed before this run")
+    assigned: int = Field(description="assigned by this run")
+
+
+class SamplingRunOut(BaseModel):
+    rule_id: int
+    start: date
+    end: date
+    buckets: list[SamplingBucketOut]
+    assigned: list[AssignmentOut]
+
+
+class QueueItem(InteractionItem):
+    """A review-queue row: the interaction, and to whom it is assigned."""
+
+    assignment_id: int | None = Field(description="its assignment, if it has one")
+    assigned_to: str | None = Field(description="the QA specialist it is assigned to")
+    assignment_status: Literal["open", "done"] | None
+
+
 # --- dashboards and the review UI ---------------------------------------------------------------
 
 

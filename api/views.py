@@ -5,8 +5,18 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from api import schemas as s
+from qa_engine.store import assignments as asg
 from qa_engine.store import repository as repo
-from qa_engine.store.models import ApiUser, Appeal, IngestJob, InteractionRow, ResultRow, Review
+from qa_engine.store.models import (
+    ApiUser,
+    Appeal,
+    IngestJob,
+    InteractionRow,
+    ResultRow,
+    Review,
+    ReviewAssignment,
+    SamplingRule,
+)
 from qa_engine.store.reviews import (
     appeal_deadline,
     appeals_of,
@@ -164,6 +174,10 @@ def interaction_out(session: Session, row: InteractionRow, *, appeal_window_days
 def page_out(
     session: Session, total: int, rows: list[tuple[InteractionRow, ResultRow]], limit: int, offset: int
 ) -> s.Page[s.InteractionItem]:
+    return s.Page[s.InteractionItem](total=total, limit=limit, offset=offset, items=_items(session, rows))
+
+
+def _items(session: Session, rows: list[tuple[InteractionRow, ResultRow]]) -> list[s.InteractionItem]:
     finals = repo.latest_reviews(session, [res.id for _, res in rows])
     appeals = latest_appeals(session, [res.id for _, res in rows])
     items = []
@@ -187,4 +201,58 @@ def page_out(
                 appeal_status=appeal.status if appeal else None,
             )
         )
-    return s.Page[s.InteractionItem](total=total, limit=limit, offset=offset, items=items)
+    return items
+
+
+def queue_page_out(
+    session: Session, total: int, rows: list[tuple[InteractionRow, ResultRow]], limit: int, offset: int
+) -> s.Page[s.QueueItem]:
+    """A review-queue page: each row with its assignment (the caller may see every row's interaction)."""
+    assigned = asg.of_interactions(session, [row.id for row, _ in rows])
+    done = asg.done_of(session, list(assigned.values()))
+    items = []
+    for item in _items(session, rows):
+        a = assigned.get(item.interaction_id)
+        items.append(
+            s.QueueItem(
+                **item.model_dump(),
+                assignment_id=a.id if a else None,
+                assigned_to=a.assignee.username if a else None,
+                assignment_status=None if a is None else "done" if a.id in done else "open",
+            )
+        )
+    return s.Page[s.QueueItem](total=total, limit=limit, offset=offset, items=items)
+
+
+def assignment_out(a: ReviewAssignment, done: asg.Done | None) -> s.AssignmentOut:
+    return s.AssignmentOut(
+        id=a.id,
+        interaction_id=a.interaction_id,
+        assignee=a.assignee.username,
+        source=a.source,
+        rule_id=a.rule_id,
+        assigned_by=a.assigned_by,
+        assigned_at=a.assigned_at,
+        status="done" if done else "open",
+        reviewed_at=done.reviewed_at if done else None,
+        reviewed_by=done.reviewer if done else None,
+    )
+
+
+def assignments_out(session: Session, assignments: list[ReviewAssignment]) -> list[s.AssignmentOut]:
+    done = asg.done_of(session, assignments)
+    return [assignment_out(a, done.get(a.id)) for a in assignments]
+
+
+def sampling_rule_out(rule: SamplingRule) -> s.SamplingRuleOut:
+    return s.SamplingRuleOut(
+        id=rule.id,
+        name=rule.name,
+        team_id=rule.team_id,
+        rates=s.FlagRates(**{f: rule.rates.get(f, 0.0) for f in ("green", "yellow", "red")}),
+        period=rule.period,
+        assignees=[u.username for u in rule.assignees],
+        active=rule.active,
+        created_by=rule.created_by,
+        created_at=rule.created_at,
+    )

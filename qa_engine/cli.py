@@ -310,9 +310,10 @@ def eval_emotion(dataset: str, split: str | None, models: str | None, limit: int
 
 
 def _add_store_commands() -> None:
-    from qa_engine.store.cli import alerts_group, db_group, serve, users_group
+    from qa_engine.store.cli import alerts_group, db_group, sample, serve, users_group
 
     main.add_command(alerts_group)
+    main.add_command(sample)
     main.add_command(db_group)
     main.add_command(users_group)
     main.add_command(serve)

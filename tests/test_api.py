@@ -459,6 +459,12 @@ def _endpoints(appeal_id: int) -> list[tuple[str, str, dict | None, set[str]]]:
         ("POST", "/v1/users/agent2/activate", None, {"admin"}),
         ("POST", "/v1/users/nobody/deactivate", None, {"admin"}),
         ("GET", "/v1/auth/me", None, set(ROLE_USERS)),
+        ("GET", "/v1/qa-specialists", None, {"admin", "sup1"}),
+        ("POST", "/v1/assignments", {"interaction_ids": ["m-1"], "assignee": "qa"}, {"admin", "sup1"}),
+        ("GET", "/v1/assignments", None, {"admin", "qa", "sup1"}),
+        ("DELETE", "/v1/assignments/999999", None, {"admin", "sup1"}),
+        ("GET", "/v1/sampling-rules", None, {"admin", "sup1"}),
+        ("POST", "/v1/sampling-rules/999999/run", {"start": "2026-11-16", "end": "2026-11-22"}, {"admin", "sup1"}),
     ]
 
 

@@ -43,6 +43,9 @@ TABLES = {
     "server_secrets",
     "alert_webhooks",
     "alert_deliveries",
+    "sampling_rules",
+    "sampling_rule_assignees",
+    "review_assignments",
 }
 
 

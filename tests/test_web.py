@@ -609,3 +609,53 @@ def test_long_call_render_time(server: Server, page: Page):
         f"baseline {short_turns}-turn 30-s call: fetch {base['fetch_ms']:.0f} ms, render {base['render_ms']:.0f} ms, "
         f"open-to-usable {base['total_ms']:.0f} ms; ratio long/short open-to-usable {med['total_ms'] / base['total_ms']:.1f}x"
     )
+
+
+def test_supervisor_assigns_rows_and_the_specialist_sees_them_first(server: Server, page: Page):
+    """A supervisor ticks queue rows and assigns them to a QA specialist; the specialist's queue opens
+    on their assignments (a tab with the count), the other tab holds the whole queue, each row saying
+    to whom it is assigned."""
+    login(page, server, "sup1")
+    page.goto(f"{server.url}/ui/#/queue")
+    page.wait_for_selector("#queue-table")
+    ids = page.locator("#queue-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
+    chosen = ids[:2]
+    assert len(chosen) == 2 and all(server.get(f"/v1/interactions/{i}", "sup1")["team_id"] == "T1" for i in chosen)
+    expect(page.locator("#assign-selected")).to_be_disabled()
+    for iid in chosen:
+        page.check(f'#queue-table tr[data-id="{iid}"] input.pick')
+    expect(page.locator("#assign-selected")).to_have_text("分配所选（2）")
+    page.select_option("#assign-to", "qa")
+    page.click("#assign-selected")
+    for iid in chosen:
+        expect(page.locator(f'#queue-table tr[data-id="{iid}"] td[data-col="assignee"]')).to_have_text("qa")
+    mine = server.get("/v1/review-queue", "qa", assignee="me")["items"]
+    assert sorted(it["interaction_id"] for it in mine) == sorted(chosen)
+    expect(page.locator("#assign-to option")).to_have_text(["qa（待办 0）"])  # rendered before the assignment
+    # The supervisor's filter by specialist shows that specialist's load and rows.
+    page.goto(f"{server.url}/ui/#/queue?assignee=qa")
+    assert queue_rows(page, [it["interaction_id"] for it in mine]) == [it["interaction_id"] for it in mine]
+    expect(page.locator("select[name=assignee] option:checked")).to_have_text("qa（待办 2）")
+
+    page.click("#logout")
+    login(page, server, "qa")
+    page.goto(f"{server.url}/ui/#/queue")
+    expect(page.locator('#queue-tabs a[data-tab="mine"]')).to_have_class(re.compile(r"\bactive\b"))
+    expect(page.locator("#mine-count")).to_have_text("2")
+    assert queue_rows(page, [it["interaction_id"] for it in mine]) == [it["interaction_id"] for it in mine]
+    page.screenshot(path=str(SCREENSHOTS / "queue-assigned.png"), full_page=False)
+    page.click('#queue-tabs a[data-tab="all"]')
+    everything = [it["interaction_id"] for it in server.get("/v1/review-queue", "qa")["items"]]
+    assert queue_rows(page, everything) == everything
+    for iid in chosen:
+        expect(page.locator(f'#queue-table tr[data-id="{iid}"] td[data-col="assignee"]')).to_have_text("qa")
+    expect(page.locator("#queue-table input.pick")).to_have_count(0)  # specialists do not assign
+    page.click("#lang-switch")
+    expect(page.locator('#queue-tabs a[data-tab="mine"]')).to_contain_text("Assigned to me")
+    expect(page.locator("#queue-table thead")).to_contain_text("Assigned to")
+    page.click("#lang-switch")
+
+    # Left as found: the assignments are removed.
+    sup = server.token("sup1")
+    for a in httpx.get(f"{server.url}/v1/assignments", headers=sup).json()["items"]:
+        assert httpx.delete(f"{server.url}/v1/assignments/{a['id']}", headers=sup).status_code == 204

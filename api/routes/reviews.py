@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
@@ -27,14 +27,15 @@ from api.schemas import (
     AppealOut,
     DecisionIn,
     DecisionOut,
-    InteractionItem,
     Page,
+    QueueItem,
     ReviewCreated,
     ReviewIn,
 )
-from qa_engine.schema import IsoDate
+from qa_engine.schema import Flag, IsoDate
 from qa_engine.store import repository as repo
 from qa_engine.store import reviews as rv
+from qa_engine.store.accounts import get_user
 
 router = APIRouter(prefix="/v1", tags=["reviews"])
 
@@ -57,7 +58,7 @@ def _decisions(body) -> tuple[list[rv.HitDecisionIn], list[rv.OverrideIn]]:
     )
 
 
-@router.get("/review-queue", response_model=Page[InteractionItem], summary="Flagged interactions to review")
+@router.get("/review-queue", response_model=Page[QueueItem], summary="Flagged or assigned interactions to review")
 def review_queue(
     session: SessionDep,
     principal: Reviewer,
@@ -66,21 +67,37 @@ def review_queue(
     team: str | None = None,
     start: Annotated[IsoDate | None, Query(description="from this local date (inclusive)")] = None,
     end: Annotated[IsoDate | None, Query(description="to this local date (inclusive)")] = None,
-    flag: Annotated[Literal["red", "yellow"] | None, Query(description="only this flag")] = None,
+    flag: Annotated[Flag | None, Query(description="only this flag (green: assigned ones, with `assignee`)")] = None,
     dimension: Annotated[str | None, Query(description="lost points in this dimension")] = None,
     rule: Annotated[str | None, Query(description="has a hit of this rule id")] = None,
+    assignee: Annotated[
+        str | None,
+        Query(min_length=1, max_length=100, description='"me": assigned to the caller; or a QA specialist\'s username'),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-) -> Page[InteractionItem]:
+) -> Page[QueueItem]:
     """Red before yellow, oldest first within a flag; interactions already reviewed are left out
-    unless `include_reviewed`. Filters as in `GET /v1/interactions`."""
+    unless `include_reviewed`. Filters as in `GET /v1/interactions`. Each row says to whom it is
+    assigned. With `assignee`, the interactions assigned to them instead, of any flag (a sampled
+    green one too; red, yellow, then green), open ones unless `include_reviewed`."""
     filters = repo.Filters(
         agent_id=agent, team_id=team, start=start, end=end, flag=flag, dimension=dimension, rule_id=rule
     )
+    if flag == "green" and assignee is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "flag green: the queue holds red and yellow interactions; green ones only among assigned ones (assignee)",
+        )
+    assignee_id = None
+    if assignee is not None:
+        user = get_user(session, assignee) if assignee != "me" else None
+        assignee_id = principal.user_id if assignee == "me" else (user.id if user is not None else 0)  # 0: nobody
     total, rows = repo.review_queue(
-        session, principal.scope, limit=limit, offset=offset, include_reviewed=include_reviewed, filters=filters
-    )
-    return views.page_out(session, total, rows, limit, offset)
+        session, principal.scope, limit=limit, offset=offset, include_reviewed=include_reviewed, filters=filters,
+        assignee_id=assignee_id,
+    )  # fmt: skip
+    return views.queue_page_out(session, total, rows, limit, offset)
 
 
 @router.post(

@@ -544,3 +544,61 @@ class BatchItemRow(Base):
     flag: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# --- review assignment and sampling (抽检) ------------------------------------------------------------
+
+ASSIGNMENT_SOURCES = ("manual", "sampling")
+SAMPLING_PERIODS = ("week", "day")
+
+sampling_rule_assignees = Table(
+    "sampling_rule_assignees",
+    Base.metadata,
+    Column("rule_id", ForeignKey("sampling_rules.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("api_users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class SamplingRule(Base):
+    """A sampling plan (抽检计划): per agent and period (ISO week or day), a share of each flag's
+    interactions of one team (every team when `team_id` is null) is assigned to the rule's QA
+    specialists; `rates` is flag -> share (0..1, 1.0 = every one)."""
+
+    __tablename__ = "sampling_rules"
+    __table_args__ = (CheckConstraint(_in("period", SAMPLING_PERIODS), name="period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    rates: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    period: Mapped[str] = mapped_column(String(10), default="week")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    assignees: Mapped[list[ApiUser]] = relationship(
+        secondary=sampling_rule_assignees, lazy="selectin", order_by="ApiUser.username"
+    )
+
+
+class ReviewAssignment(Base):
+    """An interaction given to a QA specialist to review, by hand or by a sampling rule. One per
+    interaction (assigning it again moves it); it is done once the interaction gets a review made
+    at or after `assigned_at`, by anyone (nothing is stored for that: the reviews say it)."""
+
+    __tablename__ = "review_assignments"
+    __table_args__ = (
+        UniqueConstraint("interaction_id"),
+        CheckConstraint(_in("source", ASSIGNMENT_SOURCES), name="source"),
+        Index("ix_review_assignments_assignee", "assignee_id", "assigned_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interaction_id: Mapped[str] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"))
+    assignee_id: Mapped[int] = mapped_column(ForeignKey("api_users.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(10), default="manual")
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("sampling_rules.id", ondelete="SET NULL"), index=True)
+    assigned_by: Mapped[str] = mapped_column(String(100))
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    assignee: Mapped[ApiUser] = relationship(lazy="joined")

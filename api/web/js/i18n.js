@@ -43,6 +43,10 @@ const STRINGS = {
     notRanked: "未排名", rankRule: "排名需在所选时段内至少 {n} 通会话（QA_RANK_MIN_INTERACTIONS）",
     notRankedWhy: "会话数不足 {n} 通，不参与排名", finalScore: "最终得分", autoScore: "自动评分",
     reviewedCount2: "已复核 {n} 通",
+    tabMine: "分配给我", tabAll: "全部待复核", assignedTo: "分配给", assignmentDone: "已复核",
+    noAssignments: "没有分配给你的待复核会话", specialistLoad: "{name}（待办 {n}）",
+    assignSelectedTo: "分配给质检员", assignSelected: "分配所选（{n}）", assignedToast: "已将 {n} 条会话分配给 {who}",
+    pick: "选择", pickAll: "全选本页", noSpecialists: "没有可分配的质检员",
   },
   en: {
     appName: "QA Review", login: "Log in", logout: "Log out", username: "Username", password: "Password",
@@ -88,6 +92,10 @@ const STRINGS = {
     notRanked: "Not ranked", rankRule: "Ranking needs at least {n} interactions in the range (QA_RANK_MIN_INTERACTIONS)",
     notRankedWhy: "fewer than {n} interactions: not ranked", finalScore: "Final score", autoScore: "Automatic score",
     reviewedCount2: "{n} reviewed",
+    tabMine: "Assigned to me", tabAll: "All to review", assignedTo: "Assigned to", assignmentDone: "reviewed",
+    noAssignments: "Nothing is assigned to you", specialistLoad: "{name} ({n} open)",
+    assignSelectedTo: "Assign to QA specialist", assignSelected: "Assign selected ({n})", assignedToast: "Assigned {n} to {who}",
+    pick: "Select", pickAll: "Select all on this page", noSpecialists: "No QA specialist to assign to",
   },
 };
 
