@@ -247,6 +247,8 @@ def write_card(out: Path, history: dict[str, Any], splits: dict[str, list[E.Emot
     rebuild = f"`.venv/bin/python -m training.train_lstm --out models/emotion_lstm` (defaults = `{flags}`)"
     if cfg.get("customer"):
         extra = (f"--customer --customer-repeat {cfg['customer_repeat']}" + (" --uss" if cfg.get("uss") else "")
+                 + (f" --pseudo {cfg['pseudo']}" if cfg.get("pseudo") else "")
+                 + (f" --pseudo-repeat {cfg['pseudo_repeat']}" if cfg.get("pseudo_repeat") is not None else "")
                  + (f" --max-train {history['max_train']}" if history.get("max_train") else "")
                  + f" --epochs {cfg['epochs']} --lr {cfg['lr']}")
         if cfg.get("init"):
@@ -254,6 +256,13 @@ def write_card(out: Path, history: dict[str, Any], splits: dict[str, list[E.Emot
                        "build/emotion_lstm_base` (its defaults), then the customer-service fine-tuning "
                        f"`.venv/bin/python -m training.train_lstm --init build/emotion_lstm_base --out "
                        f"models/emotion_lstm {extra}`")
+        elif cfg.get("pseudo"):
+            teacher = Path(cfg["pseudo"]).parent
+            head = json.loads(Path(cfg["pseudo"]).read_text(encoding="utf-8").split("\n", 1)[0])
+            segments = " --segments" if head.get("segments") else ""
+            rebuild = ("two steps: the customer teacher (e5 fine-tuned on the in-domain turns, pseudo-labels the "
+                       f"unlabelled ones) `.venv/bin/python -m training.customer_teacher --out {teacher}{segments}`, "
+                       f"then `.venv/bin/python -m training.train_lstm --out models/emotion_lstm {extra}`")
         else:
             rebuild = f"`.venv/bin/python -m training.train_lstm --out models/emotion_lstm {extra}`"
     customer_text = _customer_sections(history, splits, customer) if customer else ""
