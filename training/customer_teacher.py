@@ -72,6 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--max-minutes", type=float, default=40.0)
     ap.add_argument("--segments", action="store_true",
                     help="also pseudo-label the other segments of the jddc_replies windows (pool_rows)")
+    ap.add_argument("--score-test", action="store_true",
+                    help="no training: score <out>/teacher.pt once on the yardstick's test split with the dev-chosen "
+                         "threshold and head mix (writes <out>/test.json)")
     ap.add_argument("--label-only", action="store_true",
                     help="skip training: label with <out>/teacher.pt and the best check of <out>/history.json")
     args = ap.parse_args(argv)
@@ -83,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.manual_seed(SEED)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.score_test:
+        return score_test(args)
     if args.label_only:
         history = json.loads((args.out / "history.json").read_text(encoding="utf-8"))
         base = ensure_base(args.base)
@@ -163,6 +168,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     history["train_minutes"] = round((time.time() - t0) / 60, 1)
     label_pool(model, pre, args.out, history, args.segments)
     (args.out / "history.json").write_text(json.dumps(history, ensure_ascii=False, indent=1), encoding="utf-8")
+    return 0
+
+
+def score_test(args: argparse.Namespace) -> int:
+    """The trained teacher on both yardstick splits at its dev-chosen threshold and mix (the test split
+    read once, after every choice was made on dev)."""
+    from qa_datasets.customer_emotion import load_customer_emotion, select
+
+    history = json.loads((args.out / "history.json").read_text(encoding="utf-8"))
+    best = history["best"]
+    base = ensure_base(args.base)
+    model = load_model(base, dropout=0.1)
+    model.load_state_dict(torch.load(args.out / "teacher.pt", map_location="cpu"))
+    model.eval()
+    pre = TokenizerPreprocessor(base / "tokenizer.json", max_len=args.max_len)
+    items = load_customer_emotion()
+    result = {"threshold": best["threshold"], "mix": best["mix"]}
+    for split in ("dev", "test"):
+        recs = [{"text": r["text"], "label": r["label"], "polarity": r["polarity"]} for r in select(items, split)]
+        p5, p3 = predict_proba(model, encode(recs, pre))
+        q = negative_prob(p5, p3, best["mix"]) >= best["threshold"]
+        gold = np.array([r["polarity"] == "negative" for r in recs])
+        tp = int((q & gold).sum())
+        prec, rec = tp / max(int(q.sum()), 1), tp / max(int(gold.sum()), 1)
+        result[split] = {"n": len(recs), "negative": int(gold.sum()), "negative_precision": round(prec, 4),
+                         "negative_recall": round(rec, 4),
+                         "negative_f1": round(2 * prec * rec / (prec + rec) if prec + rec else 0.0, 4)}
+    (args.out / "test.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    print(json.dumps(result), flush=True)
     return 0
 
 
