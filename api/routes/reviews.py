@@ -61,6 +61,7 @@ def _decisions(body) -> tuple[list[rv.HitDecisionIn], list[rv.OverrideIn]]:
 def review_queue(
     session: SessionDep,
     principal: Reviewer,
+    scorer: ScorerDep,
     include_reviewed: bool = False,
     agent: str | None = None,
     team: str | None = None,
@@ -73,14 +74,15 @@ def review_queue(
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> Page[InteractionItem]:
     """Red before yellow, oldest first within a flag; interactions already reviewed are left out
-    unless `include_reviewed`. Filters as in `GET /v1/interactions`."""
+    unless `include_reviewed`. Filters as in `GET /v1/interactions`. Each item says why it is
+    flagged (top rules, dimensions below 100, missing script steps) and who reviewed it last."""
     filters = repo.Filters(
         agent_id=agent, team_id=team, start=start, end=end, flag=flag, dimension=dimension, rule_id=rule
     )
     total, rows = repo.review_queue(
         session, principal.scope, limit=limit, offset=offset, include_reviewed=include_reviewed, filters=filters
     )
-    return views.page_out(session, total, rows, limit, offset)
+    return views.page_out(session, total, rows, limit, offset, scorer.step_rules())
 
 
 @router.post(
