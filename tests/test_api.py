@@ -289,7 +289,7 @@ def test_queue_and_page_say_why_an_item_is_flagged(env):
 
 def test_rule_names_in_chinese_and_english(env):
     names = {r["rule_id"]: r for r in env.get("/v1/rule-names", "agent1").json()}
-    assert names["forbidden.model_impatience"]["name_zh"] == "疑似不耐烦（模型）"
+    assert names["forbidden.model_impatience"]["name_zh"] == "疑似不耐烦"
     assert names["forbidden.model_impatience"]["operator"] == "classifier"
     assert names["script.identity"]["name_zh"] == "身份核实" and names["script.identity"]["name_en"] == "Identity check"
     # Every rule of the shipped packs has both names.
