@@ -296,7 +296,8 @@ def test_review_a_flagged_call(server: Server, page: Page):
     hits_box, scores_box = page.locator("#hits").bounding_box(), page.locator("#scores").bounding_box()
     assert hits_box["y"] < scores_box["y"]
     expect(page.locator("#hits .hit-card").first).to_be_in_viewport()
-    # Rules by name; missing required script steps are findings of their own.
+    # Rules by name (also the rules a combined rule cites); missing required script steps are findings of their own.
+    assert not re.search(r"[a-z_]+\.[a-z_]+@\d", page.locator("#hits").inner_text())
     card = page.locator(f'#hit-{to_dismiss["id"]}')
     expect(card.locator(".rule-name")).to_have_text(names[to_dismiss["rule_id"]]["name_zh"])
     expect(card.locator(".rule-name")).to_have_attribute("data-rule-id", to_dismiss["rule_id"])
@@ -701,6 +702,13 @@ def test_the_decision_picks_which_contested_hits_to_dismiss(server: Server, page
     page.click("#logout")
     login(page, server, "qa")
     page.goto(f"{server.url}/ui/#/i/{iid}")
+    # The model's hit reads as words, with a link to its turn (not the model's file name and probability).
+    card = page.locator(f'#hit-{model["id"]}')
+    expect(card.locator(".model-evidence")).to_have_text(
+        f'模型判断：疑似推诿，置信度 {model["score"]:.2f} · 轮次 {model["turn"] + 1}')
+    assert "forbidden_ngram" not in card.inner_text()
+    card.locator(".model-evidence .goto").click()
+    expect(page.locator(f'#turn-{model["turn"]}')).to_be_in_viewport()
     li = page.locator('#appeals .appeal[data-status="open"]')
     expect(li.locator(f'input[name=dismiss][value="{deflect["id"]}"]')).to_be_checked()
     li.locator(f'input[name=dismiss][value="{model["id"]}"]').uncheck()
