@@ -564,6 +564,11 @@ def test_agent_sees_only_their_own(server: Server, page: Page):
     if total > 20:
         page.click("#more-results")
         expect(rows).to_have_count(min(40, total))
+    # A green result opens with its appeal form like any other (and says when nothing was found).
+    green = next(it for it in server.get("/v1/interactions", "agent1", limit=500)["items"] if it["flag"] == "green")
+    page.goto(f"{server.url}/ui/#/i/{green['interaction_id']}")
+    expect(page.locator("#appeal-form")).to_be_visible()
+    expect(page.locator("#no-findings")).to_have_count(1 if green["findings"] == 0 else 0)
     page.goto(f"{server.url}/ui/#/i/{own[0]['interaction_id']}")
     page.wait_for_selector("#transcript .turn")
     expect(page.locator(".decide")).to_have_count(0)  # agents do not review

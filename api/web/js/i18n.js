@@ -51,7 +51,7 @@ const STRINGS = {
     exportCsv: "导出 CSV", exportXlsx: "导出 Excel", noData: "所选时段没有数据", noRuleHits: "暂无命中",
     noTeams: "没有可查看的团队", allResults: "全部会话", more: "更多", noResults: "暂无会话",
     role_admin: "管理员", role_qa_specialist: "质检员", role_supervisor: "主管", role_agent: "坐席", role_ingest: "数据接入",
-    atTime: "时间 {time}", missingList: "缺少话术环节：{steps}", listSep: "、",
+    atTime: "时间 {time}", missingList: "缺少话术环节：{steps}", listSep: "、", noFindings: "没有命中",
   },
   en: {
     appName: "QA Review", login: "Log in", logout: "Log out", username: "Username", password: "Password",
@@ -105,7 +105,7 @@ const STRINGS = {
     exportCsv: "Export CSV", exportXlsx: "Export XLSX", noData: "No data in this range", noRuleHits: "No rule hits",
     noTeams: "No teams to show", allResults: "All interactions", more: "More", noResults: "No interactions yet",
     role_admin: "Admin", role_qa_specialist: "QA specialist", role_supervisor: "Supervisor", role_agent: "Agent", role_ingest: "Ingest",
-    atTime: "at {time}", missingList: "Missing script steps: {steps}", listSep: ", ",
+    atTime: "at {time}", missingList: "Missing script steps: {steps}", listSep: ", ", noFindings: "No findings",
   },
 };
 
@@ -119,6 +119,11 @@ const DIMENSIONS = {
 const SEVERITIES = {
   zh: { critical: "致命", major: "严重", minor: "轻微", info: "提示" },
   en: { critical: "Critical", major: "Major", minor: "Minor", info: "Info" },
+};
+
+const EMOTIONS = {
+  zh: { angry: "愤怒", anxious: "焦虑", sad: "难过", neutral: "平静", happy: "愉快" },
+  en: { angry: "angry", anxious: "anxious", sad: "sad", neutral: "neutral", happy: "happy" },
 };
 
 let lang = localStorage.getItem("qa.lang") || "zh";
@@ -138,6 +143,7 @@ export function t(key, params = {}) {
 
 export const dimensionName = (d) => DIMENSIONS[lang][d] ?? d;
 export const severityName = (s) => SEVERITIES[lang][s] ?? s;
+export const emotionName = (e) => EMOTIONS[lang][e] ?? e;
 export const knownDimensions = () => Object.keys(DIMENSIONS.zh);
 export const roleName = (role) => t(`role_${role}`);
 

@@ -4,8 +4,8 @@
 // names; missing script steps are findings; n / p (or the buttons) go from hit to hit; "submit and
 // next" opens the next item of the last queue shown.
 import { api, ApiError } from "../api.js";
-import { $, $$, esc, flagBadge, fmtClock, fmtScore, fmtTime, message, toast } from "../dom.js";
-import { dimensionName, getLang, severityName, t } from "../i18n.js";
+import { $, $$, empty, esc, flagBadge, fmtClock, fmtScore, fmtTime, message, toast } from "../dom.js";
+import { dimensionName, emotionName, getLang, severityName, t } from "../i18n.js";
 import { modelEvidence, ruleName, ruleTag } from "../names.js";
 import { canAppeal, canReview, lastQueue } from "../state.js";
 
@@ -85,7 +85,8 @@ function hitTitle(h) {
 function explanation(h) {
   if (getLang() === "zh") {
     const text = modelEvidence(h) ? h.explanation.replace(/（模型 [^（）]*）$/, "") : h.explanation;
-    return text.replace(/\b([a-z0-9_]+(?:\.[a-z0-9_]+)+)@(\d+)/g, (_, id, turn) => `${ruleName(id)}（${t("turn")} ${Number(turn) + 1}）`);
+    return text.replace(/\b([a-z0-9_]+(?:\.[a-z0-9_]+)+)@(\d+)/g, (_, id, turn) => `${ruleName(id)}（${t("turn")} ${Number(turn) + 1}）`)
+      .replace(/情绪：([a-z]+)/, (_, label) => `情绪：${emotionName(label)}`);
   }
   const when = h.time ? ` (${fmtClock(h.time[0])}–${fmtClock(h.time[1])})` : "";
   return `${ruleName(h.rule_id)}${h.text ? ` “${h.text}”` : ""}${when}`;
@@ -201,7 +202,7 @@ function hitsHtml(d, state) {
     <button type="button" id="next-hit" title="n">${t("nextHit")} ↓</button></span>` : "";
   return `<div class="hits-head"><h2>${t("hits")} (${findings.length})</h2>${nav}</div>
     ${findings.length ? `<p class="hint">${t("hitNavHint")}</p>` : ""}
-    <div class="hit-list">${findings.map((h) => hitCard(h, d, state)).join("")}</div>
+    <div class="hit-list">${findings.length ? findings.map((h) => hitCard(h, d, state)).join("") : empty(t("noFindings"), "no-findings")}</div>
     ${d.missing_steps.length ? `<h3 class="missing-head">${t("missingSteps")} (${d.missing_steps.length})</h3>
       <div class="hit-list" id="missing-steps">${d.missing_steps.map(missingCard).join("")}</div>` : ""}
     ${notes.length ? `<details class="info-hits"><summary>${severityName("info")} (${notes.length})</summary>

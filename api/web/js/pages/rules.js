@@ -1,6 +1,6 @@
 // Rule quality: per rule, how reviewers decided its hits and the precision that makes.
 import { api } from "../api.js";
-import { $, esc, fmtPct, message } from "../dom.js";
+import { $, empty, esc, fmtPct, message } from "../dom.js";
 import { dimensionName, severityName, t } from "../i18n.js";
 import { ruleTag } from "../names.js";
 
@@ -13,6 +13,7 @@ export async function renderRules(view) {
   } catch (err) {
     return message(body, err.status === 403 ? t("forbidden") : err.message);
   }
+  if (!rows.length) { body.innerHTML = empty(t("noRuleHits"), "rules-empty"); return; }
   const level = (p) => (p === null ? "none" : p < 0.5 ? "red" : p < 0.8 ? "yellow" : "green");
   body.innerHTML = `
     <table class="grid" id="rules-table"><thead><tr><th>${t("rule")}</th><th>${t("dimension")}</th><th>${t("severity")}</th>
