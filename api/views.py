@@ -143,8 +143,9 @@ def flag_reasons(res: ResultRow) -> list[s.FlagReason]:
     for h in res.hits:
         if h.severity == "info":
             continue
-        r = counts.setdefault(h.rule_id, s.FlagReason(rule_id=h.rule_id, dimension=h.dimension, severity=h.severity, hits=0))
-        r.hits += 1
+        if h.rule_id not in counts:
+            counts[h.rule_id] = s.FlagReason(rule_id=h.rule_id, dimension=h.dimension, severity=h.severity, hits=0)
+        counts[h.rule_id].hits += 1
     ranked = sorted(counts.values(), key=lambda r: (-SEVERITY_RANK.get(r.severity, 0), -r.hits, r.rule_id))
     return ranked[:3]
 

@@ -725,6 +725,39 @@ def test_the_decision_picks_which_contested_hits_to_dismiss(server: Server, page
     expect(page.locator(f'#hit-{deflect["id"]}')).to_have_class(re.compile(r"decided-dismiss"))
 
 
+# What people or the engine wrote (transcripts, quoted hit text, appeal and review text, team names):
+# content, not the page's chrome.
+CONTENT = (".said, .bubble, blockquote, .expl, .hit-pick .muted, .thread p, .reply p, .team-list a, "
+           "select[name=team], #lang-switch, .ia-head h1")
+
+
+def chinese_in_chrome(page: Page) -> list[str]:
+    return page.evaluate(
+        """sel => { const view = document.body.cloneNode(true); view.querySelectorAll(sel).forEach(e => e.remove());
+        const texts = [], walk = document.createTreeWalker(view, NodeFilter.SHOW_TEXT);
+        while (walk.nextNode()) texts.push(walk.currentNode.textContent.trim());
+        const attrs = [...view.querySelectorAll('[title], [placeholder], [aria-label]')]
+          .flatMap(e => [e.title, e.placeholder, e.getAttribute('aria-label')]).filter(Boolean);
+        return texts.concat(attrs).filter(t => /[\u4e00-\u9fff]/.test(t)); }""",
+        CONTENT,
+    )
+
+
+def test_english_mode_has_no_chinese_in_the_chrome(server: Server, page: Page):
+    login(page, server, "sup1")
+    page.click("#lang-switch")
+    expect(page.locator("#whoami")).to_have_text("sup1 · Supervisor")
+    for route, ready in (("#/queue", "#queue-table"), ("#/i/chat-critical2", "#transcript .turn"),
+                         (f"#/i/{CALL_ID}", "#transcript .turn"), ("#/team/T1", "#agents-table"),
+                         ("#/agent/A1", "#agent-results"), ("#/rules", "#rules-table"),
+                         ("#/appeals?status=", "#appeals-table, #appeals-empty")):  # fmt: skip
+        page.goto(f"{server.url}/ui/{route}")
+        page.wait_for_selector(ready)
+        found = chinese_in_chrome(page)
+        assert found == [], (route, found)
+    page.click("#lang-switch")
+
+
 def test_long_call_render_time(server: Server, page: Page):
     """A 30-minute call with 400 turns: time from opening the page to usable (reported, not asserted)."""
     login(page, server, "qa")

@@ -34,7 +34,7 @@ export async function renderAgent(view, agentId, params = {}) {
   body.innerHTML = `
     <p class="standing" id="standing" data-warning="${level}" data-kind="${esc(summary.warning?.kind || "")}"><span class="dot dot-${level}"></span>${esc(t(level))}
       ${why ? ` · <span id="warning-why">${esc(why)}</span>` : ""}
-      ${rank ? ` · <span id="rank" title="${esc(summary.rank_note || "")}">${esc(rank)}</span>` : ""}</p>
+      ${rank ? ` · <span id="rank">${esc(rank)}</span>` : ""}</p>
     ${rangeForm(params)}
     ${kpiCards(summary)}
     <div class="charts">
@@ -108,7 +108,7 @@ function appealsTable(items) {
       <td>${a.contested.map((c) => ruleTag(c.rule_id)).join(" ")}</td>
       <td class="num">${fmtScore(a.score)}</td>
       <td class="num final">${a.final_score !== null ? `${fmtScore(a.final_score)} ${flagBadge(a.final_flag)}` : "–"}</td>
-      <td>${esc(a.decision_reason || "")}${a.decided_by ? ` <span class="muted">· ${esc(a.decided_by)}</span>` : ""}</td>
+      <td><span class="said">${esc(a.decision_reason || "")}</span>${a.decided_by ? ` <span class="muted">· ${esc(a.decided_by)}</span>` : ""}</td>
       <td>${esc(fmtTime(a.created_at))}</td>
     </tr>`).join("");
   return `<div class="table-wrap"><table class="grid" id="my-appeals"><thead><tr><th>${t("status")}</th><th>${t("interaction")}</th><th>${t("contestedHits")}</th>

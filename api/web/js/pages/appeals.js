@@ -48,7 +48,7 @@ export async function renderAppeals(view, _id, params) {
           <td><a href="#/i/${encodeURIComponent(a.interaction_id)}">${esc(a.interaction_id)}</a></td>
           <td>${esc(a.agent_id || "")}</td><td>${esc(a.team_id || "")}</td>
           <td>${a.contested.map((c) => ruleTag(c.rule_id)).join(" ") || "–"}</td>
-          <td>${esc(a.reason)}</td>
+          <td class="said">${esc(a.reason)}</td>
           <td class="num">${fmtScore(a.score)} ${flagBadge(a.flag)}</td>
           <td class="num">${a.final_score !== null ? `${fmtScore(a.final_score)} ${flagBadge(a.final_flag)}` : "–"}</td>
         </tr>`).join("")}</tbody>

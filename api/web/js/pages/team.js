@@ -43,8 +43,8 @@ export async function renderTeam(view, teamId, params = {}) {
         <table class="grid" id="agents-table"${ranked.length ? "" : " hidden"}><thead><tr><th>${t("ranking")}</th><th>${t("warning")}</th><th>${t("agent")}</th>
           <th>${t("averageScore")}</th><th>${t("passRate")}</th><th>${t("interactions")}</th><th>${t("red")}/${t("yellow")}/${t("green")}</th></tr></thead>
         <tbody>${ranked.map((a) => `<tr data-agent="${esc(a.agent_id)}" data-warning="${level(a)}">
-          <td class="num rank">${a.rank ?? `<span class="muted small" title="${esc(a.rank_note || "")}">${esc(t("notRanked"))}</span>`}</td>
-          <td title="${esc(a.warning?.reason || "")}"><span class="dot dot-${level(a)}"></span>${esc(t(level(a)))}
+          <td class="num rank">${a.rank ?? `<span class="muted small" title="${esc(t("notRankedWhy", { n: summary.rank_min_interactions }))}">${esc(t("notRanked"))}</span>`}</td>
+          <td title="${esc(warningText(a.warning))}"><span class="dot dot-${level(a)}"></span>${esc(t(level(a)))}
             ${warningText(a.warning) ? `<div class="muted small">${esc(warningText(a.warning))}</div>` : ""}</td>
           <td><a href="#/agent/${encodeURIComponent(a.agent_id)}">${esc(a.agent_id)}</a></td>
           <td class="num">${fmtScore(a.average_score)}${a.reviewed ? `<div class="muted small">${esc(t("automaticShort"))} ${fmtScore(a.automatic.average_score)}</div>` : ""}</td><td class="num">${fmtPct(a.pass_rate)}</td><td class="num">${a.interactions}</td>
