@@ -172,12 +172,27 @@ class InteractionOut(BaseModel):
         description="the current run may be appealed until then (QA_APPEAL_WINDOW_DAYS after it was scored)"
     )
     history: list[ResultRef] = Field(description="every scoring run, oldest first")
+    missing_steps: list[MissingStep] = Field(
+        default_factory=list, description="required script steps the current run did not find (each cost points)"
+    )
 
 
 class IngestOut(BaseModel):
     interaction_id: str
     created: bool = Field(description="false: same content as before, the stored result is returned")
     result: ResultOut
+
+
+class MissingStep(BaseModel):
+    step: str = Field(description="the scorecard's script step, e.g. identity")
+    rule_id: str = Field(description="the rule that finds it (its name: GET /v1/rule-names)")
+
+
+class FlagReason(BaseModel):
+    rule_id: str
+    dimension: str
+    severity: str
+    hits: int
 
 
 class InteractionItem(BaseModel):
@@ -194,6 +209,13 @@ class InteractionItem(BaseModel):
     final_flag: Flag | None
     appeal_id: int | None = Field(default=None, description="the newest appeal of the current run")
     appeal_status: Literal["open", "accepted", "rejected"] | None = None
+    # Why it is flagged, so a list can say it without opening it (automatic result).
+    findings: int = Field(default=0, description="hits that are findings (severity above info)")
+    top_rules: list[FlagReason] = Field(default_factory=list, description="most severe, then most frequent, first (3 at most)")
+    low_dimensions: dict[str, float] = Field(default_factory=dict, description="dimensions below 100, lowest first")
+    missing_steps: list[MissingStep] = Field(default_factory=list, description="required script steps not found")
+    reviewed_by: str | None = Field(default=None, description="who made the latest review")
+    reviewed_at: datetime | None = None
 
 
 class Page(BaseModel, Generic[T]):
@@ -701,6 +723,15 @@ class RuleQuality(BaseModel):
     confirmed: int
     dismissed: int
     precision: float | None = Field(description="confirmed / reviewed; null before any review")
+
+
+class RuleName(BaseModel):
+    rule_id: str
+    dimension: str
+    operator: str = Field(description="classifier and similar: a model's judgement (the hit's score is its confidence)")
+    severity: str
+    name_zh: str
+    name_en: str
 
 
 class RuleCount(BaseModel):

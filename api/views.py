@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from api import schemas as s
+from qa_engine.scorecard import missing_steps
 from qa_engine.store import assignments as asg
 from qa_engine.store import repository as repo
 from qa_engine.store.models import (
@@ -131,7 +132,37 @@ def appeal_items(session: Session, rows: list[tuple[Appeal, InteractionRow, Resu
     return items
 
 
-def interaction_out(session: Session, row: InteractionRow, *, appeal_window_days: int) -> s.InteractionOut:
+SEVERITY_RANK = {"critical": 3, "major": 2, "minor": 1, "info": 0}
+StepRules = dict[str, dict[str, str]]  # channel -> script step -> the rule that finds it (Scorer.step_rules)
+
+
+def missing_out(res: ResultRow, channel: str, step_rules: StepRules) -> list[s.MissingStep]:
+    """The required script steps this run lost points for, each with the rule that finds it."""
+    dims = {d.dimension: d for d in res.dimensions}
+    script = dims.get("script_compliance")
+    rules = step_rules.get(channel, {})
+    return [
+        s.MissingStep(step=step, rule_id=rules.get(step, step))
+        for step in (missing_steps(list(script.deductions)) if script else [])
+    ]
+
+
+def flag_reasons(res: ResultRow) -> list[s.FlagReason]:
+    """The run's findings by rule: most severe first, then most frequent (3 at most)."""
+    counts: dict[str, s.FlagReason] = {}
+    for h in res.hits:
+        if h.severity == "info":
+            continue
+        if h.rule_id not in counts:
+            counts[h.rule_id] = s.FlagReason(rule_id=h.rule_id, dimension=h.dimension, severity=h.severity, hits=0)
+        counts[h.rule_id].hits += 1
+    ranked = sorted(counts.values(), key=lambda r: (-SEVERITY_RANK.get(r.severity, 0), -r.hits, r.rule_id))
+    return ranked[:3]
+
+
+def interaction_out(
+    session: Session, row: InteractionRow, *, appeal_window_days: int, step_rules: StepRules
+) -> s.InteractionOut:
     history = repo.result_history(session, row.id)
     current = next(r for r in history if r.is_current)
     decisions, _ = review_state(session, current.id)
@@ -156,6 +187,7 @@ def interaction_out(session: Session, row: InteractionRow, *, appeal_window_days
         reviews=[review_out(r) for r in reviews],
         appeals=[appeal_out(a) for a in appeals_of(session, row.id)],
         appeal_deadline=appeal_deadline(current, appeal_window_days),
+        missing_steps=missing_out(current, row.channel, step_rules),
         history=[
             s.ResultRef(
                 id=r.id,
@@ -172,12 +204,19 @@ def interaction_out(session: Session, row: InteractionRow, *, appeal_window_days
 
 
 def page_out(
-    session: Session, total: int, rows: list[tuple[InteractionRow, ResultRow]], limit: int, offset: int
+    session: Session,
+    total: int,
+    rows: list[tuple[InteractionRow, ResultRow]],
+    limit: int,
+    offset: int,
+    step_rules: StepRules,
 ) -> s.Page[s.InteractionItem]:
-    return s.Page[s.InteractionItem](total=total, limit=limit, offset=offset, items=_items(session, rows))
+    return s.Page[s.InteractionItem](total=total, limit=limit, offset=offset, items=_items(session, rows, step_rules))
 
 
-def _items(session: Session, rows: list[tuple[InteractionRow, ResultRow]]) -> list[s.InteractionItem]:
+def _items(
+    session: Session, rows: list[tuple[InteractionRow, ResultRow]], step_rules: StepRules
+) -> list[s.InteractionItem]:
     finals = repo.latest_reviews(session, [res.id for _, res in rows])
     appeals = latest_appeals(session, [res.id for _, res in rows])
     items = []
@@ -199,19 +238,32 @@ def _items(session: Session, rows: list[tuple[InteractionRow, ResultRow]]) -> li
                 final_flag=review.final_flag if review else None,
                 appeal_id=appeal.id if appeal else None,
                 appeal_status=appeal.status if appeal else None,
+                findings=sum(h.severity != "info" for h in res.hits),
+                top_rules=flag_reasons(res),
+                low_dimensions={
+                    d.dimension: d.score for d in sorted(res.dimensions, key=lambda d: d.score) if d.score < 100
+                },
+                missing_steps=missing_out(res, row.channel, step_rules),
+                reviewed_by=review.reviewer if review else None,
+                reviewed_at=review.created_at if review else None,
             )
         )
     return items
 
 
 def queue_page_out(
-    session: Session, total: int, rows: list[tuple[InteractionRow, ResultRow]], limit: int, offset: int
+    session: Session,
+    total: int,
+    rows: list[tuple[InteractionRow, ResultRow]],
+    limit: int,
+    offset: int,
+    step_rules: StepRules,
 ) -> s.Page[s.QueueItem]:
     """A review-queue page: each row with its assignment (the caller may see every row's interaction)."""
     assigned = asg.of_interactions(session, [row.id for row, _ in rows])
     done = asg.done_of(session, list(assigned.values()))
     items = []
-    for item in _items(session, rows):
+    for item in _items(session, rows, step_rules):
         a = assigned.get(item.interaction_id)
         items.append(
             s.QueueItem(

@@ -8,6 +8,7 @@ render time of a 30-minute, 400-turn call is measured and printed (not pass/fail
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import openpyxl
 import pytest
 from conftest import REPO, SHARED
 from conftest_db import CRITICAL, GREEN, RED, YELLOW
@@ -229,6 +231,13 @@ def login(page: Page, server: Server, user: str) -> None:
     expect(page.locator("#whoami")).to_contain_text(user)
 
 
+def rule_names(server: Server) -> dict[str, dict]:
+    return {r["rule_id"]: r for r in server.get("/v1/rule-names")}
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
 def rule_row(page: Page, rule_id: str) -> dict[str, int]:
     row = page.locator(f'#rules-table tr[data-rule="{rule_id}"]')
     return {c: int(row.locator(f'td[data-col="{c}"]').inner_text()) for c in ("hits", "reviewed", "confirmed", "dismissed")}
@@ -260,6 +269,17 @@ def test_review_a_flagged_call(server: Server, page: Page):
     assert ids == [it["interaction_id"] for it in api_queue["items"]]
     flags = page.locator("#queue-table tbody tr .flag").evaluate_all("els => els.map(e => e.dataset.flag)")
     assert flags == sorted(flags, key=lambda f: f != "red") and CALL_ID in ids
+    # Each row says why it is flagged: hit count, the top rules by name (not id), missing script steps.
+    names = rule_names(server)
+    item = next(it for it in api_queue["items"] if it["interaction_id"] == CALL_ID)
+    why = page.locator(f'#queue-table tr[data-id="{CALL_ID}"] td.why')
+    expect(why.locator(".why-count")).to_have_text(f'{item["findings"]} 条命中')
+    assert why.locator(".rule-name").all_inner_texts() == [
+        names[r["rule_id"]]["name_zh"] + (f' ×{r["hits"]}' if r["hits"] > 1 else "") for r in item["top_rules"]
+    ]
+    assert "forbidden." not in why.inner_text()
+    for m in item["missing_steps"]:
+        expect(why.locator(".why-missing")).to_contain_text(names[m["rule_id"]]["name_zh"])
     page.screenshot(path=str(SCREENSHOTS / "queue.png"), full_page=False)
 
     # Keyboard: j moves down, k up, Enter opens the selected one.
@@ -271,6 +291,35 @@ def test_review_a_flagged_call(server: Server, page: Page):
     page.keyboard.press("Enter")
     page.wait_for_selector("#transcript .turn")
     assert page.locator("#transcript .turn").count() == len(call["turns"])
+    # No developer timing in the header; the hits come before the override table, on screen at once.
+    assert not re.search(r"\d+ ms|渲染", page.locator(".ia-head").inner_text())
+    hits_box, scores_box = page.locator("#hits").bounding_box(), page.locator("#scores").bounding_box()
+    assert hits_box["y"] < scores_box["y"]
+    expect(page.locator("#hits .hit-card").first).to_be_in_viewport()
+    # Rules by name (also the rules a combined rule cites); missing required script steps are findings of their own.
+    assert not re.search(r"[a-z_]+\.[a-z_]+@\d", page.locator("#hits").inner_text())
+    card = page.locator(f'#hit-{to_dismiss["id"]}')
+    expect(card.locator(".rule-name")).to_have_text(names[to_dismiss["rule_id"]]["name_zh"])
+    expect(card.locator(".rule-name")).to_have_attribute("data-rule-id", to_dismiss["rule_id"])
+    assert call["missing_steps"], "the bad call lacks required script steps"
+    for m in call["missing_steps"]:
+        expect(page.locator(f'#hits .missing-step[data-step="{m["step"]}"]')).to_contain_text(
+            f'缺少话术环节：{names[m["rule_id"]]["name_zh"]}')
+    # Hit to hit in transcript order: n / p and the buttons; the hit's turn is brought into view.
+    findings = sorted((h for h in call["result"]["hits"] if h["severity"] != "info"),
+                      key=lambda h: (h["turn"] if h["turn"] is not None else 1e9, h["start"] or 0))  # fmt: skip
+    page.keyboard.press("n")
+    expect(page.locator("#hit-pos")).to_have_text(f"1/{len(findings)}")
+    expect(page.locator(f'#hit-{findings[0]["id"]}')).to_have_class(re.compile(r"\bcurrent\b"))
+    page.keyboard.press("n")
+    expect(page.locator(f'#hit-{findings[1]["id"]}')).to_have_class(re.compile(r"\bcurrent\b"))
+    expect(page.locator(f'#turn-{findings[1]["turn"]}')).to_be_in_viewport()
+    page.keyboard.press("p")
+    expect(page.locator("#hit-pos")).to_have_text(f"1/{len(findings)}")
+    page.click("#prev-hit")  # wraps to the last
+    expect(page.locator("#hit-pos")).to_have_text(f"{len(findings)}/{len(findings)}")
+    page.click("#next-hit")
+    expect(page.locator(f'#hit-{findings[0]["id"]}')).to_have_class(re.compile(r"\bcurrent\b"))
 
     # Every placed hit is highlighted in place: the marked characters are the hit's own text.
     for h in placed:
@@ -309,6 +358,7 @@ def test_review_a_flagged_call(server: Server, page: Page):
     if to_dismiss["severity"] == "critical" and not still_critical:
         assert final["score"] > call["result"]["score"] == 0
     assert page.locator("#score-final .big").inner_text() == f'{final["score"]:.1f}'
+    expect(page.locator("#reviewed-by")).to_contain_text("qa 复核于 ")
     assert page.locator("#score-auto .big").inner_text() == f'{call["result"]["score"]:.1f}'
     decisions = {h["id"]: h["decision"] for h in after_call["result"]["hits"]}
     assert decisions[to_dismiss["id"]] == "dismiss" and decisions[to_confirm["id"]] == "confirm"
@@ -322,6 +372,7 @@ def test_review_a_flagged_call(server: Server, page: Page):
     row = page.locator(f'#queue-table tr[data-id="{CALL_ID}"]')
     expect(row).to_have_count(1)
     expect(row.locator("td").nth(8)).to_contain_text(f'{final["score"]:.1f}')
+    expect(row.locator(".reviewed-by")).to_have_text(re.compile(r"^qa 复核于 \d{4}-\d{2}-\d{2} \d{2}:\d{2}$"))
 
     # Rule quality moves by exactly these decisions.
     page.goto(f"{server.url}/ui/#/rules")
@@ -373,8 +424,45 @@ def test_queue_filters_and_language(server: Server, page: Page):
     page.click("#lang-switch")
     expect(page.locator("h1")).to_have_text("To review")
     expect(page.locator("#nav")).to_contain_text("Rule quality")
+    # English mode: no Chinese in the chrome, the role named, rule names and reasons in English.
+    expect(page.locator("#whoami")).to_have_text("qa · QA specialist")
+    assert not CJK.search(" ".join(page.locator("#brand, #nav, #whoami, #logout").all_inner_texts()))  # the switch says 中文
+    assert not CJK.search(page.locator("#queue-table").inner_text()), page.locator("#queue-table").inner_text()
+    expect(page.locator("#queue-table td.why .rule-name").first).to_have_text(re.compile(r"^[ -~×]+$"))
+    page.goto(f"{server.url}/ui/#/i/chat-critical")
+    page.wait_for_selector("#transcript .turn")
+    chrome = page.locator("#hits .hits-head, #hits .hit-top, #hits .missing-step, #hits .decide").all_inner_texts()
+    assert chrome and not CJK.search(" ".join(chrome)), chrome
+    assert not CJK.search(page.locator("#scores thead").inner_text())
     page.click("#lang-switch")
+    page.goto(f"{server.url}/ui/#/queue")
     expect(page.locator("h1")).to_have_text("待复核")
+
+
+def test_back_keeps_filters_and_submit_and_next(server: Server, page: Page):
+    """From a filtered queue: open an item, back keeps the filters; review it with "submit and
+    next", which opens the next item of that queue; the reviewed one shows who reviewed it, when."""
+    login(page, server, "qa")
+    expected = [it["interaction_id"] for it in server.get("/v1/review-queue", team="T2")["items"]]
+    assert len(expected) >= 2
+    page.goto(f"{server.url}/ui/#/queue?team=T2")
+    assert queue_rows(page, expected) == expected
+    page.click(f'#queue-table tr[data-id="{expected[0]}"] a')
+    page.wait_for_selector("#transcript .turn")
+    page.click("#back")
+    page.wait_for_url("**/queue?team=T2")
+    assert queue_rows(page, expected) == expected
+    expect(page.locator("select[name=team]")).to_have_value("T2")
+    page.click(f'#queue-table tr[data-id="{expected[0]}"] a')
+    first = page.locator("#hits .hit-card[data-hit]").first
+    first.locator('button[data-decision="confirm"]').click()
+    page.click("#submit-next")
+    expect(page.locator("#ia-title")).to_have_text(expected[1])
+    done = server.get(f"/v1/interactions/{expected[0]}")
+    assert done["final"] and done["final"]["reviewer"] == "qa"
+    page.goto(f"{server.url}/ui/#/queue?team=T2&include_reviewed=true")
+    row = page.locator(f'#queue-table tr[data-id="{expected[0]}"]')
+    expect(row.locator(".reviewed-by")).to_contain_text("qa 复核于")
 
 
 def test_team_dashboard_and_agent_page(server: Server, page: Page):
@@ -398,7 +486,38 @@ def test_team_dashboard_and_agent_page(server: Server, page: Page):
     assert sum(b["count"] for b in bands) == summary["interactions"]
     drawn = page.evaluate("() => Chart.getChart(document.querySelector('#dist-chart')).data.datasets[0].data")
     assert drawn == [b["count"] for b in bands]
+    # The score trend is the daily average score (final where reviewed), beside the automatic one.
+    trend = page.evaluate("() => Chart.getChart(document.querySelector('#team-trend')).data.datasets.map(d => d.data)")
+    assert trend == [[d["average_score"] for d in summary["daily"]], [d["automatic_average_score"] for d in summary["daily"]]]
     page.screenshot(path=str(SCREENSHOTS / "team.png"), full_page=True)
+
+    # A date range, kept in the URL; the figures and both exports follow it (downloads with the login token).
+    page.fill("#range input[name=start]", "2026-11-16")
+    page.fill("#range input[name=end]", "2026-11-18")
+    page.click("#range button[type=submit]")
+    page.wait_for_url("**/team/T1?start=2026-11-16&end=2026-11-18")
+    ranged = server.get("/v1/teams/T1/summary", "sup1", start="2026-11-16", end="2026-11-18")
+    assert 0 < ranged["interactions"] < summary["interactions"]
+    expect(page.locator('.kpi[data-kpi="interactions"] .value')).to_have_text(str(ranged["interactions"]))
+    with page.expect_download() as dl:
+        page.click("#export-csv")
+    assert dl.value.suggested_filename == "team-T1-summary-2026-11-16_2026-11-18.csv"
+    text = Path(dl.value.path()).read_text(encoding="utf-8-sig")
+    assert "interactions" in text and "2026-11-17" in text and "2026-11-20" not in text
+    with page.expect_download() as dl:
+        page.click("#export-xlsx")
+    assert dl.value.suggested_filename.endswith(".xlsx")
+    book = openpyxl.load_workbook(io.BytesIO(Path(dl.value.path()).read_bytes()))
+    assert {"summary", "daily", "agents"} <= set(book.sheetnames)
+    days = [row[0] for row in book["daily"].iter_rows(min_row=2, values_only=True)]
+    assert days and all("2026-11-16" <= str(d)[:10] <= "2026-11-18" for d in days)
+    # A range with nothing in it: empty states, not blank cards.
+    page.goto(f"{server.url}/ui/#/team/T1?start=2020-01-01&end=2020-01-31")
+    for empty in ("#agents-empty", "#dist-empty", "#trend-empty"):
+        expect(page.locator(empty)).to_be_visible()
+    # A favicon, served by the app.
+    icon = page.locator('link[rel="icon"]').get_attribute("href")
+    assert httpx.get(f"{server.url}/ui/{icon}").headers["content-type"].startswith("image/svg")
 
     # A supervisor's queue holds only their teams' interactions.
     page.goto(f"{server.url}/ui/#/queue?include_reviewed=true")
@@ -415,11 +534,18 @@ def test_team_dashboard_and_agent_page(server: Server, page: Page):
     page.wait_for_selector("#top-rules")
     top = server.get("/v1/agents/A1/top-rules", "sup1")
     assert top, "A1 has rule hits"
-    assert page.locator("#top-rules tbody tr code").all_inner_texts() == [r["rule_id"] for r in top]
+    assert page.locator("#top-rules tbody tr").evaluate_all("rs => rs.map(r => r.dataset.rule)") == [r["rule_id"] for r in top]
+    names = rule_names(server)
+    assert page.locator("#top-rules tbody tr .rule-name").all_inner_texts() == [names[r["rule_id"]]["name_zh"] for r in top]
     agent_summary = server.get("/v1/agents/A1/summary", "sup1")
     expect(page.locator("#standing")).to_have_attribute("data-warning", agent_summary["warning"]["level"])
     trend = page.evaluate("() => Chart.getChart(document.querySelector('#trend-chart')).data.datasets[0].data")
     assert trend == [d["average_score"] for d in agent_summary["daily"]]
+    # Every result, not only flagged ones (newest first, as the API lists them).
+    listed = server.get("/v1/interactions", "sup1", agent="A1", limit=20)
+    shown = page.locator("#agent-results tbody tr").evaluate_all("rs => rs.map(r => r.dataset.id)")
+    assert shown == [it["interaction_id"] for it in listed["items"]]
+    assert "green" in {it["flag"] for it in server.get("/v1/interactions", "sup1", agent="A1", limit=500)["items"]}
     page.screenshot(path=str(SCREENSHOTS / "agent.png"), full_page=True)
 
 
@@ -429,6 +555,20 @@ def test_agent_sees_only_their_own(server: Server, page: Page):
     expect(page.locator("#nav")).not_to_contain_text("复核队列")
     own = server.get("/v1/interactions", "agent1")["items"]
     assert own and all(it["agent_id"] == "A1" for it in own)
+    # All their results are on their page (green ones too), so they can open and appeal any.
+    page.wait_for_selector("#agent-results")
+    total = server.get("/v1/interactions", "agent1", limit=1)["total"]
+    expect(page.locator("#results-total")).to_have_text(str(total))
+    rows = page.locator("#agent-results tbody tr")
+    expect(rows).to_have_count(min(20, total))
+    if total > 20:
+        page.click("#more-results")
+        expect(rows).to_have_count(min(40, total))
+    # A green result opens with its appeal form like any other (and says when nothing was found).
+    green = next(it for it in server.get("/v1/interactions", "agent1", limit=500)["items"] if it["flag"] == "green")
+    page.goto(f"{server.url}/ui/#/i/{green['interaction_id']}")
+    expect(page.locator("#appeal-form")).to_be_visible()
+    expect(page.locator("#no-findings")).to_have_count(1 if green["findings"] == 0 else 0)
     page.goto(f"{server.url}/ui/#/i/{own[0]['interaction_id']}")
     page.wait_for_selector("#transcript .turn")
     expect(page.locator(".decide")).to_have_count(0)  # agents do not review
@@ -470,7 +610,8 @@ def test_appeal_naming_a_hit_accepted_from_the_inbox_changes_the_final_score_and
     form.locator("button[type=submit]").click()
     opened = page.locator('#appeals .appeal[data-status="open"]')
     expect(opened).to_contain_text("客户先骂人，我只是复述")
-    expect(opened.locator(".contested code")).to_have_text(["forbidden.mock_insult"])
+    expect(opened.locator(".contested .rule-name")).to_have_text(["禁语·嘲讽辱骂"])
+    expect(opened.locator(".contested .rule-name")).to_have_attribute("data-rule-id", "forbidden.mock_insult")
     expect(page.locator("#appeal-form")).to_have_count(0)
     assert server.get(f"/v1/interactions/{appealed}", "agent1")["appeals"][0]["hit_ids"] == [insult["id"]]
 
@@ -562,10 +703,17 @@ def test_the_decision_picks_which_contested_hits_to_dismiss(server: Server, page
     page.fill("#appeal-form input[name=reason]", "两处都是复述客户")
     page.click("#appeal-form button[type=submit]")
     li = page.locator('#appeals .appeal[data-status="open"]')
-    expect(li.locator(".contested code")).to_have_count(2)
+    expect(li.locator(".contested .rule-name")).to_have_count(2)
     page.click("#logout")
     login(page, server, "qa")
     page.goto(f"{server.url}/ui/#/i/{iid}")
+    # The model's hit reads as words, with a link to its turn (not the model's file name and probability).
+    card = page.locator(f'#hit-{model["id"]}')
+    expect(card.locator(".model-evidence")).to_have_text(
+        f'模型判断：疑似推诿，置信度 {model["score"]:.2f} · 轮次 {model["turn"] + 1}')
+    assert "forbidden_ngram" not in card.inner_text()
+    card.locator(".model-evidence .goto").click()
+    expect(page.locator(f'#turn-{model["turn"]}')).to_be_in_viewport()
     li = page.locator('#appeals .appeal[data-status="open"]')
     expect(li.locator(f'input[name=dismiss][value="{deflect["id"]}"]')).to_be_checked()
     li.locator(f'input[name=dismiss][value="{model["id"]}"]').uncheck()
@@ -575,6 +723,39 @@ def test_the_decision_picks_which_contested_hits_to_dismiss(server: Server, page
     decisions = {h["id"]: h["decision"] for h in server.get(f"/v1/interactions/{iid}")["result"]["hits"]}
     assert (decisions[deflect["id"]], decisions[model["id"]]) == ("dismiss", "confirm")
     expect(page.locator(f'#hit-{deflect["id"]}')).to_have_class(re.compile(r"decided-dismiss"))
+
+
+# What people or the engine wrote (transcripts, quoted hit text, appeal and review text, team names):
+# content, not the page's chrome.
+CONTENT = (".said, .bubble, blockquote, .expl, .hit-pick .muted, .thread p, .reply p, .team-list a, "
+           "select[name=team], #lang-switch, .ia-head h1")
+
+
+def chinese_in_chrome(page: Page) -> list[str]:
+    return page.evaluate(
+        """sel => { const view = document.body.cloneNode(true); view.querySelectorAll(sel).forEach(e => e.remove());
+        const texts = [], walk = document.createTreeWalker(view, NodeFilter.SHOW_TEXT);
+        while (walk.nextNode()) texts.push(walk.currentNode.textContent.trim());
+        const attrs = [...view.querySelectorAll('[title], [placeholder], [aria-label]')]
+          .flatMap(e => [e.title, e.placeholder, e.getAttribute('aria-label')]).filter(Boolean);
+        return texts.concat(attrs).filter(t => /[\u4e00-\u9fff]/.test(t)); }""",
+        CONTENT,
+    )
+
+
+def test_english_mode_has_no_chinese_in_the_chrome(server: Server, page: Page):
+    login(page, server, "sup1")
+    page.click("#lang-switch")
+    expect(page.locator("#whoami")).to_have_text("sup1 · Supervisor")
+    for route, ready in (("#/queue", "#queue-table"), ("#/i/chat-critical2", "#transcript .turn"),
+                         (f"#/i/{CALL_ID}", "#transcript .turn"), ("#/team/T1", "#agents-table"),
+                         ("#/agent/A1", "#agent-results"), ("#/rules", "#rules-table"),
+                         ("#/appeals?status=", "#appeals-table, #appeals-empty")):  # fmt: skip
+        page.goto(f"{server.url}/ui/{route}")
+        page.wait_for_selector(ready)
+        found = chinese_in_chrome(page)
+        assert found == [], (route, found)
+    page.click("#lang-switch")
 
 
 def test_long_call_render_time(server: Server, page: Page):

@@ -274,6 +274,7 @@ def bulk_status(batch_id: str, session: SessionDep, principal: Ingestor) -> Bulk
 def list_interactions(
     session: SessionDep,
     principal: Reader,
+    scorer: ScorerDep,
     agent: str | None = None,
     team: str | None = None,
     start: Annotated[IsoDate | None, Query(description="from this local date (inclusive)")] = None,
@@ -299,7 +300,7 @@ def list_interactions(
         max_score=max_score,
     )
     total, rows = repo.list_interactions(session, principal.scope, filters, limit=limit, offset=offset)
-    return views.page_out(session, total, rows, limit, offset)
+    return views.page_out(session, total, rows, limit, offset, scorer.step_rules())
 
 
 # `:path`: ids may hold `/` (the batch names recordings by their path below the folder). The app
@@ -311,8 +312,13 @@ def list_interactions(
     responses=errors(NO_INTERACTION),
     summary="One interaction in full",
 )
-def get_interaction(interaction_id: str, session: SessionDep, principal: Reader, config: ConfigDep) -> InteractionOut:
+def get_interaction(
+    interaction_id: str, session: SessionDep, principal: Reader, config: ConfigDep, scorer: ScorerDep
+) -> InteractionOut:
     """Transcript (redacted), current result with hit ids, final score after review, reviews,
-    appeals, until when the current scoring may be appealed, and the history of scoring runs."""
+    appeals, until when the current scoring may be appealed, the history of scoring runs and the
+    required script steps the current run did not find."""
     row = visible_interaction(session, principal, interaction_id)
-    return views.interaction_out(session, row, appeal_window_days=config.appeal_window_days)
+    return views.interaction_out(
+        session, row, appeal_window_days=config.appeal_window_days, step_rules=scorer.step_rules()
+    )

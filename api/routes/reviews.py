@@ -62,6 +62,7 @@ def _decisions(body) -> tuple[list[rv.HitDecisionIn], list[rv.OverrideIn]]:
 def review_queue(
     session: SessionDep,
     principal: Reviewer,
+    scorer: ScorerDep,
     include_reviewed: bool = False,
     agent: str | None = None,
     team: str | None = None,
@@ -78,9 +79,10 @@ def review_queue(
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> Page[QueueItem]:
     """Red before yellow, oldest first within a flag; interactions already reviewed are left out
-    unless `include_reviewed`. Filters as in `GET /v1/interactions`. Each row says to whom it is
-    assigned. With `assignee`, the interactions assigned to them instead, of any flag (a sampled
-    green one too; red, yellow, then green), open ones unless `include_reviewed`."""
+    unless `include_reviewed`. Filters as in `GET /v1/interactions`. Each item says why it is
+    flagged (top rules, dimensions below 100, missing script steps), who reviewed it last and to whom
+    it is assigned. With `assignee`, the interactions assigned to them instead, of any flag (a
+    sampled green one too; red, yellow, then green), open ones unless `include_reviewed`."""
     filters = repo.Filters(
         agent_id=agent, team_id=team, start=start, end=end, flag=flag, dimension=dimension, rule_id=rule
     )
@@ -97,7 +99,7 @@ def review_queue(
         session, principal.scope, limit=limit, offset=offset, include_reviewed=include_reviewed, filters=filters,
         assignee_id=assignee_id,
     )  # fmt: skip
-    return views.queue_page_out(session, total, rows, limit, offset)
+    return views.queue_page_out(session, total, rows, limit, offset, scorer.step_rules())
 
 
 @router.post(

@@ -48,6 +48,9 @@ class RuleSpec(BaseModel):
     scope: Scope = Field(default_factory=Scope)
     explanation: str = "{text}"
     description: str = ""
+    # What people read instead of the id (review page, queue, exports): Chinese and English.
+    name_zh: str = ""
+    name_en: str = ""
     # Rules of one group are alternative ways to find one kind of finding (a phrase list and its
     # paraphrase patterns); overlapping hits within a group count once. Default: the rule alone.
     group: str | None = None

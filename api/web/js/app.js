@@ -1,7 +1,8 @@
 // Entry point: hash routes, the navigation a role may use, the language switch.
 import { api, clearToken, token } from "./api.js";
 import { $, esc } from "./dom.js";
-import { getLang, setLang, t } from "./i18n.js";
+import { getLang, roleName, setLang, t } from "./i18n.js";
+import { loadRuleNames } from "./names.js";
 import { renderAgent } from "./pages/agent.js";
 import { renderAppeals } from "./pages/appeals.js";
 import { renderInteraction } from "./pages/interaction.js";
@@ -29,7 +30,7 @@ function renderNav() {
   $("#lang-switch").textContent = t("language");
   $("#logout").textContent = t("logout");
   $("#logout").hidden = !me;
-  $("#whoami").textContent = me ? `${me.username} · ${me.role}` : "";
+  $("#whoami").textContent = me ? `${me.username} · ${roleName(me.role)}` : "";
   const links = [];
   if (me && canReview()) {
     links.push(["#/queue", t("navQueue")], ["#/appeals", t("navAppeals")], ["#/team", t("navTeam")], ["#/rules", t("navRules")]);
@@ -48,6 +49,7 @@ async function route() {
   }
   if (!session.me) await loadMe();
   renderNav();
+  await loadRuleNames();
   const [page, id] = parts;
   if (!page || page === "login") { location.hash = home(); return; }
   const pages = {

@@ -3,6 +3,7 @@
 import { api } from "../api.js";
 import { $, esc, flagBadge, fmtScore, fmtTime, message } from "../dom.js";
 import { t } from "../i18n.js";
+import { ruleTag } from "../names.js";
 
 const STATUSES = ["open", "accepted", "rejected"];
 
@@ -46,8 +47,8 @@ export async function renderAppeals(view, _id, params) {
           <td><span class="status status-${a.status}">${esc(t(a.status))}</span></td>
           <td><a href="#/i/${encodeURIComponent(a.interaction_id)}">${esc(a.interaction_id)}</a></td>
           <td>${esc(a.agent_id || "")}</td><td>${esc(a.team_id || "")}</td>
-          <td>${a.contested.map((c) => `<code>${esc(c.rule_id)}</code>`).join(" ") || "–"}</td>
-          <td>${esc(a.reason)}</td>
+          <td>${a.contested.map((c) => ruleTag(c.rule_id)).join(" ") || "–"}</td>
+          <td class="said">${esc(a.reason)}</td>
           <td class="num">${fmtScore(a.score)} ${flagBadge(a.flag)}</td>
           <td class="num">${a.final_score !== null ? `${fmtScore(a.final_score)} ${flagBadge(a.final_flag)}` : "–"}</td>
         </tr>`).join("")}</tbody>

@@ -1,6 +1,7 @@
 // KPI cards, warnings and ranks shared by the agent page and the team dashboard. The figures are
 // final scores where people reviewed (automatic otherwise); the automatic ones are shown beside them.
-import { esc, fmtPct, fmtScore } from "../dom.js";
+import { download } from "../api.js";
+import { $, esc, fmtPct, fmtScore, message } from "../dom.js";
 import { t } from "../i18n.js";
 
 export function kpiCards(s) {
@@ -23,4 +24,32 @@ export function warningText(w) {
   if (w.kind === "critical") return t("warnCritical", { days: w.days.join(", ") });
   if (w.kind === "consecutive_low") return t("warnLow", { n: w.days.length, below: w.below });
   return w.reason || "";
+}
+
+// The date range of a dashboard (kept in the page's URL) and its CSV / XLSX export of the same range.
+export const rangeOf = (params) => ({ start: params.start || undefined, end: params.end || undefined });
+
+export function rangeForm(params) {
+  return `<form class="filters range-form" id="range">
+    <label>${t("from")}<input type="date" name="start" value="${esc(params.start || "")}"></label>
+    <label>${t("to")}<input type="date" name="end" value="${esc(params.end || "")}"></label>
+    <button type="submit" class="primary">${t("apply")}</button>
+    <button type="button" id="export-csv" data-format="csv">${t("exportCsv")}</button>
+    <button type="button" id="export-xlsx" data-format="xlsx">${t("exportXlsx")}</button>
+    <div id="range-msg"></div>
+  </form>`;
+}
+
+export function bindRange(root, base, exportPath, params) {
+  const form = $("#range", root);
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const q = new URLSearchParams();
+    for (const [k, v] of new FormData(form)) if (v) q.set(k, v);
+    location.hash = q.toString() ? `${base}?${q}` : base;
+  });
+  for (const button of form.querySelectorAll("button[data-format]")) {
+    button.addEventListener("click", () => download(exportPath, { format: button.dataset.format, ...rangeOf(params) })
+      .catch((err) => message($("#range-msg", root), err.message)));
+  }
 }

@@ -5,7 +5,8 @@
 import { api } from "../api.js";
 import { $, $$, esc, flagBadge, fmtScore, fmtTime, message, toast } from "../dom.js";
 import { dimensionName, knownDimensions, t } from "../i18n.js";
-import { session } from "../state.js";
+import { ruleName, ruleTag } from "../names.js";
+import { saveQueue, session } from "../state.js";
 
 const PAGE = 50;
 const FILTERS = ["team", "agent", "start", "end", "flag", "dimension", "rule", "include_reviewed", "assignee"];
@@ -66,7 +67,7 @@ export async function renderQueue(view, _id, params) {
       <label>${t("to")}<input type="date" name="end" value="${esc(params.end || "")}"></label>
       <label>${t("flag")}<select name="flag">${options(flags, params.flag, t)}</select></label>
       <label>${t("dimension")}<select name="dimension">${options(knownDimensions(), params.dimension, dimensionName)}</select></label>
-      <label>${t("rule")}<select name="rule">${options(rules.map((r) => r.rule_id).sort(), params.rule)}</select></label>
+      <label>${t("rule")}<select name="rule">${options(rules.map((r) => r.rule_id).sort(), params.rule, ruleName)}</select></label>
       ${assigneeFilter}
       <label class="check"><input type="checkbox" name="include_reviewed" value="true"${params.include_reviewed ? " checked" : ""}>${t("includeReviewed")}</label>
       <button type="submit" class="primary">${t("apply")}</button>
@@ -104,8 +105,9 @@ export async function renderQueue(view, _id, params) {
       <td>${esc(it.agent_id || "")}</td>
       <td>${esc(it.team_id || "")}</td>
       <td>${esc(fmtTime(it.occurred_at))}</td>
-      <td>${it.critical.map((c) => `<code>${esc(c)}</code>`).join(" ")}</td>
-      <td>${it.final_flag ? `${flagBadge(it.final_flag)} ${fmtScore(it.final_score)}` : ""}</td>
+      <td>${it.critical.map((c) => ruleTag(c)).join(" ")}</td>
+      <td>${it.final_flag ? `${flagBadge(it.final_flag)} ${fmtScore(it.final_score)}${reviewedBy(it)}` : ""}</td>
+      <td class="why">${whyHtml(it)}</td>
       <td data-col="assignee">${assigneeCell(it)}</td>
       ${canAssign() ? `<td class="pick-cell"><input type="checkbox" class="pick" value="${esc(it.interaction_id)}" aria-label="${esc(t("pick"))}"></td>` : ""}
     </tr>`).join("");
@@ -123,7 +125,7 @@ export async function renderQueue(view, _id, params) {
     ${assignBar}
     <table class="grid" id="queue-table">
       <thead><tr><th>${t("flag")}</th><th>${t("score")}</th><th>${t("interaction")}</th><th>${t("channel")}</th>
-      <th>${t("agent")}</th><th>${t("team")}</th><th>${t("occurred")}</th><th>${t("critical")}</th><th>${t("reviewedScore")}</th>
+      <th>${t("agent")}</th><th>${t("team")}</th><th>${t("occurred")}</th><th>${t("critical")}</th><th>${t("reviewedScore")}</th><th>${t("why")}</th>
       <th>${t("assignedTo")}</th>${canAssign() ? `<th><input type="checkbox" id="pick-all" aria-label="${esc(t("pickAll"))}"></th>` : ""}</tr></thead>
       <tbody>${rows}</tbody>
     </table>
@@ -131,6 +133,7 @@ export async function renderQueue(view, _id, params) {
       ${offset > 0 ? `<a href="${link(Math.max(0, offset - PAGE))}">${t("prev")}</a>` : ""}
       ${offset + PAGE < page.total ? `<a href="${link(offset + PAGE)}">${t("next")}</a>` : ""}
     </div>`;
+  saveQueue(location.hash, page.items.map((it) => it.interaction_id));
   bindKeys(view);
   if (canAssign()) bindAssign(view, specialists);
 }
@@ -169,6 +172,21 @@ function bindAssign(view, specialists) {
     }
     update();
   });
+}
+
+// Why the row is flagged: its top rules (×hits), the dimensions that lost points, missing script steps.
+function whyHtml(it) {
+  const rules = it.top_rules.map((r) => `<span class="why-rule sev-${esc(r.severity)}">${ruleTag(r.rule_id, r.hits > 1 ? ` ×${r.hits}` : "")}</span>`);
+  const dims = Object.entries(it.low_dimensions).slice(0, 2)
+    .map(([d, v]) => `<span class="why-dim">${esc(dimensionName(d))} ${fmtScore(v)}</span>`);
+  const steps = it.missing_steps.length ? `<span class="why-missing">${esc(t("missingList", {
+    steps: it.missing_steps.map((m) => ruleName(m.rule_id)).join(t("listSep")) }))}</span>` : "";
+  return `<span class="why-count">${esc(t("findingsN", { n: it.findings }))}</span> ${rules.join(" ")}
+    <div class="muted small">${dims.join(" · ")}${steps ? ` · ${steps}` : ""}</div>`;
+}
+
+function reviewedBy(it) {
+  return it.reviewed_by ? `<div class="muted small reviewed-by">${esc(t("reviewedBy", { who: it.reviewed_by, time: fmtTime(it.reviewed_at) }))}</div>` : "";
 }
 
 // An appeal on the row's scoring: open ones stand out; decided ones say how.
