@@ -36,12 +36,19 @@ def _inspector():
 
 @click.group()
 @click.version_option(package_name="qa-engine")
-def main() -> None:
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="data folder: the SQLite database and uploaded calls (default: QA_DATA_DIR, else ~/.local/share/qa-engine)")
+def main(data_dir: Path | None) -> None:
     """Quality inspection of Chinese customer-service calls and chats."""
+    import os
+
     from pydantic import ValidationError
 
     from qa_engine.config import get_settings
 
+    if data_dir is not None:  # as QA_DATA_DIR, so that the server's and batch's worker processes see it too
+        os.environ["QA_DATA_DIR"] = str(data_dir.expanduser().absolute())
+        get_settings.cache_clear()
     try:  # a bad QA_* variable: one line naming it, before any command starts work
         get_settings()
     except ValidationError as exc:
@@ -143,8 +150,16 @@ def transcribe(audio: tuple[Path, ...], output_dir: Path | None, agent_id: str |
 
 @main.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None, help="also write the results here")
-def demo(output: str | None) -> None:
-    """Score the bundled example interactions and print a readable summary."""
+@click.option("--load", is_flag=True, help="store them in the database instead (what `qa-engine batch FILE` does), for a first look at the review UI")
+@click.pass_context
+def demo(ctx: click.Context, output: str | None, load: bool) -> None:
+    """Score the bundled example interactions and print a readable summary (--load: store them)."""
+    if load:
+        from qa_engine.batch.cli import batch
+
+        with ilr.as_file(EXAMPLES) as path:
+            ctx.invoke(batch, source=path)
+        return
     inspector = _inspector()
     with EXAMPLES.open("rb") as fh:
         results = list(inspector.inspect_many(read_interactions(fh, name="interactions.jsonl")))

@@ -15,6 +15,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MIN_JWT_SECRET_BYTES = 32
 
 
+def user_data_dir() -> Path:
+    """The default data folder: ~/.local/share/qa-engine (the XDG user data directory)."""
+    return Path.home() / ".local" / "share" / "qa-engine"
+
+
 class Settings(BaseSettings):
     # hide_input_in_errors: a refused setting's message never prints its value (secrets, database passwords)
     model_config = SettingsConfigDict(env_prefix="QA_", env_file=".env", extra="ignore", hide_input_in_errors=True)
@@ -68,8 +73,12 @@ class Settings(BaseSettings):
     stereo_roles: tuple[str, str] = ("agent", "customer")  # left, right
     redact_pii: bool = True
 
-    # Storage and API.
-    database_url: str = "sqlite:///./qa_engine.db"  # or postgresql+psycopg://user@host:5432/db
+    # Storage and API. The data folder holds the SQLite database (unless database_url names another)
+    # and the uploaded calls (unless upload_dir does), so every command and server started from any
+    # folder uses the same ones; `qa-engine --data-dir DIR` sets it for one command.
+    data_dir: Path = Field(default_factory=user_data_dir)
+    # default: sqlite:///<data_dir>/qa_engine.db; or postgresql+psycopg://user@host:5432/db
+    database_url: str | None = None
     # Signs tokens (at least 32 bytes). Unset: a secret generated once and stored in the database
     # (table server_secrets), shared by every worker and host using that database.
     jwt_secret: SecretStr | None = None
@@ -90,7 +99,7 @@ class Settings(BaseSettings):
     celery_broker_url: str = "redis://127.0.0.1:6379/0"
     celery_result_backend: str = "redis://127.0.0.1:6379/0"
     batch_queue: str = "qa-engine-batch"
-    upload_dir: Path | None = None  # uploaded audio is kept here; default: cache_dir / "uploads"
+    upload_dir: Path | None = None  # uploaded audio is kept (and played from) here; default: data_dir / "uploads"
     max_upload_mb: int = 200
     # Input limits, the same on every ingest path (API, `qa-engine score`, `qa-engine batch`; README
     # "Input limits"). A request body over max_body_mb is refused (413) before it is parsed: 32 MB
@@ -147,6 +156,15 @@ class Settings(BaseSettings):
     def _rate_limit(cls, value: str) -> str:
         parse_limit(value)  # ValueError: couldn't parse rate limit string '...'
         return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()  # a relative QA_DATA_DIR means the same folder from everywhere
+
+    @property
+    def uploads_path(self) -> Path:
+        return self.upload_dir or self.data_dir / "uploads"
 
     @property
     def embedder_path(self) -> Path:

@@ -840,3 +840,91 @@ def test_supervisor_assigns_rows_and_the_specialist_sees_them_first(server: Serv
     sup = server.token("sup1")
     for a in httpx.get(f"{server.url}/v1/assignments", headers=sup).json()["items"]:
         assert httpx.delete(f"{server.url}/v1/assignments/{a['id']}", headers=sup).status_code == 204
+
+
+# --- a new install: the README's first-run steps --------------------------------------------------
+
+
+def _readme_first_run() -> list[list[str]]:
+    """The commands of the README's first-run block (comments dropped)."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = text.split("### First run", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    return [line.split("#", 1)[0].split() for line in block.splitlines() if line.strip()]
+
+
+def test_fresh_folder_first_admin_login_and_an_uploaded_call_plays(tmp_path, browser: Browser):
+    home, first, other = tmp_path / "home", tmp_path / "first", tmp_path / "other"
+    for d in (home, first, other):
+        d.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}  # a new user's environment
+    env |= {"HOME": str(home), "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "2",
+            "XDG_CACHE_HOME": os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))}  # the Whisper model, built once
+    commands = _readme_first_run()
+    assert [c[:3] for c in commands] == [["qa-engine", "users", "create"], ["qa-engine", "users", "create"],
+                                         ["qa-engine", "users", "api-key"], ["qa-engine", "serve"]]
+
+    def cli(args: list[str], cwd: Path, stdin: str = "") -> str:
+        proc = subprocess.run([sys.executable, "-m", "qa_engine", *args[1:]], cwd=cwd, env=env, input=stdin,
+                              capture_output=True, text=True, timeout=300, start_new_session=True)  # no tty: the prompt reads stdin
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stderr and "INFO" not in proc.stderr, proc.stderr
+        return proc.stdout
+
+    cli(commands[0], first, stdin=f"{PASSWORD}\n{PASSWORD}\n")
+    assert list(first.iterdir()) == [], "nothing is written in the working folder"
+    database = home / ".local" / "share" / "qa-engine" / "qa_engine.db"
+    assert database.stat().st_size > 0
+    cli(commands[1], other)  # from another folder: the same database
+    key = cli(commands[2], first).strip()
+
+    port = _free_port()
+    log = open(tmp_path / "serve.log", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "qa_engine", *commands[3][1:], "--port", str(port)], cwd=other,
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"qa-engine serve did not start: {(tmp_path / 'serve.log').read_text()[-2000:]}")
+        assert f"review UI at {base}/ui/" in (tmp_path / "serve.log").read_text()
+
+        context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-US")
+        page = context.new_page()
+        page.goto(f"{base}/ui/")
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page.locator("#whoami")).to_contain_text("admin")
+        expect(page.locator("#queue-empty")).to_contain_text("qa-engine batch")  # an empty install says how to load data
+        expect(page.locator("#queue-empty")).to_contain_text("qa-engine demo --load")
+
+        wav = CALLS / "call_bad.stereo.wav"
+        with httpx.Client(base_url=base, timeout=60) as client:
+            r = client.post("/v1/interactions/audio", headers={"X-API-Key": key},
+                            files={"file": (wav.name, wav.read_bytes(), "audio/wav")}, data={"interaction_id": "first-call"})
+            assert r.status_code == 202, r.text
+            job = r.json()
+            for _ in range(600):
+                job = client.get(f"/v1/jobs/{job['job_id']}", headers={"X-API-Key": key}).json()
+                if job["status"] in ("done", "failed"):
+                    break
+                time.sleep(0.5)
+            assert job["status"] == "done", job
+            token = client.post("/v1/auth/token", data={"username": "admin", "password": PASSWORD}).json()["access_token"]
+            link = client.get("/v1/interactions/first-call/audio-link", headers={"Authorization": f"Bearer {token}"})
+            assert link.status_code == 200, link.text
+            played = client.get(link.json()["url"])
+            assert played.status_code == 200 and played.content == wav.read_bytes()
+        assert list((database.parent / "uploads").iterdir()), "the upload is kept in the data folder"
+        page.goto(f"{base}/ui/#/i/first-call")
+        expect(page.locator("#player")).to_have_attribute("src", re.compile(r"/v1/interactions/first-call/audio\?token="))
+        context.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()

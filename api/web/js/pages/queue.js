@@ -94,6 +94,13 @@ export async function renderQueue(view, _id, params) {
   else if (tabState.mine !== null) $("#mine-count", view).textContent = String(tabState.mine);
   if (!page.items.length) {
     body.innerHTML = `<p class="empty" id="queue-empty">${t(tab === "mine" ? "noAssignments" : "noItems")}</p>`;
+    // Nothing stored at all (a new install): say how to load calls and chats.
+    const stored = Object.keys(query).length ? null : await api("/interactions", { params: { limit: 1 } }).catch(() => null);
+    if (stored && stored.total === 0) {
+      body.innerHTML = `<div class="empty" id="queue-empty"><p>${t("nothingStored")}</p>
+        <pre><code>qa-engine batch /path/to/recordings-or-chats</code></pre>
+        <p>${t("nothingStoredDemo")}</p><pre><code>qa-engine demo --load</code></pre></div>`;
+    }
     return;
   }
   const rows = page.items.map((it) => `
