@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 GOOD = {"interaction_id": "ok-1", "channel": "chat", "agent_id": "A1", "turns": [{"role": "agent", "text": "您好，请问有什么可以帮您？"}]}
 
@@ -133,3 +135,26 @@ def test_demo_prints_summary():
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout.decode()
     assert "example-call-bad" in out and "red" in out and "scored 5, failed 0" in out
+
+
+def test_demo_load_stores_the_examples_in_the_data_folder_used_from_anywhere(tmp_path):
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # run from other folders: still this checkout's code
+    proc = subprocess.run([sys.executable, "-m", "qa_engine", "--data-dir", str(data), "demo", "--load"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["processed"] == 5 and "INFO" not in proc.stderr
+    # QA_DATA_DIR names the same folder from anywhere
+    env["QA_DATA_DIR"] = str(data)
+    again = subprocess.run([sys.executable, "-m", "qa_engine", "demo", "--load"], capture_output=True, text=True,
+                           timeout=300, cwd=elsewhere, env=env)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["skipped"] == 5, "already stored: the same database"
+    assert list(elsewhere.iterdir()) == [] and (data / "qa_engine.db").is_file()
+    # an explicit QA_DATABASE_URL wins over the data folder
+    other = tmp_path / "other.db"
+    env["QA_DATABASE_URL"] = f"sqlite:///{other}"
+    third = subprocess.run([sys.executable, "-m", "qa_engine", "demo", "--load"], capture_output=True, text=True,
+                           timeout=300, cwd=elsewhere, env=env)
+    assert third.returncode == 0 and json.loads(third.stdout)["processed"] == 5 and other.is_file()
