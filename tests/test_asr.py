@@ -140,6 +140,29 @@ def test_transcribe_cli_goes_past_bad_files(tmp_path):
     assert item["channel"] == "call" and len(item["turns"]) >= 8
 
 
+def test_transcribe_cli_shows_progress_and_fails_truncated_and_speechless_audio(tmp_path):
+    """A WAV cut short decodes to its end without an error and noise transcribes to nothing: both
+    exit 1 with the reason (the cut one's transcript is still written); a missing path exits 2."""
+    truncated = tmp_path / "truncated.wav"
+    truncated.write_bytes((CALLS / "call_bad.stereo.wav").read_bytes()[:200_000])
+    noise = write_wav(tmp_path / "noise.wav", np.random.default_rng(0).uniform(-0.003, 0.003, (2, 8000 * 5)))
+    good = CALLS / "call_good.mono.wav"
+    proc = subprocess.run([sys.executable, "-m", "qa_engine", "transcribe", str(truncated), str(noise), str(good)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    err = proc.stderr.splitlines()
+    assert f"qa-engine: warning: {truncated}: truncated: its header announces 30.3 s of audio, the file holds 6.2 s; " \
+           "the transcript covers only that" in err, err
+    assert f"qa-engine: error: {noise}: no speech recognised in 5.0 s of audio (silent, noise or not a call recording?)" in err
+    assert any(line.startswith(f"[3/3] {good}: ") and " turns from " in line for line in err), err  # progress
+    assert [json.loads(line)["interaction_id"] for line in proc.stdout.splitlines()] == ["truncated", "call_good.mono"]
+    complete = subprocess.run([sys.executable, "-m", "qa_engine", "transcribe", str(good)], capture_output=True, text=True, timeout=300)
+    assert complete.returncode == 0 and "warning" not in complete.stderr, complete.stderr
+    missing = subprocess.run([sys.executable, "-m", "qa_engine", "transcribe", str(tmp_path / "nope.wav"), str(good)],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and missing.stderr.strip() == f"qa-engine: error: not found: {tmp_path / 'nope.wav'}"
+
+
 def _peak_mb_decoding(path: Path) -> tuple[float, int]:
     code = (
         "import resource; from pathlib import Path; from qa_engine.asr.audio import iter_chunks\n"

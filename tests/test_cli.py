@@ -93,6 +93,11 @@ def test_empty_file(tmp_path, content):
 def test_usage_errors_exit_2(tmp_path):
     missing = run("score", str(tmp_path / "nope.jsonl"))
     assert missing.returncode == 2 and "input not found" in missing.stderr.decode()
+    nope = str(tmp_path / "nope")  # a missing path is 2 in every command, with one line
+    for args, said in ((("batch", nope, "--dry-run"), "source not found"), (("eval", "asr", "--calls-dir", nope), "calls folder not found"),
+                       (("transcribe", nope), "not found")):
+        proc = run(*args)
+        assert proc.returncode == 2 and proc.stderr.decode() == f"qa-engine: error: {said}: {nope}\n", (args, proc.stderr)
     assert run("score").returncode == 2
     assert run("score", str(tmp_path)).returncode == 2
 
