@@ -163,3 +163,20 @@ def test_demo_load_stores_the_examples_in_the_data_folder_used_from_anywhere(tmp
     third = subprocess.run([sys.executable, "-m", "qa_engine", "demo", "--load"], capture_output=True, text=True,
                            timeout=300, cwd=elsewhere, env=env)
     assert third.returncode == 0 and json.loads(third.stdout)["processed"] == 5 and other.is_file()
+
+
+def test_summary_says_why_below_100_and_keeps_long_ids_whole(tmp_path):
+    long_id = "calls/2026-11/c-20261122-0031-after-sales"  # a batch id: longer than any fixed column
+    item = dict(GOOD, interaction_id=long_id, agent_id="agent-with-a-long-id",
+                turns=[{"role": "customer", "text": "我的快递到底在哪"}, {"role": "agent", "text": "这个不归我管，你自己去找快递公司"}])
+    proc = run("score", write(tmp_path, "in.jsonl", json.dumps(item, ensure_ascii=False).encode()), "-o", str(tmp_path / "out.jsonl"), "--summary")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.decode()
+    row = next(line for line in out.splitlines() if line.startswith(long_id + " "))
+    assert "agent-with-a-long-id" in row and "why below 100 (points lost)" in out
+    result = json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8"))
+    worst = max(result["dimensions"].items(), key=lambda kv: kv[1]["weight"] * (100 - kv[1]["score"]))
+    lost = worst[1]["weight"] * (100 - worst[1]["score"]) / sum(d["weight"] for d in result["dimensions"].values())
+    assert result["score"] < 100 and f"{worst[0]} -{lost:.1f} [" in row, row  # the largest deduction first
+    assert "forbidden.deflect" in row
+    assert "INFO" not in proc.stderr.decode()
