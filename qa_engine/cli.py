@@ -349,6 +349,16 @@ def eval_emotion(dataset: str, split: str | None, models: str | None, limit: int
     click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else fmt(report))
 
 
+@main.command()
+@click.option("--markdown", is_flag=True, help="print the documentation of every setting (docs/configuration.md) instead")
+def config(markdown: bool) -> None:
+    """Print every QA_* setting in effect (secrets hidden)."""
+    from qa_engine.config import get_settings
+    from qa_engine.settings_doc import settings_markdown, settings_values
+
+    click.echo(settings_markdown() if markdown else settings_values(get_settings()), nl=not markdown)
+
+
 def _add_store_commands() -> None:
     from qa_engine.store.cli import alerts_group, db_group, sample, serve, users_group
 

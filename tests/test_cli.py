@@ -180,3 +180,21 @@ def test_summary_says_why_below_100_and_keeps_long_ids_whole(tmp_path):
     assert result["score"] < 100 and f"{worst[0]} -{lost:.1f} [" in row, row  # the largest deduction first
     assert "forbidden.deflect" in row
     assert "INFO" not in proc.stderr.decode()
+
+
+def test_configuration_doc_is_generated_from_the_settings_class():
+    """docs/configuration.md is `qa-engine config --markdown`: a setting added, removed, renamed,
+    given another default or comment without regenerating it fails here; every setting says what it is."""
+    from qa_engine.config import Settings
+
+    env = {k: v for k, v in os.environ.items() if k != "XDG_CACHE_HOME"}  # defaults as a plain user has them
+    proc = subprocess.run([sys.executable, "-m", "qa_engine", "config", "--markdown"], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    doc = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert proc.stdout == doc, "docs/configuration.md is stale: run `qa-engine config --markdown > docs/configuration.md`"
+    rows = [line.split(" | ") for line in doc.splitlines() if line.startswith("| `QA_")]
+    assert [r[0].strip("| `") for r in rows] == [f"QA_{name.upper()}" for name in Settings.model_fields]
+    assert all(r[3].strip(" |") for r in rows), [r[0] for r in rows if not r[3].strip(" |")]
+    values = run("config").stdout.decode()
+    assert "QA_DATABASE_URL=sqlite:///" in values and "QA_JWT_SECRET=" in values

@@ -10,16 +10,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 
 
-def database_url(settings=None) -> str:
+def database_url(settings=None, *, create: bool = True) -> str:
     """The configured URL (`QA_DATABASE_URL`), else the SQLite file `qa_engine.db` in the data folder
-    (`QA_DATA_DIR`, made here when missing)."""
+    (`QA_DATA_DIR`, made here when missing unless `create` is false)."""
     if settings is None:
         from qa_engine.config import get_settings
 
         settings = get_settings()
     if settings.database_url:
         return settings.database_url
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if create:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{settings.data_dir / 'qa_engine.db'}"
 
 
