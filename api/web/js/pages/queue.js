@@ -130,12 +130,12 @@ export async function renderQueue(view, _id, params) {
   body.innerHTML = `
     <p class="hint">${t("total", { n: page.total })} · ${t("keyboardHint")}</p>
     ${assignBar}
-    <table class="grid" id="queue-table">
+    <div class="table-wrap"><table class="grid" id="queue-table">
       <thead><tr><th>${t("flag")}</th><th>${t("score")}</th><th>${t("interaction")}</th><th>${t("channel")}</th>
       <th>${t("agent")}</th><th>${t("team")}</th><th>${t("occurred")}</th><th>${t("critical")}</th><th>${t("reviewedScore")}</th><th>${t("why")}</th>
       <th>${t("assignedTo")}</th>${canAssign() ? `<th><input type="checkbox" id="pick-all" aria-label="${esc(t("pickAll"))}"></th>` : ""}</tr></thead>
       <tbody>${rows}</tbody>
-    </table>
+    </table></div>
     <div class="pager">
       ${offset > 0 ? `<a href="${link(Math.max(0, offset - PAGE))}">${t("prev")}</a>` : ""}
       ${offset + PAGE < page.total ? `<a href="${link(offset + PAGE)}">${t("next")}</a>` : ""}
