@@ -198,3 +198,9 @@ def test_configuration_doc_is_generated_from_the_settings_class():
     assert all(r[3].strip(" |") for r in rows), [r[0] for r in rows if not r[3].strip(" |")]
     values = run("config").stdout.decode()
     assert "QA_DATABASE_URL=sqlite:///" in values and "QA_JWT_SECRET=" in values
+
+
+def test_users_create_on_a_database_it_cannot_open_is_one_line(tmp_path):
+    proc = run("users", "create", "bot", "--role", "ingest", "--url", f"sqlite:///{tmp_path}/no/such/folder/qa.db")
+    err = proc.stderr.decode().strip().splitlines()
+    assert proc.returncode == 1 and len(err) == 1 and err[0].startswith("qa-engine: error: OperationalError:"), err

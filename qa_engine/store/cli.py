@@ -33,8 +33,20 @@ def _database(url: str | None):
     from qa_engine.store.db import Database
 
     url = _url(url)
-    migrate.upgrade(url)
+    try:
+        migrate.upgrade(url)
+    except Exception as exc:  # noqa: BLE001 - database unreachable or unusable: one line, not a traceback
+        _database_failed(exc)
     return Database(url)
+
+
+def _database_failed(exc: Exception) -> None:
+    """A database error as one line (exit 1); anything else is a bug and goes on as a traceback."""
+    if exc.__class__.__module__.split(".")[0] not in ("sqlalchemy", "psycopg", "sqlite3", "alembic"):
+        raise exc
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    click.echo(f"qa-engine: error: {exc.__class__.__name__}: {first}", err=True)
+    sys.exit(1)
 
 
 @click.group("db")
