@@ -644,3 +644,29 @@ def test_thread_rule_and_celery_settings(monkeypatch):
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
     )
     assert out.stdout.split() == ["900", "300", "7"], out.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_celery_report_counts_what_another_run_stored_meanwhile(tmp_path, celery_worker, inspector):
+    """An item planned as to-do but stored by someone else before its task ran (a killed driver's task
+    still running, the API) is skipped by the worker and counted as stored meanwhile."""
+    queue, _log = celery_worker
+    _long_chats(tmp_path / "in", 12)
+    url = f"sqlite:///{tmp_path / 'qa.db'}"
+    last = json.loads((tmp_path / "in" / "chats.jsonl").read_text("utf-8").splitlines()[-1])
+
+    def store_the_last_one(outcome):
+        if store_the_last_one.done:
+            return
+        store_the_last_one.done = True  # at the first outcome, the worker is far from the last item
+        other = BatchWorker(Settings(), inspector=inspector)
+        item = BatchItem(key=last["interaction_id"], source=f"chats.jsonl:{last['interaction_id']}", record=last)
+        assert other.run(item, BatchOptions(url, "another-run")).status == "done"
+        other.close()
+
+    store_the_last_one.done = False
+    report = run_batch(BatchConfig(source=tmp_path / "in", database_url=url, executor="celery", queue=queue),
+                       progress_stream=io.StringIO(), tty=False, on_outcome=store_the_last_one)
+    assert (report.processed, report.skipped, report.stored_meanwhile, report.failed) == (11, 1, 1, 0)
+    assert "(1 stored meanwhile by another run)" in report.table()
+    assert _counts(url)["results_per_interaction"][last["interaction_id"]] == 1

@@ -246,7 +246,9 @@ def run_batch(
         require_workers(queue, settings, wait=config.wait_for_workers, stream=progress_stream or sys.stderr)
     inspector = Inspector(settings)
     plan = make_plan(config, settings, inspector, batch_id)
-    report = BatchReport(batch_id=batch_id, executor=config.executor, workers=config.workers, items=plan.total,
+    # Celery: the workers that took part, counted as their outcomes arrive (--workers is the local pool's).
+    workers = 0 if config.executor == "celery" else config.workers
+    report = BatchReport(batch_id=batch_id, executor=config.executor, workers=workers, items=plan.total,
                          dry_run=config.dry_run)
     for outcome in plan.skipped:
         report.add(outcome, planned=True)
