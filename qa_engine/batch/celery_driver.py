@@ -267,7 +267,8 @@ class CeleryDriver:
         from qa_engine.batch.worker import expected_versions, record_failure
         from qa_engine.store.db import Database
 
-        reason = f"worker lost: {worker} was holding it ({tries} tries, QA_BATCH_MAX_TRIES)"
+        held_by = f"{worker} was holding it" if worker != "a worker" else "a worker took it from the queue and no longer holds it"
+        reason = f"worker lost: {held_by} ({tries} tr{'y' if tries == 1 else 'ies'}, QA_BATCH_MAX_TRIES)"
         db = Database(self.options.database_url)
         try:
             versions = expected_versions(self.inspector, self.settings, item.is_audio)
