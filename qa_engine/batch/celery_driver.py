@@ -148,8 +148,11 @@ class CeleryDriver:
         last_check = time.monotonic()
         try:
             self._mark()
-            for item in self.plan.todo:
+            for n, item in enumerate(self.plan.todo, 1):
                 self._send(item)
+                if n % 1000 == 0 and time.monotonic() - last_check >= self.settings.batch_heartbeat_s:
+                    last_check = time.monotonic()
+                    self._mark()  # sending 100,000 items takes longer than the mark lives
             self.live = live_workers(self.app, self.queue)
             self._snapshot()
             while self.items:
