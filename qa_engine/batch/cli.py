@@ -84,6 +84,7 @@ def batch(
     )
     if config.since and config.until and config.since > config.until:
         _fail(f"--since {config.since} is after --until {config.until}")
+
     def _terminate(_signum, _frame):
         raise Terminated()
 

@@ -95,7 +95,7 @@ class BatchReport:
         ipm = f"{self.items_per_minute:,.1f}" if self.items_per_minute is not None else "-"
         rows = [
             ("batch", f"{self.batch_id} ({self.executor}"
-             + (f", {self.workers} worker{'s' if self.workers != 1 else ''}" if not self.dry_run else "")
+             + (f", {self.workers} worker{'s' if self.workers != 1 else ''}" if self.executor == "local" or not self.dry_run else "")
              + (", dry run)" if self.dry_run else ")")),
             ("items", f"{self.items:,}"),
             ("processed" if not self.dry_run else "to process", f"{self.processed:,}"),
