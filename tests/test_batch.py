@@ -403,6 +403,11 @@ def _kill_mid_item(worker: Worker, *, whole_group: bool = False) -> str:
     r = _redis()
     for _ in range(200):
         os.killpg(worker.proc.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 5  # the signal lands a moment later: wait until every process is stopped
+        while not all(st.startswith("T") for st in subprocess.run(
+                ["ps", "-o", "stat=", "-g", str(worker.proc.pid)], capture_output=True, text=True).stdout.split()):
+            assert time.monotonic() < deadline, "the worker did not stop"
+            time.sleep(0.005)
         received = re.findall(r"score_item\[([0-9a-f]+)\] received", worker.text())
         for task_id in reversed(received[-3:]):
             raw = r.get(f"celery-task-meta-{task_id}")
@@ -411,8 +416,11 @@ def _kill_mid_item(worker: Worker, *, whole_group: bool = False) -> str:
                     os.killpg(worker.proc.pid, signal.SIGKILL)  # a machine's power loss
                 else:
                     os.kill(worker.proc.pid, signal.SIGKILL)  # the main process only, as the OOM killer would
-                os.killpg(worker.proc.pid, signal.SIGCONT)
-                worker.proc.wait(timeout=10)
+                worker.proc.wait(timeout=10)  # dead before anything of it may run again
+                try:
+                    os.killpg(worker.proc.pid, signal.SIGCONT)  # (its pool process died with it: PDEATHSIG)
+                except ProcessLookupError:
+                    pass
                 return task_id
         os.killpg(worker.proc.pid, signal.SIGCONT)
         time.sleep(0.02)
