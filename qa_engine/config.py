@@ -98,6 +98,25 @@ class Settings(BaseSettings):
     celery_broker_url: str = "redis://127.0.0.1:6379/0"
     celery_result_backend: str = "redis://127.0.0.1:6379/0"  # where Celery workers put their outcomes
     batch_queue: str = "qa-engine-batch"  # the Celery queue of batch items
+    # A plain progress line (done / queued / running per worker, rate, ETA) at least this often; the
+    # Celery driver checks on its workers at the same pace, and a run whose driver has not renewed
+    # its Redis mark for 3 of these is over: its tasks still queued are skipped (a rerun queues them).
+    batch_heartbeat_s: float = Field(default=10.0, gt=0)
+    # Redis hands an unacknowledged task to another worker after this long (kombu's default: 1 hour);
+    # it must exceed the longest item (a 1-hour call on a CPU worker: ~20 minutes at RTF 0.3). The
+    # driver hands back items of a worker that is gone much sooner (two heartbeats).
+    batch_visibility_timeout_s: int = Field(default=1800, ge=60)
+    # Tries of an item whose worker was lost (killed, OOM, power) before it fails with "worker lost".
+    batch_max_tries: int = Field(default=3, ge=1)
+    # Celery result keys (and started-states) expire after this long: a killed driver leaves nothing
+    # in Redis for long. The driver reads (and deletes) each result within seconds.
+    batch_result_expiry_s: int = Field(default=600, ge=60)
+    # With no worker consuming the queue for this long in the middle of a run, the driver stops
+    # with the partial report (exit 2), unless run with --wait-for-workers.
+    batch_no_worker_s: float = Field(default=60.0, gt=0)
+    # `qa-engine worker`: how long it waits for Redis at start before giving up (exit 2, one line),
+    # and, roughly, how long it tries to reconnect after losing it, so a service manager restarts it.
+    worker_broker_wait_s: float = Field(default=60.0, gt=0)
     upload_dir: Path | None = None  # uploaded audio is kept (and played from) here; default: data_dir / "uploads"
     max_upload_mb: int = 200  # audio file of POST /v1/interactions/audio
     # Input limits, the same on every ingest path (API, `qa-engine score`, `qa-engine batch`; README

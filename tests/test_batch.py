@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -364,28 +365,138 @@ def test_audio_batch_killed_with_sigkill_then_rerun(tmp_path):
 # --- Celery ----------------------------------------------------------------------------------------
 
 
+class Worker:
+    """A real `qa-engine worker` subprocess (its own process group) on a queue of the local Redis."""
+
+    def __init__(self, tmp_path: Path, queue: str, name: str, *, concurrency: int = 1, env: dict | None = None) -> None:
+        self.queue, self.log = queue, tmp_path / f"worker-{name}.log"
+        self.node = f"{queue}-{name}@"  # the node name starts so (%h: the host)
+        with self.log.open("w") as fh:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "qa_engine", "worker", "-Q", queue, "-c", str(concurrency), "-n", f"{queue}-{name}@%h"],
+                cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})},
+            )
+        deadline = time.monotonic() + 120
+        while " ready." not in self.text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail("the Celery worker did not start:\n" + self.text()[-3000:])
+            time.sleep(0.3)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+
+
+def _kill_mid_item(worker: Worker, *, whole_group: bool = False) -> str:
+    """SIGKILL a worker while its pool process is in the middle of an item (not between two: then it
+    would hold nothing to lose): freeze it, find a task it started and has not finished (its Celery
+    state is STARTED), kill; else let it go on a moment and look again. Returns the task id."""
+    r = _redis()
+    for _ in range(200):
+        os.killpg(worker.proc.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 5  # the signal lands a moment later: wait until every process is stopped
+        while not all(st.startswith("T") for st in subprocess.run(
+                ["ps", "-o", "stat=", "-g", str(worker.proc.pid)], capture_output=True, text=True).stdout.split()):
+            assert time.monotonic() < deadline, "the worker did not stop"
+            time.sleep(0.005)
+        received = re.findall(r"score_item\[([0-9a-f]+)\] received", worker.text())
+        for task_id in reversed(received[-3:]):
+            raw = r.get(f"celery-task-meta-{task_id}")
+            if raw is not None and json.loads(raw).get("status") == "STARTED":
+                if whole_group:
+                    os.killpg(worker.proc.pid, signal.SIGKILL)  # a machine's power loss
+                else:
+                    os.kill(worker.proc.pid, signal.SIGKILL)  # the main process only, as the OOM killer would
+                worker.proc.wait(timeout=10)  # dead before anything of it may run again
+                try:
+                    os.killpg(worker.proc.pid, signal.SIGCONT)  # (its pool process died with it: PDEATHSIG)
+                except ProcessLookupError:
+                    pass
+                return task_id
+        os.killpg(worker.proc.pid, signal.SIGCONT)
+        time.sleep(0.02)
+    pytest.fail("never caught the worker in the middle of an item")
+
+
+def _queue() -> str:
+    return f"qa-test-{uuid.uuid4().hex[:10]}"
+
+
+def _redis():
+    import redis
+
+    return redis.Redis.from_url(Settings().celery_result_backend)
+
+
+def _drop_queue(queue: str) -> None:
+    """Leave nothing of a test queue in the shared Redis: the list, kombu's bindings, and the messages
+    a killed worker left unacknowledged (kombu would put them back in the list after the visibility
+    timeout)."""
+    r = _redis()
+    for tag, raw in r.hgetall("unacked").items():
+        try:
+            routing_key = json.loads(raw)[2]
+        except (ValueError, IndexError, TypeError):
+            continue
+        if routing_key == queue:
+            r.hdel("unacked", tag)
+            r.zrem("unacked_index", tag)
+    r.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+
+
 @pytest.fixture
 def celery_worker(tmp_path):
     """A real `qa-engine worker` on its own queue of the local Redis."""
-    queue = f"qa-test-{uuid.uuid4().hex[:10]}"
-    log = tmp_path / "worker.log"
-    with log.open("w") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "qa_engine", "worker", "-Q", queue, "-c", "1", "-n", f"{queue}@%h"],
-            cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    deadline = time.monotonic() + 120
-    while " ready." not in log.read_text(errors="replace"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail("the Celery worker did not start:\n" + log.read_text(errors="replace")[-3000:])
-        time.sleep(0.3)
-    yield queue, log
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+    worker = Worker(tmp_path, _queue(), "w")
+    yield worker.queue, worker.log
+    worker.stop()
+    _drop_queue(worker.queue)
+
+
+def _long_chats(root: Path, n: int) -> set[str]:
+    """`n` chats with distinct ids, each the example's turns 40 times (~0.1 s to score here), so a run
+    of a couple of dozen lasts long enough to kill something in the middle of it."""
+    root.mkdir(parents=True)
+    examples = [json.loads(line) for line in EXAMPLES.read_text("utf-8").splitlines() if line.strip()]
+    ids, lines = set(), []
+    for i in range(n):
+        record = dict(examples[i % len(examples)])
+        record["interaction_id"] = f"long-{i:03d}"
+        record["turns"] = record["turns"] * 40
+        ids.add(record["interaction_id"])
+        lines.append(json.dumps(record, ensure_ascii=False))
+    (root / "chats.jsonl").write_text("\n".join(lines) + "\n", "utf-8")
+    return ids
+
+
+def _driver(tmp_path: Path, name: str, source: Path, url: str, queue: str, *extra: str, env: dict | None = None):
+    """`qa-engine batch --executor celery` as a subprocess, stdout and stderr to files."""
+    out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qa_engine", "batch", str(source), "--executor", "celery", "--queue", queue,
+         "--database-url", url, *extra],
+        cwd=REPO, stdout=out.open("w"), stderr=err.open("w"), start_new_session=True,
+        env={**os.environ, "QA_BATCH_HEARTBEAT_S": "1", **(env or {})},
+    )
+    return proc, out, err
+
+
+def _wait_for(predicate, timeout: float, what: str, proc=None, err: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline or (proc is not None and proc.poll() is not None):
+            tail = err.read_text(errors="replace")[-3000:] if err is not None else ""
+            pytest.fail(f"{what}: not reached (exit {proc.poll() if proc else None})\n{tail}")
+        time.sleep(0.1)
 
 
 @pytest.mark.slow
@@ -399,6 +510,11 @@ def test_celery_executor_with_a_real_worker(tmp_path, celery_worker):
     report, _ = _run(source, url, executor="celery", queue=queue)
     assert (report.processed, report.skipped, report.failed) == (6, 0, 4), report.failures
     assert report.audio_seconds == pytest.approx(21.02, abs=0.1)
+    # The report names the worker that took part and what it did (before: "workers": 1, no names).
+    assert report.workers == 1 and len(report.worker_stats) == 1
+    (node, stats), = report.worker_stats.items()
+    assert node.startswith(f"{queue}-w@") and (stats["done"], stats["failed"]) == (6, 4) and stats["item_seconds"] > 0
+    assert "celery, 1 worker)" in report.table() and node in report.table()
     c = _counts(url)
     assert c["interactions"] == EXAMPLE_IDS | {"call-x"} and c["results"] == 6
     assert set(c["failed"]) == {"bad.jsonl:1", "bad.jsonl:2", "broken.json:1", "corrupt"}
@@ -409,3 +525,256 @@ def test_celery_executor_with_a_real_worker(tmp_path, celery_worker):
     report, _ = _run(source, url, executor="celery", queue=queue)
     assert (report.processed, report.skipped, report.failed) == (0, 6, 4)
     assert _counts(url)["results"] == 6
+
+
+# --- Celery: never waiting silently (issue 17) ---------------------------------------------------------
+
+
+def test_celery_no_worker_says_so_at_once_or_waits_saying_so(tmp_path):
+    queue = _queue()  # nobody consumes it
+    source = tmp_path / "in"
+    source.mkdir()
+    shutil.copy(EXAMPLES, source / "chats.jsonl")
+    url = f"sqlite:///{tmp_path / 'qa.db'}"
+    try:
+        started = time.monotonic()
+        try:
+            out = _cli("batch", str(source), "--executor", "celery", "--queue", queue, "--database-url", url, timeout=90)
+        except subprocess.TimeoutExpired:
+            pytest.fail("qa-engine batch waited silently with no worker on the queue")
+        assert out.returncode == 2, out.stderr[-2000:]
+        assert time.monotonic() - started < 60
+        last = out.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"qa-engine: error: no Celery worker consumes queue '{queue}'"), last
+        assert f"qa-engine worker -Q {queue}" in last and "--wait-for-workers" in last
+        assert "Traceback" not in out.stderr
+        assert _redis().llen(queue) == 0  # nothing was queued
+
+        # --wait-for-workers: waits, saying so every heartbeat (1 s here); SIGTERM ends it (143).
+        proc, _out, err = _driver(tmp_path, "wait", source, url, queue, "--wait-for-workers")
+        try:
+            _wait_for(lambda: err.read_text().count("waiting for a worker on queue") >= 3, 90, "three waiting lines", proc, err)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            rc = proc.wait(timeout=30)
+        text = err.read_text()
+        assert rc == 143, text[-2000:]
+        assert f"waiting for a worker on queue '{queue}'" in text and f"qa-engine worker -Q {queue}" in text
+        assert text.strip().splitlines()[-1].startswith("qa-engine: error: stopped (SIGTERM)")
+        assert "Traceback" not in text
+    finally:
+        _drop_queue(queue)
+
+
+@pytest.mark.slow
+def test_celery_worker_killed_mid_run_its_item_is_handed_back(tmp_path):
+    """kill -9 of a worker's main process (its pool process dies with it) while it holds an item: the
+    driver notices, hands the item back, a second worker scores it, the batch ends by itself."""
+    queue = _queue()
+    ids = _long_chats(tmp_path / "in", 24)
+    a = b = None
+    with fresh_database("postgresql", tmp_path) as url:
+        try:
+            a = Worker(tmp_path, queue, "a")
+            proc, out, err = _driver(tmp_path, "run", tmp_path / "in", url, queue, env={"QA_BATCH_NO_WORKER_S": "300"})
+            _wait_for(lambda: _ledger(url)[0] >= 2, 180, "two items done", proc, err)
+            _kill_mid_item(a)  # the main process only; its pool process dies with it
+            b = Worker(tmp_path, queue, "b", concurrency=2)
+            try:
+                rc = proc.wait(timeout=240)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                pytest.fail("the batch stalled after a worker was killed:\n" + err.read_text()[-3000:])
+            log = err.read_text()
+            assert rc == 0, log[-3000:]
+            report = json.loads(out.read_text())
+            assert (report["processed"] + report["skipped"], report["failed"]) == (24, 0), report
+            assert report["handed_back"] >= 1 and "handed back (try 2 of 3)" in log
+            c = _counts(url)
+            assert c["interactions"] == ids and c["results_per_interaction"] == {i: 1 for i in ids}  # exactly once
+            # Both workers in the report, with what each did; the heartbeat said what was going on.
+            assert report["workers"] == 2 and sorted(n.split("@")[0] for n in report["worker_stats"]) == [f"{queue}-a", f"{queue}-b"]
+            assert sum(s["done"] + s["skipped"] for s in report["worker_stats"].values()) == report["processed"] + report["stored_meanwhile"]
+            assert f"no worker consumes queue '{queue}'" in log or "(gone)" in log
+            assert "queued" in log and "running" in log and "items/s, ETA" in log
+            # Each of the 2 processes of worker b got half of the cores (the local pool's rule).
+            threads = max(1, (os.cpu_count() or 1) // 2)
+            assert b.text().count(f"{threads} ONNX / {threads} ASR threads ({os.cpu_count()} cores / 2 processes)") == 2
+        finally:
+            for w in (a, b):
+                if w is not None:
+                    w.stop()
+            _drop_queue(queue)
+
+
+@pytest.mark.slow
+def test_celery_sigterm_partial_report_and_rerun_after_a_killed_driver(tmp_path):
+    queue = _queue()
+    ids = _long_chats(tmp_path / "in", 24)
+    url = f"sqlite:///{tmp_path / 'qa.db'}"
+    w = Worker(tmp_path, queue, "w", env={"QA_BATCH_RESULT_EXPIRY_S": "120"})
+    try:
+        # SIGTERM in the middle: the partial report (table and JSON), exit 143.
+        proc, out, err = _driver(tmp_path, "term", tmp_path / "in", url, queue, "--report", str(tmp_path / "term.json"))
+        _wait_for(lambda: _ledger(url)[0] >= 2, 180, "two items done", proc, err)
+        os.killpg(w.proc.pid, signal.SIGSTOP)  # so that tasks are still queued when the driver stops
+        try:
+            _wait_for(lambda: re.search(r"/24 \(\d+%\) done [2-9]", err.read_text()), 60, "two outcomes collected", proc, err)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 143, err.read_text()[-3000:]
+        finally:
+            os.killpg(w.proc.pid, signal.SIGCONT)
+        report = json.loads(out.read_text())
+        assert report["interrupted"] == "SIGTERM" and report["processed"] >= 1 and report["not_done"] >= 1
+        assert report["processed"] + report["skipped"] + report["failed"] + report["not_done"] == 24
+        assert json.loads((tmp_path / "term.json").read_text()) == report
+        text = err.read_text()
+        assert "stopped early" in text and text.strip().splitlines()[-1].startswith("qa-engine: error: stopped (SIGTERM)")
+        # Its tasks still queued are skipped by the worker without scoring.
+        _wait_for(lambda: _redis().llen(queue) == 0, 120, "the stopped run's tasks drained")
+        skipped_cheaply = w.text().count("its batch run is over")
+        assert skipped_cheaply >= 1
+
+        # kill -9 of the driver with the worker paused: its queued tasks are skipped once its Redis
+        # mark expires (3 heartbeats), not scored again beside the rerun's.
+        done_before = _ledger(url)[0]
+        proc, out, err = _driver(tmp_path, "killed", tmp_path / "in", url, queue)
+        _wait_for(lambda: _ledger(url)[0] > done_before, 180, "the second run scoring", proc, err)
+        os.killpg(w.proc.pid, signal.SIGSTOP)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        time.sleep(4)  # > 3 heartbeats of 1 s
+        os.killpg(w.proc.pid, signal.SIGCONT)
+        rerun = _cli("batch", str(tmp_path / "in"), "--executor", "celery", "--queue", queue, "--database-url", url,
+                     env={**os.environ, "QA_BATCH_HEARTBEAT_S": "1"}, timeout=300)
+        assert rerun.returncode == 0, rerun.stderr[-3000:]
+        report = json.loads(rerun.stdout)
+        assert report["processed"] + report["skipped"] == 24 and report["failed"] == 0
+        assert report["stored_meanwhile"] <= 1  # the killed run's item in progress, if any
+        assert w.text().count("its batch run is over") > skipped_cheaply
+        c = _counts(url)
+        assert c["interactions"] == ids and c["results_per_interaction"] == {i: 1 for i in ids}
+        # Result keys the killed driver left behind expire after QA_BATCH_RESULT_EXPIRY_S.
+        r = _redis()
+        task_ids = set(re.findall(r"score_item\[([0-9a-f-]+)\] succeeded", w.text()))
+        ttls = [r.ttl(f"celery-task-meta-{t}") for t in task_ids]
+        left = [t for t in ttls if t != -2]
+        assert left and all(0 < t <= 120 for t in left), ttls
+    finally:
+        w.stop()
+        _drop_queue(queue)
+
+
+def test_worker_gives_up_on_an_unreachable_redis(tmp_path):
+    env = {**os.environ, "QA_CELERY_BROKER_URL": "redis://127.0.0.1:1/0", "QA_CELERY_RESULT_BACKEND": "redis://127.0.0.1:1/0",
+           "QA_WORKER_BROKER_WAIT_S": "3"}
+    started = time.monotonic()
+    try:
+        out = _cli("worker", "-Q", _queue(), env=env, timeout=90)
+    except subprocess.TimeoutExpired:
+        pytest.fail("qa-engine worker kept retrying an unreachable Redis")
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert time.monotonic() - started < 60
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("qa-engine: error: cannot reach the Celery broker") and "gave up after 3 s (QA_WORKER_BROKER_WAIT_S)" in last
+    assert "Traceback" not in out.stderr
+
+
+def test_thread_rule_and_celery_settings(monkeypatch):
+    """One thread rule for the local pool and Celery workers; visibility timeout and result expiry from
+    the settings (a fresh interpreter: the Celery app is built at import)."""
+    from qa_engine.batch.worker import pool_threads
+
+    cores = os.cpu_count() or 1
+    assert pool_threads(1, Settings()) == cores and pool_threads(cores * 4, Settings()) == 1
+    assert pool_threads(2, Settings(onnx_threads=3)) is None  # configured: kept
+    env = {**os.environ, "QA_BATCH_VISIBILITY_TIMEOUT_S": "900", "QA_BATCH_RESULT_EXPIRY_S": "300", "QA_WORKER_BROKER_WAIT_S": "60"}
+    out = subprocess.run(
+        [sys.executable, "-c", "from qa_engine.batch.celery_app import app; c = app.conf; "
+         "print(c.broker_transport_options['visibility_timeout'], c.result_expires, c.broker_connection_max_retries)"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert out.stdout.split() == ["900", "300", "7"], out.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_celery_report_counts_what_another_run_stored_meanwhile(tmp_path, celery_worker, inspector):
+    """An item planned as to-do but stored by someone else before its task ran (a killed driver's task
+    still running, the API) is skipped by the worker and counted as stored meanwhile."""
+    queue, _log = celery_worker
+    _long_chats(tmp_path / "in", 12)
+    url = f"sqlite:///{tmp_path / 'qa.db'}"
+    last = json.loads((tmp_path / "in" / "chats.jsonl").read_text("utf-8").splitlines()[-1])
+
+    def store_the_last_one(outcome):
+        if store_the_last_one.done:
+            return
+        store_the_last_one.done = True  # at the first outcome, the worker is far from the last item
+        other = BatchWorker(Settings(), inspector=inspector)
+        item = BatchItem(key=last["interaction_id"], source=f"chats.jsonl:{last['interaction_id']}", record=last)
+        assert other.run(item, BatchOptions(url, "another-run")).status == "done"
+        other.close()
+
+    store_the_last_one.done = False
+    report = run_batch(BatchConfig(source=tmp_path / "in", database_url=url, executor="celery", queue=queue),
+                       progress_stream=io.StringIO(), tty=False, on_outcome=store_the_last_one)
+    assert (report.processed, report.skipped, report.stored_meanwhile, report.failed) == (11, 1, 1, 0)
+    assert "(1 stored meanwhile by another run)" in report.table()
+    assert _counts(url)["results_per_interaction"][last["interaction_id"]] == 1
+
+
+@pytest.mark.slow
+def test_celery_item_fails_worker_lost_after_max_tries(tmp_path):
+    """QA_BATCH_MAX_TRIES=1: the item held by a killed worker is not sent again but fails with
+    "worker lost", recorded in the ledger; the rest is scored; exit 1."""
+    queue = _queue()
+    ids = _long_chats(tmp_path / "in", 12)
+    url = f"sqlite:///{tmp_path / 'qa.db'}"
+    a = b = None
+    try:
+        a = Worker(tmp_path, queue, "a")
+        proc, out, err = _driver(tmp_path, "run", tmp_path / "in", url, queue, env={"QA_BATCH_MAX_TRIES": "1"})
+        _wait_for(lambda: _ledger(url)[0] >= 1, 180, "an item done", proc, err)
+        _kill_mid_item(a, whole_group=True)  # the whole machine: main and pool process
+        b = Worker(tmp_path, queue, "b")
+        rc = proc.wait(timeout=240)
+        report = json.loads(out.read_text())
+        assert rc == 1, err.read_text()[-3000:]
+        assert report["failed"] == 1 and report["processed"] + report["skipped"] == 11 and report["handed_back"] == 0
+        lost = report["failures"][0]
+        assert lost["reason"].startswith(f"worker lost: {queue}-a@") and lost["reason"].endswith("(1 try, QA_BATCH_MAX_TRIES)")
+        c = _counts(url)
+        assert c["failed"][lost["key"]].reason == lost["reason"]
+        assert c["interactions"] == ids - {lost["key"]} and set(c["results_per_interaction"].values()) == {1}
+    finally:
+        for w in (a, b):
+            if w is not None:
+                w.stop()
+        _drop_queue(queue)
+
+
+def test_local_pool_sigterm_partial_report(tmp_path):
+    """SIGTERM to a local-pool batch: the pool processes are ended, the partial report written, exit 143."""
+    _long_chats(tmp_path / "in", 60)
+    url = f"sqlite:///{tmp_path / 'qa.db'}"
+    out, err = tmp_path / "out", tmp_path / "err"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qa_engine", "batch", str(tmp_path / "in"), "--workers", "2", "--database-url", url],
+        cwd=REPO, stdout=out.open("w"), stderr=err.open("w"), start_new_session=True,
+    )
+    try:
+        _wait_for(lambda: _ledger(url)[0] >= 2, 180, "two items done", proc, err)
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert rc == 143, err.read_text()[-3000:]
+    report = json.loads(out.read_text())
+    assert report["interrupted"] == "SIGTERM" and report["not_done"] >= 1
+    assert report["processed"] + report["not_done"] == 60
+    assert err.read_text().strip().splitlines()[-1].startswith("qa-engine: error: stopped (SIGTERM)")
+    deadline = time.monotonic() + 15  # the pool processes end with it, not after their item
+    while (left := subprocess.run(["ps", "-o", "pid=,args=", "-g", str(proc.pid)], capture_output=True, text=True).stdout.strip()):
+        assert time.monotonic() < deadline, f"pool processes left running:\n{left}"
+        time.sleep(0.2)

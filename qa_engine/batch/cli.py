@@ -43,18 +43,23 @@ def _day(value: str | None, tz: str) -> date | None:
 @click.option("--database-url", default=None, help="default: QA_DATABASE_URL")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="also write the JSON report here")
 @click.option("--migrate/--no-migrate", default=True, show_default=True, help="apply database migrations first")
+@click.option("--wait-for-workers", is_flag=True,
+              help="celery: when no worker consumes the queue, wait (a line every QA_BATCH_HEARTBEAT_S) instead of exiting 2")
 def batch(
     source: Path, since: str | None, until: str | None, workers: int, executor: str, queue: str | None,
     dry_run: bool, rescore: bool, batch_id: str | None, known_agents: bool, database_url: str | None,
-    report_path: Path | None, migrate: bool,
+    report_path: Path | None, migrate: bool, wait_for_workers: bool,
 ) -> None:
     """Transcribe, score and store every item of SOURCE: a folder of recordings and chat files, a
     chat .json/.jsonl file, or a manifest (.csv, or .jsonl with a `path` field).
 
     Items already scored with the same content, ruleset and model versions are skipped, so a run
     killed at any point is finished by running it again. Prints a readable report on stderr and
-    the JSON report on stdout; exits 1 when any item failed."""
-    from qa_engine.batch.runner import BatchConfig, ExecutorUnavailable, run_batch
+    the JSON report on stdout; exits 1 when any item failed, 2 when it cannot run (no worker on the
+    Celery queue included), 130 on Ctrl-C and 143 on SIGTERM (both with the partial report)."""
+    import signal
+
+    from qa_engine.batch.runner import BatchConfig, ExecutorUnavailable, Terminated, run_batch
     from qa_engine.batch.sources import SourceError
     from qa_engine.config import get_settings
     from qa_engine.lexicon import LexiconError
@@ -75,19 +80,37 @@ def batch(
         batch_id=batch_id,
         queue=queue,
         migrate=migrate,
+        wait_for_workers=wait_for_workers,
     )
     if config.since and config.until and config.since > config.until:
         _fail(f"--since {config.since} is after --until {config.until}")
+
+    def _terminate(_signum, _frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, _terminate)
+
+    def _write(report) -> str:
+        payload = json.dumps(report.to_json(), ensure_ascii=False, indent=2)
+        if report_path:
+            report_path.write_text(payload + "\n", encoding="utf-8")
+        click.echo(report.table(), err=True)
+        click.echo(payload)
+        return payload
+
     try:
         report = run_batch(config, settings)
-    except KeyboardInterrupt as exc:
-        report = getattr(exc, "report", None)
-        if report is not None:
-            click.echo(report.table(), err=True)
-        _fail("interrupted; run the same command again to finish (scored items are kept)", 130)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if getattr(exc, "report", None) is not None:
+            _write(exc.report)
+        how = "stopped (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        _fail(f"{how}; run the same command again to finish (scored items are kept)", 143 if isinstance(exc, Terminated) else 130)
     except SourceError as exc:
         _fail(str(exc))
     except ExecutorUnavailable as exc:
+        if getattr(exc, "report", None) is not None:
+            _write(exc.report)
         _fail(str(exc))
     except (RulePackError, LexiconError) as exc:
         _fail(f"cannot load rules: {exc}")
@@ -95,11 +118,8 @@ def batch(
         if exc.__class__.__module__.split(".")[0] in ("sqlalchemy", "kombu", "redis", "celery", "alembic"):
             _fail(f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         raise
-    payload = json.dumps(report.to_json(), ensure_ascii=False, indent=2)
-    if report_path:
-        report_path.write_text(payload + "\n", encoding="utf-8")
-    click.echo(report.table(), err=True)
-    click.echo(payload)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _write(report)
     if report.failed:
         click.echo(f"qa-engine: batch: {report.failed} item{'s' if report.failed != 1 else ''} failed", err=True)
         sys.exit(1)
@@ -112,10 +132,31 @@ def batch(
 @click.option("-n", "--hostname", default=None, help="worker name, e.g. gpu1@%h")
 @click.option("-l", "--loglevel", default="info", show_default=True)
 def worker(queue: str | None, concurrency: int, asr: bool, hostname: str | None, loglevel: str) -> None:
-    """Run a Celery worker for `qa-engine batch --executor celery` (Redis: QA_CELERY_BROKER_URL)."""
+    """Run a Celery worker for `qa-engine batch --executor celery` (Redis: QA_CELERY_BROKER_URL).
+
+    Each of the -c processes gets cores / c ASR and ONNX threads unless QA_ASR_THREADS /
+    QA_ONNX_THREADS are set. Redis unreachable for QA_WORKER_BROKER_WAIT_S at start: one line, exit 2
+    (a service manager restarts it)."""
+    import time
+
     from qa_engine.batch import celery_app
+    from qa_engine.batch.runner import ExecutorUnavailable
+    from qa_engine.config import get_settings
+
+    wait = get_settings().worker_broker_wait_s
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            celery_app.check_connection()
+            break
+        except ExecutorUnavailable as exc:
+            if time.monotonic() >= deadline:
+                _fail(f"{exc}; gave up after {wait:g} s (QA_WORKER_BROKER_WAIT_S)")
+            click.echo(f"qa-engine: worker: {exc}; trying again until {wait:g} s have passed", err=True)
+            time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
 
     celery_app.PRELOAD_ASR = asr
+    celery_app.PROCESSES = concurrency
     argv = [
         "worker", "-Q", queue or celery_app.app.conf.task_default_queue, "-c", str(concurrency),
         "-P", "prefork", "-l", loglevel, "--without-gossip", "--without-mingle",

@@ -1,13 +1,16 @@
 """Progress while a batch runs and its final report.
 
 On a terminal: a tqdm bar with counts, rate and ETA. Otherwise (cron, a log file): a plain line
-every 10 seconds or every 5 % of the items, whichever comes first, and one line per failure.
+every 5 % of the items and at least every QA_BATCH_HEARTBEAT_S (10 s), also while no item finishes
+(with the executor's detail: Celery's queued / running per worker), and one line per failure.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TextIO
 
@@ -18,7 +21,7 @@ from qa_engine.batch.worker import ItemOutcome
 class BatchReport:
     batch_id: str
     executor: str
-    workers: int  # local pool processes (celery: however many workers consume the queue)
+    workers: int  # local pool processes; celery: the workers that took part (worker_stats)
     items: int = 0  # in the run after the date filter
     processed: int = 0
     skipped: int = 0
@@ -29,9 +32,25 @@ class BatchReport:
     item_seconds: float = 0.0  # time the workers spent on processed and failed items
     wall_seconds: float = 0.0
     dry_run: bool = False
+    run_id: str | None = None  # celery: what its tasks carry
+    # Skipped when its task ran, not when planned: stored meanwhile by another run's tasks (e.g. those
+    # of a killed driver still running) or through the API. Counted in `skipped` too.
+    stored_meanwhile: int = 0
+    handed_back: int = 0  # celery: items sent again because the worker holding them was lost
+    interrupted: str | None = None  # SIGINT, SIGTERM or why the run stopped early (partial report)
+    not_done: int = 0  # planned items with no outcome when the run stopped early
+    # celery: per worker node, what it did: done / skipped / failed items and the seconds spent on them
+    worker_stats: dict[str, dict] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)
 
-    def add(self, outcome: ItemOutcome) -> None:
+    def add(self, outcome: ItemOutcome, *, planned: bool = False) -> None:
+        if outcome.worker:
+            stats = self.worker_stats.setdefault(outcome.worker, {"done": 0, "skipped": 0, "failed": 0, "item_seconds": 0.0})
+            stats[outcome.status] = stats.get(outcome.status, 0) + 1
+            stats["item_seconds"] = round(stats["item_seconds"] + outcome.seconds, 3)
+            self.workers = len(self.worker_stats)
+        if outcome.status == "skipped" and not planned:
+            self.stored_meanwhile += 1
         if outcome.status == "done":
             self.processed += 1
             self.flagged_red += outcome.flag == "red"
@@ -76,11 +95,12 @@ class BatchReport:
         ipm = f"{self.items_per_minute:,.1f}" if self.items_per_minute is not None else "-"
         rows = [
             ("batch", f"{self.batch_id} ({self.executor}"
-             + (f", {self.workers} worker{'s' if self.workers != 1 else ''}" if self.executor == "local" else "")
+             + (f", {self.workers} worker{'s' if self.workers != 1 else ''}" if self.executor == "local" or not self.dry_run else "")
              + (", dry run)" if self.dry_run else ")")),
             ("items", f"{self.items:,}"),
             ("processed" if not self.dry_run else "to process", f"{self.processed:,}"),
-            ("skipped (already scored)", f"{self.skipped:,}"),
+            ("skipped (already scored)", f"{self.skipped:,}"
+             + (f" ({self.stored_meanwhile:,} stored meanwhile by another run)" if self.stored_meanwhile else "")),
             ("failed", f"{self.failed:,}"),
             ("flagged red / yellow", f"{self.flagged_red:,} / {self.flagged_yellow:,}"),
             ("audio hours", f"{self.audio_hours:.3f}"),
@@ -88,6 +108,13 @@ class BatchReport:
             ("items per minute", ipm),
             ("real-time factor", rtf),
         ]
+        if self.handed_back:
+            rows.append(("handed back (worker lost)", f"{self.handed_back:,}"))
+        for name, st in sorted(self.worker_stats.items()):
+            rows.append((f"  {name}", f"{st['done']:,} done, {st['skipped']:,} skipped, {st['failed']:,} failed, "
+                                      f"{st['item_seconds']:,.1f} s on items"))
+        if self.interrupted:
+            rows.append(("stopped early", f"{self.interrupted}; {self.not_done:,} items not done (run it again)"))
         width = max(len(k) for k, _ in rows)
         lines = [f"{k:<{width}}  {v}" for k, v in rows]
         if self.failures:
@@ -107,7 +134,11 @@ def _duration(seconds: float) -> str:
 
 
 class Progress:
-    """Counts outcomes as they arrive; draws a bar on a TTY, writes log lines otherwise."""
+    """Counts outcomes as they arrive; draws a bar on a TTY, writes log lines otherwise.
+
+    `start()` begins the heartbeat: a line at least every `every_s` seconds even when no item
+    finishes, with `detail()` appended (the executor sets it, e.g. Celery's queued / running per
+    worker)."""
 
     def __init__(self, total: int, *, stream: TextIO | None = None, tty: bool | None = None, every_s: float = 10.0) -> None:
         self.stream = stream or sys.stderr
@@ -116,9 +147,13 @@ class Progress:
         self.every_s = every_s
         self.counts = {"done": 0, "skipped": 0, "failed": 0}
         self.started = time.monotonic()
+        self.detail: Callable[[], str] | None = None
         self._last_line = self.started
         self._last_n = 0
         self._bar = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         if self.tty and total:
             from tqdm import tqdm
 
@@ -127,6 +162,29 @@ class Progress:
     @property
     def n(self) -> int:
         return sum(self.counts.values())
+
+    def start(self) -> None:
+        if self._thread is None and self.total:
+            self._thread = threading.Thread(target=self._beat, name="batch-heartbeat", daemon=True)
+            self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(min(1.0, self.every_s / 4)):
+            now = time.monotonic()
+            if now - self._last_line >= self.every_s:
+                self._last_line = now
+                if self._bar is not None:
+                    if self.detail is not None:
+                        self._bar.set_postfix_str(self._detail(), refresh=False)
+                    self._bar.refresh()
+                else:
+                    self.write(self.line(now))
+
+    def _detail(self) -> str:
+        try:
+            return self.detail() if self.detail is not None else ""
+        except Exception as exc:  # noqa: BLE001 - a progress line must not stop the batch
+            return f"({exc.__class__.__name__})"
 
     def update(self, outcome: ItemOutcome) -> None:
         self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
@@ -148,17 +206,23 @@ class Progress:
         left = (self.total - self.n) / rate if rate > 0 else None
         pct = 100 * self.n / self.total if self.total else 100.0
         eta = _duration(left) if left is not None else "?"
+        detail = self._detail()
         return (
             f"qa-engine: batch: {self.n}/{self.total} ({pct:.0f}%) done {self.counts['done']} "
-            f"skipped {self.counts['skipped']} failed {self.counts['failed']}, {rate:.2f} items/s, ETA {eta}"
+            f"skipped {self.counts['skipped']} failed {self.counts['failed']}{'; ' + detail if detail else ''}, "
+            f"{rate:.2f} items/s, ETA {eta}"
         )
 
     def write(self, text: str) -> None:
-        if self._bar is not None:
-            self._bar.write(text, file=self.stream)
-        else:
-            print(text, file=self.stream, flush=True)
+        with self._lock:
+            if self._bar is not None:
+                self._bar.write(text, file=self.stream)
+            else:
+                print(text, file=self.stream, flush=True)
 
     def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
         if self._bar is not None:
             self._bar.close()

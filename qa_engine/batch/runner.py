@@ -8,7 +8,7 @@ with the same content and versions. The executor runs the rest through `worker.r
 
 from __future__ import annotations
 
-import os
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,14 +18,19 @@ from pathlib import Path
 
 from qa_engine.batch.report import BatchReport, Progress
 from qa_engine.batch.sources import BatchItem, in_window, item_content_hash, read_source
-from qa_engine.batch.worker import BatchOptions, BatchWorker, ItemOutcome, expected_versions
+from qa_engine.batch.worker import BatchOptions, BatchWorker, ItemOutcome, expected_versions, pool_threads
 from qa_engine.config import Settings, get_settings
 
 EXECUTORS = ("local", "celery")
 
 
 class ExecutorUnavailable(RuntimeError):
-    """The executor cannot run at all (Celery: Redis unreachable)."""
+    """The executor cannot run (Celery: Redis unreachable, no worker on the queue). Raised in the
+    middle of a run, it carries the partial report as `report`."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (systemd stopping the unit, a cron timeout): stop like Ctrl-C, with the partial report."""
 
 
 @dataclass
@@ -42,6 +47,7 @@ class BatchConfig:
     batch_id: str | None = None  # give the id of an interrupted --rescore run to resume it
     queue: str | None = None  # Celery queue (default: settings.batch_queue)
     migrate: bool = True
+    wait_for_workers: bool = False  # Celery: no worker on the queue: wait (a line every heartbeat), not exit 2
 
 
 @dataclass
@@ -153,13 +159,6 @@ def _run_inline(plan: Plan, options: BatchOptions, settings: Settings, inspector
         worker.close()
 
 
-def _worker_threads(workers: int) -> int | None:
-    """Split the cores between pool processes unless the thread counts are configured."""
-    if "QA_ASR_THREADS" in os.environ or "QA_ONNX_THREADS" in os.environ:
-        return None
-    return max(1, (os.cpu_count() or 1) // workers)
-
-
 def _run_pool(plan: Plan, options: BatchOptions, workers: int) -> Iterator[ItemOutcome]:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -173,7 +172,7 @@ def _run_pool(plan: Plan, options: BatchOptions, workers: int) -> Iterator[ItemO
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=init_worker,
-        initargs=(plan.has_audio, _worker_threads(workers), True),
+        initargs=(plan.has_audio, pool_threads(workers), True),
     ) as pool:
         pending = {}
         queue = iter(plan.todo)
@@ -200,32 +199,13 @@ def _run_pool(plan: Plan, options: BatchOptions, workers: int) -> Iterator[ItemO
                     if nxt is not None:
                         pending[pool.submit(run_item, nxt.to_task(), opts)] = nxt
         except BaseException:
+            # Stopped (SIGTERM, Ctrl-C) or broken: end the items in progress now rather than wait
+            # for them; what was not committed is simply not done.
+            processes = list((getattr(pool, "_processes", None) or {}).values())
             pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.terminate()
             raise
-
-
-def _run_celery(plan: Plan, options: BatchOptions, queue: str | None) -> Iterator[ItemOutcome]:
-    from celery.result import ResultSet
-
-    from qa_engine.batch.celery_app import app, score_item
-
-    opts = options.to_task()
-    by_id: dict[str, BatchItem] = {}
-    results = []
-    for item in plan.todo:
-        res = score_item.apply_async((item.to_task(), opts), queue=queue or app.conf.task_default_queue)
-        by_id[res.id] = item
-        results.append(res)
-    # Results in the order they finish (the Redis backend polls them in one MGET per interval).
-    for task_id, meta in ResultSet(results, app=app).iter_native(interval=0.2):
-        item = by_id[task_id]
-        value = meta.get("result")
-        if meta.get("status") == "SUCCESS" and isinstance(value, dict):
-            yield ItemOutcome(**value)
-        else:
-            yield ItemOutcome(item.key, item.source, "failed", f"task {meta.get('status')}: {value!r}", item.interaction_id)
-    for res in results:
-        res.forget()
 
 
 # --- the run ----------------------------------------------------------------------------------------
@@ -239,8 +219,9 @@ def run_batch(
     tty: bool | None = None,
     on_outcome: Callable[[ItemOutcome], None] | None = None,
 ) -> BatchReport:
-    """Plan and run a batch; the report counts this run's items (KeyboardInterrupt: partial report
-    on the exception's `report` attribute)."""
+    """Plan and run a batch; the report counts this run's items. Stopped early (KeyboardInterrupt,
+    Terminated, ExecutorUnavailable in the middle of the run): the partial report is on the
+    exception's `report` attribute."""
     from qa_engine.engine import Inspector
 
     if config.executor not in EXECUTORS:
@@ -256,16 +237,21 @@ def run_batch(
         migrate.upgrade(config.database_url)
     if not config.dry_run:
         use_wal(config.database_url)
+    queue = config.queue or settings.batch_queue
     if config.executor == "celery" and not config.dry_run:
         from qa_engine.batch.celery_app import check_connection
+        from qa_engine.batch.celery_driver import require_workers
 
         check_connection()
+        require_workers(queue, settings, wait=config.wait_for_workers, stream=progress_stream or sys.stderr)
     inspector = Inspector(settings)
     plan = make_plan(config, settings, inspector, batch_id)
-    report = BatchReport(batch_id=batch_id, executor=config.executor, workers=config.workers, items=plan.total,
+    # Celery: the workers that took part, counted as their outcomes arrive (--workers is the local pool's).
+    workers = 0 if config.executor == "celery" else config.workers
+    report = BatchReport(batch_id=batch_id, executor=config.executor, workers=workers, items=plan.total,
                          dry_run=config.dry_run)
     for outcome in plan.skipped:
-        report.add(outcome)
+        report.add(outcome, planned=True)
     if config.dry_run:
         for item in plan.todo:
             if item.error is not None:
@@ -279,26 +265,38 @@ def run_batch(
         config.database_url, batch_id, rescore=config.rescore, known_agents=config.known_agents,
         check_done=config.executor == "celery",
     )
-    progress = Progress(len(plan.todo), stream=progress_stream, tty=tty)
+    progress = Progress(len(plan.todo), stream=progress_stream, tty=tty, every_s=settings.batch_heartbeat_s)
     if plan.skipped:
         progress.write(f"qa-engine: batch {batch_id}: {len(plan.skipped)} of {plan.total} items already scored, skipped")
     if config.executor == "celery":
-        outcomes = _run_celery(plan, options, config.queue)
+        from qa_engine.batch.celery_driver import CeleryDriver
+
+        driver = CeleryDriver(plan, options, queue, settings, progress, inspector=inspector, report=report,
+                              wait_for_workers=config.wait_for_workers)
+        outcomes = driver.run()
     elif config.workers == 1:
         outcomes = _run_inline(plan, options, settings, inspector)
     else:
         outcomes = _run_pool(plan, options, config.workers)
+    seen = 0
+    progress.start()
     try:
         for outcome in outcomes:
             report.add(outcome)
             progress.update(outcome)
+            seen += 1
             if on_outcome is not None:
                 on_outcome(outcome)
-    except KeyboardInterrupt as exc:
+    except (KeyboardInterrupt, ExecutorUnavailable) as exc:
         report.wall_seconds = time.perf_counter() - started
+        report.interrupted = (
+            "SIGTERM" if isinstance(exc, Terminated) else "SIGINT" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        )
+        report.not_done = len(plan.todo) - seen
         exc.report = report  # type: ignore[attr-defined]
         raise
     finally:
+        outcomes.close()  # the executor's cleanup now (Celery: the run's mark and result keys)
         progress.close()
     report.wall_seconds = time.perf_counter() - started
     _audit(config.database_url, report)

@@ -13,6 +13,7 @@ before the commit leaves nothing; after it, the rerun finds the row done.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass
 
@@ -35,6 +36,7 @@ class BatchOptions:
     # it off (two queries less per item); a Celery task may wait in the queue or come back after a
     # lost worker, so there it saves a transcription. Storing checks again either way.
     check_done: bool = True
+    run_id: str | None = None  # Celery: the driver run that sent the task (celery_app.skip_reason)
 
     def to_task(self) -> dict:
         return asdict(self)
@@ -51,6 +53,7 @@ class ItemOutcome:
     score: float | None = None
     audio_seconds: float | None = None
     seconds: float = 0.0  # time spent on the item in the worker
+    worker: str | None = None  # Celery: the worker that ran it (its node name)
 
     def to_task(self) -> dict:
         return asdict(self)
@@ -195,35 +198,39 @@ class BatchWorker:
         raise AssertionError("unreachable")
 
     def _fail(self, item, options, reason: str, iid: str | None, versions: dict, digest: str | None = None) -> ItemOutcome:
-        """Record the failure in the ledger (its own transaction); a row already done is left as it is."""
-        from qa_engine.store import ledger
+        return record_failure(self.database(options.database_url), item, options, reason, iid, versions, digest)
 
-        outcome = ItemOutcome(item.key, item.source, "failed", reason, iid)
-        try:
-            digest = digest or item_content_hash(BatchItem(key=item.key, source=item.source, error=reason))
-            vdigest = ledger.versions_hash(versions)
-            db = self.database(options.database_url)
-            for attempt in range(3):
-                with db.sessionmaker() as session:
-                    try:
-                        row, before = ledger.claim(
-                            session, key=item.key, content_hash=digest, versions_digest=vdigest, versions=versions,
-                            source=item.source, batch_id=options.batch_id,
-                        )
-                        if before == "done":
-                            session.rollback()
-                        else:
-                            ledger.mark_failed(row, reason=reason, interaction_id=iid, batch_id=options.batch_id, source=item.source)
-                            session.commit()
-                        break
-                    except (IntegrityError, OperationalError):
+
+def record_failure(db, item: BatchItem, options: BatchOptions, reason: str, iid: str | None, versions: dict,
+                   digest: str | None = None) -> ItemOutcome:
+    """Record the failure in the ledger (its own transaction); a row already done is left as it is."""
+    from qa_engine.store import ledger
+
+    outcome = ItemOutcome(item.key, item.source, "failed", reason, iid)
+    try:
+        digest = digest or item_content_hash(BatchItem(key=item.key, source=item.source, error=reason))
+        vdigest = ledger.versions_hash(versions)
+        for attempt in range(3):
+            with db.sessionmaker() as session:
+                try:
+                    row, before = ledger.claim(
+                        session, key=item.key, content_hash=digest, versions_digest=vdigest, versions=versions,
+                        source=item.source, batch_id=options.batch_id,
+                    )
+                    if before == "done":
                         session.rollback()
-                        if attempt == 2:
-                            raise
-        except Exception as exc:  # noqa: BLE001 - the outcome still reports the failure
-            log.error("could not record failure of %s: %s", item.key, exc)
-            outcome.reason = f"{reason} (not recorded: {_one_line(exc)})"
-        return outcome
+                    else:
+                        ledger.mark_failed(row, reason=reason, interaction_id=iid, batch_id=options.batch_id, source=item.source)
+                        session.commit()
+                    break
+                except (IntegrityError, OperationalError):
+                    session.rollback()
+                    if attempt == 2:
+                        raise
+    except Exception as exc:  # noqa: BLE001 - the outcome still reports the failure
+        log.error("could not record failure of %s: %s", item.key, exc)
+        outcome.reason = f"{reason} (not recorded: {_one_line(exc)})"
+    return outcome
 
 
 # --- the process-wide worker and the task function -------------------------------------------------
@@ -240,6 +247,16 @@ def init_worker(load_asr: bool = False, threads: int | None = None, die_with_par
     if threads is not None:
         settings = settings.model_copy(update={"asr_threads": threads, "onnx_threads": threads})
     _worker = BatchWorker(settings, load_asr=load_asr)
+
+
+def pool_threads(processes: int, settings: Settings | None = None) -> int | None:
+    """ASR and ONNX threads for each of `processes` worker processes on this machine: the cores split
+    between them, unless QA_ASR_THREADS / QA_ONNX_THREADS are set (None: keep the settings). The one
+    rule for the local pool (`--workers N`) and Celery workers (`qa-engine worker -c N`)."""
+    settings = settings or get_settings()
+    if {"asr_threads", "onnx_threads"} & settings.model_fields_set:
+        return None
+    return max(1, (os.cpu_count() or 1) // processes)
 
 
 def set_worker(worker: BatchWorker | None) -> None:
@@ -267,4 +284,7 @@ def _die_with_parent() -> None:
         pass
 
 
-__all__ = ["BatchOptions", "BatchWorker", "ItemOutcome", "expected_versions", "init_worker", "run_item"]
+__all__ = [
+    "BatchOptions", "BatchWorker", "ItemOutcome", "expected_versions", "init_worker", "pool_threads", "record_failure",
+    "run_item",
+]
