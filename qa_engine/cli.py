@@ -121,7 +121,7 @@ def transcribe(audio: tuple[Path, ...], output_dir: Path | None, agent_id: str |
     2 when a path does not exist."""
     import time
 
-    from qa_engine.asr.audio import AudioError, wav_truncation
+    from qa_engine.asr.audio import AudioError
     from qa_engine.asr.model import ModelError
     from qa_engine.asr.transcribe import Transcriber
     from qa_engine.config import get_settings
@@ -149,7 +149,7 @@ def transcribe(audio: tuple[Path, ...], output_dir: Path | None, agent_id: str |
             click.echo(f"qa-engine: error: {exc}", err=True)
             continue
         seconds = item.metadata["asr"].get("duration_s") or 0.0
-        truncated = wav_truncation(path)
+        truncated = item.metadata["asr"].get("truncated")
         if not item.turns:
             failed += 1
             why = truncated or f"no speech recognised in {seconds:.1f} s of audio (silent, noise or not a call recording?)"

@@ -9,6 +9,7 @@ import sys
 import wave
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -155,7 +156,23 @@ def test_transcribe_cli_shows_progress_and_fails_truncated_and_speechless_audio(
            "the transcript covers only that" in err, err
     assert f"qa-engine: error: {noise}: no speech recognised in 5.0 s of audio (silent, noise or not a call recording?)" in err
     assert any(line.startswith(f"[3/3] {good}: ") and " turns from " in line for line in err), err  # progress
-    assert [json.loads(line)["interaction_id"] for line in proc.stdout.splitlines()] == ["truncated", "call_good.mono"]
+    items = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [i["interaction_id"] for i in items] == ["truncated", "call_good.mono"]
+    assert items[0]["metadata"]["asr"]["truncated"].startswith("truncated:") and "truncated" not in items[1]["metadata"]["asr"]
+    # an MP3 cut short: its header (Xing) announces the whole call, the decoder stops at the cut
+    mp3 = tmp_path / "cut.mp3"
+    with av.open(str(good)) as src, av.open(str(mp3), "w") as out:
+        stream = out.add_stream("libmp3lame", rate=16000)
+        for frame in src.decode(audio=0):
+            frame.pts = None
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    mp3.write_bytes(mp3.read_bytes()[: mp3.stat().st_size // 3])
+    cut = subprocess.run([sys.executable, "-m", "qa_engine", "transcribe", str(mp3)], capture_output=True, text=True, timeout=300)
+    assert cut.returncode == 1 and f"qa-engine: warning: {mp3}: truncated: its header announces 50.6 s of audio" in cut.stderr, cut.stderr
+    assert json.loads(cut.stdout)["metadata"]["asr"]["duration_s"] < 20
     complete = subprocess.run([sys.executable, "-m", "qa_engine", "transcribe", str(good)], capture_output=True, text=True, timeout=300)
     assert complete.returncode == 0 and "warning" not in complete.stderr, complete.stderr
     missing = subprocess.run([sys.executable, "-m", "qa_engine", "transcribe", str(tmp_path / "nope.wav"), str(good)],

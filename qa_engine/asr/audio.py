@@ -28,8 +28,10 @@ class AudioInfo:
     path: Path
     channels: int
     sample_rate: int
-    duration: float | None
+    duration: float | None  # as the container's header says
     codec: str
+    truncated: str | None = None  # why the file holds less audio than its header announces (after decoding)
+    decoded: float | None = None  # seconds of audio decoded (after decoding)
 
 
 def _open(path: Path):
