@@ -14,7 +14,7 @@ COPY api ./api
 COPY alembic.ini ./
 COPY migrations ./migrations
 RUN pip install --no-cache-dir .
-ENV QA_LEXICONS_DIR=/app/lexicons QA_MODELS_DIR=/app/models QA_DATABASE_URL=sqlite:////data/qa_engine.db
+ENV QA_LEXICONS_DIR=/app/lexicons QA_MODELS_DIR=/app/models QA_DATA_DIR=/data
 VOLUME /data
 EXPOSE 8000
 ENTRYPOINT ["qa-engine"]

@@ -58,7 +58,7 @@ class ApiConfig:
             access_token_minutes=int(getattr(settings, "access_token_minutes", 60)),
             report_timezone=getattr(settings, "report_timezone", "Asia/Shanghai"),
             audio_dir=getattr(settings, "audio_dir", None),
-            upload_dir=getattr(settings, "upload_dir", None) or Path(settings.cache_dir) / "uploads",
+            upload_dir=settings.uploads_path,
             max_upload_bytes=int(getattr(settings, "max_upload_mb", 200)) * 1024 * 1024,
             max_body_bytes=int(getattr(settings, "max_body_mb", 32)) * 1024 * 1024,
             rescore_max_interactions=int(getattr(settings, "rescore_max_interactions", 20000)),

@@ -36,12 +36,19 @@ def _inspector():
 
 @click.group()
 @click.version_option(package_name="qa-engine")
-def main() -> None:
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="data folder: the SQLite database and uploaded calls (default: QA_DATA_DIR, else ~/.local/share/qa-engine)")
+def main(data_dir: Path | None) -> None:
     """Quality inspection of Chinese customer-service calls and chats."""
+    import os
+
     from pydantic import ValidationError
 
     from qa_engine.config import get_settings
 
+    if data_dir is not None:  # as QA_DATA_DIR, so that the server's and batch's worker processes see it too
+        os.environ["QA_DATA_DIR"] = str(data_dir.expanduser().absolute())
+        get_settings.cache_clear()
     try:  # a bad QA_* variable: one line naming it, before any command starts work
         get_settings()
     except ValidationError as exc:
@@ -107,13 +114,22 @@ def score(input_path: str, output: str | None, summary: bool) -> None:
 @click.option("--channels", type=click.Choice(["agent-customer", "customer-agent"]), default=None, help="stereo channel order, left-right (default from settings: agent-customer)")
 @click.option("--no-redact", is_flag=True, help="keep phone numbers, ID and card numbers, e-mail and addresses in the text")
 def transcribe(audio: tuple[Path, ...], output_dir: Path | None, agent_id: str | None, channels: str | None, no_redact: bool) -> None:
-    """Transcribe call recordings (wav, mp3, m4a, ogg/opus; stereo or mono) into interactions."""
+    """Transcribe call recordings (wav, mp3, m4a, ogg/opus; stereo or mono) into interactions.
+
+    Progress goes to stderr, one line per recording. Exit code 1 when a recording could not be read,
+    was cut short (its transcript is still written, with a warning) or held no recognisable speech;
+    2 when a path does not exist."""
+    import time
+
     from qa_engine.asr.audio import AudioError
     from qa_engine.asr.model import ModelError
     from qa_engine.asr.transcribe import Transcriber
     from qa_engine.config import get_settings
     from qa_engine.redact import redact_interaction
 
+    missing = [str(p) for p in audio if not p.exists()]
+    if missing:
+        _fail(f"not found: {', '.join(missing)}", 2)
     try:
         transcriber = Transcriber(get_settings())
     except ModelError as exc:
@@ -122,29 +138,53 @@ def transcribe(audio: tuple[Path, ...], output_dir: Path | None, agent_id: str |
     if output_dir:
         output_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
-    for path in audio:
+    for n, path in enumerate(audio, 1):
+        where = f"[{n}/{len(audio)}] {path}"
+        click.echo(f"{where}: transcribing ...", err=True)
+        started = time.perf_counter()
         try:
             item = transcriber.transcribe(path, agent_id=agent_id, channel_roles=roles)
         except AudioError as exc:
             failed += 1
-            click.echo(f"qa-engine: {exc}", err=True)
+            click.echo(f"qa-engine: error: {exc}", err=True)
+            continue
+        seconds = item.metadata["asr"].get("duration_s") or 0.0
+        truncated = item.metadata["asr"].get("truncated")
+        if not item.turns:
+            failed += 1
+            why = truncated or f"no speech recognised in {seconds:.1f} s of audio (silent, noise or not a call recording?)"
+            click.echo(f"qa-engine: error: {path}: {why}", err=True)
             continue
         if not no_redact:
             item = redact_interaction(item)
         line = item.model_dump_json(exclude_none=True)
+        target = ""
         if output_dir:
             (output_dir / f"{path.stem}.json").write_text(line + "\n", encoding="utf-8")
-            click.echo(f"{path} -> {output_dir / (path.stem + '.json')} ({len(item.turns)} turns)", err=True)
+            target = f" -> {output_dir / (path.stem + '.json')}"
         else:
             click.echo(line)
+        click.echo(f"{where}{target}: {len(item.turns)} turns from {seconds:.1f} s of audio in "
+                   f"{time.perf_counter() - started:.1f} s", err=True)  # fmt: skip
+        if truncated is not None:
+            failed += 1
+            click.echo(f"qa-engine: warning: {path}: {truncated}; the transcript covers only that", err=True)
     if failed:
         sys.exit(1)
 
 
 @main.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None, help="also write the results here")
-def demo(output: str | None) -> None:
-    """Score the bundled example interactions and print a readable summary."""
+@click.option("--load", is_flag=True, help="store them in the database instead (what `qa-engine batch FILE` does), for a first look at the review UI")
+@click.pass_context
+def demo(ctx: click.Context, output: str | None, load: bool) -> None:
+    """Score the bundled example interactions and print a readable summary (--load: store them)."""
+    if load:
+        from qa_engine.batch.cli import batch
+
+        with ilr.as_file(EXAMPLES) as path:
+            ctx.invoke(batch, source=path)
+        return
     inspector = _inspector()
     with EXAMPLES.open("rb") as fh:
         results = list(inspector.inspect_many(read_interactions(fh, name="interactions.jsonl")))
@@ -270,7 +310,7 @@ def eval_asr(calls_dir: Path | None, as_json: bool) -> None:
     settings = get_settings()
     calls_dir = calls_dir or settings.shared_dir / "audio" / "calls"
     if not calls_dir.is_dir():
-        _fail(f"calls folder not found: {calls_dir}")
+        _fail(f"calls folder not found: {calls_dir}", 2)
     rows = evaluate_calls(calls_dir, Transcriber(settings), _inspector())
     click.echo(json.dumps(rows, ensure_ascii=False, indent=2) if as_json else format_asr_report(rows))
 
@@ -307,6 +347,16 @@ def eval_emotion(dataset: str, split: str | None, models: str | None, limit: int
         _fail(f"cannot load the emotion {dataset} {split} split: {exc}")
     fmt = format_customer if customer else format_comparison
     click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else fmt(report))
+
+
+@main.command()
+@click.option("--markdown", is_flag=True, help="print the documentation of every setting (docs/configuration.md) instead")
+def config(markdown: bool) -> None:
+    """Print every QA_* setting in effect (secrets hidden)."""
+    from qa_engine.config import get_settings
+    from qa_engine.settings_doc import settings_markdown, settings_values
+
+    click.echo(settings_markdown() if markdown else settings_values(get_settings()), nl=not markdown)
 
 
 def _add_store_commands() -> None:

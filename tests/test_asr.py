@@ -9,6 +9,7 @@ import sys
 import wave
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -138,6 +139,45 @@ def test_transcribe_cli_goes_past_bad_files(tmp_path):
     assert "bad.wav: not a readable audio file" in err and "Traceback" not in err
     item = json.loads((out / "call_good.stereo.json").read_text(encoding="utf-8"))
     assert item["channel"] == "call" and len(item["turns"]) >= 8
+
+
+def test_transcribe_cli_shows_progress_and_fails_truncated_and_speechless_audio(tmp_path):
+    """A WAV cut short decodes to its end without an error and noise transcribes to nothing: both
+    exit 1 with the reason (the cut one's transcript is still written); a missing path exits 2."""
+    truncated = tmp_path / "truncated.wav"
+    truncated.write_bytes((CALLS / "call_bad.stereo.wav").read_bytes()[:200_000])
+    noise = write_wav(tmp_path / "noise.wav", np.random.default_rng(0).uniform(-0.003, 0.003, (2, 8000 * 5)))
+    good = CALLS / "call_good.mono.wav"
+    proc = subprocess.run([sys.executable, "-m", "qa_engine", "transcribe", str(truncated), str(noise), str(good)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    err = proc.stderr.splitlines()
+    assert f"qa-engine: warning: {truncated}: truncated: its header announces 30.3 s of audio, the file holds 6.2 s; " \
+           "the transcript covers only that" in err, err
+    assert f"qa-engine: error: {noise}: no speech recognised in 5.0 s of audio (silent, noise or not a call recording?)" in err
+    assert any(line.startswith(f"[3/3] {good}: ") and " turns from " in line for line in err), err  # progress
+    items = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [i["interaction_id"] for i in items] == ["truncated", "call_good.mono"]
+    assert items[0]["metadata"]["asr"]["truncated"].startswith("truncated:") and "truncated" not in items[1]["metadata"]["asr"]
+    # an MP3 cut short: its header (Xing) announces the whole call, the decoder stops at the cut
+    mp3 = tmp_path / "cut.mp3"
+    with av.open(str(good)) as src, av.open(str(mp3), "w") as out:
+        stream = out.add_stream("libmp3lame", rate=16000)
+        for frame in src.decode(audio=0):
+            frame.pts = None
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    mp3.write_bytes(mp3.read_bytes()[: mp3.stat().st_size // 3])
+    cut = subprocess.run([sys.executable, "-m", "qa_engine", "transcribe", str(mp3)], capture_output=True, text=True, timeout=300)
+    assert cut.returncode == 1 and f"qa-engine: warning: {mp3}: truncated: its header announces 50.6 s of audio" in cut.stderr, cut.stderr
+    assert json.loads(cut.stdout)["metadata"]["asr"]["duration_s"] < 20
+    complete = subprocess.run([sys.executable, "-m", "qa_engine", "transcribe", str(good)], capture_output=True, text=True, timeout=300)
+    assert complete.returncode == 0 and "warning" not in complete.stderr, complete.stderr
+    missing = subprocess.run([sys.executable, "-m", "qa_engine", "transcribe", str(tmp_path / "nope.wav"), str(good)],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and missing.stderr.strip() == f"qa-engine: error: not found: {tmp_path / 'nope.wav'}"
 
 
 def _peak_mb_decoding(path: Path) -> tuple[float, int]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 GOOD = {"interaction_id": "ok-1", "channel": "chat", "agent_id": "A1", "turns": [{"role": "agent", "text": "您好，请问有什么可以帮您？"}]}
 
@@ -91,6 +93,11 @@ def test_empty_file(tmp_path, content):
 def test_usage_errors_exit_2(tmp_path):
     missing = run("score", str(tmp_path / "nope.jsonl"))
     assert missing.returncode == 2 and "input not found" in missing.stderr.decode()
+    nope = str(tmp_path / "nope")  # a missing path is 2 in every command, with one line
+    for args, said in ((("batch", nope, "--dry-run"), "source not found"), (("eval", "asr", "--calls-dir", nope), "calls folder not found"),
+                       (("transcribe", nope), "not found")):
+        proc = run(*args)
+        assert proc.returncode == 2 and proc.stderr.decode() == f"qa-engine: error: {said}: {nope}\n", (args, proc.stderr)
     assert run("score").returncode == 2
     assert run("score", str(tmp_path)).returncode == 2
 
@@ -133,3 +140,67 @@ def test_demo_prints_summary():
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout.decode()
     assert "example-call-bad" in out and "red" in out and "scored 5, failed 0" in out
+
+
+def test_demo_load_stores_the_examples_in_the_data_folder_used_from_anywhere(tmp_path):
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # run from other folders: still this checkout's code
+    proc = subprocess.run([sys.executable, "-m", "qa_engine", "--data-dir", str(data), "demo", "--load"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["processed"] == 5 and "INFO" not in proc.stderr
+    # QA_DATA_DIR names the same folder from anywhere
+    env["QA_DATA_DIR"] = str(data)
+    again = subprocess.run([sys.executable, "-m", "qa_engine", "demo", "--load"], capture_output=True, text=True,
+                           timeout=300, cwd=elsewhere, env=env)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["skipped"] == 5, "already stored: the same database"
+    assert list(elsewhere.iterdir()) == [] and (data / "qa_engine.db").is_file()
+    # an explicit QA_DATABASE_URL wins over the data folder
+    other = tmp_path / "other.db"
+    env["QA_DATABASE_URL"] = f"sqlite:///{other}"
+    third = subprocess.run([sys.executable, "-m", "qa_engine", "demo", "--load"], capture_output=True, text=True,
+                           timeout=300, cwd=elsewhere, env=env)
+    assert third.returncode == 0 and json.loads(third.stdout)["processed"] == 5 and other.is_file()
+
+
+def test_summary_says_why_below_100_and_keeps_long_ids_whole(tmp_path):
+    long_id = "calls/2026-11/c-20261122-0031-after-sales"  # a batch id: longer than any fixed column
+    item = dict(GOOD, interaction_id=long_id, agent_id="agent-with-a-long-id",
+                turns=[{"role": "customer", "text": "我的快递到底在哪"}, {"role": "agent", "text": "这个不归我管，你自己去找快递公司"}])
+    proc = run("score", write(tmp_path, "in.jsonl", json.dumps(item, ensure_ascii=False).encode()), "-o", str(tmp_path / "out.jsonl"), "--summary")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.decode()
+    row = next(line for line in out.splitlines() if line.startswith(long_id + " "))
+    assert "agent-with-a-long-id" in row and "why below 100 (points lost)" in out
+    result = json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8"))
+    worst = max(result["dimensions"].items(), key=lambda kv: kv[1]["weight"] * (100 - kv[1]["score"]))
+    lost = worst[1]["weight"] * (100 - worst[1]["score"]) / sum(d["weight"] for d in result["dimensions"].values())
+    assert result["score"] < 100 and f"{worst[0]} -{lost:.1f} [" in row, row  # the largest deduction first
+    assert "forbidden.deflect" in row
+    assert "INFO" not in proc.stderr.decode()
+
+
+def test_configuration_doc_is_generated_from_the_settings_class():
+    """docs/configuration.md is `qa-engine config --markdown`: a setting added, removed, renamed,
+    given another default or comment without regenerating it fails here; every setting says what it is."""
+    from qa_engine.config import Settings
+
+    env = {k: v for k, v in os.environ.items() if k != "XDG_CACHE_HOME"}  # defaults as a plain user has them
+    proc = subprocess.run([sys.executable, "-m", "qa_engine", "config", "--markdown"], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    doc = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert proc.stdout == doc, "docs/configuration.md is stale: run `qa-engine config --markdown > docs/configuration.md`"
+    rows = [line.split(" | ") for line in doc.splitlines() if line.startswith("| `QA_")]
+    assert [r[0].strip("| `") for r in rows] == [f"QA_{name.upper()}" for name in Settings.model_fields]
+    assert all(r[3].strip(" |") for r in rows), [r[0] for r in rows if not r[3].strip(" |")]
+    values = run("config").stdout.decode()
+    assert "QA_DATABASE_URL=sqlite:///" in values and "QA_JWT_SECRET=" in values
+
+
+def test_users_create_on_a_database_it_cannot_open_is_one_line(tmp_path):
+    proc = run("users", "create", "bot", "--role", "ingest", "--url", f"sqlite:///{tmp_path}/no/such/folder/qa.db")
+    err = proc.stderr.decode().strip().splitlines()
+    assert proc.returncode == 1 and len(err) == 1 and err[0].startswith("qa-engine: error: OperationalError:"), err

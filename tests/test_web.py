@@ -2,7 +2,8 @@
 started with uvicorn on loopback over a SQLite database seeded through the API with interactions
 the engine scores (JDDC chats, written chats, a real call transcribed by faster-whisper).
 
-Screenshots of the queue, an interaction and the team dashboard go to docs/screenshots/. The
+Screenshots of the queue, an interaction and the dashboards go to a temporary folder, or to
+docs/screenshots/ (the README's) with `pytest tests/test_web.py --update-screenshots`. The
 render time of a 30-minute, 400-turn call is measured and printed (not pass/fail).
 """
 
@@ -39,7 +40,6 @@ from qa_engine.store.models import Agent, ResultRow, Team
 
 CHROMIUM = "/usr/bin/chromium"
 CALLS = SHARED / "audio" / "calls"
-SCREENSHOTS = REPO / "docs" / "screenshots"
 PASSWORD = "pass-word-for-tests"
 USERS = {  # username -> (role, agent_id, team_ids)
     "qa": ("qa_specialist", None, ()),
@@ -147,7 +147,6 @@ def _seed(url: str, key: str) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Server:
     tmp = tmp_path_factory.mktemp("web")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     audio_dir = tmp / "audio"
     audio_dir.mkdir()
     shutil.copy(CALLS / "call_bad.stereo.wav", audio_dir)
@@ -246,7 +245,7 @@ def rule_row(page: Page, rule_id: str) -> dict[str, int]:
 # --- tests ----------------------------------------------------------------------------------------
 
 
-def test_review_a_flagged_call(server: Server, page: Page):
+def test_review_a_flagged_call(server: Server, page: Page, screenshots: Path):
     call = server.get(f"/v1/interactions/{CALL_ID}")
     assert call["result"]["flag"] == "red" and call["turns"], "the seeded call is transcribed and flagged"
     placed = [h for h in call["result"]["hits"] if h["severity"] != "info" and h["start"] is not None]
@@ -280,7 +279,7 @@ def test_review_a_flagged_call(server: Server, page: Page):
     assert "forbidden." not in why.inner_text()
     for m in item["missing_steps"]:
         expect(why.locator(".why-missing")).to_contain_text(names[m["rule_id"]]["name_zh"])
-    page.screenshot(path=str(SCREENSHOTS / "queue.png"), full_page=False)
+    page.screenshot(path=str(screenshots / "queue.png"), full_page=False)
 
     # Keyboard: j moves down, k up, Enter opens the selected one.
     page.keyboard.press("j")
@@ -362,7 +361,7 @@ def test_review_a_flagged_call(server: Server, page: Page):
     assert page.locator("#score-auto .big").inner_text() == f'{call["result"]["score"]:.1f}'
     decisions = {h["id"]: h["decision"] for h in after_call["result"]["hits"]}
     assert decisions[to_dismiss["id"]] == "dismiss" and decisions[to_confirm["id"]] == "confirm"
-    page.screenshot(path=str(SCREENSHOTS / "interaction.png"), full_page=False)
+    page.screenshot(path=str(screenshots / "interaction.png"), full_page=False)
 
     # The queue leaves the reviewed call out (and shows it with its reviewed score when asked).
     page.goto(f"{server.url}/ui/#/queue")
@@ -387,7 +386,7 @@ def test_review_a_flagged_call(server: Server, page: Page):
     for rule_id, counts in after.items():
         cell = page.locator(f'#rules-table tr[data-rule="{rule_id}"] td[data-col="precision"]').inner_text()
         assert cell.strip() == f'{100 * counts["confirmed"] / counts["reviewed"]:.1f}%'
-    page.screenshot(path=str(SCREENSHOTS / "rules.png"), full_page=False)
+    page.screenshot(path=str(screenshots / "rules.png"), full_page=False)
 
 
 def queue_rows(page: Page, expected: list[str]) -> list[str]:
@@ -465,7 +464,7 @@ def test_back_keeps_filters_and_submit_and_next(server: Server, page: Page):
     expect(row.locator(".reviewed-by")).to_contain_text("qa 复核于")
 
 
-def test_team_dashboard_and_agent_page(server: Server, page: Page):
+def test_team_dashboard_and_agent_page(server: Server, page: Page, screenshots: Path):
     login(page, server, "sup1")
     page.goto(f"{server.url}/ui/#/team/T1")
     page.wait_for_selector("#agents-table")
@@ -489,7 +488,7 @@ def test_team_dashboard_and_agent_page(server: Server, page: Page):
     # The score trend is the daily average score (final where reviewed), beside the automatic one.
     trend = page.evaluate("() => Chart.getChart(document.querySelector('#team-trend')).data.datasets.map(d => d.data)")
     assert trend == [[d["average_score"] for d in summary["daily"]], [d["automatic_average_score"] for d in summary["daily"]]]
-    page.screenshot(path=str(SCREENSHOTS / "team.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "team.png"), full_page=True)
 
     # A date range, kept in the URL; the figures and both exports follow it (downloads with the login token).
     page.fill("#range input[name=start]", "2026-11-16")
@@ -546,7 +545,7 @@ def test_team_dashboard_and_agent_page(server: Server, page: Page):
     shown = page.locator("#agent-results tbody tr").evaluate_all("rs => rs.map(r => r.dataset.id)")
     assert shown == [it["interaction_id"] for it in listed["items"]]
     assert "green" in {it["flag"] for it in server.get("/v1/interactions", "sup1", agent="A1", limit=500)["items"]}
-    page.screenshot(path=str(SCREENSHOTS / "agent.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "agent.png"), full_page=True)
 
 
 def test_agent_sees_only_their_own(server: Server, page: Page):
@@ -792,7 +791,7 @@ def test_long_call_render_time(server: Server, page: Page):
     )
 
 
-def test_supervisor_assigns_rows_and_the_specialist_sees_them_first(server: Server, page: Page):
+def test_supervisor_assigns_rows_and_the_specialist_sees_them_first(server: Server, page: Page, screenshots: Path):
     """A supervisor ticks queue rows and assigns them to a QA specialist; the specialist's queue opens
     on their assignments (a tab with the count), the other tab holds the whole queue, each row saying
     to whom it is assigned."""
@@ -824,7 +823,7 @@ def test_supervisor_assigns_rows_and_the_specialist_sees_them_first(server: Serv
     expect(page.locator('#queue-tabs a[data-tab="mine"]')).to_have_class(re.compile(r"\bactive\b"))
     expect(page.locator("#mine-count")).to_have_text("2")
     assert queue_rows(page, [it["interaction_id"] for it in mine]) == [it["interaction_id"] for it in mine]
-    page.screenshot(path=str(SCREENSHOTS / "queue-assigned.png"), full_page=False)
+    page.screenshot(path=str(screenshots / "queue-assigned.png"), full_page=False)
     page.click('#queue-tabs a[data-tab="all"]')
     everything = [it["interaction_id"] for it in server.get("/v1/review-queue", "qa")["items"]]
     assert queue_rows(page, everything) == everything
@@ -840,3 +839,154 @@ def test_supervisor_assigns_rows_and_the_specialist_sees_them_first(server: Serv
     sup = server.token("sup1")
     for a in httpx.get(f"{server.url}/v1/assignments", headers=sup).json()["items"]:
         assert httpx.delete(f"{server.url}/v1/assignments/{a['id']}", headers=sup).status_code == 204
+
+
+# --- a new install: the README's first-run steps --------------------------------------------------
+
+
+def _readme_first_run() -> list[list[str]]:
+    """The commands of the README's first-run block (comments dropped)."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = text.split("### First run", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    return [line.split("#", 1)[0].split() for line in block.splitlines() if line.strip()]
+
+
+def test_fresh_folder_first_admin_login_and_an_uploaded_call_plays(tmp_path, browser: Browser):
+    home, first, other = tmp_path / "home", tmp_path / "first", tmp_path / "other"
+    for d in (home, first, other):
+        d.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}  # a new user's environment
+    env |= {"HOME": str(home), "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "2",
+            "XDG_CACHE_HOME": os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))}  # the Whisper model, built once
+    commands = _readme_first_run()
+    assert [c[:3] for c in commands] == [["qa-engine", "users", "create"], ["qa-engine", "users", "create"],
+                                         ["qa-engine", "users", "api-key"], ["qa-engine", "serve"]]
+
+    def cli(args: list[str], cwd: Path, stdin: str = "") -> str:
+        proc = subprocess.run([sys.executable, "-m", "qa_engine", *args[1:]], cwd=cwd, env=env, input=stdin,
+                              capture_output=True, text=True, timeout=300, start_new_session=True)  # no tty: the prompt reads stdin
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stderr and "INFO" not in proc.stderr, proc.stderr
+        return proc.stdout
+
+    cli(commands[0], first, stdin=f"{PASSWORD}\n{PASSWORD}\n")
+    assert list(first.iterdir()) == [], "nothing is written in the working folder"
+    database = home / ".local" / "share" / "qa-engine" / "qa_engine.db"
+    assert database.stat().st_size > 0
+    cli(commands[1], other)  # from another folder: the same database
+    key = cli(commands[2], first).strip()
+
+    port = _free_port()
+    log = open(tmp_path / "serve.log", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "qa_engine", *commands[3][1:], "--port", str(port)], cwd=other,
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"qa-engine serve did not start: {(tmp_path / 'serve.log').read_text()[-2000:]}")
+        assert f"review UI at {base}/ui/" in (tmp_path / "serve.log").read_text()
+
+        context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-US")
+        page = context.new_page()
+        page.goto(f"{base}/ui/")
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page.locator("#whoami")).to_contain_text("admin")
+        expect(page.locator("#queue-empty")).to_contain_text("qa-engine batch")  # an empty install says how to load data
+        expect(page.locator("#queue-empty")).to_contain_text("qa-engine demo --load")
+
+        wav = CALLS / "call_bad.stereo.wav"
+        with httpx.Client(base_url=base, timeout=60) as client:
+            r = client.post("/v1/interactions/audio", headers={"X-API-Key": key},
+                            files={"file": (wav.name, wav.read_bytes(), "audio/wav")}, data={"interaction_id": "first-call"})
+            assert r.status_code == 202, r.text
+            job = r.json()
+            for _ in range(600):
+                job = client.get(f"/v1/jobs/{job['job_id']}", headers={"X-API-Key": key}).json()
+                if job["status"] in ("done", "failed"):
+                    break
+                time.sleep(0.5)
+            assert job["status"] == "done", job
+            token = client.post("/v1/auth/token", data={"username": "admin", "password": PASSWORD}).json()["access_token"]
+            link = client.get("/v1/interactions/first-call/audio-link", headers={"Authorization": f"Bearer {token}"})
+            assert link.status_code == 200, link.text
+            played = client.get(link.json()["url"])
+            assert played.status_code == 200 and played.content == wav.read_bytes()
+        assert list((database.parent / "uploads").iterdir()), "the upload is kept in the data folder"
+        page.goto(f"{base}/ui/#/i/first-call")
+        expect(page.locator("#player")).to_have_attribute("src", re.compile(r"/v1/interactions/first-call/audio\?token="))
+        context.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+# --- phone width ----------------------------------------------------------------------------------
+
+PHONE_PAGES = (  # (user, route, what shows when it has rendered)
+    (None, "#/login", "input[name=username]"),
+    ("qa", "#/queue", "#queue-table"),
+    ("qa", f"#/i/{CALL_ID}", "#transcript .turn"),
+    ("qa", "#/i/chat-critical2", "#transcript .turn"),
+    ("qa", "#/appeals?status=", "#appeals-table, #appeals-empty"),
+    ("qa", "#/rules", "#rules-table"),
+    ("qa", "#/team", "#view h1, #view h2"),
+    ("sup1", "#/queue", "#queue-table"),
+    ("sup1", "#/team/T1", "#agents-table"),
+    ("sup1", "#/agent/A1", "#agent-results"),
+    ("agent1", "#/agent/A1", "#agent-results"),
+    ("agent1", "#/i/chat-red", "#transcript .turn"),
+)
+OVERFLOW = """() => {
+  const root = document.documentElement, width = root.clientWidth;
+  const wide = [...document.querySelectorAll('body *')].filter(e => {
+    const r = e.getBoundingClientRect();
+    if (r.width === 0 || r.right <= width + 1) return false;
+    for (let p = e.parentElement; p; p = p.parentElement) {  // inside a box that scrolls sideways: fine
+      const s = getComputedStyle(p);
+      if (['auto', 'scroll', 'hidden'].includes(s.overflowX) && p.getBoundingClientRect().right <= width + 1) return false;
+    }
+    return true;
+  }).slice(0, 5).map(e => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}.${[...e.classList].join('.')} ${Math.round(e.getBoundingClientRect().right)}px`);
+  return {scroll: root.scrollWidth, client: width, wide};
+}"""
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en-US"])
+def test_every_page_fits_a_phone_without_sideways_scrolling(server: Server, browser: Browser, screenshots: Path, lang: str):
+    """390 x 844 (a phone held upright): no page scrolls sideways; wide tables scroll inside their card."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale=lang, timezone_id="Asia/Shanghai",
+                                  is_mobile=True, has_touch=True, device_scale_factor=2)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    who = None
+    wide = []
+    try:
+        for user, route, ready in PHONE_PAGES:
+            if user != who:
+                page.goto(f"{server.url}/ui/")
+                page.evaluate(f"localStorage.clear(); sessionStorage.clear(); localStorage.setItem('qa.lang', '{lang[:2]}')")
+                if user is not None:
+                    login(page, server, user)
+                who = user
+            page.goto(f"{server.url}/ui/{route}")
+            page.wait_for_selector(ready)
+            page.wait_for_timeout(300)  # charts and late cards
+            seen = page.evaluate(OVERFLOW)
+            name = f"phone-{lang}-{user or 'anon'}-{route.strip('#/').split('?')[0].replace('/', '-')}.png"
+            page.screenshot(path=str(screenshots / name), full_page=True)
+            if seen["scroll"] > seen["client"]:
+                wide.append((user, route, seen))
+    finally:
+        context.close()
+    assert wide == [], f"pages wider than the phone ({lang}): {wide}"
+    assert not errors, errors

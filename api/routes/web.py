@@ -39,14 +39,20 @@ def root() -> RedirectResponse:
     return RedirectResponse("/ui/")
 
 
-def audio_file(audio_path: str | None, audio_dir: Path | None) -> Path | None:
-    """The stored call's audio file if it lies under the server's audio directory."""
-    if not audio_path or audio_dir is None:
+def audio_file(audio_path: str | None, audio_dir: Path | None, upload_dir: Path | None = None) -> Path | None:
+    """The stored call's audio file if it lies under the server's audio directory (a relative path
+    is relative to it) or is an upload kept in the upload directory."""
+    if not audio_path:
         return None
-    base = Path(audio_dir).resolve()
     path = Path(audio_path)
-    path = (path if path.is_absolute() else base / path).resolve()
-    return path if path.is_relative_to(base) and path.is_file() else None
+    for base in (audio_dir, upload_dir if path.is_absolute() else None):  # uploads are stored by full path
+        if base is None:
+            continue
+        base = Path(base).resolve()
+        found = (path if path.is_absolute() else base / path).resolve()
+        if found.is_relative_to(base) and found.is_file():
+            return found
+    return None
 
 
 @router.get(
@@ -57,7 +63,7 @@ def audio_file(audio_path: str | None, audio_dir: Path | None) -> Path | None:
 )
 def audio_link(interaction_id: str, session: SessionDep, principal: Reader, config: ConfigDep) -> AudioLink:
     row = visible_interaction(session, principal, interaction_id)
-    if audio_file(row.audio_path, config.audio_dir) is None:
+    if audio_file(row.audio_path, config.audio_dir, config.upload_dir) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{interaction_id!r} has no audio on this server")
     token = create_token(
         principal.username,
@@ -95,7 +101,7 @@ def audio(
     if user is None or not user.is_active:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or expired audio link")
     row = visible_interaction(session, Principal.of(user, "token"), interaction_id)  # access may have changed
-    path = audio_file(row.audio_path, config.audio_dir)
+    path = audio_file(row.audio_path, config.audio_dir, config.upload_dir)
     if path is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{interaction_id!r} has no audio on this server")
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"

@@ -28,8 +28,10 @@ class AudioInfo:
     path: Path
     channels: int
     sample_rate: int
-    duration: float | None
+    duration: float | None  # as the container's header says
     codec: str
+    truncated: str | None = None  # why the file holds less audio than its header announces (after decoding)
+    decoded: float | None = None  # seconds of audio decoded (after decoding)
 
 
 def _open(path: Path):
@@ -47,6 +49,33 @@ def _open(path: Path):
         container.close()
         raise AudioError(f"{path}: no audio stream")
     return container
+
+
+def wav_truncation(path: Path) -> str | None:
+    """Why a WAV file is cut short (its data chunk announces more bytes than the file holds), else
+    None; decoders read such a file to its end without an error. Other formats: None (their decoder
+    reports damage, iter_chunks)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            byte_rate = 0
+            while len(chunk := fh.read(8)) == 8:
+                kind, n = chunk[:4], int.from_bytes(chunk[4:], "little")
+                if kind == b"data":
+                    present = size - fh.tell()
+                    if n in (0, 0xFFFFFFFF) or present >= n or not byte_rate:  # 0 / -1: written as a stream
+                        return None
+                    return (f"truncated: its header announces {n / byte_rate:.1f} s of audio, the file holds "
+                            f"{present / byte_rate:.1f} s")  # fmt: skip
+                body = fh.read(n + n % 2)
+                if kind == b"fmt " and len(body) >= 12:
+                    byte_rate = int.from_bytes(body[8:12], "little")
+    except OSError:
+        return None
+    return None
 
 
 def probe(path: Path) -> AudioInfo:

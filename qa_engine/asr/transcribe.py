@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa_engine.asr.audio import SAMPLE_RATE, AudioInfo, iter_chunks, probe
+from qa_engine.asr.audio import SAMPLE_RATE, AudioInfo, iter_chunks, probe, wav_truncation
 from qa_engine.asr.model import resolve_model_dir
 from qa_engine.asr.vad import speech_probabilities, speech_regions
 from qa_engine.config import Settings, get_settings
@@ -251,13 +251,19 @@ class Transcriber:
         info = probe(path)
         roles = stereo_roles or tuple(self.settings.stereo_roles)
         out: list[Segment] = []
+        decoded = 0.0
         for offset, chunk in iter_chunks(path):
+            decoded = offset + chunk.shape[1] / SAMPLE_RATE
             if chunk.shape[0] == 2:
                 out += self._stereo_segments(chunk, offset, roles)
             else:
                 out += self._mono_segments(chunk, offset)
         out.sort(key=lambda seg: (seg.start, seg.end))
-        return info, out
+        # A file cut short decodes to its end without an error: compare with what its header announces.
+        truncated = wav_truncation(path)
+        if truncated is None and info.duration and info.duration - decoded > max(1.0, 0.02 * info.duration):
+            truncated = f"truncated: its header announces {info.duration:.1f} s of audio, {decoded:.1f} s could be decoded"
+        return replace(info, truncated=truncated, decoded=round(decoded, 3)), out
 
     def transcribe(self, path: Path, *, interaction_id: str | None = None, channel_roles: tuple[str, str] | None = None, **fields) -> Interaction:
         from qa_engine.asr.roles import assign_roles
@@ -274,9 +280,11 @@ class Transcriber:
             "model": self.version,
             "channels": info.channels,
             "sample_rate": info.sample_rate,
-            "duration_s": info.duration,
+            "duration_s": info.decoded if info.truncated else info.duration,  # what there is to hear
             "mode": "stereo" if info.channels >= 2 else "mono",
         }
+        if info.truncated:
+            metadata["asr"]["truncated"] = info.truncated
         return Interaction(
             interaction_id=interaction_id or path.stem,
             channel="call",

@@ -24,7 +24,29 @@ def _url(url: str | None) -> str:
     return url or database_url()
 
 
-url_option = click.option("--url", help="database URL (default: QA_DATABASE_URL, else sqlite:///./qa_engine.db)")
+url_option = click.option("--url", help="database URL (default: QA_DATABASE_URL, else qa_engine.db in the data folder)")
+
+
+def _database(url: str | None):
+    """The database, its schema created or brought up to date first (a new data folder works at once)."""
+    from qa_engine.store import migrate
+    from qa_engine.store.db import Database
+
+    url = _url(url)
+    try:
+        migrate.upgrade(url)
+    except Exception as exc:  # noqa: BLE001 - database unreachable or unusable: one line, not a traceback
+        _database_failed(exc)
+    return Database(url)
+
+
+def _database_failed(exc: Exception) -> None:
+    """A database error as one line (exit 1); anything else is a bug and goes on as a traceback."""
+    if exc.__class__.__module__.split(".")[0] not in ("sqlalchemy", "psycopg", "sqlite3", "alembic"):
+        raise exc
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    click.echo(f"qa-engine: error: {exc.__class__.__name__}: {first}", err=True)
+    sys.exit(1)
 
 
 @click.group("db")
@@ -39,7 +61,9 @@ def db_upgrade(url: str | None, revision: str) -> None:
     """Create or upgrade the schema."""
     from qa_engine.store import migrate
 
-    migrate.upgrade(_url(url), revision)
+    url = _url(url)
+    migrate.upgrade(url, revision)
+    click.echo(f"database at revision {migrate.current(url)}")
 
 
 @db_group.command("downgrade")
@@ -78,7 +102,6 @@ def users_create(
 ) -> None:
     """Create a user (people log in with the password; machines use API keys)."""
     from qa_engine.store import accounts
-    from qa_engine.store.db import Database
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -86,7 +109,7 @@ def users_create(
         password = None
     else:
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
-    db = Database(_url(url))
+    db = _database(url)
     try:
         with db.session() as session:
             accounts.create_user(
@@ -106,9 +129,8 @@ def users_create(
 def users_api_key(username: str, name: str, url: str | None) -> None:
     """Create an API key for USERNAME and print it (it is not stored and cannot be shown again)."""
     from qa_engine.store import accounts
-    from qa_engine.store.db import Database
 
-    db = Database(_url(url))
+    db = _database(url)
     try:
         with db.session() as session:
             user = accounts.get_user(session, username)
@@ -122,9 +144,8 @@ def users_api_key(username: str, name: str, url: str | None) -> None:
 
 def _set_active(username: str, active: bool, url: str | None) -> None:
     from qa_engine.store import accounts
-    from qa_engine.store.db import Database
 
-    db = Database(_url(url))
+    db = _database(url)
     try:
         with db.session() as session:
             accounts.set_active(session, username, active, actor="cli")
@@ -257,11 +278,17 @@ def _sample(url: str, start, end, rule_ids: tuple[int, ...]) -> int:
 @click.option("--workers", default=1, show_default=True, type=int)
 @click.option("--migrate/--no-migrate", default=True, show_default=True, help="apply migrations first")
 def serve(host: str, port: int, workers: int, migrate: bool) -> None:
-    """Run the HTTP API (uvicorn)."""
+    """Run the HTTP API (uvicorn) and the review UI; prints their addresses."""
     import uvicorn
 
+    url = _url(None)
     if migrate:
         from qa_engine.store import migrate as migrations
 
-        migrations.upgrade(_url(None))
+        migrations.upgrade(url)
+    shown = f"[{host}]" if ":" in host else ("127.0.0.1" if host in ("0.0.0.0", "") else host)
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).render_as_string(hide_password=True)
+    click.echo(f"qa-engine: review UI at http://{shown}:{port}/ui/ (API documentation: /docs); database {database}", err=True)
     uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers)

@@ -8,16 +8,20 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-DEFAULT_URL = "sqlite:///./qa_engine.db"
 
 
-def database_url(settings=None) -> str:
-    """The configured URL (`QA_DATABASE_URL`), falling back to a SQLite file in the working directory."""
+def database_url(settings=None, *, create: bool = True) -> str:
+    """The configured URL (`QA_DATABASE_URL`), else the SQLite file `qa_engine.db` in the data folder
+    (`QA_DATA_DIR`, made here when missing unless `create` is false)."""
     if settings is None:
         from qa_engine.config import get_settings
 
         settings = get_settings()
-    return getattr(settings, "database_url", None) or DEFAULT_URL
+    if settings.database_url:
+        return settings.database_url
+    if create:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{settings.data_dir / 'qa_engine.db'}"
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:

@@ -44,10 +44,10 @@ export async function renderAgent(view, agentId, params = {}) {
     <div class="charts">
       <section class="card"><h2>${t("topRules")}</h2>
         ${rules.length ? "" : empty(t("noRuleHits"), "top-rules-empty")}
-        <table class="grid" id="top-rules"${rules.length ? "" : " hidden"}><thead><tr><th>${t("rule")}</th><th>${t("dimension")}</th><th>${t("severity")}</th>
+        <div class="table-wrap"><table class="grid" id="top-rules"${rules.length ? "" : " hidden"}><thead><tr><th>${t("rule")}</th><th>${t("dimension")}</th><th>${t("severity")}</th>
           <th>${t("hitsCount")}</th><th>${t("interactions")}</th><th>${t("dismissed")}</th></tr></thead>
         <tbody>${rules.map((r) => `<tr data-rule="${esc(r.rule_id)}"><td>${ruleTag(r.rule_id)}</td><td>${esc(dimensionName(r.dimension))}</td>
-          <td>${esc(severityName(r.severity))}</td><td class="num">${r.hits}</td><td class="num">${r.interactions}</td><td class="num">${r.dismissed}</td></tr>`).join("")}</tbody></table>
+          <td>${esc(severityName(r.severity))}</td><td class="num">${r.hits}</td><td class="num">${r.interactions}</td><td class="num">${r.dismissed}</td></tr>`).join("")}</tbody></table></div>
       </section>
       <section class="card"><h2>${t("allResults")} <span class="muted small" id="results-total">${results.total}</span></h2>
         ${results.items.length ? "" : empty(t("noResults"), "results-empty")}

@@ -154,8 +154,8 @@ function dimsHtml(d) {
       <td><input class="ov-reason" type="text" placeholder="${esc(t("reason"))}" aria-label="${esc(t("reason"))} ${esc(name)}"></td>` : ""}
     </tr>`).join("");
   return `
-    <table class="grid dims"><thead><tr><th>${t("dimension")}</th><th>${t("automatic")}</th><th>${t("reviewed")}</th>
-      ${canReview() ? `<th>${t("override")}</th><th>${t("reason")}</th>` : ""}</tr></thead><tbody>${rows}</tbody></table>`;
+    <div class="table-wrap"><table class="grid dims"><thead><tr><th>${t("dimension")}</th><th>${t("automatic")}</th><th>${t("reviewed")}</th>
+      ${canReview() ? `<th>${t("override")}</th><th>${t("reason")}</th>` : ""}</tr></thead><tbody>${rows}</tbody></table></div>`;
 }
 
 function hitCard(h, d, state) {

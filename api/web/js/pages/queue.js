@@ -94,6 +94,13 @@ export async function renderQueue(view, _id, params) {
   else if (tabState.mine !== null) $("#mine-count", view).textContent = String(tabState.mine);
   if (!page.items.length) {
     body.innerHTML = `<p class="empty" id="queue-empty">${t(tab === "mine" ? "noAssignments" : "noItems")}</p>`;
+    // Nothing stored at all (a new install): say how to load calls and chats.
+    const stored = Object.keys(query).length ? null : await api("/interactions", { params: { limit: 1 } }).catch(() => null);
+    if (stored && stored.total === 0) {
+      body.innerHTML = `<div class="empty" id="queue-empty"><p>${t("nothingStored")}</p>
+        <pre><code>qa-engine batch /path/to/recordings-or-chats</code></pre>
+        <p>${t("nothingStoredDemo")}</p><pre><code>qa-engine demo --load</code></pre></div>`;
+    }
     return;
   }
   const rows = page.items.map((it) => `
@@ -123,12 +130,12 @@ export async function renderQueue(view, _id, params) {
   body.innerHTML = `
     <p class="hint">${t("total", { n: page.total })} · ${t("keyboardHint")}</p>
     ${assignBar}
-    <table class="grid" id="queue-table">
+    <div class="table-wrap"><table class="grid" id="queue-table">
       <thead><tr><th>${t("flag")}</th><th>${t("score")}</th><th>${t("interaction")}</th><th>${t("channel")}</th>
       <th>${t("agent")}</th><th>${t("team")}</th><th>${t("occurred")}</th><th>${t("critical")}</th><th>${t("reviewedScore")}</th><th>${t("why")}</th>
       <th>${t("assignedTo")}</th>${canAssign() ? `<th><input type="checkbox" id="pick-all" aria-label="${esc(t("pickAll"))}"></th>` : ""}</tr></thead>
       <tbody>${rows}</tbody>
-    </table>
+    </table></div>
     <div class="pager">
       ${offset > 0 ? `<a href="${link(Math.max(0, offset - PAGE))}">${t("prev")}</a>` : ""}
       ${offset + PAGE < page.total ? `<a href="${link(offset + PAGE)}">${t("next")}</a>` : ""}

@@ -16,7 +16,7 @@ export async function renderRules(view) {
   if (!rows.length) { body.innerHTML = empty(t("noRuleHits"), "rules-empty"); return; }
   const level = (p) => (p === null ? "none" : p < 0.5 ? "red" : p < 0.8 ? "yellow" : "green");
   body.innerHTML = `
-    <table class="grid" id="rules-table"><thead><tr><th>${t("rule")}</th><th>${t("dimension")}</th><th>${t("severity")}</th>
+    <div class="table-wrap"><table class="grid" id="rules-table"><thead><tr><th>${t("rule")}</th><th>${t("dimension")}</th><th>${t("severity")}</th>
       <th>${t("hitsCount")}</th><th>${t("reviewedCount")}</th><th>${t("confirmed")}</th><th>${t("dismissed")}</th><th>${t("precision")}</th></tr></thead>
     <tbody>${rows.map((r) => `<tr data-rule="${esc(r.rule_id)}">
       <td><a href="#/queue?rule=${encodeURIComponent(r.rule_id)}&include_reviewed=true">${ruleTag(r.rule_id)}</a>
@@ -25,5 +25,5 @@ export async function renderRules(view) {
       <td class="num" data-col="hits">${r.hits}</td><td class="num" data-col="reviewed">${r.reviewed}</td>
       <td class="num" data-col="confirmed">${r.confirmed}</td><td class="num" data-col="dismissed">${r.dismissed}</td>
       <td data-col="precision"><span class="bar bar-${level(r.precision)}"><span style="width:${r.precision === null ? 0 : 100 * r.precision}%"></span></span>
-        <span class="prec-${level(r.precision)}">${fmtPct(r.precision)}</span></td></tr>`).join("")}</tbody></table>`;
+        <span class="prec-${level(r.precision)}">${fmtPct(r.precision)}</span></td></tr>`).join("")}</tbody></table></div>`;
 }

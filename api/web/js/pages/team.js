@@ -40,7 +40,7 @@ export async function renderTeam(view, teamId, params = {}) {
       <section class="card"><h2>${t("agents")}</h2>
         <p class="hint" id="rank-rule">${esc(t("rankRule", { n: summary.rank_min_interactions }))}</p>
         ${ranked.length ? "" : empty(t("noData"), "agents-empty")}
-        <table class="grid" id="agents-table"${ranked.length ? "" : " hidden"}><thead><tr><th>${t("ranking")}</th><th>${t("warning")}</th><th>${t("agent")}</th>
+        <div class="table-wrap"><table class="grid" id="agents-table"${ranked.length ? "" : " hidden"}><thead><tr><th>${t("ranking")}</th><th>${t("warning")}</th><th>${t("agent")}</th>
           <th>${t("averageScore")}</th><th>${t("passRate")}</th><th>${t("interactions")}</th><th>${t("red")}/${t("yellow")}/${t("green")}</th></tr></thead>
         <tbody>${ranked.map((a) => `<tr data-agent="${esc(a.agent_id)}" data-warning="${level(a)}">
           <td class="num rank">${a.rank ?? `<span class="muted small" title="${esc(t("notRankedWhy", { n: summary.rank_min_interactions }))}">${esc(t("notRanked"))}</span>`}</td>
@@ -48,7 +48,7 @@ export async function renderTeam(view, teamId, params = {}) {
             ${warningText(a.warning) ? `<div class="muted small">${esc(warningText(a.warning))}</div>` : ""}</td>
           <td><a href="#/agent/${encodeURIComponent(a.agent_id)}">${esc(a.agent_id)}</a></td>
           <td class="num">${fmtScore(a.average_score)}${a.reviewed ? `<div class="muted small">${esc(t("automaticShort"))} ${fmtScore(a.automatic.average_score)}</div>` : ""}</td><td class="num">${fmtPct(a.pass_rate)}</td><td class="num">${a.interactions}</td>
-          <td class="num">${a.flags.red}/${a.flags.yellow}/${a.flags.green}</td></tr>`).join("")}</tbody></table>
+          <td class="num">${a.flags.red}/${a.flags.yellow}/${a.flags.green}</td></tr>`).join("")}</tbody></table></div>
       </section>
       <section class="card"><h2>${t("distribution")}</h2>${none ? empty(t("noData"), "dist-empty") : `<div class="chart-box"><canvas id="dist-chart"></canvas></div>`}</section>
     </div>
