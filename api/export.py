@@ -38,6 +38,8 @@ KPI_ROWS = (
     ("customer negative at start", "customer_negative_start"),
     ("average silence (s)", "average_silence_s"),
     ("average interruptions", "average_interruptions"),
+    ("predicted customer satisfaction (-2..2)", "average_satisfaction"),
+    ("predicted dissatisfied share", "dissatisfied_share"),
 )
 
 
@@ -59,7 +61,8 @@ def tables(s: KpiOut) -> dict[str, list[list[Any]]]:
         + [[d.date, d.interactions, d.average_score, d.red, d.yellow, d.green] for d in s.daily],
     }
     if isinstance(s, TeamSummary):
-        out["agents"] = [["agent", "rank", "interactions", "average_score", "pass_rate", "red", "yellow", "green", "warning"]] + [
+        out["agents"] = [["agent", "rank", "interactions", "average_score", "pass_rate", "red", "yellow", "green", "warning",
+                          "average_satisfaction", "dissatisfied_share"]] + [
             [
                 a.agent_id,
                 a.rank,
@@ -70,6 +73,8 @@ def tables(s: KpiOut) -> dict[str, list[list[Any]]]:
                 a.flags.yellow,
                 a.flags.green,
                 a.warning.level if a.warning else None,
+                a.average_satisfaction,
+                a.dissatisfied_share,
             ]
             for a in s.agents
         ]

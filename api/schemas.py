@@ -16,6 +16,7 @@ from qa_engine.schema import (
     Hit,
     Interaction,
     Role,
+    SatisfactionResult,
     ScriptResult,
 )
 
@@ -54,6 +55,8 @@ class ResultOut(BaseModel):
     hits: list[HitOut]
     script: ScriptResult
     emotion: EmotionResult
+    satisfaction: SatisfactionResult | None = Field(
+        default=None, description="predicted customer satisfaction; null for runs scored without the model")
     stats: dict[str, float]
     versions: dict[str, Any]
 
@@ -154,6 +157,8 @@ class InteractionItem(BaseModel):
     critical: list[str]
     final_score: float | None
     final_flag: Flag | None
+    satisfaction: float | None = Field(default=None, description="predicted customer satisfaction (-2..2)")
+    dissatisfied: float | None = Field(default=None, description="probability that the customer is dissatisfied")
 
 
 class Page(BaseModel, Generic[T]):
@@ -259,6 +264,12 @@ class KpiOut(BaseModel):
     customer_negative_start: int
     average_silence_s: float | None
     average_interruptions: float | None
+    average_satisfaction: float | None = Field(
+        default=None, description="average predicted customer satisfaction (-2..2) of the runs with a prediction")
+    dissatisfied_share: float | None = Field(
+        default=None, description="share of the runs with a prediction whose customer is predicted dissatisfied "
+        "(probability >= 0.5)")
+    satisfaction_n: int = Field(default=0, description="runs with a satisfaction prediction")
     daily: list[DayOut]
 
 
@@ -300,6 +311,9 @@ _KPIS = {
     "customer_negative_start": 256,
     "average_silence_s": 12.4,
     "average_interruptions": 0.83,
+    "average_satisfaction": -0.214,
+    "dissatisfied_share": 0.1872,
+    "satisfaction_n": 812,
     "daily": [_DAY],
 }  # fmt: skip
 
@@ -340,6 +354,9 @@ class AgentRow(BaseModel):
     average_score: float | None
     pass_rate: float | None
     flags: FlagCounts
+    average_satisfaction: float | None = None
+    dissatisfied_share: float | None = None
+    satisfaction_n: int = 0
     rank: int | None = None
     warning: AgentWarning | None = None
 
@@ -357,7 +374,8 @@ class TeamSummary(KpiOut):
                     "team_id": "T-after-sales",
                     "agents": [
                         {"agent_id": "A1024", "interactions": 96, "average_score": 63.2, "pass_rate": 0.6875,
-                         "flags": {"red": 30, "yellow": 31, "green": 35}, "rank": 12,
+                         "flags": {"red": 30, "yellow": 31, "green": 35}, "average_satisfaction": -0.41,
+                         "dissatisfied_share": 0.2604, "satisfaction_n": 96, "rank": 12,
                          "warning": {"level": "red", "reason": "3 consecutive working days with a daily average "
                                      "below 60", "days": ["2026-11-18", "2026-11-19", "2026-11-20"]}},
                     ],

@@ -138,6 +138,8 @@ def page_out(
                 critical=list(res.critical),
                 final_score=review.final_score if review else None,
                 final_flag=review.final_flag if review else None,
+                satisfaction=res.satisfaction_predicted,
+                dissatisfied=res.satisfaction_dissatisfied,
             )
         )
     return s.Page[s.InteractionItem](total=total, limit=limit, offset=offset, items=items)

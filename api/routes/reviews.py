@@ -56,13 +56,15 @@ def review_queue(
     flag: Annotated[Literal["red", "yellow"] | None, Query(description="only this flag")] = None,
     dimension: Annotated[str | None, Query(description="lost points in this dimension")] = None,
     rule: Annotated[str | None, Query(description="has a hit of this rule id")] = None,
+    dissatisfied: Annotated[bool | None, Query(description="predicted dissatisfied customer, or not")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> Page[InteractionItem]:
     """Red before yellow, oldest first within a flag; interactions already reviewed are left out
     unless `include_reviewed`. Filters as in `GET /v1/interactions`."""
     filters = repo.Filters(
-        agent_id=agent, team_id=team, start=start, end=end, flag=flag, dimension=dimension, rule_id=rule
+        agent_id=agent, team_id=team, start=start, end=end, flag=flag, dimension=dimension, rule_id=rule,
+        dissatisfied=dissatisfied,
     )
     total, rows = repo.review_queue(
         session, principal.scope, limit=limit, offset=offset, include_reviewed=include_reviewed, filters=filters

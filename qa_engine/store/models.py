@@ -195,6 +195,11 @@ class ResultRow(Base):
     customer_start: Mapped[str | None] = mapped_column(String(10))
     deescalated: Mapped[bool | None] = mapped_column(Boolean)
     script_ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Predicted customer satisfaction (result.satisfaction, null when the model was off): the whole
+    # field, and its two figures as columns for KPIs and filters.
+    satisfaction: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    satisfaction_predicted: Mapped[float | None] = mapped_column(Float)
+    satisfaction_dissatisfied: Mapped[float | None] = mapped_column(Float)
 
     dimensions: Mapped[list[DimensionRow]] = relationship(
         order_by="DimensionRow.position", cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
