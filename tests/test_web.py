@@ -234,6 +234,11 @@ def rule_row(page: Page, rule_id: str) -> dict[str, int]:
 # --- tests ----------------------------------------------------------------------------------------
 
 
+def fmt_sat(value: float | None) -> str:
+    """As the UI shows a predicted satisfaction (dom.js fmtSat)."""
+    return "–" if value is None else f"{'+' if value > 0 else ''}{value:.2f}"
+
+
 def test_review_a_flagged_call(server: Server, page: Page):
     call = server.get(f"/v1/interactions/{CALL_ID}")
     assert call["result"]["flag"] == "red" and call["turns"], "the seeded call is transcribed and flagged"
@@ -268,6 +273,13 @@ def test_review_a_flagged_call(server: Server, page: Page):
     page.keyboard.press("Enter")
     page.wait_for_selector("#transcript .turn")
     assert page.locator("#transcript .turn").count() == len(call["turns"])
+
+    # Predicted customer satisfaction beside the scores; the customer turns that drove it marked.
+    sat = call["result"]["satisfaction"]
+    assert sat is not None and sat["source"].startswith("satisfaction_ridge@sha256:")
+    expect(page.locator("#sat-predicted .big")).to_have_text(fmt_sat(sat["predicted"]))
+    expect(page.locator("#sat-dissatisfied .big")).to_have_text(f"{100 * sat['dissatisfied']:.1f}%")
+    assert page.locator(".turn.sat-evidence").evaluate_all("els => els.map(e => +e.dataset.index)") == sat["evidence"]
 
     # Every placed hit is highlighted in place: the marked characters are the hit's own text.
     for h in placed:
@@ -366,6 +378,15 @@ def test_queue_filters_and_language(server: Server, page: Page):
     assert "chat-critical" in expected
     assert queue_rows(page, expected) == expected
 
+    # Predicted dissatisfied only: the same interactions as the API's filter, each with its prediction.
+    page.goto(f"{server.url}/ui/#/queue?dissatisfied=true&include_reviewed=true")
+    items = server.get("/v1/review-queue", dissatisfied="true", include_reviewed="true")["items"]
+    expected = [it["interaction_id"] for it in items]
+    assert queue_rows(page, expected) == expected
+    assert page.locator('input[name="dissatisfied"]').is_checked()
+    shown = page.locator('#queue-table tbody td[data-col="satisfaction"]').all_inner_texts() if expected else []
+    assert shown == [fmt_sat(it["satisfaction"]) for it in items]
+
     expect(page.locator("h1")).to_have_text("待复核")
     page.click("#lang-switch")
     expect(page.locator("h1")).to_have_text("To review")
@@ -384,6 +405,12 @@ def test_team_dashboard_and_agent_page(server: Server, page: Page):
     ranked = sorted(summary["agents"], key=lambda a: a["rank"])
     assert shown == [[a["agent_id"], (a["warning"] or {}).get("level", "green")] for a in ranked]
     assert dict(shown)["A5"] == "red" and dict(shown)["A6"] == "yellow"
+    # predicted customer satisfaction: the team's KPI cards and each agent's figures
+    assert summary["satisfaction_n"] == summary["interactions"]
+    expect(page.locator('.kpi[data-kpi="averageSatisfaction"] .value')).to_have_text(fmt_sat(summary["average_satisfaction"]))
+    expect(page.locator('.kpi[data-kpi="dissatisfiedShare"] .value')).to_have_text(f"{100 * summary['dissatisfied_share']:.1f}%")
+    sats = page.locator('#agents-table tbody td[data-col="satisfaction"]').all_inner_texts()
+    assert sats == [fmt_sat(a["average_satisfaction"]) for a in ranked]
     bands = server.get("/v1/teams/T1/score-distribution", "sup1")["bands"]
     assert sum(b["count"] for b in bands) == summary["interactions"]
     drawn = page.evaluate("() => Chart.getChart(document.querySelector('#dist-chart')).data.datasets[0].data")

@@ -1,11 +1,11 @@
 // Review queue: flagged interactions, red before yellow and oldest first (the API's order),
 // filters kept in the URL, keyboard navigation (j/k or arrows, Enter opens).
 import { api } from "../api.js";
-import { $, $$, esc, flagBadge, fmtScore, fmtTime, message } from "../dom.js";
+import { $, $$, esc, flagBadge, fmtPct, fmtSat, fmtScore, fmtTime, message } from "../dom.js";
 import { dimensionName, knownDimensions, t } from "../i18n.js";
 
 const PAGE = 50;
-const FILTERS = ["team", "agent", "start", "end", "flag", "dimension", "rule", "include_reviewed"];
+const FILTERS = ["team", "agent", "start", "end", "flag", "dimension", "rule", "dissatisfied", "include_reviewed"];
 let keyHandler = null;
 
 function options(values, selected, label = (v) => v) {
@@ -31,6 +31,7 @@ export async function renderQueue(view, _id, params) {
       <label>${t("flag")}<select name="flag">${options(["red", "yellow"], params.flag, t)}</select></label>
       <label>${t("dimension")}<select name="dimension">${options(knownDimensions(), params.dimension, dimensionName)}</select></label>
       <label>${t("rule")}<select name="rule">${options(rules.map((r) => r.rule_id).sort(), params.rule)}</select></label>
+      <label class="check"><input type="checkbox" name="dissatisfied" value="true"${params.dissatisfied ? " checked" : ""}>${t("dissatisfiedOnly")}</label>
       <label class="check"><input type="checkbox" name="include_reviewed" value="true"${params.include_reviewed ? " checked" : ""}>${t("includeReviewed")}</label>
       <button type="submit" class="primary">${t("apply")}</button>
       <button type="button" id="reset">${t("reset")}</button>
@@ -67,6 +68,7 @@ export async function renderQueue(view, _id, params) {
       <td>${esc(fmtTime(it.occurred_at))}</td>
       <td>${it.critical.map((c) => `<code>${esc(c)}</code>`).join(" ")}</td>
       <td>${it.final_flag ? `${flagBadge(it.final_flag)} ${fmtScore(it.final_score)}` : ""}</td>
+      <td class="num" data-col="satisfaction" title="${esc(t("dissatisfiedProb"))} ${fmtPct(it.dissatisfied)}">${fmtSat(it.satisfaction)}</td>
     </tr>`).join("");
   const q = new URLSearchParams(query);
   const link = (o) => { q.set("offset", o); return `#/queue?${q}`; };
@@ -74,7 +76,7 @@ export async function renderQueue(view, _id, params) {
     <p class="hint">${t("total", { n: page.total })} · ${t("keyboardHint")}</p>
     <table class="grid" id="queue-table">
       <thead><tr><th>${t("flag")}</th><th>${t("score")}</th><th>${t("interaction")}</th><th>${t("channel")}</th>
-      <th>${t("agent")}</th><th>${t("team")}</th><th>${t("occurred")}</th><th>${t("critical")}</th><th>${t("reviewedScore")}</th></tr></thead>
+      <th>${t("agent")}</th><th>${t("team")}</th><th>${t("occurred")}</th><th>${t("critical")}</th><th>${t("reviewedScore")}</th><th>${t("averageSatisfaction")}</th></tr></thead>
       <tbody>${rows}</tbody>
     </table>
     <div class="pager">

@@ -1,7 +1,7 @@
 // Team dashboard: KPIs, agents ranked with red/yellow/green warnings, distribution of scores.
 import { api } from "../api.js";
 import { chart, COLORS } from "../charts.js";
-import { $, esc, fmtPct, fmtScore, message } from "../dom.js";
+import { $, esc, fmtPct, fmtSat, fmtScore, message } from "../dom.js";
 import { t } from "../i18n.js";
 import { kpiCards } from "./kpis.js";
 
@@ -35,14 +35,17 @@ export async function renderTeam(view, teamId) {
     <div class="charts">
       <section class="card"><h2>${t("agents")}</h2>
         <table class="grid" id="agents-table"><thead><tr><th>${t("ranking")}</th><th>${t("warning")}</th><th>${t("agent")}</th>
-          <th>${t("averageScore")}</th><th>${t("passRate")}</th><th>${t("interactions")}</th><th>${t("red")}/${t("yellow")}/${t("green")}</th></tr></thead>
+          <th>${t("averageScore")}</th><th>${t("passRate")}</th><th>${t("interactions")}</th><th>${t("red")}/${t("yellow")}/${t("green")}</th>
+          <th>${t("averageSatisfaction")}</th><th>${t("dissatisfiedShare")}</th></tr></thead>
         <tbody>${ranked.map((a) => `<tr data-agent="${esc(a.agent_id)}" data-warning="${level(a)}">
           <td class="num">${a.rank ?? "–"}</td>
           <td title="${esc(a.warning?.reason || "")}"><span class="dot dot-${level(a)}"></span>${esc(t(level(a)))}
             ${a.warning?.reason ? `<div class="muted small">${esc(a.warning.reason)}</div>` : ""}</td>
           <td><a href="#/agent/${encodeURIComponent(a.agent_id)}">${esc(a.agent_id)}</a></td>
           <td class="num">${fmtScore(a.average_score)}</td><td class="num">${fmtPct(a.pass_rate)}</td><td class="num">${a.interactions}</td>
-          <td class="num">${a.flags.red}/${a.flags.yellow}/${a.flags.green}</td></tr>`).join("")}</tbody></table>
+          <td class="num">${a.flags.red}/${a.flags.yellow}/${a.flags.green}</td>
+          <td class="num" data-col="satisfaction">${fmtSat(a.average_satisfaction)}</td>
+          <td class="num" data-col="dissatisfied">${fmtPct(a.dissatisfied_share)}</td></tr>`).join("")}</tbody></table>
       </section>
       <section class="card"><h2>${t("distribution")}</h2><div class="chart-box"><canvas id="dist-chart"></canvas></div></section>
     </div>
