@@ -208,7 +208,10 @@ class Inspector:
                     staged.append(exc)
             else:
                 staged.append(item)
-        work = self._stage([c for c in staged if isinstance(c, InspectionContext)])
+        contexts = [c for c in staged if isinstance(c, InspectionContext)]
+        if self.satisfaction is not None:  # its n-grams for the whole chunk at once
+            self.satisfaction.warm([v.text for c in contexts for v in c.turns])
+        work = self._stage(contexts)
         if self._prefetch_worker is not None and work:
             return staged, work, self._prefetch_worker.submit(_run_all, work)
         _run_all(work)
@@ -282,8 +285,8 @@ class Inspector:
             versions=self.versions,
         )
 
-
     def _satisfaction(self, ctx: InspectionContext, hits: list[Hit]) -> SatisfactionResult | None:
+        """The predicted customer satisfaction from what the rules and the emotion scorer found."""
         if self.satisfaction is None:
             return None
         from qa_engine.satisfaction import parts_of

@@ -4,8 +4,11 @@ The model (models/satisfaction_ridge, built by `python -m training.train_satisfa
 regression on the STC-3 scale (-2 very dissatisfied .. 2 very satisfied, the mean S of 19 annotators)
 over what the engine already has for the interaction, so it costs one small onnxruntime call:
 
-- three bags of hashed character 1-3-grams (turn_classifier.char_ngram_matrix, presence, each bag
-  scaled to unit length): all customer turns, the last customer turn, all agent turns;
+- three bags of hashed character 1-3-grams (turn_classifier.char_ngram_matrix; each turn's distinct
+  n-grams, added up over the bag's turns, the bag divided by the square root of its size): all customer
+  turns, the last customer turn, all agent turns. A bag's score is then the sum of its turns' weight
+  sums over that root: per text, the n-gram count and the three weight sums are cached, so a template
+  line or a 好的 is hashed and looked up once;
 - aggregate features (`DENSE_FEATURES`): the customer emotion trajectory from the engine's emotion
   scorer (negative / positive confidence: mean, first, last, maximum, last three, share), unresolved
   and resolved markers in the last customer turns (lists in the model's labels.json, so they are part
@@ -15,7 +18,8 @@ over what the engine already has for the interaction, so it costs one small onnx
 `dissatisfied` is P(mean S <= -0.5) from a logistic calibration of the prediction (fitted on the
 training set's out-of-fold predictions). `evidence`: the customer turns that moved the prediction most
 towards its side of the scale (each turn's effect = the prediction minus the prediction with that turn
-blanked, all features recomputed; the blanked variants run in the same onnxruntime call), at most three.
+blanked, every feature recomputed: exact for this linear model and cheap, the turn's cached sums
+taken out of the customer bag and the aggregate features of all variants at once), at most three.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa_engine.text_cache import TextCache
 from qa_engine.turn_classifier import BUCKETS, char_ngram_matrix
 
 MODEL_FOLDER = "satisfaction_ridge"
@@ -41,6 +46,10 @@ DENSE_FEATURES = (
     "unresolved_all", "pos_max",
     "politeness_rate", "empathy_rate", "forbidden_hits_log", "agent_negative_log",
 )  # fmt: skip
+# the counts and lengths among them enter as log1p
+_LOG = [DENSE_FEATURES.index(f) for f in ("unresolved_last", "unresolved_last2", "resolved_last", "resolved_last2",
+                                          "last_len_log", "agent_len_log", "neg_count_log", "unresolved_all",
+                                          "forbidden_hits_log", "agent_negative_log")]
 DISSATISFIED_AT = -0.5  # mean S at or below this (rounds to -1 or -2): dissatisfied
 EVIDENCE_TURNS = 3
 
@@ -59,57 +68,101 @@ class DialogueParts:
 
 @dataclass(frozen=True, slots=True)
 class Features:
-    texts: list[str]  # one per BLOCKS entry
-    dense: np.ndarray  # (len(DENSE_FEATURES),)
+    """One dialogue's aggregate features, and the variants the evidence needs."""
+
+    dense: np.ndarray  # (1 + number of customer turns, len(DENSE_FEATURES)): row 0 the dialogue,
+    #                    row 1 + j the dialogue with customer turn j blanked (said nothing)
     customer_turns: list[int]  # turn indices of the customer turns, in order
+    agent_turns: list[int]
 
 
-def _count(text: str, words: Sequence[str]) -> int:
-    return sum(text.count(w) for w in words)
+class Markers:
+    """Unresolved / resolved marker counts of a text (every occurrence of every marker), one C pass."""
+
+    def __init__(self, markers: dict[str, list[str]]) -> None:
+        import ahocorasick
+
+        self.automaton = ahocorasick.Automaton()
+        for kind, words in enumerate((markers["unresolved"], markers["resolved"])):
+            for w in words:
+                self.automaton.add_word(w, (w, kind))  # a word in both lists counts as the first
+        self.automaton.make_automaton()
+
+    def counts(self, text: str) -> tuple[int, int]:
+        c = [0, 0]
+        for _, (_, kind) in self.automaton.iter(text):
+            c[kind] += 1
+        return c[0], c[1]
 
 
-def features(parts: DialogueParts, markers: dict[str, list[str]]) -> Features:
-    """The model's inputs for one dialogue (training and serving call this same function)."""
-    unresolved, resolved = markers["unresolved"], markers["resolved"]
+def gram_ids(texts: Sequence[str]) -> list[np.ndarray]:
+    """Each text's sorted distinct hashed character 1-3-gram ids (turn_classifier.char_ngram_matrix)."""
+    if not texts:
+        return []
+    m = char_ngram_matrix(list(texts))
+    return [row[row < BUCKETS] for row in m]
+
+
+def features(parts: DialogueParts, markers: Markers, marker_counts: Sequence[tuple[int, int]] | None = None) -> Features:
+    """The aggregate features of one dialogue (training and serving call this same function): per
+    customer turn first (emotion, marker counts, length), then for the dialogue and, vectorised, for
+    each variant with one customer turn blanked. `marker_counts`: the customer turns' (unresolved,
+    resolved) counts when the caller has them cached."""
     cust = [i for i, r in enumerate(parts.roles) if r == "customer"]
     agent = [i for i, r in enumerate(parts.roles) if r == "agent"]
-    ctexts = [parts.texts[i] for i in cust]
-    neg = np.array([parts.confidences[i] if parts.polarities[i] == "negative" else 0.0 for i in cust], dtype=np.float64)
-    pos = np.array([parts.confidences[i] if parts.polarities[i] == "positive" else 0.0 for i in cust], dtype=np.float64)
-    n0, p0 = (neg, pos) if len(cust) else (np.zeros(1), np.zeros(1))
-    last = ctexts[-1] if ctexts else ""
-    last2 = "".join(ctexts[-2:])
+    k = len(cust)
+    if marker_counts is None:
+        marker_counts = [markers.counts(parts.texts[i]) for i in cust]
+    per_turn = []  # neg, pos, unresolved, resolved, length per customer turn
+    for i, counts in zip(cust, marker_counts, strict=True):
+        conf, pol, text = parts.confidences[i], parts.polarities[i], parts.texts[i]
+        per_turn.append((conf if pol == "negative" else 0.0, conf if pol == "positive" else 0.0, *counts, len(text)))
+    stats = np.array(per_turn, dtype=np.float64).T if k else np.zeros((5, 1))
+    rows = 1 + k
+    s = np.repeat(stats[:, None, :], rows, axis=1)  # (5, variants, turns); variant 1 + j: turn j blanked
+    if k:
+        s[:, np.arange(1, rows), np.arange(k)] = 0.0
+    neg, pos = s[0], s[1]
+    last = s[:, :, -1]  # neg, pos, unresolved, resolved, length of the last customer turn
+    last2 = s[2:4, :, -2:].sum(axis=2)
+    negative = neg > 0
     agent_set = set(agent)
     polite = {t for d, r, t in parts.hits if d == "politeness" and t in agent_set}
     empathic = {t for d, r, t in parts.hits if d == "empathy" and t in agent_set and r != "empathy.missing_when_upset"}
     forbidden = sum(1 for d, _, _ in parts.hits if d == "forbidden_words")
     agent_negative = sum(1 for _, r, _ in parts.hits if r == "emotion.agent_negative")
     n_agent = len(agent)
-    dense = [
-        math.log1p(len(cust)), math.log1p(n_agent), float(bool(parts.roles) and parts.roles[-1] == "customer"),
-        float(n_agent > 0),
-        n0.mean(), n0[-1], n0.max(), n0[0], p0.mean(), p0[-1], float((n0 > 0).mean()),
-        math.log1p(_count(last, unresolved)), math.log1p(_count(last2, unresolved)),
-        math.log1p(_count(last, resolved)), math.log1p(_count(last2, resolved)),
-        math.log1p(len(last)), math.log1p(sum(len(parts.texts[i]) for i in agent) / n_agent if n_agent else 0.0),
-        n0[-3:].mean(), n0[-3:].max(), math.log1p(float((n0 > 0).sum())),
-        math.log1p(_count("".join(ctexts), unresolved)), p0.max(),
-        len(polite) / n_agent if n_agent else 0.0, len(empathic) / n_agent if n_agent else 0.0,
-        math.log1p(forbidden), math.log1p(agent_negative),
-    ]
-    return Features(texts=["\n".join(ctexts), last, "\n".join(parts.texts[i] for i in agent)],
-                    dense=np.asarray(dense, dtype=np.float32), customer_turns=cust)
+    agent_len = sum(len(parts.texts[i]) for i in agent) / n_agent if n_agent else 0.0
+    dense = np.empty((rows, len(DENSE_FEATURES)))
+    dense[:, :4] = (math.log1p(k), math.log1p(n_agent), float(bool(parts.roles) and parts.roles[-1] == "customer"),
+                    float(n_agent > 0))
+    dense[:, 4], dense[:, 5], dense[:, 6], dense[:, 7] = neg.mean(axis=1), last[0], neg.max(axis=1), neg[:, 0]
+    dense[:, 8], dense[:, 9], dense[:, 10] = pos.mean(axis=1), last[1], negative.mean(axis=1)
+    dense[:, 11], dense[:, 12], dense[:, 13], dense[:, 14] = last[2], last2[0], last[3], last2[1]
+    dense[:, 15], dense[:, 16] = last[4], agent_len
+    dense[:, 17], dense[:, 18] = neg[:, -3:].mean(axis=1), neg[:, -3:].max(axis=1)
+    dense[:, 19], dense[:, 20], dense[:, 21] = negative.sum(axis=1), s[2].sum(axis=1), pos.max(axis=1)
+    dense[:, 22:] = (len(polite) / n_agent if n_agent else 0.0, len(empathic) / n_agent if n_agent else 0.0,
+                     forbidden, agent_negative)
+    dense[:, _LOG] = np.log1p(dense[:, _LOG])
+    return Features(dense=dense, customer_turns=cust, agent_turns=agent)
 
 
-def block_inputs(texts: Sequence[str], blocks: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """(grams, scale) rows of the graph: each text's hashed n-gram ids offset into its block's part of
-    the weight table (padding: the zero row len(BLOCKS) * BUCKETS), and 1/sqrt(number of grams)."""
-    m = char_ngram_matrix(list(texts))
-    real = m < BUCKETS
-    n = real.sum(axis=1)
-    grams = np.where(real, m + np.asarray(blocks, dtype=np.int64)[:, None] * BUCKETS, len(BLOCKS) * BUCKETS)
-    scale = np.where(n > 0, 1.0 / np.sqrt(np.maximum(n, 1)), 0.0).astype(np.float32)
-    return grams.astype(np.int64), scale
+def bags_of(grams: Sequence[np.ndarray], parts_turns: tuple[list[int], list[int]]) -> list[tuple[np.ndarray, float]]:
+    """The three bags of one dialogue as (ids, value) for training: the customer turns' n-gram ids
+    together (an n-gram in two turns counts twice), the last customer turn's, the agent turns'; each
+    value 1/sqrt(number of ids), so a bag's score is its weight sum over sqrt(its size), as served.
+    `grams`: gram_ids of every turn; `parts_turns`: (customer turn indices, agent turn indices)."""
+    cust, agent = parts_turns
+    out = []
+    for ids in (np.concatenate([grams[i] for i in cust]) if cust else _EMPTY, grams[cust[-1]] if cust else _EMPTY,
+                np.concatenate([grams[i] for i in agent]) if agent else _EMPTY):
+        out.append((ids, 1.0 / math.sqrt(len(ids)) if len(ids) else 0.0))
+    return out
+
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+_SORT_BATCH = 64  # texts per onnxruntime call when filling the cache, sorted by length (little padding)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +175,7 @@ class Prediction:
 class SatisfactionModel:
     """predict(parts) -> Prediction; `source` is "<model id>@<digest>" (qa_engine.model_digest)."""
 
-    def __init__(self, model_dir: Path, threads: int = 1) -> None:
+    def __init__(self, model_dir: Path, threads: int = 1, cache_size: int = 20_000) -> None:
         import onnxruntime as ort
 
         from qa_engine.model_digest import folder_digest
@@ -131,7 +184,7 @@ class SatisfactionModel:
         self.config = json.loads((self.model_dir / "labels.json").read_text(encoding="utf-8"))
         if tuple(self.config["dense_features"]) != DENSE_FEATURES or tuple(self.config["blocks"]) != BLOCKS:
             raise ValueError(f"{self.model_dir}: the model was built for other features; rebuild it with `{BUILD}`")
-        self.markers = self.config["markers"]
+        self.markers = Markers(self.config["markers"])
         self.bias = float(self.config["bias"])
         self.calibration = self.config["calibration"]
         self.dense_weights = np.asarray(self.config["dense_weights"], dtype=np.float64)
@@ -141,34 +194,59 @@ class SatisfactionModel:
         self._session = ort.InferenceSession(str(self.model_dir / "model.onnx"), opts, providers=["CPUExecutionProvider"])
         self.name = self.config.get("name", self.model_dir.name)
         self.source = f"{self.name}@{folder_digest(self.model_dir)}"
+        self._sums: TextCache[tuple[int, float, float, float, int, int]] = TextCache(cache_size)
 
-    def probability(self, predicted: float) -> float:
+    def probability(self, raw: float) -> float:
         a, b = self.calibration["a"], self.calibration["b"]
-        return 1.0 / (1.0 + math.exp(-(a * predicted + b)))
+        return 1.0 / (1.0 + math.exp(-(a * raw + b)))
+
+    def text_sums(self, texts: Sequence[str]) -> list[tuple[int, float, float, float, int, int]]:
+        """Per text: (number of its n-grams, their weight sums in the customer, last-turn and agent
+        bags, unresolved and resolved marker counts), through a per-text cache (agents repeat template
+        lines, customers 好的 / 谢谢)."""
+        return self._sums.get_many(texts, self._compute_sums)
+
+    def _compute_sums(self, texts: list[str]) -> list[tuple[int, float, float, float, int, int]]:
+        out: list[tuple[int, float, float, float, int, int] | None] = [None] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for a in range(0, len(order), _SORT_BATCH):
+            idx = order[a : a + _SORT_BATCH]
+            m = char_ngram_matrix([texts[i] for i in idx])  # padded with BUCKETS: the zero row
+            sums, = self._session.run(["block_sums"], {"grams": m})
+            n = (m < BUCKETS).sum(axis=1)
+            for j, i in enumerate(idx):
+                out[i] = (int(n[j]), float(sums[j, 0]), float(sums[j, 1]), float(sums[j, 2]),
+                          *self.markers.counts(texts[i]))
+        return out  # type: ignore[return-value]
+
+    def warm(self, texts: Sequence[str]) -> None:
+        """Fill the cache for many texts at once (Inspector.inspect_many does it per chunk: the n-grams
+        and onnxruntime calls of a chunk's distinct texts in a few large batches, not per interaction)."""
+        self.text_sums(texts)
+
+    def cache_clear(self) -> None:
+        self._sums.clear()
 
     def predict(self, parts: DialogueParts) -> Prediction:
-        f = features(parts, self.markers)
-        # rows: the three bags, then the customer and last-turn bags with each customer turn left out
-        # in turn (the agent bag does not change), for the evidence
-        variants = [features(_blanked(parts, i), self.markers) for i in f.customer_turns]
-        texts = [*f.texts, *(t for v in variants for t in v.texts[:2])]
-        grams, scale = block_inputs(texts, [0, 1, 2, *([0, 1] * len(variants))])
-        rows, = self._session.run(["row_scores"], {"grams": grams, "scale": scale})
-        raw = self._raw(rows[:3], f.dense)
-        predicted = min(2.0, max(-2.0, raw))
-        effects = [raw - self._raw([rows[3 + 2 * j], rows[4 + 2 * j], rows[2]], v.dense) for j, v in enumerate(variants)]
-        return Prediction(predicted=round(predicted, 3), dissatisfied=round(self.probability(raw), 3),
-                          evidence=_evidence(f.customer_turns, effects, raw))
-
-    def _raw(self, block_scores, dense: np.ndarray) -> float:
-        return self.bias + float(np.sum(block_scores)) + float(dense.astype(np.float64) @ self.dense_weights)
-
-
-def _blanked(parts: DialogueParts, turn: int) -> DialogueParts:
-    """The dialogue as if customer turn `turn` had said nothing (empty text, no emotion)."""
-    texts, pols = list(parts.texts), list(parts.polarities)
-    texts[turn], pols[turn] = "", None
-    return DialogueParts(roles=parts.roles, texts=texts, polarities=pols, confidences=parts.confidences, hits=parts.hits)
+        cust = [i for i, r in enumerate(parts.roles) if r == "customer"]
+        agent = [i for i, r in enumerate(parts.roles) if r == "agent"]
+        sums = self.text_sums([parts.texts[i] for i in cust + agent])
+        k = len(cust)
+        f = features(parts, self.markers, [(s[4], s[5]) for s in sums[:k]])
+        n_cust = sum(s[0] for s in sums[:k])
+        s_cust = sum(s[1] for s in sums[:k])
+        n_agent = sum(s[0] for s in sums[k:])
+        agent_score = sum(s[3] for s in sums[k:]) / math.sqrt(n_agent) if n_agent else 0.0
+        last_score = sums[k - 1][2] / math.sqrt(sums[k - 1][0]) if k and sums[k - 1][0] else 0.0
+        dense = self.bias + agent_score + f.dense @ self.dense_weights  # (1 + k,)
+        raw = float((s_cust / math.sqrt(n_cust) if n_cust else 0.0) + last_score + dense[0])
+        effects = []
+        for j in range(k):  # the prediction minus the prediction with customer turn j blanked
+            rest = n_cust - sums[j][0]
+            customer = (s_cust - sums[j][1]) / math.sqrt(rest) if rest else 0.0
+            effects.append(raw - (customer + (0.0 if j == k - 1 else last_score) + float(dense[1 + j])))
+        return Prediction(predicted=round(min(2.0, max(-2.0, raw)), 3), dissatisfied=round(self.probability(raw), 3),
+                          evidence=_evidence(cust, effects, raw))
 
 
 def _evidence(turns: list[int], effects: list[float], raw: float) -> list[int]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa_engine.satisfaction import BLOCKS, DISSATISFIED_AT, block_inputs, features
+from qa_engine.satisfaction import BLOCKS, DISSATISFIED_AT, Markers, bags_of, features, gram_ids
 from qa_engine.turn_classifier import BUCKETS
 
 BLOCK_WEIGHTS = {"customer": 0.03, "last_customer": 0.015, "agent": 0.015, "dense": 1.0}
@@ -90,11 +90,6 @@ def linear_kernel(a, b) -> np.ndarray:
     import torch
 
     return torch.sparse.mm(a, b.t().coalesce()).to_dense().numpy()
-
-
-def hashed_rows(texts: Sequence[str]) -> list[tuple[np.ndarray, float]]:
-    grams, scale = block_inputs(texts, [0] * len(texts))
-    return [(g[g < len(BLOCKS) * BUCKETS], float(s)) for g, s in zip(grams, scale)]
 
 
 def bag_rows(texts: Sequence[str], vocab: dict[str, int], grow: bool) -> list[tuple[np.ndarray, float]]:
@@ -176,13 +171,15 @@ def customer_text(parts) -> str:
 def evaluate(stc_parts: list, y: np.ndarray, folds: np.ndarray, uss_parts: list, uss_dis: np.ndarray) -> dict:
     """Both models: CV on STC-3, fitted on all of it, the baseline scored on USS (the model's USS
     figure comes from the exported graph, see build). Returns the figures and what export needs."""
-    feats = [features(p, MARKERS) for p in stc_parts]
+    markers = Markers(MARKERS)
+    feats = [features(p, markers) for p in stc_parts]
+    bags = [bags_of(gram_ids(p.texts), (f.customer_turns, f.agent_turns)) for p, f in zip(stc_parts, feats)]
     kernels = {}
     for b, name in enumerate(BLOCKS):
-        rows = hashed_rows([f.texts[b] for f in feats])
+        rows = [bag[b] for bag in bags]
         x = sparse_rows(rows, BUCKETS)
         kernels[name] = (rows, linear_kernel(x, x))
-    dense = np.stack([f.dense for f in feats]).astype(np.float64)
+    dense = np.stack([f.dense[0] for f in feats]).astype(np.float64)
     mu, sd = dense.mean(axis=0), dense.std(axis=0)
     sd[sd == 0] = 1.0
     z = (dense - mu) / sd
@@ -192,10 +189,10 @@ def evaluate(stc_parts: list, y: np.ndarray, folds: np.ndarray, uss_parts: list,
     model = choose_alpha(k, y, folds, ALPHAS)
     a, m = fit_dual(k, y, model["alpha"])
     # primal weights: one per hashed n-gram of each bag, one per aggregate feature
-    table = np.zeros(len(BLOCKS) * BUCKETS + 1)
+    table = np.zeros((BUCKETS + 1, len(BLOCKS)))  # row BUCKETS (the padding id) stays zero
     for b, name in enumerate(BLOCKS):
         for (ids, scale), coef in zip(kernels[name][0], a):
-            table[b * BUCKETS + ids] += BLOCK_WEIGHTS[name] * coef * scale
+            np.add.at(table[:, b], ids, BLOCK_WEIGHTS[name] * coef * scale)  # an id may repeat
     dense_weights = BLOCK_WEIGHTS["dense"] * (z.T @ a) / z.shape[1] / sd
     bias = m + float(a.sum()) - float(dense_weights @ mu)
     fitted = (k + 1.0) @ a + m

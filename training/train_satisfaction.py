@@ -43,23 +43,23 @@ OPSET = 17
 
 
 def export(weights: np.ndarray, path: Path) -> None:
-    """row_scores = ReduceSum(Gather(weights, grams), axis 1) * scale; the padding id is a zero row."""
+    """block_sums = ReduceSum(Gather(weights, grams), axis 1): per text, the weight sums of its n-grams
+    in the three bags. weights (2^18 + 1, 3): one row per hashed n-gram id, its three bag weights side by
+    side (one memory read per id); the last row, the padding id, is zero."""
     import onnx
     from onnx import TensorProto, helper
 
     w = weights.astype(np.float32)
     nodes = [
-        helper.make_node("Gather", ["weights", "grams"], ["per_gram"], axis=0),  # (rows, n)
-        helper.make_node("ReduceSum", ["per_gram", "axis1"], ["summed"], keepdims=0),  # (rows,)
-        helper.make_node("Mul", ["summed", "scale"], ["row_scores"]),
+        helper.make_node("Gather", ["weights", "grams"], ["per_gram"], axis=0),  # (rows, n, 3)
+        helper.make_node("ReduceSum", ["per_gram", "axis1"], ["block_sums"], keepdims=0),  # (rows, 3)
     ]
     inits = [helper.make_tensor("weights", TensorProto.FLOAT, w.shape, w.tobytes(), raw=True),
              helper.make_tensor("axis1", TensorProto.INT64, [1], [1])]
     graph = helper.make_graph(
         nodes, "satisfaction_ridge",
-        [helper.make_tensor_value_info("grams", TensorProto.INT64, ["rows", "n"]),
-         helper.make_tensor_value_info("scale", TensorProto.FLOAT, ["rows"])],
-        [helper.make_tensor_value_info("row_scores", TensorProto.FLOAT, ["rows"])],
+        [helper.make_tensor_value_info("grams", TensorProto.INT64, ["rows", "n"])],
+        [helper.make_tensor_value_info("block_sums", TensorProto.FLOAT, ["rows", len(BLOCKS)])],
         inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="qa-engine")
