@@ -163,3 +163,32 @@ def test_rank_spearman_auc_and_calibration_on_known_values():
     raw = np.linspace(-2, 2, 41)
     cal = platt(raw, (raw < 0).astype(float) * 0.8 + 0.1)  # soft labels: a finite fit
     assert cal["a"] < 0  # lower prediction, more likely dissatisfied
+
+
+def test_a_model_built_for_other_features_is_refused_with_the_rebuild_command(tmp_path):
+    from qa_engine.satisfaction import BUILD, SatisfactionModel
+
+    folder = tmp_path / MODEL_FOLDER
+    folder.mkdir()
+    src = Settings().models_dir / MODEL_FOLDER
+    (folder / "model.onnx").symlink_to(src / "model.onnx")
+    labels = json.loads((src / "labels.json").read_text("utf-8"))
+    labels["dense_features"] = labels["dense_features"][:-1]
+    (folder / "labels.json").write_text(json.dumps(labels, ensure_ascii=False), "utf-8")
+    with pytest.raises(ValueError, match=re.escape(BUILD)):
+        SatisfactionModel(folder)
+
+
+def test_the_committed_metrics_and_the_eval_report_show_model_beside_baseline():
+    from qa_engine.model_digest import folder_digest
+    from qa_engine.satisfaction_eval import format_report
+
+    metrics = json.loads((Settings().models_dir / MODEL_FOLDER / "metrics.json").read_text("utf-8"))
+    model, baseline = metrics["models"]
+    assert model["stc3_cv_spearman"] >= 0.80 and model["stc3_cv_spearman"] > baseline["stc3_cv_spearman"]
+    assert model["uss_dissatisfied_auc"] > baseline["uss_dissatisfied_auc"]
+    assert metrics["uss_valid"] == {"dialogues": 330, "dissatisfied": 33, "definition": "OVERALL satisfaction 0 (of 0/1/2)"}
+    text = format_report(metrics)
+    assert "baseline: ridge on char uni+bigram bag" in text and f"{model['uss_dissatisfied_auc']:.4f}" in text
+    # the figures name the model folder's current content
+    assert metrics["model_source"].split("@")[1] == folder_digest(Settings().models_dir / MODEL_FOLDER)
