@@ -35,6 +35,8 @@ class ApiConfig:
     max_body_bytes: int
     rescore_max_interactions: int
     warning_rule: WarningRule
+    rank_min_interactions: int
+    appeal_window_days: int
     rate_limit_storage: str  # the limits are described in qa_engine.config.Settings
     rate_limit_prefix: str
     login_failures_per_user: str
@@ -68,6 +70,8 @@ class ApiConfig:
             login_failures_per_user=settings.login_failures_per_user,
             login_failures_per_address=settings.login_failures_per_address,
             api_key_failures_per_address=settings.api_key_failures_per_address,
+            rank_min_interactions=int(getattr(settings, "rank_min_interactions", 10)),
+            appeal_window_days=int(getattr(settings, "appeal_window_days", 7)),
             warning_rule=WarningRule(
                 days=int(getattr(settings, "warning_days", 3)),
                 red_below=float(getattr(settings, "warning_red_below", 60)),

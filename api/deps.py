@@ -3,7 +3,8 @@
 Role aliases used by the routes:
 - `Reader`: admin, qa_specialist, supervisor (their teams), agent (their own interactions);
 - `Reviewer`: admin, qa_specialist, supervisor; `Appellant`: admin, supervisor, agent;
-- `Ingestor`: admin, ingest; `RuleEditor`: admin, qa_specialist; `Admin`: admin.
+- `Ingestor`: admin, ingest; `RuleEditor`: admin, qa_specialist; `Admin`: admin;
+- `Assigner` (review assignment, sampling rules): admin, supervisor (their teams).
 A wrong role is 403; no or bad credentials is 401; too many failed API keys from one address, 429.
 """
 
@@ -109,6 +110,13 @@ Appellant = Annotated[Principal, Depends(require_roles("admin", "supervisor", "a
 Ingestor = Annotated[Principal, Depends(require_roles("admin", "ingest"))]
 RuleEditor = Annotated[Principal, Depends(require_roles("admin", "qa_specialist"))]
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
+Assigner = Annotated[Principal, Depends(require_roles("admin", "supervisor"))]
+
+
+# The 404s of the visible_* checks, for the `responses=errors(...)` of the routes that use them.
+NO_INTERACTION = {404: "no interaction with this id that the caller may see"}
+NO_AGENT = {404: "no such agent"}
+NO_TEAM = {404: "no such team"}
 
 
 def visible_interaction(session: Session, principal: Principal, interaction_id: str):

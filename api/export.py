@@ -47,21 +47,29 @@ def tables(s: KpiOut) -> dict[str, list[list[Any]]]:
     """Sheet name -> rows (the first row is the header)."""
     head: list[list[Any]] = [["metric", "value"]]
     if isinstance(s, AgentSummary):
-        head += [["agent", s.agent_id], ["team", s.team_id], ["rank in team", s.rank], ["team agents", s.team_agents]]
+        head += [["agent", s.agent_id], ["team", s.team_id], ["rank in team", s.rank], ["rank note", s.rank_note]]
+        head += [["team agents", s.team_agents], ["ranking needs interactions", s.rank_min_interactions]]
         head += [["warning", s.warning.level], ["warning reason", s.warning.reason]]
     elif isinstance(s, TeamSummary):
-        head += [["team", s.team_id]]
+        head += [["team", s.team_id], ["ranking needs interactions", s.rank_min_interactions]]
     head += [["start", s.start], ["end", s.end]]
     for label, field in KPI_ROWS:
         head.append([label, getattr(s.flags, label) if field is None else getattr(s, field)])
+    head += [["critical (一票否决)", s.critical], ["reviewed (final score)", s.reviewed]]
     head += [[f"dimension {name}", avg] for name, avg in s.dimensions.items()]
+    auto = s.automatic
+    head += [["automatic average score", auto.average_score], ["automatic pass rate", auto.pass_rate]]
+    head += [[f"automatic {flag}", getattr(auto.flags, flag)] for flag in ("red", "yellow", "green")]
     out = {
         "summary": head,
-        "daily": [["date", "interactions", "average_score", "red", "yellow", "green"]]
-        + [[d.date, d.interactions, d.average_score, d.red, d.yellow, d.green] for d in s.daily],
-    }
+        "daily": [["date", "interactions", "average_score", "red", "yellow", "green", "critical", "reviewed",
+                   "automatic_average_score"]]
+        + [[d.date, d.interactions, d.average_score, d.red, d.yellow, d.green, d.critical, d.reviewed,
+            d.automatic_average_score] for d in s.daily],
+    }  # fmt: skip
     if isinstance(s, TeamSummary):
-        out["agents"] = [["agent", "rank", "interactions", "average_score", "pass_rate", "red", "yellow", "green", "warning",
+        out["agents"] = [["agent", "rank", "interactions", "average_score", "pass_rate", "red", "yellow", "green",
+                          "warning", "critical", "reviewed", "automatic_average_score", "rank_note",
                           "average_satisfaction", "dissatisfied_share"]] + [
             [
                 a.agent_id,
@@ -73,11 +81,15 @@ def tables(s: KpiOut) -> dict[str, list[list[Any]]]:
                 a.flags.yellow,
                 a.flags.green,
                 a.warning.level if a.warning else None,
+                a.critical,
+                a.reviewed,
+                a.automatic.average_score,
+                a.rank_note,
                 a.average_satisfaction,
                 a.dissatisfied_share,
             ]
             for a in s.agents
-        ]
+        ]  # fmt: skip
         out["warnings"] = [["agent", "level", "reason", "days"]] + [
             [w.agent_id, w.level, w.reason, " ".join(d.isoformat() for d in w.days)] for w in s.warnings
         ]

@@ -19,13 +19,28 @@ from sqlalchemy.exc import DataError
 from api.config import ApiConfig
 from api.jobs import AudioJobs, GroupAcceptor, InteractionQueue
 from api.metrics import Metrics
+from api.methods import install as install_allow_header
 from api.openapi import install as install_openapi
 from api.ratelimit import FailureLimiter
-from api.routes import audio, auth, dashboards, health, interactions, reviews, rules, summaries, users, web
+from api.routes import (
+    alerts,
+    assignments,
+    audio,
+    auth,
+    dashboards,
+    health,
+    interactions,
+    reviews,
+    rules,
+    summaries,
+    users,
+    web,
+)
 from api.scoring import AudioNotAllowed, Scorer
 from api.server import install_access_log_filter
 from qa_engine.config import Settings, get_settings
 from qa_engine.store.accounts import stored_secret
+from qa_engine.store.alerts import AlertSender, SendPolicy
 from qa_engine.store.db import Database
 from qa_engine.store.repository import OwnerConflict
 from qa_engine.store.reviews import ConflictError, ReviewError
@@ -55,7 +70,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.jobs.resume()
         if config.queue_scorer:
             app.state.queue.resume()
+        if app.state.alerts is not None:
+            app.state.alerts.start()
         yield
+        if app.state.alerts is not None:
+            app.state.alerts.stop()
         app.state.queue.shutdown()
         app.state.jobs.shutdown()
         app.state.db.dispose()
@@ -77,13 +96,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.queue = InteractionQueue(
         app.state.db, app.state.scorer, app.state.metrics, config.report_timezone, batch_size=config.queue_batch
     )
+    app.state.alerts = (
+        AlertSender(db, SendPolicy.from_settings(settings), settings.alert_poll_seconds)
+        if settings.alert_poll_seconds
+        else None
+    )
     app.middleware("http")(app.state.metrics.middleware)
     install_openapi(app)
+    install_allow_header(app)
 
     # Routes match in the order included: those with a suffix after an interaction id (reviews,
     # appeals, web's audio and audio-link) before `GET /v1/interactions/{interaction_id:path}`.
     web.mount_ui(app)  # the review UI at /ui and call audio for its player
-    for module in (auth, reviews, interactions, summaries, dashboards, rules, users, health):
+    for module in (auth, reviews, interactions, summaries, dashboards, rules, users, alerts, assignments, health):
         app.include_router(module.router)  # /v1 prefixes are on the routers (metrics see full paths)
     # An upload is its recording (QA_MAX_UPLOAD_MB, counted as it is saved) and its form fields.
     app.include_router(audio.router, max_body_size=config.max_upload_bytes + config.max_body_bytes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, computed_field
 
 from qa_engine.schema import (
     Channel,
@@ -15,15 +15,27 @@ from qa_engine.schema import (
     Flag,
     Hit,
     Interaction,
+    IsoDate,
+    Number,
     Role,
     SatisfactionResult,
     ScriptResult,
+    json_number,
 )
 
 T = TypeVar("T")
 
 MAX_ID = 2_147_483_647  # ids are 32-bit integers on PostgreSQL; larger ones cannot name a row
-DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
+DbId = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(json_number)]  # in bodies: true or "17" is not an id
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+class ErrorOut(BaseModel):
+    """Every error but request validation (422, see HTTPValidationError) has this body."""
+
+    detail: str = Field(description="what is wrong, in one message")
 
 
 # --- interactions ---------------------------------------------------------------------------------
@@ -90,7 +102,7 @@ class HitDecisionBody(BaseModel):
 
 class OverrideBody(BaseModel):
     dimension: str
-    score: float = Field(ge=0, le=100)
+    score: Number = Field(ge=0, le=100)
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -123,6 +135,29 @@ class AppealOut(BaseModel):
     decision_reason: str | None
 
 
+class ContestedHit(BaseModel):
+    hit_id: int
+    rule_id: str
+    dimension: str
+    severity: str
+    text: str
+    decision: Literal["confirm", "dismiss"] | None = Field(description="latest review decision")
+
+
+class AppealItem(AppealOut):
+    """An appeal in the inbox (or on the agent's page) with what it is about and its outcome."""
+
+    team_id: str | None
+    channel: Channel
+    occurred_at: datetime
+    score: float = Field(description="automatic score of the appealed run")
+    flag: Flag
+    final_score: float | None = Field(description="after review (the appeal's decision included); null before")
+    final_flag: Flag | None
+    current: bool = Field(description="the appealed run is still the interaction's current one")
+    contested: list[ContestedHit] = Field(description="the hits the appeal contests, with their decision")
+
+
 class InteractionOut(BaseModel):
     interaction_id: str
     channel: Channel
@@ -136,13 +171,31 @@ class InteractionOut(BaseModel):
     final: FinalOut | None = Field(description="after review; null when not reviewed")
     reviews: list[ReviewOut]
     appeals: list[AppealOut]
+    appeal_deadline: datetime = Field(
+        description="the current run may be appealed until then (QA_APPEAL_WINDOW_DAYS after it was scored)"
+    )
     history: list[ResultRef] = Field(description="every scoring run, oldest first")
+    missing_steps: list[MissingStep] = Field(
+        default_factory=list, description="required script steps the current run did not find (each cost points)"
+    )
 
 
 class IngestOut(BaseModel):
     interaction_id: str
     created: bool = Field(description="false: same content as before, the stored result is returned")
     result: ResultOut
+
+
+class MissingStep(BaseModel):
+    step: str = Field(description="the scorecard's script step, e.g. identity")
+    rule_id: str = Field(description="the rule that finds it (its name: GET /v1/rule-names)")
+
+
+class FlagReason(BaseModel):
+    rule_id: str
+    dimension: str
+    severity: str
+    hits: int
 
 
 class InteractionItem(BaseModel):
@@ -157,6 +210,15 @@ class InteractionItem(BaseModel):
     critical: list[str]
     final_score: float | None
     final_flag: Flag | None
+    appeal_id: int | None = Field(default=None, description="the newest appeal of the current run")
+    appeal_status: Literal["open", "accepted", "rejected"] | None = None
+    # Why it is flagged, so a list can say it without opening it (automatic result).
+    findings: int = Field(default=0, description="hits that are findings (severity above info)")
+    top_rules: list[FlagReason] = Field(default_factory=list, description="most severe, then most frequent, first (3 at most)")
+    low_dimensions: dict[str, float] = Field(default_factory=dict, description="dimensions below 100, lowest first")
+    missing_steps: list[MissingStep] = Field(default_factory=list, description="required script steps not found")
+    reviewed_by: str | None = Field(default=None, description="who made the latest review")
+    reviewed_at: datetime | None = None
     satisfaction: float | None = Field(default=None, description="predicted customer satisfaction (-2..2)")
     dissatisfied: float | None = Field(default=None, description="probability that the customer is dissatisfied")
 
@@ -225,7 +287,8 @@ class DecisionIn(BaseModel):
 
 class DecisionOut(BaseModel):
     appeal: AppealOut
-    review: ReviewOut | None
+    review: ReviewOut = Field(description="the review that records the decision")
+    final: FinalOut
 
 
 # --- summaries ----------------------------------------------------------------------------------
@@ -244,6 +307,17 @@ class DayOut(BaseModel):
     red: int
     yellow: int
     green: int
+    critical: int = Field(description="interactions with a critical (一票否决) violation")
+    reviewed: int = Field(description="interactions with a final score")
+    automatic_average_score: float | None = Field(description="the same day by automatic scores")
+
+
+class AutomaticKpis(BaseModel):
+    """The same interactions by automatic scores alone (before any review)."""
+
+    average_score: float | None
+    pass_rate: float | None
+    flags: FlagCounts
 
 
 class KpiOut(BaseModel):
@@ -253,6 +327,9 @@ class KpiOut(BaseModel):
     average_score: float | None
     pass_rate: float | None = Field(description="share of interactions not flagged red")
     flags: FlagCounts
+    critical: int = Field(description="interactions with a critical (一票否决) violation")
+    reviewed: int = Field(description="interactions with a final score (reviewed or appeal decided)")
+    automatic: AutomaticKpis = Field(description="average, pass rate and flags by automatic scores")
     dimensions: dict[str, float | None] = Field(description="average score per dimension")
     politeness_rate: float | None = Field(description="礼貌用语使用率: polite agent turns / agent turns")
     forbidden_per_100: float | None = Field(description="服务禁语 hits per 100 interactions")
@@ -281,6 +358,8 @@ class AgentWarning(BaseModel):
             "examples": [
                 {
                     "level": "red",
+                    "kind": "consecutive_low",
+                    "below": 60,
                     "reason": "3 consecutive working days with a daily average below 60",
                     "days": ["2026-11-18", "2026-11-19", "2026-11-20"],
                 }
@@ -289,11 +368,16 @@ class AgentWarning(BaseModel):
     )
 
     level: Flag
+    kind: Literal["critical", "consecutive_low"] | None = Field(
+        default=None, description="critical: a 一票否决 violation in the range; consecutive_low: low days in a row"
+    )
+    below: float | None = Field(default=None, description="the daily average threshold of consecutive_low")
     reason: str | None = Field(description="why, when not green")
     days: list[date] = Field(description="the consecutive working days behind a red or yellow warning")
 
 
-_DAY = {"date": "2026-11-20", "interactions": 41, "average_score": 57.3, "red": 19, "yellow": 12, "green": 10}
+_DAY = {"date": "2026-11-20", "interactions": 41, "average_score": 57.3, "red": 19, "yellow": 12, "green": 10,
+        "critical": 2, "reviewed": 9, "automatic_average_score": 55.8}  # fmt: skip
 _KPIS = {
     "start": "2026-11-01",
     "end": "2026-11-30",
@@ -301,6 +385,9 @@ _KPIS = {
     "average_score": 78.4,
     "pass_rate": 0.8867,
     "flags": {"red": 92, "yellow": 241, "green": 479},
+    "critical": 7,
+    "reviewed": 130,
+    "automatic": {"average_score": 77.1, "pass_rate": 0.8695, "flags": {"red": 106, "yellow": 250, "green": 456}},
     "dimensions": {"politeness": 86.2, "forbidden_words": 91.5, "empathy": 74.0, "script_compliance": 81.9,
                    "emotion": 88.7, "call_signals": 95.1},
     "politeness_rate": 0.6421,
@@ -327,9 +414,12 @@ class AgentSummary(KpiOut):
                     "agent_id": "A1024",
                     "team_id": "T-after-sales",
                     "rank": 3,
+                    "rank_min_interactions": 10,
                     "team_agents": 12,
                     "warning": {
                         "level": "red",
+                        "kind": "consecutive_low",
+                        "below": 60,
                         "reason": "3 consecutive working days with a daily average below 60",
                         "days": ["2026-11-18", "2026-11-19", "2026-11-20"],
                     },
@@ -343,8 +433,13 @@ class AgentSummary(KpiOut):
         description="the agent's team; for a supervisor whose teams the agent left, the supervisor's team "
         "the agent last handled an interaction in"
     )
-    rank: int | None = Field(description="rank by average score within the team over the range (1 = best)")
-    team_agents: int = Field(description="agents of the team with interactions in the range")
+    rank: int | None = Field(
+        description="rank by average score within the team over the range (1 = best); null with fewer than "
+        "rank_min_interactions interactions"
+    )
+    rank_note: str | None = Field(default=None, description="why there is no rank")
+    rank_min_interactions: int = Field(description="interactions an agent needs in the range to be ranked")
+    team_agents: int = Field(description="agents of the team ranked over the range")
     warning: AgentWarning
 
 
@@ -354,10 +449,14 @@ class AgentRow(BaseModel):
     average_score: float | None
     pass_rate: float | None
     flags: FlagCounts
+    critical: int
+    reviewed: int
+    automatic: AutomaticKpis
     average_satisfaction: float | None = None
     dissatisfied_share: float | None = None
     satisfaction_n: int = 0
     rank: int | None = None
+    rank_note: str | None = Field(default=None, description="why there is no rank")
     warning: AgentWarning | None = None
 
 
@@ -372,15 +471,18 @@ class TeamSummary(KpiOut):
                 {
                     **_KPIS,
                     "team_id": "T-after-sales",
+                    "rank_min_interactions": 10,
                     "agents": [
                         {"agent_id": "A1024", "interactions": 96, "average_score": 63.2, "pass_rate": 0.6875,
                          "flags": {"red": 30, "yellow": 31, "green": 35}, "average_satisfaction": -0.41,
-                         "dissatisfied_share": 0.2604, "satisfaction_n": 96, "rank": 12,
-                         "warning": {"level": "red", "reason": "3 consecutive working days with a daily average "
+                         "dissatisfied_share": 0.2604, "satisfaction_n": 96, "critical": 0, "reviewed": 14,
+                         "automatic": {"average_score": 61.9, "pass_rate": 0.6667,
+                                       "flags": {"red": 32, "yellow": 30, "green": 34}}, "rank": 12,
+                         "warning": {"level": "red", "kind": "consecutive_low", "below": 60, "reason": "3 consecutive working days with a daily average "
                                      "below 60", "days": ["2026-11-18", "2026-11-19", "2026-11-20"]}},
                     ],
                     "warnings": [
-                        {"agent_id": "A1024", "level": "red",
+                        {"agent_id": "A1024", "level": "red", "kind": "consecutive_low", "below": 60,
                          "reason": "3 consecutive working days with a daily average below 60",
                          "days": ["2026-11-18", "2026-11-19", "2026-11-20"]},
                     ],
@@ -390,6 +492,7 @@ class TeamSummary(KpiOut):
     )
 
     team_id: str
+    rank_min_interactions: int = Field(description="interactions an agent needs in the range to be ranked")
     agents: list[AgentRow]
     warnings: list[TeamWarning] = Field(description="agents with a red or yellow warning, red first")
 
@@ -446,6 +549,180 @@ class ApiKeyOut(BaseModel):
     key: str = Field(description="shown once; only its hash is stored")
 
 
+# --- alerts -----------------------------------------------------------------------------------------
+
+AlertEvent = Literal["critical_hit", "red_result"]
+WebhookUrl = Annotated[
+    str,
+    Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s/?#]+[^\s]*$", examples=["https://ops.example.com/hooks"]),
+]
+
+
+class AlertWebhookIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "售后组告警", "url": "https://ops.example.com/qa-alerts", "team_id": "T-after-sales",
+                 "events": ["critical_hit", "red_result"]}
+            ]
+        }
+    )  # fmt: skip
+
+    name: str = Field(min_length=1, max_length=100)
+    url: WebhookUrl = Field(description="receives a JSON POST, signed in X-QA-Signature (http or https)")
+    team_id: EntityId | None = Field(default=None, description="only this team's interactions; null: every team")
+    events: list[AlertEvent] = Field(default=["critical_hit", "red_result"], min_length=1, max_length=2)
+    secret: str | None = Field(
+        default=None, min_length=16, max_length=200, description="HMAC key; omitted: one is generated and shown once"
+    )
+
+
+class AlertWebhookOut(BaseModel):
+    id: int
+    name: str
+    url: str
+    team_id: str | None
+    events: list[AlertEvent]
+    active: bool
+    created_at: datetime
+
+
+class AlertWebhookCreated(AlertWebhookOut):
+    secret: str = Field(description="shown once: the receiver checks X-QA-Signature with it")
+
+
+class AlertDeliveryOut(BaseModel):
+    id: int
+    interaction_id: str
+    events: list[AlertEvent]
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_status: int | None = Field(description="the receiver's HTTP status of the last try")
+    last_error: str | None
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+# --- review assignment and sampling (抽检) ------------------------------------------------------------
+
+Username = Annotated[str, Field(min_length=1, max_length=100, examples=["qa.li"])]
+Rate = Annotated[float, Field(ge=0, le=1), BeforeValidator(json_number)]
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"interaction_ids": ["c-20261122-0001", "c-20261122-0002"], "assignee": "qa.li"}]
+        }
+    )
+
+    interaction_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1, max_length=500)
+    assignee: Username = Field(description="an active QA specialist (role qa_specialist)")
+
+
+class AssignmentOut(BaseModel):
+    id: int
+    interaction_id: str
+    assignee: str
+    source: Literal["manual", "sampling"]
+    rule_id: int | None = Field(description="the sampling rule that assigned it (source sampling)")
+    assigned_by: str
+    assigned_at: datetime
+    status: Literal["open", "done"] = Field(description="done once the interaction has a review made since")
+    reviewed_at: datetime | None
+    reviewed_by: str | None
+
+
+class AssignedItem(BaseModel):
+    interaction_id: str
+    outcome: Literal["assigned", "reassigned", "unchanged"]
+    previous_assignee: str | None = Field(description="who had it before (reassigned)")
+
+
+class AssignOut(BaseModel):
+    assigned: int
+    reassigned: int
+    unchanged: int
+    items: list[AssignedItem]
+
+
+class SpecialistOut(BaseModel):
+    username: str
+    open_assignments: int = Field(description="open assignments, all teams")
+
+
+class FlagRates(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    green: Rate = 0.0
+    yellow: Rate = 0.0
+    red: Rate = 0.0
+
+
+class SamplingRuleIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "售后组周抽检", "team_id": "T-after-sales", "rates": {"green": 0.05, "yellow": 0.2, "red": 1.0},
+                 "period": "week", "assignees": ["qa.li", "qa.wang"]}
+            ]
+        }
+    )  # fmt: skip
+
+    name: str = Field(min_length=1, max_length=100)
+    team_id: EntityId | None = Field(default=None, description="this team's interactions; null: every team (admin)")
+    rates: FlagRates = Field(description="flag -> share sampled per agent and period (0..1; 1 = every one)")
+    period: Literal["week", "day"] = Field(default="week", description="ISO week (Monday to Sunday) or day")
+    assignees: list[Username] = Field(min_length=1, max_length=50, description="QA specialists, least loaded first")
+    active: Annotated[bool, Strict()] = Field(default=True, description="run by `qa-engine sample`")
+
+
+class SamplingRuleOut(BaseModel):
+    id: int
+    name: str
+    team_id: str | None
+    rates: FlagRates
+    period: Literal["week", "day"]
+    assignees: list[str]
+    active: bool
+    created_by: str
+    created_at: datetime
+
+
+class SamplingRunIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"start": "2026-11-16", "end": "2026-11-22"}]})
+
+    start: IsoDate = Field(description="first local date (inclusive); its whole period is sampled")
+    end: IsoDate = Field(description="last local date (inclusive)")
+
+
+class SamplingBucketOut(BaseModel):
+    agent_id: str | None
+    period_start: date
+    flag: Flag
+    candidates: int = Field(description="interactions of this agent, period and flag up to `end`")
+    target: int = Field(description="how many the rate asks for (rounded up)")
+    covered: int = Field(description="already assigned or reviewed before this run")
+    assigned: int = Field(description="assigned by this run")
+
+
+class SamplingRunOut(BaseModel):
+    rule_id: int
+    start: date
+    end: date
+    buckets: list[SamplingBucketOut]
+    assigned: list[AssignmentOut]
+
+
+class QueueItem(InteractionItem):
+    """A review-queue row: the interaction, and to whom it is assigned."""
+
+    assignment_id: int | None = Field(description="its assignment, if it has one")
+    assigned_to: str | None = Field(description="the QA specialist it is assigned to")
+    assignment_status: Literal["open", "done"] | None
+
+
 # --- dashboards and the review UI ---------------------------------------------------------------
 
 
@@ -466,6 +743,15 @@ class RuleQuality(BaseModel):
     precision: float | None = Field(description="confirmed / reviewed; null before any review")
 
 
+class RuleName(BaseModel):
+    rule_id: str
+    dimension: str
+    operator: str = Field(description="classifier and similar: a model's judgement (the hit's score is its confidence)")
+    severity: str
+    name_zh: str
+    name_en: str
+
+
 class RuleCount(BaseModel):
     rule_id: str
     dimension: str
@@ -480,7 +766,8 @@ class ScoreBand(BaseModel):
 
     from_: int = Field(alias="from", serialization_alias="from")
     to: int
-    count: int
+    count: int = Field(description="by final scores (automatic where not reviewed)")
+    automatic: int = Field(description="by automatic scores")
 
 
 class ScoreDistribution(BaseModel):
@@ -549,15 +836,17 @@ class RescoreIn(BaseModel):
         }
     )
 
-    start: date = Field(description="first local date (inclusive)")
-    end: date = Field(description="last local date (inclusive)")
+    start: IsoDate = Field(description="first local date (inclusive)")
+    end: IsoDate = Field(description="last local date (inclusive)")
     agent_id: str | None = None
     team_id: str | None = None
     packs: dict[str, DbId] = Field(default_factory=dict, description="pack name -> uploaded version; others built-in")
     scorecards: dict[Literal["call", "chat"], DbId] = Field(
         default_factory=dict, description="channel -> uploaded scorecard version; others built-in"
     )
-    dry_run: bool = Field(default=False, description="report the difference without storing new runs")
+    dry_run: Annotated[bool, Strict()] = Field(
+        default=False, description="report the difference without storing new runs"
+    )
 
 
 class DiffItemOut(BaseModel):

@@ -123,6 +123,14 @@ class Scorer:
     def scorecard(self, channel: str):
         return self.inspector.scorecards.get(channel)
 
+    def step_rules(self) -> dict[str, dict[str, str]]:
+        """Each channel's script steps and the rules that find them (the live scorecards)."""
+        return {channel: dict(card.script.steps) for channel, card in self.inspector.scorecards.items()}
+
+    def rule_names(self) -> list:
+        """The live ruleset's rules in evaluation order (their specs: id, names, dimension, operator)."""
+        return [r.spec for r in self.inspector.ruleset.rules]
+
     @property
     def rule_dimensions(self) -> dict[str, str]:
         return self.inspector.rule_dimensions

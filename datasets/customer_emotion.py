@@ -248,3 +248,41 @@ def load_uss_weak(shared_dir_: Path | None = None, skip_keys: set[str] | None = 
                 texts.setdefault(key, t["user"])
     return [{"text": texts[k], "label": None, "polarity": next(iter(p)), "source": "uss_weak"}
             for k, p in seen.items() if len(p) == 1]
+
+
+PSEUDO_SOURCE = "jd_customer_pseudo"
+
+
+def load_customer_pseudo(path: Path, shared_dir_: Path | None = None) -> list[dict]:
+    """Pseudo-labelled training turns: a teacher's pseudo.jsonl (training.customer_teacher: references to
+    unlabelled turns of the training pool + the teacher's head probabilities p5 (LABELS order) and p3
+    (POLARITIES order) + its dev-chosen `threshold` and `mix` in the file's first line) joined with their
+    text. Polarity = negative when mix * (negative 5-class mass) + (1 - mix) * p3[negative] >= threshold,
+    else the likelier of neutral / positive; emotion = the teacher's most probable 5-class label of that
+    polarity when it holds >= 0.6 of the polarity's 5-class mass, else None. Records {text, label,
+    polarity, source "jd_customer_pseudo", id}. Raises like load_customer_train."""
+    from .emotion import LABELS
+
+    texts = _Texts(shared_dir_ or shared_dir())
+    yard = {ref_id(r) for r in read_refs()}
+    with Path(path).open(encoding="utf-8") as fh:
+        head, *rows = [json.loads(line) for line in fh if line.strip()]
+    threshold, mix = float(head["threshold"]), float(head["mix"])
+    neg = [POLARITY_OF[lab] == "negative" for lab in LABELS]
+    out: list[dict] = []
+    for row in rows:
+        rid = ref_id(row)
+        if rid in yard:
+            raise ValueError(f"pseudo-labelled turn {rid} is a yardstick turn")
+        text = texts.text(row)
+        if text is None or hashlib.sha1(text.encode("utf-8")).hexdigest() != row["text_sha1"]:
+            raise ValueError(f"pseudo-labelled turn {rid}: text missing or changed in ../shared")
+        p5, p3 = row["p5"], row["p3"]
+        p_neg = mix * sum(p for p, n in zip(p5, neg) if n) + (1 - mix) * p3[0]
+        polarity = "negative" if p_neg >= threshold else ("neutral" if p3[1] >= p3[2] else "positive")
+        inside = [(p, lab) for p, lab in zip(p5, LABELS) if POLARITY_OF[lab] == polarity]
+        mass = sum(p for p, _ in inside)
+        top_p, top = max(inside)
+        out.append({"text": text, "label": top if mass > 0 and top_p / mass >= 0.6 else None,
+                    "polarity": polarity, "source": PSEUDO_SOURCE, "id": rid})
+    return out

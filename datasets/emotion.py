@@ -251,18 +251,21 @@ def split_counts(splits: dict[str, list[EmotionRecord]]) -> dict[str, dict[str, 
 # Customer-service training data (issue 14). Added to the TRAIN split only, after make_splits, so the
 # public dev / test splits stay exactly those of make_splits().
 
-def customer_train(train: list[EmotionRecord], uss: bool = False) -> tuple[list[EmotionRecord], dict[str, int]]:
+def customer_train(train: list[EmotionRecord], uss: bool = False,
+                   pseudo: Path | None = None) -> tuple[list[EmotionRecord], dict[str, int]]:
     """`train` with (1) the jddc_pseudo_neutral turns that could touch the customer-emotion yardstick
     removed (any text of a yardstick chat_dev session, any yardstick text) and those carrying a guideline
     negative cue (qa_engine.emotion_eval.KEYWORDS_NEGATIVE: a weak "neutral" must not teach 都六天了 as
     neutral) removed, as well as any text that is hand-labelled below; (2) the hand-labelled JD customer
     turns (qa_datasets.customer_emotion.load_customer_train); (3) the written service patterns
     (qa_datasets.customer_written); (4) with uss=True, USS turn satisfaction as weak polarity
-    (load_uss_weak). Returns (records, counts of what was removed / added)."""
+    (load_uss_weak); (5) with `pseudo` (a teacher's pseudo.jsonl, training.customer_teacher), the unlabelled
+    JD customer turns of the training pool with the teacher's labels (load_customer_pseudo). Returns
+    (records, counts of what was removed / added)."""
     from qa_engine.emotion_eval import KEYWORDS_NEGATIVE
     from qa_engine.normalize import normalize
 
-    from .customer_emotion import load_customer_emotion, load_customer_train, load_uss_weak
+    from .customer_emotion import load_customer_emotion, load_customer_pseudo, load_customer_train, load_uss_weak
     from .customer_written import written_records
     from .jddc import chat_dev_path, iter_rows
 
@@ -301,6 +304,15 @@ def customer_train(train: list[EmotionRecord], uss: bool = False) -> tuple[list[
         seen.add(key)
         out.append({"text": r["text"], "label": r["label"], "polarity": r["polarity"], "source": r["source"]})
         counts[r["source"]] += 1
+    if pseudo is not None:
+        for r in load_customer_pseudo(pseudo):
+            key = text_key(r["text"])
+            if key in touched or key in seen:
+                counts["pseudo_skipped"] += 1
+                continue
+            seen.add(key)
+            out.append(r)  # type: ignore[arg-type]
+            counts["pseudo_" + r["polarity"]] += 1
     if uss:
         for r in load_uss_weak(skip_keys=touched | seen):
             out.append(r)  # type: ignore[arg-type]

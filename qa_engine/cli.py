@@ -1,4 +1,4 @@
-"""Command line: `qa-engine score | demo | schema | eval rules|false-alarms|script|asr|emotion|satisfaction`."""
+"""Command line: `qa-engine score | demo | schema | eval rules|false-alarms|empathy|script|asr|emotion|satisfaction`."""
 
 from __future__ import annotations
 
@@ -210,6 +210,38 @@ def eval_false_alarms(split: str, labelled_split: str | None, as_json: bool) -> 
     click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_false_alarm_report(report))
 
 
+@eval_group.command(name="empathy")
+@click.option("--split", type=click.Choice(["dev", "test", "both"]), default="both", show_default=True,
+              help="of the empathy set (datasets/labelled/EMPATHY_JD.md): dev may be read and tuned on; test is "
+                   "scored once per change")
+@click.option("--before", "before_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="a checkout of an earlier version (its lexicons/ and models/) to measure beside this one; default: "
+                   "the recorded figures of the engine before issue 14 point 3")
+@click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
+def eval_empathy(split: str, before_dir: Path | None, as_json: bool) -> None:
+    """Empathy precision / recall / F1 on real JD agent turns (lexicon baseline, before, after) and empathy hits on 服务禁语 turns."""
+    from qa_engine.config import get_settings
+    from qa_engine.engine import EmotionModelMissing, Inspector
+    from qa_engine.evaluation import evaluate_empathy, format_empathy_report
+
+    # one-turn agent chats: no empathy rule reads the emotion scorer there, the lexicon one loads fastest
+    settings = get_settings().model_copy(update={"emotion_scorer": "lexicon"})
+    try:
+        inspector = Inspector(settings)
+        before = None
+        if before_dir is not None:
+            before = Inspector(settings.model_copy(update={"lexicons_dir": before_dir / "lexicons",
+                                                           "models_dir": before_dir / "models", "scorecards_dir": None,
+                                                           "embedder_dir": None}))
+    except (RulePackError, LexiconError, EmotionModelMissing) as exc:
+        _fail(f"cannot load rules: {exc}")
+    try:
+        report = evaluate_empathy(inspector, ("dev", "test") if split == "both" else (split,), before)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_empathy_report(report))
+
+
 @eval_group.command(name="script")
 @click.option("--split", type=click.Choice(["dev", "test", "all"]), default="test", show_default=True,
               help="test: held out (score once per change); dev: for tuning; see datasets/labelled/SCRIPT_STEPS.md")
@@ -297,8 +329,10 @@ def eval_satisfaction(as_json: bool) -> None:
 
 
 def _add_store_commands() -> None:
-    from qa_engine.store.cli import db_group, serve, users_group
+    from qa_engine.store.cli import alerts_group, db_group, sample, serve, users_group
 
+    main.add_command(alerts_group)
+    main.add_command(sample)
     main.add_command(db_group)
     main.add_command(users_group)
     main.add_command(serve)

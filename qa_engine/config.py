@@ -118,6 +118,18 @@ class Settings(BaseSettings):
     warning_days: int = 3
     warning_red_below: float = 60
     warning_yellow_below: float = 80
+    # Alert webhooks (qa_engine/store/alerts.py): each API process sends what is due every
+    # `alert_poll_seconds` (0: not in this process; `qa-engine alerts send` then does it), posting
+    # with `alert_timeout_seconds`; a failed try is retried after alert_retry_seconds x 3^(tries-1)
+    # (at most an hour) until `alert_max_attempts` tries.
+    alert_poll_seconds: float = Field(default=2.0, ge=0)
+    alert_timeout_seconds: float = Field(default=5.0, gt=0)
+    alert_retry_seconds: float = Field(default=10.0, gt=0)
+    alert_max_attempts: int = Field(default=8, ge=1)
+    # An agent is ranked in their team only with at least this many interactions in the range.
+    rank_min_interactions: int = Field(default=10, ge=1)
+    # An agent may appeal a scoring this many days after it was scored (then 409).
+    appeal_window_days: int = Field(default=7, ge=1, le=30)
 
     @field_validator("jwt_secret")
     @classmethod

@@ -17,7 +17,7 @@ from qa_engine.emotion import EmotionScorer, LexiconEmotionScorer, trajectory
 from qa_engine.lexicon import PhraseIndex
 from qa_engine.model_digest import folder_digest
 from qa_engine.rulepack import RulePackError, RuleSet, load_rules
-from qa_engine.rules import Resources, select_turns
+from qa_engine.rules import Resources, select_turns, vetoed_turns
 from qa_engine.rules.classifier import ClassifierOperator
 from qa_engine.schema import Hit, Interaction, Result, SatisfactionResult
 from qa_engine.scorecard import Scorecard, load_scorecards
@@ -252,7 +252,11 @@ class Inspector:
         interaction = ctx.interaction
         for rule in self.ruleset.rules:
             if interaction.channel in rule.spec.channels:
-                ctx.hits[rule.spec.id] = rule.evaluate(ctx, select_turns(rule.spec, ctx))
+                hits = rule.evaluate(ctx, select_turns(rule.spec, ctx))
+                if rule.spec.unless:  # the rule's veto (RuleSpec.unless), whatever its operator
+                    vetoed = vetoed_turns(rule.spec, ctx)
+                    hits = [h for h in hits if h.turn is None or h.turn not in vetoed]
+                ctx.hits[rule.spec.id] = hits
             else:
                 ctx.hits[rule.spec.id] = []
         _drop_contained(ctx.hits, self.rule_groups)

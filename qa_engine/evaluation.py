@@ -268,3 +268,99 @@ def format_script_report(report: dict[str, Any], show_errors: bool = False) -> s
             kind = f"missed (rows {e['gold']})" if e["gold"] else f"false (row {e['found_turn']})"
             lines.append(f"  {e['session']:<40} {e['step']:<14} {kind}")
     return "\n".join(lines)
+
+
+# --- empathy on real JD agent turns (datasets/labelled/EMPATHY_JD.md, issue 14 point 3)
+
+EMPATHY_LEXICON_RULES = frozenset({"empathy.phrase", "empathy.soothing"})
+# The engine before issue 14 point 3 (main at eb5b303: empathy pack 2026.11.2 without the forbidden
+# veto, models/empathy_ngram trained on written formulas only, threshold 0.30), measured by
+# `qa-engine eval empathy --before <a checkout of eb5b303>` (the lexicon row: its phrase rules alone).
+def _m(p: float, r: float, f: float, tp: int, fp: int, fn: int, taboo: int, taboo_hits: int, both: int) -> dict[str, Any]:
+    return {"precision": p, "recall": r, "f1": f, "tp": tp, "fp": fp, "fn": fn, "taboo_turns": taboo,
+            "taboo_hits": taboo_hits, "forbidden_and_empathy": both}
+
+
+EMPATHY_BEFORE: dict[str, Any] = {
+    "engine": "eb5b303 (empathy pack 2026.11.2, empathy_ngram threshold 0.30; recorded)",
+    "dev": {"lexicon": _m(0.7037, 0.623, 0.6609, 38, 16, 23, 89, 7, 8),
+            "engine": _m(0.5616, 0.6721, 0.6119, 41, 32, 20, 89, 18, 19)},
+    "test": {"lexicon": _m(0.8261, 0.5846, 0.6847, 38, 8, 27, 97, 4, 5),
+             "engine": _m(0.625, 0.6154, 0.6202, 40, 24, 25, 97, 13, 17)},
+}
+
+
+def is_taboo(row: dict) -> bool:
+    """A row of the empathy set that is a 服务禁语 by GUIDELINE.md: the reused written forbidden turns and
+    the written hard negatives that are rude, curt or an improper promise (their `note` says which)."""
+    note = row.get("note", "")
+    return row["kind"] == "forbidden_written" or (row["kind"] == "written_hard_negative" and (
+        note.startswith("rude or curt") or "taboo" in note or note == "improper promise"))
+
+
+def empathy_predictions(inspector, texts: Sequence[str]) -> list[dict[str, bool]]:
+    """Per agent turn scored on its own: any empathy hit (`engine`), a hit of the phrase rules
+    (`lexicon`), any forbidden hit (`forbidden`)."""
+    out = []
+    for text in texts:
+        fired = predict_turn(inspector, text)
+        empathy = fired.get("empathy", set()) - {"empathy.missing_when_upset"}
+        out.append({"engine": bool(empathy), "lexicon": bool(empathy & EMPATHY_LEXICON_RULES),
+                    "forbidden": bool(fired.get("forbidden_words"))})
+    return out
+
+
+def _empathy_rows(preds: list[dict], rows: list[dict], key: str) -> dict[str, Any]:
+    gold = [r["empathy"] for r in rows]
+    pred = [p[key] for p in preds]
+    m = prf(gold, pred)
+    taboo = [p for p, r in zip(pred, rows) if is_taboo(r)]
+    m["taboo_turns"], m["taboo_hits"] = len(taboo), sum(taboo)
+    m["forbidden_and_empathy"] = sum(p[key] and p["forbidden"] for p in preds)
+    return m
+
+
+def evaluate_empathy(inspector, splits: Sequence[str] = ("dev", "test"), before=None) -> dict[str, Any]:
+    """Empathy precision / recall / F1 of `inspector` on the in-domain empathy set (each agent turn as a
+    one-turn chat): the whole engine (any empathy hit) and its phrase rules alone (the lexicon baseline);
+    empathy hits on the set's 服务禁语 turns (is_taboo); turns where the engine raised a forbidden and an
+    empathy hit. `before`: an engine to measure beside it (else EMPATHY_BEFORE's recorded figures)."""
+    from qa_datasets.labelled_empathy_jd import load_empathy_jd
+
+    rows = load_empathy_jd()
+    report: dict[str, Any] = {"ruleset": inspector.ruleset.version, "splits": {}}
+    engines = {"after": inspector, **({"before": before} if before is not None else {})}
+    for split in splits:
+        part = [r for r in rows if r["split"] == split]
+        if not part:
+            raise ValueError(f"no empathy turns in split {split!r}")
+        entry: dict[str, Any] = {"turns": len(part), "empathy": sum(r["empathy"] for r in part),
+                                 "taboo": sum(map(is_taboo, part))}
+        for name, engine in engines.items():
+            preds = empathy_predictions(engine, [r["text"] for r in part])
+            entry[name] = {"lexicon": _empathy_rows(preds, part, "lexicon"), "engine": _empathy_rows(preds, part, "engine")}
+        if before is None and split in EMPATHY_BEFORE:
+            entry["before"] = EMPATHY_BEFORE[split]
+        report["splits"][split] = entry
+    report["before_engine"] = EMPATHY_BEFORE["engine"] if before is None else f"live: {before.ruleset.version}"
+    return report
+
+
+def format_empathy_report(report: dict[str, Any]) -> str:
+    lines = [f"empathy on real JD agent turns (datasets/labelled/EMPATHY_JD.md), ruleset {report['ruleset']}; "
+             f"before = {report['before_engine']}"]
+    head = (f"{'split':<5} {'approach':<34} {'precision':>9} {'recall':>7} {'f1':>6} {'tp':>4} {'fp':>4} {'fn':>4} "
+            f"{'taboo hits':>10} {'forb.+emp.':>10}")
+    lines.append(head)
+    for split, e in report["splits"].items():
+        for name, label in (("before", "lexicon only"), ("before", "engine"), ("after", "lexicon only"), ("after", "engine")):
+            m = e.get(name, {}).get("lexicon" if label == "lexicon only" else "engine")
+            if m is None:
+                continue
+            lines.append(f"{split:<5} {f'{name}: {label}':<34} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} "
+                         f"{m['tp']:>4} {m['fp']:>4} {m['fn']:>4} {m['taboo_hits']:>4}/{m['taboo_turns']:<5} "
+                         f"{m['forbidden_and_empathy']:>10}")
+        lines.append(f"{split:<5} {e['turns']} turns, {e['empathy']} empathy, {e['taboo']} 服务禁语 turns")
+    lines.append("taboo hits = empathy hits on the set's 服务禁语 turns (written forbidden turns, rude / curt / improper-promise "
+                 "hard negatives); forb.+emp. = turns where the engine raised both a forbidden and an empathy hit")
+    return "\n".join(lines)

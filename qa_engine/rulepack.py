@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from qa_engine.rules import OPERATORS, Resources, RuleOperator, RuleSpec
-from qa_engine.rules.logic import rule_matches
+from qa_engine.rules.base import rule_matches
 
 
 class RulePackError(ValueError):
@@ -60,7 +60,7 @@ def _order(rules: list[RuleOperator]) -> list[RuleOperator]:
         state[rid] = 1
         for ref in rule.depends_on():
             deps = [r for r in rules if rule_matches(ref, r.spec.id) and r.spec.id != rid]
-            if not deps:
+            if not deps and ref not in rule.optional_dependencies():
                 raise RulePackError(f"rule {rid} refers to unknown rule {ref!r}")
             for dep in deps:
                 visit(dep, path + [rid])

@@ -9,10 +9,20 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 if TYPE_CHECKING:
     from qa_engine.config import Settings
@@ -27,6 +37,58 @@ EmotionLabel = Literal["angry", "anxious", "sad", "neutral", "happy"]
 # Agent and team ids name rows (String(100) columns, foreign keys): empty or longer ids cannot.
 EntityId = Annotated[str, Field(min_length=1, max_length=100)]
 
+
+# Numbers, dates and times as the JSON Schema says, no more: pydantic alone also takes true/false and
+# "1.5" for a number, and a number (read as Unix time) for a date or time.
+def json_number(value: Any) -> Any:
+    """Before-validator of numbers from JSON: true, false and text are not numbers."""
+    if isinstance(value, (bool, str)):
+        raise PydanticCustomError("number_type", "Input should be a number")
+    return value
+
+
+DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+TIME = r"[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+# A time of day without an offset is local time in the report timezone (QA_REPORT_TIMEZONE); so is
+# midnight of a date given alone. With an offset it is RFC 3339 (JSON Schema's date-time).
+LOCAL_DATETIME = rf"{DATE}[T ]{TIME}"
+RFC3339 = rf"{DATE}[Tt ][0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{{2}}:[0-9]{{2}})"
+DATETIME_SHAPE = re.compile(rf"{DATE}|{LOCAL_DATETIME}|{RFC3339}")
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, date):
+        return value
+    if not (isinstance(value, str) and re.fullmatch(DATE, value)):
+        raise PydanticCustomError("date_type", "Input should be a date, YYYY-MM-DD")
+    return date.fromisoformat(value)  # a ValueError says which part is out of range
+
+
+def _iso_datetime(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not (isinstance(value, str) and DATETIME_SHAPE.fullmatch(value)):
+        raise PydanticCustomError("datetime_type", "Input should be a date and time, e.g. 2026-11-22T10:15:00+08:00")
+    return datetime.fromisoformat(value.upper())
+
+
+Number = Annotated[float, BeforeValidator(json_number)]
+OptionalNumber = Annotated[float | None, BeforeValidator(json_number)]  # constraints in Field stay in the schema
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+IsoDateTime = Annotated[
+    datetime,
+    BeforeValidator(_iso_datetime),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "string", "pattern": f"^{LOCAL_DATETIME}$", "description": "local time (report timezone)"},
+                {"type": "string", "format": "date", "description": "midnight, local time"},
+            ]
+        }
+    ),
+]
+
 DIMENSIONS = ("politeness", "forbidden_words", "empathy", "script_compliance", "emotion", "call_signals",
               "customer_outcome")
 
@@ -35,9 +97,9 @@ class Word(BaseModel):
     """One recognised word of an ASR turn."""
 
     text: str
-    start: float
-    end: float
-    probability: float | None = None
+    start: Number
+    end: Number
+    probability: OptionalNumber = None
 
 
 class Turn(BaseModel):
@@ -45,10 +107,10 @@ class Turn(BaseModel):
 
     role: Role
     text: str = Field(description="at most QA_MAX_TURN_CHARS characters (5,000 by default) on ingest")
-    start: float | None = Field(default=None, ge=0, description="seconds from the interaction start")
-    end: float | None = Field(default=None, ge=0)
+    start: OptionalNumber = Field(default=None, ge=0, description="seconds from the interaction start")
+    end: OptionalNumber = Field(default=None, ge=0)
     words: list[Word] | None = None
-    asr_confidence: float | None = Field(default=None, ge=0, le=1)
+    asr_confidence: OptionalNumber = Field(default=None, ge=0, le=1)
 
     @model_validator(mode="after")
     def _end_after_start(self) -> Turn:
@@ -63,9 +125,10 @@ class Turn(BaseModel):
 _UNPRINTABLE = {"Cc": "a control character", "Cf": "a format character", "Cs": "a lone surrogate",
                 "Zl": "a line separator", "Zp": "a paragraph separator"}  # fmt: skip
 # The API names an interaction in its URL path (`/v1/interactions/{id}`, `{id}/audio`,
-# `{id}/audio-link`, `bulk/{batch_id}`): an id those routes would read as another route, or a `.` /
-# `..` segment that clients resolve away, could be stored but never read back.
-_ROUTE_SUFFIXES = ("/audio", "/audio-link")
+# `{id}/audio-link`, `{id}/reviews`, `{id}/appeals`, `bulk/{batch_id}`): an id those routes would
+# read as another route, or a `.` / `..` segment that clients resolve away, could be stored but
+# never read back (or reviewed).
+ROUTE_SUFFIXES = ("/audio", "/audio-link", "/reviews", "/appeals")
 _ROUTE_PREFIX = "bulk/"
 # Instants that convert to UTC and to any report time zone (offsets within a day) without overflow.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -101,6 +164,22 @@ def _lone_surrogate(data: Any) -> str | None:
     return None
 
 
+def unroutable_id(value: str) -> str | None:
+    """Why `/v1/interactions/{value}` would not reach this interaction, or None if it does."""
+    segments = value.split("/")
+    if {".", ".."} & set(segments):
+        dots = ".." if ".." in segments else "."
+        return f"interaction_id {value!r} has a '{dots}' path segment, which URLs cannot carry"
+    if value.startswith(_ROUTE_PREFIX):
+        return (f"interaction_id {value!r} starts with '{_ROUTE_PREFIX}', which the API reads as "
+                "/v1/interactions/bulk/{batch_id}")  # fmt: skip
+    for suffix in ROUTE_SUFFIXES:
+        if value.endswith(suffix):
+            return (f"interaction_id {value!r} ends with '{suffix}', which the API reads as "
+                    f"/v1/interactions/{{id}}{suffix}")  # fmt: skip
+    return None
+
+
 class Interaction(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -123,7 +202,7 @@ class Interaction(BaseModel):
     channel: Channel
     agent_id: EntityId | None = None
     team_id: EntityId | None = None
-    started_at: datetime | None = None
+    started_at: IsoDateTime | None = None
     audio_path: str | None = None
     turns: list[Turn] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -145,16 +224,8 @@ class Interaction(BaseModel):
     @field_validator("interaction_id")
     @classmethod
     def _routable_id(cls, value: str) -> str:
-        if {".", ".."} & set(value.split("/")):
-            dots = ".." if ".." in value.split("/") else "."
-            raise ValueError(f"interaction_id {value!r} has a '{dots}' path segment, which URLs cannot carry")
-        if value.startswith(_ROUTE_PREFIX):
-            raise ValueError(f"interaction_id {value!r} starts with '{_ROUTE_PREFIX}', which the API reads as "
-                             "/v1/interactions/bulk/{batch_id}")  # fmt: skip
-        for suffix in _ROUTE_SUFFIXES:
-            if value.endswith(suffix):
-                raise ValueError(f"interaction_id {value!r} ends with '{suffix}', which the API reads as "
-                                 f"/v1/interactions/{{id}}{suffix}")  # fmt: skip
+        if why := unroutable_id(value):
+            raise ValueError(why)
         return value
 
     @field_validator("started_at")

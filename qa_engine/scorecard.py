@@ -181,7 +181,7 @@ class Scorecard(_Strict):
         if "script_compliance" in lost:
             for name in self.script.required:
                 if not script.steps[name].present:
-                    lost["script_compliance"].append((self.script.deduct_missing, f"缺少话术环节 {name} (-{self.script.deduct_missing:g})"))
+                    lost["script_compliance"].append((self.script.deduct_missing, f"{MISSING_STEP}{name} (-{self.script.deduct_missing:g})"))
             if not script.order_ok:
                 lost["script_compliance"].append((self.script.deduct_order, f"话术顺序错误 (-{self.script.deduct_order:g})"))
 
@@ -212,6 +212,14 @@ class Scorecard(_Strict):
             score = 0.0
         flag = "red" if critical or score < self.flags.red_below else "yellow" if score < self.flags.yellow_below else "green"
         return dimensions, score, flag, critical
+
+
+MISSING_STEP = "缺少话术环节 "  # a deduction for a required step not found: MISSING_STEP + step name + points
+
+
+def missing_steps(deductions: list[str]) -> list[str]:
+    """The required script steps a run deducted points for (from its script_compliance deductions)."""
+    return [d[len(MISSING_STEP) :].split(" ", 1)[0] for d in deductions if d.startswith(MISSING_STEP)]
 
 
 def load_scorecards(directory: Path) -> dict[str, Scorecard]:

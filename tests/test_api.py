@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 from statistics import mean
 
@@ -65,6 +67,21 @@ def env(request, tmp_path_factory):
                     headers[name] = {"Authorization": f"Bearer {r.json()['access_token']}"}
             yield Env(client, db, headers, settings.jwt_secret)
         db.dispose()
+
+
+@pytest.fixture
+def app_config(env):
+    """Change the running app's settings for one test (`app_config(rank_min_interactions=2)`); the
+    app reads them on every request. Restored afterwards."""
+    app = env.client.app
+    original = app.state.config
+
+    def change(**fields):
+        app.state.config = dataclasses.replace(original, **fields)
+        return app.state.config
+
+    yield change
+    app.state.config = original
 
 
 @pytest.fixture(autouse=True)
@@ -240,6 +257,45 @@ def test_review_queue_orders_by_severity_then_age(env):
     assert "l-5" in ids(env.get("/v1/review-queue?include_reviewed=true", "qa").json())
 
 
+def test_queue_and_page_say_why_an_item_is_flagged(env):
+    ingest(env, chat("w-1", RED))
+    item = next(i for i in env.get("/v1/review-queue", "qa").json()["items"] if i["interaction_id"] == "w-1")
+    detail = env.get("/v1/interactions/w-1", "qa").json()
+    found = [h for h in detail["result"]["hits"] if h["severity"] != "info"]
+    assert item["findings"] == len(found) > 0
+    rank = {"critical": 3, "major": 2, "minor": 1}
+    assert [rank[r["severity"]] for r in item["top_rules"]] == sorted((rank[r["severity"]] for r in item["top_rules"]), reverse=True)
+    top = next(r for r in item["top_rules"] if r["rule_id"].startswith("forbidden."))
+    assert top["dimension"] == "forbidden_words"
+    assert top["hits"] == sum(h["rule_id"] == top["rule_id"] for h in found)
+    dims = detail["result"]["dimensions"]
+    assert item["low_dimensions"] == {d: v["score"] for d, v in sorted(dims.items(), key=lambda kv: kv[1]["score"]) if v["score"] < 100}
+    assert "forbidden_words" in item["low_dimensions"]
+    # RED has no greeting and no closing: the required steps the run lost points for, with their rules.
+    missing = {m["step"]: m["rule_id"] for m in detail["missing_steps"]}
+    assert {"greeting", "closing"} <= set(missing) and missing["closing"] == "script.closing"
+    assert item["missing_steps"] == detail["missing_steps"]
+    assert all(f"缺少话术环节 {m}" in " ".join(dims["script_compliance"]["deductions"]) for m in missing)
+    assert item["reviewed_by"] is None and item["reviewed_at"] is None
+    review = {"overrides": [{"dimension": "empathy", "score": 80, "reason": "已安抚"}]}
+    assert env.post("/v1/interactions/w-1/reviews", "qa", json=review).status_code == 201
+    item = env.get("/v1/review-queue?include_reviewed=true", "qa").json()["items"][0]
+    assert item["reviewed_by"] == "qa" and item["reviewed_at"]
+    # Green: nothing to explain.
+    ingest(env, chat("w-2", GREEN))
+    green = next(i for i in env.get("/v1/interactions", "agent1").json()["items"] if i["interaction_id"] == "w-2")
+    assert green["missing_steps"] == [] and green["flag"] == "green"
+
+
+def test_rule_names_in_chinese_and_english(env):
+    names = {r["rule_id"]: r for r in env.get("/v1/rule-names", "agent1").json()}
+    assert names["forbidden.model_impatience"]["name_zh"] == "疑似不耐烦"
+    assert names["forbidden.model_impatience"]["operator"] == "classifier"
+    assert names["script.identity"]["name_zh"] == "身份核实" and names["script.identity"]["name_en"] == "Identity check"
+    # Every rule of the shipped packs has both names.
+    assert all(r["name_zh"] != r["rule_id"] and r["name_en"] != r["rule_id"] for r in names.values())
+
+
 # --- reviews and appeals ---------------------------------------------------------------------------
 
 
@@ -327,9 +383,13 @@ def test_appeal_flow(env):
     after = env.get("/v1/interactions/a-1", "agent1").json()
     assert after["result"]["score"] == 0 and after["final"]["score"] > 0
     assert after["appeals"][0]["status"] == "accepted"
-    second = env.post("/v1/interactions/a-1/appeals", "agent1", json={"reason": "new appeal"}).json()
+    again = env.post("/v1/interactions/a-1/appeals", "agent1", json={"reason": "new appeal"})
+    assert again.status_code == 409 and "appealed once" in again.json()["detail"]  # one appeal per scoring
+    ingest(env, chat("a-2", RED))
+    second = env.post("/v1/interactions/a-2/appeals", "agent1", json={"reason": "new appeal"}).json()
     rejected = env.post(f"/v1/appeals/{second['id']}/decision", "sup1", json={"decision": "rejected", "reason": "维持"})
-    assert rejected.status_code == 200 and rejected.json()["review"] is None
+    assert rejected.status_code == 200 and rejected.json()["review"]["hits"] == []  # recorded, nothing changed
+    assert rejected.json()["final"]["score"] == env.get("/v1/interactions/a-2", "qa").json()["result"]["score"]
     with env.db.session() as session:
         actions = session.scalars(select(AuditLog.action).order_by(AuditLog.id)).all()
         assert actions.count("appeal.file") == 2 and actions.count("appeal.decide") == 2
@@ -427,6 +487,7 @@ def _endpoints(appeal_id: int) -> list[tuple[str, str, dict | None, set[str]]]:
         ("GET", "/v1/interactions", None, {"admin", "qa", "sup1", "agent1"}),
         ("GET", "/v1/interactions/m-1", None, {"admin", "qa", "sup1", "agent1"}),
         ("GET", "/v1/review-queue", None, {"admin", "qa", "sup1"}),
+        ("GET", "/v1/rule-names", None, {"admin", "qa", "sup1", "agent1"}),
         ("POST", "/v1/interactions/m-1/reviews", review, {"admin", "qa", "sup1"}),
         ("POST", "/v1/interactions/m-1/appeals", {"reason": "x"}, {"admin", "sup1", "agent1"}),
         ("POST", f"/v1/appeals/{appeal_id}/decision", {"decision": "rejected", "reason": "x"}, {"admin", "qa", "sup1"}),
@@ -438,6 +499,12 @@ def _endpoints(appeal_id: int) -> list[tuple[str, str, dict | None, set[str]]]:
         ("POST", "/v1/users/agent2/activate", None, {"admin"}),
         ("POST", "/v1/users/nobody/deactivate", None, {"admin"}),
         ("GET", "/v1/auth/me", None, set(ROLE_USERS)),
+        ("GET", "/v1/qa-specialists", None, {"admin", "sup1"}),
+        ("POST", "/v1/assignments", {"interaction_ids": ["m-1"], "assignee": "qa"}, {"admin", "sup1"}),
+        ("GET", "/v1/assignments", None, {"admin", "qa", "sup1"}),
+        ("DELETE", "/v1/assignments/999999", None, {"admin", "sup1"}),
+        ("GET", "/v1/sampling-rules", None, {"admin", "sup1"}),
+        ("POST", "/v1/sampling-rules/999999/run", {"start": "2026-11-16", "end": "2026-11-22"}, {"admin", "sup1"}),
     ]
 
 

@@ -15,7 +15,7 @@ from conftest import SHARED
 from conftest_db import GREEN, RED, YELLOW
 from openpyxl import load_workbook
 from sqlalchemy import func, select
-from test_api import AGENT_TEAMS, Env, chat, clean, env, ingest  # noqa: F401 - fixtures used by name
+from test_api import AGENT_TEAMS, Env, app_config, chat, clean, env, ingest  # noqa: F401 - fixtures used by name
 
 from api.config import ApiConfig
 from qa_engine.store import kpi
@@ -48,15 +48,20 @@ def _kv(rows: list[list]) -> dict:
 def test_warning_rule():
     rule = kpi.WarningRule(days=3, red_below=60, yellow_below=80)
     d = [date(2026, 11, n) for n in range(1, 8)]
-    assert kpi.warning([(d[0], 50), (d[1], 40), (d[2], 90), (d[3], 50)], rule)["level"] == "green"
-    red = kpi.warning([(d[0], 90), (d[1], 50), (d[2], 59.9), (d[3], 10), (d[4], 95)], rule)
+    days = lambda *pairs: [kpi.Day(day, avg) for day, avg in pairs]  # noqa: E731
+    assert kpi.warning(days((d[0], 50), (d[1], 40), (d[2], 90), (d[3], 50)), rule)["level"] == "green"
+    red = kpi.warning(days((d[0], 90), (d[1], 50), (d[2], 59.9), (d[3], 10), (d[4], 95)), rule)
     assert red["level"] == "red" and red["days"] == d[1:4] and "below 60" in red["reason"]
-    yellow = kpi.warning([(d[0], 70), (d[1], 50), (d[2], 79.9)], rule)
+    yellow = kpi.warning(days((d[0], 70), (d[1], 50), (d[2], 79.9)), rule)
     assert yellow["level"] == "yellow" and yellow["days"] == d[0:3]
-    latest = kpi.warning([(x, 10) for x in d[:3]] + [(d[3], 100)] + [(x, 20) for x in d[4:7]], rule)
+    latest = kpi.warning(days(*[(x, 10) for x in d[:3]], (d[3], 100), *[(x, 20) for x in d[4:7]]), rule)
     assert latest["days"] == d[4:7]  # the most recent run
-    assert kpi.warning([(d[0], 10), (d[1], 10)], kpi.WarningRule(days=2))["level"] == "red"
-    assert kpi.warning([], rule) == {"level": "green", "reason": None, "days": []}
+    assert kpi.warning(days((d[0], 10), (d[1], 10)), kpi.WarningRule(days=2))["level"] == "red"
+    assert kpi.warning([], rule) == {"level": "green", "kind": None, "below": None, "reason": None, "days": []}
+    # a critical (一票否决) violation is red whatever the averages
+    critical = kpi.warning([kpi.Day(d[0], 95), kpi.Day(d[1], 90, critical=2)], rule)
+    assert (critical["level"], critical["kind"], critical["days"]) == ("red", "critical", [d[1]])
+    assert critical["reason"] == "2 critical (一票否决) violations"
 
 
 def test_warning_thresholds_come_from_settings():
@@ -74,8 +79,9 @@ def _seed_warnings(env: Env) -> None:
     ingest(env, chat("w3-0", RED, "A3", "2026-11-18"))  # A3 (T2): red, but one day only
 
 
-def test_agent_and_team_warnings(env):
+def test_agent_and_team_warnings(env, app_config):
     _seed_warnings(env)
+    app_config(rank_min_interactions=4)  # A1 has 4, A2 8
     red_score = env.get("/v1/interactions/w1-1", "admin").json()["result"]["score"]
     green_score = env.get("/v1/interactions/w1-0", "admin").json()["result"]["score"]
     assert red_score < 60 <= (red_score + green_score) / 2 < 80  # what the levels below rely on
@@ -87,7 +93,7 @@ def test_agent_and_team_warnings(env):
     assert a2["warning"]["level"] == "yellow" and len(a2["warning"]["days"]) == 4 and a2["rank"] == 1
     # Two low days in the range are not enough.
     short = env.get("/v1/agents/A1/summary?start=2026-11-19&end=2026-11-20", "admin").json()
-    assert short["warning"] == {"level": "green", "reason": None, "days": []}
+    assert short["warning"] == {"level": "green", "kind": None, "below": None, "reason": None, "days": []}
     assert env.get("/v1/agents/A3/summary", "sup2").json()["warning"]["level"] == "green"
     team = env.get("/v1/teams/T1/summary?start=2026-11-17&end=2026-11-20", "sup1").json()
     assert [(w["agent_id"], w["level"]) for w in team["warnings"]] == [("A1", "red"), ("A2", "yellow")]
@@ -112,7 +118,9 @@ def test_agent_export_csv_and_xlsx_match_the_json(env):
     assert int(head["interactions"]) == s["interactions"] == 4
     assert float(head["average score"]) == s["average_score"]
     assert float(head["礼貌用语使用率 politeness rate"]) == s["politeness_rate"]
-    assert head["warning"] == "red" and int(head["rank in team"]) == 2 and int(head["red"]) == s["flags"]["red"]
+    assert head["warning"] == "red" and int(head["red"]) == s["flags"]["red"]
+    assert head["rank in team"] == "" and head["rank note"] == s["rank_note"]  # 4 interactions: not ranked
+    assert "QA_RANK_MIN_INTERACTIONS" in s["rank_note"] and int(head["ranking needs interactions"]) == 10
     assert [row[0] for row in tables["daily"][1:]] == [d["date"] for d in s["daily"]]
     assert [float(row[2]) for row in tables["daily"][1:]] == [d["average_score"] for d in s["daily"]]
 
@@ -168,7 +176,7 @@ def test_list_and_read_rules(env):
     assert env.get("/v1/rules/packs/no_such_pack", "qa").status_code == 404
     assert env.get("/v1/rules/packs/forbidden?version=1", "qa").status_code == 404
     assert env.get("/v1/rules/packs/..%2Fsecrets", "qa").status_code in (404, 422)
-    assert env.get("/v1/rules/other", "qa").status_code == 422
+    assert env.get("/v1/rules/other", "qa").status_code == 404  # only packs and scorecards are kinds
 
 
 @pytest.mark.parametrize(

@@ -76,6 +76,26 @@ def test_customer_service_sentences(clf: OnnxEmotionClassifier, text: str, negat
     assert (polarity == "negative") == negative, (text, label, probs)
 
 
+# More service turns of the kinds the guideline names (CUSTOMER_EMOTION.md): closings with thanks, chasing,
+# elapsed time, giving up, complaint questions. Not in OBVIOUS (the eval table's list stays fixed).
+@pytest.mark.parametrize(
+    ("text", "negative"),
+    [
+        ("没有其他问题了，谢谢", False),
+        ("好的，麻烦了", False),
+        ("好的，谢谢", False),
+        ("怎么还没发货啊", True),
+        ("都一个礼拜了还没修好", True),
+        ("人呢？怎么不回复", True),
+        ("那算了，不买了", True),
+        ("已经等了三天了", True),
+    ],
+)
+def test_more_customer_service_sentences(clf: OnnxEmotionClassifier, text: str, negative: bool) -> None:
+    label, polarity, _, probs = clf.predict([text])[0]
+    assert (polarity == "negative") == negative, (text, label, probs)
+
+
 def test_obvious_list_is_the_tested_list() -> None:
     from qa_engine.emotion_eval import OBVIOUS
 

@@ -359,6 +359,8 @@ def test_id_with_slash_is_readable_reviewable_and_playable(api):
     [
         ("recordings/audio", "/audio"),
         ("calls/audio-link", "/audio-link"),
+        ("calls/reviews", "/reviews"),  # POST {id}/reviews would review `calls`
+        ("calls/appeals", "/appeals"),
         ("bulk/2026", "bulk/"),
         ("calls/../secret", "'..'"),
         (".", "'.'"),

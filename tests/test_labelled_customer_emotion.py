@@ -104,3 +104,60 @@ def test_training_turns_share_nothing_with_the_yardstick(rows):
     drawn = pool()[: len(train)]
     assert [d["text"] for d in drawn] == [r["text"] for r in train]  # the first batches of the draw, in order
     assert groups["chat_dev"] == ex["chat_dev_sessions"]
+
+
+def test_teacher_pool_shares_nothing_with_the_yardstick(rows):
+    """The unlabelled turns the customer teacher pseudo-labels (training.customer_teacher.pool_rows, with
+    the other jddc_replies window segments): no yardstick text, session, dialogue or jddc_replies window
+    group, no hand-labelled training turn, each text once, text matching its hash."""
+    import json
+
+    from qa_datasets.customer_emotion import TRAIN_FILE
+    from qa_datasets.labelled.sample_customer import replies_groups
+    from training.customer_teacher import _lines, pool_rows
+
+    pool = pool_rows(segments=True)
+    assert len(pool) >= 20_000
+    keys = [text_key(r["text"]) for r in pool]
+    assert len(set(keys)) == len(keys)
+    assert not set(keys) & {text_key(r["text"]) for r in rows}
+    labelled = {json.loads(x)["text_sha1"] for x in TRAIN_FILE.read_text(encoding="utf-8").splitlines() if x.strip()}
+    assert not {r["text_sha1"] for r in pool} & labelled
+    ex = customer_emotion_exclusions()
+    enc, dec = _lines(replies_path()), _lines(replies_path().with_suffix(".dec"))
+    group_of = replies_groups(enc, dec)
+    bad = {group_of[line - 1] for line in ex["jddc_replies_lines"]}
+    for r in pool:
+        assert hashlib.sha1(r["text"].encode("utf-8")).hexdigest() == r["text_sha1"]
+        if r["source"] == "jddc_replies":
+            assert group_of[r["line"] - 1] not in bad
+        elif r["source"] == "chat_dev":
+            assert r["session_id"] not in ex["chat_dev_sessions"]
+        else:
+            assert r["dialogue_idx"] not in ex["uss_dialogues"]
+
+
+def test_pseudo_labels_follow_the_teacher_threshold(rows, tmp_path):
+    """load_customer_pseudo: negative when the teacher's negative probability reaches its dev threshold,
+    else the likelier of neutral / positive; the emotion only when the teacher is clear inside the
+    polarity; a reference to a yardstick turn is refused."""
+    import json
+
+    from qa_datasets.customer_emotion import load_customer_pseudo
+    from training.customer_teacher import pool_rows
+
+    a, b, c = pool_rows()[:3]
+    ref = lambda r: {k: v for k, v in r.items() if k != "text"}  # noqa: E731
+    path = tmp_path / "pseudo.jsonl"
+    lines = [{"threshold": 0.4, "mix": 0.5},
+             {**ref(a), "p5": [0.7, 0.1, 0.0, 0.2, 0.0], "p3": [0.3, 0.6, 0.1]},  # 0.5*0.8 + 0.5*0.3 = 0.55
+             {**ref(b), "p5": [0.2, 0.2, 0.0, 0.6, 0.0], "p3": [0.3, 0.4, 0.3]},  # 0.35: neutral, clear
+             {**ref(c), "p5": [0.0, 0.0, 0.0, 0.5, 0.5], "p3": [0.1, 0.3, 0.6]}]  # 0.05: positive
+    path.write_text("\n".join(json.dumps(x) for x in lines), encoding="utf-8")
+    got = [(r["polarity"], r["label"], r["text"]) for r in load_customer_pseudo(path)]
+    assert got == [("negative", "angry", a["text"]), ("neutral", "neutral", b["text"]), ("positive", "happy", c["text"])]
+    yard = next(r for r in read_refs() if r["source"] == "jddc_replies")
+    path.write_text("\n".join(json.dumps(x) for x in [lines[0], {**yard, "p5": lines[1]["p5"], "p3": lines[1]["p3"]}]),
+                    encoding="utf-8")
+    with pytest.raises(ValueError, match="yardstick"):
+        load_customer_pseudo(path)

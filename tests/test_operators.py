@@ -137,6 +137,18 @@ def test_boolean_rule_cycle_and_unknown_reference_rejected(tmp_path):
         )
 
 
+def test_unless_vetoes_hits_on_the_same_turn_for_any_operator(tmp_path):
+    # RuleSpec.unless: no hit of the rule on a turn where a listed rule (id or prefix.*) hit; a prefix
+    # matching no loaded rule (its pack not loaded) vetoes nothing, an unknown id is refused
+    phrase = {"id": "e.calm", "dimension": "empathy", "operator": "phrase", "roles": ["agent"], "words": ["您放心"],
+              "unless": ["t.*", "paraphrase.*"]}
+    insp = make_inspector(tmp_path / "a", [kw("t.rude", words=["快点说"]), phrase])
+    r = insp.inspect(chat(("agent", "您放心，快点说"), ("agent", "您放心")))
+    assert [(h.rule_id, h.turn) for h in r.hits if h.rule_id.startswith(("e.", "t."))] == [("t.rude", 0), ("e.calm", 1)]
+    with pytest.raises(RulePackError, match="unknown rule 't.missing'"):
+        make_inspector(tmp_path / "b", [{**phrase, "unless": ["t.missing"]}])
+
+
 def test_bad_rule_pack_messages(tmp_path):
     with pytest.raises(RulePackError, match="unknown operator 'nope'"):
         make_inspector(tmp_path / "a", [{"id": "t.x", "dimension": "empathy", "operator": "nope"}])

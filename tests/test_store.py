@@ -41,6 +41,11 @@ TABLES = {
     "ingest_jobs",
     "batch_items",
     "server_secrets",
+    "alert_webhooks",
+    "alert_deliveries",
+    "sampling_rules",
+    "sampling_rule_assignees",
+    "review_assignments",
 }
 
 
@@ -300,5 +305,63 @@ def test_migration_0006_empties_the_payload_of_finished_jobs(tmp_path_factory):
                 with database.session() as session:
                     fields = {job.id: job.fields for job in session.scalars(select(IngestJob))}
                 assert fields == {"queued": payload, "running": payload, "done": {}, "failed": {}}
+            finally:
+                database.dispose()
+
+
+def test_migration_0009_carries_existing_reviews_into_the_final_columns(tmp_path_factory, inspector):
+    """A database reviewed before 0009 gets the final figures the application writes with a review:
+    the same data, written by the app, then taken down to 0007 and up again."""
+    from qa_engine.store.models import DimensionRow
+    from qa_engine.store.reviews import HitDecisionIn, OverrideIn, Reviewer, add_review
+
+    columns = ("has_critical", "final_score", "final_flag", "final_critical", "final_script_ok", "final_forbidden_hits")
+
+    def snapshot(database) -> dict:
+        with database.session() as session:
+            results = {r.interaction_id: tuple(getattr(r, c) for c in columns) for r in session.scalars(select(ResultRow))}
+            dims = {(d.result_id, d.dimension): d.final_score for d in session.scalars(select(DimensionRow))}
+            return {"results": results, "dims": dims}
+
+    for backend in backends():
+        with fresh_database(backend, tmp_path_factory.mktemp(f"mig9-{backend}")) as url:
+            migrate.upgrade(url)
+            database = Database(url)
+            try:
+                with database.session() as session:
+                    stored = {}
+                    for iid, turns in (("m9-crit", CRITICAL), ("m9-red", RED), ("m9-green", GREEN)):
+                        item = interaction(iid, *turns, agent_id="S1", team_id="ST1")
+                        stored[iid] = (None, save_result(session, item, inspector.inspect(item),
+                                                         content_hash=content_hash(item)))
+                    session.flush()
+                    who = Reviewer(None, "qa")
+                    crit = stored["m9-crit"][1]
+                    insult = next(h for h in crit.hits if h.rule_id == "forbidden.mock_insult")
+                    add_review(session, session.get(InteractionRow, "m9-crit"), crit, who,
+                               hits=[HitDecisionIn(insult.id, "dismiss")])
+                    red = stored["m9-red"][1]
+                    deflect = next(h for h in red.hits if h.rule_id == "forbidden.deflect")
+                    add_review(session, session.get(InteractionRow, "m9-red"), red, who,
+                               hits=[HitDecisionIn(deflect.id, "dismiss")])
+                    add_review(session, session.get(InteractionRow, "m9-red"), red, who,  # a later review
+                               hits=[HitDecisionIn(deflect.id, "confirm")],
+                               overrides=[OverrideIn("script_compliance", 100, "开场白有")])
+                    session.commit()
+                written = snapshot(database)
+                crit_row, red_row = written["results"]["m9-crit"], written["results"]["m9-red"]
+                # the insult dismissed: no 一票否决 left, the impatience phrase still counts
+                assert crit_row[0] is True and crit_row[1] > 0 and crit_row[3:] == (False, True, 1)
+                # deflect confirmed again (both forbidden phrases count); script set to 100 by hand
+                assert red_row[0] is False and red_row[3:] == (False, True, 2)
+                assert written["results"]["m9-green"] == (False, None, None, None, None, None)
+                assert sum(v is not None for v in written["dims"].values()) == 12  # two reviewed runs x 6
+            finally:
+                database.dispose()
+            migrate.downgrade(url, "0007")
+            migrate.upgrade(url)
+            database = Database(url)
+            try:
+                assert snapshot(database) == written
             finally:
                 database.dispose()

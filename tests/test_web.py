@@ -8,6 +8,7 @@ render time of a 30-minute, 400-turn call is measured and printed (not pass/fail
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -18,20 +19,23 @@ import sys
 import time
 import wave
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import numpy as np
+import openpyxl
 import pytest
 from conftest import REPO, SHARED
 from conftest_db import CRITICAL, GREEN, RED, YELLOW
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from sqlalchemy import select
 
 from qa_datasets.jddc import load_sessions
 from qa_engine.store import accounts, migrate
 from qa_engine.store.db import Database
-from qa_engine.store.models import Agent, Team
+from qa_engine.store.models import Agent, ResultRow, Team
 
 CHROMIUM = "/usr/bin/chromium"
 CALLS = SHARED / "audio" / "calls"
@@ -53,6 +57,7 @@ LOW_ASR = 0.6  # the engine's default QA_ASR_LOW_CONFIDENCE
 class Server:
     url: str
     audio_dir: Path
+    database_url: str
 
     def token(self, user: str) -> dict[str, str]:
         r = httpx.post(f"{self.url}/v1/auth/token", data={"username": user, "password": PASSWORD})
@@ -185,7 +190,7 @@ def server(tmp_path_factory) -> Server:
         else:
             pytest.fail(f"the app did not start; log: {(tmp / 'server.log').read_text()[-2000:]}")
         _seed(base, key)
-        yield Server(base, audio_dir)
+        yield Server(base, audio_dir, url)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -226,6 +231,13 @@ def login(page: Page, server: Server, user: str) -> None:
     expect(page.locator("#whoami")).to_contain_text(user)
 
 
+def rule_names(server: Server) -> dict[str, dict]:
+    return {r["rule_id"]: r for r in server.get("/v1/rule-names")}
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
 def rule_row(page: Page, rule_id: str) -> dict[str, int]:
     row = page.locator(f'#rules-table tr[data-rule="{rule_id}"]')
     return {c: int(row.locator(f'td[data-col="{c}"]').inner_text()) for c in ("hits", "reviewed", "confirmed", "dismissed")}
@@ -262,6 +274,17 @@ def test_review_a_flagged_call(server: Server, page: Page):
     assert ids == [it["interaction_id"] for it in api_queue["items"]]
     flags = page.locator("#queue-table tbody tr .flag").evaluate_all("els => els.map(e => e.dataset.flag)")
     assert flags == sorted(flags, key=lambda f: f != "red") and CALL_ID in ids
+    # Each row says why it is flagged: hit count, the top rules by name (not id), missing script steps.
+    names = rule_names(server)
+    item = next(it for it in api_queue["items"] if it["interaction_id"] == CALL_ID)
+    why = page.locator(f'#queue-table tr[data-id="{CALL_ID}"] td.why')
+    expect(why.locator(".why-count")).to_have_text(f'{item["findings"]} 条命中')
+    assert why.locator(".rule-name").all_inner_texts() == [
+        names[r["rule_id"]]["name_zh"] + (f' ×{r["hits"]}' if r["hits"] > 1 else "") for r in item["top_rules"]
+    ]
+    assert "forbidden." not in why.inner_text()
+    for m in item["missing_steps"]:
+        expect(why.locator(".why-missing")).to_contain_text(names[m["rule_id"]]["name_zh"])
     page.screenshot(path=str(SCREENSHOTS / "queue.png"), full_page=False)
 
     # Keyboard: j moves down, k up, Enter opens the selected one.
@@ -273,6 +296,35 @@ def test_review_a_flagged_call(server: Server, page: Page):
     page.keyboard.press("Enter")
     page.wait_for_selector("#transcript .turn")
     assert page.locator("#transcript .turn").count() == len(call["turns"])
+    # No developer timing in the header; the hits come before the override table, on screen at once.
+    assert not re.search(r"\d+ ms|渲染", page.locator(".ia-head").inner_text())
+    hits_box, scores_box = page.locator("#hits").bounding_box(), page.locator("#scores").bounding_box()
+    assert hits_box["y"] < scores_box["y"]
+    expect(page.locator("#hits .hit-card").first).to_be_in_viewport()
+    # Rules by name (also the rules a combined rule cites); missing required script steps are findings of their own.
+    assert not re.search(r"[a-z_]+\.[a-z_]+@\d", page.locator("#hits").inner_text())
+    card = page.locator(f'#hit-{to_dismiss["id"]}')
+    expect(card.locator(".rule-name")).to_have_text(names[to_dismiss["rule_id"]]["name_zh"])
+    expect(card.locator(".rule-name")).to_have_attribute("data-rule-id", to_dismiss["rule_id"])
+    assert call["missing_steps"], "the bad call lacks required script steps"
+    for m in call["missing_steps"]:
+        expect(page.locator(f'#hits .missing-step[data-step="{m["step"]}"]')).to_contain_text(
+            f'缺少话术环节：{names[m["rule_id"]]["name_zh"]}')
+    # Hit to hit in transcript order: n / p and the buttons; the hit's turn is brought into view.
+    findings = sorted((h for h in call["result"]["hits"] if h["severity"] != "info"),
+                      key=lambda h: (h["turn"] if h["turn"] is not None else 1e9, h["start"] or 0))  # fmt: skip
+    page.keyboard.press("n")
+    expect(page.locator("#hit-pos")).to_have_text(f"1/{len(findings)}")
+    expect(page.locator(f'#hit-{findings[0]["id"]}')).to_have_class(re.compile(r"\bcurrent\b"))
+    page.keyboard.press("n")
+    expect(page.locator(f'#hit-{findings[1]["id"]}')).to_have_class(re.compile(r"\bcurrent\b"))
+    expect(page.locator(f'#turn-{findings[1]["turn"]}')).to_be_in_viewport()
+    page.keyboard.press("p")
+    expect(page.locator("#hit-pos")).to_have_text(f"1/{len(findings)}")
+    page.click("#prev-hit")  # wraps to the last
+    expect(page.locator("#hit-pos")).to_have_text(f"{len(findings)}/{len(findings)}")
+    page.click("#next-hit")
+    expect(page.locator(f'#hit-{findings[0]["id"]}')).to_have_class(re.compile(r"\bcurrent\b"))
 
     # Predicted customer satisfaction beside the scores; the customer turns that drove it marked.
     sat = call["result"]["satisfaction"]
@@ -318,6 +370,7 @@ def test_review_a_flagged_call(server: Server, page: Page):
     if to_dismiss["severity"] == "critical" and not still_critical:
         assert final["score"] > call["result"]["score"] == 0
     assert page.locator("#score-final .big").inner_text() == f'{final["score"]:.1f}'
+    expect(page.locator("#reviewed-by")).to_contain_text("qa 复核于 ")
     assert page.locator("#score-auto .big").inner_text() == f'{call["result"]["score"]:.1f}'
     decisions = {h["id"]: h["decision"] for h in after_call["result"]["hits"]}
     assert decisions[to_dismiss["id"]] == "dismiss" and decisions[to_confirm["id"]] == "confirm"
@@ -331,6 +384,7 @@ def test_review_a_flagged_call(server: Server, page: Page):
     row = page.locator(f'#queue-table tr[data-id="{CALL_ID}"]')
     expect(row).to_have_count(1)
     expect(row.locator("td").nth(8)).to_contain_text(f'{final["score"]:.1f}')
+    expect(row.locator(".reviewed-by")).to_have_text(re.compile(r"^qa 复核于 \d{4}-\d{2}-\d{2} \d{2}:\d{2}$"))
 
     # Rule quality moves by exactly these decisions.
     page.goto(f"{server.url}/ui/#/rules")
@@ -373,11 +427,6 @@ def test_queue_filters_and_language(server: Server, page: Page):
     assert expected, "T2 has red interactions (chat-critical)"
     assert queue_rows(page, expected) == expected
     assert all(it["team_id"] == "T2" for it in server.get("/v1/review-queue", team="T2")["items"])
-    page.goto(f"{server.url}/ui/#/queue?rule=forbidden.mock_insult")
-    expected = [it["interaction_id"] for it in server.get("/v1/review-queue", rule="forbidden.mock_insult")["items"]]
-    assert "chat-critical" in expected
-    assert queue_rows(page, expected) == expected
-
     # Predicted dissatisfied only: the same interactions as the API's filter, each with its prediction.
     page.goto(f"{server.url}/ui/#/queue?dissatisfied=true&include_reviewed=true")
     items = server.get("/v1/review-queue", dissatisfied="true", include_reviewed="true")["items"]
@@ -387,12 +436,54 @@ def test_queue_filters_and_language(server: Server, page: Page):
     shown = page.locator('#queue-table tbody td[data-col="satisfaction"]').all_inner_texts() if expected else []
     assert shown == [fmt_sat(it["satisfaction"]) for it in items]
 
+    page.goto(f"{server.url}/ui/#/queue?rule=forbidden.mock_insult")
+    expected = [it["interaction_id"] for it in server.get("/v1/review-queue", rule="forbidden.mock_insult")["items"]]
+    assert "chat-critical" in expected
+    assert queue_rows(page, expected) == expected
+
     expect(page.locator("h1")).to_have_text("待复核")
     page.click("#lang-switch")
     expect(page.locator("h1")).to_have_text("To review")
     expect(page.locator("#nav")).to_contain_text("Rule quality")
+    # English mode: no Chinese in the chrome, the role named, rule names and reasons in English.
+    expect(page.locator("#whoami")).to_have_text("qa · QA specialist")
+    assert not CJK.search(" ".join(page.locator("#brand, #nav, #whoami, #logout").all_inner_texts()))  # the switch says 中文
+    assert not CJK.search(page.locator("#queue-table").inner_text()), page.locator("#queue-table").inner_text()
+    expect(page.locator("#queue-table td.why .rule-name").first).to_have_text(re.compile(r"^[ -~×]+$"))
+    page.goto(f"{server.url}/ui/#/i/chat-critical")
+    page.wait_for_selector("#transcript .turn")
+    chrome = page.locator("#hits .hits-head, #hits .hit-top, #hits .missing-step, #hits .decide").all_inner_texts()
+    assert chrome and not CJK.search(" ".join(chrome)), chrome
+    assert not CJK.search(page.locator("#scores thead").inner_text())
     page.click("#lang-switch")
+    page.goto(f"{server.url}/ui/#/queue")
     expect(page.locator("h1")).to_have_text("待复核")
+
+
+def test_back_keeps_filters_and_submit_and_next(server: Server, page: Page):
+    """From a filtered queue: open an item, back keeps the filters; review it with "submit and
+    next", which opens the next item of that queue; the reviewed one shows who reviewed it, when."""
+    login(page, server, "qa")
+    expected = [it["interaction_id"] for it in server.get("/v1/review-queue", team="T2")["items"]]
+    assert len(expected) >= 2
+    page.goto(f"{server.url}/ui/#/queue?team=T2")
+    assert queue_rows(page, expected) == expected
+    page.click(f'#queue-table tr[data-id="{expected[0]}"] a')
+    page.wait_for_selector("#transcript .turn")
+    page.click("#back")
+    page.wait_for_url("**/queue?team=T2")
+    assert queue_rows(page, expected) == expected
+    expect(page.locator("select[name=team]")).to_have_value("T2")
+    page.click(f'#queue-table tr[data-id="{expected[0]}"] a')
+    first = page.locator("#hits .hit-card[data-hit]").first
+    first.locator('button[data-decision="confirm"]').click()
+    page.click("#submit-next")
+    expect(page.locator("#ia-title")).to_have_text(expected[1])
+    done = server.get(f"/v1/interactions/{expected[0]}")
+    assert done["final"] and done["final"]["reviewer"] == "qa"
+    page.goto(f"{server.url}/ui/#/queue?team=T2&include_reviewed=true")
+    row = page.locator(f'#queue-table tr[data-id="{expected[0]}"]')
+    expect(row.locator(".reviewed-by")).to_contain_text("qa 复核于")
 
 
 def test_team_dashboard_and_agent_page(server: Server, page: Page):
@@ -402,9 +493,16 @@ def test_team_dashboard_and_agent_page(server: Server, page: Page):
     summary = server.get("/v1/teams/T1/summary", "sup1")
     rows = page.locator("#agents-table tbody tr")
     shown = rows.evaluate_all("rs => rs.map(r => [r.dataset.agent, r.dataset.warning])")
-    ranked = sorted(summary["agents"], key=lambda a: a["rank"])
+    ranked = sorted(summary["agents"], key=lambda a: (a["rank"] or 1e9, -(a["average_score"] or -1)))
     assert shown == [[a["agent_id"], (a["warning"] or {}).get("level", "green")] for a in ranked]
     assert dict(shown)["A5"] == "red" and dict(shown)["A6"] == "yellow"
+    # A critical (一票否决) violation is a red warning; agents below the minimum volume are not ranked.
+    assert dict(shown)["A1"] == "red"  # chat-critical2
+    assert next(a for a in summary["agents"] if a["agent_id"] == "A1")["warning"]["kind"] == "critical"
+    expect(page.locator("#rank-rule")).to_contain_text(str(summary["rank_min_interactions"]))
+    few = [a["agent_id"] for a in summary["agents"] if a["interactions"] < summary["rank_min_interactions"]]
+    assert "A5" in few and all(a["rank"] is None for a in summary["agents"] if a["agent_id"] in few)
+    expect(page.locator('#agents-table tr[data-agent="A5"] td.rank')).to_have_text("未排名")
     # predicted customer satisfaction: the team's KPI cards and each agent's figures
     assert summary["satisfaction_n"] == summary["interactions"]
     expect(page.locator('.kpi[data-kpi="averageSatisfaction"] .value')).to_have_text(fmt_sat(summary["average_satisfaction"]))
@@ -415,7 +513,38 @@ def test_team_dashboard_and_agent_page(server: Server, page: Page):
     assert sum(b["count"] for b in bands) == summary["interactions"]
     drawn = page.evaluate("() => Chart.getChart(document.querySelector('#dist-chart')).data.datasets[0].data")
     assert drawn == [b["count"] for b in bands]
+    # The score trend is the daily average score (final where reviewed), beside the automatic one.
+    trend = page.evaluate("() => Chart.getChart(document.querySelector('#team-trend')).data.datasets.map(d => d.data)")
+    assert trend == [[d["average_score"] for d in summary["daily"]], [d["automatic_average_score"] for d in summary["daily"]]]
     page.screenshot(path=str(SCREENSHOTS / "team.png"), full_page=True)
+
+    # A date range, kept in the URL; the figures and both exports follow it (downloads with the login token).
+    page.fill("#range input[name=start]", "2026-11-16")
+    page.fill("#range input[name=end]", "2026-11-18")
+    page.click("#range button[type=submit]")
+    page.wait_for_url("**/team/T1?start=2026-11-16&end=2026-11-18")
+    ranged = server.get("/v1/teams/T1/summary", "sup1", start="2026-11-16", end="2026-11-18")
+    assert 0 < ranged["interactions"] < summary["interactions"]
+    expect(page.locator('.kpi[data-kpi="interactions"] .value')).to_have_text(str(ranged["interactions"]))
+    with page.expect_download() as dl:
+        page.click("#export-csv")
+    assert dl.value.suggested_filename == "team-T1-summary-2026-11-16_2026-11-18.csv"
+    text = Path(dl.value.path()).read_text(encoding="utf-8-sig")
+    assert "interactions" in text and "2026-11-17" in text and "2026-11-20" not in text
+    with page.expect_download() as dl:
+        page.click("#export-xlsx")
+    assert dl.value.suggested_filename.endswith(".xlsx")
+    book = openpyxl.load_workbook(io.BytesIO(Path(dl.value.path()).read_bytes()))
+    assert {"summary", "daily", "agents"} <= set(book.sheetnames)
+    days = [row[0] for row in book["daily"].iter_rows(min_row=2, values_only=True)]
+    assert days and all("2026-11-16" <= str(d)[:10] <= "2026-11-18" for d in days)
+    # A range with nothing in it: empty states, not blank cards.
+    page.goto(f"{server.url}/ui/#/team/T1?start=2020-01-01&end=2020-01-31")
+    for empty in ("#agents-empty", "#dist-empty", "#trend-empty"):
+        expect(page.locator(empty)).to_be_visible()
+    # A favicon, served by the app.
+    icon = page.locator('link[rel="icon"]').get_attribute("href")
+    assert httpx.get(f"{server.url}/ui/{icon}").headers["content-type"].startswith("image/svg")
 
     # A supervisor's queue holds only their teams' interactions.
     page.goto(f"{server.url}/ui/#/queue?include_reviewed=true")
@@ -432,11 +561,18 @@ def test_team_dashboard_and_agent_page(server: Server, page: Page):
     page.wait_for_selector("#top-rules")
     top = server.get("/v1/agents/A1/top-rules", "sup1")
     assert top, "A1 has rule hits"
-    assert page.locator("#top-rules tbody tr code").all_inner_texts() == [r["rule_id"] for r in top]
+    assert page.locator("#top-rules tbody tr").evaluate_all("rs => rs.map(r => r.dataset.rule)") == [r["rule_id"] for r in top]
+    names = rule_names(server)
+    assert page.locator("#top-rules tbody tr .rule-name").all_inner_texts() == [names[r["rule_id"]]["name_zh"] for r in top]
     agent_summary = server.get("/v1/agents/A1/summary", "sup1")
     expect(page.locator("#standing")).to_have_attribute("data-warning", agent_summary["warning"]["level"])
     trend = page.evaluate("() => Chart.getChart(document.querySelector('#trend-chart')).data.datasets[0].data")
     assert trend == [d["average_score"] for d in agent_summary["daily"]]
+    # Every result, not only flagged ones (newest first, as the API lists them).
+    listed = server.get("/v1/interactions", "sup1", agent="A1", limit=20)
+    shown = page.locator("#agent-results tbody tr").evaluate_all("rs => rs.map(r => r.dataset.id)")
+    assert shown == [it["interaction_id"] for it in listed["items"]]
+    assert "green" in {it["flag"] for it in server.get("/v1/interactions", "sup1", agent="A1", limit=500)["items"]}
     page.screenshot(path=str(SCREENSHOTS / "agent.png"), full_page=True)
 
 
@@ -446,17 +582,24 @@ def test_agent_sees_only_their_own(server: Server, page: Page):
     expect(page.locator("#nav")).not_to_contain_text("复核队列")
     own = server.get("/v1/interactions", "agent1")["items"]
     assert own and all(it["agent_id"] == "A1" for it in own)
+    # All their results are on their page (green ones too), so they can open and appeal any.
+    page.wait_for_selector("#agent-results")
+    total = server.get("/v1/interactions", "agent1", limit=1)["total"]
+    expect(page.locator("#results-total")).to_have_text(str(total))
+    rows = page.locator("#agent-results tbody tr")
+    expect(rows).to_have_count(min(20, total))
+    if total > 20:
+        page.click("#more-results")
+        expect(rows).to_have_count(min(40, total))
+    # A green result opens with its appeal form like any other (and says when nothing was found).
+    green = next(it for it in server.get("/v1/interactions", "agent1", limit=500)["items"] if it["flag"] == "green")
+    page.goto(f"{server.url}/ui/#/i/{green['interaction_id']}")
+    expect(page.locator("#appeal-form")).to_be_visible()
+    expect(page.locator("#no-findings")).to_have_count(1 if green["findings"] == 0 else 0)
     page.goto(f"{server.url}/ui/#/i/{own[0]['interaction_id']}")
     page.wait_for_selector("#transcript .turn")
     expect(page.locator(".decide")).to_have_count(0)  # agents do not review
     expect(page.locator("#appeal-form")).to_be_visible()
-
-    # The appeal thread: the agent appeals, a QA specialist accepts, the agent sees the answer.
-    appealed = own[0]["interaction_id"]
-    page.fill("#appeal-form input[name=reason]", "客户先骂人，我只是复述")
-    page.click("#appeal-form button[type=submit]")
-    expect(page.locator('#appeals .appeal[data-status="open"]')).to_contain_text("客户先骂人，我只是复述")
-    expect(page.locator("#appeal-form")).to_have_count(0)  # one open appeal at a time
 
     page.goto(f"{server.url}/ui/#/i/{CALL_ID}")
     expect(page.locator("#ia-error")).to_contain_text("无权查看")
@@ -473,14 +616,173 @@ def test_agent_sees_only_their_own(server: Server, page: Page):
     stolen = link.replace(LONG_CALL_ID, CALL_ID, 1)
     assert httpx.get(f"{server.url}{stolen}").status_code == 401
 
+
+
+def test_appeal_naming_a_hit_accepted_from_the_inbox_changes_the_final_score_and_kpis(server: Server, page: Page):
+    appealed = "chat-critical2"  # A1 (T1): a critical insult, score 0, red
+    d = server.get(f"/v1/interactions/{appealed}", "agent1")
+    insult = next(h for h in d["result"]["hits"] if h["rule_id"] == "forbidden.mock_insult")
+    assert d["result"]["score"] == 0 and d["final"] is None and d["appeals"] == []
+    team_before = {a["agent_id"]: a for a in server.get("/v1/teams/T1/summary", "sup1")["agents"]}
+    a1_before = server.get("/v1/agents/A1/summary", "agent1")
+
+    # The agent ticks the contested hit in the page and appeals.
+    login(page, server, "agent1")
+    page.goto(f"{server.url}/ui/#/i/{appealed}")
+    form = page.locator("#appeal-form")
+    expect(form).to_be_visible()
+    expect(form.locator(".hint")).to_contain_text("申诉截止")
+    form.locator(f'input[name=hit][value="{insult["id"]}"]').check()
+    form.locator("input[name=reason]").fill("客户先骂人，我只是复述")
+    form.locator("button[type=submit]").click()
+    opened = page.locator('#appeals .appeal[data-status="open"]')
+    expect(opened).to_contain_text("客户先骂人，我只是复述")
+    expect(opened.locator(".contested .rule-name")).to_have_text(["禁语·嘲讽辱骂"])
+    expect(opened.locator(".contested .rule-name")).to_have_attribute("data-rule-id", "forbidden.mock_insult")
+    expect(page.locator("#appeal-form")).to_have_count(0)
+    assert server.get(f"/v1/interactions/{appealed}", "agent1")["appeals"][0]["hit_ids"] == [insult["id"]]
+
+    # The QA specialist finds it in the inbox (oldest first, by team) and in the queue (marked).
     page.click("#logout")
     login(page, server, "qa")
+    page.click('#nav a[href="#/appeals"]')
+    page.wait_for_selector("#appeals-table")
+    inbox = server.get("/v1/appeals", status="open")["items"]
+    assert [a["interaction_id"] for a in inbox] == page.locator("#appeals-table tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.id)") and appealed in [a["interaction_id"] for a in inbox]  # fmt: skip
+    page.click("#lang-switch")  # the inbox in English
+    expect(page.locator("h1")).to_have_text("Appeals (oldest first)")
+    assert not re.search(r"[\u4e00-\u9fff]", page.locator("#appeals-table thead").inner_text())
+    page.click("#lang-switch")
+    expect(page.locator("h1")).to_have_text("申诉处理（最早的在前）")
+    page.select_option("#appeal-filters select[name=team]", "T2")
+    page.click("#appeal-filters button[type=submit]")
+    page.wait_for_url("**team=T2**")
+    expect(page.locator(f'#appeals-table tr[data-id="{appealed}"]')).to_have_count(0)
+    page.goto(f"{server.url}/ui/#/queue?team=T1&flag=red")
+    marker = page.locator(f'#queue-table tr[data-id="{appealed}"] .appeal-marker')
+    expect(marker).to_have_attribute("data-appeal-status", "open")
+    page.goto(f"{server.url}/ui/#/appeals?status=open&team=T1")
+    page.click(f'#appeals-table tr[data-id="{appealed}"] a')
+
+    # The decision: the contested hit is ticked to be dismissed; accept.
+    li = page.locator('#appeals .appeal[data-status="open"]')
+    expect(li.locator(f'input[name=dismiss][value="{insult["id"]}"]')).to_be_checked()
+    li.locator(".decision-reason").fill("录音核实，属实")
+    li.locator('[data-appeal-decision="accepted"]').click()
+    expect(page.locator('#appeals .appeal[data-status="accepted"]')).to_contain_text("录音核实，属实")
+    after = server.get(f"/v1/interactions/{appealed}")
+    assert after["final"]["score"] > 0 and after["final"]["flag"] != "red"
+    assert next(h for h in after["result"]["hits"] if h["id"] == insult["id"])["decision"] == "dismiss"
+    expect(page.locator("#score-final .big")).to_have_text(f'{after["final"]["score"]:.1f}')
+    expect(page.locator("#appeal-form")).to_have_count(0)  # not again, for anyone
+    page.goto(f"{server.url}/ui/#/queue")
+    page.wait_for_selector("#queue-table, #queue-empty")
+    assert appealed not in page.locator("#queue-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
+
+    # KPIs follow the final score: the team dashboard's A1 row, the agent's average and warning.
+    a1 = server.get("/v1/agents/A1/summary", "agent1")
+    assert a1["average_score"] > a1_before["average_score"] and a1["critical"] == a1_before["critical"] - 1
+    assert a1["automatic"] == a1_before["automatic"] and a1["reviewed"] == a1_before["reviewed"] + 1
+    page.goto(f"{server.url}/ui/#/team/T1")
+    row = page.locator('#agents-table tr[data-agent="A1"]')
+    expect(row.locator("td").nth(3)).to_contain_text(f'{a1["average_score"]:.1f}')
+    expect(row.locator("td").nth(3)).to_contain_text(f'自动 {team_before["A1"]["automatic"]["average_score"]:.1f}')
+
+    # Past the appeal window (QA_APPEAL_WINDOW_DAYS, 7 days after scoring) the page says so, the API refuses.
+    late = "chat-red"  # A1's, not appealed
+    db = Database(server.database_url)
+    with db.session() as session:
+        res = session.scalar(select(ResultRow).where(ResultRow.interaction_id == late, ResultRow.is_current.is_(True)))
+        res.created_at -= timedelta(days=8)
+        session.commit()
+    db.dispose()
+
+    # The agent sees the outcome on their page and on the interaction.
+    page.click("#logout")
+    login(page, server, "agent1")
+    outcome = page.locator('#my-appeals tr[data-status="accepted"]')
+    expect(outcome).to_contain_text(appealed)
+    expect(outcome.locator("td.final")).to_contain_text(f'{after["final"]["score"]:.1f}')
+    expect(outcome).to_contain_text("录音核实，属实")
+    expect(page.locator('.kpi[data-kpi="averageScore"] .value')).to_have_text(f'{a1["average_score"]:.1f}')
     page.goto(f"{server.url}/ui/#/i/{appealed}")
-    page.fill('#appeals .appeal[data-status="open"] .decision-reason', "核实属实")
-    page.click('#appeals [data-appeal-decision="accepted"]')
-    expect(page.locator('#appeals .appeal[data-status="accepted"]')).to_contain_text("核实属实")
-    appeals = server.get(f"/v1/interactions/{appealed}", "agent1")["appeals"]
-    assert [(a["status"], a["decided_by"], a["decision_reason"]) for a in appeals] == [("accepted", "qa", "核实属实")]
+    expect(page.locator("#appeals .outcome")).to_contain_text(f'{after["final"]["score"]:.1f}')
+    expect(page.locator("#appeal-form")).to_have_count(0)
+    page.goto(f"{server.url}/ui/#/i/{late}")
+    expect(page.locator("#appeal-closed")).to_contain_text("申诉期已过")
+    expect(page.locator("#appeal-form")).to_have_count(0)
+    r = httpx.post(f"{server.url}/v1/interactions/{late}/appeals", headers=server.token("agent1"), json={"reason": "晚了"})
+    assert r.status_code == 409 and "QA_APPEAL_WINDOW_DAYS" in r.json()["detail"]
+
+
+def test_the_decision_picks_which_contested_hits_to_dismiss(server: Server, page: Page):
+    """A supervisor appeals for their agent, contesting two hits; the QA specialist unticks one of
+    them: accepted, the ticked hit is dismissed and the unticked one kept (confirmed)."""
+    iid = "chat-red2"  # A2 (T1)
+    d = server.get(f"/v1/interactions/{iid}")
+    deflect, model = (next(h for h in d["result"]["hits"] if h["rule_id"] == r) for r in
+                      ("forbidden.deflect", "forbidden.model_deflect"))  # fmt: skip
+    login(page, server, "sup1")
+    page.goto(f"{server.url}/ui/#/i/{iid}")
+    for h in (deflect, model):
+        page.locator(f'#appeal-form input[name=hit][value="{h["id"]}"]').check()
+    page.fill("#appeal-form input[name=reason]", "两处都是复述客户")
+    page.click("#appeal-form button[type=submit]")
+    li = page.locator('#appeals .appeal[data-status="open"]')
+    expect(li.locator(".contested .rule-name")).to_have_count(2)
+    page.click("#logout")
+    login(page, server, "qa")
+    page.goto(f"{server.url}/ui/#/i/{iid}")
+    # The model's hit reads as words, with a link to its turn (not the model's file name and probability).
+    card = page.locator(f'#hit-{model["id"]}')
+    expect(card.locator(".model-evidence")).to_have_text(
+        f'模型判断：疑似推诿，置信度 {model["score"]:.2f} · 轮次 {model["turn"] + 1}')
+    assert "forbidden_ngram" not in card.inner_text()
+    card.locator(".model-evidence .goto").click()
+    expect(page.locator(f'#turn-{model["turn"]}')).to_be_in_viewport()
+    li = page.locator('#appeals .appeal[data-status="open"]')
+    expect(li.locator(f'input[name=dismiss][value="{deflect["id"]}"]')).to_be_checked()
+    li.locator(f'input[name=dismiss][value="{model["id"]}"]').uncheck()
+    li.locator(".decision-reason").fill("第一处属实，第二处确为坐席所说")
+    li.locator('[data-appeal-decision="accepted"]').click()
+    expect(page.locator('#appeals .appeal[data-status="accepted"]')).to_have_count(1)
+    decisions = {h["id"]: h["decision"] for h in server.get(f"/v1/interactions/{iid}")["result"]["hits"]}
+    assert (decisions[deflect["id"]], decisions[model["id"]]) == ("dismiss", "confirm")
+    expect(page.locator(f'#hit-{deflect["id"]}')).to_have_class(re.compile(r"decided-dismiss"))
+
+
+# What people or the engine wrote (transcripts, quoted hit text, appeal and review text, team names):
+# content, not the page's chrome.
+CONTENT = (".said, .bubble, blockquote, .expl, .hit-pick .muted, .thread p, .reply p, .team-list a, "
+           "select[name=team], #lang-switch, .ia-head h1")
+
+
+def chinese_in_chrome(page: Page) -> list[str]:
+    return page.evaluate(
+        """sel => { const view = document.body.cloneNode(true); view.querySelectorAll(sel).forEach(e => e.remove());
+        const texts = [], walk = document.createTreeWalker(view, NodeFilter.SHOW_TEXT);
+        while (walk.nextNode()) texts.push(walk.currentNode.textContent.trim());
+        const attrs = [...view.querySelectorAll('[title], [placeholder], [aria-label]')]
+          .flatMap(e => [e.title, e.placeholder, e.getAttribute('aria-label')]).filter(Boolean);
+        return texts.concat(attrs).filter(t => /[\u4e00-\u9fff]/.test(t)); }""",
+        CONTENT,
+    )
+
+
+def test_english_mode_has_no_chinese_in_the_chrome(server: Server, page: Page):
+    login(page, server, "sup1")
+    page.click("#lang-switch")
+    expect(page.locator("#whoami")).to_have_text("sup1 · Supervisor")
+    for route, ready in (("#/queue", "#queue-table"), ("#/i/chat-critical2", "#transcript .turn"),
+                         (f"#/i/{CALL_ID}", "#transcript .turn"), ("#/team/T1", "#agents-table"),
+                         ("#/agent/A1", "#agent-results"), ("#/rules", "#rules-table"),
+                         ("#/appeals?status=", "#appeals-table, #appeals-empty")):  # fmt: skip
+        page.goto(f"{server.url}/ui/{route}")
+        page.wait_for_selector(ready)
+        found = chinese_in_chrome(page)
+        assert found == [], (route, found)
+    page.click("#lang-switch")
 
 
 def test_long_call_render_time(server: Server, page: Page):
@@ -515,3 +817,53 @@ def test_long_call_render_time(server: Server, page: Page):
         f"baseline {short_turns}-turn 30-s call: fetch {base['fetch_ms']:.0f} ms, render {base['render_ms']:.0f} ms, "
         f"open-to-usable {base['total_ms']:.0f} ms; ratio long/short open-to-usable {med['total_ms'] / base['total_ms']:.1f}x"
     )
+
+
+def test_supervisor_assigns_rows_and_the_specialist_sees_them_first(server: Server, page: Page):
+    """A supervisor ticks queue rows and assigns them to a QA specialist; the specialist's queue opens
+    on their assignments (a tab with the count), the other tab holds the whole queue, each row saying
+    to whom it is assigned."""
+    login(page, server, "sup1")
+    page.goto(f"{server.url}/ui/#/queue")
+    page.wait_for_selector("#queue-table")
+    ids = page.locator("#queue-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
+    chosen = ids[:2]
+    assert len(chosen) == 2 and all(server.get(f"/v1/interactions/{i}", "sup1")["team_id"] == "T1" for i in chosen)
+    expect(page.locator("#assign-selected")).to_be_disabled()
+    for iid in chosen:
+        page.check(f'#queue-table tr[data-id="{iid}"] input.pick')
+    expect(page.locator("#assign-selected")).to_have_text("分配所选（2）")
+    page.select_option("#assign-to", "qa")
+    page.click("#assign-selected")
+    for iid in chosen:
+        expect(page.locator(f'#queue-table tr[data-id="{iid}"] td[data-col="assignee"]')).to_have_text("qa")
+    mine = server.get("/v1/review-queue", "qa", assignee="me")["items"]
+    assert sorted(it["interaction_id"] for it in mine) == sorted(chosen)
+    expect(page.locator("#assign-to option")).to_have_text(["qa（待办 0）"])  # rendered before the assignment
+    # The supervisor's filter by specialist shows that specialist's load and rows.
+    page.goto(f"{server.url}/ui/#/queue?assignee=qa")
+    assert queue_rows(page, [it["interaction_id"] for it in mine]) == [it["interaction_id"] for it in mine]
+    expect(page.locator("select[name=assignee] option:checked")).to_have_text("qa（待办 2）")
+
+    page.click("#logout")
+    login(page, server, "qa")
+    page.goto(f"{server.url}/ui/#/queue")
+    expect(page.locator('#queue-tabs a[data-tab="mine"]')).to_have_class(re.compile(r"\bactive\b"))
+    expect(page.locator("#mine-count")).to_have_text("2")
+    assert queue_rows(page, [it["interaction_id"] for it in mine]) == [it["interaction_id"] for it in mine]
+    page.screenshot(path=str(SCREENSHOTS / "queue-assigned.png"), full_page=False)
+    page.click('#queue-tabs a[data-tab="all"]')
+    everything = [it["interaction_id"] for it in server.get("/v1/review-queue", "qa")["items"]]
+    assert queue_rows(page, everything) == everything
+    for iid in chosen:
+        expect(page.locator(f'#queue-table tr[data-id="{iid}"] td[data-col="assignee"]')).to_have_text("qa")
+    expect(page.locator("#queue-table input.pick")).to_have_count(0)  # specialists do not assign
+    page.click("#lang-switch")
+    expect(page.locator('#queue-tabs a[data-tab="mine"]')).to_contain_text("Assigned to me")
+    expect(page.locator("#queue-table thead")).to_contain_text("Assigned to")
+    page.click("#lang-switch")
+
+    # Left as found: the assignments are removed.
+    sup = server.token("sup1")
+    for a in httpx.get(f"{server.url}/v1/assignments", headers=sup).json()["items"]:
+        assert httpx.delete(f"{server.url}/v1/assignments/{a['id']}", headers=sup).status_code == 204

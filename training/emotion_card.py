@@ -86,6 +86,12 @@ CUSTOMER_EXPERIMENTS: list[tuple[Any, ...]] = [
     ("same, 4k general records, in-domain 2×, 6 epochs", 0.563, 0.785, 0.589, 0.819),
     ("**from scratch**: full general train split + 5,559 labelled turns (4×) + written patterns, 5 epochs "
      "(this model, best epoch 2)", 0.573, 0.744, 0.610, 0.837),
+    ("later, not adopted: same, in-domain 8×, 3 epochs", 0.555, 0.775, 0.574, 0.820),
+    ("later, not adopted: fine-tuned from this model, 12k general records + in-domain 4× + 3,490 turns "
+     "pseudo-labelled by the customer teacher (training.customer_teacher), 2 epochs, lr 0.0005", 0.581, 0.785, 0.565, 0.830),
+    ("later, not adopted: from scratch as this model + the 3,490 pseudo-labelled turns (4×), 5 epochs (best epoch 5; "
+     "its card run: test negative F1 0.579, JDDC agent turns read as negative 6.5 %, see docs/accuracy.md)",
+     0.598, 0.789, 0.558, 0.850),
 ]
 # Why from scratch although the fine-tuned runs are as good on dev: the previous model was trained on weak
 # "neutral" JDDC turns of chat_dev sessions that are now in the yardstick, and CUSTOMER_EMOTION.md asks
@@ -247,6 +253,8 @@ def write_card(out: Path, history: dict[str, Any], splits: dict[str, list[E.Emot
     rebuild = f"`.venv/bin/python -m training.train_lstm --out models/emotion_lstm` (defaults = `{flags}`)"
     if cfg.get("customer"):
         extra = (f"--customer --customer-repeat {cfg['customer_repeat']}" + (" --uss" if cfg.get("uss") else "")
+                 + (f" --pseudo {cfg['pseudo']}" if cfg.get("pseudo") else "")
+                 + (f" --pseudo-repeat {cfg['pseudo_repeat']}" if cfg.get("pseudo_repeat") is not None else "")
                  + (f" --max-train {history['max_train']}" if history.get("max_train") else "")
                  + f" --epochs {cfg['epochs']} --lr {cfg['lr']}")
         if cfg.get("init"):
@@ -254,6 +262,13 @@ def write_card(out: Path, history: dict[str, Any], splits: dict[str, list[E.Emot
                        "build/emotion_lstm_base` (its defaults), then the customer-service fine-tuning "
                        f"`.venv/bin/python -m training.train_lstm --init build/emotion_lstm_base --out "
                        f"models/emotion_lstm {extra}`")
+        elif cfg.get("pseudo"):
+            teacher = Path(cfg["pseudo"]).parent
+            head = json.loads(Path(cfg["pseudo"]).read_text(encoding="utf-8").split("\n", 1)[0])
+            segments = " --segments" if head.get("segments") else ""
+            rebuild = ("two steps: the customer teacher (e5 fine-tuned on the in-domain turns, pseudo-labels the "
+                       f"unlabelled ones) `.venv/bin/python -m training.customer_teacher --out {teacher}{segments}`, "
+                       f"then `.venv/bin/python -m training.train_lstm --out models/emotion_lstm {extra}`")
         else:
             rebuild = f"`.venv/bin/python -m training.train_lstm --out models/emotion_lstm {extra}`"
     customer_text = _customer_sections(history, splits, customer) if customer else ""

@@ -47,9 +47,12 @@ Export (`--export DIR`): the task's classifier as an ONNX turn classifier in the
 models/forbidden_ngram (training.train_forbidden_ngram.export; one category, `text: normalized`
 because the recipe trains on the engine's normalised text), its threshold the dev choice of the
 chosen option (rules + classifier, or the classifier alone), checked against the torch model.
-models/empathy_ngram is rebuilt with
+The issue-3 models/empathy_ngram was exported with
     .venv/bin/python -m training.politeness_compare --task empathy [--test] --export models/empathy_ngram
-(deterministic: seed 20261123, 1 torch thread; two runs give a byte-identical model.onnx).
+(deterministic: seed 20261123, 1 torch thread; two runs give a byte-identical model.onnx). Since issue 14
+point 3 the committed model is built by training/train_empathy.py (this recipe plus the apology for the
+customer's trouble, procedural apologies and rude turns as negatives, chosen on real JD agent turns);
+`--task empathy` here remains the issue-3 comparison on the written set.
 
 Run: .venv/bin/python -m training.politeness_compare [--task politeness|empathy] [--test] [--json out.json]
      [--export DIR] [--no-similar]
@@ -243,11 +246,26 @@ def classifier_scores(model: torch.nn.Linear, texts: Sequence[str]) -> np.ndarra
     return predict(model, char_ngrams([normalize(t).text for t in texts]))
 
 
+def served_scores(model: torch.nn.Linear, texts: Sequence[str], long_chars: int = 80) -> np.ndarray:
+    """P per turn as the `classifier` rule reads it (qa_engine.rules.classifier.model_inputs): the turn,
+    and overlapping windows of a turn longer than `long_chars`; the highest counts."""
+    from qa_engine.rules.classifier import model_inputs
+
+    inputs = [model_inputs(t, long_chars) for t in texts]
+    flat = classifier_scores(model, [w for ws in inputs for w in ws])
+    out, i = np.zeros(len(texts)), 0
+    for n, ws in enumerate(inputs):
+        out[n] = flat[i:i + len(ws)].max()
+        i += len(ws)
+    return out
+
+
 def export_classifier(task: Task, model: torch.nn.Linear, threshold: float, out: Path, check: Sequence[str],
                       extra: dict | None = None) -> dict:
     """Write `model` as an ONNX turn classifier (model.onnx, labels.json, metrics.json) the engine's
     `classifier` operator serves; then load it with TurnClassifier and compare it with the torch model
-    on `check` (as the rule reads a turn: qa_engine.rules.classifier.model_inputs)."""
+    on `check`, both read as the rule reads a turn (qa_engine.rules.classifier.model_inputs: a long turn
+    also in windows, the highest score counts; served_scores)."""
     from qa_engine.rules.classifier import model_inputs
     from qa_engine.turn_classifier import BUCKETS, TurnClassifier
     from training.train_forbidden_ngram import export
@@ -262,7 +280,7 @@ def export_classifier(task: Task, model: torch.nn.Linear, threshold: float, out:
     (out / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     clf = TurnClassifier(out, threads=1)
     served = np.array([clf.predict(model_inputs(t, 80))[0].max() for t in check])
-    torch_p = classifier_scores(model, check)
+    torch_p = served_scores(model, check)
     diff = float(np.abs(served - torch_p).max()) if len(check) else 0.0
     if diff > 1e-4 or any((served >= threshold) != (torch_p >= threshold)):
         raise RuntimeError(f"exported model disagrees with torch (max |diff| {diff:.2e})")

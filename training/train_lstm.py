@@ -54,6 +54,8 @@ class Config:
     customer: bool = False
     customer_repeat: int = 1
     uss: bool = False
+    pseudo: str | None = None  # a customer teacher's pseudo.jsonl (training.customer_teacher): unlabelled JD turns
+    pseudo_repeat: int | None = None  # times per epoch each pseudo-labelled turn is seen (None: customer_repeat)
     init: str | None = None  # fine-tune from an exported model folder (its vocabulary is kept)
     seed: int = SEED
     threads: int = 1  # with a neighbour on a 2-core box, 1 thread trains ~5x faster than 2 (OpenMP spin)
@@ -152,6 +154,7 @@ def pad(data: Encoded, idx: Sequence[int]) -> tuple[torch.Tensor, ...]:
 
 
 CUSTOMER_SOURCES = ("jd_customer_labelled", "customer_written", "uss_weak")
+PSEUDO_SOURCE = "jd_customer_pseudo"
 
 
 def batches(n: int, lengths: Sequence[int], size: int, rng: random.Random,
@@ -253,8 +256,11 @@ def train(train_recs: Sequence[EmotionRecord], dev_recs: Sequence[EmotionRecord]
     rng = random.Random(cfg.seed)
     lengths = [len(r) for r in tr.ids]
     # in-domain records seen customer_repeat times per epoch (the extra copies join the shuffle)
-    in_domain = [i for i, r in enumerate(train_recs) if r["source"] in CUSTOMER_SOURCES]
-    extra = in_domain * max(0, cfg.customer_repeat - 1)
+    # (pseudo-labelled turns pseudo_repeat times; extra copies listed pass by pass, in record order)
+    pseudo_repeat = cfg.customer_repeat if cfg.pseudo_repeat is None else cfg.pseudo_repeat
+    more = [cfg.customer_repeat - 1 if r["source"] in CUSTOMER_SOURCES
+            else pseudo_repeat - 1 if r["source"] == PSEUDO_SOURCE else 0 for r in train_recs]
+    extra = [i for k in range(max(more, default=0)) for i, m in enumerate(more) if m > k]
     history: dict = {"epochs": [], "vocab_size": len(vocab), "bigram_vocab_size": len(bigrams)}
     best: tuple[float, dict, int] | None = None
     steps = 0
@@ -523,13 +529,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--customer-repeat", type=int, default=Config.customer_repeat,
                     help="with --customer: each in-domain record is seen this many times per epoch")
     ap.add_argument("--uss", action="store_true", help="with --customer: add USS turn satisfaction as weak polarity")
+    ap.add_argument("--pseudo", default=None,
+                    help="with --customer: a teacher's pseudo.jsonl (training.customer_teacher); its unlabelled JD customer "
+                         "turns join train with the teacher's labels")
+    ap.add_argument("--pseudo-repeat", type=int, default=None,
+                    help="with --pseudo: each pseudo-labelled turn is seen this many times per epoch (default: --customer-repeat)")
     ap.add_argument("--init", default=None, help="fine-tune from this exported model folder (keeps its vocabulary)")
     ap.add_argument("--lr", type=float, default=Config.lr)
     args = ap.parse_args(argv)
     cfg = Config(epochs=args.epochs, unit=args.unit, threads=args.threads, emb=args.hidden, hidden=args.hidden,
                  max_len=args.max_len, keep=args.keep, bigrams=args.bigrams,
                  dropout=args.dropout, customer=args.customer, customer_repeat=args.customer_repeat,
-                 uss=args.uss, init=args.init, lr=args.lr)
+                 uss=args.uss, pseudo=args.pseudo, pseudo_repeat=args.pseudo_repeat, init=args.init, lr=args.lr)
     t0 = time.time()
     splits = make_splits(cfg.seed)
     train_recs = subsample(splits["train"], args.max_train, cfg.seed)
@@ -542,7 +553,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from qa_datasets.customer_emotion import load_customer_emotion, select
         from qa_datasets.emotion import customer_train
 
-        train_recs, added = customer_train(train_recs, uss=cfg.uss)
+        train_recs, added = customer_train(train_recs, uss=cfg.uss,
+                                              pseudo=Path(cfg.pseudo) if cfg.pseudo else None)
         history_added = added
         splits = {**splits, "train": train_recs}
         customer_dev = [{"text": r["text"], "label": r["label"], "polarity": r["polarity"]}

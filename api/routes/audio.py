@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -15,10 +14,11 @@ from sqlalchemy import select
 
 from api import views
 from api.deps import ConfigDep, Ingestor, SessionDep
+from api.openapi import errors
 from api.schemas import JobOut
 from api.security import Principal
 from qa_engine.redact import redact_value
-from qa_engine.schema import Interaction, check_limits
+from qa_engine.schema import Interaction, IsoDateTime, check_limits
 from qa_engine.store import repository as repo
 from qa_engine.store.models import IngestJob, ResultRow
 
@@ -63,8 +63,9 @@ def _save(upload: UploadFile, directory: Path, job_id: str, max_bytes: int) -> t
     response_model=JobOut,
     responses={
         200: {"description": "the same recording and fields were already stored or are being processed", "model": JobOut},
-        409: {"description": "the interaction is stored for another agent or team"},
-        413: {"description": "file too large (QA_MAX_UPLOAD_MB)"},
+        **errors(
+            {409: "the interaction is stored for another agent or team", 413: "file too large (QA_MAX_UPLOAD_MB)"}
+        ),
     },
     summary="Upload a call recording (processed in the background)",
 )
@@ -78,7 +79,7 @@ def upload_audio(
     interaction_id: Annotated[str, Form(min_length=1, max_length=200, examples=["call-20261122-0007"])],
     agent_id: Annotated[str | None, Form(max_length=100, examples=["A1024"])] = None,
     team_id: Annotated[str | None, Form(max_length=100, examples=["T-after-sales"])] = None,
-    started_at: Annotated[datetime | None, Form(examples=["2026-11-22T10:15:00+08:00"])] = None,
+    started_at: Annotated[IsoDateTime | None, Form(examples=["2026-11-22T10:15:00+08:00"])] = None,
     metadata: Annotated[
         str | None, Form(description="JSON object stored with the interaction", examples=['{"queue": "vip"}'])
     ] = None,
@@ -137,7 +138,12 @@ def _visible(principal: Principal, job: IngestJob | None) -> bool:
     return job is not None and (principal.role == "admin" or job.created_by == principal.username)
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, summary="Status of an audio upload job")
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobOut,
+    responses=errors({404: "no job with this id that the caller may see"}),
+    summary="Status of an audio upload job",
+)
 def get_job(job_id: str, session: SessionDep, principal: Ingestor) -> JobOut:
     """queued → running → done (with the result's id, score and flag) or failed (with the reason).
     Ingest users see the jobs they created; admins see all."""

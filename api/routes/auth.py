@@ -10,6 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from api import views
 from api.deps import ConfigDep, CurrentPrincipal, LimiterDep, SessionDep, client_address
+from api.openapi import errors
 from api.ratelimit import LOGIN_ADDRESS, LOGIN_USER
 from api.schemas import TokenOut, UserOut
 from api.security import create_access_token
@@ -22,10 +23,12 @@ router = APIRouter(prefix="/v1", tags=["auth"])
     "/auth/token",
     response_model=TokenOut,
     summary="Log in (OAuth2 password flow)",
-    responses={
-        401: {"description": "wrong username or password"},
-        429: {"description": "too many failed logins for this username or from this address (see Retry-After)"},
-    },
+    responses=errors(
+        {
+            401: "wrong username or password",
+            429: "too many failed logins for this username or from this address (see Retry-After)",
+        }
+    ),
 )
 def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],

@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from api.deps import Reader, Reviewer, SessionDep, visible_agent, visible_team
+from api.deps import NO_AGENT, NO_TEAM, Reader, Reviewer, ScorerDep, SessionDep, visible_agent, visible_team
+from api.openapi import errors
 from api.routes.summaries import End, Start, _check_range
-from api.schemas import RuleCount, RuleQuality, ScoreBand, ScoreDistribution, TeamOut
+from api.schemas import RuleCount, RuleName, RuleQuality, ScoreBand, ScoreDistribution, TeamOut
 from qa_engine.store import kpi
 from qa_engine.store.models import Agent, Team
 from qa_engine.store.rule_quality import rule_quality, top_rules
@@ -32,12 +33,16 @@ def list_teams(session: SessionDep, principal: Reviewer) -> list[TeamOut]:
 
 
 @router.get(
-    "/teams/{team_id}/score-distribution", response_model=ScoreDistribution, summary="How a team's scores spread"
+    "/teams/{team_id}/score-distribution",
+    response_model=ScoreDistribution,
+    responses=errors(NO_TEAM),
+    summary="How a team's scores spread",
 )
 def team_score_distribution(
     team_id: str, session: SessionDep, principal: Reviewer, start: Start = None, end: End = None
 ) -> ScoreDistribution:
-    """Interactions per 10-point score band (current automatic scores)."""
+    """Interactions per 10-point score band of the current runs: `count` by final scores (automatic
+    where not reviewed), `automatic` by automatic scores."""
     _check_range(start, end)
     visible_team(session, principal, team_id)
     bands = kpi.score_distribution(session, team_id=team_id, start=start, end=end)
@@ -46,7 +51,12 @@ def team_score_distribution(
     )
 
 
-@router.get("/agents/{agent_id}/top-rules", response_model=list[RuleCount], summary="An agent's most frequent rules")
+@router.get(
+    "/agents/{agent_id}/top-rules",
+    response_model=list[RuleCount],
+    responses=errors(NO_AGENT),
+    summary="An agent's most frequent rules",
+)
 def agent_top_rules(
     agent_id: str,
     session: SessionDep,
@@ -68,3 +78,20 @@ def get_rule_quality(session: SessionDep, principal: Reviewer, start: Start = No
     rules to fix. Supervisors see the figures of their teams' interactions."""
     _check_range(start, end)
     return [RuleQuality(**r) for r in rule_quality(session, principal.scope, start=start, end=end)]
+
+
+@router.get("/rule-names", response_model=list[RuleName], summary="Every rule's name in Chinese and English")
+def rule_names(principal: Reader, scorer: ScorerDep) -> list[RuleName]:
+    """The live rule packs' rules (`name_zh` / `name_en` in lexicons/packs/*.yaml; the id where a
+    pack gives none), so pages show names instead of ids; `operator` says which are a model's judgement."""
+    return [
+        RuleName(
+            rule_id=spec.id,
+            dimension=spec.dimension,
+            operator=spec.operator,
+            severity=spec.severity,
+            name_zh=spec.name_zh or spec.id,
+            name_en=spec.name_en or spec.name_zh or spec.id,
+        )
+        for spec in sorted(scorer.rule_names(), key=lambda spec: spec.id)
+    ]

@@ -12,7 +12,11 @@ from api.deps import MetricsDep, SessionDep
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Health check (database reachable)")
+@router.get(
+    "/healthz",
+    responses={503: {"description": "the database cannot be reached", "model": dict[str, str]}},
+    summary="Health check (database reachable)",
+)
 def healthz(session: SessionDep, response: Response) -> dict[str, str]:
     try:
         session.execute(text("SELECT 1"))

@@ -4,7 +4,6 @@ them back."""
 from __future__ import annotations
 
 import time
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, status
@@ -13,7 +12,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api import views
-from api.deps import ConfigDep, Ingestor, MetricsDep, Reader, ScorerDep, SessionDep, visible_interaction
+from api.deps import (
+    NO_INTERACTION,
+    ConfigDep,
+    Ingestor,
+    MetricsDep,
+    Reader,
+    ScorerDep,
+    SessionDep,
+    visible_interaction,
+)
+from api.openapi import errors
 from api.schemas import (
     MAX_ID,
     BulkIn,
@@ -27,7 +36,7 @@ from api.schemas import (
     Page,
 )
 from api.security import Principal
-from qa_engine.schema import Flag, Interaction, LimitExceeded, check_limits
+from qa_engine.schema import Flag, Interaction, IsoDate, LimitExceeded, check_limits
 from qa_engine.store import queue
 from qa_engine.store import repository as repo
 from qa_engine.store.models import IngestJob, ResultRow
@@ -82,8 +91,12 @@ def _within_limits(request: Request, items: list[tuple[tuple, Interaction]]) -> 
             "description": "queued (`wait=false`): the job; poll its `status_url` (also in `Location`)",
             "model": JobOut,
         },
-        409: {"description": "the interaction is stored for another agent or team"},
-        413: {"description": "request body larger than QA_MAX_BODY_MB"},
+        **errors(
+            {
+                409: "the interaction_id is stored for another agent or team (or changed concurrently: retry)",
+                413: "request body larger than QA_MAX_BODY_MB",
+            }
+        ),
     },
     summary="Score and store an interaction, or queue it",
 )
@@ -173,10 +186,12 @@ def _queue_one(body: Interaction, request: Request, response: Response, session,
     "/interactions/bulk",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=BulkOut,
-    responses={
-        409: {"description": "an interaction is stored for another agent or team; nothing is queued"},
-        413: {"description": "request body larger than QA_MAX_BODY_MB"},
-    },
+    responses=errors(
+        {
+            409: "an interaction is stored for another agent or team; nothing is queued",
+            413: "request body larger than QA_MAX_BODY_MB",
+        }
+    ),
     summary="Queue many interactions for scoring",
 )
 def ingest_bulk(
@@ -230,6 +245,7 @@ def _job_visible(principal: Principal, created_by: str) -> bool:
 @router.get(
     "/interactions/bulk/{batch_id}",
     response_model=BulkStatusOut,
+    responses=errors({404: "no bulk request with this id that the caller may see"}),
     summary="Progress of a bulk request",
 )
 def bulk_status(batch_id: str, session: SessionDep, principal: Ingestor) -> BulkStatusOut:
@@ -258,10 +274,11 @@ def bulk_status(batch_id: str, session: SessionDep, principal: Ingestor) -> Bulk
 def list_interactions(
     session: SessionDep,
     principal: Reader,
+    scorer: ScorerDep,
     agent: str | None = None,
     team: str | None = None,
-    start: Annotated[date | None, Query(description="from this local date (inclusive)")] = None,
-    end: Annotated[date | None, Query(description="to this local date (inclusive)")] = None,
+    start: Annotated[IsoDate | None, Query(description="from this local date (inclusive)")] = None,
+    end: Annotated[IsoDate | None, Query(description="to this local date (inclusive)")] = None,
     flag: Flag | None = None,
     dimension: Annotated[str | None, Query(description="lost points in this dimension")] = None,
     rule: Annotated[str | None, Query(description="has a hit of this rule id")] = None,
@@ -293,14 +310,25 @@ def list_interactions(
         satisfaction_max=satisfaction_max,
     )
     total, rows = repo.list_interactions(session, principal.scope, filters, limit=limit, offset=offset)
-    return views.page_out(session, total, rows, limit, offset)
+    return views.page_out(session, total, rows, limit, offset, scorer.step_rules())
 
 
 # `:path`: ids may hold `/` (the batch names recordings by their path below the folder). The app
 # includes this router after the routes with a suffix (`{interaction_id:path}/audio-link`), which
 # this one would otherwise match first.
-@router.get("/interactions/{interaction_id:path}", response_model=InteractionOut, summary="One interaction in full")
-def get_interaction(interaction_id: str, session: SessionDep, principal: Reader) -> InteractionOut:
+@router.get(
+    "/interactions/{interaction_id:path}",
+    response_model=InteractionOut,
+    responses=errors(NO_INTERACTION),
+    summary="One interaction in full",
+)
+def get_interaction(
+    interaction_id: str, session: SessionDep, principal: Reader, config: ConfigDep, scorer: ScorerDep
+) -> InteractionOut:
     """Transcript (redacted), current result with hit ids, final score after review, reviews,
-    appeals and the history of scoring runs."""
-    return views.interaction_out(session, visible_interaction(session, principal, interaction_id))
+    appeals, until when the current scoring may be appealed, the history of scoring runs and the
+    required script steps the current run did not find."""
+    row = visible_interaction(session, principal, interaction_id)
+    return views.interaction_out(
+        session, row, appeal_window_days=config.appeal_window_days, step_rules=scorer.step_rules()
+    )

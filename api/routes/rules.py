@@ -6,8 +6,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, status
 from sqlalchemy.exc import IntegrityError
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from api.deps import ConfigDep, Reviewer, RuleEditor, ScorerDep, SessionDep
+from api.openapi import errors
 from api.schemas import (
     MAX_ID,
     DiffItemOut,
@@ -28,6 +30,17 @@ router = APIRouter(prefix="/v1/rules", tags=["rules"])
 
 Kind = Literal["packs", "scorecards"]
 KIND = {"packs": "pack", "scorecards": "scorecard"}
+
+
+class KindConvertor(StringConvertor):
+    """`{kind:rule_kind}` matches only the kinds, so /v1/rules/rescore is not read as a kind: other
+    methods there get 405 with `Allow: POST`, not 422 for a kind named "rescore"."""
+
+    regex = "|".join(KIND)
+
+
+register_url_convertor("rule_kind", KindConvertor())
+NO_KIND = {404: "no such kind (packs, scorecards)"}
 Name = Annotated[str, Path(pattern=rv.NAME_PATTERN, description="pack name, or the scorecard's channel (call, chat)")]
 
 
@@ -52,7 +65,12 @@ def _enabled(scorer, kind: str, name: str, builtin: rv.RuleDoc | None) -> bool:
     return kind == "scorecard" or name in scorer.settings.rule_packs
 
 
-@router.get("/{kind}", response_model=list[RuleDocSummary], summary="List rule packs or scorecards")
+@router.get(
+    "/{kind:rule_kind}",
+    response_model=list[RuleDocSummary],
+    responses=errors(NO_KIND),
+    summary="List rule packs or scorecards",
+)
 def list_docs(kind: Kind, session: SessionDep, principal: Reviewer, scorer: ScorerDep) -> list[RuleDocSummary]:
     """Every built-in file and every uploaded version."""
     k = KIND[kind]
@@ -74,7 +92,12 @@ def list_docs(kind: Kind, session: SessionDep, principal: Reviewer, scorer: Scor
     return out
 
 
-@router.get("/{kind}/{name}", response_model=RuleDocOut, summary="Read a rule pack or scorecard")
+@router.get(
+    "/{kind:rule_kind}/{name}",
+    response_model=RuleDocOut,
+    responses=errors({404: "no such kind, built-in file or uploaded version"}),
+    summary="Read a rule pack or scorecard",
+)
 def read_doc(
     kind: Kind,
     name: Name,
@@ -92,9 +115,10 @@ def read_doc(
 
 
 @router.post(
-    "/{kind}/{name}",
+    "/{kind:rule_kind}/{name}",
     response_model=RuleDocOut,
     status_code=status.HTTP_201_CREATED,
+    responses=errors({**NO_KIND, 409: "another version was uploaded at the same time: retry"}),
     summary="Upload a new version of a rule pack or scorecard",
 )
 def upload_doc(

@@ -9,13 +9,20 @@ from sqlalchemy.orm import Session
 
 from api import views
 from api.deps import Admin, SessionDep
+from api.openapi import errors
 from api.schemas import MAX_ID, ApiKeyIn, ApiKeyOut, UserIn, UserOut
 from qa_engine.store import accounts
 
 router = APIRouter(prefix="/v1", tags=["users"])
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserOut, summary="Create a user")
+@router.post(
+    "/users",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    responses=errors({409: "a user with this username exists"}),
+    summary="Create a user",
+)
 def create_user(body: UserIn, session: SessionDep, principal: Admin) -> UserOut:
     try:
         user = accounts.create_user(
@@ -47,7 +54,7 @@ def _set_active(session: Session, username: str, active: bool, actor: str) -> Us
     "/users/{username}/deactivate",
     response_model=UserOut,
     summary="Deactivate a user (their tokens and API keys stop working at once)",
-    responses={404: {"description": "no such user"}, 409: {"description": "an admin's own account"}},
+    responses=errors({404: "no such user", 409: "an admin's own account"}),
 )
 def deactivate_user(username: str, session: SessionDep, principal: Admin) -> UserOut:
     if username == principal.username:  # so that the last admin cannot lock everyone out
@@ -59,7 +66,7 @@ def deactivate_user(username: str, session: SessionDep, principal: Admin) -> Use
     "/users/{username}/activate",
     response_model=UserOut,
     summary="Activate a user again",
-    responses={404: {"description": "no such user"}},
+    responses=errors({404: "no such user"}),
 )
 def activate_user(username: str, session: SessionDep, principal: Admin) -> UserOut:
     return _set_active(session, username, True, principal.username)
@@ -69,6 +76,7 @@ def activate_user(username: str, session: SessionDep, principal: Admin) -> UserO
     "/users/{username}/api-keys",
     status_code=status.HTTP_201_CREATED,
     response_model=ApiKeyOut,
+    responses=errors({404: "no such user"}),
     summary="Create an API key (shown once)",
 )
 def create_api_key(username: str, body: ApiKeyIn, session: SessionDep, principal: Admin) -> ApiKeyOut:
@@ -80,7 +88,12 @@ def create_api_key(username: str, body: ApiKeyIn, session: SessionDep, principal
     return ApiKeyOut(id=row.id, name=row.name, prefix=row.prefix, key=key)
 
 
-@router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke an API key")
+@router.delete(
+    "/api-keys/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors({404: "no such API key"}),
+    summary="Revoke an API key",
+)
 def revoke_api_key(key_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep, principal: Admin) -> Response:
     try:
         accounts.revoke_api_key(session, key_id, actor=principal.username)

@@ -17,12 +17,14 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import ConfigDep, Reader, SessionDep, visible_interaction
+from api.openapi import errors
 from api.schemas import AudioLink
 from api.security import AUDIO, Principal, create_token, token_claims
 from qa_engine.store.accounts import get_user
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 AUDIO_LINK_MINUTES = 30
+NO_AUDIO = {404: "no interaction with this id that the caller may see, or it has no audio on this server"}
 
 router = APIRouter(tags=["web"])
 
@@ -47,7 +49,12 @@ def audio_file(audio_path: str | None, audio_dir: Path | None) -> Path | None:
     return path if path.is_relative_to(base) and path.is_file() else None
 
 
-@router.get("/v1/interactions/{interaction_id:path}/audio-link", response_model=AudioLink, summary="A link to play a call")
+@router.get(
+    "/v1/interactions/{interaction_id:path}/audio-link",
+    response_model=AudioLink,
+    responses=errors(NO_AUDIO),
+    summary="A link to play a call",
+)
 def audio_link(interaction_id: str, session: SessionDep, principal: Reader, config: ConfigDep) -> AudioLink:
     row = visible_interaction(session, principal, interaction_id)
     if audio_file(row.audio_path, config.audio_dir) is None:
@@ -64,7 +71,15 @@ def audio_link(interaction_id: str, session: SessionDep, principal: Reader, conf
     return AudioLink(url=f"/v1/interactions/{path}/audio?token={token}", expires_in=AUDIO_LINK_MINUTES * 60)
 
 
-@router.get("/v1/interactions/{interaction_id:path}/audio", summary="Play a call (link from audio-link)")
+@router.get(
+    "/v1/interactions/{interaction_id:path}/audio",
+    response_class=FileResponse,
+    responses={
+        200: {"description": "the recording", "content": {"audio/*": {}, "application/octet-stream": {}}},
+        **errors({401: "the link is invalid, expired or for another interaction", **NO_AUDIO}),
+    },
+    summary="Play a call (link from audio-link)",
+)
 def audio(
     interaction_id: str,
     session: SessionDep,

@@ -109,11 +109,10 @@ def _read_lines(path: Path) -> list[str]:
         return [line.rstrip("\n") for line in fh]
 
 
-def _jddc_replies() -> dict[str, dict]:
-    enc = _read_lines(replies_path())
-    dec = _read_lines(replies_path().with_suffix(".dec"))
+def replies_groups(enc: list[str], dec: list[str]) -> list[int]:
+    """Per jddc_replies line (0-based), the index of the first line of its group: a run of consecutive
+    lines whose windows overlap (the file keeps no session ids)."""
     segs = [line.split(",") for line in enc]
-    # group = run of consecutive lines whose windows overlap (the file keeps no session ids)
     group_of: list[int] = []
     for i, s in enumerate(segs):
         if i and ((set(x for x in s if len(x) >= 6) & set(x for x in segs[i - 1] if len(x) >= 6))
@@ -121,6 +120,14 @@ def _jddc_replies() -> dict[str, dict]:
             group_of.append(group_of[-1])
         else:
             group_of.append(i)
+    return group_of
+
+
+def _jddc_replies() -> dict[str, dict]:
+    enc = _read_lines(replies_path())
+    dec = _read_lines(replies_path().with_suffix(".dec"))
+    segs = [line.split(",") for line in enc]
+    group_of = replies_groups(enc, dec)
     groups: dict[str, dict] = {}
     for i, s in enumerate(segs):
         gid = f"L{group_of[i] + 1}"

@@ -48,9 +48,17 @@ class RuleSpec(BaseModel):
     scope: Scope = Field(default_factory=Scope)
     explanation: str = "{text}"
     description: str = ""
+    # What people read instead of the id (review page, queue, exports): Chinese and English.
+    name_zh: str = ""
+    name_en: str = ""
     # Rules of one group are alternative ways to find one kind of finding (a phrase list and its
     # paraphrase patterns); overlapping hits within a group count once. Default: the rule alone.
     group: str | None = None
+    # A veto: no hit of this rule on a turn where one of these rules (ids, or `prefix.*` for every
+    # loaded rule under a prefix) has a hit; they are evaluated first. An id must name a loaded rule;
+    # a `prefix.*` may match none (its pack is not loaded: nothing vetoes). The empathy pack says
+    # `unless: [forbidden.*, paraphrase.*]`: a turn with a 服务禁语 hit earns no empathy hit.
+    unless: list[str] = Field(default_factory=list)
 
     @property
     def finding_group(self) -> str:
@@ -121,7 +129,11 @@ class RuleOperator(ABC):
     def depends_on(self) -> list[str]:
         """Rules whose hits this rule reads; they are evaluated first."""
         near = self.spec.scope.near
-        return [near.rule] if near else []
+        return ([near.rule] if near else []) + list(self.spec.unless)
+
+    def optional_dependencies(self) -> set[str]:
+        """References of depends_on that may match no loaded rule: the `prefix.*` ones of `unless`."""
+        return {ref for ref in self.spec.unless if ref.endswith(".*")}
 
     @abstractmethod
     def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
@@ -148,6 +160,19 @@ class RuleOperator(ABC):
             explanation=explanation,
             time=time,
         )
+
+
+def rule_matches(ref: str, rule_id: str) -> bool:
+    """`ref` names one rule, or all rules under a prefix with a trailing `.*`."""
+    return rule_id.startswith(ref[:-1]) if ref.endswith(".*") else rule_id == ref
+
+
+def vetoed_turns(spec: RuleSpec, ctx: InspectionContext) -> set[int]:
+    """Turns where a rule of `spec.unless` has a hit (their hits are already in ctx.hits)."""
+    if not spec.unless:
+        return set()
+    return {h.turn for rid, hits in ctx.hits.items() if any(rule_matches(ref, rid) for ref in spec.unless)
+            for h in hits if h.turn is not None}
 
 
 OPERATORS: dict[str, type[RuleOperator]] = {}

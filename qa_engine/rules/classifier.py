@@ -19,7 +19,7 @@ from pydantic import Field
 
 from qa_engine.context import InspectionContext, TurnView
 from qa_engine.normalize import to_simplified
-from qa_engine.rules.base import Resources, RuleOperator, RuleSpec, register
+from qa_engine.rules.base import Resources, RuleOperator, RuleSpec, register, vetoed_turns
 from qa_engine.rules.similar import clauses
 from qa_engine.schema import Hit
 from qa_engine.text_cache import Staged
@@ -40,7 +40,6 @@ class ClassifierOperator(RuleOperator):
         # Turns longer than this are also read in overlapping windows (the model reads at most
         # max_length tokens, so a violation at the end of a long turn would be cut off).
         long_turn_chars: int = Field(default=80, ge=16)
-        unless: list[str] = Field(default_factory=list, description="skip turns where one of these rules already hit")
 
     def __init__(self, spec: RuleSpec, resources: Resources) -> None:
         super().__init__(spec, resources)
@@ -53,9 +52,6 @@ class ClassifierOperator(RuleOperator):
             raise ValueError(f"rule {spec.id}: categories {sorted(unknown)} not in model {self.model.name} "
                              f"({', '.join(self.model.categories)})")
         self.wanted = {self.model.categories.index(c) for c in self.params.categories or self.model.categories}
-
-    def depends_on(self) -> list[str]:
-        return super().depends_on() + list(self.params.unless)
 
     def stage(self, contexts: list[InspectionContext], done: set) -> Staged | None:
         """The model work for the turns this rule may read in many interactions at once
@@ -80,7 +76,7 @@ class ClassifierOperator(RuleOperator):
         return model_windows(view.simplified.strip(), self.params.long_turn_chars)
 
     def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
-        skip = {h.turn for rule in self.params.unless for h in ctx.hits.get(rule, [])}
+        skip = vetoed_turns(self.spec, ctx)  # `unless` (every rule's veto): not even classified
         todo = [v for v in turns if v.index not in skip and self._classifiable(v)]
         if not todo:
             return []

@@ -7,13 +7,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from qa_engine.context import InspectionContext, TurnView
-from qa_engine.rules.base import RuleOperator, register
+from qa_engine.rules.base import RuleOperator, register, rule_matches
 from qa_engine.schema import EmotionLabel, Hit, Polarity
 
-
-def rule_matches(ref: str, rule_id: str) -> bool:
-    """`ref` names one rule, or all rules under a prefix with a trailing `.*`."""
-    return rule_id.startswith(ref[:-1]) if ref.endswith(".*") else rule_id == ref
+__all__ = ["BooleanOperator", "EmotionOperator", "rule_matches"]
 
 
 @register("boolean")

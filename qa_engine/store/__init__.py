@@ -2,7 +2,7 @@
 
 Modules: `models` (tables), `db` (engine and sessions), `repository` (write path and queries),
 `reviews` (reviews and appeals), `final_score`, `kpi` (summaries), `accounts` (users, API keys),
-`migrate` (Alembic from Python).
+`assignments` (review assignment and sampling rules), `migrate` (Alembic from Python).
 """
 
 from qa_engine.store.db import Database, database_url

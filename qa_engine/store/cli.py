@@ -4,6 +4,8 @@ qa-engine db upgrade|downgrade|current
 qa-engine users create USERNAME --role ROLE [--agent-id A] [--team T ...] [--password-stdin]
 qa-engine users api-key USERNAME --name NAME      # prints the key once
 qa-engine users deactivate|activate USERNAME      # tokens and API keys stop (work again) at once
+qa-engine alerts send [--loop]                    # send due alert webhooks (hosts without the API)
+qa-engine sample --since yesterday [--until D] [--rule ID ...]  # run the sampling rules (nightly)
 qa-engine serve [--host H] [--port P] [--no-migrate]
 """
 
@@ -147,6 +149,106 @@ def users_deactivate(username: str, url: str | None) -> None:
 def users_activate(username: str, url: str | None) -> None:
     """Activate USERNAME again (their unexpired tokens and unrevoked API keys work again)."""
     _set_active(username, True, url)
+
+
+@click.group("alerts")
+def alerts_group() -> None:
+    """Alert webhooks (configured through the API: POST /v1/alert-webhooks)."""
+
+
+@alerts_group.command("send")
+@click.option("--loop", is_flag=True, help="keep sending every QA_ALERT_POLL_SECONDS until stopped")
+@url_option
+def alerts_send(loop: bool, url: str | None) -> None:
+    """Send the alerts that are due (an API process does this itself unless QA_ALERT_POLL_SECONDS=0)."""
+    import time
+
+    from qa_engine.config import get_settings
+    from qa_engine.store.alerts import SendPolicy, send_due
+    from qa_engine.store.db import Database
+
+    settings = get_settings()
+    policy = SendPolicy.from_settings(settings)
+    db = Database(_url(url))
+    try:
+        while True:
+            counts = send_due(db, policy)
+            if not loop:
+                click.echo(", ".join(f"{n} {outcome}" for outcome, n in counts.items()))
+                return
+            time.sleep(settings.alert_poll_seconds or 2.0)
+    finally:
+        db.dispose()
+
+
+@click.command("sample")
+@click.option("--since", default="yesterday", show_default=True,
+              help="first local date (YYYY-MM-DD, today, yesterday); its whole week (or day) is sampled")
+@click.option("--until", default="today", show_default=True, help="last local date")
+@click.option("--rule", "rule_ids", type=click.IntRange(min=1), multiple=True,
+              help="only this sampling rule (repeatable); default: every active rule")
+@url_option
+def sample(since: str, until: str, rule_ids: tuple[int, ...], url: str | None) -> None:
+    """Run the sampling rules (抽检计划) over --since..--until and print what each assigned, one line
+    per assignment. Deterministic and idempotent: a rerun over the same days assigns nothing twice,
+    so a nightly `qa-engine sample --since yesterday` tops up each week as it fills. Exit code 1 when
+    a rule could not run (e.g. none of its QA specialists is active), 2 for bad options."""
+    from qa_engine.batch.cli import _day
+    from qa_engine.config import get_settings
+    from qa_engine.store import assignments as asg
+
+    tz = get_settings().report_timezone
+    try:
+        start, end = _day(since, tz), _day(until, tz)
+        asg.check_range(start, end)
+    except (click.BadParameter, asg.AssignmentError) as exc:
+        click.echo(f"qa-engine: error: {exc.message if isinstance(exc, click.BadParameter) else exc}", err=True)
+        sys.exit(2)
+    try:
+        failed = _sample(_url(url), start, end, rule_ids)
+    except Exception as exc:  # noqa: BLE001 - database down or not migrated: one line, not a traceback
+        if exc.__class__.__module__.split(".")[0] not in ("sqlalchemy", "psycopg", "sqlite3"):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        click.echo(f"qa-engine: error: {exc.__class__.__name__}: {first} (qa-engine db upgrade first?)", err=True)
+        sys.exit(1)
+    sys.exit(1 if failed else 0)
+
+
+def _sample(url: str, start, end, rule_ids: tuple[int, ...]) -> int:
+    """Run the rules; print what each assigned; the number of rules that could not run."""
+    from qa_engine.store import assignments as asg
+    from qa_engine.store.db import Database
+
+    db = Database(url)
+    failed = 0
+    try:
+        with db.session() as session:
+            rules = asg.active_rules(session, list(rule_ids))
+            missing = sorted(set(rule_ids) - {r.id for r in rules})
+            if missing:
+                click.echo(f"qa-engine: error: no active sampling rule {', '.join(map(str, missing))}", err=True)
+                sys.exit(2)
+            if not rules:
+                click.echo("no active sampling rules")
+            for rule in rules:
+                try:
+                    run = asg.run_rule(session, rule, start, end, actor="qa-engine sample")
+                except asg.AssignmentError as exc:
+                    session.rollback()
+                    failed += 1
+                    click.echo(f"qa-engine: error: rule {rule.id} ({rule.name}): {exc}", err=True)
+                    continue
+                session.commit()
+                click.echo(f"rule {rule.id} ({rule.name}, {rule.team_id or 'every team'}) {start}..{end}: "
+                           f"{len(run.assigned)} assigned")  # fmt: skip
+                for a in run.assigned:
+                    b = run.bucket_of[a.interaction_id]
+                    click.echo(f"  {a.interaction_id} -> {a.assignee.username} ({b.flag}, agent {b.agent_id or '-'}, "
+                               f"{rule.period} of {b.period_start})")  # fmt: skip
+    finally:
+        db.dispose()
+    return failed
 
 
 @click.command("serve")

@@ -1,5 +1,11 @@
 """KPI summaries over current results, as SQL aggregates (the same on SQLite and PostgreSQL).
 
+Every figure counts the final score where people reviewed the run (`results.final_*`, written with
+each review and each decided appeal) and the automatic one otherwise: score, flag, critical
+(一票否决), dimension scores, script compliance and forbidden-phrase hits. Turn and call
+measurements (politeness, empathy, emotion, silence, interruptions) are the engine's. `automatic`
+and `reviewed` in a summary keep the automatic figures beside them (the auto-vs-final view).
+
 Definitions (all over the current result of each interaction in the date range):
 - pass rate: share not flagged red;
 - 礼貌用语使用率: agent turns with a politeness phrase / agent turns; empathy rate likewise;
@@ -7,11 +13,14 @@ Definitions (all over the current result of each interaction in the date range):
 - script compliance rate: share whose script_compliance dimension lost no points;
 - 情绪安抚有效率: share de-escalated among interactions whose customer started negative;
 - silence / interruptions: averages over the interactions with turn times (calls);
+- warning: red on a critical (一票否决) violation in the range, else red when `days` consecutive
+  working days (days with interactions) averaged below `red_below`, yellow likewise below
+  `yellow_below`, else green (`WarningRule`);
+- rank: by average score among the team's agents with at least `min_interactions` in the range
+  (`agent_ranks`); fewer are not ranked;
 - predicted customer satisfaction: the average predicted satisfaction (-2..2) and the share predicted
   dissatisfied (probability >= 0.5), over the runs that carry a prediction (`satisfaction_n` of them;
-  runs stored before the model, or scored with it off, count in neither);
-- warning: red when `days` consecutive working days (days with interactions) averaged below
-  `red_below`, yellow likewise below `yellow_below`, else green (`WarningRule`).
+  runs stored before the model, or scored with it off, count in neither).
 """
 
 from __future__ import annotations
@@ -27,6 +36,15 @@ from sqlalchemy.orm import Session
 
 from qa_engine.store.models import DimensionRow, InteractionRow, ResultRow
 from qa_engine.store.repository import DISSATISFIED_PROBABILITY
+
+
+# The figures KPIs count: after review where there is one, else automatic.
+SCORE = func.coalesce(ResultRow.final_score, ResultRow.score)
+FLAG = func.coalesce(ResultRow.final_flag, ResultRow.flag)
+CRITICAL = func.coalesce(ResultRow.final_critical, ResultRow.has_critical)
+SCRIPT_OK = func.coalesce(ResultRow.final_script_ok, ResultRow.script_ok)
+FORBIDDEN_HITS = func.coalesce(ResultRow.final_forbidden_hits, ResultRow.forbidden_hits)
+DIMENSION_SCORE = func.coalesce(DimensionRow.final_score, DimensionRow.score)
 
 
 def _count_if(cond) -> Any:
@@ -107,11 +125,26 @@ def _satisfaction_kpis(row) -> dict[str, Any]:
 def _flag_counts():
     return (
         func.count(ResultRow.id).label("n"),
-        func.avg(ResultRow.score).label("avg_score"),
-        _count_if(ResultRow.flag == "red").label("red"),
-        _count_if(ResultRow.flag == "yellow").label("yellow"),
-        _count_if(ResultRow.flag == "green").label("green"),
+        func.avg(SCORE).label("avg_score"),
+        _count_if(FLAG == "red").label("red"),
+        _count_if(FLAG == "yellow").label("yellow"),
+        _count_if(FLAG == "green").label("green"),
+        _count_if(CRITICAL.is_(True)).label("critical"),
+        _count_if(ResultRow.final_score.is_not(None)).label("reviewed"),
+        func.avg(ResultRow.score).label("auto_avg_score"),
+        _count_if(ResultRow.flag == "red").label("auto_red"),
+        _count_if(ResultRow.flag == "yellow").label("auto_yellow"),
+        _count_if(ResultRow.flag == "green").label("auto_green"),
     )
+
+
+def _automatic(row) -> dict[str, Any]:
+    n = int(row.n)
+    return {
+        "average_score": _num(row.auto_avg_score, 1),
+        "pass_rate": _ratio(n - int(row.auto_red), n),
+        "flags": {"red": int(row.auto_red), "yellow": int(row.auto_yellow), "green": int(row.auto_green)},
+    }
 
 
 def summary(
@@ -133,8 +166,8 @@ def summary(
             func.coalesce(func.sum(ResultRow.agent_turns), 0).label("agent_turns"),
             func.coalesce(func.sum(ResultRow.polite_turns), 0).label("polite_turns"),
             func.coalesce(func.sum(ResultRow.empathy_turns), 0).label("empathy_turns"),
-            func.coalesce(func.sum(ResultRow.forbidden_hits), 0).label("forbidden_hits"),
-            _count_if(ResultRow.script_ok.is_(True)).label("script_ok"),
+            func.coalesce(func.sum(FORBIDDEN_HITS), 0).label("forbidden_hits"),
+            _count_if(SCRIPT_OK.is_(True)).label("script_ok"),
             _count_if(negative_start).label("negative_start"),
             _count_if(and_(negative_start, ResultRow.deescalated.is_(True))).label("deescalated"),
             func.avg(ResultRow.silence_total_s).label("avg_silence"),
@@ -144,7 +177,7 @@ def summary(
     ).one()
     n = int(row.n)
     dims = session.execute(
-        _runs(DimensionRow.dimension, func.avg(DimensionRow.score))
+        _runs(DimensionRow.dimension, func.avg(DIMENSION_SCORE))
         .join(DimensionRow, DimensionRow.result_id == ResultRow.id)
         .where(*where)
         .group_by(DimensionRow.dimension)
@@ -161,6 +194,9 @@ def summary(
         "average_score": _num(row.avg_score, 1),
         "pass_rate": _ratio(n - int(row.red), n),
         "flags": {"red": int(row.red), "yellow": int(row.yellow), "green": int(row.green)},
+        "critical": int(row.critical),
+        "reviewed": int(row.reviewed),
+        "automatic": _automatic(row),
         "dimensions": {d: _num(avg, 1) for d, avg in dims},
         "politeness_rate": _ratio(row.polite_turns, row.agent_turns),
         "forbidden_per_100": _ratio(100 * int(row.forbidden_hits), n, 2),
@@ -179,6 +215,9 @@ def summary(
                 "red": int(d.red),
                 "yellow": int(d.yellow),
                 "green": int(d.green),
+                "critical": int(d.critical),
+                "reviewed": int(d.reviewed),
+                "automatic_average_score": _num(d.auto_avg_score, 1),
             }
             for d in daily
         ],
@@ -202,6 +241,9 @@ def agent_breakdown(
             "average_score": _num(r.avg_score, 1),
             "pass_rate": _ratio(int(r.n) - int(r.red), int(r.n)),
             "flags": {"red": int(r.red), "yellow": int(r.yellow), "green": int(r.green)},
+            "critical": int(r.critical),
+            "reviewed": int(r.reviewed),
+            "automatic": _automatic(r),
             **_satisfaction_kpis(r),
         }
         for r in rows
@@ -217,22 +259,30 @@ def score_distribution(
     end: date | None = None,
     width: int = 10,
 ) -> list[dict[str, Any]]:
-    """Interactions per score band [lo, lo + width) (the last band includes 100)."""
+    """Interactions per score band [lo, lo + width) (the last band includes 100): `count` by final
+    scores (automatic where not reviewed), `automatic` by automatic ones."""
     edges = list(range(0, 100, width))
+
+    def bands(score) -> list:
+        return [_count_if(and_(score >= lo, score < lo + width if lo + width < 100 else true())) for lo in edges]
+
     counts = session.execute(
-        _base(
-            *(
-                _count_if(and_(ResultRow.score >= lo, ResultRow.score < lo + width if lo + width < 100 else true()))
-                for lo in edges
-            )
-        ).where(*_where(agent_id, team_id, start, end))
+        _base(*bands(SCORE), *bands(ResultRow.score)).where(*_where(agent_id, team_id, start, end))
     ).one()
-    return [{"from": lo, "to": min(lo + width, 100), "count": int(n)} for lo, n in zip(edges, counts, strict=True)]
+    final, auto = counts[: len(edges)], counts[len(edges) :]
+    return [
+        {"from": lo, "to": min(lo + width, 100), "count": int(n), "automatic": int(a)}
+        for lo, n, a in zip(edges, final, auto, strict=True)
+    ]
 
 
-def agent_ranks(rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Rank by average score within a breakdown (1 = best; ties share a rank; no interactions: unranked)."""
-    scored = sorted((r for r in rows if r["average_score"] is not None), key=lambda r: -r["average_score"])
+def agent_ranks(rows: list[dict[str, Any]], min_interactions: int = 1) -> dict[str, int]:
+    """Rank by average score within a breakdown (1 = best; ties share a rank). Agents with fewer
+    than `min_interactions` are not ranked (two lucky interactions do not make the best agent)."""
+    scored = sorted(
+        (r for r in rows if r["average_score"] is not None and r["interactions"] >= min_interactions),
+        key=lambda r: -r["average_score"],
+    )
     ranks: dict[str, int] = {}
     for i, r in enumerate(scored):
         same = i and scored[i - 1]["average_score"] == r["average_score"]
@@ -250,13 +300,22 @@ class WarningRule:
     yellow_below: float = 80
 
 
-def _latest_run(daily: list[tuple[date, float | None]], below: float, days: int) -> list[date]:
+@dataclass(frozen=True)
+class Day:
+    """One working day of an agent: average (final) score and interactions with a critical violation."""
+
+    date: date
+    average: float | None
+    critical: int = 0
+
+
+def _latest_run(daily: list[Day], below: float, days: int) -> list[date]:
     """The most recent run of at least `days` consecutive working days averaging below `below`."""
     found: list[date] = []
     run: list[date] = []
-    for day, avg in daily:
-        if avg is not None and avg < below:
-            run.append(day)
+    for day in daily:
+        if day.average is not None and day.average < below:
+            run.append(day.date)
             if len(run) >= days:
                 found = list(run)
         else:
@@ -264,32 +323,51 @@ def _latest_run(daily: list[tuple[date, float | None]], below: float, days: int)
     return found
 
 
-def warning(daily: list[tuple[date, float | None]], rule: WarningRule) -> dict[str, Any]:
-    """Red / yellow / green for one agent from their daily averages (oldest first)."""
+def warning(daily: list[Day], rule: WarningRule) -> dict[str, Any]:
+    """Red / yellow / green for one agent from their working days (oldest first): red on any
+    critical (一票否决) violation, else by consecutive low days. `kind` says which rule fired and
+    `below` its threshold (the page words it in its language)."""
+    critical = [d.date for d in daily if d.critical]
+    if critical:
+        n = sum(d.critical for d in daily)
+        return {
+            "level": "red",
+            "kind": "critical",
+            "below": None,
+            "reason": f"{n} critical (一票否决) violation{'s' if n > 1 else ''}",
+            "days": critical,
+        }
     for level, below in (("red", rule.red_below), ("yellow", rule.yellow_below)):
         run = _latest_run(daily, below, rule.days)
         if run:
             return {
                 "level": level,
+                "kind": "consecutive_low",
+                "below": below,
                 "reason": f"{len(run)} consecutive working days with a daily average below {below:g}",
                 "days": run,
             }
-    return {"level": "green", "reason": None, "days": []}
+    return {"level": "green", "kind": None, "below": None, "reason": None, "days": []}
+
+
+def days_of(summary_daily: list[dict[str, Any]]) -> list[Day]:
+    """The working days of a `summary`'s `daily` list."""
+    return [Day(_as_date(d["date"]), d["average_score"], d["critical"]) for d in summary_daily]
 
 
 def agent_daily_averages(
     session: Session, *, team_id: str, start: date | None = None, end: date | None = None
-) -> dict[str, list[tuple[date, float]]]:
-    """Each agent of a team: (date, average score) per working day, oldest first."""
+) -> dict[str, list[Day]]:
+    """Each agent of a team: their working days, oldest first."""
     rows = session.execute(
-        _runs(ResultRow.agent_id, ResultRow.occurred_date, func.avg(ResultRow.score))
+        _runs(ResultRow.agent_id, ResultRow.occurred_date, func.avg(SCORE), _count_if(CRITICAL.is_(True)))
         .where(*_current(None, team_id, start, end), ResultRow.agent_id.is_not(None))
         .group_by(ResultRow.agent_id, ResultRow.occurred_date)
         .order_by(ResultRow.agent_id, ResultRow.occurred_date)
     ).all()
-    out: dict[str, list[tuple[date, float]]] = defaultdict(list)
-    for agent_id, day, avg in rows:
-        out[agent_id].append((_as_date(day), round(float(avg), 1)))  # as the daily trend shows it
+    out: dict[str, list[Day]] = defaultdict(list)
+    for agent_id, day, avg, critical in rows:
+        out[agent_id].append(Day(_as_date(day), round(float(avg), 1), int(critical)))  # as the daily trend shows it
     return dict(out)
 
 

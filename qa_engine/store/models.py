@@ -137,6 +137,7 @@ class ResultRow(Base):
     __tablename__ = "results"
     __table_args__ = (
         CheckConstraint(_in("flag", FLAGS), name="flag"),
+        CheckConstraint(_in("final_flag", FLAGS), name="final_flag"),
         Index(
             "uq_results_one_current",
             "interaction_id",
@@ -152,13 +153,17 @@ class ResultRow(Base):
             sqlite_where=text("is_current = 1"),
             postgresql_where=text("is_current"),
         ),
-        Index(  # covering: a team's breakdown and ranks read the index only
+        Index(  # covering: a team's breakdown, ranks and warnings read the index only (final or automatic)
             "ix_results_team_day_current",
             "team_id",
             "occurred_date",
             "agent_id",
             "score",
             "flag",
+            "final_score",
+            "final_flag",
+            "has_critical",
+            "final_critical",
             "is_current",  # SQLite treats the index as covering only with it
             sqlite_where=text("is_current = 1"),
             postgresql_where=text("is_current"),
@@ -195,6 +200,14 @@ class ResultRow(Base):
     customer_start: Mapped[str | None] = mapped_column(String(10))
     deescalated: Mapped[bool | None] = mapped_column(Boolean)
     script_ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    has_critical: Mapped[bool] = mapped_column(Boolean, default=False)  # a critical rule (一票否决) hit
+    # After people's review (the latest review of this run; null before any): what KPIs count. The
+    # automatic values above stay as the engine produced them (the auto-vs-final view).
+    final_score: Mapped[float | None] = mapped_column(Float)
+    final_flag: Mapped[str | None] = mapped_column(String(10))
+    final_critical: Mapped[bool | None] = mapped_column(Boolean)
+    final_script_ok: Mapped[bool | None] = mapped_column(Boolean)
+    final_forbidden_hits: Mapped[int | None]
     # Predicted customer satisfaction (result.satisfaction, null when the model was off): the whole
     # field, and its two figures as columns for KPIs and filters.
     satisfaction: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
@@ -220,6 +233,7 @@ class DimensionRow(Base):
     dimension: Mapped[str] = mapped_column(String(50), primary_key=True)
     position: Mapped[int] = mapped_column(default=0)
     score: Mapped[float] = mapped_column(Float)
+    final_score: Mapped[float | None] = mapped_column(Float)  # after review (manual score or rescored); null before
     weight: Mapped[float] = mapped_column(Float)
     deductions: Mapped[list[Any]] = mapped_column(default=list)
 
@@ -302,7 +316,10 @@ class DimensionOverride(Base):
 
 class Appeal(Base):
     __tablename__ = "appeals"
-    __table_args__ = (CheckConstraint(_in("status", APPEAL_STATUSES), name="status"),)
+    __table_args__ = (
+        CheckConstraint(_in("status", APPEAL_STATUSES), name="status"),
+        Index("ix_appeals_status_created", "status", "created_at"),  # the inbox: open ones, oldest first
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     interaction_id: Mapped[str] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
@@ -445,6 +462,56 @@ class ServerSecret(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# --- alerts ----------------------------------------------------------------------------------------
+
+ALERT_EVENTS = ("critical_hit", "red_result")
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
+
+
+class AlertWebhook(Base):
+    """Where alerts go: a URL that gets a signed JSON POST when a result with a critical hit or a red
+    flag is stored, for one team (or every team when `team_id` is null)."""
+
+    __tablename__ = "alert_webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(200))  # HMAC key shared with the receiver (kept to sign)
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    events: Mapped[list[Any]] = mapped_column(default=lambda: list(ALERT_EVENTS))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AlertDelivery(Base):
+    """One alert to one webhook (an outbox row written with the result it reports, so no stored
+    result loses its alert when the process dies): retried with backoff until delivered or failed."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
+        Index("ix_alert_deliveries_status_next", "status", "next_attempt_at"),  # what is due, oldest first
+        Index("ix_alert_deliveries_webhook_interaction", "webhook_id", "interaction_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("alert_webhooks.id", ondelete="CASCADE"))
+    interaction_id: Mapped[str] = mapped_column(String(200))
+    result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id", ondelete="SET NULL"))
+    events: Mapped[list[Any]] = mapped_column(default=list)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_until: Mapped[datetime | None]  # a sender's lease while it posts (several processes send)
+    last_status: Mapped[int | None]  # the receiver's HTTP status of the last attempt
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # --- batch scoring ---------------------------------------------------------------------------------
 
 BATCH_STATUSES = ("done", "failed")
@@ -482,3 +549,61 @@ class BatchItemRow(Base):
     flag: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# --- review assignment and sampling (抽检) ------------------------------------------------------------
+
+ASSIGNMENT_SOURCES = ("manual", "sampling")
+SAMPLING_PERIODS = ("week", "day")
+
+sampling_rule_assignees = Table(
+    "sampling_rule_assignees",
+    Base.metadata,
+    Column("rule_id", ForeignKey("sampling_rules.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("api_users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class SamplingRule(Base):
+    """A sampling plan (抽检计划): per agent and period (ISO week or day), a share of each flag's
+    interactions of one team (every team when `team_id` is null) is assigned to the rule's QA
+    specialists; `rates` is flag -> share (0..1, 1.0 = every one)."""
+
+    __tablename__ = "sampling_rules"
+    __table_args__ = (CheckConstraint(_in("period", SAMPLING_PERIODS), name="period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    rates: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    period: Mapped[str] = mapped_column(String(10), default="week")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    assignees: Mapped[list[ApiUser]] = relationship(
+        secondary=sampling_rule_assignees, lazy="selectin", order_by="ApiUser.username"
+    )
+
+
+class ReviewAssignment(Base):
+    """An interaction given to a QA specialist to review, by hand or by a sampling rule. One per
+    interaction (assigning it again moves it); it is done once the interaction gets a review made
+    at or after `assigned_at`, by anyone (nothing is stored for that: the reviews say it)."""
+
+    __tablename__ = "review_assignments"
+    __table_args__ = (
+        UniqueConstraint("interaction_id"),
+        CheckConstraint(_in("source", ASSIGNMENT_SOURCES), name="source"),
+        Index("ix_review_assignments_assignee", "assignee_id", "assigned_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interaction_id: Mapped[str] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"))
+    assignee_id: Mapped[int] = mapped_column(ForeignKey("api_users.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(10), default="manual")
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("sampling_rules.id", ondelete="SET NULL"), index=True)
+    assigned_by: Mapped[str] = mapped_column(String(100))
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    assignee: Mapped[ApiUser] = relationship(lazy="joined")

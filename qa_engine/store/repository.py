@@ -24,6 +24,7 @@ from qa_engine.schema import (
     Result,
     ScriptResult,
 )
+from qa_engine.store.alerts import queue_alerts
 from qa_engine.store.models import (
     Agent,
     AuditLog,
@@ -32,6 +33,7 @@ from qa_engine.store.models import (
     InteractionRow,
     ResultRow,
     Review,
+    ReviewAssignment,
     Team,
     TurnRow,
 )
@@ -259,6 +261,7 @@ def add_current_run(
         session.execute(insert(DimensionRow), dims)
     if result.hits:
         session.execute(insert(HitRow), [_hit_values(res.id, i, h) for i, h in enumerate(result.hits)])
+    queue_alerts(session, row, res, result)  # in this transaction: no stored red result without its alert
     return res
 
 
@@ -290,6 +293,7 @@ def _result_row(result: Result, content_hash: str) -> ResultRow:
         customer_start=result.emotion.customer_start,
         deescalated=result.emotion.deescalated,
         script_ok=script_dim is None or script_dim.score >= 100,
+        has_critical=bool(result.critical),
         satisfaction=result.satisfaction.model_dump(mode="json") if result.satisfaction is not None else None,
         satisfaction_predicted=result.satisfaction.predicted if result.satisfaction is not None else None,
         satisfaction_dissatisfied=result.satisfaction.dissatisfied if result.satisfaction is not None else None,
@@ -481,14 +485,28 @@ def review_queue(
     offset: int = 0,
     include_reviewed: bool = False,
     filters: Filters | None = None,
+    assignee_id: int | None = None,
 ) -> tuple[int, list[tuple[InteractionRow, ResultRow]]]:
-    """Red then yellow current results, oldest first within a flag; reviewed ones left out by default."""
-    stmt = _current_join().where(scope.clause(), ResultRow.flag.in_(("red", "yellow")))
+    """Red then yellow current results, oldest first within a flag; reviewed ones left out by default.
+
+    `assignee_id`: the interactions assigned to this user instead, of any flag (a sampled green one
+    too), those still open unless `include_reviewed` (then also those done)."""
+    stmt = _current_join().where(scope.clause())
     if filters is not None:
         stmt = stmt.where(*filters.clauses())
-    if not include_reviewed:
-        stmt = stmt.where(~exists().where(Review.result_id == ResultRow.id))
-    severity = case((ResultRow.flag == "red", 0), else_=1)
+    if assignee_id is not None:
+        from qa_engine.store.assignments import reviewed_since_assigned
+
+        stmt = stmt.join(ReviewAssignment, ReviewAssignment.interaction_id == InteractionRow.id).where(
+            ReviewAssignment.assignee_id == assignee_id
+        )
+        if not include_reviewed:
+            stmt = stmt.where(~reviewed_since_assigned())
+    else:
+        stmt = stmt.where(ResultRow.flag.in_(("red", "yellow")))
+        if not include_reviewed:
+            stmt = stmt.where(~exists().where(Review.result_id == ResultRow.id))
+    severity = case((ResultRow.flag == "red", 0), (ResultRow.flag == "yellow", 1), else_=2)
     return _page(session, stmt, (severity, InteractionRow.occurred_at, InteractionRow.id), limit, offset)
 
 

@@ -25,6 +25,23 @@ function query(params) {
   return s ? `?${s}` : "";
 }
 
+// A file from the API (an export), saved under the name the server gives: fetch sends the login
+// token, which a plain link could not.
+export async function download(path, params) {
+  const r = await fetch(`/v1${path}${query(params)}`, { headers: { Authorization: `Bearer ${token()}` } });
+  if (!r.ok) {
+    const data = await r.json().catch(() => ({}));
+    throw new ApiError(r.status, data.detail || r.statusText);
+  }
+  const name = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "")?.[1] || "export";
+  const url = URL.createObjectURL(await r.blob());
+  const a = Object.assign(document.createElement("a"), { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
 export async function api(path, { method = "GET", params, body } = {}) {
   const headers = { Authorization: `Bearer ${token()}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";

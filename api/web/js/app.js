@@ -1,8 +1,10 @@
 // Entry point: hash routes, the navigation a role may use, the language switch.
 import { api, clearToken, token } from "./api.js";
 import { $, esc } from "./dom.js";
-import { getLang, setLang, t } from "./i18n.js";
+import { getLang, roleName, setLang, t } from "./i18n.js";
+import { loadRuleNames } from "./names.js";
 import { renderAgent } from "./pages/agent.js";
+import { renderAppeals } from "./pages/appeals.js";
 import { renderInteraction } from "./pages/interaction.js";
 import { renderLogin } from "./pages/login.js";
 import { renderQueue } from "./pages/queue.js";
@@ -28,10 +30,10 @@ function renderNav() {
   $("#lang-switch").textContent = t("language");
   $("#logout").textContent = t("logout");
   $("#logout").hidden = !me;
-  $("#whoami").textContent = me ? `${me.username} · ${me.role}` : "";
+  $("#whoami").textContent = me ? `${me.username} · ${roleName(me.role)}` : "";
   const links = [];
   if (me && canReview()) {
-    links.push(["#/queue", t("navQueue")], ["#/team", t("navTeam")], ["#/rules", t("navRules")]);
+    links.push(["#/queue", t("navQueue")], ["#/appeals", t("navAppeals")], ["#/team", t("navTeam")], ["#/rules", t("navRules")]);
   }
   if (me?.role === "agent") links.push([home(), t("navMine")]);
   $("#nav").innerHTML = links.map(([href, label]) => `<a href="${esc(href)}">${esc(label)}</a>`).join("");
@@ -47,9 +49,12 @@ async function route() {
   }
   if (!session.me) await loadMe();
   renderNav();
+  await loadRuleNames();
   const [page, id] = parts;
   if (!page || page === "login") { location.hash = home(); return; }
-  const pages = { queue: renderQueue, i: renderInteraction, agent: renderAgent, team: renderTeam, rules: renderRules };
+  const pages = {
+    queue: renderQueue, i: renderInteraction, agent: renderAgent, team: renderTeam, rules: renderRules, appeals: renderAppeals,
+  };
   const render = pages[page];
   if (!render) { location.hash = home(); return; }
   // Each route renders into a fresh container: a slower earlier route then writes into a detached one.

@@ -1,5 +1,5 @@
 // Small DOM and formatting helpers shared by the pages.
-import { getLang, t } from "./i18n.js";
+import { t } from "./i18n.js";
 
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 export const esc = (value) => String(value ?? "").replace(/[&<>"']/g, (c) => ESCAPES[c]);
@@ -19,11 +19,23 @@ export function fmtClock(seconds) {
   return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
 }
 
+// One date format in both languages: 2026-11-19 15:04 (the browser's time zone).
+const pad = (n) => String(n).padStart(2, "0");
+export function fmtDate(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
 export function fmtTime(iso) {
   if (!iso) return "";
-  return new Date(iso).toLocaleString(getLang() === "zh" ? "zh-CN" : "en-GB", {
-    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
-  });
+  const d = new Date(iso);
+  return `${fmtDate(iso)} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+// A card's empty state: says there is nothing rather than leaving it blank.
+export function empty(text, id = "") {
+  return `<p class="empty muted"${id ? ` id="${esc(id)}"` : ""}>${esc(text)}</p>`;
 }
 
 export function flagBadge(flag) {

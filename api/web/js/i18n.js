@@ -34,7 +34,31 @@ const STRINGS = {
     rulesTitle: "规则质量（复核实测准确率）", hitsCount: "命中数", reviewedCount: "已复核",
     precision: "准确率", rulesHint: "准确率 = 确认 / 已复核；准确率低的规则需要修改",
     notFound: "会话不存在或无权查看", forbidden: "无权查看", error: "出错了",
-    back: "返回队列", loading: "加载中…", seconds: "秒", renderMs: "渲染 {ms} ms",
+    back: "返回队列", loading: "加载中…", seconds: "秒",
+    navAppeals: "申诉处理", appealsTitle: "申诉处理（最早的在前）", status: "状态", filed: "申诉时间",
+    contestedHits: "申诉的命中", contested: "被申诉", appealPick: "勾选要申诉的命中（可不选）",
+    appealUntil: "申诉截止 {date}", appealClosed: "申诉期已过（截止 {date}）",
+    decideHint: "采纳时勾选的命中将被驳回；未勾选的被申诉命中予以保留",
+    decisionReasonRequired: "请填写处理意见", appealAccepted: "申诉已采纳", appealRejected: "申诉已驳回",
+    finalAfterAppeal: "复核后得分", myAppeals: "我的申诉", noOpenAppeals: "没有待处理的申诉",
+    appealMarker: "申诉{status}", appealOpenMarker: "申诉中", automaticShort: "自动",
+    warnCritical: "一票否决违规：{days}", warnLow: "连续 {n} 个工作日日均分低于 {below}",
+    notRanked: "未排名", rankRule: "排名需在所选时段内至少 {n} 通会话（QA_RANK_MIN_INTERACTIONS）",
+    notRankedWhy: "会话数不足 {n} 通，不参与排名", finalScore: "最终得分", autoScore: "自动评分",
+    reviewedCount2: "已复核 {n} 通",
+    tabMine: "分配给我", tabAll: "全部待复核", assignedTo: "分配给", assignmentDone: "已复核",
+    noAssignments: "没有分配给你的待复核会话", specialistLoad: "{name}（待办 {n}）",
+    assignSelectedTo: "分配给质检员", assignSelected: "分配所选（{n}）", assignedToast: "已将 {n} 条会话分配给 {who}",
+    pick: "选择", pickAll: "全选本页", noSpecialists: "没有可分配的质检员",
+    why: "原因", findingsN: "{n} 条命中", missingSteps: "缺少话术环节", missingStep: "缺少话术环节：{step}",
+    missingStepHint: "必需的话术环节未出现，已在话术合规中扣分",
+    modelSays: "模型判断：{name}，置信度 {p}", similarSays: "语义相似：{name}，相似度 {p}",
+    prevHit: "上一条", nextHit: "下一条", hitNavHint: "n / p 切换命中", submitNext: "提交并下一条",
+    reviewedBy: "{who} 复核于 {time}", queueDone: "队列已全部复核",
+    exportCsv: "导出 CSV", exportXlsx: "导出 Excel", noData: "所选时段没有数据", noRuleHits: "暂无命中",
+    noTeams: "没有可查看的团队", allResults: "全部会话", more: "更多", noResults: "暂无会话",
+    role_admin: "管理员", role_qa_specialist: "质检员", role_supervisor: "主管", role_agent: "坐席", role_ingest: "数据接入",
+    atTime: "时间 {time}", missingList: "缺少话术环节：{steps}", listSep: "、", noFindings: "没有命中",
   },
   en: {
     appName: "QA Review", login: "Log in", logout: "Log out", username: "Username", password: "Password",
@@ -71,7 +95,31 @@ const STRINGS = {
     rulesTitle: "Rule quality (precision measured by reviews)", hitsCount: "Hits", reviewedCount: "Reviewed",
     precision: "Precision", rulesHint: "Precision = confirmed / reviewed; rules with low precision need fixing",
     notFound: "No such interaction, or not yours to see", forbidden: "Not allowed", error: "Something went wrong",
-    back: "Back to queue", loading: "Loading…", seconds: "s", renderMs: "rendered in {ms} ms",
+    back: "Back to queue", loading: "Loading…", seconds: "s",
+    navAppeals: "Appeals", appealsTitle: "Appeals (oldest first)", status: "Status", filed: "Filed",
+    contestedHits: "Contested hits", contested: "contested", appealPick: "Tick the hits you contest (optional)",
+    appealUntil: "appeal until {date}", appealClosed: "The appeal window has closed ({date})",
+    decideHint: "Accepting dismisses the ticked hits; contested hits left unticked are kept",
+    decisionReasonRequired: "A decision needs a reason", appealAccepted: "Appeal accepted", appealRejected: "Appeal rejected",
+    finalAfterAppeal: "Score after review", myAppeals: "My appeals", noOpenAppeals: "No appeals waiting",
+    appealMarker: "Appeal {status}", appealOpenMarker: "Appealed", automaticShort: "automatic",
+    warnCritical: "critical violation on {days}", warnLow: "{n} working days in a row averaging below {below}",
+    notRanked: "Not ranked", rankRule: "Ranking needs at least {n} interactions in the range (QA_RANK_MIN_INTERACTIONS)",
+    notRankedWhy: "fewer than {n} interactions: not ranked", finalScore: "Final score", autoScore: "Automatic score",
+    reviewedCount2: "{n} reviewed",
+    tabMine: "Assigned to me", tabAll: "All to review", assignedTo: "Assigned to", assignmentDone: "reviewed",
+    noAssignments: "Nothing is assigned to you", specialistLoad: "{name} ({n} open)",
+    assignSelectedTo: "Assign to QA specialist", assignSelected: "Assign selected ({n})", assignedToast: "Assigned {n} to {who}",
+    pick: "Select", pickAll: "Select all on this page", noSpecialists: "No QA specialist to assign to",
+    why: "Why flagged", findingsN: "{n} findings", missingSteps: "Missing script steps", missingStep: "Missing script step: {step}",
+    missingStepHint: "A required script step was not found; script compliance lost points",
+    modelSays: "Model: {name}, confidence {p}", similarSays: "Similar meaning: {name}, similarity {p}",
+    prevHit: "Previous", nextHit: "Next", hitNavHint: "n / p: next / previous hit", submitNext: "Submit and next",
+    reviewedBy: "reviewed by {who} on {time}", queueDone: "Everything in the queue is reviewed",
+    exportCsv: "Export CSV", exportXlsx: "Export XLSX", noData: "No data in this range", noRuleHits: "No rule hits",
+    noTeams: "No teams to show", allResults: "All interactions", more: "More", noResults: "No interactions yet",
+    role_admin: "Admin", role_qa_specialist: "QA specialist", role_supervisor: "Supervisor", role_agent: "Agent", role_ingest: "Ingest",
+    atTime: "at {time}", missingList: "Missing script steps: {steps}", listSep: ", ", noFindings: "No findings",
   },
 };
 
@@ -86,6 +134,11 @@ const DIMENSIONS = {
 const SEVERITIES = {
   zh: { critical: "致命", major: "严重", minor: "轻微", info: "提示" },
   en: { critical: "Critical", major: "Major", minor: "Minor", info: "Info" },
+};
+
+const EMOTIONS = {
+  zh: { angry: "愤怒", anxious: "焦虑", sad: "难过", neutral: "平静", happy: "愉快" },
+  en: { angry: "angry", anxious: "anxious", sad: "sad", neutral: "neutral", happy: "happy" },
 };
 
 let lang = localStorage.getItem("qa.lang") || "zh";
@@ -105,6 +158,8 @@ export function t(key, params = {}) {
 
 export const dimensionName = (d) => DIMENSIONS[lang][d] ?? d;
 export const severityName = (s) => SEVERITIES[lang][s] ?? s;
+export const emotionName = (e) => EMOTIONS[lang][e] ?? e;
 export const knownDimensions = () => Object.keys(DIMENSIONS.zh);
+export const roleName = (role) => t(`role_${role}`);
 
 document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";

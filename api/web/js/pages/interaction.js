@@ -1,13 +1,17 @@
 // One interaction for review: transcript by role with every hit marked in place, the call's audio
 // (click a turn to play from it; the playing turn is highlighted), confirm/dismiss per hit, manual
-// dimension scores with a reason, automatic vs reviewed score, appeals and reviews.
+// dimension scores with a reason, automatic vs reviewed score, appeals and reviews. Rules show their
+// names; missing script steps are findings; n / p (or the buttons) go from hit to hit; "submit and
+// next" opens the next item of the last queue shown.
 import { api, ApiError } from "../api.js";
-import { $, $$, esc, flagBadge, fmtClock, fmtPct, fmtSat, fmtScore, fmtTime, message, toast } from "../dom.js";
-import { dimensionName, severityName, t } from "../i18n.js";
-import { canAppeal, canReview } from "../state.js";
+import { $, $$, empty, esc, flagBadge, fmtClock, fmtPct, fmtSat, fmtScore, fmtTime, message, toast } from "../dom.js";
+import { dimensionName, emotionName, getLang, severityName, t } from "../i18n.js";
+import { modelEvidence, ruleName, ruleTag } from "../names.js";
+import { canAppeal, canReview, lastQueue } from "../state.js";
 
 const LOW_ASR = 0.6; // the engine's default QA_ASR_LOW_CONFIDENCE
 const SEVERITY_RANK = { critical: 3, major: 2, minor: 1, info: 0 };
+let keyHandler = null;
 
 export async function renderInteraction(view, id) {
   // Each load keeps its own mark objects: a second page load that starts while this one awaits must
@@ -37,7 +41,6 @@ export async function renderInteraction(view, id) {
     turns: data.turns.length,
     hits: data.result.hits.length,
   };
-  $("#render-time", view).textContent = t("renderMs", { ms: Math.round(window.qaTimings.total_ms) });
   if (data.channel === "call") loadAudio(view, data.interaction_id);
 }
 
@@ -47,11 +50,10 @@ function layout(d, state) {
   const agentLink = d.agent_id ? `<a href="#/agent/${encodeURIComponent(d.agent_id)}">${esc(d.agent_id)}</a>` : "–";
   return `
     <div class="ia-head">
-      ${state.reviewer ? `<a href="#/queue" class="back">← ${t("back")}</a>` : ""}
+      ${state.reviewer ? `<a href="${esc(lastQueue().hash)}" class="back" id="back">← ${t("back")}</a>` : ""}
       <h1 id="ia-title">${esc(d.interaction_id)}</h1>
       <span class="meta">${esc(t(d.channel))} · ${t("agent")} ${agentLink} · ${t("team")} ${esc(d.team_id || "–")}
         · ${esc(fmtTime(d.started_at || d.received_at))}</span>
-      <span class="meta" id="render-time"></span>
     </div>
     <div class="ia-layout">
       <section class="transcript-col">
@@ -59,9 +61,10 @@ function layout(d, state) {
         <div id="transcript" class="transcript">${d.turns.map((turn) => turnHtml(turn, d.result.hits, state, d.result.satisfaction)).join("")}</div>
       </section>
       <aside class="side-col">
-        <section class="card" id="scores">${scoresHtml(d)}</section>
+        <section class="card" id="score-summary">${scorePairHtml(d)}</section>
         ${d.result.satisfaction ? `<section class="card" id="satisfaction">${satisfactionHtml(d.result.satisfaction)}</section>` : ""}
         <section class="card" id="hits">${hitsHtml(d, state)}</section>
+        <section class="card" id="scores">${dimsHtml(d)}</section>
         ${state.reviewer ? reviewFormHtml() : ""}
         <section class="card" id="appeals">${appealsHtml(d, state)}</section>
         <section class="card" id="reviews">${reviewsHtml(d)}</section>
@@ -74,7 +77,20 @@ function worst(hits) {
 }
 
 function hitTitle(h) {
-  return `${h.rule_id} · ${severityName(h.severity)} · ${h.explanation}`;
+  return `${ruleName(h.rule_id)} · ${severityName(h.severity)} · ${explanation(h)}`;
+}
+
+// The engine explains in Chinese; in English the rule's English name, the quoted text and the time.
+// A model's own wording (（模型 forbidden_ngram：禁语概率 0.89，…）) gives way to the line in words;
+// the evidence a combined rule cites (rule.id@turn) reads as the rule's name and the turn.
+function explanation(h) {
+  if (getLang() === "zh") {
+    const text = modelEvidence(h) ? h.explanation.replace(/（模型 [^（）]*）$/, "") : h.explanation;
+    return text.replace(/\b([a-z0-9_]+(?:\.[a-z0-9_]+)+)@(\d+)/g, (_, id, turn) => `${ruleName(id)}（${t("turn")} ${Number(turn) + 1}）`)
+      .replace(/情绪：([a-z]+)/, (_, label) => `情绪：${emotionName(label)}`);
+  }
+  const when = h.time ? ` (${fmtClock(h.time[0])}–${fmtClock(h.time[1])})` : "";
+  return `${ruleName(h.rule_id)}${h.text ? ` “${h.text}”` : ""}${when}`;
 }
 
 function markedText(text, hits, state) {
@@ -114,7 +130,7 @@ function turnHtml(turn, allHits, state, sat) {
   const hits = allHits.filter((h) => h.turn === turn.index);
   const driver = sat && sat.evidence.includes(turn.index);
   const chips = hits.filter((h) => h.start === null || h.end === null)
-    .map((h) => `<button type="button" class="chip sev-${h.severity}" data-hit="${h.id}" title="${esc(hitTitle(h))}">${esc(h.rule_id)}</button>`)
+    .map((h) => `<button type="button" class="chip sev-${h.severity}" data-hit="${h.id}" title="${esc(hitTitle(h))}">${esc(ruleName(h.rule_id))}</button>`)
     .join("");
   const low = turn.asr_confidence !== null && turn.asr_confidence < LOW_ASR;
   return `
@@ -131,7 +147,21 @@ function turnHtml(turn, allHits, state, sat) {
     </div>`;
 }
 
-function scoresHtml(d) {
+function scorePairHtml(d) {
+  const final = d.final;
+  return `
+    <div class="score-pair">
+      <div class="score-box" id="score-auto"><div class="label">${t("automatic")}</div>
+        <div class="big">${fmtScore(d.result.score)}</div>${flagBadge(d.result.flag)}</div>
+      <div class="score-box" id="score-final"><div class="label">${t("reviewed")}</div>
+        ${final ? `<div class="big">${fmtScore(final.score)}</div>${flagBadge(final.flag)}
+          <div class="muted small" id="reviewed-by">${esc(t("reviewedBy", { who: final.reviewer, time: fmtTime(final.reviewed_at) }))}</div>`
+    : `<div class="big muted">–</div><span class="muted">${t("notReviewed")}</span>`}</div>
+    </div>
+    ${d.result.critical.length ? `<p class="critical">${t("critical")}: ${d.result.critical.map((c) => ruleTag(c)).join(" ")}</p>` : ""}`;
+}
+
+function dimsHtml(d) {
   const final = d.final;
   const rows = Object.entries(d.result.dimensions).map(([name, dim]) => `
     <tr data-dimension="${esc(name)}">
@@ -142,13 +172,6 @@ function scoresHtml(d) {
       <td><input class="ov-reason" type="text" placeholder="${esc(t("reason"))}" aria-label="${esc(t("reason"))} ${esc(name)}"></td>` : ""}
     </tr>`).join("");
   return `
-    <div class="score-pair">
-      <div class="score-box" id="score-auto"><div class="label">${t("automatic")}</div>
-        <div class="big">${fmtScore(d.result.score)}</div>${flagBadge(d.result.flag)}</div>
-      <div class="score-box" id="score-final"><div class="label">${t("reviewed")}</div>
-        ${final ? `<div class="big">${fmtScore(final.score)}</div>${flagBadge(final.flag)}` : `<div class="big muted">–</div><span class="muted">${t("notReviewed")}</span>`}</div>
-    </div>
-    ${d.result.critical.length ? `<p class="critical">${t("critical")}: ${d.result.critical.map((c) => `<code>${esc(c)}</code>`).join(" ")}</p>` : ""}
     <table class="grid dims"><thead><tr><th>${t("dimension")}</th><th>${t("automatic")}</th><th>${t("reviewed")}</th>
       ${canReview() ? `<th>${t("override")}</th><th>${t("reason")}</th>` : ""}</tr></thead><tbody>${rows}</tbody></table>`;
 }
@@ -161,15 +184,30 @@ function hitCard(h, d, state) {
       <button type="button" data-decision="confirm" aria-pressed="${decision === "confirm"}">${t("confirm")}</button>
       <button type="button" data-decision="dismiss" aria-pressed="${decision === "dismiss"}">${t("dismiss")}</button>
     </div>` : decision ? `<span class="decision">${t(decision === "confirm" ? "confirmed" : "dismissed")}</span>` : "";
+  const model = modelEvidence(h);
+  const goto = turn ? `<a href="#turn-${turn.index}" class="goto" data-turn="${turn.index}">${t("turn")} ${turn.index + 1}${turn.start !== null ? ` · ${fmtClock(turn.start)}` : ""}</a>` : "";
   return `
     <div class="hit-card sev-${h.severity}${decision ? ` decided-${decision}` : ""}" id="hit-${h.id}" data-hit="${h.id}" data-rule="${esc(h.rule_id)}">
       <div class="hit-top"><span class="sev sev-${h.severity}">${severityName(h.severity)}</span>
-        <code>${esc(h.rule_id)}</code> <span class="muted">${esc(dimensionName(h.dimension))}</span></div>
-      <p class="expl">${esc(h.explanation)}</p>
-      ${h.text ? `<blockquote>${esc(h.text)}</blockquote>` : ""}
+        ${ruleTag(h.rule_id)} <span class="muted">${esc(dimensionName(h.dimension))}</span></div>
+      <p class="expl">${esc(explanation(h))}</p>
+      ${h.text && getLang() === "zh" ? `<blockquote>${esc(h.text)}</blockquote>` : ""}
+      ${model ? `<p class="model-evidence">${esc(model)} · ${goto}</p>` : ""}
       ${h.asr_confidence !== null && h.asr_confidence < LOW_ASR ? `<p class="asr-low">⚠ ${t("lowAsr")} ${h.asr_confidence.toFixed(2)}</p>` : ""}
-      ${turn ? `<a href="#turn-${turn.index}" class="goto" data-turn="${turn.index}">${t("turn")} ${turn.index + 1}${turn.start !== null ? ` · ${fmtClock(turn.start)}` : ""}</a>` : ""}
+      ${turn && !model ? goto : ""}
       ${buttons}
+    </div>`;
+}
+
+// A required script step the run did not find: a finding of its own (it cost points), not a hit to
+// confirm or dismiss; a reviewer who disagrees sets the script score.
+function missingCard(m) {
+  return `
+    <div class="hit-card sev-major missing-step" data-step="${esc(m.step)}" data-rule="${esc(m.rule_id)}">
+      <div class="hit-top"><span class="sev sev-major">${severityName("major")}</span>
+        <span class="rule-name">${esc(t("missingStep", { step: ruleName(m.rule_id) }))}</span>
+        <span class="muted">${esc(dimensionName("script_compliance"))}</span></div>
+      <p class="expl muted">${esc(t("missingStepHint"))}</p>
     </div>`;
 }
 
@@ -177,7 +215,14 @@ function hitsHtml(d, state) {
   const hits = [...d.result.hits].sort((a, b) => SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] || (a.turn ?? -1) - (b.turn ?? -1));
   const findings = hits.filter((h) => h.severity !== "info");
   const notes = hits.filter((h) => h.severity === "info"); // emotion labels and the like: folded away
-  return `<h2>${t("hits")} (${findings.length})</h2><div class="hit-list">${findings.map((h) => hitCard(h, d, state)).join("")}</div>
+  const nav = findings.length ? `<span class="hit-nav"><button type="button" id="prev-hit" title="p">↑ ${t("prevHit")}</button>
+    <span id="hit-pos" class="muted">0/${findings.length}</span>
+    <button type="button" id="next-hit" title="n">${t("nextHit")} ↓</button></span>` : "";
+  return `<div class="hits-head"><h2>${t("hits")} (${findings.length})</h2>${nav}</div>
+    ${findings.length ? `<p class="hint">${t("hitNavHint")}</p>` : ""}
+    <div class="hit-list">${findings.length ? findings.map((h) => hitCard(h, d, state)).join("") : empty(t("noFindings"), "no-findings")}</div>
+    ${d.missing_steps.length ? `<h3 class="missing-head">${t("missingSteps")} (${d.missing_steps.length})</h3>
+      <div class="hit-list" id="missing-steps">${d.missing_steps.map(missingCard).join("")}</div>` : ""}
     ${notes.length ? `<details class="info-hits"><summary>${severityName("info")} (${notes.length})</summary>
       <div class="hit-list">${notes.map((h) => hitCard(h, d, state)).join("")}</div></details>` : ""}`;
 }
@@ -187,28 +232,62 @@ function reviewFormHtml() {
     <section class="card" id="review-form">
       <label>${t("comment")}<textarea name="comment" rows="2"></textarea></label>
       <button type="button" class="primary" id="submit-review">${t("submitReview")}</button>
+      <button type="button" id="submit-next">${t("submitNext")}</button>
       <div id="review-msg"></div>
     </section>`;
 }
 
+// A hit as a line to pick in the appeal form or the appeal decision (checkbox named by its id).
+function hitPick(h, name, checked, extra = "") {
+  return `<label class="hit-pick" data-hit="${h.id}"><input type="checkbox" name="${name}" value="${h.id}"${checked ? " checked" : ""}>
+    <span class="sev sev-${h.severity}">${severityName(h.severity)}</span> ${ruleTag(h.rule_id)}
+    ${h.text ? `<span class="muted">${esc(h.text)}</span>` : ""}${extra}</label>`;
+}
+
+function findings(d) {
+  return d.result.hits.filter((h) => h.severity !== "info");
+}
+
 function appealsHtml(d, state) {
-  const items = d.appeals.map((a) => `
+  const hitById = new Map(d.result.hits.map((h) => [h.id, h]));
+  const items = d.appeals.map((a) => {
+    const current = a.result_id === d.result.id;
+    const contested = a.hit_ids.map((hid) => hitById.get(hid)).filter(Boolean);
+    const outcome = a.status === "accepted" && current && d.final
+      ? `<p class="outcome">${t("finalAfterAppeal")} ${fmtScore(d.result.score)} → <b>${fmtScore(d.final.score)}</b> ${flagBadge(d.final.flag)}</p>` : "";
+    return `
     <li class="appeal" data-appeal="${a.id}" data-status="${a.status}">
       <div><span class="status status-${a.status}">${t(a.status)}</span> ${t("filedBy")} ${esc(a.filed_by)} · ${esc(fmtTime(a.created_at))}</div>
       <p>${esc(a.reason)}</p>
-      ${a.hit_ids.length ? `<p class="muted">${a.hit_ids.map((hid) => esc(d.result.hits.find((h) => h.id === hid)?.rule_id ?? hid)).join(", ")}</p>` : ""}
-      ${a.decided_by ? `<div class="reply">${t("decidedBy")} ${esc(a.decided_by)} · ${esc(fmtTime(a.decided_at))}<p>${esc(a.decision_reason || "")}</p></div>` : ""}
+      ${a.hit_ids.length ? `<p class="muted contested">${t("contestedHits")}: ${a.hit_ids.map((hid) => (hitById.has(hid) ? ruleTag(hitById.get(hid).rule_id) : `<code>${hid}</code>`)).join(" ")}</p>` : ""}
+      ${a.decided_by ? `<div class="reply">${t("decidedBy")} ${esc(a.decided_by)} · ${esc(fmtTime(a.decided_at))}<p>${esc(a.decision_reason || "")}</p>${outcome}</div>` : ""}
       ${a.status === "open" && state.reviewer ? `
-        <div class="appeal-decide"><input type="text" class="decision-reason" placeholder="${esc(t("decisionReason"))}">
-          <button type="button" data-appeal-decision="accepted">${t("accept")}</button>
-          <button type="button" data-appeal-decision="rejected">${t("reject")}</button></div>` : ""}
-    </li>`).join("");
-  const hasOpen = d.appeals.some((a) => a.status === "open");
-  const form = canAppeal() && !hasOpen ? `
-    <form id="appeal-form" class="appeal-form">
-      <input type="text" name="reason" placeholder="${esc(t("appealReason"))}" required>
-      <button type="submit">${t("fileAppeal")}</button>
-    </form>` : "";
+        <div class="appeal-decide-form">
+          ${current ? `<p class="hint">${t("decideHint")}</p>
+          <div class="hit-picks">${[...contested, ...findings(d).filter((h) => !a.hit_ids.includes(h.id))]
+            .map((h) => hitPick(h, "dismiss", a.hit_ids.includes(h.id), a.hit_ids.includes(h.id) ? ` <span class="tag">${t("contested")}</span>` : "")).join("")}</div>` : ""}
+          <div class="appeal-decide"><input type="text" class="decision-reason" placeholder="${esc(t("decisionReason"))}">
+            <button type="button" data-appeal-decision="accepted">${t("accept")}</button>
+            <button type="button" data-appeal-decision="rejected">${t("reject")}</button></div>
+        </div>` : ""}
+    </li>`;
+  }).join("");
+  const appealedNow = d.appeals.some((a) => a.result_id === d.result.id);
+  const closed = new Date(d.appeal_deadline) < new Date();
+  let form = "";
+  if (canAppeal() && !appealedNow && closed) {
+    form = `<p class="muted" id="appeal-closed">${t("appealClosed", { date: fmtTime(d.appeal_deadline) })}</p>`;
+  } else if (canAppeal() && !appealedNow) {
+    form = `
+    <form id="appeal-form" class="appeal-form-box">
+      <p class="hint">${t("appealPick")} · ${t("appealUntil", { date: fmtTime(d.appeal_deadline) })}</p>
+      <div class="hit-picks">${findings(d).map((h) => hitPick(h, "hit", false)).join("")}</div>
+      <div class="appeal-form">
+        <input type="text" name="reason" placeholder="${esc(t("appealReason"))}" required>
+        <button type="submit">${t("fileAppeal")}</button>
+      </div>
+    </form>`;
+  }
   return `<h2>${t("appeals")}</h2>${items ? `<ul class="thread">${items}</ul>` : `<p class="muted">${t("noAppeals")}</p>`}${form}<div id="appeal-msg"></div>`;
 }
 
@@ -298,6 +377,8 @@ function bind(view, state) {
   });
 
   $("#submit-review", view)?.addEventListener("click", () => submitReview(view, state, changed));
+  $("#submit-next", view)?.addEventListener("click", () => submitReview(view, state, changed, true));
+  bindHitNav(view, state);
   bindAppeals(view, state);
 }
 
@@ -311,7 +392,44 @@ function focusHit(view, id) {
   setTimeout(() => card.classList.remove("flash"), 1200);
 }
 
-async function submitReview(view, state, changed) {
+// Hit to hit in transcript order: the buttons, or n / p (also ] / [) anywhere but in a text field.
+function bindHitNav(view, state) {
+  const order = state.data.result.hits.filter((h) => h.severity !== "info")
+    .sort((a, b) => (a.turn ?? 1e9) - (b.turn ?? 1e9) || (a.start ?? 0) - (b.start ?? 0));
+  if (!order.length) return;
+  let current = -1;
+  const go = (step) => {
+    current = (current + step + order.length) % order.length;
+    const h = order[current];
+    $$(".hit-card.current", view).forEach((c) => c.classList.remove("current"));
+    $(`#hit-${h.id}`, view)?.classList.add("current");
+    $("#hit-pos", view).textContent = `${current + 1}/${order.length}`;
+    focusHit(view, h.id);
+    if (h.turn !== null) $(`#turn-${h.turn}`, view)?.scrollIntoView({ block: "center" });
+  };
+  $("#next-hit", view).addEventListener("click", () => go(1));
+  $("#prev-hit", view).addEventListener("click", () => go(-1));
+  if (keyHandler) document.removeEventListener("keydown", keyHandler);
+  const anchor = $("#hits", view);
+  keyHandler = (ev) => {
+    if (!document.body.contains(anchor)) { document.removeEventListener("keydown", keyHandler); keyHandler = null; return; }
+    if (["INPUT", "SELECT", "TEXTAREA"].includes(ev.target.tagName) || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (ev.key === "n" || ev.key === "]") { ev.preventDefault(); go(1); }
+    else if (ev.key === "p" || ev.key === "[") { ev.preventDefault(); go(-1); }
+  };
+  document.addEventListener("keydown", keyHandler);
+}
+
+// After "submit and next": the item after this one in the last queue shown (reviewed ones leave the
+// queue, so the list as it was is the order to follow), else the queue itself.
+function nextInQueue(id) {
+  const { hash, ids } = lastQueue();
+  const at = ids.indexOf(id);
+  const next = at >= 0 ? ids[at + 1] : ids.find((other) => other !== id);
+  return next ? `#/i/${encodeURIComponent(next)}` : hash;
+}
+
+async function submitReview(view, state, changed, andNext = false) {
   const msg = $("#review-msg", view);
   const overrides = [];
   for (const row of $$("#scores tr[data-dimension]", view)) {
@@ -332,6 +450,7 @@ async function submitReview(view, state, changed) {
     return message(msg, err.message);
   }
   toast(t("reviewSaved"));
+  if (andNext) { location.hash = nextInQueue(state.data.interaction_id); return; }
   await renderInteraction(view, state.data.interaction_id);
   message($("#review-msg", view) || document.body, t("reviewSaved"), "ok");
 }
@@ -341,18 +460,27 @@ function bindAppeals(view, state) {
   const msg = $("#appeal-msg", view);
   $("#appeal-form", view)?.addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    const hit_ids = $$("input[name=hit]:checked", ev.target).map((box) => Number(box.value));
     try {
-      await api(`/interactions/${encodeURIComponent(id)}/appeals`, { method: "POST", body: { reason: ev.target.reason.value } });
+      await api(`/interactions/${encodeURIComponent(id)}/appeals`, { method: "POST", body: { reason: ev.target.reason.value, hit_ids } });
     } catch (err) { return message(msg, err.message); }
     await renderInteraction(view, id);
   });
   $$("[data-appeal-decision]", view).forEach((button) => button.addEventListener("click", async () => {
     const li = button.closest(".appeal");
     const reason = $(".decision-reason", li).value.trim();
-    if (!reason) return message(msg, t("reasonRequired"));
+    if (!reason) return message(msg, t("decisionReasonRequired"));
+    const decision = button.dataset.appealDecision;
+    const appeal = state.data.appeals.find((a) => a.id === Number(li.dataset.appeal));
+    // Accepting: the checked hits are dismissed; a contested hit left unchecked is kept (confirmed).
+    const hits = decision === "rejected" ? [] : $$("input[name=dismiss]", li)
+      .map((box) => ({ hit_id: Number(box.value), checked: box.checked }))
+      .filter((h) => h.checked || appeal.hit_ids.includes(h.hit_id))
+      .map((h) => ({ hit_id: h.hit_id, decision: h.checked ? "dismiss" : "confirm" }));
     try {
-      await api(`/appeals/${li.dataset.appeal}/decision`, { method: "POST", body: { decision: button.dataset.appealDecision, reason } });
+      await api(`/appeals/${li.dataset.appeal}/decision`, { method: "POST", body: { decision, reason, hits } });
     } catch (err) { return message(msg, err.message); }
+    toast(t(decision === "accepted" ? "appealAccepted" : "appealRejected"));
     await renderInteraction(view, id);
   }));
 }
