@@ -38,6 +38,8 @@ KPI_ROWS = (
     ("customer negative at start", "customer_negative_start"),
     ("average silence (s)", "average_silence_s"),
     ("average interruptions", "average_interruptions"),
+    ("predicted customer satisfaction (-2..2)", "average_satisfaction"),
+    ("predicted dissatisfied share", "dissatisfied_share"),
 )
 
 
@@ -67,7 +69,8 @@ def tables(s: KpiOut) -> dict[str, list[list[Any]]]:
     }  # fmt: skip
     if isinstance(s, TeamSummary):
         out["agents"] = [["agent", "rank", "interactions", "average_score", "pass_rate", "red", "yellow", "green",
-                          "warning", "critical", "reviewed", "automatic_average_score", "rank_note"]] + [
+                          "warning", "critical", "reviewed", "automatic_average_score", "rank_note",
+                          "average_satisfaction", "dissatisfied_share"]] + [
             [
                 a.agent_id,
                 a.rank,
@@ -82,6 +85,8 @@ def tables(s: KpiOut) -> dict[str, list[list[Any]]]:
                 a.reviewed,
                 a.automatic.average_score,
                 a.rank_note,
+                a.average_satisfaction,
+                a.dissatisfied_share,
             ]
             for a in s.agents
         ]  # fmt: skip

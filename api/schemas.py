@@ -18,6 +18,7 @@ from qa_engine.schema import (
     IsoDate,
     Number,
     Role,
+    SatisfactionResult,
     ScriptResult,
     json_number,
 )
@@ -66,6 +67,8 @@ class ResultOut(BaseModel):
     hits: list[HitOut]
     script: ScriptResult
     emotion: EmotionResult
+    satisfaction: SatisfactionResult | None = Field(
+        default=None, description="predicted customer satisfaction; null for runs scored without the model")
     stats: dict[str, float]
     versions: dict[str, Any]
 
@@ -216,6 +219,8 @@ class InteractionItem(BaseModel):
     missing_steps: list[MissingStep] = Field(default_factory=list, description="required script steps not found")
     reviewed_by: str | None = Field(default=None, description="who made the latest review")
     reviewed_at: datetime | None = None
+    satisfaction: float | None = Field(default=None, description="predicted customer satisfaction (-2..2)")
+    dissatisfied: float | None = Field(default=None, description="probability that the customer is dissatisfied")
 
 
 class Page(BaseModel, Generic[T]):
@@ -336,6 +341,12 @@ class KpiOut(BaseModel):
     customer_negative_start: int
     average_silence_s: float | None
     average_interruptions: float | None
+    average_satisfaction: float | None = Field(
+        default=None, description="average predicted customer satisfaction (-2..2) of the runs with a prediction")
+    dissatisfied_share: float | None = Field(
+        default=None, description="share of the runs with a prediction whose customer is predicted dissatisfied "
+        "(probability >= 0.5)")
+    satisfaction_n: int = Field(default=0, description="runs with a satisfaction prediction")
     daily: list[DayOut]
 
 
@@ -387,6 +398,9 @@ _KPIS = {
     "customer_negative_start": 256,
     "average_silence_s": 12.4,
     "average_interruptions": 0.83,
+    "average_satisfaction": -0.214,
+    "dissatisfied_share": 0.1872,
+    "satisfaction_n": 812,
     "daily": [_DAY],
 }  # fmt: skip
 
@@ -438,6 +452,9 @@ class AgentRow(BaseModel):
     critical: int
     reviewed: int
     automatic: AutomaticKpis
+    average_satisfaction: float | None = None
+    dissatisfied_share: float | None = None
+    satisfaction_n: int = 0
     rank: int | None = None
     rank_note: str | None = Field(default=None, description="why there is no rank")
     warning: AgentWarning | None = None
@@ -457,7 +474,8 @@ class TeamSummary(KpiOut):
                     "rank_min_interactions": 10,
                     "agents": [
                         {"agent_id": "A1024", "interactions": 96, "average_score": 63.2, "pass_rate": 0.6875,
-                         "flags": {"red": 30, "yellow": 31, "green": 35}, "critical": 0, "reviewed": 14,
+                         "flags": {"red": 30, "yellow": 31, "green": 35}, "average_satisfaction": -0.41,
+                         "dissatisfied_share": 0.2604, "satisfaction_n": 96, "critical": 0, "reviewed": 14,
                          "automatic": {"average_score": 61.9, "pass_rate": 0.6667,
                                        "flags": {"red": 32, "yellow": 30, "green": 34}}, "rank": 12,
                          "warning": {"level": "red", "kind": "consecutive_low", "below": 60, "reason": "3 consecutive working days with a daily average "

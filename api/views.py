@@ -246,6 +246,8 @@ def _items(
                 missing_steps=missing_out(res, row.channel, step_rules),
                 reviewed_by=review.reviewer if review else None,
                 reviewed_at=review.created_at if review else None,
+                satisfaction=res.satisfaction_predicted,
+                dissatisfied=res.satisfaction_dissatisfied,
             )
         )
     return items

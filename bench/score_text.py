@@ -7,6 +7,9 @@ Baselines, in the same run: naive scorers that loop over lexicon entries with Py
      lists) on every turn.
 A's lookups are also timed done the engine's way (normalisation, then one Aho-Corasick pass of a
 PhraseIndex over the same entries, every occurrence with its offsets): the matcher against the loop.
+The predicted-satisfaction model's cost: the engine timed with it and without it, repeats
+interleaved (on a shared machine the load drifts between runs), and the model alone (CPU per
+interaction on the engine's own inputs).
 Run: .venv/bin/python bench/score_text.py [--repeat 5]
 """
 
@@ -81,7 +84,11 @@ def main() -> None:
     all_rules = inspector.ruleset.rules
     model_rules = [r for r in all_rules if r.name == "classifier"]
 
+    sat_model = inspector.satisfaction  # its per-text n-gram cache is emptied too
+
     def clear_caches() -> None:
+        if sat_model is not None:
+            sat_model.cache_clear()
         for rule in model_rules:
             rule.model.cache_clear()
         if hasattr(inspector.emotion_scorer, "cache_clear"):  # the LSTM scorer's per-text cache
@@ -104,6 +111,28 @@ def main() -> None:
             inspector.inspect(item).model_dump_json()
 
     engine_s = best_of(args.repeat, score_all, "engine")
+    satisfaction = inspector.satisfaction
+    with_sat, without_sat = [], []
+    if satisfaction is not None:
+        for _ in range(args.repeat):  # interleaved: with, without, with, ...
+            with_sat.append(best_of(1, score_all, "with_satisfaction"))
+            inspector.satisfaction = None
+            without_sat.append(best_of(1, score_all, "without_satisfaction"))
+            inspector.satisfaction = satisfaction
+        from qa_engine.satisfaction import parts_of
+
+        parts = []
+        for item, result in zip(interactions, inspector.inspect_many(interactions)):
+            parts.append(parts_of([t.role for t in item.turns], [normalize(t.text).text for t in item.turns],
+                                  result.emotion.turns, result.hits))
+        def model_only() -> None:  # as inspect_many runs it: cold cache, filled per chunk of 128
+            satisfaction.cache_clear()
+            for a in range(0, len(parts), 128):
+                satisfaction.warm([t for p in parts[a : a + 128] for t in p.texts])
+                for p in parts[a : a + 128]:
+                    satisfaction.predict(p)
+
+        model_s = best_of(args.repeat, model_only, "satisfaction_model")
     single_s = best_of(args.repeat, score_one_by_one, "single")
     no_model_s = None
     if model_rules:
@@ -134,6 +163,13 @@ def main() -> None:
           f"CPU {CPU['engine']:.2f} s)")
     print(f"engine, one inspect() call per interaction: {single_s:.3f} s -> {n / single_s:,.0f} interactions/s "
           f"(CPU {CPU['single']:.2f} s)")
+    if with_sat:
+        on, off = min(with_sat), min(without_sat)
+        print(f"engine with the satisfaction model: {on:.3f} s -> {n / on:,.0f} interactions/s; without it: {off:.3f} s -> "
+              f"{n / off:,.0f} interactions/s; the model adds {100 * (on / off - 1):+.1f} % wall time, "
+              f"{100 * (CPU['with_satisfaction'] / CPU['without_satisfaction'] - 1):+.1f} % CPU (best of {args.repeat}, interleaved)")
+        print(f"satisfaction model alone ({satisfaction.source}): {1e6 * model_s / n:,.0f} us per interaction "
+              f"(CPU {1e6 * CPU['satisfaction_model'] / n:,.0f} us; cold per-text cache filled per chunk of 128, features, evidence)")
     if no_model_s is not None:
         print(f"engine without the {len(model_rules)} classifier rules: {no_model_s:.3f} s -> {n / no_model_s:,.0f} interactions/s "
               f"(the classifier costs {engine_s / no_model_s:.1f}x; cold prediction cache each repeat; CPU {CPU['no_model']:.2f} s)")

@@ -1,4 +1,4 @@
-"""Command line: `qa-engine score | demo | schema | eval rules|false-alarms|empathy|script|asr|emotion`."""
+"""Command line: `qa-engine score | demo | schema | eval rules|false-alarms|empathy|script|asr|emotion|satisfaction`."""
 
 from __future__ import annotations
 
@@ -197,7 +197,7 @@ def demo(ctx: click.Context, output: str | None, load: bool) -> None:
 
 
 @main.command()
-@click.argument("model", required=False, type=click.Choice(["Interaction", "Turn", "Hit", "DimensionScore", "Result"]))
+@click.argument("model", required=False, type=click.Choice(["Interaction", "Turn", "Hit", "DimensionScore", "SatisfactionResult", "Result"]))
 def schema(model: str | None) -> None:
     """Print the JSON Schema of the contract models (all, or one MODEL)."""
     schemas = json_schemas()
@@ -357,6 +357,25 @@ def config(markdown: bool) -> None:
     from qa_engine.settings_doc import settings_markdown, settings_values
 
     click.echo(settings_markdown() if markdown else settings_values(get_settings()), nl=not markdown)
+
+
+@eval_group.command(name="satisfaction")
+@click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
+def eval_satisfaction(as_json: bool) -> None:
+    """Predicted customer satisfaction beside the baseline: 5-fold CV Spearman on STC-3 train, AUC for
+    dissatisfied on USS JDDC valid (refits both on STC-3; 2-3 minutes, needs torch and ../shared)."""
+    from qa_engine.config import get_settings
+    from qa_engine.satisfaction import MODEL_FOLDER
+
+    try:
+        from qa_engine.satisfaction_eval import evaluate_saved, format_report
+
+        report = evaluate_saved(get_settings().models_dir / MODEL_FOLDER, threads=get_settings().onnx_threads)
+    except ImportError as exc:
+        _fail(f"eval satisfaction needs the train extra (torch): {exc}")
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(f"cannot evaluate the satisfaction model: {exc}")
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_report(report))
 
 
 def _add_store_commands() -> None:

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # the lexicon on the held-out split, docs/accuracy.md), "transformer" (models/emotion_e5, built by
     # training.train_e5_emotion) or "lexicon" (the DUTIR/cue-list baseline).
     emotion_scorer: str = "lstm"
+    # Predicted customer satisfaction per interaction (result.satisfaction; models/satisfaction_ridge,
+    # committed, built by training.train_satisfaction). False: no prediction (result.satisfaction null).
+    satisfaction: bool = True
     # ONNX models (models/<name>/ with a model card each); any compatible directory by configuration.
     models_dir: Path = REPO_ROOT / "models"
     embedder_dir: Path | None = None  # default: models_dir / "e5_small_zh"

@@ -19,7 +19,7 @@ from qa_engine.model_digest import folder_digest
 from qa_engine.rulepack import RulePackError, RuleSet, load_rules
 from qa_engine.rules import Resources, select_turns, vetoed_turns
 from qa_engine.rules.classifier import ClassifierOperator
-from qa_engine.schema import Hit, Interaction, Result
+from qa_engine.schema import Hit, Interaction, Result, SatisfactionResult
 from qa_engine.scorecard import Scorecard, load_scorecards
 from qa_engine.segment import Segmenter
 from qa_engine.text_cache import Staged
@@ -51,6 +51,23 @@ def make_emotion_scorer(name: str, settings: Settings) -> EmotionScorer:
     from qa_engine.emotion_onnx import OnnxEmotionScorer  # onnxruntime only when a model is selected
 
     return OnnxEmotionScorer(model_dir, threads=settings.onnx_threads)
+
+
+class SatisfactionModelMissing(FileNotFoundError):
+    """settings.satisfaction is on but the satisfaction model folder is missing."""
+
+
+def make_satisfaction_model(settings: Settings):
+    """The satisfaction model (qa_engine.satisfaction), or None when settings.satisfaction is off."""
+    if not settings.satisfaction:
+        return None
+    from qa_engine.satisfaction import BUILD, MODEL_FOLDER, SatisfactionModel
+
+    model_dir = settings.models_dir / MODEL_FOLDER
+    if not (model_dir / "model.onnx").is_file():
+        raise SatisfactionModelMissing(f"satisfaction model not built: {model_dir / 'model.onnx'} is missing; build it "
+                                       f"with `{BUILD}` or set QA_SATISFACTION=false")
+    return SatisfactionModel(model_dir)
 
 
 class Inspector:
@@ -86,9 +103,14 @@ class Inspector:
         self.rule_dimensions = {r.spec.id: r.spec.dimension for r in self.ruleset.rules}
         self.rule_groups = {r.spec.id: r.spec.finding_group for r in self.ruleset.rules}
         self.emotion_scorer = emotion_scorer or make_emotion_scorer(self.settings.emotion_scorer, self.settings)
+        self.satisfaction = make_satisfaction_model(self.settings)
+        for card in self.scorecards.values():
+            card.check_satisfaction(self.satisfaction is not None)
         model_dirs = resources.model_dirs()
         if self.emotion_scorer.model_dir is not None:
             model_dirs[Path(self.emotion_scorer.model_dir).name] = Path(self.emotion_scorer.model_dir)
+        if self.satisfaction is not None:
+            model_dirs[self.satisfaction.model_dir.name] = self.satisfaction.model_dir
         # Every model folder a result depends on, by content: a retrained model is a new version.
         self.model_digests = {name: folder_digest(path) for name, path in sorted(model_dirs.items())}
         # An ONNX emotion model spends its time in onnxruntime, which releases the GIL: one background
@@ -116,7 +138,8 @@ class Inspector:
             "ruleset": self.ruleset.version,
             "packs": self.ruleset.packs,
             "scorecards": {c: f"{s.name}@{s.version}" for c, s in self.scorecards.items()},
-            "models": {"emotion": self.emotion_scorer.source},
+            "models": {"emotion": self.emotion_scorer.source,
+                       **({"satisfaction": self.satisfaction.source} if self.satisfaction is not None else {})},
             "model_digests": dict(self.model_digests),
         }
 
@@ -185,7 +208,10 @@ class Inspector:
                     staged.append(exc)
             else:
                 staged.append(item)
-        work = self._stage([c for c in staged if isinstance(c, InspectionContext)])
+        contexts = [c for c in staged if isinstance(c, InspectionContext)]
+        if self.satisfaction is not None:  # its n-grams for the whole chunk at once
+            self.satisfaction.warm([v.text for c in contexts for v in c.turns])
+        work = self._stage(contexts)
         if self._prefetch_worker is not None and work:
             return staged, work, self._prefetch_worker.submit(_run_all, work)
         _run_all(work)
@@ -239,11 +265,13 @@ class Inspector:
         script = card.script_result(ctx.hits)
         emotion = trajectory(ctx.emotions, self.emotion_scorer.source)
         roles = [t.role for t in interaction.turns]
-        dimensions, score, flag, critical = card.score(ctx.hits, script, emotion, roles, self.rule_dimensions)
         hits = sorted(
             (h for hs in ctx.hits.values() for h in hs),
             key=lambda h: (h.turn if h.turn is not None else -1, h.start or 0, h.rule_id),
         )
+        satisfaction = self._satisfaction(ctx, hits)
+        dimensions, score, flag, critical = card.score(ctx.hits, script, emotion, roles, self.rule_dimensions,
+                                                       satisfaction)
         return Result(
             interaction_id=interaction.interaction_id,
             agent_id=interaction.agent_id,
@@ -256,9 +284,20 @@ class Inspector:
             hits=hits,
             script=script,
             emotion=emotion,
+            satisfaction=satisfaction,
             stats=_stats(interaction, hits, emotion),
             versions=self.versions,
         )
+
+    def _satisfaction(self, ctx: InspectionContext, hits: list[Hit]) -> SatisfactionResult | None:
+        """The predicted customer satisfaction from what the rules and the emotion scorer found."""
+        if self.satisfaction is None:
+            return None
+        from qa_engine.satisfaction import parts_of
+
+        p = self.satisfaction.predict(parts_of([v.role for v in ctx.turns], [v.text for v in ctx.turns], ctx.emotions, hits))
+        return SatisfactionResult(predicted=p.predicted, dissatisfied=p.dissatisfied, source=self.satisfaction.source,
+                                  evidence=p.evidence)
 
 
 _SEVERITY_RANK = {"info": 0, "minor": 1, "major": 2, "critical": 3}

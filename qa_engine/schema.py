@@ -89,7 +89,8 @@ IsoDateTime = Annotated[
     ),
 ]
 
-DIMENSIONS = ("politeness", "forbidden_words", "empathy", "script_compliance", "emotion", "call_signals")
+DIMENSIONS = ("politeness", "forbidden_words", "empathy", "script_compliance", "emotion", "call_signals",
+              "customer_outcome")
 
 
 class Word(BaseModel):
@@ -350,6 +351,15 @@ class EmotionResult(BaseModel):
     )
 
 
+class SatisfactionResult(BaseModel):
+    """Predicted customer satisfaction of the interaction (models/satisfaction_ridge, docs/accuracy.md)."""
+
+    predicted: float = Field(ge=-2, le=2, description="on the STC-3 scale: -2 very dissatisfied .. 2 very satisfied")
+    dissatisfied: float = Field(ge=0, le=1, description="probability that the customer is dissatisfied (mean S <= -0.5)")
+    source: str = Field(description="model id @ content digest of its files")
+    evidence: list[int] = Field(default_factory=list, description="indices of the customer turns that drove it")
+
+
 class Result(BaseModel):
     interaction_id: str
     agent_id: str | None = None
@@ -362,10 +372,12 @@ class Result(BaseModel):
     hits: list[Hit]
     script: ScriptResult
     emotion: EmotionResult
+    satisfaction: SatisfactionResult | None = Field(
+        default=None, description="predicted customer satisfaction; null when the model is switched off")
     stats: dict[str, float] = Field(default_factory=dict, description="KPI inputs: counts and rates")
     versions: dict[str, Any] = Field(default_factory=dict)
 
 
 def json_schemas() -> dict[str, Any]:
     """JSON Schema of every public model, keyed by name."""
-    return {m.__name__: m.model_json_schema() for m in (Interaction, Turn, Hit, DimensionScore, Result)}
+    return {m.__name__: m.model_json_schema() for m in (Interaction, Turn, Hit, DimensionScore, SatisfactionResult, Result)}

@@ -3,7 +3,10 @@
 One YAML scorecard per channel under ``lexicons/scorecards``. Each dimension starts at 100 and
 loses points for the rules listed under `rules` (per hit, capped, or once when a required rule has
 no hit), for a low share of agent turns showing it (`turn_rates`), for missing or out-of-order
-script steps, and for emotion. A critical rule (一票否决) sets the score to 0 and the flag to red.
+script steps, and for emotion. The optional dimension `customer_outcome` scores the predicted
+customer satisfaction (result.satisfaction): 100 at +2, 50 at 0, 0 at -2 on the STC-3 scale, and
+`customer_outcome.dissatisfied_deduct` more points when the model says dissatisfied (probability >=
+0.5); it is absent from the default cards (a contact centre adds it with a weight). A critical rule (一票否决) sets the score to 0 and the flag to red.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from qa_engine.schema import (
     DimensionScore,
     EmotionResult,
     Hit,
+    SatisfactionResult,
     ScriptResult,
     ScriptStep,
 )
@@ -63,6 +67,10 @@ class EmotionConfig(_Strict):
     customer_end_negative_deduct: float = Field(default=30, ge=0, le=100)
 
 
+class CustomerOutcomeConfig(_Strict):
+    dissatisfied_deduct: float = Field(default=0, ge=0, le=100)
+
+
 class FlagConfig(_Strict):
     red_below: float = Field(default=60, ge=0, le=100)
     yellow_below: float = Field(default=80, ge=0, le=100)
@@ -85,12 +93,16 @@ class Scorecard(_Strict):
     turn_rates: dict[str, TurnRate] = Field(default_factory=dict)
     script: ScriptConfig = Field(default_factory=ScriptConfig)
     emotion: EmotionConfig = Field(default_factory=EmotionConfig)
+    customer_outcome: CustomerOutcomeConfig = Field(default_factory=CustomerOutcomeConfig)
 
     @model_validator(mode="after")
     def _dimensions(self):
         missing = [d for d in DIMENSIONS[:5] if d not in self.dimensions]
         if missing:
             raise ValueError(f"scorecard lacks dimensions {missing}")
+        unknown = [d for d in self.dimensions if d not in DIMENSIONS]
+        if unknown:
+            raise ValueError(f"unknown dimensions {unknown}; known: {', '.join(DIMENSIONS)}")
         if sum(d.weight for d in self.dimensions.values()) <= 0:
             raise ValueError("dimension weights sum to zero")
         return self
@@ -114,6 +126,12 @@ class Scorecard(_Strict):
         if critical:
             raise RulePackError(f"scorecard {self.name}: model rules may not be critical (一票否决): {critical}")
 
+    def check_satisfaction(self, available: bool) -> None:
+        """A card that scores customer_outcome needs the satisfaction model (settings.satisfaction)."""
+        if "customer_outcome" in self.dimensions and not available:
+            raise RulePackError(f"scorecard {self.name}: dimension customer_outcome needs the satisfaction model "
+                                "(QA_SATISFACTION=true)")
+
     # --- scoring -----------------------------------------------------------------------------
 
     def script_result(self, hits: dict[str, list[Hit]]) -> ScriptResult:
@@ -131,6 +149,7 @@ class Scorecard(_Strict):
         emotion: EmotionResult,
         turn_roles: list[str],
         rule_dimensions: dict[str, str],
+        satisfaction: SatisfactionResult | None = None,
     ) -> tuple[dict[str, DimensionScore], float, str, list[str]]:
         lost: dict[str, list[tuple[float, str]]] = {d: [] for d in self.dimensions}
         critical: list[str] = []
@@ -170,6 +189,14 @@ class Scorecard(_Strict):
             if emotion.customer_end == "negative":
                 d = self.emotion.customer_end_negative_deduct
                 lost["emotion"].append((d, f"客户结束时情绪仍为负面 (-{d:g})"))
+
+        if "customer_outcome" in lost and satisfaction is not None:
+            below = round(100 * (2 - satisfaction.predicted) / 4, 1)
+            if below:
+                lost["customer_outcome"].append((below, f"预测客户满意度 {satisfaction.predicted:+.2f}（-2..2，-{below:g}）"))
+            d = self.customer_outcome.dissatisfied_deduct
+            if d and satisfaction.dissatisfied >= 0.5:
+                lost["customer_outcome"].append((d, f"预测客户不满意（概率 {satisfaction.dissatisfied:.0%}，-{d:g}）"))
 
         dimensions = {
             dim: DimensionScore(

@@ -29,12 +29,19 @@ def why_below_100(result: Result, top: int = 3) -> str:
     return "; ".join(parts)
 
 
+def _satisfaction(r: Result) -> str:
+    """The predicted satisfaction (-2..2), '!' when predicted dissatisfied; '-' without the model."""
+    if r.satisfaction is None:
+        return "-"
+    return f"{r.satisfaction.predicted:+.2f}" + ("!" if r.satisfaction.dissatisfied >= 0.5 else "")
+
+
 def format_summary(results: list[Result], failed: int = 0, *, detail: bool = False) -> str:
     id_width = max([len("interaction"), *(len(r.interaction_id) for r in results)])  # ids are never cut
     agent_width = max([len("agent"), *(len(r.agent_id or "-") for r in results)])
     lines = []
-    header = (f"{'interaction':<{id_width}} {'agent':<{agent_width}} {'ch':<4} {'score':>6} {'flag':<9} {'hits':>4}  "
-              "why below 100 (points lost)")  # fmt: skip
+    header = (f"{'interaction':<{id_width}} {'agent':<{agent_width}} {'ch':<4} {'score':>6} {'flag':<9} {'hits':>4} "
+              f"{'satisf':>6}  why below 100 (points lost)")  # fmt: skip
     lines.append(header)
     lines.append("-" * len(header))
     pad = " " * (id_width + 1)
@@ -42,7 +49,7 @@ def format_summary(results: list[Result], failed: int = 0, *, detail: bool = Fal
         findings = [h for h in r.hits if h.severity != "info"]
         lines.append(
             f"{r.interaction_id:<{id_width}} {r.agent_id or '-':<{agent_width}} {r.channel:<4} {r.score:>6.1f} "
-            f"{_FLAG[r.flag]:<9} {len(findings):>4}  {why_below_100(r)}"
+            f"{_FLAG[r.flag]:<9} {len(findings):>4} {_satisfaction(r):>6}  {why_below_100(r)}"
         )
         if detail:
             dims = "  ".join(f"{k}={v.score:.0f}" for k, v in r.dimensions.items())
@@ -51,10 +58,13 @@ def format_summary(results: list[Result], failed: int = 0, *, detail: bool = Fal
                 where = f"turn {h.turn}" if h.turn is not None else "whole"
                 lines.append(f"{pad}  [{h.severity}] {where}: {h.explanation}")
     flags = Counter(r.flag for r in results)
+    predicted = [r.satisfaction for r in results if r.satisfaction is not None]
     avg = sum(r.score for r in results) / len(results) if results else 0.0
     lines.append("-" * len(header))
     lines.append(
         f"scored {len(results)}, failed {failed}; average {avg:.1f}; "
         f"red {flags['red']}, yellow {flags['yellow']}, green {flags['green']}"
+        + (f"; predicted satisfaction {sum(p.predicted for p in predicted) / len(predicted):+.2f} (-2..2), "
+           f"predicted dissatisfied {sum(p.dissatisfied >= 0.5 for p in predicted)}" if predicted else "")
     )
     return "\n".join(lines)

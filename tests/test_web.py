@@ -245,6 +245,11 @@ def rule_row(page: Page, rule_id: str) -> dict[str, int]:
 # --- tests ----------------------------------------------------------------------------------------
 
 
+def fmt_sat(value: float | None) -> str:
+    """As the UI shows a predicted satisfaction (dom.js fmtSat)."""
+    return "–" if value is None else f"{'+' if value > 0 else ''}{value:.2f}"
+
+
 def test_review_a_flagged_call(server: Server, page: Page, screenshots: Path):
     call = server.get(f"/v1/interactions/{CALL_ID}")
     assert call["result"]["flag"] == "red" and call["turns"], "the seeded call is transcribed and flagged"
@@ -319,6 +324,13 @@ def test_review_a_flagged_call(server: Server, page: Page, screenshots: Path):
     expect(page.locator("#hit-pos")).to_have_text(f"{len(findings)}/{len(findings)}")
     page.click("#next-hit")
     expect(page.locator(f'#hit-{findings[0]["id"]}')).to_have_class(re.compile(r"\bcurrent\b"))
+
+    # Predicted customer satisfaction beside the scores; the customer turns that drove it marked.
+    sat = call["result"]["satisfaction"]
+    assert sat is not None and sat["source"].startswith("satisfaction_ridge@sha256:")
+    expect(page.locator("#sat-predicted .big")).to_have_text(fmt_sat(sat["predicted"]))
+    expect(page.locator("#sat-dissatisfied .big")).to_have_text(f"{100 * sat['dissatisfied']:.1f}%")
+    assert page.locator(".turn.sat-evidence").evaluate_all("els => els.map(e => +e.dataset.index)") == sat["evidence"]
 
     # Every placed hit is highlighted in place: the marked characters are the hit's own text.
     for h in placed:
@@ -414,6 +426,15 @@ def test_queue_filters_and_language(server: Server, page: Page):
     assert expected, "T2 has red interactions (chat-critical)"
     assert queue_rows(page, expected) == expected
     assert all(it["team_id"] == "T2" for it in server.get("/v1/review-queue", team="T2")["items"])
+    # Predicted dissatisfied only: the same interactions as the API's filter, each with its prediction.
+    page.goto(f"{server.url}/ui/#/queue?dissatisfied=true&include_reviewed=true")
+    items = server.get("/v1/review-queue", dissatisfied="true", include_reviewed="true")["items"]
+    expected = [it["interaction_id"] for it in items]
+    assert queue_rows(page, expected) == expected
+    assert page.locator('input[name="dissatisfied"]').is_checked()
+    shown = page.locator('#queue-table tbody td[data-col="satisfaction"]').all_inner_texts() if expected else []
+    assert shown == [fmt_sat(it["satisfaction"]) for it in items]
+
     page.goto(f"{server.url}/ui/#/queue?rule=forbidden.mock_insult")
     expected = [it["interaction_id"] for it in server.get("/v1/review-queue", rule="forbidden.mock_insult")["items"]]
     assert "chat-critical" in expected
@@ -481,6 +502,12 @@ def test_team_dashboard_and_agent_page(server: Server, page: Page, screenshots: 
     few = [a["agent_id"] for a in summary["agents"] if a["interactions"] < summary["rank_min_interactions"]]
     assert "A5" in few and all(a["rank"] is None for a in summary["agents"] if a["agent_id"] in few)
     expect(page.locator('#agents-table tr[data-agent="A5"] td.rank')).to_have_text("未排名")
+    # predicted customer satisfaction: the team's KPI cards and each agent's figures
+    assert summary["satisfaction_n"] == summary["interactions"]
+    expect(page.locator('.kpi[data-kpi="averageSatisfaction"] .value')).to_have_text(fmt_sat(summary["average_satisfaction"]))
+    expect(page.locator('.kpi[data-kpi="dissatisfiedShare"] .value')).to_have_text(f"{100 * summary['dissatisfied_share']:.1f}%")
+    sats = page.locator('#agents-table tbody td[data-col="satisfaction"]').all_inner_texts()
+    assert sats == [fmt_sat(a["average_satisfaction"]) for a in ranked]
     bands = server.get("/v1/teams/T1/score-distribution", "sup1")["bands"]
     assert sum(b["count"] for b in bands) == summary["interactions"]
     drawn = page.evaluate("() => Chart.getChart(document.querySelector('#dist-chart')).data.datasets[0].data")

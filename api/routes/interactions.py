@@ -284,10 +284,17 @@ def list_interactions(
     rule: Annotated[str | None, Query(description="has a hit of this rule id")] = None,
     min_score: Annotated[float | None, Query(ge=0, le=100)] = None,
     max_score: Annotated[float | None, Query(ge=0, le=100)] = None,
+    dissatisfied: Annotated[bool | None, Query(description="predicted dissatisfied customer (probability >= 0.5), "
+                                                         "or not")] = None,
+    satisfaction_min: Annotated[float | None, Query(ge=-2, le=2, description="predicted satisfaction at least")] = None,
+    satisfaction_max: Annotated[float | None, Query(ge=-2, le=2, description="predicted satisfaction at most")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> Page[InteractionItem]:
     """Current results, newest first, within what the caller may see."""
+    if satisfaction_min is not None and satisfaction_max is not None and satisfaction_min > satisfaction_max:
+        raise HTTPException(422,
+                            f"satisfaction_min ({satisfaction_min:g}) is above satisfaction_max ({satisfaction_max:g})")
     filters = repo.Filters(
         agent_id=agent,
         team_id=team,
@@ -298,6 +305,9 @@ def list_interactions(
         rule_id=rule,
         min_score=min_score,
         max_score=max_score,
+        dissatisfied=dissatisfied,
+        satisfaction_min=satisfaction_min,
+        satisfaction_max=satisfaction_max,
     )
     total, rows = repo.list_interactions(session, principal.scope, filters, limit=limit, offset=offset)
     return views.page_out(session, total, rows, limit, offset, scorer.step_rules())

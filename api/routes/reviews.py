@@ -75,6 +75,7 @@ def review_queue(
         str | None,
         Query(min_length=1, max_length=100, description='"me": assigned to the caller; or a QA specialist\'s username'),
     ] = None,
+    dissatisfied: Annotated[bool | None, Query(description="predicted dissatisfied customer, or not")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> Page[QueueItem]:
@@ -84,7 +85,8 @@ def review_queue(
     it is assigned. With `assignee`, the interactions assigned to them instead, of any flag (a
     sampled green one too; red, yellow, then green), open ones unless `include_reviewed`."""
     filters = repo.Filters(
-        agent_id=agent, team_id=team, start=start, end=end, flag=flag, dimension=dimension, rule_id=rule
+        agent_id=agent, team_id=team, start=start, end=end, flag=flag, dimension=dimension, rule_id=rule,
+        dissatisfied=dissatisfied,
     )
     if flag == "green" and assignee is None:
         raise HTTPException(

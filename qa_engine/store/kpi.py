@@ -17,7 +17,10 @@ Definitions (all over the current result of each interaction in the date range):
   working days (days with interactions) averaged below `red_below`, yellow likewise below
   `yellow_below`, else green (`WarningRule`);
 - rank: by average score among the team's agents with at least `min_interactions` in the range
-  (`agent_ranks`); fewer are not ranked.
+  (`agent_ranks`); fewer are not ranked;
+- predicted customer satisfaction: the average predicted satisfaction (-2..2) and the share predicted
+  dissatisfied (probability >= 0.5), over the runs that carry a prediction (`satisfaction_n` of them;
+  runs stored before the model, or scored with it off, count in neither).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from sqlalchemy import and_, case, false, func, select, true
 from sqlalchemy.orm import Session
 
 from qa_engine.store.models import DimensionRow, InteractionRow, ResultRow
+from qa_engine.store.repository import DISSATISFIED_PROBABILITY
 
 
 # The figures KPIs count: after review where there is one, else automatic.
@@ -100,6 +104,24 @@ def _runs(*columns):
     return select(*columns).select_from(ResultRow)
 
 
+def _satisfaction_columns():
+    """Average predicted satisfaction, runs predicted dissatisfied, runs with a prediction."""
+    return (
+        func.avg(ResultRow.satisfaction_predicted).label("avg_satisfaction"),
+        _count_if(ResultRow.satisfaction_dissatisfied >= DISSATISFIED_PROBABILITY).label("dissatisfied"),
+        func.count(ResultRow.satisfaction_predicted).label("satisfaction_n"),
+    )
+
+
+def _satisfaction_kpis(row) -> dict[str, Any]:
+    n = int(row.satisfaction_n)
+    return {
+        "average_satisfaction": _num(row.avg_satisfaction, 3),
+        "dissatisfied_share": _ratio(row.dissatisfied, n),
+        "satisfaction_n": n,
+    }
+
+
 def _flag_counts():
     return (
         func.count(ResultRow.id).label("n"),
@@ -150,6 +172,7 @@ def summary(
             _count_if(and_(negative_start, ResultRow.deescalated.is_(True))).label("deescalated"),
             func.avg(ResultRow.silence_total_s).label("avg_silence"),
             func.avg(ResultRow.interruptions).label("avg_interruptions"),
+            *_satisfaction_columns(),
         ).where(*where)
     ).one()
     n = int(row.n)
@@ -183,6 +206,7 @@ def summary(
         "customer_negative_start": int(row.negative_start),
         "average_silence_s": _num(row.avg_silence),
         "average_interruptions": _num(row.avg_interruptions),
+        **_satisfaction_kpis(row),
         "daily": [
             {
                 "date": d.occurred_date.isoformat() if hasattr(d.occurred_date, "isoformat") else str(d.occurred_date),
@@ -205,7 +229,7 @@ def agent_breakdown(
 ) -> list[dict[str, Any]]:
     """Per agent of a team: interactions, average score and flag counts."""
     rows = session.execute(
-        _runs(ResultRow.agent_id, *_flag_counts())
+        _runs(ResultRow.agent_id, *_flag_counts(), *_satisfaction_columns())
         .where(*_current(None, team_id, start, end))
         .group_by(ResultRow.agent_id)
         .order_by(ResultRow.agent_id)
@@ -220,6 +244,7 @@ def agent_breakdown(
             "critical": int(r.critical),
             "reviewed": int(r.reviewed),
             "automatic": _automatic(r),
+            **_satisfaction_kpis(r),
         }
         for r in rows
     ]

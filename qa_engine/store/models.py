@@ -208,6 +208,11 @@ class ResultRow(Base):
     final_critical: Mapped[bool | None] = mapped_column(Boolean)
     final_script_ok: Mapped[bool | None] = mapped_column(Boolean)
     final_forbidden_hits: Mapped[int | None]
+    # Predicted customer satisfaction (result.satisfaction, null when the model was off): the whole
+    # field, and its two figures as columns for KPIs and filters.
+    satisfaction: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    satisfaction_predicted: Mapped[float | None] = mapped_column(Float)
+    satisfaction_dissatisfied: Mapped[float | None] = mapped_column(Float)
 
     dimensions: Mapped[list[DimensionRow]] = relationship(
         order_by="DimensionRow.position", cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"

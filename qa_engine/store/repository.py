@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from qa_engine.schema import (
     DimensionScore,
     EmotionResult,
+    SatisfactionResult,
     Hit,
     Interaction,
     Result,
@@ -293,6 +294,9 @@ def _result_row(result: Result, content_hash: str) -> ResultRow:
         deescalated=result.emotion.deescalated,
         script_ok=script_dim is None or script_dim.score >= 100,
         has_critical=bool(result.critical),
+        satisfaction=result.satisfaction.model_dump(mode="json") if result.satisfaction is not None else None,
+        satisfaction_predicted=result.satisfaction.predicted if result.satisfaction is not None else None,
+        satisfaction_dissatisfied=result.satisfaction.dissatisfied if result.satisfaction is not None else None,
     )
 
 
@@ -381,6 +385,7 @@ def result_fields(res: ResultRow) -> dict:
         },
         "script": ScriptResult.model_validate(res.script),
         "emotion": EmotionResult.model_validate(res.emotion),
+        "satisfaction": SatisfactionResult.model_validate(res.satisfaction) if res.satisfaction else None,
         "stats": dict(res.stats),
         "versions": dict(res.versions),
     }
@@ -398,6 +403,9 @@ def to_contract(res: ResultRow, interaction: InteractionRow) -> Result:
     )
 
 
+DISSATISFIED_PROBABILITY = 0.5  # a result counts as predicted dissatisfied from this probability on
+
+
 @dataclass(frozen=True)
 class Filters:
     agent_id: str | None = None
@@ -409,6 +417,9 @@ class Filters:
     rule_id: str | None = None  # has a hit of this rule
     min_score: float | None = None
     max_score: float | None = None
+    dissatisfied: bool | None = None  # predicted dissatisfied (probability >= 0.5) or not
+    satisfaction_min: float | None = None  # predicted satisfaction, -2..2
+    satisfaction_max: float | None = None
 
     def clauses(self) -> list[ColumnElement[bool]]:
         c: list[ColumnElement[bool]] = []
@@ -426,6 +437,13 @@ class Filters:
             c.append(ResultRow.score >= self.min_score)
         if self.max_score is not None:
             c.append(ResultRow.score <= self.max_score)
+        if self.dissatisfied is not None:
+            likely = ResultRow.satisfaction_dissatisfied >= DISSATISFIED_PROBABILITY
+            c.append(likely if self.dissatisfied else ResultRow.satisfaction_dissatisfied < DISSATISFIED_PROBABILITY)
+        if self.satisfaction_min is not None:
+            c.append(ResultRow.satisfaction_predicted >= self.satisfaction_min)
+        if self.satisfaction_max is not None:
+            c.append(ResultRow.satisfaction_predicted <= self.satisfaction_max)
         if self.dimension is not None:
             c.append(
                 exists().where(

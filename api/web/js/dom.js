@@ -8,6 +8,7 @@ export const $ = (sel, root = document) => root.querySelector(sel);
 export const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
 
 export function fmtScore(v) { return v === null || v === undefined ? "–" : Number(v).toFixed(1); }
+export function fmtSat(v) { return v === null || v === undefined ? "–" : `${v > 0 ? "+" : ""}${Number(v).toFixed(2)}`; }
 export function fmtPct(v) { return v === null || v === undefined ? "–" : `${(100 * v).toFixed(1)}%`; }
 
 export function fmtClock(seconds) {

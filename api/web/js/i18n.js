@@ -26,6 +26,9 @@ const STRINGS = {
     recentFlagged: "近期标记会话", interactions: "会话数", averageScore: "平均分", passRate: "合格率",
     politenessRate: "礼貌用语使用率", forbiddenPer100: "禁语/百通", empathyRate: "共情率",
     scriptRate: "话术合规率", deescalationRate: "情绪安抚有效率",
+    averageSatisfaction: "预测满意度", dissatisfiedShare: "预测不满意占比", satisfaction: "预测客户满意度",
+    dissatisfiedProb: "不满意概率", satisfactionEvidence: "依据轮次", satisfactionScale: "−2 很不满意 … +2 很满意",
+    dissatisfiedOnly: "仅预测不满意", satisfactionDriver: "影响满意度预测的客户发言",
     teamTitle: "团队 {id}", ranking: "排名", warning: "预警", distribution: "得分分布", agents: "坐席",
     chooseTeam: "选择团队", count: "数量", rankOf: "团队排名 {rank}/{n}",
     rulesTitle: "规则质量（复核实测准确率）", hitsCount: "命中数", reviewedCount: "已复核",
@@ -86,6 +89,9 @@ const STRINGS = {
     recentFlagged: "Recently flagged", interactions: "Interactions", averageScore: "Average score", passRate: "Pass rate",
     politenessRate: "Politeness rate", forbiddenPer100: "Forbidden per 100", empathyRate: "Empathy rate",
     scriptRate: "Script compliance", deescalationRate: "De-escalation rate",
+    averageSatisfaction: "Predicted satisfaction", dissatisfiedShare: "Predicted dissatisfied", satisfaction: "Predicted customer satisfaction",
+    dissatisfiedProb: "P(dissatisfied)", satisfactionEvidence: "Driven by turns", satisfactionScale: "−2 very dissatisfied … +2 very satisfied",
+    dissatisfiedOnly: "Predicted dissatisfied only", satisfactionDriver: "Customer turn that drove the satisfaction prediction",
     teamTitle: "Team {id}", ranking: "Rank", warning: "Warning", distribution: "Score distribution", agents: "Agents",
     chooseTeam: "Choose a team", count: "Count", rankOf: "Rank {rank} of {n} in the team",
     rulesTitle: "Rule quality (precision measured by reviews)", hitsCount: "Hits", reviewedCount: "Reviewed",
@@ -123,9 +129,10 @@ const STRINGS = {
 
 const DIMENSIONS = {
   zh: { politeness: "礼貌用语", forbidden_words: "服务禁语", empathy: "同理心", script_compliance: "话术合规",
-        emotion: "情绪", call_signals: "通话质量" },
+        emotion: "情绪", call_signals: "通话质量", customer_outcome: "客户满意度" },
   en: { politeness: "Politeness", forbidden_words: "Forbidden words", empathy: "Empathy",
-        script_compliance: "Script compliance", emotion: "Emotion", call_signals: "Call signals" },
+        script_compliance: "Script compliance", emotion: "Emotion", call_signals: "Call signals",
+        customer_outcome: "Customer outcome" },
 };
 
 const SEVERITIES = {

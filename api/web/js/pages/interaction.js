@@ -4,7 +4,7 @@
 // names; missing script steps are findings; n / p (or the buttons) go from hit to hit; "submit and
 // next" opens the next item of the last queue shown.
 import { api, ApiError } from "../api.js";
-import { $, $$, empty, esc, flagBadge, fmtClock, fmtScore, fmtTime, message, toast } from "../dom.js";
+import { $, $$, empty, esc, flagBadge, fmtClock, fmtPct, fmtSat, fmtScore, fmtTime, message, toast } from "../dom.js";
 import { dimensionName, emotionName, getLang, severityName, t } from "../i18n.js";
 import { modelEvidence, ruleName, ruleTag } from "../names.js";
 import { canAppeal, canReview, lastQueue } from "../state.js";
@@ -58,10 +58,11 @@ function layout(d, state) {
     <div class="ia-layout">
       <section class="transcript-col">
         ${d.channel === "call" ? `<div class="card audio-box"><audio id="player" controls preload="metadata"></audio><div id="audio-msg"></div></div>` : ""}
-        <div id="transcript" class="transcript">${d.turns.map((turn) => turnHtml(turn, d.result.hits, state)).join("")}</div>
+        <div id="transcript" class="transcript">${d.turns.map((turn) => turnHtml(turn, d.result.hits, state, d.result.satisfaction)).join("")}</div>
       </section>
       <aside class="side-col">
         <section class="card" id="score-summary">${scorePairHtml(d)}</section>
+        ${d.result.satisfaction ? `<section class="card" id="satisfaction">${satisfactionHtml(d.result.satisfaction)}</section>` : ""}
         <section class="card" id="hits">${hitsHtml(d, state)}</section>
         <section class="card" id="scores">${dimsHtml(d)}</section>
         ${state.reviewer ? reviewFormHtml() : ""}
@@ -110,14 +111,31 @@ function markedText(text, hits, state) {
   return out;
 }
 
-function turnHtml(turn, allHits, state) {
+function satisfactionHtml(sat) {
+  const level = sat.dissatisfied >= 0.5 ? "red" : sat.predicted < 0 ? "yellow" : "green";
+  const turns = sat.evidence.map((i) => `<a href="#turn-${i}" class="goto" data-turn="${i}">${t("turn")} ${i + 1}</a>`).join(" ");
+  return `
+    <h2>${t("satisfaction")}</h2>
+    <div class="score-pair">
+      <div class="score-box" id="sat-predicted"><div class="label">${t("averageSatisfaction")}</div>
+        <div class="big sat-${level}">${fmtSat(sat.predicted)}</div><span class="muted small">${t("satisfactionScale")}</span></div>
+      <div class="score-box" id="sat-dissatisfied"><div class="label">${t("dissatisfiedProb")}</div>
+        <div class="big">${fmtPct(sat.dissatisfied)}</div></div>
+    </div>
+    ${turns ? `<p id="sat-evidence">${t("satisfactionEvidence")}: ${turns}</p>` : ""}
+    <p class="muted small"><code>${esc(sat.source)}</code></p>`;
+}
+
+function turnHtml(turn, allHits, state, sat) {
   const hits = allHits.filter((h) => h.turn === turn.index);
+  const driver = sat && sat.evidence.includes(turn.index);
   const chips = hits.filter((h) => h.start === null || h.end === null)
     .map((h) => `<button type="button" class="chip sev-${h.severity}" data-hit="${h.id}" title="${esc(hitTitle(h))}">${esc(ruleName(h.rule_id))}</button>`)
     .join("");
   const low = turn.asr_confidence !== null && turn.asr_confidence < LOW_ASR;
   return `
-    <div class="turn role-${turn.role}${low ? " low-asr" : ""}" id="turn-${turn.index}" data-index="${turn.index}"
+    <div class="turn role-${turn.role}${low ? " low-asr" : ""}${driver ? " sat-evidence" : ""}" id="turn-${turn.index}" data-index="${turn.index}"
+         ${driver ? `title="${esc(t("satisfactionDriver"))}"` : ""}
          ${turn.start !== null ? `data-start="${turn.start}"` : ""}>
       <div class="turn-head">
         <span class="who">${t(turn.role === "agent" ? "agentRole" : "customerRole")}</span>
@@ -323,6 +341,15 @@ function bind(view, state) {
     player.addEventListener("seeked", follow);
   }
 
+  $("#satisfaction", view)?.addEventListener("click", (ev) => {
+    const goto = ev.target.closest(".goto");
+    if (!goto) return;
+    ev.preventDefault();
+    const el = $(`#turn-${goto.dataset.turn}`, view);
+    el.scrollIntoView({ block: "center" });
+    el.classList.add("flash");
+    setTimeout(() => el.classList.remove("flash"), 1200);
+  });
   $("#hits", view).addEventListener("click", (ev) => {
     const goto = ev.target.closest(".goto");
     if (goto) {

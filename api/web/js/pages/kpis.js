@@ -1,7 +1,7 @@
 // KPI cards, warnings and ranks shared by the agent page and the team dashboard. The figures are
 // final scores where people reviewed (automatic otherwise); the automatic ones are shown beside them.
 import { download } from "../api.js";
-import { $, esc, fmtPct, fmtScore, message } from "../dom.js";
+import { $, esc, fmtPct, fmtSat, fmtScore, message } from "../dom.js";
 import { t } from "../i18n.js";
 
 export function kpiCards(s) {
@@ -13,6 +13,7 @@ export function kpiCards(s) {
     ["politenessRate", fmtPct(s.politeness_rate)], ["forbiddenPer100", s.forbidden_per_100 ?? "–"],
     ["empathyRate", fmtPct(s.empathy_rate)], ["scriptRate", fmtPct(s.script_compliance_rate)],
     ["deescalationRate", fmtPct(s.deescalation_rate)],
+    ["averageSatisfaction", fmtSat(s.average_satisfaction)], ["dissatisfiedShare", fmtPct(s.dissatisfied_share)],
   ];
   return `<div class="kpis">${cards.map(([k, v, sub]) => `<div class="kpi" data-kpi="${k}"><div class="label">${esc(t(k))}</div>
     <div class="value">${esc(v)}</div>${sub ? `<div class="sub muted small">${esc(sub)}</div>` : ""}</div>`).join("")}</div>`;

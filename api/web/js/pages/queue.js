@@ -3,13 +3,13 @@
 // Assignment: a QA specialist has a tab of what is assigned to them (shown first when there is any);
 // supervisors and admins filter by specialist and assign the rows they tick to one.
 import { api } from "../api.js";
-import { $, $$, esc, flagBadge, fmtScore, fmtTime, message, toast } from "../dom.js";
+import { $, $$, esc, flagBadge, fmtPct, fmtSat, fmtScore, fmtTime, message, toast } from "../dom.js";
 import { dimensionName, knownDimensions, t } from "../i18n.js";
 import { ruleName, ruleTag } from "../names.js";
 import { saveQueue, session } from "../state.js";
 
 const PAGE = 50;
-const FILTERS = ["team", "agent", "start", "end", "flag", "dimension", "rule", "include_reviewed", "assignee"];
+const FILTERS = ["team", "agent", "start", "end", "flag", "dimension", "rule", "dissatisfied", "include_reviewed", "assignee"];
 let keyHandler = null;
 
 const isSpecialist = () => session.me?.role === "qa_specialist";
@@ -68,6 +68,7 @@ export async function renderQueue(view, _id, params) {
       <label>${t("flag")}<select name="flag">${options(flags, params.flag, t)}</select></label>
       <label>${t("dimension")}<select name="dimension">${options(knownDimensions(), params.dimension, dimensionName)}</select></label>
       <label>${t("rule")}<select name="rule">${options(rules.map((r) => r.rule_id).sort(), params.rule, ruleName)}</select></label>
+      <label class="check"><input type="checkbox" name="dissatisfied" value="true"${params.dissatisfied ? " checked" : ""}>${t("dissatisfiedOnly")}</label>
       ${assigneeFilter}
       <label class="check"><input type="checkbox" name="include_reviewed" value="true"${params.include_reviewed ? " checked" : ""}>${t("includeReviewed")}</label>
       <button type="submit" class="primary">${t("apply")}</button>
@@ -115,6 +116,7 @@ export async function renderQueue(view, _id, params) {
       <td>${it.critical.map((c) => ruleTag(c)).join(" ")}</td>
       <td>${it.final_flag ? `${flagBadge(it.final_flag)} ${fmtScore(it.final_score)}${reviewedBy(it)}` : ""}</td>
       <td class="why">${whyHtml(it)}</td>
+      <td class="num" data-col="satisfaction" title="${esc(t("dissatisfiedProb"))} ${fmtPct(it.dissatisfied)}">${fmtSat(it.satisfaction)}</td>
       <td data-col="assignee">${assigneeCell(it)}</td>
       ${canAssign() ? `<td class="pick-cell"><input type="checkbox" class="pick" value="${esc(it.interaction_id)}" aria-label="${esc(t("pick"))}"></td>` : ""}
     </tr>`).join("");
@@ -132,7 +134,7 @@ export async function renderQueue(view, _id, params) {
     ${assignBar}
     <div class="table-wrap"><table class="grid" id="queue-table">
       <thead><tr><th>${t("flag")}</th><th>${t("score")}</th><th>${t("interaction")}</th><th>${t("channel")}</th>
-      <th>${t("agent")}</th><th>${t("team")}</th><th>${t("occurred")}</th><th>${t("critical")}</th><th>${t("reviewedScore")}</th><th>${t("why")}</th>
+      <th>${t("agent")}</th><th>${t("team")}</th><th>${t("occurred")}</th><th>${t("critical")}</th><th>${t("reviewedScore")}</th><th>${t("why")}</th><th>${t("averageSatisfaction")}</th>
       <th>${t("assignedTo")}</th>${canAssign() ? `<th><input type="checkbox" id="pick-all" aria-label="${esc(t("pickAll"))}"></th>` : ""}</tr></thead>
       <tbody>${rows}</tbody>
     </table></div>

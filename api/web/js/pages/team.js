@@ -2,7 +2,7 @@
 // daily average score, over a date range (kept in the URL) that the CSV / XLSX export also uses.
 import { api } from "../api.js";
 import { chart, COLORS } from "../charts.js";
-import { $, empty, esc, fmtPct, fmtScore, message } from "../dom.js";
+import { $, empty, esc, fmtPct, fmtSat, fmtScore, message } from "../dom.js";
 import { t } from "../i18n.js";
 import { bindRange, kpiCards, rangeForm, rangeOf, warningText } from "./kpis.js";
 
@@ -41,14 +41,17 @@ export async function renderTeam(view, teamId, params = {}) {
         <p class="hint" id="rank-rule">${esc(t("rankRule", { n: summary.rank_min_interactions }))}</p>
         ${ranked.length ? "" : empty(t("noData"), "agents-empty")}
         <div class="table-wrap"><table class="grid" id="agents-table"${ranked.length ? "" : " hidden"}><thead><tr><th>${t("ranking")}</th><th>${t("warning")}</th><th>${t("agent")}</th>
-          <th>${t("averageScore")}</th><th>${t("passRate")}</th><th>${t("interactions")}</th><th>${t("red")}/${t("yellow")}/${t("green")}</th></tr></thead>
+          <th>${t("averageScore")}</th><th>${t("passRate")}</th><th>${t("interactions")}</th><th>${t("red")}/${t("yellow")}/${t("green")}</th>
+          <th>${t("averageSatisfaction")}</th><th>${t("dissatisfiedShare")}</th></tr></thead>
         <tbody>${ranked.map((a) => `<tr data-agent="${esc(a.agent_id)}" data-warning="${level(a)}">
           <td class="num rank">${a.rank ?? `<span class="muted small" title="${esc(t("notRankedWhy", { n: summary.rank_min_interactions }))}">${esc(t("notRanked"))}</span>`}</td>
           <td title="${esc(warningText(a.warning))}"><span class="dot dot-${level(a)}"></span>${esc(t(level(a)))}
             ${warningText(a.warning) ? `<div class="muted small">${esc(warningText(a.warning))}</div>` : ""}</td>
           <td><a href="#/agent/${encodeURIComponent(a.agent_id)}">${esc(a.agent_id)}</a></td>
           <td class="num">${fmtScore(a.average_score)}${a.reviewed ? `<div class="muted small">${esc(t("automaticShort"))} ${fmtScore(a.automatic.average_score)}</div>` : ""}</td><td class="num">${fmtPct(a.pass_rate)}</td><td class="num">${a.interactions}</td>
-          <td class="num">${a.flags.red}/${a.flags.yellow}/${a.flags.green}</td></tr>`).join("")}</tbody></table></div>
+          <td class="num">${a.flags.red}/${a.flags.yellow}/${a.flags.green}</td>
+          <td class="num" data-col="satisfaction">${fmtSat(a.average_satisfaction)}</td>
+          <td class="num" data-col="dissatisfied">${fmtPct(a.dissatisfied_share)}</td></tr>`).join("")}</tbody></table></div>
       </section>
       <section class="card"><h2>${t("distribution")}</h2>${none ? empty(t("noData"), "dist-empty") : `<div class="chart-box"><canvas id="dist-chart"></canvas></div>`}</section>
     </div>
