@@ -702,7 +702,10 @@ def test_celery_report_counts_what_another_run_stored_meanwhile(tmp_path, celery
     """An item planned as to-do but stored by someone else before its task ran (a killed driver's task
     still running, the API) is skipped by the worker and counted as stored meanwhile."""
     queue, _log = celery_worker
-    _long_chats(tmp_path / "in", 12)
+    # 40 (~0.2 s each): the driver asks which workers are live (up to 3 s) before it reads the first
+    # outcome, and with 12 a quiet machine had scored the last one by then
+    n = 40
+    _long_chats(tmp_path / "in", n)
     url = f"sqlite:///{tmp_path / 'qa.db'}"
     last = json.loads((tmp_path / "in" / "chats.jsonl").read_text("utf-8").splitlines()[-1])
 
@@ -718,7 +721,7 @@ def test_celery_report_counts_what_another_run_stored_meanwhile(tmp_path, celery
     store_the_last_one.done = False
     report = run_batch(BatchConfig(source=tmp_path / "in", database_url=url, executor="celery", queue=queue),
                        progress_stream=io.StringIO(), tty=False, on_outcome=store_the_last_one)
-    assert (report.processed, report.skipped, report.stored_meanwhile, report.failed) == (11, 1, 1, 0)
+    assert (report.processed, report.skipped, report.stored_meanwhile, report.failed) == (n - 1, 1, 1, 0)
     assert "(1 stored meanwhile by another run)" in report.table()
     assert _counts(url)["results_per_interaction"][last["interaction_id"]] == 1
 
