@@ -63,13 +63,15 @@ def chat_set(root: Path, repeat: int, limit: int | None) -> tuple[Path, list[Int
     return path, items
 
 
-def audio_set(root: Path, copies: int) -> tuple[Path, list[Interaction]]:
+def audio_set(root: Path, copies: int, limit: int | None = None) -> tuple[Path, list[Interaction]]:
     folder = root / "calls"
     folder.mkdir()
-    items = []
+    items: list[Interaction] = []
     for c in range(copies):
         for name in ("call_good", "call_bad", "call_mixed"):
             for mode in ("mono", "stereo"):
+                if limit is not None and len(items) >= limit:
+                    return folder, items
                 target = folder / f"{name}-{mode}-{c}.wav"
                 shutil.copy(CALLS / f"{name}.{mode}.wav", target)
                 items.append(Interaction(interaction_id=target.stem, channel="call", audio_path=str(target)))
@@ -317,6 +319,7 @@ def main() -> None:
     ap.add_argument("--chat-limit", type=int, default=None, help="first N sessions only")
     ap.add_argument("--repeat", type=int, default=1, help="rounds; the best is reported")
     ap.add_argument("--audio-copies", type=int, default=1)
+    ap.add_argument("--audio-limit", type=int, default=None, help="first N recordings only (call_good mono, stereo, call_bad ...)")
     ap.add_argument("--skip-audio", action="store_true")
     ap.add_argument("--skip-celery", action="store_true", help="local executor only (no Redis needed)")
     ap.add_argument("--json", type=Path, help="write the figures here")
@@ -338,7 +341,7 @@ def main() -> None:
         rows.append(measure("chat", source, items, inspector, preparer, tmp, args.repeat, celery))
         if not args.skip_audio:
             preparer.transcriber  # noqa: B018 - the plain loop's model load is not timed; the batch's is
-            source, items = audio_set(tmp, args.audio_copies)
+            source, items = audio_set(tmp, args.audio_copies, args.audio_limit)
             rows.append(measure("audio", source, items, inspector, preparer, tmp, args.repeat, celery))
     print(f"load average after the run: {os.getloadavg()[0]:.2f}", flush=True)
     if args.json:
