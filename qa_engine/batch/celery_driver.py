@@ -79,8 +79,9 @@ def _names(queues) -> str:
 
 
 def require_workers(queues, settings: Settings, *, wait: bool, stream: TextIO, each: bool = False) -> dict[str, set[str]]:
-    """The workers on `queues` (a name or several). None on any of them (`each`: on one of them):
-    ExecutorUnavailable at once, or (wait) a line every heartbeat until there are."""
+    """The workers on each of `queues` (a name or several). When no queue has a worker (`each`: when
+    some queue has none): ExecutorUnavailable at once naming the empty queues, or (wait) a line every
+    heartbeat until that is no longer so."""
     from qa_engine.batch.celery_app import app
 
     queues = [queues] if isinstance(queues, str) else sorted(set(queues))
