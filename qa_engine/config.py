@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     celery_broker_url: str = "redis://127.0.0.1:6379/0"
     celery_result_backend: str = "redis://127.0.0.1:6379/0"  # where Celery workers put their outcomes
     batch_queue: str = "qa-engine-batch"  # the Celery queue of batch items
+    # Routing of a Celery batch by kind of item: recordings (transcribed: GPU workers) to
+    # batch_call_queue, chats and unreadable records (scoring only: CPU workers, `qa-engine worker
+    # --no-asr`) to batch_chat_queue. Unset: batch_queue. `qa-engine batch --queue Q` sends every
+    # item to Q; --call-queue / --chat-queue set these for one run.
+    batch_call_queue: str | None = None
+    batch_chat_queue: str | None = None
     # A plain progress line (done / queued / running per worker, rate, ETA) at least this often; the
     # Celery driver checks on its workers at the same pace, and a run whose driver has not renewed
     # its Redis mark for 3 of these is over: its tasks still queued are skipped (a rerun queues them).

@@ -368,12 +368,14 @@ def test_audio_batch_killed_with_sigkill_then_rerun(tmp_path):
 class Worker:
     """A real `qa-engine worker` subprocess (its own process group) on a queue of the local Redis."""
 
-    def __init__(self, tmp_path: Path, queue: str, name: str, *, concurrency: int = 1, env: dict | None = None) -> None:
+    def __init__(self, tmp_path: Path, queue: str, name: str, *, concurrency: int = 1, env: dict | None = None,
+                 args: tuple[str, ...] = ()) -> None:
         self.queue, self.log = queue, tmp_path / f"worker-{name}.log"
         self.node = f"{queue}-{name}@"  # the node name starts so (%h: the host)
         with self.log.open("w") as fh:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "qa_engine", "worker", "-Q", queue, "-c", str(concurrency), "-n", f"{queue}-{name}@%h"],
+                [sys.executable, "-m", "qa_engine", "worker", "-Q", queue, "-c", str(concurrency), "-n", f"{queue}-{name}@%h",
+                 *args],
                 cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})},
             )
         deadline = time.monotonic() + 120
@@ -781,3 +783,71 @@ def test_local_pool_sigterm_partial_report(tmp_path):
     while (left := subprocess.run(["ps", "-o", "pid=,args=", "-g", str(proc.pid)], capture_output=True, text=True).stdout.strip()):
         assert time.monotonic() < deadline, f"pool processes left running:\n{left}"
         time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_celery_routes_calls_and_chats_to_their_own_queues(tmp_path):
+    """Two queues, each consumed by its own worker (a GPU machine's for calls, a CPU machine's for
+    chats, `--no-asr`): with QA_BATCH_CALL_QUEUE / QA_BATCH_CHAT_QUEUE set, the batch sends the
+    recordings to the one and the chats to the other; each item is scored by the worker of its queue,
+    the report says which worker took what from where, every item is stored once. A night of chats
+    needs no call worker; a recording with none on the call queue is refused at once, naming it."""
+    calls_q, chats_q = f"{_queue()}-calls", f"{_queue()}-chats"
+    source = tmp_path / "in"
+    source.mkdir()
+    shutil.copy(EXAMPLES, source / "chats.jsonl")  # 5 chats
+    shutil.copy(CALLS / "call_mixed.mono.wav", source / "call-m.wav")  # 21 s each
+    shutil.copy(CALLS / "call_mixed.stereo.wav", source / "call-s.wav")
+    url = f"sqlite:///{tmp_path / 'qa.db'}"
+    env = {**os.environ, "QA_BATCH_CALL_QUEUE": calls_q, "QA_BATCH_CHAT_QUEUE": chats_q, "QA_BATCH_HEARTBEAT_S": "1"}
+    calls = chats = None
+    try:
+        calls = Worker(tmp_path, calls_q, "gpu")
+        chats = Worker(tmp_path, chats_q, "cpu", args=("--no-asr",))
+        out = _cli("batch", str(source), "--executor", "celery", "--database-url", url, env=env, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        report = json.loads(out.stdout)
+        assert (report["processed"], report["skipped"], report["failed"]) == (7, 0, 0), report["failures"]
+        assert report["queues"] == {calls_q: 2, chats_q: 5}
+        stats = report["worker_stats"]
+        assert report["workers"] == 2 and len(stats) == 2
+        (call_node,) = [n for n in stats if n.startswith(calls.node)]
+        (chat_node,) = [n for n in stats if n.startswith(chats.node)]
+        assert (stats[call_node]["done"], stats[call_node]["queues"]) == (2, {calls_q: 2})
+        assert (stats[chat_node]["done"], stats[chat_node]["queues"]) == (5, {chats_q: 5})
+        sent = ", ".join(f"{q} {n}" for q, n in sorted({calls_q: 2, chats_q: 5}.items()))
+        assert sent in out.stderr and f"(from {calls_q})" in out.stderr and f"(from {chats_q})" in out.stderr  # the table
+        # Each worker did its own share (its log).
+        assert calls.text().count("succeeded in") == 2 and chats.text().count("succeeded in") == 5
+        c = _counts(url)
+        assert c["interactions"] == EXAMPLE_IDS | {"call-m", "call-s"}
+        assert c["results_per_interaction"] == {i: 1 for i in c["interactions"]}  # every item stored once
+        assert c["done"]["call-s"].versions["models"]["asr"].startswith("faster-whisper:")
+        assert c["done"]["call-m"].audio_seconds == pytest.approx(21.02, abs=0.1)
+
+        # The call worker goes away: a run with only chats to score needs none ...
+        calls.stop()
+        more = tmp_path / "more"
+        more.mkdir()
+        record = json.loads(EXAMPLES.read_text("utf-8").splitlines()[0])
+        (more / "chat.json").write_text(json.dumps({**record, "interaction_id": "routed-chat"}, ensure_ascii=False), "utf-8")
+        out = _cli("batch", str(more), "--executor", "celery", "--database-url", url, env=env, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        report = json.loads(out.stdout)
+        assert report["processed"] == 1 and report["queues"] == {chats_q: 1} and list(report["worker_stats"]) == [chat_node]
+        # ... one with a recording to transcribe stops at once, naming the call queue; nothing is sent.
+        shutil.copy(CALLS / "call_bad.mono.wav", more / "call-b.wav")
+        started = time.monotonic()
+        out = _cli("batch", str(more), "--executor", "celery", "--database-url", url, env=env, timeout=120)
+        assert out.returncode == 2 and time.monotonic() - started < 60, out.stderr[-2000:]
+        last = out.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"qa-engine: error: no Celery worker consumes queue '{calls_q}'"), last
+        assert f"qa-engine worker -Q {calls_q}" in last and "Traceback" not in out.stderr
+        assert _redis().llen(calls_q) == 0 and _redis().llen(chats_q) == 0
+        assert _counts(url)["results"] == 8
+    finally:
+        for w in (calls, chats):
+            if w is not None:
+                w.stop()
+        _drop_queue(calls_q)
+        _drop_queue(chats_q)

@@ -108,6 +108,7 @@ def score_item(self, item: dict, options: dict) -> dict:
     else:
         out = batch_worker.run_item(item, options)
     out["worker"] = self.request.hostname
+    out["queue"] = (self.request.delivery_info or {}).get("routing_key")  # where it came from (routing)
     return out
 
 

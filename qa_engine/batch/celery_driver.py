@@ -1,8 +1,12 @@
 """The Celery executor's driver: send one task per item, collect the outcomes, never wait silently.
 
+- Items are routed by kind (`routes`): recordings to the call queue (QA_BATCH_CALL_QUEUE: GPU
+  workers), chats to the chat queue (QA_BATCH_CHAT_QUEUE: CPU workers), both QA_BATCH_QUEUE unless
+  set; `--queue` sends everything to one queue.
 - Before planning, `require_workers` asks (Celery remote control, a few seconds) which workers
-  consume the queue. None: stop at once with one line naming the queue and how to start a worker,
-  or, with --wait-for-workers, wait and say so every heartbeat.
+  consume the queues. None on any: stop at once with one line naming the queue and how to start a
+  worker, or, with --wait-for-workers, wait and say so every heartbeat. After planning, the same for
+  each queue the plan sends items to (a night of chats needs no GPU worker).
 - While it runs, `CeleryDriver` polls the results (one MGET per interval; each result key is deleted
   once read) and every heartbeat (QA_BATCH_HEARTBEAT_S) asks the workers on the queue which of the
   outstanding tasks they hold. A task that no live worker holds, and that was started by a worker
@@ -40,40 +44,75 @@ def _start_hint(queue: str) -> str:
     return f"start one on a scoring machine: qa-engine worker -Q {queue}"
 
 
+def routes(settings: Settings, queue: str | None = None, call_queue: str | None = None,
+           chat_queue: str | None = None) -> dict[bool, str]:
+    """Queue per kind of item, keyed by `BatchItem.is_audio`: `queue` (--queue) takes every item;
+    else recordings go to the call queue, chats and unreadable records to the chat queue (settings
+    QA_BATCH_CALL_QUEUE / QA_BATCH_CHAT_QUEUE, or this run's --call-queue / --chat-queue), each
+    QA_BATCH_QUEUE when unset."""
+    if queue:
+        return {True: queue, False: queue}
+    return {
+        True: call_queue or settings.batch_call_queue or settings.batch_queue,
+        False: chat_queue or settings.batch_chat_queue or settings.batch_queue,
+    }
+
+
+def workers_by_queue(app, queues, timeout: float = INSPECT_TIMEOUT_S) -> dict[str, set[str]]:
+    """For each of `queues`, the node names of the workers that consume it and answered within `timeout`."""
+    replies = app.control.inspect(timeout=timeout).active_queues() or {}
+    out: dict[str, set[str]] = {q: set() for q in queues}
+    for node, consumed in replies.items():
+        for q in consumed or ():
+            if q.get("name") in out:
+                out[q["name"]].add(node)
+    return out
+
+
 def live_workers(app, queue: str, timeout: float = INSPECT_TIMEOUT_S) -> set[str]:
     """Node names of the workers that consume `queue` and answered within `timeout`."""
-    replies = app.control.inspect(timeout=timeout).active_queues() or {}
-    return {node for node, queues in replies.items() if any(q.get("name") == queue for q in queues or ())}
+    return workers_by_queue(app, [queue], timeout)[queue]
 
 
-def require_workers(queue: str, settings: Settings, *, wait: bool, stream: TextIO) -> set[str]:
-    """The workers on `queue`; none: ExecutorUnavailable at once, or (wait) a line every heartbeat."""
+def _names(queues) -> str:
+    return " or ".join(f"'{q}'" for q in queues)
+
+
+def require_workers(queues, settings: Settings, *, wait: bool, stream: TextIO, each: bool = False) -> dict[str, set[str]]:
+    """The workers on each of `queues` (a name or several). When no queue has a worker (`each`: when
+    some queue has none): ExecutorUnavailable at once naming the empty queues, or (wait) a line every
+    heartbeat until that is no longer so."""
     from qa_engine.batch.celery_app import app
 
+    queues = [queues] if isinstance(queues, str) else sorted(set(queues))
     started = time.monotonic()
-    workers = live_workers(app, queue, FIRST_ASK_S)
-    while not workers:
+    found = workers_by_queue(app, queues, FIRST_ASK_S)
+    while True:
+        empty = [q for q in queues if not found[q]]
+        if not empty or (not each and len(empty) < len(queues)):
+            return found
         if not wait:
             raise ExecutorUnavailable(
-                f"no Celery worker consumes queue '{queue}' (asked for {FIRST_ASK_S:g} s); {_start_hint(queue)}, "
-                "or run with --wait-for-workers"
+                f"no Celery worker consumes queue {_names(empty)} (asked for {FIRST_ASK_S:g} s); "
+                f"{_start_hint(empty[0])}, or run with --wait-for-workers"
             )
-        print(f"qa-engine: batch: waiting for a worker on queue '{queue}' ({time.monotonic() - started:.0f} s so far); "
-              f"{_start_hint(queue)}", file=stream, flush=True)
+        print(f"qa-engine: batch: waiting for a worker on queue {_names(empty)} ({time.monotonic() - started:.0f} s so far); "
+              f"{_start_hint(empty[0])}", file=stream, flush=True)
         time.sleep(max(0.0, settings.batch_heartbeat_s - INSPECT_TIMEOUT_S))
-        workers = live_workers(app, queue)
-    return workers
+        found = workers_by_queue(app, queues)
 
 
 class CeleryDriver:
-    def __init__(self, plan: Plan, options: BatchOptions, queue: str, settings: Settings, progress: Progress, *,
-                 inspector, report, wait_for_workers: bool = False) -> None:
+    def __init__(self, plan: Plan, options: BatchOptions, route: dict[bool, str] | str, settings: Settings,
+                 progress: Progress, *, inspector, report, wait_for_workers: bool = False) -> None:
         from qa_engine.batch.celery_app import app
 
         self.app = app
         self.plan = plan
         self.settings = settings
-        self.queue = queue
+        self.route = {True: route, False: route} if isinstance(route, str) else dict(route)
+        # The queues this run sends items to (its workers are those consuming them).
+        self.queues = sorted({self.route[i.is_audio] for i in plan.todo}) or sorted(set(self.route.values()))
         self.progress = progress
         self.wait = wait_for_workers
         self.report = report  # counts handed-back items; carries the run id
@@ -85,6 +124,7 @@ class CeleryDriver:
         self.client = app.backend.client
         self.ttl = max(3 * settings.batch_heartbeat_s, 3.0)
         self.items: dict[str, BatchItem] = {}  # outstanding task id -> item
+        self.task_queue: dict[str, str] = {}  # outstanding task id -> its queue
         self.tries: dict[str, int] = {}  # item key -> tries so far
         self.started_by: dict[str, str] = {}  # task id -> worker node that started it
         self.suspect: dict[str, int] = {}  # task id -> checks in a row that found it held by nobody
@@ -120,9 +160,12 @@ class CeleryDriver:
         from qa_engine.batch.celery_app import score_item
 
         task_id = uuid.uuid4().hex
+        queue = self.route[item.is_audio]
         self.items[task_id] = item
+        self.task_queue[task_id] = queue
         self.tries[item.key] = self.tries.get(item.key, 0) + 1
-        score_item.apply_async((item.to_task(), self.opts), queue=self.queue, task_id=task_id)
+        self.report.queues[queue] = self.report.queues.get(queue, 0) + 1
+        score_item.apply_async((item.to_task(), self.opts), queue=queue, task_id=task_id)
 
     def _poll(self) -> list[tuple[str, dict]]:
         """(task id, meta) of the outstanding tasks that have a state; finished ones are deleted."""
@@ -153,7 +196,7 @@ class CeleryDriver:
                 if n % 1000 == 0 and time.monotonic() - last_check >= self.settings.batch_heartbeat_s:
                     last_check = time.monotonic()
                     self._mark()  # sending 100,000 items takes longer than the mark lives
-            self.live = live_workers(self.app, self.queue)
+            self.live = set().union(*workers_by_queue(self.app, self.queues).values())
             self._snapshot()
             while self.items:
                 for task_id, meta in self._poll():
@@ -198,32 +241,41 @@ class CeleryDriver:
 
     def _forget(self, task_id: str) -> None:
         self.items.pop(task_id, None)
+        self.task_queue.pop(task_id, None)
         self.started_by.pop(task_id, None)
         self.suspect.pop(task_id, None)
 
     def _check(self) -> Iterator[ItemOutcome]:
         """Every heartbeat: who is alive on the queue, who holds what; hand back what was lost."""
         now = time.monotonic()
-        self.live = live_workers(self.app, self.queue)
-        if not self.live:
+        by_queue = workers_by_queue(self.app, self.queues)
+        self.live = set().union(*by_queue.values())
+        outstanding: dict[str, int] = {}
+        for queue in self.task_queue.values():
+            outstanding[queue] = outstanding.get(queue, 0) + 1
+        orphans = [q for q in sorted(outstanding) if not by_queue.get(q)]
+        if orphans:
             self.no_worker_since = self.no_worker_since or now
             waited = now - self.no_worker_since
-            self.progress.write(
-                f"qa-engine: batch: no worker consumes queue '{self.queue}' ({waited:.0f} s); {len(self.items)} items "
-                f"outstanding; {_start_hint(self.queue)}"
-            )
+            for queue in orphans:
+                self.progress.write(
+                    f"qa-engine: batch: no worker consumes queue '{queue}' ({waited:.0f} s); {outstanding[queue]} items "
+                    f"outstanding{' there' if len(self.queues) > 1 else ''}; {_start_hint(queue)}"
+                )
             if not self.wait and waited >= self.settings.batch_no_worker_s:
                 raise ExecutorUnavailable(
-                    f"no Celery worker has consumed queue '{self.queue}' for {waited:.0f} s (QA_BATCH_NO_WORKER_S); "
-                    f"{len(self.items)} items not done; {_start_hint(self.queue)}, then run the same command again "
-                    "(or use --wait-for-workers)"
+                    f"no Celery worker has consumed queue {_names(orphans)} for {waited:.0f} s (QA_BATCH_NO_WORKER_S); "
+                    f"{sum(outstanding[q] for q in orphans)} items not done; {_start_hint(orphans[0])}, then run the "
+                    "same command again (or use --wait-for-workers)"
                 )
         else:
             self.no_worker_since = None
+        queued: dict[str, int] = {}
         with self.app.connection_for_read() as conn:  # (a declare, not passive: kombu's Redis needs no binding then)
-            queued = conn.default_channel.queue_declare(queue=self.queue, durable=True, auto_delete=False).message_count
-        # Only a task some worker started, or any when none can be waiting in the queue, may be lost.
-        candidates = [t for t in self.items if t in self.started_by or queued == 0]
+            for queue in outstanding:
+                queued[queue] = conn.default_channel.queue_declare(queue=queue, durable=True, auto_delete=False).message_count
+        # Only a task some worker started, or any when none can be waiting in its queue, may be lost.
+        candidates = [t for t in self.items if t in self.started_by or queued.get(self.task_queue[t]) == 0]
         for task_id in set(self.suspect) - set(candidates):
             del self.suspect[task_id]
         if not candidates:
@@ -287,7 +339,14 @@ class CeleryDriver:
         per = ", ".join(
             f"{n}{'' if n in self.live else ' (gone)'} {self.done_by.get(n, 0)} done {running.get(n, 0)} running" for n in nodes
         )
+        per_queue = ""
+        if len(self.queues) > 1:
+            waiting: dict[str, int] = {}
+            for task_id, queue in self.task_queue.items():
+                if task_id not in self.started_by:
+                    waiting[queue] = waiting.get(queue, 0) + 1
+            per_queue = " (" + ", ".join(f"{q} {waiting.get(q, 0)}" for q in self.queues) + ")"
         self.snapshot = (
-            f"queued {len(self.items) - sum(running.values())} running {sum(running.values())}"
+            f"queued {len(self.items) - sum(running.values())}{per_queue} running {sum(running.values())}"
             + (f"; workers: {per}" if per else "; no worker")
         )

@@ -35,7 +35,9 @@ def _day(value: str | None, tz: str) -> date | None:
 @click.option("--until", help="only items of this local date or earlier")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="worker processes (local executor)")
 @click.option("--executor", type=click.Choice(["local", "celery"]), default="local", show_default=True)
-@click.option("--queue", default=None, help="Celery queue (default: QA_BATCH_QUEUE)")
+@click.option("--queue", default=None, help="Celery: send every item to this queue (default: routed by kind, below)")
+@click.option("--call-queue", default=None, help="Celery: queue for recordings (default: QA_BATCH_CALL_QUEUE, else QA_BATCH_QUEUE)")
+@click.option("--chat-queue", default=None, help="Celery: queue for chats (default: QA_BATCH_CHAT_QUEUE, else QA_BATCH_QUEUE)")
 @click.option("--dry-run", is_flag=True, help="plan only: count what would be scored and skipped; store nothing")
 @click.option("--rescore", is_flag=True, help="score again items already scored with the same content and versions")
 @click.option("--batch-id", default=None, help="name the run (resume an interrupted --rescore run with its id)")
@@ -47,6 +49,7 @@ def _day(value: str | None, tz: str) -> date | None:
               help="celery: when no worker consumes the queue, wait (a line every QA_BATCH_HEARTBEAT_S) instead of exiting 2")
 def batch(
     source: Path, since: str | None, until: str | None, workers: int, executor: str, queue: str | None,
+    call_queue: str | None, chat_queue: str | None,
     dry_run: bool, rescore: bool, batch_id: str | None, known_agents: bool, database_url: str | None,
     report_path: Path | None, migrate: bool, wait_for_workers: bool,
 ) -> None:
@@ -79,6 +82,8 @@ def batch(
         known_agents=known_agents,
         batch_id=batch_id,
         queue=queue,
+        call_queue=call_queue,
+        chat_queue=chat_queue,
         migrate=migrate,
         wait_for_workers=wait_for_workers,
     )

@@ -39,8 +39,10 @@ class BatchReport:
     handed_back: int = 0  # celery: items sent again because the worker holding them was lost
     interrupted: str | None = None  # SIGINT, SIGTERM or why the run stopped early (partial report)
     not_done: int = 0  # planned items with no outcome when the run stopped early
-    # celery: per worker node, what it did: done / skipped / failed items and the seconds spent on them
+    # celery: per worker node, what it did: done / skipped / failed items, the seconds spent on them and
+    # the queues its items came from
     worker_stats: dict[str, dict] = field(default_factory=dict)
+    queues: dict[str, int] = field(default_factory=dict)  # celery: tasks sent per queue (routing; hand-backs too)
     failures: list[dict] = field(default_factory=list)
 
     def add(self, outcome: ItemOutcome, *, planned: bool = False) -> None:
@@ -48,6 +50,9 @@ class BatchReport:
             stats = self.worker_stats.setdefault(outcome.worker, {"done": 0, "skipped": 0, "failed": 0, "item_seconds": 0.0})
             stats[outcome.status] = stats.get(outcome.status, 0) + 1
             stats["item_seconds"] = round(stats["item_seconds"] + outcome.seconds, 3)
+            if outcome.queue:
+                stats.setdefault("queues", {})
+                stats["queues"][outcome.queue] = stats["queues"].get(outcome.queue, 0) + 1
             self.workers = len(self.worker_stats)
         if outcome.status == "skipped" and not planned:
             self.stored_meanwhile += 1
@@ -108,11 +113,14 @@ class BatchReport:
             ("items per minute", ipm),
             ("real-time factor", rtf),
         ]
+        if len(self.queues) > 1:
+            rows.append(("queues (tasks sent)", ", ".join(f"{q} {n:,}" for q, n in sorted(self.queues.items()))))
         if self.handed_back:
             rows.append(("handed back (worker lost)", f"{self.handed_back:,}"))
         for name, st in sorted(self.worker_stats.items()):
             rows.append((f"  {name}", f"{st['done']:,} done, {st['skipped']:,} skipped, {st['failed']:,} failed, "
-                                      f"{st['item_seconds']:,.1f} s on items"))
+                                      f"{st['item_seconds']:,.1f} s on items"
+                                      + (f" (from {', '.join(sorted(st['queues']))})" if st.get("queues") else "")))
         if self.interrupted:
             rows.append(("stopped early", f"{self.interrupted}; {self.not_done:,} items not done (run it again)"))
         width = max(len(k) for k, _ in rows)

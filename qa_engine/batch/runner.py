@@ -45,7 +45,11 @@ class BatchConfig:
     rescore: bool = False
     known_agents: bool = False
     batch_id: str | None = None  # give the id of an interrupted --rescore run to resume it
-    queue: str | None = None  # Celery queue (default: settings.batch_queue)
+    queue: str | None = None  # Celery: every item to this queue (default: routed, see below)
+    # Celery routing: recordings to call_queue, chats to chat_queue (default: QA_BATCH_CALL_QUEUE /
+    # QA_BATCH_CHAT_QUEUE, each QA_BATCH_QUEUE when unset); ignored when `queue` is given.
+    call_queue: str | None = None
+    chat_queue: str | None = None
     migrate: bool = True
     wait_for_workers: bool = False  # Celery: no worker on the queue: wait (a line every heartbeat), not exit 2
 
@@ -237,15 +241,23 @@ def run_batch(
         migrate.upgrade(config.database_url)
     if not config.dry_run:
         use_wal(config.database_url)
-    queue = config.queue or settings.batch_queue
-    if config.executor == "celery" and not config.dry_run:
+    celery = config.executor == "celery" and not config.dry_run
+    if celery:
         from qa_engine.batch.celery_app import check_connection
-        from qa_engine.batch.celery_driver import require_workers
+        from qa_engine.batch.celery_driver import require_workers, routes
 
+        route = routes(settings, config.queue, config.call_queue, config.chat_queue)
         check_connection()
-        require_workers(queue, settings, wait=config.wait_for_workers, stream=progress_stream or sys.stderr)
+        # At once, before planning: a worker on at least one of the queues (else nothing runs at all);
+        # after planning, on each queue the plan sends items to.
+        found = require_workers(set(route.values()), settings, wait=config.wait_for_workers,
+                                stream=progress_stream or sys.stderr)
     inspector = Inspector(settings)
     plan = make_plan(config, settings, inspector, batch_id)
+    if celery:
+        needed = {route[i.is_audio] for i in plan.todo} - {q for q, nodes in found.items() if nodes}
+        if needed:
+            require_workers(needed, settings, wait=config.wait_for_workers, stream=progress_stream or sys.stderr, each=True)
     # Celery: the workers that took part, counted as their outcomes arrive (--workers is the local pool's).
     workers = 0 if config.executor == "celery" else config.workers
     report = BatchReport(batch_id=batch_id, executor=config.executor, workers=workers, items=plan.total,
@@ -271,7 +283,7 @@ def run_batch(
     if config.executor == "celery":
         from qa_engine.batch.celery_driver import CeleryDriver
 
-        driver = CeleryDriver(plan, options, queue, settings, progress, inspector=inspector, report=report,
+        driver = CeleryDriver(plan, options, route, settings, progress, inspector=inspector, report=report,
                               wait_for_workers=config.wait_for_workers)
         outcomes = driver.run()
     elif config.workers == 1:

@@ -54,6 +54,7 @@ class ItemOutcome:
     audio_seconds: float | None = None
     seconds: float = 0.0  # time spent on the item in the worker
     worker: str | None = None  # Celery: the worker that ran it (its node name)
+    queue: str | None = None  # Celery: the queue its task came from
 
     def to_task(self) -> dict:
         return asdict(self)
