@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     # --no-asr`) to batch_chat_queue. Unset: batch_queue. `qa-engine batch --queue Q` sends every
     # item to Q; --call-queue / --chat-queue set these for one run.
     batch_call_queue: str | None = None
-    batch_chat_queue: str | None = None
+    batch_chat_queue: str | None = None  # chats and unreadable records (see batch_call_queue)
     # A plain progress line (done / queued / running per worker, rate, ETA) at least this often; the
     # Celery driver checks on its workers at the same pace, and a run whose driver has not renewed
     # its Redis mark for 3 of these is over: its tasks still queued are skipped (a rerun queues them).
