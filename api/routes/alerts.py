@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.deps import Admin, SessionDep
 from api.openapi import errors
@@ -18,6 +19,13 @@ from qa_engine.store.repository import audit
 router = APIRouter(prefix="/v1", tags=["alerts"])
 NO_WEBHOOK = {404: "no alert webhook with this id"}
 WebhookId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def _webhook(session: Session, webhook_id: int) -> AlertWebhook:
+    hook = session.get(AlertWebhook, webhook_id)
+    if hook is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert webhook {webhook_id}")
+    return hook
 
 
 def _out(hook: AlertWebhook) -> AlertWebhookOut:
@@ -65,9 +73,7 @@ def list_webhooks(session: SessionDep, principal: Admin) -> list[AlertWebhookOut
     summary="Remove an alert webhook (its pending deliveries are dropped)",
 )
 def delete_webhook(webhook_id: WebhookId, session: SessionDep, principal: Admin) -> Response:
-    hook = session.get(AlertWebhook, webhook_id)
-    if hook is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert webhook {webhook_id}")
+    hook = _webhook(session, webhook_id)
     audit(session, principal.username, "alert_webhook.delete", "alert_webhook", hook.id, url=hook.url)
     session.delete(hook)
     session.commit()
@@ -87,8 +93,7 @@ def list_deliveries(
     delivery_status: Annotated[Literal["pending", "delivered", "failed"] | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[AlertDeliveryOut]:
-    if session.get(AlertWebhook, webhook_id) is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert webhook {webhook_id}")
+    _webhook(session, webhook_id)
     stmt = select(AlertDelivery).where(AlertDelivery.webhook_id == webhook_id)
     if delivery_status is not None:
         stmt = stmt.where(AlertDelivery.status == delivery_status)

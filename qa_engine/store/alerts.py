@@ -86,17 +86,18 @@ def queue_alerts(session: Session, row: InteractionRow, res: ResultRow, result: 
             or_(AlertWebhook.team_id.is_(None), AlertWebhook.team_id == row.team_id),
         )
     ).all()
+    if not hooks:
+        return 0
+    announced: dict[int, set[str]] = {hook.id: set() for hook in hooks}
+    for webhook_id, earlier in session.execute(
+        select(AlertDelivery.webhook_id, AlertDelivery.events).where(
+            AlertDelivery.interaction_id == row.id, AlertDelivery.webhook_id.in_(list(announced))
+        )
+    ):
+        announced[webhook_id].update(earlier)
     queued = 0
     for hook in hooks:
-        wanted = [event for event in events if event in hook.events]
-        if not wanted:
-            continue
-        announced = session.scalars(
-            select(AlertDelivery.events).where(
-                AlertDelivery.webhook_id == hook.id, AlertDelivery.interaction_id == row.id
-            )
-        ).all()
-        new = [event for event in wanted if not any(event in earlier for earlier in announced)]
+        new = [event for event in events if event in hook.events and event not in announced[hook.id]]
         if new:
             session.add(
                 AlertDelivery(
