@@ -103,6 +103,13 @@ def seed_accounts(session, users: dict, agent_teams: dict[str, str], password: s
     return key
 
 
+def bearer(client, username: str, password: str) -> dict[str, str]:
+    """Log `username` in through the app (`POST /v1/auth/token`): the Authorization header to send."""
+    r = client.post("/v1/auth/token", data={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
 def interaction(interaction_id: str, *turns: tuple[str, str], channel: str = "chat", **extra) -> Interaction:
     return Interaction.model_validate(
         {

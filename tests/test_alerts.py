@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
-from conftest_db import CRITICAL, GREEN, RED, DbSettings, backends, fresh_database, seed_accounts
+from conftest_db import CRITICAL, GREEN, RED, DbSettings, backends, bearer, fresh_database, seed_accounts
 from fastapi.testclient import TestClient
 from sqlalchemy import delete
 
@@ -77,8 +77,7 @@ def env(request, tmp_path_factory):
         with TestClient(create_app(settings)) as client:
             headers = {"ingest": {"X-API-Key": key}}
             for name in ("admin", "sup1"):
-                token = client.post("/v1/auth/token", data={"username": name, "password": PASSWORD}).json()
-                headers[name] = {"Authorization": f"Bearer {token['access_token']}"}
+                headers[name] = bearer(client, name, PASSWORD)
             yield client, headers, db, url
         db.dispose()
 
@@ -213,8 +212,7 @@ def test_without_an_api_sender_the_cli_sends_what_is_due(backend, tmp_path):
                 seed_accounts(session, USERS, AGENT_TEAMS, PASSWORD)
             db.dispose()
             with TestClient(create_app(DbSettings(database_url=url, alert_poll_seconds=0))) as client:
-                token = client.post("/v1/auth/token", data={"username": "admin", "password": PASSWORD}).json()
-                admin = {"Authorization": f"Bearer {token['access_token']}"}
+                admin = bearer(client, "admin", PASSWORD)
                 hook = {"name": "n", "url": receiver.url, "secret": "s" * 20}
                 assert client.post("/v1/alert-webhooks", headers=admin, json=hook).status_code == 201
                 body = {"interaction_id": "al-cli", "channel": "chat", "agent_id": "A3", "team_id": "T2",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from statistics import mean
 
 import pytest
-from conftest_db import CRITICAL, GREEN, RED, YELLOW, DbSettings, backends, fresh_database, seed_accounts
+from conftest_db import CRITICAL, GREEN, RED, YELLOW, DbSettings, backends, bearer, fresh_database, seed_accounts
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 
@@ -62,9 +62,7 @@ def env(request, tmp_path_factory):
             headers = {"ingest": {"X-API-Key": ingest_key}}
             for name, (role, *_) in USERS.items():
                 if role != "ingest":
-                    r = client.post("/v1/auth/token", data={"username": name, "password": PASSWORD})
-                    assert r.status_code == 200, r.text
-                    headers[name] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+                    headers[name] = bearer(client, name, PASSWORD)
             yield Env(client, db, headers, settings.jwt_secret)
         db.dispose()
 

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 import pytest
-from conftest_db import GREEN, RED, YELLOW, DbSettings, backends, fresh_database
+from conftest_db import GREEN, RED, YELLOW, DbSettings, backends, bearer, fresh_database
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select, update
 
@@ -55,8 +55,7 @@ def env(request, tmp_path_factory):
         with TestClient(app) as client:
             headers = {name: {"X-API-Key": key} for name, key in keys.items()}
             for name in ("admin", "agent1"):
-                r = client.post("/v1/auth/token", data={"username": name, "password": PASSWORD})
-                headers[name] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+                headers[name] = bearer(client, name, PASSWORD)
             yield Env(client, db, app, headers)
         db.dispose()
 

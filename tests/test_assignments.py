@@ -12,7 +12,7 @@ import math
 
 import pytest
 from click.testing import CliRunner
-from conftest_db import GREEN, RED, YELLOW, DbSettings, backends, fresh_database, seed_accounts
+from conftest_db import GREEN, RED, YELLOW, DbSettings, backends, bearer, fresh_database, seed_accounts
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
 
@@ -62,8 +62,7 @@ def env(request, tmp_path_factory):
             headers = {"ingest": {"X-API-Key": key}}
             for name in USERS:
                 if name != "ingest":
-                    token = client.post("/v1/auth/token", data={"username": name, "password": PASSWORD}).json()
-                    headers[name] = {"Authorization": f"Bearer {token['access_token']}"}
+                    headers[name] = bearer(client, name, PASSWORD)
             for iid, agent, turns, day in _seed_items():
                 body = {"interaction_id": iid, "channel": "chat", "agent_id": agent, "team_id": AGENT_TEAMS[agent],
                         "started_at": f"{day}T10:00:00+08:00", "turns": [{"role": r, "text": t} for r, t in turns]}

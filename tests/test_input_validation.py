@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import pytest
 from conftest import SHARED
-from conftest_db import GREEN, RED, DbSettings, backends, fresh_database
+from conftest_db import GREEN, RED, DbSettings, backends, bearer, fresh_database
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
 
@@ -89,8 +89,7 @@ def api(request, tmp_path_factory):
             queue_scorer=False,
         )  # fmt: skip
         with TestClient(create_app(settings)) as client:
-            token = client.post("/v1/auth/token", data={"username": "admin", "password": PASSWORD}).json()
-            admin = {"Authorization": f"Bearer {token['access_token']}"}
+            admin = bearer(client, "admin", PASSWORD)
             yield Api(client, db, admin, {"X-API-Key": key}, audio_dir)
         db.dispose()
 
@@ -467,8 +466,7 @@ def test_batch_stored_call_in_a_subfolder_is_reviewable_through_the_api(tmp_path
         db.dispose()
         settings = DbSettings(database_url=url, audio_dir=source, queue_scorer=False)
         with TestClient(create_app(settings)) as client:
-            token = client.post("/v1/auth/token", data={"username": "admin", "password": PASSWORD}).json()
-            admin = {"Authorization": f"Bearer {token['access_token']}"}
+            admin = bearer(client, "admin", PASSWORD)
             encoded = quote("calls/call_bad.stereo", safe="")
             r = client.get(f"/v1/interactions/{encoded}", headers=admin)
             assert r.status_code == 200, r.text
