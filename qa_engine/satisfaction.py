@@ -105,47 +105,71 @@ def gram_ids(texts: Sequence[str]) -> list[np.ndarray]:
 
 def features(parts: DialogueParts, markers: Markers, marker_counts: Sequence[tuple[int, int]] | None = None) -> Features:
     """The aggregate features of one dialogue (training and serving call this same function): per
-    customer turn first (emotion, marker counts, length), then for the dialogue and, vectorised, for
-    each variant with one customer turn blanked. `marker_counts`: the customer turns' (unresolved,
-    resolved) counts when the caller has them cached."""
+    customer turn first (emotion, marker counts, length), then for the dialogue (row 0) and for each
+    variant with one customer turn blanked (row 1 + j; a blanked turn's values count as 0), each
+    feature in closed form from the turns' sums and two largest values. Plain Python: a dialogue has
+    a few dozen turns, where numpy's per-call overhead would cost more than the arithmetic.
+    `marker_counts`: the customer turns' (unresolved, resolved) counts when the caller has them cached."""
     cust = [i for i, r in enumerate(parts.roles) if r == "customer"]
     agent = [i for i, r in enumerate(parts.roles) if r == "agent"]
     k = len(cust)
     if marker_counts is None:
         marker_counts = [markers.counts(parts.texts[i]) for i in cust]
-    per_turn = []  # neg, pos, unresolved, resolved, length per customer turn
-    for i, counts in zip(cust, marker_counts, strict=True):
-        conf, pol, text = parts.confidences[i], parts.polarities[i], parts.texts[i]
-        per_turn.append((conf if pol == "negative" else 0.0, conf if pol == "positive" else 0.0, *counts, len(text)))
-    stats = np.array(per_turn, dtype=np.float64).T if k else np.zeros((5, 1))
-    rows = 1 + k
-    s = np.repeat(stats[:, None, :], rows, axis=1)  # (5, variants, turns); variant 1 + j: turn j blanked
-    if k:
-        s[:, np.arange(1, rows), np.arange(k)] = 0.0
-    neg, pos = s[0], s[1]
-    last = s[:, :, -1]  # neg, pos, unresolved, resolved, length of the last customer turn
-    last2 = s[2:4, :, -2:].sum(axis=2)
-    negative = neg > 0
     agent_set = set(agent)
     polite = {t for d, r, t in parts.hits if d == "politeness" and t in agent_set}
     empathic = {t for d, r, t in parts.hits if d == "empathy" and t in agent_set and r != "empathy.missing_when_upset"}
     forbidden = sum(1 for d, _, _ in parts.hits if d == "forbidden_words")
     agent_negative = sum(1 for _, r, _ in parts.hits if r == "emotion.agent_negative")
     n_agent = len(agent)
+    head = [math.log1p(k), math.log1p(n_agent), float(bool(parts.roles) and parts.roles[-1] == "customer"),
+            float(n_agent > 0)]
     agent_len = sum(len(parts.texts[i]) for i in agent) / n_agent if n_agent else 0.0
-    dense = np.empty((rows, len(DENSE_FEATURES)))
-    dense[:, :4] = (math.log1p(k), math.log1p(n_agent), float(bool(parts.roles) and parts.roles[-1] == "customer"),
-                    float(n_agent > 0))
-    dense[:, 4], dense[:, 5], dense[:, 6], dense[:, 7] = neg.mean(axis=1), last[0], neg.max(axis=1), neg[:, 0]
-    dense[:, 8], dense[:, 9], dense[:, 10] = pos.mean(axis=1), last[1], negative.mean(axis=1)
-    dense[:, 11], dense[:, 12], dense[:, 13], dense[:, 14] = last[2], last2[0], last[3], last2[1]
-    dense[:, 15], dense[:, 16] = last[4], agent_len
-    dense[:, 17], dense[:, 18] = neg[:, -3:].mean(axis=1), neg[:, -3:].max(axis=1)
-    dense[:, 19], dense[:, 20], dense[:, 21] = negative.sum(axis=1), s[2].sum(axis=1), pos.max(axis=1)
-    dense[:, 22:] = (len(polite) / n_agent if n_agent else 0.0, len(empathic) / n_agent if n_agent else 0.0,
-                     forbidden, agent_negative)
-    dense[:, _LOG] = np.log1p(dense[:, _LOG])
+    tail = [len(polite) / n_agent if n_agent else 0.0, len(empathic) / n_agent if n_agent else 0.0,
+            math.log1p(forbidden), math.log1p(agent_negative)]
+    if not k:  # no customer turn: every customer feature 0 (as for one silent turn)
+        return Features(dense=np.array([head + [0.0] * 12 + [math.log1p(agent_len)] + [0.0] * 5 + tail]), customer_turns=cust,
+                        agent_turns=agent)
+    neg = [parts.confidences[i] if parts.polarities[i] == "negative" else 0.0 for i in cust]
+    pos = [parts.confidences[i] if parts.polarities[i] == "positive" else 0.0 for i in cust]
+    unres = [float(u) for u, _ in marker_counts]
+    res = [float(r) for _, r in marker_counts]
+    negative = [1.0 if x > 0 else 0.0 for x in neg]
+    last3 = [0.0] * max(0, k - 3) + neg[-3:]
+    n3 = min(k, 3)
+    s_neg, s_pos, s_negative, s_unres, s_last3 = sum(neg), sum(pos), sum(negative), sum(unres), sum(last3)
+    u2, r2 = sum(unres[-2:]), sum(res[-2:])
+    length = float(len(parts.texts[cust[-1]]))
+    neg_max, pos_max, l3_max = _max_without(neg), _max_without(pos), _max_without(last3)
+    log = math.log1p
+
+    def row(j: int) -> list[float]:
+        """Variant j (-1: none blanked): the 12 + 5 customer features, as DENSE_FEATURES orders them."""
+        def drop(x: list[float]) -> float:
+            return x[j] if j >= 0 else 0.0
+        last = j != k - 1  # the last turn is still there
+        in2 = j >= k - 2 and j >= 0
+        return [
+            (s_neg - drop(neg)) / k, neg[-1] if last else 0.0, neg_max[j + 1], neg[0] if j != 0 else 0.0,
+            (s_pos - drop(pos)) / k, pos[-1] if last else 0.0, (s_negative - drop(negative)) / k,
+            log(unres[-1] if last else 0.0), log(u2 - (unres[j] if in2 else 0.0)),
+            log(res[-1] if last else 0.0), log(r2 - (res[j] if in2 else 0.0)), log(length if last else 0.0),
+            log(agent_len), (s_last3 - drop(last3)) / n3, l3_max[j + 1], log(s_negative - drop(negative)),
+            log(s_unres - drop(unres)), pos_max[j + 1],
+        ]
+
+    dense = np.array([head + row(j) + tail for j in range(-1, k)])
     return Features(dense=dense, customer_turns=cust, agent_turns=agent)
+
+
+def _max_without(x: list[float]) -> list[float]:
+    """[max(x, 0)] then, per j, the max with x[j] set to 0 (every x >= 0): the top value, except at
+    the first top position, where it is the runner-up."""
+    top = max(x)
+    at = x.index(top)
+    second = max((v for i, v in enumerate(x) if i != at), default=0.0)
+    out = [max(top, 0.0)] * (len(x) + 1)
+    out[at + 1] = max(second, 0.0)
+    return out
 
 
 def bags_of(grams: Sequence[np.ndarray], parts_turns: tuple[list[int], list[int]]) -> list[tuple[np.ndarray, float]]:

@@ -192,3 +192,28 @@ def test_the_committed_metrics_and_the_eval_report_show_model_beside_baseline():
     assert "baseline: ridge on char uni+bigram bag" in text and f"{model['uss_dissatisfied_auc']:.4f}" in text
     # the figures name the model folder's current content
     assert metrics["model_source"].split("@")[1] == folder_digest(Settings().models_dir / MODEL_FOLDER)
+
+
+def test_each_evidence_variant_is_the_dialogue_with_that_customer_turn_blanked(inspector):
+    """features() computes the variants' rows in closed form (sums and the two largest values); each
+    must equal the features of the same dialogue recomputed with that customer turn said nothing, on
+    the engine's own inputs of dialogues with ties, one, two and many customer turns."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from qa_engine.satisfaction import features, parts_of
+
+    dialogues = [chat(*OPENING, *UNHAPPY_ENDINGS[0]), chat(*OPENING, *HAPPY_ENDINGS[2]),
+                 chat(("customer", "在吗")), chat(("customer", "太差了"), ("customer", "太差了")),
+                 chat(("agent", "您好"), ("customer", "还没到"), ("customer", "我要投诉，太差了"), ("agent", "抱歉"))]
+    model = inspector.satisfaction
+    for item in dialogues:
+        result = inspector.inspect(item)
+        parts = parts_of([t.role for t in item.turns], [t.text for t in item.turns], result.emotion.turns, result.hits)
+        got = features(parts, model.markers)
+        assert got.dense.shape == (1 + len(got.customer_turns), 26)
+        for j, turn in enumerate(got.customer_turns):
+            blanked = replace(parts, texts=[("" if i == turn else t) for i, t in enumerate(parts.texts)],
+                              polarities=[(None if i == turn else p) for i, p in enumerate(parts.polarities)])
+            np.testing.assert_allclose(got.dense[1 + j], features(blanked, model.markers).dense[0], atol=1e-12)

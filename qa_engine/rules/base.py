@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -167,12 +168,19 @@ def rule_matches(ref: str, rule_id: str) -> bool:
     return rule_id.startswith(ref[:-1]) if ref.endswith(".*") else rule_id == ref
 
 
+@lru_cache(maxsize=4096)
+def _matching_ids(refs: tuple[str, ...], ids: tuple[str, ...]) -> tuple[str, ...]:
+    """The ids among `ids` that one of `refs` names: resolved once per rule and rule set, not per
+    interaction (matching every ref against every evaluated rule id was a quarter of the engine's CPU)."""
+    return tuple(rid for rid in ids if any(rule_matches(ref, rid) for ref in refs))
+
+
 def vetoed_turns(spec: RuleSpec, ctx: InspectionContext) -> set[int]:
     """Turns where a rule of `spec.unless` has a hit (their hits are already in ctx.hits)."""
     if not spec.unless:
         return set()
-    return {h.turn for rid, hits in ctx.hits.items() if any(rule_matches(ref, rid) for ref in spec.unless)
-            for h in hits if h.turn is not None}
+    return {h.turn for rid in _matching_ids(tuple(spec.unless), tuple(ctx.hits)) for h in ctx.hits[rid]
+            if h.turn is not None}
 
 
 OPERATORS: dict[str, type[RuleOperator]] = {}
