@@ -44,12 +44,8 @@ def main() -> None:
 
     def clear() -> None:
         for rule in all_rules:
-            for attr in ("model", "embedder"):
-                obj = getattr(rule, attr, None)
-                if hasattr(obj, "cache_clear"):
-                    obj.cache_clear()
-        if hasattr(inspector.emotion_scorer, "cache_clear"):
-            inspector.emotion_scorer.cache_clear()
+            rule.cache_clear()
+        inspector.emotion_scorer.cache_clear()
 
     def timed(keep, repeat: int) -> tuple[float, float, int]:
         inspector.ruleset.rules = [r for r in all_rules if keep(r.spec.id)]

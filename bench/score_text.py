@@ -73,8 +73,9 @@ def main() -> None:
     # baseline B's emotion words: the lexicon scorer's, whichever emotion scorer the engine runs
     from qa_engine.emotion import LexiconEmotionScorer
 
-    lexicon_scorer = getattr(inspector.emotion_scorer, "automaton", None) and inspector.emotion_scorer
-    emotion_words = sorted((lexicon_scorer or LexiconEmotionScorer(inspector.settings.lexicons_dir)).automaton.keys())
+    scorer = inspector.emotion_scorer
+    lexicon_scorer = scorer if isinstance(scorer, LexiconEmotionScorer) else LexiconEmotionScorer(inspector.settings.lexicons_dir)
+    emotion_words = sorted(lexicon_scorer.automaton.keys())
 
     inspector.inspect(interactions[0])  # warm caches (jieba, OpenCC)
     # Model-backed rules (the `classifier` operator) and the emotion model: every repeat starts with
@@ -90,9 +91,8 @@ def main() -> None:
         if sat_model is not None:
             sat_model.cache_clear()
         for rule in model_rules:
-            rule.model.cache_clear()
-        if hasattr(inspector.emotion_scorer, "cache_clear"):  # the LSTM scorer's per-text cache
-            inspector.emotion_scorer.cache_clear()
+            rule.cache_clear()
+        inspector.emotion_scorer.cache_clear()  # the LSTM scorer's per-text cache
         # and the per-text memos of the text side: each repeat is a first pass over the sessions
         _normalize_cached.cache_clear()
         inspector.segmenter.cache_clear()

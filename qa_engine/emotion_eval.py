@@ -184,11 +184,10 @@ KEYWORDS_POSITIVE: tuple[str, ...] = ("谢谢", "多谢", "感谢", "辛苦", "�
                                       "服务真好", "态度很好", "太好了", "那就好", "放心了", "哈哈")
 
 
-class KeywordEmotionScorer:
+class KeywordEmotionScorer(EmotionScorer):
     """Eval-only baseline (`--models keywords`): substring cues from the customer-emotion guideline."""
 
     source = "keyword-baseline (customer-emotion guideline cue words)"
-    model_dir = None
 
     def label(self, text: str) -> tuple[str, str]:
         for emotion, cues in KEYWORDS_NEGATIVE.items():
@@ -198,7 +197,7 @@ class KeywordEmotionScorer:
             return "happy", "positive"
         return "neutral", "neutral"
 
-    def score(self, turns):  # the EmotionScorer protocol
+    def score(self, turns):
         from qa_engine.schema import TurnEmotion
 
         out = []

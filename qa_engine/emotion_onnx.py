@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import onnxruntime as ort
 
+from qa_engine.emotion import EmotionScorer
 from qa_engine.schema import TurnEmotion
 from qa_engine.text_cache import Staged, TextCache
 
@@ -393,7 +394,7 @@ class OnnxEmotionClassifier:
         return combine(p5, p3, self.labels, self.polarities, self.polarity_of, self.mix)
 
 
-class OnnxEmotionScorer:
+class OnnxEmotionScorer(EmotionScorer):
     """The classifier as a qa_engine.emotion.EmotionScorer (score(turns) -> TurnEmotion per turn),
     so engine.make_emotion_scorer can offer it beside the lexicon baseline.
 

@@ -18,7 +18,6 @@ from qa_engine.lexicon import PhraseIndex
 from qa_engine.model_digest import folder_digest
 from qa_engine.rulepack import RulePackError, RuleSet, load_rules
 from qa_engine.rules import Resources, select_turns, vetoed_turns
-from qa_engine.rules.classifier import ClassifierOperator
 from qa_engine.schema import Hit, Interaction, Result, SatisfactionResult
 from qa_engine.scorecard import Scorecard, load_scorecards
 from qa_engine.segment import Segmenter
@@ -97,7 +96,7 @@ class Inspector:
         self.index.build()
         self.segmenter = Segmenter(self.index.all_terms)
         self.scorecards = scorecards or load_scorecards(self.settings.scorecards_path)
-        model_rules = {r.spec.id for r in self.ruleset.rules if isinstance(r, ClassifierOperator)}
+        model_rules = {r.spec.id for r in self.ruleset.rules if r.model_backed}
         for card in self.scorecards.values():
             card.check_rules(self.ruleset.ids(), model_rules)
         self.rule_dimensions = {r.spec.id: r.spec.dimension for r in self.ruleset.rules}
@@ -118,13 +117,13 @@ class Inspector:
         # instead of their sum. The lexicon scorer is pure Python and gains nothing from a thread.
         self._emotion_worker = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="emotion")
-            if getattr(self.emotion_scorer, "releases_gil", False)
+            if self.emotion_scorer.releases_gil
             else None
         )
         # inspect_many's model work for the next chunk (onnxruntime batches of the emotion model or of
         # classifier rules, whichever emotion scorer runs); its own thread, so that a long run does
         # not hold up the emotion calls of single inspections running at the same time
-        staged_models = self._emotion_worker is not None or any(hasattr(r, "stage") for r in self.ruleset.rules)
+        staged_models = self._emotion_worker is not None or any(r.model_backed for r in self.ruleset.rules)
         self._prefetch_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") if staged_models else None
         for worker in (self._emotion_worker, self._prefetch_worker):
             if worker is not None:  # engines are rebuilt (rule versions): no idle thread left per engine
@@ -222,15 +221,10 @@ class Inspector:
         their per-text caches lack. Why staged: the features are Python and run in this thread, the
         background thread then holds no GIL-bound work, so the models' onnxruntime time overlaps
         the rules instead of competing with them for the GIL."""
-        work: list[Staged | None] = []
-        stage = getattr(self.emotion_scorer, "stage", None)
-        if stage is not None:
-            work.append(stage([v.text for ctx in contexts for v in ctx.turns]))
+        work = [self.emotion_scorer.stage([v.text for ctx in contexts for v in ctx.turns])]
         done: set = set()  # what rules sharing a model have staged already
         for rule in self.ruleset.rules:
-            stage = getattr(rule, "stage", None)
-            if stage is not None:
-                work.append(stage([c for c in contexts if c.interaction.channel in rule.spec.channels], done))
+            work.append(rule.stage([c for c in contexts if c.interaction.channel in rule.spec.channels], done))
         return [w for w in work if w is not None]
 
     def _finish_chunk(self, staged: list, work: list[Staged], running: Future | None) -> Iterator:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from qa_engine.context import InspectionContext, TurnView
 from qa_engine.lexicon import PhraseIndex
 from qa_engine.schema import Channel, Hit, Role, Severity
+from qa_engine.text_cache import Staged
 
 
 class Near(BaseModel):
@@ -139,6 +140,21 @@ class RuleOperator(ABC):
     @abstractmethod
     def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
         """Hits of this rule on the turns its roles and scope select."""
+
+    # A rule whose hits are a model's judgement (a probability, not a phrase): a scorecard may not
+    # make it critical (Scorecard.check_rules) — a model-only hit is evidence to review, never 一票否决.
+    model_backed: ClassVar[bool] = False
+
+    def stage(self, contexts: list[InspectionContext], done: set) -> Staged | None:
+        """The model work this rule will need for many interactions, done ahead in large batches
+        (Inspector.inspect_many), or None. Contract: evaluate() must then find every model output it
+        reads in the model's cache, so stage must cover a superset of the texts evaluate() reads.
+        `done` is shared by the rules of one round: a key added there tells rules sharing a model
+        that its work is staged already. Default: nothing ahead, evaluate() does all the work."""
+        return None
+
+    def cache_clear(self) -> None:
+        """Forget the per-text model outputs this rule keeps (a benchmark's cold start). Default: none."""
 
     # Helpers shared by operators.
     def turn_hit(self, view: TurnView, start: int | None = None, end: int | None = None, **fmt: Any) -> Hit:

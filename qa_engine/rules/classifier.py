@@ -32,6 +32,7 @@ CATEGORY_NAMES = {"deflect": "推诿", "impatience": "不耐烦", "blame": "指�
 
 @register("classifier")
 class ClassifierOperator(RuleOperator):
+    model_backed = True
     class Params(RuleOperator.Params):
         model: str = Field(default="forbidden_ngram", description="folder under models_dir, or a path")
         threshold: float | None = Field(default=None, gt=0, lt=1, description="default: the model's labels.json")
@@ -52,6 +53,9 @@ class ClassifierOperator(RuleOperator):
             raise ValueError(f"rule {spec.id}: categories {sorted(unknown)} not in model {self.model.name} "
                              f"({', '.join(self.model.categories)})")
         self.wanted = {self.model.categories.index(c) for c in self.params.categories or self.model.categories}
+
+    def cache_clear(self) -> None:
+        self.model.cache_clear()
 
     def stage(self, contexts: list[InspectionContext], done: set) -> Staged | None:
         """The model work for the turns this rule may read in many interactions at once

@@ -68,6 +68,9 @@ class SimilarOperator(RuleOperator):
             negatives = [normalize(t).text for t in read_entries(resources.words_path(self.params.negatives_file))]
             self.negative_vectors = self.embedder.embed(negatives)
 
+    def cache_clear(self) -> None:
+        self.embedder.cache_clear()
+
     def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
         spans = [(view, s, e) for view in turns for s, e in clauses(view.text, self.params.min_chars)]
         if not spans:

@@ -144,11 +144,11 @@ def build_inspector(settings: Settings, packs: dict[str, str] | None = None, sco
         return Inspector(settings, pack_paths=_pack_paths(settings, Path(tmp), packs), scorecards=cards)
 
 
-def _rule_ids(content: str, operator: str | None = None) -> set[str]:
-    """The ids of a pack's rules (of this operator only, if given)."""
+def _rule_ids(content: str, operators: set[str] | None = None) -> set[str]:
+    """The ids of a pack's rules (of these operators only, if given)."""
     data = yaml.safe_load(content) or {}
     return {str(r.get("id")) for r in data.get("rules") or []
-            if isinstance(r, dict) and (operator is None or r.get("operator") == operator)}
+            if isinstance(r, dict) and (operators is None or r.get("operator") in operators)}
 
 
 def _check_text(content: str) -> None:
@@ -187,14 +187,15 @@ def validate_scorecard(session: Session, settings: Settings, channel: str, conte
     if channel not in CHANNELS:
         raise RulePackError(f"scorecards are per channel: {', '.join(CHANNELS)}")
     card = _scorecard(channel, content, channel)
-    from qa_engine.rules.classifier import ClassifierOperator
+    from qa_engine.rules import OPERATORS
 
+    model_operators = {name for name, op in OPERATORS.items() if op.model_backed}
     known: set[str] = set()
     model_rules: set[str] = set()  # refused as critical, as the engine refuses them when it loads the card
     packs = [builtin_path(settings, "pack", name).read_text(encoding="utf-8") for name in builtin_names(settings, "pack")]
     for content in packs + [doc.content for doc in versions(session, "pack")]:
         known |= _rule_ids(content)
-        model_rules |= _rule_ids(content, ClassifierOperator.name)
+        model_rules |= _rule_ids(content, model_operators)
     try:
         card.check_rules(sorted(known), model_rules)
     except ValidationError as exc:  # pragma: no cover - check_rules raises RulePackError
