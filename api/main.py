@@ -21,6 +21,7 @@ from api.jobs import AudioJobs, GroupAcceptor, InteractionQueue
 from api.metrics import Metrics
 from api.methods import install as install_allow_header
 from api.openapi import install as install_openapi
+from api.openapi import operation_id
 from api.ratelimit import FailureLimiter
 from api.routes import (
     alerts,
@@ -83,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # from Content-Length before anything is read, else once the bytes received pass it.
     app = FastAPI(
         title="qa-engine", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
-        max_body_size=config.max_body_bytes,
+        max_body_size=config.max_body_bytes, generate_unique_id_function=operation_id,
     )  # fmt: skip
     app.state.settings = settings
     app.state.config = config

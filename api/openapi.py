@@ -1,8 +1,12 @@
 """Corrections to the generated OpenAPI document so that it describes what the API really answers.
 
-Statuses every operation of a kind can answer are added here: 401/403 on secured operations, 400
-and 413 on operations with a body. Statuses one route answers (404, 409, ...) are declared on the
-route with `errors()`, so each says why.
+Statuses every operation of a kind can answer are added here: 401/403/429/503 on secured
+operations, 400 and 413 on operations with a body. Statuses one route answers (404, 409, ...) are
+declared on the route with `errors()`, so each says why. Every error body is `ErrorOut` (the app's
+exception handlers answer `{"detail": "..."}`), but request validation's 422 (`HTTPValidationError`).
+
+Each operation's id is its route function's name (`operation_id`): a client generated from the
+document calls `get_interaction`, not `get_interaction_v1_interactions__interaction_id__get`.
 """
 
 from __future__ import annotations
@@ -10,14 +14,18 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from api.schemas import ErrorOut
 
+# An API key or a login is checked only if its failures can be counted (api/ratelimit.py).
+RATE_LIMIT_STORE_DOWN = "the rate-limit store (QA_RATE_LIMIT_STORAGE) cannot be reached"
 ERROR_REF = {"$ref": f"#/components/schemas/{ErrorOut.__name__}"}
 SECURED_RESPONSES = {
     401: "no or bad credentials (bearer token or X-API-Key)",
     403: "the caller's role may not do this",
     429: "too many failed API keys from this address (see Retry-After)",
+    503: RATE_LIMIT_STORE_DOWN,
 }
 BODY_RESPONSES = {
     400: "the body cannot be read as the declared media type",
@@ -65,6 +73,12 @@ LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, dict[str, str]]]] = 
         )
     },
 }
+
+
+def operation_id(route: APIRoute) -> str:
+    """The app's `generate_unique_id_function`: the route function's name, which is short, snake_case
+    and unique (tests/test_api_client.py checks); FastAPI's default adds the path and method."""
+    return route.name
 
 
 def errors(why: dict[int, str]) -> dict[int | str, dict[str, Any]]:

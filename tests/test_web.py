@@ -13,7 +13,6 @@ import io
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import httpx
 import numpy as np
 import openpyxl
 import pytest
-from conftest import REPO, SHARED
+from conftest import REPO, SHARED, free_port, live_app
 from conftest_db import CRITICAL, GREEN, RED, YELLOW
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -68,12 +67,6 @@ class Server:
         r = httpx.get(f"{self.url}{path}", headers=self.token(user), params=params, timeout=30)
         r.raise_for_status()
         return r.json()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _long_call_audio(path: Path, seconds: int) -> None:
@@ -165,35 +158,15 @@ def server(tmp_path_factory) -> Server:
             if role == "ingest":
                 _, key = accounts.create_api_key(session, user, "seed")
     db.dispose()
-    port = _free_port()
     env = {
-        **os.environ,
         "QA_DATABASE_URL": url,
         "QA_JWT_SECRET": "web-test-secret-" + "x" * 32,
         "QA_AUDIO_DIR": str(audio_dir),
         "OMP_NUM_THREADS": "2",
     }
-    log = open(tmp / "server.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"the app did not start; log: {(tmp / 'server.log').read_text()[-2000:]}")
+    with live_app(env, tmp / "server.log") as base:
         _seed(base, key)
         yield Server(base, audio_dir, url)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -903,7 +876,7 @@ def test_fresh_folder_first_admin_login_and_an_uploaded_call_plays(tmp_path, bro
     cli(commands[1], other)  # from another folder: the same database
     key = cli(commands[2], first).strip()
 
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "serve.log", "w+")
     proc = subprocess.Popen([sys.executable, "-m", "qa_engine", *commands[3][1:], "--port", str(port)], cwd=other,
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -86,7 +86,7 @@ def delete_webhook(webhook_id: WebhookId, session: SessionDep, principal: Admin)
     responses=errors(NO_WEBHOOK),
     summary="A webhook's deliveries, newest first",
 )
-def list_deliveries(
+def list_webhook_deliveries(
     webhook_id: WebhookId,
     session: SessionDep,
     principal: Admin,

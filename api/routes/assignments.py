@@ -54,7 +54,7 @@ def _specialist(session, username: str):
 
 
 @router.get("/qa-specialists", response_model=list[SpecialistOut], summary="QA specialists one can assign to")
-def list_specialists(session: SessionDep, principal: Assigner) -> list[SpecialistOut]:
+def list_qa_specialists(session: SessionDep, principal: Assigner) -> list[SpecialistOut]:
     """Active QA specialists with their open assignments (a count over all teams), by name."""
     people = asg.specialists(session)
     load = asg.open_load(session, [u.id for u in people])
@@ -170,7 +170,7 @@ def _rule(session, principal: Principal, rule_id: int) -> SamplingRule:
     response_model=SamplingRuleOut,
     summary="Add a sampling rule (抽检计划)",
 )
-def create_rule(body: SamplingRuleIn, session: SessionDep, principal: Assigner) -> SamplingRuleOut:
+def create_sampling_rule(body: SamplingRuleIn, session: SessionDep, principal: Assigner) -> SamplingRuleOut:
     """Per agent and period, the share `rates[flag]` of the team's interactions of each flag is
     assigned to `assignees` when the rule runs (`POST /v1/sampling-rules/{id}/run`, or nightly with
     `qa-engine sample`). Supervisors: one of their teams (403 otherwise); admins: any team, or every
@@ -216,7 +216,7 @@ def _own_team(principal: Principal, team_id: str | None) -> None:
     responses=errors(NO_RULE),
     summary="Change a sampling rule",
 )
-def update_rule(rule_id: RuleId, body: SamplingRuleIn, session: SessionDep, principal: Assigner) -> SamplingRuleOut:
+def update_sampling_rule(rule_id: RuleId, body: SamplingRuleIn, session: SessionDep, principal: Assigner) -> SamplingRuleOut:
     """Replace the rule's fields (pause it with `active: false`, change its rates or specialists).
     Its assignments stay; later runs top up to the new rates. Checked as when it is added."""
     rule = _rule(session, principal, rule_id)
@@ -231,7 +231,7 @@ def update_rule(rule_id: RuleId, body: SamplingRuleIn, session: SessionDep, prin
 
 
 @router.get("/sampling-rules", response_model=list[SamplingRuleOut], summary="Sampling rules")
-def list_rules(session: SessionDep, principal: Assigner) -> list[SamplingRuleOut]:
+def list_sampling_rules(session: SessionDep, principal: Assigner) -> list[SamplingRuleOut]:
     """Admins see every rule; supervisors those of their teams."""
     stmt = select(SamplingRule).order_by(SamplingRule.id)
     if principal.role != "admin":
@@ -242,7 +242,7 @@ def list_rules(session: SessionDep, principal: Assigner) -> list[SamplingRuleOut
 @router.get(
     "/sampling-rules/{rule_id}", response_model=SamplingRuleOut, responses=errors(NO_RULE), summary="A sampling rule"
 )
-def get_rule(rule_id: RuleId, session: SessionDep, principal: Assigner) -> SamplingRuleOut:
+def get_sampling_rule(rule_id: RuleId, session: SessionDep, principal: Assigner) -> SamplingRuleOut:
     return views.sampling_rule_out(_rule(session, principal, rule_id))
 
 
@@ -252,7 +252,7 @@ def get_rule(rule_id: RuleId, session: SessionDep, principal: Assigner) -> Sampl
     responses=errors(NO_RULE),
     summary="Remove a sampling rule (its assignments stay)",
 )
-def delete_rule(rule_id: RuleId, session: SessionDep, principal: Assigner) -> Response:
+def delete_sampling_rule(rule_id: RuleId, session: SessionDep, principal: Assigner) -> Response:
     rule = _rule(session, principal, rule_id)
     audit(session, principal.username, "sampling_rule.delete", "sampling_rule", rule.id, name=rule.name)
     session.delete(rule)
@@ -266,7 +266,7 @@ def delete_rule(rule_id: RuleId, session: SessionDep, principal: Assigner) -> Re
     responses=errors(NO_RULE),
     summary="Run a sampling rule over a date range",
 )
-def run_rule(rule_id: RuleId, body: SamplingRunIn, session: SessionDep, principal: Assigner) -> SamplingRunOut:
+def run_sampling_rule(rule_id: RuleId, body: SamplingRunIn, session: SessionDep, principal: Assigner) -> SamplingRunOut:
     """Samples every period (week or day) that overlaps start..end, with the interactions up to
     `end`, and assigns what is missing. Deterministic and idempotent: running it again over the same
     days assigns nothing twice. End before start, more than 366 days, or no active QA specialist

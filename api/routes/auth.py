@@ -10,7 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from api import views
 from api.deps import ConfigDep, CurrentPrincipal, LimiterDep, SessionDep, client_address
-from api.openapi import errors
+from api.openapi import RATE_LIMIT_STORE_DOWN, errors
 from api.ratelimit import LOGIN_ADDRESS, LOGIN_USER
 from api.schemas import TokenOut, UserOut
 from api.security import create_access_token
@@ -27,6 +27,7 @@ router = APIRouter(prefix="/v1", tags=["auth"])
         {
             401: "wrong username or password",
             429: "too many failed logins for this username or from this address (see Retry-After)",
+            503: RATE_LIMIT_STORE_DOWN,
         }
     ),
 )
@@ -56,5 +57,5 @@ def login(
 
 
 @router.get("/auth/me", response_model=UserOut, summary="Who am I")
-def me(principal: CurrentPrincipal, session: SessionDep) -> UserOut:
+def who_am_i(principal: CurrentPrincipal, session: SessionDep) -> UserOut:
     return views.user_out(get_user(session, principal.username))

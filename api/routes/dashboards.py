@@ -13,8 +13,8 @@ from api.openapi import errors
 from api.routes.summaries import End, Start, _check_range
 from api.schemas import RuleCount, RuleName, RuleQuality, ScoreBand, ScoreDistribution, TeamOut
 from qa_engine.store import kpi
+from qa_engine.store import rule_quality as quality
 from qa_engine.store.models import Agent, Team
-from qa_engine.store.rule_quality import rule_quality, top_rules
 
 router = APIRouter(prefix="/v1", tags=["dashboards"])
 
@@ -67,17 +67,17 @@ def agent_top_rules(
 ) -> list[RuleCount]:
     _check_range(start, end)
     visible_agent(session, principal, agent_id)
-    rows = top_rules(session, principal.scope, agent_id=agent_id, start=start, end=end, limit=limit)
+    rows = quality.top_rules(session, principal.scope, agent_id=agent_id, start=start, end=end, limit=limit)
     return [RuleCount(**r) for r in rows]
 
 
 @router.get("/rule-quality", response_model=list[RuleQuality], summary="Each rule's measured precision")
-def get_rule_quality(session: SessionDep, principal: Reviewer, start: Start = None, end: End = None) -> list[RuleQuality]:
+def rule_quality(session: SessionDep, principal: Reviewer, start: Start = None, end: End = None) -> list[RuleQuality]:
     """For each rule: hits, how many reviewers confirmed or dismissed (latest decision per hit)
     and the precision that makes (confirmed / reviewed), worst first, so rule authors see which
     rules to fix. Supervisors see the figures of their teams' interactions."""
     _check_range(start, end)
-    return [RuleQuality(**r) for r in rule_quality(session, principal.scope, start=start, end=end)]
+    return [RuleQuality(**r) for r in quality.rule_quality(session, principal.scope, start=start, end=end)]
 
 
 @router.get("/rule-names", response_model=list[RuleName], summary="Every rule's name in Chinese and English")

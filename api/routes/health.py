@@ -17,7 +17,7 @@ router = APIRouter(tags=["health"])
     responses={503: {"description": "the database cannot be reached", "model": dict[str, str]}},
     summary="Health check (database reachable)",
 )
-def healthz(session: SessionDep, response: Response) -> dict[str, str]:
+def health(session: SessionDep, response: Response) -> dict[str, str]:
     try:
         session.execute(text("SELECT 1"))
     except SQLAlchemyError:

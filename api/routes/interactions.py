@@ -248,7 +248,7 @@ def _job_visible(principal: Principal, created_by: str) -> bool:
     responses=errors({404: "no bulk request with this id that the caller may see"}),
     summary="Progress of a bulk request",
 )
-def bulk_status(batch_id: str, session: SessionDep, principal: Ingestor) -> BulkStatusOut:
+def get_bulk_status(batch_id: str, session: SessionDep, principal: Ingestor) -> BulkStatusOut:
     """Counts by status and every job the request created (with score and flag once done, the
     reason once failed). Ingest users see their own requests; admins all."""
     rows = session.execute(

@@ -59,7 +59,7 @@ def _decisions(body) -> tuple[list[rv.HitDecisionIn], list[rv.OverrideIn]]:
 
 
 @router.get("/review-queue", response_model=Page[QueueItem], summary="Flagged or assigned interactions to review")
-def review_queue(
+def list_review_queue(
     session: SessionDep,
     principal: Reviewer,
     scorer: ScorerDep,

@@ -71,7 +71,7 @@ def _enabled(scorer, kind: str, name: str, builtin: rv.RuleDoc | None) -> bool:
     responses=errors(NO_KIND),
     summary="List rule packs or scorecards",
 )
-def list_docs(kind: Kind, session: SessionDep, principal: Reviewer, scorer: ScorerDep) -> list[RuleDocSummary]:
+def list_rule_docs(kind: Kind, session: SessionDep, principal: Reviewer, scorer: ScorerDep) -> list[RuleDocSummary]:
     """Every built-in file and every uploaded version."""
     k = KIND[kind]
     uploaded: dict[str, list[rv.RuleDoc]] = {}
@@ -98,7 +98,7 @@ def list_docs(kind: Kind, session: SessionDep, principal: Reviewer, scorer: Scor
     responses=errors({404: "no such kind, built-in file or uploaded version"}),
     summary="Read a rule pack or scorecard",
 )
-def read_doc(
+def get_rule_doc(
     kind: Kind,
     name: Name,
     session: SessionDep,
@@ -121,7 +121,7 @@ def read_doc(
     responses=errors({**NO_KIND, 409: "another version was uploaded at the same time: retry"}),
     summary="Upload a new version of a rule pack or scorecard",
 )
-def upload_doc(
+def upload_rule_doc(
     kind: Kind, name: Name, body: RuleUploadIn, session: SessionDep, principal: RuleEditor, scorer: ScorerDep
 ) -> RuleDocOut:
     """Validated with the engine's own loaders (YAML, operators, rule references and ids; a scorecard's

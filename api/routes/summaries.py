@@ -124,7 +124,7 @@ def agent_summary(
     responses={**export.OPENAPI_RESPONSES, **errors(NO_AGENT)},
     summary="An agent's KPIs as CSV or XLSX",
 )
-def agent_summary_export(
+def export_agent_summary(
     agent_id: str,
     session: SessionDep,
     principal: Reader,
@@ -157,7 +157,7 @@ def team_summary(
     responses={**export.OPENAPI_RESPONSES, **errors(NO_TEAM)},
     summary="A team's KPIs as CSV or XLSX",
 )
-def team_summary_export(
+def export_team_summary(
     team_id: str,
     session: SessionDep,
     principal: Reviewer,

@@ -61,7 +61,7 @@ def audio_file(audio_path: str | None, audio_dir: Path | None, upload_dir: Path 
     responses=errors(NO_AUDIO),
     summary="A link to play a call",
 )
-def audio_link(interaction_id: str, session: SessionDep, principal: Reader, config: ConfigDep) -> AudioLink:
+def get_audio_link(interaction_id: str, session: SessionDep, principal: Reader, config: ConfigDep) -> AudioLink:
     row = visible_interaction(session, principal, interaction_id)
     if audio_file(row.audio_path, config.audio_dir, config.upload_dir) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{interaction_id!r} has no audio on this server")
@@ -86,7 +86,7 @@ def audio_link(interaction_id: str, session: SessionDep, principal: Reader, conf
     },
     summary="Play a call (link from audio-link)",
 )
-def audio(
+def play_audio(
     interaction_id: str,
     session: SessionDep,
     config: ConfigDep,
