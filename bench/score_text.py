@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qa_datasets.jddc import load_sessions  # noqa: E402
-from qa_engine.engine import Inspector  # noqa: E402
+from qa_engine.engine import Inspector, shorten_gil_switch  # noqa: E402
 from qa_engine.lexicon import PhraseIndex, load_word_list  # noqa: E402
 from qa_engine.normalize import _normalize_cached, normalize  # noqa: E402
 from qa_engine.schema import Interaction  # noqa: E402
@@ -67,6 +67,7 @@ def main() -> None:
     t0 = time.perf_counter()
     inspector = Inspector()
     load_s = time.perf_counter() - t0
+    shorten_gil_switch(inspector.settings)  # as `qa-engine score` does for its process
     words_dir = inspector.settings.lexicons_dir / "words"
     rule_files = [f for f in words_dir.glob("*.txt") if not f.name.endswith(".regex.txt") and not f.name.startswith("emotion_")]
     words = sorted({w for f in rule_files for w in load_word_list(f)})

@@ -60,19 +60,27 @@ def main(data_dir: Path | None) -> None:
 @click.argument("input_path", metavar="INPUT")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="write JSON Lines here instead of stdout")
 @click.option("--summary/--no-summary", default=False, help="print a readable summary table (to stderr when results go to stdout)")
-def score(input_path: str, output: str | None, summary: bool) -> None:
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="score in this many processes (results keep the input's order); for large files on several cores")
+def score(input_path: str, output: str | None, summary: bool, workers: int) -> None:
     """Score interactions from INPUT (.json, .jsonl or - for stdin); write results as JSON Lines."""
     try:
         stream = open_input(input_path)
     except OSError as exc:
         _fail(str(exc), 2)
+    base_dir = Path(input_path).resolve().parent if input_path != "-" else Path.cwd()
+    if workers > 1:
+        _score_in_processes(stream, input_path, base_dir, output, summary, workers)
+        return
     from qa_engine.asr.audio import AudioError
     from qa_engine.asr.model import ModelError
+    from qa_engine.engine import shorten_gil_switch
     from qa_engine.pipeline import Preparer
 
     inspector = _inspector()
+    if inspector.runs_background_threads:
+        shorten_gil_switch(inspector.settings)
     preparer = Preparer(inspector.settings)
-    base_dir = Path(input_path).resolve().parent if input_path != "-" else Path.cwd()
     out = open(output, "w", encoding="utf-8") if output else sys.stdout
 
     def prepared():
@@ -98,6 +106,32 @@ def score(input_path: str, output: str | None, summary: bool) -> None:
             out.write(result.model_dump_json() + "\n")
             if summary:
                 results.append(result)
+    finally:
+        if output:
+            out.close()
+    if summary:
+        click.echo(format_summary(results, failed), err=not output)
+    if failed:
+        sys.exit(1)
+
+
+def _score_in_processes(stream, input_path: str, base_dir: Path, output: str | None, summary: bool, workers: int) -> None:
+    """`score --workers N`: the same output, errors and exit codes as one process (qa_engine.parallel)."""
+    from qa_engine.parallel import score_in_processes
+
+    _inspector()  # rules, models and settings checked here: one clear line before any process starts
+    out = open(output, "w", encoding="utf-8") if output else sys.stdout
+    results: list[Result] = []
+    failed = 0
+    try:
+        for ok, text in score_in_processes(read_interactions(stream, name=input_path), workers, base_dir):
+            if not ok:
+                failed += 1
+                click.echo(f"qa-engine: {input_path}: {text}", err=True)
+                continue
+            out.write(text + "\n")
+            if summary:
+                results.append(Result.model_validate_json(text))
     finally:
         if output:
             out.close()

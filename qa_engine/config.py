@@ -41,10 +41,11 @@ class Settings(BaseSettings):
     models_dir: Path = REPO_ROOT / "models"
     embedder_dir: Path | None = None  # default: models_dir / "e5_small_zh"
     onnx_threads: int = 2  # threads of each ONNX model session
-    # The GIL switch interval (ms) an engine running models in background threads sets for its
-    # process: their onnxruntime calls need the GIL for a moment at each start and end, and with
-    # Python's default 5 ms they wait that long behind the rules thread (inspect_many 1.45 -> 1.25 s
-    # per 800 JD sessions at 0.5 ms, docs/benchmarks.md). 0 leaves the interpreter's setting alone.
+    # The GIL switch interval (ms) `qa-engine score` sets for its process when its engine runs models
+    # in background threads (engine.shorten_gil_switch; never the engine itself, nor the API): their
+    # onnxruntime calls need the GIL for a moment at each start and end, and with Python's default
+    # 5 ms they wait that long behind the rules thread (inspect_many 1.45 -> 1.25 s per 800 JD
+    # sessions at 0.5 ms, docs/benchmarks.md). 0 leaves the interpreter's setting alone.
     gil_switch_ms: float = Field(default=0.5, ge=0)
 
     # ASR (faster-whisper). The embedded Whisper base model is assembled here on first use.

@@ -69,6 +69,15 @@ def make_satisfaction_model(settings: Settings):
     return SatisfactionModel(model_dir)
 
 
+def shorten_gil_switch(settings: Settings) -> None:
+    """For a process whose engine runs background model threads: their onnxruntime calls need the
+    GIL for a moment at each start and end, and with Python's default 5 ms switch interval they wait
+    that long behind the rules thread (settings.gil_switch_ms). Process-wide, so only the process's
+    entry point calls it (`qa-engine score`, `serve`, batch workers), never a library constructor."""
+    if settings.gil_switch_ms > 0:
+        sys.setswitchinterval(settings.gil_switch_ms / 1000)
+
+
 class Inspector:
     """Loads rule packs, scorecards and scorers once; `inspect` is then cheap and thread-safe."""
 
@@ -79,7 +88,12 @@ class Inspector:
         pack_paths: list[Path] | None = None,
         scorecards: dict[str, Scorecard] | None = None,
         emotion_scorer: EmotionScorer | None = None,
+        background_threads: bool = True,
     ) -> None:
+        """`background_threads`: run the models' onnxruntime work in background threads beside the
+        (pure Python) rules, which shortens one process's wall time when it has a core to spare.
+        Off where processes already fill the cores (`qa-engine score --workers N`): the threads
+        then only add CPU (about 10 % per interaction, docs/benchmarks.md)."""
         self.settings = settings or get_settings()
         lex = self.settings.lexicons_dir
         if pack_paths is None:
@@ -117,19 +131,22 @@ class Inspector:
         # instead of their sum. The lexicon scorer is pure Python and gains nothing from a thread.
         self._emotion_worker = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="emotion")
-            if self.emotion_scorer.releases_gil
+            if background_threads and self.emotion_scorer.releases_gil
             else None
         )
         # inspect_many's model work for the next chunk (onnxruntime batches of the emotion model or of
         # classifier rules, whichever emotion scorer runs); its own thread, so that a long run does
         # not hold up the emotion calls of single inspections running at the same time
-        staged_models = self._emotion_worker is not None or any(r.model_backed for r in self.ruleset.rules)
-        self._prefetch_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") if staged_models else None
+        staged_models = self.emotion_scorer.releases_gil or any(r.model_backed for r in self.ruleset.rules)
+        self._prefetch_worker = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
+                                 if background_threads and staged_models else None)
         for worker in (self._emotion_worker, self._prefetch_worker):
             if worker is not None:  # engines are rebuilt (rule versions): no idle thread left per engine
                 weakref.finalize(self, worker.shutdown, wait=False)
-        if self._prefetch_worker is not None and self.settings.gil_switch_ms > 0:
-            sys.setswitchinterval(self.settings.gil_switch_ms / 1000)  # process-wide: see Settings
+
+    @property
+    def runs_background_threads(self) -> bool:
+        return self._prefetch_worker is not None or self._emotion_worker is not None
 
     @property
     def versions(self) -> dict:

@@ -287,16 +287,25 @@ def test_staging_reserves_texts_until_committed_or_abandoned() -> None:
     assert not engine.emotion_scorer._cache._reserved
 
 
-def test_engine_with_model_threads_shortens_the_gil_switch_interval() -> None:
+def test_an_engine_leaves_the_interpreter_alone_and_the_entry_point_shortens_the_gil_switch() -> None:
+    """Building an engine changes no process-wide state (it may run inside uvicorn or Celery); the
+    entry points that run its background threads call shorten_gil_switch, which 0 turns off."""
     import sys
+
+    from qa_engine.engine import shorten_gil_switch
 
     before = sys.getswitchinterval()
     try:
-        Inspector(Settings(gil_switch_ms=0.5))
+        sys.setswitchinterval(0.005)
+        engine = Inspector(Settings(gil_switch_ms=0.5))
+        assert engine.runs_background_threads
+        assert abs(sys.getswitchinterval() - 0.005) < 1e-9
+        shorten_gil_switch(engine.settings)
         assert abs(sys.getswitchinterval() - 0.0005) < 1e-9
         sys.setswitchinterval(0.005)
-        Inspector(Settings(gil_switch_ms=0))  # 0: left alone
+        shorten_gil_switch(Settings(gil_switch_ms=0))  # 0: left alone
         assert abs(sys.getswitchinterval() - 0.005) < 1e-9
+        assert not Inspector(Settings(), background_threads=False).runs_background_threads
     finally:
         sys.setswitchinterval(before)
 
