@@ -112,6 +112,49 @@ def test_policy_statement_is_no_deflection_but_the_rule_as_whole_answer_is(inspe
     assert {"forbidden.deflect"} <= {h.rule_id for h in forbidden(brushed)}
 
 
+def test_mined_negatives_hold_no_held_out_turn():
+    """The n-gram trainer's real negatives (false-alarm train split of both sources, USS JD agent turns) hold
+    no turn of the false-alarm test split, no labelled turn, no row of a labelled chat_dev session and no
+    labelled violation, by text and by session."""
+    from qa_datasets.forbidden_train.jddc_negatives import _labelled_sessions, false_alarm_negatives, uss_negatives
+    from qa_datasets.labelled.false_alarms import distinct_turns, false_alarm_split
+    from qa_datasets.labelled_empathy_jd import load_false_alarms
+    from qa_datasets.labelled_set import load_labelled
+
+    turns = distinct_turns()
+    test_texts = {t["text"].strip() for s in turns for t in turns[s] if false_alarm_split(t["text_sha1"]) == "test"}
+    labelled = {r["text"].strip() for r in load_labelled()}
+    violations = {r["text"].strip() for r in load_false_alarms() if r["label"] == "violation"}
+    sessions = _labelled_sessions()
+    mined, uss = false_alarm_negatives(), uss_negatives()
+    assert {n["source"] for n in mined} == {"jddc_replies", "chat_dev"} and len(mined) > 5000 and len(uss) > 2000
+    texts = {n["text"] for n in mined + uss}
+    assert not texts & (test_texts | labelled | violations)
+    assert all(false_alarm_split(n["text_sha1"]) == "train" for n in mined)
+    by_sha = {t["text_sha1"]: t for t in turns["chat_dev"]}
+    assert not [n for n in mined if n["source"] == "chat_dev" and by_sha[n["text_sha1"]]["reference"].split("#")[0] in sessions]
+
+
+def test_mined_train_split_false_alarms_stay_quiet_while_real_violations_are_flagged(inspector):
+    """The hard negatives the n-gram model is trained on: real JD agent turns of the false-alarm set's train
+    split that an earlier engine flagged and a reader labelled false alarms (jddc_replies lines and chat_dev
+    rows: a clarifying question, a curt policy refusal, an item confirmation), raise no forbidden finding,
+    while real violations are still flagged: the split's labelled violation and every violation of the
+    labelled set's tuning data (JD and written). Text read from ../shared, never stored here; the test
+    split is not read."""
+    from qa_datasets.forbidden_train.jddc_negatives import false_alarm_negatives, false_alarm_violations
+    from qa_datasets.labelled_set import load_labelled, select
+
+    hard = [n for n in false_alarm_negatives() if n["hard"]]
+    assert len(hard) >= 30 and {n["source"] for n in hard} == {"jddc_replies", "chat_dev"}
+    assert not [n["text_sha1"] for n in hard if forbidden(inspector.inspect(chat(("agent", n["text"]))))]
+    violations = [v["text"] for v in false_alarm_violations()]
+    violations += [r["text"] for r in select(load_labelled(), "tune") if r["forbidden"]]
+    assert len(violations) >= 70
+    missed = [t for t in violations if not forbidden(inspector.inspect(chat(("agent", t))))]
+    assert not missed, len(missed)
+
+
 def test_eval_false_alarms_counts_known_new_and_baseline(inspector, monkeypatch):
     """On a few scanned turns (two labelled false alarms, the labelled violation, a plain turn that
     the current engine flags for the test): known false, new, violations found, per 1,000, baseline."""

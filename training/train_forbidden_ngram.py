@@ -9,11 +9,13 @@ set it was better both alone (P 1.000 / R 0.972 against 0.944 / 0.944) and OR-ed
 Features: hashed character 1-3-grams (CRC-32 mod 2^18, binary presence), the same as
 training/forbidden_baselines.py. Two logistic regressions on them (torch, full batch, L2):
 `violation` (all training turns) and a 5-way softmax `category` (violations only). Data: our written
-set (datasets/forbidden_train, train part), real JD agent turns from chat_dev outside the labelled set
-as negatives (jddc_negatives), and the real JD replies of the false-alarm set's TRAIN split
-(datasets/labelled/FALSE_ALARMS.md; qa_datasets.forbidden_train.jddc_negatives.false_alarm_negatives):
-every distinct jddc_replies turn of that split as a negative, the engine's labelled false alarms of
-that split weighted `--hard-weight` times; long turns also as the windows the rule reads.
+set (datasets/forbidden_train, train part) and real JD agent turns as negatives: every distinct turn of
+the false-alarm set's TRAIN split, `jddc_replies` lines and `chat_dev` rows outside the labelled set's
+sessions (datasets/labelled/FALSE_ALARMS.md; qa_datasets.forbidden_train.jddc_negatives.false_alarm_negatives),
+its labelled false alarms weighted `--hard-weight` times and its labelled violation as a positive; the
+agent turns of the USS JDDC valid dialogues (`uss_negatives`); long turns also as the windows the rule
+reads. No turn of the false-alarm test split is trained on (the earlier `--jddc-negatives 900` draw held
+407 of them; it is off by default now).
 
 Threshold (calibration; the held-out tests, labelled `test` and false-alarm `test`, are never read
 here): as the engine runs it (phrase lists OR classifier), on the labelled set's tuning data (`dev` +
@@ -128,17 +130,23 @@ def training_set(args) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, n
     cats = [CATEGORIES.index(r["category"]) if r["label"] else -1 for r in rows] + [-1] * len(negatives)
     weight = [1.0] * len(texts)
     fold = [-1] * len(texts)
-    counts = {"written": len(rows), "jddc_negatives": len(negatives), "fa_negatives": 0, "fa_hard_negatives": 0,
-              "fa_violations": 0, "fa_windows": 0}
+    counts = {"written": len(rows), "jddc_negatives": len(negatives), "fa_negatives_jddc_replies": 0,
+              "fa_negatives_chat_dev": 0, "fa_hard_negatives": 0, "fa_violations": 0, "uss_negatives": 0, "fa_windows": 0}
     if args.fa_negatives:
         from qa_datasets.forbidden_train.jddc_negatives import false_alarm_negatives, false_alarm_violations
 
         items = [{**v, "label": 1} for v in false_alarm_violations()] + [{**n, "label": 0} for n in false_alarm_negatives()]
+        if args.uss_negatives:
+            from qa_datasets.forbidden_train.jddc_negatives import uss_negatives
+
+            # not part of the false-alarm set: in every fold's training data (fold -1)
+            items += [{**n, "label": 0, "hard": False, "fold": -1} for n in uss_negatives()]
         for item in items:
             # the turn and, for a long one, the windows the rule reads (a negative only: a violation's
             # windows need not all hold it)
             inputs = model_inputs(item["text"], LONG_CHARS)[: 1 if item["label"] else None]
-            key = "fa_violations" if item["label"] else "fa_hard_negatives" if item["hard"] else "fa_negatives"
+            key = ("fa_violations" if item["label"] else "fa_hard_negatives" if item["hard"]
+                   else "uss_negatives" if item["source"] == "uss_valid" else f"fa_negatives_{item['source']}")
             counts[key] += 1
             counts["fa_windows"] += len(inputs) - 1
             for text in inputs:
@@ -146,7 +154,7 @@ def training_set(args) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, n
                 y.append(item["label"])
                 cats.append(CATEGORIES.index(item["category"]) if item["label"] else -1)
                 weight.append(args.hard_weight if item.get("hard") else 1.0)
-                fold.append(_fold(item["text_sha1"], args.folds))
+                fold.append(item.get("fold", _fold(item["text_sha1"], args.folds)))
     return texts, np.array(y, dtype=np.float32), np.array(cats), np.array(weight), np.array(fold), counts
 
 
@@ -272,9 +280,13 @@ def _rows(x: torch.Tensor, keep: np.ndarray) -> torch.Tensor:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("models/forbidden_ngram"))
-    ap.add_argument("--jddc-negatives", type=int, default=900)
+    ap.add_argument("--jddc-negatives", type=int, default=0,
+                    help="draw N chat_dev negatives (jddc_negatives, the recipe before the false-alarm set; "
+                         "900 then); off by default: they include turns of the false-alarm test split")
     ap.add_argument("--fa-negatives", action=argparse.BooleanOptionalAction, default=True,
                     help="the false-alarm set's train split as negatives (datasets/labelled/FALSE_ALARMS.md)")
+    ap.add_argument("--uss-negatives", action=argparse.BooleanOptionalAction, default=True,
+                    help="the agent turns of the USS JDDC valid dialogues as negatives (jddc_negatives.uss_negatives)")
     ap.add_argument("--hard-weight", type=float, default=5.0, help="weight of the labelled false alarms (train split)")
     ap.add_argument("--folds", type=int, default=5, help="out-of-fold calibration on the false-alarm train split")
     ap.add_argument("--fa-target", type=float, default=0.5, help="false flags per 1,000 false-alarm train turns, at most")

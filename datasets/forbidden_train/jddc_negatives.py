@@ -69,53 +69,110 @@ def jddc_negatives(n: int, seed: int = SEED, path: Path | None = None) -> list[s
     return out
 
 
+# The engines whose labelled hits on the false-alarm set's train split the n-gram trainer reads (hard
+# negatives, violations): the engine the set was scanned with (rows without `found_by`) and those named
+# here. Rows added later for a newer engine are left to the next round, so that the committed model stays
+# what its one command rebuilds.
+TRAINED_ON_HITS_OF = ("forbidden pack 2026.12.1 (forbidden_ngram threshold 0.73)",)
+
+
+def _hits_read(row: dict) -> bool:
+    return row.get("found_by") in (None, *TRAINED_ON_HITS_OF)
+
+
+def _labelled_sessions() -> set[str]:
+    """chat_dev sessions of the politeness/forbidden labelled set (dev/tuning sample and held-out test sample)."""
+    return {r["session_id"] for name in ("jddc_agent_turns.jsonl", "jddc_test_turns.jsonl") for r in _refs(name)}
+
+
+def _held_out_texts() -> set[str]:
+    """Stripped texts no negative may equal: every test-split turn of the false-alarm set (either source),
+    every turn of the politeness/forbidden labelled set (any split) and every row of a chat_dev session
+    of its held-out test sample (any role)."""
+    from ..labelled.false_alarms import distinct_turns, false_alarm_split
+    from ..labelled_set import load_labelled
+
+    turns = distinct_turns()
+    out = {t["text"].strip() for s in turns for t in turns[s] if false_alarm_split(t["text_sha1"]) == "test"}
+    out |= {r["text"].strip() for r in load_labelled()}
+    test_sessions = {r["session_id"] for r in _refs("jddc_test_turns.jsonl")}
+    out |= {text.strip() for session, _, _, text in iter_rows(chat_dev_path()) if session in test_sessions}
+    return out
+
+
 def false_alarm_negatives() -> list[dict]:
     """Real JD agent turns of the false-alarm set's TRAIN split (labelled/FALSE_ALARMS.md) as negatives
     for the forbidden-phrase n-gram model: {text (stripped), source, text_sha1, hard}.
 
-    - every distinct `jddc_replies` turn (train.dec) in the train split, `hard` False;
-    - every turn of the train split labelled `false_alarm` for the engine the set was scanned with (rows
-      without `found_by`; both sources), `hard` True: that engine's false flags, for the trainer to
-      weight. Rows added later for a newer engine (`found_by`) are left to the next round, so that the
-      committed model stays what its one command rebuilds;
+    - every distinct turn of that split, `jddc_replies` (train.dec) and `chat_dev` (outside the sessions of
+      the politeness/forbidden labelled set, whose dev/tuning sessions calibrate the threshold and whose
+      test sessions are held out), `hard` False;
+    - `hard` True: the turns of the split labelled `false_alarm` for an engine the trainer reads
+      (`TRAINED_ON_HITS_OF`), for the trainer to weight;
     - never: a turn of the test split, a text (stripped) that also occurs as a test-split turn of either
       source, a labelled violation, a text equal to a turn of the politeness/forbidden labelled set
-      (labelled_set.py, any split), and no chat_dev turn from a session of that set's dev/tuning or
-      held-out test sample (as jddc_negatives).
+      (labelled_set.py, any split) or to any row of its held-out test sessions.
     """
     from ..labelled.false_alarms import distinct_turns, false_alarm_split
     from ..labelled_empathy_jd import load_false_alarms
-    from ..labelled_set import load_labelled
 
     turns = distinct_turns()
     rows = load_false_alarms()
     labels = {(r["source"], r["text_sha1"]): r["label"] for r in rows}
-    scanned_hard = {(r["source"], r["text_sha1"]) for r in rows if r["label"] == "false_alarm" and "found_by" not in r}
-    test_texts = {t["text"].strip() for s in turns for t in turns[s] if false_alarm_split(t["text_sha1"]) == "test"}
-    labelled_texts = {r["text"].strip() for r in load_labelled()}
-    sessions = {r["session_id"] for name in ("jddc_agent_turns.jsonl", "jddc_test_turns.jsonl") for r in _refs(name)}
+    hard = {(r["source"], r["text_sha1"]) for r in rows if r["label"] == "false_alarm" and _hits_read(r)}
+    held_out = _held_out_texts()
+    sessions = _labelled_sessions()
     out = []
     for source in ("jddc_replies", "chat_dev"):
         for t in turns[source]:
             key = t["text"].strip()
-            label = labels.get((source, t["text_sha1"]))
-            if (false_alarm_split(t["text_sha1"]) != "train" or label == "violation" or key in test_texts
-                    or key in labelled_texts):
+            if (false_alarm_split(t["text_sha1"]) != "train" or labels.get((source, t["text_sha1"])) == "violation"
+                    or key in held_out):
                 continue
             if source == "chat_dev" and t["reference"].split("#")[0] in sessions:
                 continue
-            hard = (source, t["text_sha1"]) in scanned_hard
-            if source == "jddc_replies" or hard:
-                out.append({"text": key, "source": source, "text_sha1": t["text_sha1"], "hard": hard})
+            out.append({"text": key, "source": source, "text_sha1": t["text_sha1"],
+                        "hard": (source, t["text_sha1"]) in hard})
     return out
 
 
 def false_alarm_violations() -> list[dict]:
-    """The turns of the false-alarm set's TRAIN split labelled `violation` (real JD violations the engine
-    flagged), as positives: {text (stripped), source, text_sha1, category (the first labelled one)}."""
+    """The turns of the false-alarm set's TRAIN split labelled `violation` (real JD violations an engine the
+    trainer reads flagged), as positives: {text (stripped), source, text_sha1, category (the first labelled one)}."""
     from ..labelled.false_alarms import false_alarm_split
     from ..labelled_empathy_jd import load_false_alarms
 
     return [{"text": r["text"].strip(), "source": r["source"], "text_sha1": r["text_sha1"],
              "category": r["violation_categories"][0]}
-            for r in load_false_alarms() if r["label"] == "violation" and false_alarm_split(r["text_sha1"]) == "train"]
+            for r in load_false_alarms()
+            if r["label"] == "violation" and false_alarm_split(r["text_sha1"]) == "train" and _hits_read(r)]
+
+
+MIN_SHARED_CHARS = 10  # a customer turn this long in both a USS dialogue and chat_dev: the same session
+
+
+def uss_negatives() -> list[dict]:
+    """Real JD agent turns of the USS JDDC valid dialogues (qa_datasets.satisfaction.uss_valid; another sample
+    of JD chats, chat-log style like chat_dev) as ordinary negatives: {text (stripped), source "uss_valid",
+    text_sha1}, one per distinct text, first occurrence.
+
+    Never: a text equal to a held-out text (`_held_out_texts`: the false-alarm test split, the labelled
+    set, the rows of its held-out test sessions), nor any turn of a dialogue that is probably a chat_dev
+    session (a customer turn of at least MIN_SHARED_CHARS characters occurs in chat_dev)."""
+    from ..satisfaction import uss_valid
+
+    held_out = _held_out_texts()
+    chat_dev_texts = {text.strip() for _, _, _, text in iter_rows(chat_dev_path())}
+    seen: set[str] = set()
+    out = []
+    for dialogue in uss_valid():
+        if any(t["role"] == "customer" and len(t["text"].strip()) >= MIN_SHARED_CHARS
+               and t["text"].strip() in chat_dev_texts for t in dialogue["turns"]):
+            continue
+        for turn in dialogue["turns"]:
+            key = turn["text"].strip()
+            if turn["role"] != "agent" or key in seen or key in held_out:
+                continue
+            seen.add(key)
+            out.append({"text": key, "source": "uss_valid", "text_sha1": hashlib.sha1(key.encode("utf-8")).hexdigest()})
+    return out
