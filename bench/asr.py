@@ -18,13 +18,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qa_engine.asr.audio import probe  # noqa: E402
-from qa_engine.asr.transcribe import Transcriber  # noqa: E402
+from qa_engine.asr.transcribe import WhisperTranscriber  # noqa: E402
 from qa_engine.config import Settings  # noqa: E402
 
 
 def measure(compute_type: str, threads: int, files: list[Path], repeat: int) -> tuple[float, float]:
     settings = Settings(asr_compute_type=compute_type, asr_threads=threads)
-    transcriber = Transcriber(settings)
+    transcriber = WhisperTranscriber(settings)
     transcriber.transcribe(files[0])  # warm-up
     best = float("inf")
     for _ in range(repeat):

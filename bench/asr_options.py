@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qa_engine.asr.audio import probe  # noqa: E402
 from qa_engine.asr.evaluate import evaluate_calls  # noqa: E402
-from qa_engine.asr.transcribe import Transcriber  # noqa: E402
+from qa_engine.asr.transcribe import WhisperTranscriber  # noqa: E402
 from qa_engine.config import Settings  # noqa: E402
 
 # Overrides of the current defaults (qa_engine/config.py). The names say what each one sets.
@@ -57,7 +57,7 @@ VARIANTS = {
 class Timed:
     """A transcriber that records how long each file took, by mode."""
 
-    def __init__(self, transcriber: Transcriber) -> None:
+    def __init__(self, transcriber: WhisperTranscriber) -> None:
         self.inner = transcriber
         self.seconds: dict[str, float] = {}
 
@@ -82,7 +82,7 @@ def main() -> None:
     exact = [o for o in args.only or [] if o in VARIANTS]
     variants = {k: v for k, v in VARIANTS.items() if not args.only or k in exact or any(o in k for o in args.only if o not in exact)}
     audio = {m: sum(probe(f).duration or 0 for f in args.calls.glob(f"*.{m}.wav")) for m in ("stereo", "mono")}
-    timed = {name: Timed(Transcriber(Settings(**o))) for name, o in variants.items()}
+    timed = {name: Timed(WhisperTranscriber(Settings(**o))) for name, o in variants.items()}
     for t in timed.values():
         t.inner.transcribe(next(args.calls.glob("*.mono.wav")))  # warm-up
     best: dict[str, dict[str, float]] = {n: {} for n in variants}

@@ -157,7 +157,7 @@ def transcribe(audio: tuple[Path, ...], output_dir: Path | None, agent_id: str |
 
     from qa_engine.asr.audio import AudioError
     from qa_engine.asr.model import ModelError
-    from qa_engine.asr.transcribe import Transcriber
+    from qa_engine.asr.backend import BackendError, make_transcriber
     from qa_engine.config import get_settings
     from qa_engine.redact import redact_interaction
 
@@ -165,8 +165,8 @@ def transcribe(audio: tuple[Path, ...], output_dir: Path | None, agent_id: str |
     if missing:
         _fail(f"not found: {', '.join(missing)}", 2)
     try:
-        transcriber = Transcriber(get_settings())
-    except ModelError as exc:
+        transcriber = make_transcriber(get_settings())
+    except (ModelError, BackendError) as exc:
         _fail(str(exc))
     roles = tuple(channels.split("-")) if channels else None
     if output_dir:
@@ -338,14 +338,14 @@ def eval_script(split: str, errors: bool, as_json: bool) -> None:
 def eval_asr(calls_dir: Path | None, as_json: bool) -> None:
     """CER, mono role accuracy, silences and interruptions on recordings with ground truth."""
     from qa_engine.asr.evaluate import evaluate_calls, format_asr_report
-    from qa_engine.asr.transcribe import Transcriber
+    from qa_engine.asr.backend import make_transcriber
     from qa_engine.config import get_settings
 
     settings = get_settings()
     calls_dir = calls_dir or settings.shared_dir / "audio" / "calls"
     if not calls_dir.is_dir():
         _fail(f"calls folder not found: {calls_dir}", 2)
-    rows = evaluate_calls(calls_dir, Transcriber(settings), _inspector())
+    rows = evaluate_calls(calls_dir, make_transcriber(settings), _inspector())
     click.echo(json.dumps(rows, ensure_ascii=False, indent=2) if as_json else format_asr_report(rows))
 
 

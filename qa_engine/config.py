@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # ASR (faster-whisper). The embedded Whisper base model is assembled here on first use.
     cache_dir: Path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qa-engine"
     whisper_model_dir: Path | None = None  # any CTranslate2 Whisper directory; default: the embedded base model
+    # The ASR backend (qa_engine.asr.backend): "faster-whisper" (in this process), or another
+    # implementation of its Transcriber interface named as package.module:ClassName.
+    asr_backend: str = "faster-whisper"
     asr_device: str = "cpu"  # CTranslate2 device: cpu, cuda or auto
     asr_compute_type: str = "int8"  # CTranslate2 compute type: int8, int8_float16, float16, float32 ...
     # Beam 4 through the batched pipeline: lower CER than beam 5 sequential on the test calls and

@@ -20,9 +20,9 @@ class Preparer:
     @property
     def transcriber(self):
         if self._transcriber is None:  # Whisper loads only when audio arrives
-            from qa_engine.asr.transcribe import Transcriber
+            from qa_engine.asr.backend import make_transcriber
 
-            self._transcriber = Transcriber(self.settings)
+            self._transcriber = make_transcriber(self.settings)
         return self._transcriber
 
     def prepare(

@@ -22,9 +22,9 @@ CALLS = SHARED / "audio" / "calls"
 
 @pytest.fixture(scope="module")
 def transcriber():
-    from qa_engine.asr.transcribe import Transcriber
+    from qa_engine.asr.transcribe import WhisperTranscriber
 
-    return Transcriber()
+    return WhisperTranscriber()
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int = 8000) -> Path:
@@ -234,10 +234,10 @@ def test_vad_regions_match_faster_whisper():
 def test_packed_stereo_keeps_roles_times_and_signals(inspector):
     """Both channels decoded as one stream (the default): every word goes back to its own channel
     and time, so roles, the interruption of call_mixed and the silence of call_bad survive."""
-    from qa_engine.asr.transcribe import Transcriber
+    from qa_engine.asr.transcribe import WhisperTranscriber
     from qa_engine.config import Settings
 
-    packed = Transcriber(Settings(asr_stereo_pack="time"))
+    packed = WhisperTranscriber(Settings(asr_stereo_pack="time"))
     item = packed.transcribe(CALLS / "call_mixed.stereo.wav")
     assert [t.role for t in item.turns] == ["agent", "customer"] * 3 + ["agent"]
     assert all(t.words and t.asr_confidence for t in item.turns)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from qa_engine.asr.transcribe import Segment
+from qa_engine.asr.backend import Segment
 
 # A speaker change is likely after a real pause, unlikely after a short breath inside a turn.
 P_SWITCH_AFTER_PAUSE = 0.6

@@ -15,27 +15,18 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from qa_engine.asr.backend import Segment
 from qa_engine.asr.audio import SAMPLE_RATE, AudioInfo, iter_chunks, probe, wav_truncation
 from qa_engine.asr.model import resolve_model_dir
 from qa_engine.asr.vad import speech_probabilities, speech_regions
 from qa_engine.config import Settings, get_settings
 from qa_engine.normalize import to_simplified
 from qa_engine.schema import Interaction, Turn, Word
-
-
-@dataclass
-class Segment:
-    role: str | None  # None until a mono call's roles are assigned
-    text: str
-    start: float
-    end: float
-    words: list[Word] = field(default_factory=list)
-    confidence: float = 0.0
 
 
 def hotword_prompt(lexicons_dir: Path, limit: int = 40) -> str:
@@ -100,8 +91,11 @@ class _Packed:
         return out
 
 
-class Transcriber:
-    """Loads the Whisper model once; `transcribe` turns one recording into an Interaction."""
+class WhisperTranscriber:
+    """The built-in qa_engine.asr.backend.Transcriber: faster-whisper in this process. Loads the
+    Whisper model once; `transcribe` turns one recording into an Interaction."""
+
+    planned_version = staticmethod(model_version)
 
     def __init__(self, settings: Settings | None = None) -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel

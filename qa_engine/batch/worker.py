@@ -64,9 +64,9 @@ def expected_versions(inspector, settings: Settings, audio: bool, asr_version: s
     """The versions a result of this item carries: the inspector's, plus the ASR model for recordings."""
     versions = inspector.versions
     if audio:
-        from qa_engine.asr.transcribe import model_version
+        from qa_engine.asr.backend import planned_version
 
-        versions = {**versions, "models": {**versions.get("models", {}), "asr": asr_version or model_version(settings)}}
+        versions = {**versions, "models": {**versions.get("models", {}), "asr": asr_version or planned_version(settings)}}
     return versions
 
 
