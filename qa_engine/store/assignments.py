@@ -35,6 +35,7 @@ from qa_engine.store.models import (
     Review,
     ReviewAssignment,
     SamplingRule,
+    reviewed_since_assigned,
 )
 from qa_engine.store.repository import Scope, audit
 from qa_engine.store.types import utcnow
@@ -71,13 +72,6 @@ def specialists(session: Session) -> list[ApiUser]:
 
 
 # --- open / done -------------------------------------------------------------------------------------
-
-
-def reviewed_since_assigned():
-    """SQL: the assignment's interaction has a review made at or after it was assigned (it is done)."""
-    return exists().where(
-        Review.interaction_id == ReviewAssignment.interaction_id, Review.created_at >= ReviewAssignment.assigned_at
-    )
 
 
 def open_load(session: Session, user_ids: list[int] | None = None) -> dict[int, int]:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    exists,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -607,3 +608,10 @@ class ReviewAssignment(Base):
     assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     assignee: Mapped[ApiUser] = relationship(lazy="joined")
+
+
+def reviewed_since_assigned():
+    """SQL: the assignment's interaction has a review made at or after it was assigned (it is done)."""
+    return exists().where(
+        Review.interaction_id == ReviewAssignment.interaction_id, Review.created_at >= ReviewAssignment.assigned_at
+    )

@@ -36,6 +36,7 @@ from qa_engine.store.models import (
     ReviewAssignment,
     Team,
     TurnRow,
+    reviewed_since_assigned,
 )
 from qa_engine.store.types import utcnow
 
@@ -495,8 +496,6 @@ def review_queue(
     if filters is not None:
         stmt = stmt.where(*filters.clauses())
     if assignee_id is not None:
-        from qa_engine.store.assignments import reviewed_since_assigned
-
         stmt = stmt.join(ReviewAssignment, ReviewAssignment.interaction_id == InteractionRow.id).where(
             ReviewAssignment.assignee_id == assignee_id
         )
