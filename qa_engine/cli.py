@@ -24,10 +24,11 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _inspector():
+    from qa_engine.config import get_settings
     from qa_engine.engine import EmotionModelMissing, Inspector
 
     try:
-        return Inspector()
+        return Inspector(get_settings())
     except (RulePackError, LexiconError) as exc:
         _fail(f"cannot load rules: {exc}")
     except EmotionModelMissing as exc:
@@ -78,7 +79,7 @@ def score(input_path: str, output: str | None, summary: bool) -> None:
     def prepared():
         # a record that cannot be read or prepared travels on as its error, so that inspect_many
         # gives it back in its place and the messages keep the input's order
-        for item in read_interactions(stream, name=input_path):
+        for item in read_interactions(stream, name=input_path, settings=inspector.settings):
             if isinstance(item, RecordError):
                 yield item
                 continue
@@ -187,7 +188,7 @@ def demo(ctx: click.Context, output: str | None, load: bool) -> None:
         return
     inspector = _inspector()
     with EXAMPLES.open("rb") as fh:
-        results = list(inspector.inspect_many(read_interactions(fh, name="interactions.jsonl")))
+        results = list(inspector.inspect_many(read_interactions(fh, name="interactions.jsonl", settings=inspector.settings)))
     for result in results:
         if not isinstance(result, Result):  # a RecordError, or an example that cannot be inspected
             _fail(f"bundled example broken: {result}")
