@@ -366,12 +366,11 @@ def eval_satisfaction(as_json: bool) -> None:
     """Predicted customer satisfaction beside the baseline: 5-fold CV Spearman on STC-3 train, AUC for
     dissatisfied on USS JDDC valid (refits both on STC-3; 2-3 minutes, needs torch and ../shared)."""
     from qa_engine.config import get_settings
-    from qa_engine.satisfaction import MODEL_FOLDER
 
     try:
         from qa_engine.satisfaction_eval import evaluate_saved, format_report
 
-        report = evaluate_saved(get_settings().models_dir / MODEL_FOLDER, threads=get_settings().onnx_threads)
+        report = evaluate_saved(get_settings())
     except ImportError as exc:
         _fail(f"eval satisfaction needs the train extra (torch): {exc}")
     except (FileNotFoundError, ValueError) as exc:
