@@ -101,3 +101,17 @@ def test_library_code_is_handed_its_settings():
     library = [p for p in _sources() if p.relative_to(REPO).parts[0] not in ("training", "bench")]
     readers = {str(p.relative_to(REPO)) for p in library if "get_settings()" in p.read_text("utf-8")}
     assert readers == ENTRIES
+
+
+def test_the_api_config_is_derived_from_the_settings(monkeypatch):
+    """api/config.py has no defaults or environment reads of its own: what it holds comes from Settings."""
+    from api.config import ApiConfig
+
+    monkeypatch.setenv("QA_QUEUE_SCORER", "off")
+    monkeypatch.setenv("QA_QUEUE_BATCH", "5")
+    monkeypatch.setenv("QA_MAX_BODY_MB", "3")
+    config = ApiConfig.from_settings(Settings(database_url="sqlite:///unused.db"))
+    assert (config.queue_scorer, config.queue_batch, config.max_body_bytes) == (False, 5, 3 * 1024 * 1024)
+    monkeypatch.setenv("QA_QUEUE_BATCH", "0")  # was taken as 1 by the API; now refused like any bad setting
+    with pytest.raises(ValidationError, match="queue_batch"):
+        Settings()
