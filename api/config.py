@@ -1,25 +1,14 @@
-"""The API's view of the settings (all of them live in `qa_engine.config.Settings`).
-
-Fields not yet on Settings fall back to the defaults here, so the API runs on any Settings.
-"""
+"""The API's view of the settings: values derived from `qa_engine.config.Settings` (which holds every
+setting and its default) in the form the routes use them."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from qa_engine.config import Settings
 from qa_engine.store.db import database_url
 from qa_engine.store.kpi import WarningRule
-
-
-def _setting(settings: Settings, name: str, default: str) -> str:
-    """A setting Settings may not define yet: its field, else the environment (`QA_NAME`), else `default`."""
-    value = getattr(settings, name, None)
-    if value is None:
-        value = os.environ.get(f"QA_{name.upper()}", default)
-    return str(value)
 
 
 @dataclass(frozen=True)
@@ -42,39 +31,37 @@ class ApiConfig:
     login_failures_per_user: str
     login_failures_per_address: str
     api_key_failures_per_address: str
-    queue_scorer: bool = True  # score queued interactions in this process (a background thread)
-    queue_batch: int = 32  # queued interactions claimed, scored and stored together
-    redact_pii: bool = True  # queued and uploaded payloads are stored redacted, as the results are
+    queue_scorer: bool  # score queued interactions in this process (a background thread)
+    queue_batch: int  # queued interactions claimed, scored and stored together
+    redact_pii: bool  # queued and uploaded payloads are stored redacted, as the results are
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiConfig:
-        secret = getattr(settings, "jwt_secret", None)
-        if hasattr(secret, "get_secret_value"):
-            secret = secret.get_secret_value()
+        secret = settings.jwt_secret
         return cls(
             database_url=database_url(settings),
-            jwt_secret=secret or None,
-            jwt_algorithm=getattr(settings, "jwt_algorithm", "HS256"),
-            access_token_minutes=int(getattr(settings, "access_token_minutes", 60)),
-            report_timezone=getattr(settings, "report_timezone", "Asia/Shanghai"),
-            audio_dir=getattr(settings, "audio_dir", None),
+            jwt_secret=secret.get_secret_value() if secret is not None else None,
+            jwt_algorithm=settings.jwt_algorithm,
+            access_token_minutes=settings.access_token_minutes,
+            report_timezone=settings.report_timezone,
+            audio_dir=settings.audio_dir,
             upload_dir=settings.uploads_path,
-            max_upload_bytes=int(getattr(settings, "max_upload_mb", 200)) * 1024 * 1024,
-            max_body_bytes=int(getattr(settings, "max_body_mb", 32)) * 1024 * 1024,
-            rescore_max_interactions=int(getattr(settings, "rescore_max_interactions", 20000)),
-            queue_scorer=_setting(settings, "queue_scorer", "1").lower() not in ("0", "false", "no", "off"),
-            queue_batch=max(1, int(_setting(settings, "queue_batch", "32"))),
-            redact_pii=bool(getattr(settings, "redact_pii", True)),
+            max_upload_bytes=settings.max_upload_mb * 1024 * 1024,
+            max_body_bytes=settings.max_body_mb * 1024 * 1024,
+            rescore_max_interactions=settings.rescore_max_interactions,
+            queue_scorer=settings.queue_scorer,
+            queue_batch=settings.queue_batch,
+            redact_pii=settings.redact_pii,
             rate_limit_storage=settings.rate_limit_storage,
             rate_limit_prefix=settings.rate_limit_prefix,
             login_failures_per_user=settings.login_failures_per_user,
             login_failures_per_address=settings.login_failures_per_address,
             api_key_failures_per_address=settings.api_key_failures_per_address,
-            rank_min_interactions=int(getattr(settings, "rank_min_interactions", 10)),
-            appeal_window_days=int(getattr(settings, "appeal_window_days", 7)),
+            rank_min_interactions=settings.rank_min_interactions,
+            appeal_window_days=settings.appeal_window_days,
             warning_rule=WarningRule(
-                days=int(getattr(settings, "warning_days", 3)),
-                red_below=float(getattr(settings, "warning_red_below", 60)),
-                yellow_below=float(getattr(settings, "warning_yellow_below", 80)),
+                days=settings.warning_days,
+                red_below=settings.warning_red_below,
+                yellow_below=settings.warning_yellow_below,
             ),
         )

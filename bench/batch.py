@@ -151,7 +151,7 @@ def batch_run(source: Path, url: str, workers: int) -> dict:
     clock = Clock()
     t0 = time.perf_counter()
     report = run_batch(BatchConfig(source=source, database_url=url, workers=workers, migrate=False),
-                       progress_stream=io.StringIO(), tty=False, on_outcome=clock)
+                       get_settings(), progress_stream=io.StringIO(), tty=False, on_outcome=clock)
     wall = time.perf_counter() - t0
     assert report.failed == 0 and report.processed == report.items, report.failures[:3]
     return {"wall": wall, "items": report.processed, "item_seconds": report.item_seconds,
@@ -219,7 +219,7 @@ def celery_run(source: Path, url: str, processes: int, asr: bool, tmp: Path, nam
         with LoadWatch(name):
             t0 = time.perf_counter()
             report = run_batch(BatchConfig(source=source, database_url=url, executor="celery", queue=worker.queue,
-                                           migrate=False), progress_stream=io.StringIO(), tty=False, on_outcome=clock)
+                                           migrate=False), get_settings(), progress_stream=io.StringIO(), tty=False, on_outcome=clock)
             wall = time.perf_counter() - t0
     finally:
         worker.stop()

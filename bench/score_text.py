@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qa_datasets.jddc import load_sessions  # noqa: E402
+from qa_engine.config import Settings  # noqa: E402
 from qa_engine.engine import Inspector, shorten_gil_switch  # noqa: E402
 from qa_engine.lexicon import PhraseIndex, load_word_list  # noqa: E402
 from qa_engine.normalize import _normalize_cached, normalize  # noqa: E402
@@ -65,7 +66,7 @@ def main() -> None:
 
     interactions = [Interaction.model_validate(s) for s in load_sessions()][: args.limit]
     t0 = time.perf_counter()
-    inspector = Inspector()
+    inspector = Inspector(Settings())
     load_s = time.perf_counter() - t0
     shorten_gil_switch(inspector.settings)  # as `qa-engine score` does for its process
     words_dir = inspector.settings.lexicons_dir / "words"

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import re
 import unicodedata
 from collections import Counter, defaultdict
@@ -23,7 +22,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TypedDict
 
-DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from .jddc import shared_dir
+
 SEED = 20261123
 LABELS: tuple[str, ...] = ("angry", "anxious", "sad", "neutral", "happy")
 POLARITIES: tuple[str, ...] = ("negative", "neutral", "positive")
@@ -59,10 +59,6 @@ class EmotionRecord(TypedDict):
     label: str | None
     polarity: str
     source: str
-
-
-def shared_dir() -> Path:
-    return Path(os.environ.get("QA_SHARED_DIR", DEFAULT_SHARED))
 
 
 def _ds(name: str) -> Path:

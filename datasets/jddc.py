@@ -6,15 +6,15 @@ they lie and turns each session into an Interaction of the contract (channel cha
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
-DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from qa_engine.config import get_settings
 
 
 def shared_dir() -> Path:
-    return Path(os.environ.get("QA_SHARED_DIR", DEFAULT_SHARED))
+    """The shared folder of the settings (QA_SHARED_DIR), where ../shared/datasets lives."""
+    return get_settings().shared_dir
 
 
 def chat_dev_path(shared: Path | None = None) -> Path:

@@ -6,6 +6,7 @@ from logging.config import fileConfig
 
 from alembic import context
 
+from qa_engine.config import get_settings
 from qa_engine.store.db import database_url, make_engine
 from qa_engine.store.models import Base
 
@@ -20,7 +21,7 @@ def _url() -> str:
     return (
         context.get_x_argument(as_dictionary=True).get("url")
         or config.get_main_option("sqlalchemy.url")
-        or database_url()
+        or database_url(get_settings())  # `alembic` run by hand: this is its entry
     )
 
 

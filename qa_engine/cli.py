@@ -24,10 +24,11 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _inspector():
+    from qa_engine.config import get_settings
     from qa_engine.engine import EmotionModelMissing, Inspector
 
     try:
-        return Inspector()
+        return Inspector(get_settings())
     except (RulePackError, LexiconError) as exc:
         _fail(f"cannot load rules: {exc}")
     except EmotionModelMissing as exc:
@@ -86,7 +87,7 @@ def score(input_path: str, output: str | None, summary: bool, workers: int) -> N
     def prepared():
         # a record that cannot be read or prepared travels on as its error, so that inspect_many
         # gives it back in its place and the messages keep the input's order
-        for item in read_interactions(stream, name=input_path):
+        for item in read_interactions(stream, name=input_path, settings=inspector.settings):
             if isinstance(item, RecordError):
                 yield item
                 continue
@@ -119,12 +120,12 @@ def _score_in_processes(stream, input_path: str, base_dir: Path, output: str | N
     """`score --workers N`: the same output, errors and exit codes as one process (qa_engine.parallel)."""
     from qa_engine.parallel import score_in_processes
 
-    _inspector()  # rules, models and settings checked here: one clear line before any process starts
+    settings = _inspector().settings  # rules, models and settings checked here: one clear line before any process starts
     out = open(output, "w", encoding="utf-8") if output else sys.stdout
     results: list[Result] = []
     failed = 0
     try:
-        for ok, text in score_in_processes(read_interactions(stream, name=input_path), workers, base_dir):
+        for ok, text in score_in_processes(read_interactions(stream, name=input_path, settings=settings), settings, workers, base_dir):
             if not ok:
                 failed += 1
                 click.echo(f"qa-engine: {input_path}: {text}", err=True)
@@ -221,7 +222,7 @@ def demo(ctx: click.Context, output: str | None, load: bool) -> None:
         return
     inspector = _inspector()
     with EXAMPLES.open("rb") as fh:
-        results = list(inspector.inspect_many(read_interactions(fh, name="interactions.jsonl")))
+        results = list(inspector.inspect_many(read_interactions(fh, name="interactions.jsonl", settings=inspector.settings)))
     for result in results:
         if not isinstance(result, Result):  # a RecordError, or an example that cannot be inspected
             _fail(f"bundled example broken: {result}")
@@ -399,12 +400,11 @@ def eval_satisfaction(as_json: bool) -> None:
     """Predicted customer satisfaction beside the baseline: 5-fold CV Spearman on STC-3 train, AUC for
     dissatisfied on USS JDDC valid (refits both on STC-3; 2-3 minutes, needs torch and ../shared)."""
     from qa_engine.config import get_settings
-    from qa_engine.satisfaction import MODEL_FOLDER
 
     try:
         from qa_engine.satisfaction_eval import evaluate_saved, format_report
 
-        report = evaluate_saved(get_settings().models_dir / MODEL_FOLDER, threads=get_settings().onnx_threads)
+        report = evaluate_saved(get_settings())
     except ImportError as exc:
         _fail(f"eval satisfaction needs the train extra (torch): {exc}")
     except (FileNotFoundError, ValueError) as exc:

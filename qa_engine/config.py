@@ -149,7 +149,7 @@ class Settings(BaseSettings):
     # Interactions queued by POST /v1/interactions?wait=false and /v1/interactions/bulk: every API
     # process scores them in a background thread (false: not in this process), this many at a time.
     queue_scorer: bool = True
-    queue_batch: int = 32  # queued interactions claimed, scored and stored together
+    queue_batch: int = Field(default=32, ge=1)  # queued interactions claimed, scored and stored together
     # Agent warning: `warning_days` consecutive working days (days with interactions) whose daily
     # average is below `warning_red_below` make an agent red; below `warning_yellow_below`, yellow.
     warning_days: int = 3

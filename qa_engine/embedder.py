@@ -15,11 +15,10 @@ from tokenizers import Tokenizer
 from qa_engine.text_cache import TextCache
 
 PREFIX = "query: "  # e5 was trained with it; symmetric tasks (paraphrase, clustering) use "query: "
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "e5_small_zh"
 
 
 class SentenceEmbedder:
-    def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 2, max_length: int = 128,
+    def __init__(self, model_dir: Path, threads: int = 2, max_length: int = 128,
                  cache_size: int = 10_000, model_file: str = "model.onnx",
                  tokenizer_file: Path | None = None) -> None:
         model_dir = Path(model_dir)

@@ -37,7 +37,6 @@ from qa_engine.text_cache import Staged, TextCache
 if TYPE_CHECKING:
     from qa_engine.context import TurnView
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "emotion_lstm"
 Prediction = tuple[str, str, float, dict[str, float]]  # label, polarity, confidence, probs
 
 
@@ -293,7 +292,7 @@ class OnnxEmotionClassifier:
 
     BATCH_SIZES = {"vocab": 128, "tokenizer": 64}  # measured defaults (bench/models.py)
 
-    def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 2, model_file: str = "model.onnx",
+    def __init__(self, model_dir: Path, threads: int = 2, model_file: str = "model.onnx",
                  batch_size: int | None = None, parallel: str | None = None) -> None:
         model_dir = Path(model_dir)
         self.config = json.loads((model_dir / "labels.json").read_text(encoding="utf-8"))
@@ -406,7 +405,7 @@ class OnnxEmotionScorer(EmotionScorer):
 
     releases_gil = True  # the engine runs score() in a background thread beside the text rules
 
-    def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 2, cache_size: int = 20_000) -> None:
+    def __init__(self, model_dir: Path, threads: int = 2, cache_size: int = 20_000) -> None:
         self.classifier = OnnxEmotionClassifier(model_dir, threads=threads)
         self.source = f"onnx:{self.classifier.source}"
         self.model_dir: Path | None = Path(model_dir)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from qa_engine import signals
-from qa_engine.config import Settings, get_settings
+from qa_engine.config import Settings
 from qa_engine.context import InspectionContext
 from qa_engine.emotion import EmotionScorer, LexiconEmotionScorer, trajectory
 from qa_engine.lexicon import PhraseIndex
@@ -83,7 +83,7 @@ class Inspector:
 
     def __init__(
         self,
-        settings: Settings | None = None,
+        settings: Settings,
         *,
         pack_paths: list[Path] | None = None,
         scorecards: dict[str, Scorecard] | None = None,
@@ -94,7 +94,7 @@ class Inspector:
         (pure Python) rules, which shortens one process's wall time when it has a core to spare.
         Off where processes already fill the cores (`qa-engine score --workers N`): the threads
         then only add CPU (about 10 % per interaction, docs/benchmarks.md)."""
-        self.settings = settings or get_settings()
+        self.settings = settings
         lex = self.settings.lexicons_dir
         if pack_paths is None:
             pack_paths = [lex / "packs" / f"{name}.yaml" for name in self.settings.rule_packs]

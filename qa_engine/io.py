@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 from pydantic import ValidationError
 
-from qa_engine.config import Settings, get_settings
+from qa_engine.config import Settings
 from qa_engine.schema import Interaction, check_limits, unprintable
 
 
@@ -37,9 +37,9 @@ def validation_message(exc: ValidationError) -> str:
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
-def parse_record(obj: object, settings: Settings | None = None) -> Interaction:
-    """The interaction of a JSON record, within the input limits of `settings` (default: the
-    environment's); ValueError saying what is wrong."""
+def parse_record(obj: object, settings: Settings) -> Interaction:
+    """The interaction of a JSON record, within the input limits of `settings`; ValueError saying
+    what is wrong."""
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
     iid = obj.get("interaction_id")
@@ -47,7 +47,7 @@ def parse_record(obj: object, settings: Settings | None = None) -> Interaction:
     prefix = f"interaction {iid}: " if isinstance(iid, str) and iid and not unprintable(iid) else ""
     try:
         interaction = Interaction.model_validate(obj)
-        check_limits(interaction, settings or get_settings())
+        check_limits(interaction, settings)
     except ValidationError as exc:
         raise ValueError(prefix + validation_message(exc)) from None
     except ValueError as exc:  # LimitExceeded
@@ -63,10 +63,10 @@ def _decode(raw: bytes, line: int) -> str:
 
 
 def read_interactions(
-    stream: BinaryIO, *, name: str = "-", settings: Settings | None = None
+    stream: BinaryIO, *, settings: Settings, name: str = "-"
 ) -> Iterator[Interaction | RecordError]:
     """Yield interactions, or a RecordError for each record that cannot be read or is over the input
-    limits of `settings` (default: the environment's).
+    limits of `settings`.
 
     A `.json` file holds one object or an array of them; anything else is JSON Lines. Standard
     input is sniffed: a first non-blank character `[` means a JSON array.

@@ -14,6 +14,7 @@ from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
 
+from qa_engine.config import Settings
 from qa_engine.io import RecordError
 from qa_engine.schema import Interaction
 
@@ -22,14 +23,12 @@ CHUNK = 256  # records per task: one inspect_many chunk, large enough for full m
 _engine = None  # (Inspector, Preparer, base_dir) of this worker process
 
 
-def _init(workers: int, base_dir: str) -> None:
+def _init(settings: Settings, workers: int, base_dir: str) -> None:
     from qa_engine.batch.worker import pool_threads
-    from qa_engine.config import get_settings
     from qa_engine.engine import Inspector
     from qa_engine.pipeline import Preparer
 
     global _engine
-    settings = get_settings()
     threads = pool_threads(workers, settings)  # the cores split between the processes
     if threads is not None:
         settings = settings.model_copy(update={"asr_threads": threads, "onnx_threads": threads})
@@ -56,14 +55,15 @@ def _score_chunk(records: list[dict | str]) -> list[tuple[bool, str]]:
             for r in inspector.inspect_many(items)]
 
 
-def score_in_processes(items: Iterable[Interaction | RecordError], workers: int, base_dir: Path) -> Iterator[tuple[bool, str]]:
+def score_in_processes(items: Iterable[Interaction | RecordError], settings: Settings, workers: int,
+                       base_dir: Path) -> Iterator[tuple[bool, str]]:
     """(True, result JSON) or (False, error message) per item, in input order, scored by `workers`
     processes (each with cpu_count // workers model threads unless QA_ONNX_THREADS / QA_ASR_THREADS
     are set: batch.worker.pool_threads)."""
     records = ((item.model_dump(mode="json") if isinstance(item, Interaction) else str(item)) for item in items)
     chunks = iter(lambda: list(islice(records, CHUNK)), [])
     # spawn: a forked child would inherit the parent's onnxruntime and jieba state half-initialised
-    with get_context("spawn").Pool(workers, initializer=_init, initargs=(workers, str(base_dir))) as pool:
+    with get_context("spawn").Pool(workers, initializer=_init, initargs=(settings, workers, str(base_dir))) as pool:
         for results in pool.imap(_score_chunk, chunks):
             yield from results
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qa_engine.config import Settings, get_settings
+from qa_engine.config import Settings
 from qa_engine.redact import redact_interaction
 from qa_engine.schema import Interaction
 
 
 class Preparer:
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or get_settings()
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self._transcriber = None
 
     @property

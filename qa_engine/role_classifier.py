@@ -35,11 +35,10 @@ class RoleClassifier:
         return cls(data["prior_agent"], data["agent"], data["customer"], tuple(data["unseen"]))
 
     @classmethod
-    @lru_cache(maxsize=1)
-    def default(cls) -> RoleClassifier:
-        from qa_engine.config import get_settings
-
-        return cls.load(get_settings().models_dir / "role_classifier" / "model.json")
+    @lru_cache(maxsize=4)
+    def default(cls, models_dir: Path) -> RoleClassifier:
+        """The committed classifier (models_dir/role_classifier), loaded once per models folder."""
+        return cls.load(models_dir / "role_classifier" / "model.json")
 
     def agent_probability(self, text: str) -> float:
         """P(agent | text), from the mean per-feature log-likelihood ratio: naive Bayes summed over

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa_engine.satisfaction import BLOCKS, DISSATISFIED_AT, Markers, bags_of, features, gram_ids
+from qa_engine.config import Settings
+from qa_engine.satisfaction import BLOCKS, DISSATISFIED_AT, MODEL_FOLDER, Markers, bags_of, features, gram_ids
 from qa_engine.turn_classifier import BUCKETS
 
 BLOCK_WEIGHTS = {"customer": 0.03, "last_customer": 0.015, "agent": 0.015, "dense": 1.0}
@@ -140,16 +141,15 @@ def fit_dual(k: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, fl
 # --- data through the engine ---------------------------------------------------------------------
 
 
-def engine_parts(items: list[dict]) -> list:
-    """DialogueParts of each dialogue as the engine sees it (default settings, satisfaction off)."""
-    from qa_engine.config import Settings
+def engine_parts(items: list[dict], settings: Settings) -> list:
+    """DialogueParts of each dialogue as the engine sees it (`settings`, satisfaction off)."""
     from qa_engine.engine import Inspector
     from qa_engine.normalize import normalize
     from qa_engine.satisfaction import parts_of
     from qa_engine.schema import Interaction
     from qa_datasets.satisfaction import as_interaction
 
-    inspector = Inspector(Settings(satisfaction=False, onnx_threads=1))
+    inspector = Inspector(settings.model_copy(update={"satisfaction": False, "onnx_threads": 1}))
     interactions = [Interaction.model_validate(as_interaction(d)) for d in items]
     out = []
     for interaction, result in zip(interactions, inspector.inspect_many(interactions), strict=True):
@@ -218,12 +218,12 @@ def figures(name: str, cv: dict, y: np.ndarray, uss_score: np.ndarray, uss_dis: 
             "uss_overall_spearman": round(spearman(-uss_score, uss_overall), 4)}
 
 
-def load():
-    """STC-3 and USS through the engine: parts, targets, folds."""
+def load(settings: Settings):
+    """STC-3 and USS through the engine (`settings`): parts, targets, folds."""
     from qa_datasets.satisfaction import stc3_train, uss_valid
 
     stc, uss = stc3_train(), uss_valid()
-    return {"stc_parts": engine_parts(stc), "uss_parts": engine_parts(uss),
+    return {"stc_parts": engine_parts(stc, settings), "uss_parts": engine_parts(uss, settings),
             "y": np.array([d["s_mean"] for d in stc]), "folds": np.array([d["fold"] for d in stc]),
             "uss_dis": np.array([d["dissatisfied"] for d in uss]), "uss_overall": np.array([d["sat_overall"] for d in uss])}
 
@@ -248,15 +248,15 @@ def measure(data: dict, report: dict, model_dir: Path) -> dict:
     }
 
 
-def evaluate_saved(model_dir: Path, threads: int = 1) -> dict:
+def evaluate_saved(settings: Settings) -> dict:
     """`qa-engine eval satisfaction`: the CV figures recomputed (the model's feature set and block
-    weights, the baseline) and the served model in `model_dir` on USS valid."""
+    weights, the baseline) and the served model (settings.models_dir) on USS valid."""
     import torch
 
-    torch.set_num_threads(threads)
-    data = load()
+    torch.set_num_threads(settings.onnx_threads)
+    data = load(settings)
     report = evaluate(data["stc_parts"], data["y"], data["folds"], data["uss_parts"], data["uss_dis"])
-    return measure(data, report, model_dir)
+    return measure(data, report, settings.models_dir / MODEL_FOLDER)
 
 
 def format_report(metrics: dict) -> str:

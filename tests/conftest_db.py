@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import create_engine, make_url, text
 
 from qa_engine.config import Settings
@@ -78,10 +79,10 @@ def fresh_database(backend: str, tmp_dir: Path) -> Iterator[str]:
 
 
 class DbSettings(Settings):
-    """Settings with the API's fields, whether or not Settings has them yet."""
+    """Settings for the API tests: a signing secret of their own, short-lived tokens."""
 
-    database_url: str = "sqlite:///./qa_engine.db"
-    jwt_secret: str = "test-secret-" + "x" * 32
+    database_url: str | None = "sqlite:///./qa_engine.db"
+    jwt_secret: SecretStr | None = SecretStr("test-secret-" + "x" * 32)
     access_token_minutes: int = 30
 
 

@@ -63,7 +63,7 @@ def env(request, tmp_path_factory):
             for name, (role, *_) in USERS.items():
                 if role != "ingest":
                     headers[name] = bearer(client, name, PASSWORD)
-            yield Env(client, db, headers, settings.jwt_secret)
+            yield Env(client, db, headers, settings.jwt_secret.get_secret_value())
         db.dispose()
 
 

@@ -19,6 +19,7 @@ from test_api_queue import wait_bulk, wait_idle, wait_job
 from test_api_rules_audio_export import _csv_tables, _kv
 
 from qa_engine.batch.runner import BatchConfig, run_batch
+from qa_engine.config import Settings
 from qa_engine.store.models import Agent, BatchItemRow, IngestJob, InteractionRow
 
 NOTE = "复核：辱骂属实"
@@ -163,6 +164,7 @@ def test_batch_item_for_another_agent_fails_and_the_batch_goes_on(env, tmp_path)
     outcomes = []
     report = run_batch(
         BatchConfig(source=source, database_url=env.db.url),
+        Settings(),
         progress_stream=io.StringIO(),
         tty=False,
         on_outcome=outcomes.append,

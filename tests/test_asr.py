@@ -16,6 +16,7 @@ import pytest
 from conftest import SHARED
 from qa_engine.asr.audio import AudioError, iter_chunks, probe
 from qa_engine.asr.model import MODEL_BIN_SIZE, ModelError, embedded_model_dir, resolve_model_dir
+from qa_engine.config import Settings
 
 CALLS = SHARED / "audio" / "calls"
 
@@ -24,7 +25,7 @@ CALLS = SHARED / "audio" / "calls"
 def transcriber():
     from qa_engine.asr.transcribe import WhisperTranscriber
 
-    return WhisperTranscriber()
+    return WhisperTranscriber(Settings())
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int = 8000) -> Path:
@@ -235,7 +236,6 @@ def test_packed_stereo_keeps_roles_times_and_signals(inspector):
     """Both channels decoded as one stream (the default): every word goes back to its own channel
     and time, so roles, the interruption of call_mixed and the silence of call_bad survive."""
     from qa_engine.asr.transcribe import WhisperTranscriber
-    from qa_engine.config import Settings
 
     packed = WhisperTranscriber(Settings(asr_stereo_pack="time"))
     item = packed.transcribe(CALLS / "call_mixed.stereo.wav")

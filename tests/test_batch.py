@@ -70,7 +70,7 @@ def _counts(url: str) -> dict:
 
 def _run(source: Path, url: str, **kw):
     stream = io.StringIO()
-    report = run_batch(BatchConfig(source=source, database_url=url, **kw), progress_stream=stream, tty=False)
+    report = run_batch(BatchConfig(source=source, database_url=url, **kw), Settings(), progress_stream=stream, tty=False)
     return report, stream.getvalue()
 
 
@@ -225,7 +225,7 @@ def test_two_workers_storing_the_same_item_store_it_once(tmp_path, inspector):
     from qa_engine.io import parse_record
     from qa_engine.store.ledger import versions_hash
 
-    interaction = parse_record(record)
+    interaction = parse_record(record, Settings())
     digest = item_content_hash(item, interaction)
     versions = a.versions(False)
     scored = [w.inspector.inspect(w.preparer.prepare(interaction)) for w in (a, b)]
@@ -246,7 +246,7 @@ def test_progress_bar_on_a_terminal(tmp_path):
     source.mkdir()
     shutil.copy(EXAMPLES, source / "chats.jsonl")
     stream = io.StringIO()
-    run_batch(BatchConfig(source=source, database_url=f"sqlite:///{tmp_path / 'qa.db'}"), progress_stream=stream, tty=True)
+    run_batch(BatchConfig(source=source, database_url=f"sqlite:///{tmp_path / 'qa.db'}"), Settings(), progress_stream=stream, tty=True)
     out = stream.getvalue()
     assert "5/5" in out and "item/s" in out and "ok=5" in out
 
@@ -263,14 +263,19 @@ def test_postgresql_pool_of_two(tmp_path):
         assert set(c["failed"]) == {"bad.jsonl:1", "bad.jsonl:2", "broken.json:1"}
 
 
-def test_pool_that_cannot_load_the_rules_stops_the_batch(tmp_path, monkeypatch):
-    """A setup problem in the pool processes aborts the run; it does not mark every item failed."""
+def test_pool_that_cannot_load_the_models_stops_the_batch(tmp_path):
+    """A setup problem in the pool processes aborts the run; it does not mark every item failed. The
+    processes load what the run's settings name (passed to them, not read again from the environment):
+    here a Whisper folder whose model.bin is not a model, which only the pool processes load."""
     from qa_engine.batch.runner import ExecutorUnavailable
 
     source = _chat_folder(tmp_path / "in")
+    shutil.copy(CALLS / "call_mixed.mono.wav", source / "call.wav")
+    broken = tmp_path / "whisper"
+    broken.mkdir()
+    (broken / "model.bin").write_bytes(b"not a CTranslate2 model")
     url = f"sqlite:///{tmp_path / 'qa.db'}"
-    settings = Settings()  # this process scores with the real packs; the pool processes read the env
-    monkeypatch.setenv("QA_RULE_PACKS", '["no-such-pack"]')
+    settings = Settings(whisper_model_dir=broken)
     with pytest.raises(ExecutorUnavailable, match="worker process failed to start"):
         run_batch(BatchConfig(source=source, database_url=url, workers=2), settings, progress_stream=io.StringIO(), tty=False)
     assert _counts(url)["ledger_rows"] == 0
@@ -722,7 +727,7 @@ def test_celery_report_counts_what_another_run_stored_meanwhile(tmp_path, celery
 
     store_the_last_one.done = False
     report = run_batch(BatchConfig(source=tmp_path / "in", database_url=url, executor="celery", queue=queue),
-                       progress_stream=io.StringIO(), tty=False, on_outcome=store_the_last_one)
+                       Settings(), progress_stream=io.StringIO(), tty=False, on_outcome=store_the_last_one)
     assert (report.processed, report.skipped, report.stored_meanwhile, report.failed) == (n - 1, 1, 1, 0)
     assert "(1 stored meanwhile by another run)" in report.table()
     assert _counts(url)["results_per_interaction"][last["interaction_id"]] == 1

@@ -10,15 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa_engine.embedder import DEFAULT_MODEL_DIR, SentenceEmbedder
+from qa_engine.config import Settings
+from qa_engine.embedder import SentenceEmbedder
 
 REPO = Path(__file__).resolve().parents[1]
+MODEL_DIR = Settings().embedder_path  # models/e5_small_zh
 
 
 @pytest.fixture(scope="module")
 def embedder() -> SentenceEmbedder:
-    assert (DEFAULT_MODEL_DIR / "model.onnx").is_file(), "run: python -m training.export_onnx --out models/e5_small_zh"
-    return SentenceEmbedder(DEFAULT_MODEL_DIR, threads=2)
+    assert (MODEL_DIR / "model.onnx").is_file(), "run: python -m training.export_onnx --out models/e5_small_zh"
+    return SentenceEmbedder(MODEL_DIR, threads=2)
 
 
 def test_paraphrase_closer_than_unrelated(embedder):
@@ -54,7 +56,7 @@ def test_padding_does_not_change_the_embedding(embedder):
 
 
 def test_cache_returns_same_vectors_and_counts_hits():
-    emb = SentenceEmbedder(DEFAULT_MODEL_DIR, threads=2, cache_size=2)
+    emb = SentenceEmbedder(MODEL_DIR, threads=2, cache_size=2)
     first = emb.embed(["甲", "乙", "甲"])  # the duplicate is computed once
     assert (emb.hits, emb.misses) == (0, 2)
     np.testing.assert_array_equal(first[0], first[2])
@@ -71,7 +73,7 @@ def test_cache_returns_same_vectors_and_counts_hits():
 def test_committed_tokenizer_special_ids():
     from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_file(str(DEFAULT_MODEL_DIR / "tokenizer.json"))
+    tok = Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json"))
     assert [tok.token_to_id(t) for t in ("<s>", "<pad>", "</s>", "<unk>")] == [0, 1, 2, 3]
     assert tok.token_to_id("<mask>") == tok.get_vocab_size() - 1
     enc = tok.encode("query: 您好")
@@ -79,7 +81,7 @@ def test_committed_tokenizer_special_ids():
 
 
 def test_runtime_needs_neither_torch_nor_transformers():
-    code = ("import sys; from qa_engine.embedder import SentenceEmbedder; SentenceEmbedder().embed(['你好']); "
+    code = ("import sys; from qa_engine.embedder import SentenceEmbedder; SentenceEmbedder('models/e5_small_zh').embed(['你好']); "
             "bad = {'torch', 'transformers'} & set(sys.modules); assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 

@@ -13,23 +13,24 @@ import pytest
 from qa_datasets.emotion import POLARITY, EmotionRecord
 from qa_engine.config import Settings
 from qa_engine.emotion_eval import evaluate, format_comparison, scores
-from qa_engine.emotion_onnx import DEFAULT_MODEL_DIR, OnnxEmotionClassifier, VocabPreprocessor
-from qa_engine.engine import EmotionModelMissing, Inspector, make_emotion_scorer
+from qa_engine.emotion_onnx import OnnxEmotionClassifier, VocabPreprocessor
+from qa_engine.engine import EMOTION_MODELS, EmotionModelMissing, Inspector, make_emotion_scorer
 
 from conftest import chat
 
 MAX_MB = 50
+MODEL_DIR = Settings().models_dir / EMOTION_MODELS["lstm"][0]  # the committed model
 
 
 @pytest.fixture(scope="module")
 def clf() -> OnnxEmotionClassifier:
-    return OnnxEmotionClassifier(DEFAULT_MODEL_DIR, threads=1)
+    return OnnxEmotionClassifier(MODEL_DIR, threads=1)
 
 
 def test_artifact_files_and_size() -> None:
     for name in ("model.onnx", "vocab.json", "labels.json", "README.md"):
-        assert (DEFAULT_MODEL_DIR / name).is_file(), name
-    assert (DEFAULT_MODEL_DIR / "model.onnx").stat().st_size < MAX_MB * 1e6
+        assert (MODEL_DIR / name).is_file(), name
+    assert (MODEL_DIR / "model.onnx").stat().st_size < MAX_MB * 1e6
 
 
 @pytest.mark.parametrize(
@@ -170,7 +171,7 @@ def test_parallel_batches_and_sizes_agree(clf: OnnxEmotionClassifier) -> None:
     """Batches run on a thread pool (threads=2) or one by one, any batch size: same labels, same order."""
     texts = [f"第{i}句：" + t for i in range(40) for t in ("气死我了", "谢谢", "什么时候发货", "")][:150]
     base = clf.predict(texts, batch_size=150)
-    two = OnnxEmotionClassifier(DEFAULT_MODEL_DIR, threads=2)
+    two = OnnxEmotionClassifier(MODEL_DIR, threads=2)
     assert two.parallel == "batches" and two.batch_size == 128
     for got in (clf.predict(texts, batch_size=7), two.predict(texts, batch_size=7), two.predict(texts)):
         assert [g[:2] for g in got] == [b[:2] for b in base]
@@ -192,7 +193,7 @@ def test_plan_batches() -> None:
 def test_scorer_caches_repeated_texts() -> None:
     from qa_engine.emotion_onnx import OnnxEmotionScorer
 
-    scorer = OnnxEmotionScorer(DEFAULT_MODEL_DIR, threads=1, cache_size=3)
+    scorer = OnnxEmotionScorer(MODEL_DIR, threads=1, cache_size=3)
     calls: list[list[str]] = []
     predict = scorer.classifier.predict
     scorer.classifier.predict = lambda texts, *a: calls.append(list(texts)) or predict(texts, *a)  # type: ignore[method-assign]
@@ -216,7 +217,7 @@ def test_staged_work_fills_the_cache_with_the_labels_of_predict() -> None:
     from qa_engine.emotion_onnx import OnnxEmotionScorer
 
     texts = ["谢谢", "气死我了", "谢谢", "快递什么时候到", "", "太好了，非常满意"]
-    scorer = OnnxEmotionScorer(DEFAULT_MODEL_DIR, threads=2)
+    scorer = OnnxEmotionScorer(MODEL_DIR, threads=2)
     staged = scorer.stage(texts)
     assert staged is not None and not scorer._cache  # nothing cached before commit
     runner = threading.Thread(target=staged.run)
@@ -228,7 +229,7 @@ def test_staged_work_fills_the_cache_with_the_labels_of_predict() -> None:
     scorer.classifier.predict = lambda *a, **k: calls.append(a)  # type: ignore[method-assign]
     got = scorer.labels(texts)
     assert not calls  # all from the cache
-    want = OnnxEmotionScorer(DEFAULT_MODEL_DIR, threads=1).labels(texts)
+    want = OnnxEmotionScorer(MODEL_DIR, threads=1).labels(texts)
     assert [g[:2] for g in got] == [w[:2] for w in want]
     assert max(abs(g[2] - w[2]) for g, w in zip(got, want)) < 1e-5
     assert scorer.stage(texts) is None
@@ -265,7 +266,7 @@ def test_staging_reserves_texts_until_committed_or_abandoned() -> None:
     from qa_engine.emotion_onnx import OnnxEmotionScorer
     from qa_engine.schema import Interaction
 
-    scorer = OnnxEmotionScorer(DEFAULT_MODEL_DIR, threads=1)
+    scorer = OnnxEmotionScorer(MODEL_DIR, threads=1)
     first = scorer.stage(["谢谢", "好的"])
     assert first is not None
     second = scorer.stage(["好的", "退款"])
@@ -280,7 +281,7 @@ def test_staging_reserves_texts_until_committed_or_abandoned() -> None:
     again.commit()
     assert set(scorer._cache._items) == {"谢谢", "好的", "退款"}
 
-    engine = Inspector(Settings(), emotion_scorer=OnnxEmotionScorer(DEFAULT_MODEL_DIR, threads=1))
+    engine = Inspector(Settings(), emotion_scorer=OnnxEmotionScorer(MODEL_DIR, threads=1))
     stream = engine.inspect_many([Interaction.model_validate(s) for s in load_sessions()[:40]], chunk_size=8)
     next(stream)
     stream.close()
@@ -419,7 +420,7 @@ def test_torch_weights_rebuilt_from_onnx_match(clf: OnnxEmotionClassifier) -> No
     torch = pytest.importorskip("torch")
     from training.train_lstm import load_torch_from_onnx
 
-    model = load_torch_from_onnx(DEFAULT_MODEL_DIR)
+    model = load_torch_from_onnx(MODEL_DIR)
     texts = ["你们这什么破服务气死我了", "太好了谢谢你们", "请问什么时候发货", "好"]
     feed = clf.preprocessor.encode(texts)
     with torch.inference_mode():

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from test_api_queue import Env, chat, clean, env, wait_bulk, wait_idle, wait_job  # noqa: F401 - fixtures used by name
 
 from qa_engine.batch.runner import BatchConfig, run_batch
+from qa_engine.config import Settings
 from qa_engine.store.models import IngestJob, InteractionRow
 
 PHONE = "13812345678"
@@ -173,7 +174,7 @@ def test_logs_carry_no_pii(env, caplog, tmp_path):
     bad_role = {**pii_chat("pl-batch-bad"), "turns": [{"role": "bot", "text": f"手机{PHONE}"}]}
     source.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in (pii_chat("pl-batch"), bad_role)), "utf-8")
     progress = io.StringIO()
-    report = run_batch(BatchConfig(source=source, database_url=env.db.url, migrate=False), progress_stream=progress, tty=False)
+    report = run_batch(BatchConfig(source=source, database_url=env.db.url, migrate=False), Settings(), progress_stream=progress, tty=False)
     assert (report.processed, report.failed) == (1, 1)
     assert_stored_redacted(env, "pl-batch")
 

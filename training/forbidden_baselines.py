@@ -81,11 +81,12 @@ def main() -> None:
     texts = [r["text"] for r in rows] + jddc_negatives(args.jddc_negatives)[args.jddc_negatives // 10:]
     y = np.array([r["label"] for r in rows] + [0] * (len(texts) - len(rows)), dtype=np.float32)
     from qa_datasets.labelled_set import load_labelled
+    from qa_engine.config import Settings
     from qa_engine.engine import Inspector
     from qa_engine.evaluation import predict_turn
 
     splits = ("dev", "tuning") if args.test else ("dev",)
-    inspector = Inspector()
+    inspector = Inspector(Settings())
     data = {}
     for split in splits:
         part = [r for r in load_labelled() if r["split"] == split]
@@ -113,7 +114,7 @@ def main() -> None:
     if args.embeddings:
         from qa_engine.embedder import SentenceEmbedder
 
-        emb = SentenceEmbedder(threads=2)
+        emb = SentenceEmbedder(Settings().embedder_path, threads=2)
         x = torch.from_numpy(emb.encode(texts))
         for l2 in args.l2:
             model = fit_logreg(x, y, l2, epochs=500)

@@ -58,7 +58,7 @@ fidelity: `--quantize int8`.
 ## Use
 ```python
 from qa_engine.embedder import SentenceEmbedder
-emb = SentenceEmbedder()                 # models/e5_small_zh, 2 threads, 128 tokens
+emb = SentenceEmbedder("models/e5_small_zh")  # 2 threads, 128 tokens
 vecs = emb.embed(["这个不归我管", "这事不是我们部门负责的"])   # (2, 384) float32, L2-normalised
 similarity = float(vecs[0] @ vecs[1])
 ```

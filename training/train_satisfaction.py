@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa_engine.config import Settings
 from qa_engine.satisfaction import BLOCKS, DENSE_FEATURES, DISSATISFIED_AT
 from qa_engine.satisfaction_eval import BLOCK_WEIGHTS, MARKERS, evaluate, format_report, load, measure, platt
 from qa_engine.turn_classifier import BUCKETS
@@ -79,7 +80,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    data = load()
+    data = load(Settings())
     y = data["y"]
     report = evaluate(data["stc_parts"], y, data["folds"], data["uss_parts"], data["uss_dis"])
     calibration = platt(report["model"]["oof"], (y <= DISSATISFIED_AT).astype(np.float64))

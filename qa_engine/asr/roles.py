@@ -13,11 +13,9 @@ PAUSE_SECONDS = 0.3  # voice-activity regions carry 0.1 s padding on each side
 P_FIRST_AGENT = 0.8  # calls open with the agent's greeting
 
 
-def assign_roles(segs: list[Segment], classifier=None) -> None:
-    from qa_engine.role_classifier import RoleClassifier
-
-    clf = classifier or RoleClassifier.default()
-    probs = [clf.agent_probability(s.text) for s in segs]
+def assign_roles(segs: list[Segment], classifier) -> None:
+    """Sets each segment's role from `classifier` (a RoleClassifier) and turn alternation."""
+    probs = [classifier.agent_probability(s.text) for s in segs]
     roles = ("agent", "customer")
     # Viterbi over two states with log probabilities.
     def emit(i: int, r: int) -> float:

@@ -24,7 +24,7 @@ from qa_engine.asr.backend import Segment
 from qa_engine.asr.audio import SAMPLE_RATE, AudioInfo, iter_chunks, probe, wav_truncation
 from qa_engine.asr.model import resolve_model_dir
 from qa_engine.asr.vad import speech_probabilities, speech_regions
-from qa_engine.config import Settings, get_settings
+from qa_engine.config import Settings
 from qa_engine.normalize import to_simplified
 from qa_engine.schema import Interaction, Turn, Word
 
@@ -97,10 +97,10 @@ class WhisperTranscriber:
 
     planned_version = staticmethod(model_version)
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-        self.settings = settings or get_settings()
+        self.settings = settings
         s = self.settings
         self.model_dir = resolve_model_dir(s.whisper_model_dir, s.cache_dir)
         self.model = WhisperModel(
@@ -261,10 +261,11 @@ class WhisperTranscriber:
 
     def transcribe(self, path: Path, *, interaction_id: str | None = None, channel_roles: tuple[str, str] | None = None, **fields) -> Interaction:
         from qa_engine.asr.roles import assign_roles
+        from qa_engine.role_classifier import RoleClassifier
 
         info, segs = self.segments(path, stereo_roles=channel_roles)
         if segs and segs[0].role is None:
-            assign_roles(segs)
+            assign_roles(segs, RoleClassifier.default(self.settings.models_dir))
         turns = [
             Turn(role=seg.role, text=seg.text, start=seg.start, end=seg.end, words=seg.words, asr_confidence=seg.confidence)
             for seg in merge_adjacent(segs)

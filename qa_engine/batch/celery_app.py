@@ -23,7 +23,7 @@ from celery.utils.log import get_logger
 
 from qa_engine.batch import worker as batch_worker
 from qa_engine.batch.runner import ExecutorUnavailable
-from qa_engine.config import get_settings
+from qa_engine.config import Settings, get_settings
 
 TASK_NAME = "qa_engine.batch.score_item"
 PRELOAD_ASR = True  # `qa-engine worker --no-asr` turns it off before the pool starts
@@ -45,8 +45,7 @@ def reconnect_retries(seconds: float) -> int:
         retries += 1
 
 
-def make_app() -> Celery:
-    settings = get_settings()
+def make_app(settings: Settings) -> Celery:
     app = Celery("qa_engine", broker=settings.celery_broker_url, backend=settings.celery_result_backend)
     app.conf.update(
         task_serializer="json",
@@ -66,7 +65,10 @@ def make_app() -> Celery:
     return app
 
 
-app = make_app()
+# This module is the Celery worker's entry (`qa-engine worker`, `celery -A qa_engine.batch.celery_app`):
+# the settings are read here once, for the app and every worker process it starts.
+settings = get_settings()
+app = make_app(settings)
 
 
 def check_connection() -> None:
@@ -114,12 +116,12 @@ def score_item(self, item: dict, options: dict) -> dict:
 
 @worker_process_init.connect
 def _load_models(**_kwargs) -> None:
-    threads = batch_worker.pool_threads(PROCESSES)
-    batch_worker.init_worker(load_asr=PRELOAD_ASR, threads=threads)
-    settings = batch_worker._worker.settings
+    threads = batch_worker.pool_threads(PROCESSES, settings)
+    batch_worker.init_worker(settings, load_asr=PRELOAD_ASR, threads=threads)
+    used = batch_worker._worker.settings
     log.info(
-        "qa-engine worker process %d: %d ONNX / %d ASR threads (%s)", os.getpid(), settings.onnx_threads,
-        settings.asr_threads, f"{os.cpu_count()} cores / {PROCESSES} processes" if threads else "configured",
+        "qa-engine worker process %d: %d ONNX / %d ASR threads (%s)", os.getpid(), used.onnx_threads,
+        used.asr_threads, f"{os.cpu_count()} cores / {PROCESSES} processes" if threads else "configured",
     )
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from qa_engine.batch.report import BatchReport, Progress
 from qa_engine.batch.sources import BatchItem, in_window, item_content_hash, read_source
 from qa_engine.batch.worker import BatchOptions, BatchWorker, ItemOutcome, expected_versions, pool_threads
-from qa_engine.config import Settings, get_settings
+from qa_engine.config import Settings
 
 EXECUTORS = ("local", "celery")
 
@@ -163,7 +163,7 @@ def _run_inline(plan: Plan, options: BatchOptions, settings: Settings, inspector
         worker.close()
 
 
-def _run_pool(plan: Plan, options: BatchOptions, workers: int) -> Iterator[ItemOutcome]:
+def _run_pool(plan: Plan, options: BatchOptions, settings: Settings, workers: int) -> Iterator[ItemOutcome]:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -176,7 +176,7 @@ def _run_pool(plan: Plan, options: BatchOptions, workers: int) -> Iterator[ItemO
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=init_worker,
-        initargs=(plan.has_audio, pool_threads(workers), True),
+        initargs=(settings, plan.has_audio, pool_threads(workers, settings), True),  # this run's settings
     ) as pool:
         pending = {}
         queue = iter(plan.todo)
@@ -217,7 +217,7 @@ def _run_pool(plan: Plan, options: BatchOptions, workers: int) -> Iterator[ItemO
 
 def run_batch(
     config: BatchConfig,
-    settings: Settings | None = None,
+    settings: Settings,
     *,
     progress_stream=None,
     tty: bool | None = None,
@@ -232,7 +232,6 @@ def run_batch(
         raise ValueError(f"unknown executor {config.executor!r}; choose {' or '.join(EXECUTORS)}")
     if config.workers < 1:
         raise ValueError("--workers must be at least 1")
-    settings = settings or get_settings()
     started = time.perf_counter()
     batch_id = config.batch_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     if config.migrate and not config.dry_run:
@@ -289,7 +288,7 @@ def run_batch(
     elif config.workers == 1:
         outcomes = _run_inline(plan, options, settings, inspector)
     else:
-        outcomes = _run_pool(plan, options, config.workers)
+        outcomes = _run_pool(plan, options, settings, config.workers)
     seen = 0
     progress.start()
     try:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from qa_engine.batch.sources import BatchItem, item_content_hash
-from qa_engine.config import Settings, get_settings
+from qa_engine.config import Settings
 from qa_engine.schema import Interaction
 
 log = logging.getLogger(__name__)
@@ -78,11 +78,11 @@ def _one_line(exc: BaseException) -> str:
 class BatchWorker:
     """What one worker process keeps loaded: inspector, preparer (Whisper), database engines."""
 
-    def __init__(self, settings: Settings | None = None, *, load_asr: bool = False, inspector=None) -> None:
+    def __init__(self, settings: Settings, *, load_asr: bool = False, inspector=None) -> None:
         from qa_engine.engine import Inspector
         from qa_engine.pipeline import Preparer
 
-        self.settings = settings or get_settings()
+        self.settings = settings
         self.inspector = inspector or Inspector(self.settings)
         self.preparer = Preparer(self.settings)
         if load_asr:
@@ -239,22 +239,21 @@ def record_failure(db, item: BatchItem, options: BatchOptions, reason: str, iid:
 _worker: BatchWorker | None = None
 
 
-def init_worker(load_asr: bool = False, threads: int | None = None, die_with_parent: bool = False) -> None:
-    """Process initializer: load the models once for every item this process will handle."""
+def init_worker(settings: Settings, load_asr: bool = False, threads: int | None = None, die_with_parent: bool = False) -> None:
+    """Process initializer: load the models once for every item this process will handle, with the
+    settings of the process that started it (the batch run's, or the Celery worker's)."""
     global _worker
     if die_with_parent:
         _die_with_parent()
-    settings = get_settings()
     if threads is not None:
         settings = settings.model_copy(update={"asr_threads": threads, "onnx_threads": threads})
     _worker = BatchWorker(settings, load_asr=load_asr)
 
 
-def pool_threads(processes: int, settings: Settings | None = None) -> int | None:
+def pool_threads(processes: int, settings: Settings) -> int | None:
     """ASR and ONNX threads for each of `processes` worker processes on this machine: the cores split
     between them, unless QA_ASR_THREADS / QA_ONNX_THREADS are set (None: keep the settings). The one
     rule for the local pool (`--workers N`) and Celery workers (`qa-engine worker -c N`)."""
-    settings = settings or get_settings()
     if {"asr_threads", "onnx_threads"} & settings.model_fields_set:
         return None
     return max(1, (os.cpu_count() or 1) // processes)
@@ -267,9 +266,8 @@ def set_worker(worker: BatchWorker | None) -> None:
 
 def run_item(item: dict, options: dict) -> dict:
     """The task: JSON in, JSON out (the same for the process pool and Celery)."""
-    global _worker
-    if _worker is None:
-        init_worker()
+    if _worker is None:  # the pool's initializer and Celery's worker_process_init load it first
+        raise RuntimeError("no batch worker in this process: init_worker(settings) has not run")
     return _worker.run(BatchItem.from_task(item), BatchOptions(**options)).to_task()
 
 

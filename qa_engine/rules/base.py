@@ -80,7 +80,7 @@ class Resources:
     index: PhraseIndex
     embedder_dir: Path | None = None
     onnx_threads: int = 2
-    models_dir: Path | None = None  # where `classifier` rules find their model folders by name
+    models_dir: Path | None = None  # where `classifier` rules find their model folders by name (Settings.models_dir)
     _embedder: Any = None
     _classifiers: dict[Path, Any] = field(default_factory=dict)
 
@@ -101,7 +101,9 @@ class Resources:
         and shared by every rule that names it, so its prediction cache is shared too."""
         path = Path(model)
         if not path.is_absolute():
-            path = (self.models_dir or Path(__file__).resolve().parents[2] / "models") / model
+            if self.models_dir is None:
+                raise ValueError(f"turn classifier {model!r} is named relative to models_dir, which is not given")
+            path = self.models_dir / model
         if path not in self._classifiers:
             from qa_engine.turn_classifier import TurnClassifier
 

@@ -19,9 +19,10 @@ from qa_engine.store.models import ROLES
 
 
 def _url(url: str | None) -> str:
+    from qa_engine.config import get_settings
     from qa_engine.store.db import database_url
 
-    return url or database_url()
+    return url or database_url(get_settings())
 
 
 url_option = click.option("--url", help="database URL (default: QA_DATABASE_URL, else qa_engine.db in the data folder)")

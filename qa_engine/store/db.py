@@ -10,13 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 
 
-def database_url(settings=None, *, create: bool = True) -> str:
-    """The configured URL (`QA_DATABASE_URL`), else the SQLite file `qa_engine.db` in the data folder
-    (`QA_DATA_DIR`, made here when missing unless `create` is false)."""
-    if settings is None:
-        from qa_engine.config import get_settings
-
-        settings = get_settings()
+def database_url(settings, *, create: bool = True) -> str:
+    """The configured URL (`settings.database_url`), else the SQLite file `qa_engine.db` in the data
+    folder (`settings.data_dir`, made here when missing unless `create` is false)."""
     if settings.database_url:
         return settings.database_url
     if create:
