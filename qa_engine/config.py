@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     # Celery driver checks on its workers at the same pace, and a run whose driver has not renewed
     # its Redis mark for 3 of these is over: its tasks still queued are skipped (a rerun queues them).
     batch_heartbeat_s: float = Field(default=10.0, gt=0)
+    # Chat items per task of the local executors (inline and --workers N): a chunk is checked and
+    # prepared item by item, scored together through inspect_many (the models in large batches)
+    # and stored one transaction per item. 1: one item at a time. Recordings go one per task.
+    batch_chunk: int = Field(default=64, ge=1)
     # Redis hands an unacknowledged task to another worker after this long (kombu's default: 1 hour);
     # it must exceed the longest item (a 1-hour call on a CPU worker: ~20 minutes at RTF 0.3). The
     # driver hands back items of a worker that is gone much sooner (two heartbeats).

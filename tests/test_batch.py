@@ -241,6 +241,51 @@ def test_two_workers_storing_the_same_item_store_it_once(tmp_path, inspector):
     b.close()
 
 
+def test_a_chunk_scored_together_gives_each_item_the_outcome_it_gets_alone(tmp_path, inspector, monkeypatch):
+    """BatchWorker.run_many (the local executors' chunks) against run() item by item, into two
+    databases: the same statuses, reasons, scores and flags, an unreadable record and an unknown
+    agent failing only themselves; and an engine failure inside the chunk stays with its item."""
+    records = [json.loads(line) for line in EXAMPLES.read_text("utf-8").splitlines() if line.strip()]
+    items = [BatchItem(key=r["interaction_id"], source=f"ex:{n}", record=r) for n, r in enumerate(records, 1)]
+    items.insert(2, BatchItem(key="bad:1", source="bad:1", error="invalid JSON: Expecting value"))
+    items.insert(4, BatchItem(key="nt", source="nt:1", record={"interaction_id": "nt", "channel": "chat"}))
+
+    def outcomes(url: str, chunked: bool):
+        migrate.upgrade(url)
+        worker = BatchWorker(Settings(), inspector=inspector)
+        options = BatchOptions(url, "chunk")
+        got = worker.run_many(items, options) if chunked else [worker.run(i, options) for i in items]
+        worker.close()
+        return [(o.key, o.status, o.reason, o.flag, o.score) for o in got]
+
+    alone = outcomes(f"sqlite:///{tmp_path / 'alone.db'}", chunked=False)
+    together = outcomes(f"sqlite:///{tmp_path / 'together.db'}", chunked=True)
+    assert together == alone
+    assert [s for _, s, *_ in together] == ["done", "done", "failed", "done", "failed", "done", "done"]
+    assert {r: c["results"] for r, c in ((r, _counts(f"sqlite:///{tmp_path / r}.db")) for r in ("alone", "together"))} \
+        == {"alone": 5, "together": 5}
+
+    # the engine failing on one interaction of the chunk: that item fails, the others are stored
+    real = inspector.inspect
+
+    def inspect(item):
+        if item.interaction_id == records[1]["interaction_id"]:
+            raise RuntimeError("model crashed")
+        return real(item)
+
+    monkeypatch.setattr(inspector, "inspect_many", lambda items: (_ for _ in ()).throw(RuntimeError("chunk failed")))
+    monkeypatch.setattr(inspector, "inspect", inspect)
+    url = f"sqlite:///{tmp_path / 'broken.db'}"
+    migrate.upgrade(url)
+    worker = BatchWorker(Settings(), inspector=inspector)
+    got = worker.run_many(items, BatchOptions(url, "broken"))
+    worker.close()
+    assert [(o.key, o.status) for o in got if o.status == "failed"] == [
+        (records[1]["interaction_id"], "failed"), ("bad:1", "failed"), ("nt", "failed")]
+    assert [o.reason for o in got if o.key == records[1]["interaction_id"]] == ["internal error: RuntimeError: model crashed"]
+    assert _counts(url)["results"] == 4
+
+
 def test_progress_bar_on_a_terminal(tmp_path):
     source = tmp_path / "in"
     source.mkdir()
@@ -267,7 +312,7 @@ def test_pool_that_cannot_load_the_models_stops_the_batch(tmp_path):
     """A setup problem in the pool processes aborts the run; it does not mark every item failed. The
     processes load what the run's settings name (passed to them, not read again from the environment):
     here a Whisper folder whose model.bin is not a model, which only the pool processes load."""
-    from qa_engine.batch.runner import ExecutorUnavailable
+    from qa_engine.batch.plan import ExecutorUnavailable
 
     source = _chat_folder(tmp_path / "in")
     shutil.copy(CALLS / "call_mixed.mono.wav", source / "call.wav")

@@ -22,7 +22,7 @@ from celery.signals import worker_process_init, worker_process_shutdown
 from celery.utils.log import get_logger
 
 from qa_engine.batch import worker as batch_worker
-from qa_engine.batch.runner import ExecutorUnavailable
+from qa_engine.batch.plan import ExecutorUnavailable
 from qa_engine.config import Settings, get_settings
 
 TASK_NAME = "qa_engine.batch.score_item"

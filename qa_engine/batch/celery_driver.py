@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from qa_engine.batch.report import Progress
-from qa_engine.batch.runner import ExecutorUnavailable, Plan
+from qa_engine.batch.plan import ExecutorUnavailable, Plan
 from qa_engine.batch.sources import BatchItem
 from qa_engine.batch.worker import BatchOptions, ItemOutcome
 from qa_engine.config import Settings

@@ -62,7 +62,8 @@ def batch(
     Celery queue included), 130 on Ctrl-C and 143 on SIGTERM (both with the partial report)."""
     import signal
 
-    from qa_engine.batch.runner import BatchConfig, ExecutorUnavailable, Terminated, run_batch
+    from qa_engine.batch.plan import ExecutorUnavailable
+    from qa_engine.batch.runner import BatchConfig, Terminated, run_batch
     from qa_engine.batch.sources import SourceError
     from qa_engine.config import get_settings
     from qa_engine.lexicon import LexiconError
@@ -145,7 +146,7 @@ def worker(queue: str | None, concurrency: int, asr: bool, hostname: str | None,
     import time
 
     from qa_engine.batch import celery_app
-    from qa_engine.batch.runner import ExecutorUnavailable
+    from qa_engine.batch.plan import ExecutorUnavailable
     from qa_engine.config import get_settings
 
     wait = get_settings().worker_broker_wait_s

@@ -16,17 +16,13 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from qa_engine.batch.plan import ExecutorUnavailable, Plan
 from qa_engine.batch.report import BatchReport, Progress
 from qa_engine.batch.sources import BatchItem, in_window, item_content_hash, read_source
-from qa_engine.batch.worker import BatchOptions, BatchWorker, ItemOutcome, expected_versions, pool_threads
+from qa_engine.batch.worker import BatchOptions, BatchWorker, ItemOutcome, chunks, expected_versions, pool_threads
 from qa_engine.config import Settings
 
 EXECUTORS = ("local", "celery")
-
-
-class ExecutorUnavailable(RuntimeError):
-    """The executor cannot run (Celery: Redis unreachable, no worker on the queue). Raised in the
-    middle of a run, it carries the partial report as `report`."""
 
 
 class Terminated(KeyboardInterrupt):
@@ -52,14 +48,6 @@ class BatchConfig:
     chat_queue: str | None = None
     migrate: bool = True
     wait_for_workers: bool = False  # Celery: no worker on the queue: wait (a line every heartbeat), not exit 2
-
-
-@dataclass
-class Plan:
-    todo: list[BatchItem]
-    skipped: list[ItemOutcome]
-    total: int
-    has_audio: bool
 
 
 def _schema_ready(url: str) -> bool:
@@ -157,8 +145,8 @@ def make_plan(config: BatchConfig, settings: Settings, inspector, batch_id: str)
 def _run_inline(plan: Plan, options: BatchOptions, settings: Settings, inspector) -> Iterator[ItemOutcome]:
     worker = BatchWorker(settings, load_asr=plan.has_audio, inspector=inspector)
     try:
-        for item in plan.todo:
-            yield worker.run(item, options)
+        for chunk in chunks(plan.todo, settings.batch_chunk):
+            yield from worker.run_many(chunk, options)
     finally:
         worker.close()
 
@@ -168,7 +156,7 @@ def _run_pool(plan: Plan, options: BatchOptions, settings: Settings, workers: in
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    from qa_engine.batch.worker import init_worker, run_item
+    from qa_engine.batch.worker import init_worker, run_items
 
     opts = options.to_task()
     # spawn: children start clean instead of forking a parent that holds ONNX / CTranslate2 threads.
@@ -179,29 +167,30 @@ def _run_pool(plan: Plan, options: BatchOptions, settings: Settings, workers: in
         initargs=(settings, plan.has_audio, pool_threads(workers, settings), True),  # this run's settings
     ) as pool:
         pending = {}
-        queue = iter(plan.todo)
+        queue = chunks(plan.todo, settings.batch_chunk)  # chats scored together, a recording alone
         try:
-            # A bounded window of submitted items: the pool stays busy, memory stays flat.
-            for item in queue:
-                pending[pool.submit(run_item, item.to_task(), opts)] = item
-                if len(pending) >= workers * 4:
+            # A bounded window of submitted chunks: the pool stays busy, memory stays flat.
+            for chunk in queue:
+                pending[pool.submit(run_items, [i.to_task() for i in chunk], opts)] = chunk
+                if len(pending) >= workers * 2:
                     break
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     pending.pop(future)
                     try:
-                        outcome = future.result()
+                        outcomes = future.result()
                     except BrokenProcessPool as exc:
                         # A pool process could not load the models, or died (OOM killer): a setup
                         # problem, not this item's. Stop; a rerun resumes where this one was.
                         raise ExecutorUnavailable(
                             f"a worker process failed to start or died ({exc}); see the error above"
                         ) from None
-                    yield ItemOutcome(**outcome)
+                    for outcome in outcomes:
+                        yield ItemOutcome(**outcome)
                     nxt = next(queue, None)
                     if nxt is not None:
-                        pending[pool.submit(run_item, nxt.to_task(), opts)] = nxt
+                        pending[pool.submit(run_items, [i.to_task() for i in nxt], opts)] = nxt
         except BaseException:
             # Stopped (SIGTERM, Ctrl-C) or broken: end the items in progress now rather than wait
             # for them; what was not committed is simply not done.
