@@ -30,14 +30,26 @@ def prf(gold: Sequence[bool], pred: Sequence[bool]) -> dict[str, float]:
     )
 
 
+def predict_turns(inspector, texts: Sequence[str]) -> list[dict[str, set[str]]]:
+    """Per agent turn scored on its own (a one-turn chat): dimension -> rule ids that fired. All of
+    them through inspect_many, so the models score them in large batches."""
+    items = (Interaction(interaction_id=f"eval-{n}", channel="chat", turns=[{"role": "agent", "text": text}])
+             for n, text in enumerate(texts))
+    out = []
+    for result in inspector.inspect_many(items):
+        if isinstance(result, Exception):
+            raise result
+        fired: dict[str, set[str]] = {}
+        for hit in result.hits:
+            if hit.turn == 0:
+                fired.setdefault(hit.dimension, set()).add(hit.rule_id)
+        out.append(fired)
+    return out
+
+
 def predict_turn(inspector, text: str) -> dict[str, set[str]]:
-    """Dimension -> rule ids that fired on one agent turn scored on its own."""
-    item = Interaction(interaction_id="eval", channel="chat", turns=[{"role": "agent", "text": text}])
-    fired: dict[str, set[str]] = {}
-    for hit in inspector.inspect(item).hits:
-        if hit.turn == 0:
-            fired.setdefault(hit.dimension, set()).add(hit.rule_id)
-    return fired
+    """predict_turns of one turn."""
+    return predict_turns(inspector, [text])[0]
 
 
 def evaluate_rules(inspector, split: str = "test") -> dict[str, Any]:
@@ -50,8 +62,7 @@ def evaluate_rules(inspector, split: str = "test") -> dict[str, Any]:
     whole = {label: {"tp": 0, "fp": 0, "fn": 0} for label in OUTSIDE_GUIDELINE}
     paraphrase = {"tp": 0, "fn": 0}
     errors = []
-    for row in rows:
-        fired = predict_turn(inspector, row["text"])
+    for row, fired in zip(rows, predict_turns(inspector, [r["text"] for r in rows]), strict=True):
         for label, dimension in LABELS.items():
             gold = bool(row[label])
             if label in whole and (gold or dimension in fired):
@@ -223,9 +234,11 @@ def evaluate_script(inspector, split: str = "test") -> dict[str, Any]:
     counts = {step: {"tp": 0, "fp": 0, "fn": 0} for step in STEPS}
     all_right = required_right = 0
     errors = []
-    for s in sessions:
-        item = Interaction(interaction_id=f"jddc-{s['session_id']}", channel="chat", turns=s["turns"])
-        found = inspector.inspect(item).script.steps
+    items = [Interaction(interaction_id=f"jddc-{s['session_id']}", channel="chat", turns=s["turns"]) for s in sessions]
+    for s, result in zip(sessions, inspector.inspect_many(items), strict=True):
+        if isinstance(result, Exception):
+            raise result
+        found = result.script.steps
         wrong = []
         for step in STEPS:
             gold, pred = s["present"][step], bool(found.get(step) and found[step].present)
@@ -302,8 +315,7 @@ def empathy_predictions(inspector, texts: Sequence[str]) -> list[dict[str, bool]
     """Per agent turn scored on its own: any empathy hit (`engine`), a hit of the phrase rules
     (`lexicon`), any forbidden hit (`forbidden`)."""
     out = []
-    for text in texts:
-        fired = predict_turn(inspector, text)
+    for fired in predict_turns(inspector, texts):
         empathy = fired.get("empathy", set()) - {"empathy.missing_when_upset"}
         out.append({"engine": bool(empathy), "lexicon": bool(empathy & EMPATHY_LEXICON_RULES),
                     "forbidden": bool(fired.get("forbidden_words"))})

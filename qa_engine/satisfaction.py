@@ -186,7 +186,7 @@ def bags_of(grams: Sequence[np.ndarray], parts_turns: tuple[list[int], list[int]
 
 
 _EMPTY = np.zeros(0, dtype=np.int64)
-_SORT_BATCH = 64  # texts per onnxruntime call when filling the cache, sorted by length (little padding)
+_SORT_BATCH = 256  # texts per onnxruntime call when filling the cache, sorted by length (little padding)
 
 
 @dataclass(frozen=True, slots=True)

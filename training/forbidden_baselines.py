@@ -83,14 +83,14 @@ def main() -> None:
     from qa_datasets.labelled_set import load_labelled
     from qa_engine.config import Settings
     from qa_engine.engine import Inspector
-    from qa_engine.evaluation import predict_turn
+    from qa_engine.evaluation import predict_turns
 
     splits = ("dev", "tuning") if args.test else ("dev",)
     inspector = Inspector(Settings())
     data = {}
     for split in splits:
         part = [r for r in load_labelled() if r["split"] == split]
-        fired = [predict_turn(inspector, r["text"]).get("forbidden_words", set()) for r in part]
+        fired = [f.get("forbidden_words", set()) for f in predict_turns(inspector, [r["text"] for r in part])]
         data[split] = {
             "texts": [r["text"] for r in part], "gold": [bool(r["forbidden"]) for r in part],
             "rules": [any(not rid.startswith("forbidden.model_") for rid in f) for f in fired],  # keyword/pattern rules only

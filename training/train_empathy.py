@@ -143,10 +143,10 @@ def engine_inputs(rows: list[dict]) -> tuple[list[bool], list[bool]]:
     """Per row, through the real engine (default packs): the phrase rules fire; a forbidden rule fires."""
     from qa_engine.config import Settings
     from qa_engine.engine import Inspector
-    from qa_engine.evaluation import EMPATHY_LEXICON_RULES, predict_turn
+    from qa_engine.evaluation import EMPATHY_LEXICON_RULES, predict_turns
 
     engine = Inspector(Settings(emotion_scorer="lexicon"))
-    fired = [predict_turn(engine, r["text"]) for r in rows]
+    fired = predict_turns(engine, [r["text"] for r in rows])
     return ([bool(f.get("empathy", set()) & EMPATHY_LEXICON_RULES) for f in fired],
             [bool(f.get("forbidden_words")) for f in fired])
 

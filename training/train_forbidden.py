@@ -264,13 +264,13 @@ def calibrate(out: Path, threads: int = 2) -> dict:
     labels.json and return the dev figures."""
     from qa_engine.config import Settings
     from qa_engine.engine import Inspector
-    from qa_engine.evaluation import predict_turn
+    from qa_engine.evaluation import predict_turns
 
     dev = labelled_dev()
     gold = [bool(r["forbidden"]) for r in dev]
     probs = onnx_probs(out, [r["text"] for r in dev], threads)
     inspector = Inspector(Settings())  # default packs: the keyword / pattern rules the classifier adds to
-    fired = [predict_turn(inspector, r["text"]).get("forbidden_words", set()) for r in dev]
+    fired = [f.get("forbidden_words", set()) for f in predict_turns(inspector, [r["text"] for r in dev])]
     rules = [any(not rid.startswith("forbidden.model_") for rid in f) for f in fired]  # without the model's own rules
     # The keyword/pattern lists were tuned on this dev split (dev P = R = 1.0), so OR-ing them in
     # says nothing about the threshold: it is chosen for the classifier alone, then the union is shown.
