@@ -224,8 +224,9 @@ class Inspector:
         the rules instead of competing with them for the GIL."""
         work: list[Staged | None] = []
         stage = getattr(self.emotion_scorer, "stage", None)
-        if stage is not None:
-            work.append(stage([v.text for ctx in contexts for v in ctx.turns]))
+        if stage is not None:  # what score() will read: a context model's customer turns with the turn before
+            inputs = getattr(self.emotion_scorer, "inputs", lambda turns: [v.text for v in turns])
+            work.append(stage([x for ctx in contexts for x in inputs(ctx.turns)]))
         done: set = set()  # what rules sharing a model have staged already
         for rule in self.ruleset.rules:
             stage = getattr(rule, "stage", None)
