@@ -549,6 +549,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="with --pseudo: each pseudo-labelled turn is seen this many times per epoch (default: --customer-repeat)")
     ap.add_argument("--init", default=None, help="fine-tune from this exported model folder (keeps its vocabulary)")
     ap.add_argument("--lr", type=float, default=Config.lr)
+    ap.add_argument("--seed", type=int, default=Config.seed,
+                    help="seed of the weights' initialisation and the batch order (how much a recipe's dev figures move "
+                         "from run to run); the data splits always use qa_datasets.emotion.SEED")
     ap.add_argument("--context-chars", type=int, default=Config.context_chars,
                     help="with --customer: read each labelled customer turn after this many last characters of the turn "
                          "before it (0: the turn alone); the served model then does the same for every customer turn")
@@ -557,12 +560,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                  max_len=args.max_len, keep=args.keep, bigrams=args.bigrams,
                  dropout=args.dropout, customer=args.customer, customer_repeat=args.customer_repeat,
                  uss=args.uss, pseudo=args.pseudo, pseudo_repeat=args.pseudo_repeat, init=args.init, lr=args.lr,
-                 context_chars=args.context_chars)
+                 context_chars=args.context_chars, seed=args.seed)
     t0 = time.time()
-    splits = make_splits(cfg.seed)
-    train_recs = subsample(splits["train"], args.max_train, cfg.seed)
-    dev_recs = subsample(splits["dev"], args.max_eval, cfg.seed)
-    test_recs = subsample(splits["test"], args.max_eval, cfg.seed)
+    splits = make_splits(SEED)  # the data and its splits never depend on --seed
+    train_recs = subsample(splits["train"], args.max_train, SEED)
+    dev_recs = subsample(splits["dev"], args.max_eval, SEED)
+    test_recs = subsample(splits["test"], args.max_eval, SEED)
     customer_dev = None
     base_splits = splits
     history_added: dict = {}
