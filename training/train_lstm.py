@@ -61,6 +61,9 @@ class Config:
     # characters of it + CONTEXT_SEP + the turn (VocabPreprocessor); 0 = no context. Kept short: every
     # character is one more LSTM step per customer turn when serving.
     context_chars: int = 0
+    # with context_chars: each labelled turn that has a turn before is also added once without it, so the model
+    # still reads the turn itself and uses the context on top (without it, context lowered dev negative F1)
+    context_free_copies: bool = False
     seed: int = SEED
     threads: int = 1  # with a neighbour on a 2-core box, 1 thread trains ~5x faster than 2 (OpenMP spin)
 
@@ -555,12 +558,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--context-chars", type=int, default=Config.context_chars,
                     help="with --customer: read each labelled customer turn after this many last characters of the turn "
                          "before it (0: the turn alone); the served model then does the same for every customer turn")
+    ap.add_argument("--context-free-copies", action="store_true",
+                    help="with --context-chars: also train on each labelled turn without the turn before it")
     args = ap.parse_args(argv)
     cfg = Config(epochs=args.epochs, unit=args.unit, threads=args.threads, emb=args.hidden, hidden=args.hidden,
                  max_len=args.max_len, keep=args.keep, bigrams=args.bigrams,
                  dropout=args.dropout, customer=args.customer, customer_repeat=args.customer_repeat,
                  uss=args.uss, pseudo=args.pseudo, pseudo_repeat=args.pseudo_repeat, init=args.init, lr=args.lr,
-                 context_chars=args.context_chars, seed=args.seed)
+                 context_chars=args.context_chars, context_free_copies=args.context_free_copies, seed=args.seed)
     t0 = time.time()
     splits = make_splits(SEED)  # the data and its splits never depend on --seed
     train_recs = subsample(splits["train"], args.max_train, SEED)
@@ -575,6 +580,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         train_recs, added = customer_train(train_recs, uss=cfg.uss,
                                               pseudo=Path(cfg.pseudo) if cfg.pseudo else None)
+        if cfg.context_chars and cfg.context_free_copies:
+            alone = [{k: v for k, v in r.items() if k != "prev_text"} for r in train_recs if r.get("prev_text")]
+            train_recs, added = train_recs + alone, {**added, "context_free_copies": len(alone)}
         history_added = added
         splits = {**splits, "train": train_recs}
         customer_dev = [{"text": r["text"], "label": r["label"], "polarity": r["polarity"], "prev_text": r["prev_text"]}
