@@ -103,6 +103,28 @@ class _Texts:
             return self.uss()[row["dialogue_idx"]][row["prev_agent_turn_index"]]["agent"]
         return None
 
+    def prev_turn(self, row: dict) -> str | None:
+        """The last non-blank turn before this one, whoever said it (chat_dev, uss) or the window segment
+        before it (jddc_replies, speakers unknown): the context a context-reading model gets, the same
+        whichever source, and what an engine has for any customer turn (the turn before it)."""
+        src = row["source"]
+        if src == "chat_dev":
+            chat = self.chat()
+            i = row["utt_index"] - 1
+            while i >= 0 and not chat.get((row["session_id"], i), "").strip():
+                i -= 1
+            return chat[(row["session_id"], i)] if i >= 0 else None
+        if src == "jddc_replies":
+            before = [s for s in self.context(row) if s.strip()]
+            return before[-1] if before else None
+        turns = self.uss()[row["dialogue_idx"]]
+        k = row["turn_index"]
+        if k > 0 and turns[k - 1]["agent"].strip():  # a uss turn is the user's message, then the agent's reply
+            return turns[k - 1]["agent"]
+        if k > 0 and turns[k - 1]["user"].strip() and turns[k - 1]["user"] != "OVERALL":
+            return turns[k - 1]["user"]
+        return None
+
     def context(self, row: dict) -> list[str]:
         """jddc_replies: the segments before the turn in its window (speakers unknown)."""
         if row["source"] != "jddc_replies":
@@ -115,7 +137,8 @@ def load_customer_emotion(shared_dir_: Path | None = None, include_excluded: boo
     id, source, split, text, polarity, emotion (5-class label or None), label (= emotion, the key
     qa_engine.emotion_eval reads), cue_group, note, prev_agent_text (chat_dev / uss; None when there is
     no earlier agent turn or for jddc_replies), context (jddc_replies: the preceding window segments,
-    speakers unknown), and the reference fields.
+    speakers unknown), prev_text (the turn just before, any speaker: _Texts.prev_turn) and the
+    reference fields.
 
     Rows marked `exclude` (drawn, turned out not to be customer turns) are left out unless
     include_excluded. shared_dir_ defaults to $QA_SHARED_DIR, else the `shared` folder beside the
@@ -145,7 +168,8 @@ def load_customer_emotion(shared_dir_: Path | None = None, include_excluded: boo
         if polarity not in POLARITIES or (emotion is not None and POLARITY_OF.get(emotion) != polarity):
             raise ValueError(f"customer-emotion yardstick {rid}: bad labels {polarity!r} / {emotion!r}")
         out.append({**row, "id": rid, "text": text, "label": emotion, "note": row.get("note"),
-                    "prev_agent_text": texts.prev_agent(row), "context": texts.context(row)})
+                    "prev_agent_text": texts.prev_agent(row), "context": texts.context(row),
+                    "prev_text": texts.prev_turn(row)})
     return out
 
 
@@ -199,7 +223,7 @@ TRAIN_SOURCE = "jd_customer_labelled"
 def load_customer_train(shared_dir_: Path | None = None) -> list[dict]:
     """The training turns of labelled/customer_emotion_train.jsonl (CUSTOMER_EMOTION_TRAIN.md) with their
     text joined in and checked against text_sha1, as emotion records {text, label, polarity, source,
-    id}. Raises like load_customer_emotion."""
+    id, prev_text (the turn before, as _Texts.prev_turn)}. Raises like load_customer_emotion."""
     texts = _Texts(shared_dir_ or shared_dir())
     yard = {ref_id(r) for r in read_refs()}
     out: list[dict] = []
@@ -215,7 +239,8 @@ def load_customer_train(shared_dir_: Path | None = None) -> list[dict]:
         polarity, emotion = row["polarity"], row["emotion"]
         if polarity not in POLARITIES or (emotion is not None and POLARITY_OF.get(emotion) != polarity):
             raise ValueError(f"customer-emotion training turn {rid}: bad labels {polarity!r} / {emotion!r}")
-        out.append({"text": text, "label": emotion, "polarity": polarity, "source": TRAIN_SOURCE, "id": rid})
+        out.append({"text": text, "label": emotion, "polarity": polarity, "source": TRAIN_SOURCE, "id": rid,
+                    "prev_text": texts.prev_turn(row)})
     return out
 
 

@@ -298,7 +298,9 @@ def customer_train(train: list[EmotionRecord], uss: bool = False,
             counts["labelled_or_written_skipped"] += 1
             continue
         seen.add(key)
-        out.append({"text": r["text"], "label": r["label"], "polarity": r["polarity"], "source": r["source"]})
+        # prev_text: the turn before (labelled JD turns; the written patterns have none), for a model with context
+        out.append({"text": r["text"], "label": r["label"], "polarity": r["polarity"], "source": r["source"],
+                    **({"prev_text": r["prev_text"]} if r.get("prev_text") else {})})
         counts[r["source"]] += 1
     if pseudo is not None:
         for r in load_customer_pseudo(pseudo):

@@ -61,6 +61,11 @@ class EmotionScorer(ABC):
     def score(self, turns: Sequence[TurnView]) -> list[TurnEmotion]:
         """One TurnEmotion per turn of one interaction, in order (every turn: the rules pick roles)."""
 
+    def inputs(self, turns: Sequence[TurnView]) -> list[str]:
+        """What the model reads for each turn of one interaction (what stage() takes): by default each
+        turn's text; a model reading context puts the turn before in front of a customer turn."""
+        return [v.text for v in turns]
+
     def stage(self, texts: Sequence[str]) -> Staged | None:
         """The model work for these texts ahead of score() (Inspector.inspect_many: one call per chunk
         of interactions), or None when there is nothing to do ahead; score() must then find what

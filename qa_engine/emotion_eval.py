@@ -20,7 +20,8 @@ EMOTION_LABELS: tuple[str, ...] = ("angry", "anxious", "sad", "neutral", "happy"
 POLARITIES: tuple[str, ...] = ("negative", "neutral", "positive")
 
 # texts -> [(label, polarity), ...] in input order.
-Predict = Callable[[list[str]], Sequence[Sequence[Any]]]
+# texts[, contexts: the turn before each, customer set only] -> (label, polarity) per text
+Predict = Callable[..., Sequence[Sequence[Any]]]
 
 
 def scores(gold: Sequence[str], pred: Sequence[str], classes: Sequence[str]) -> dict[str, Any]:
@@ -51,16 +52,33 @@ def scorer_predict(scorer: EmotionScorer) -> Predict:
     """An engine emotion scorer as texts -> (label, polarity), fed exactly as the engine feeds it."""
     from qa_engine.normalize import normalize
 
-    def predict(texts: list[str]) -> list[tuple[str, str]]:
-        views = [SimpleNamespace(text=normalize(t).text, index=i, role="customer") for i, t in enumerate(texts)]
-        return [(e.label, e.polarity) for e in scorer.score(views)]  # type: ignore[arg-type]
+    def predict(texts: list[str], contexts: Sequence[str | None] | None = None) -> list[tuple[str, str]]:
+        if contexts is None:
+            views = [SimpleNamespace(text=normalize(t).text, index=i, role="customer") for i, t in enumerate(texts)]
+            return [(e.label, e.polarity) for e in scorer.score(views)]  # type: ignore[arg-type]
+        # Each customer turn right after its context (the turn before it in its conversation, "" when it
+        # has none), as in an interaction: a scorer that reads context finds it where the engine has it.
+        views = []
+        for i, (t, c) in enumerate(zip(texts, contexts, strict=True)):
+            views += [SimpleNamespace(text=normalize(c).text if c else "", index=2 * i, role="agent"),
+                      SimpleNamespace(text=normalize(t).text, index=2 * i + 1, role="customer")]
+        return [(e.label, e.polarity) for e in scorer.score(views)[1::2]]  # type: ignore[arg-type]
 
     return predict
 
 
+def predict_records(predict: Predict, records: Sequence[dict]) -> list[tuple[str, str]]:
+    """predict on the records' texts, with their prev_text as context where the records carry it."""
+    texts = [r["text"] for r in records]
+    if any("prev_text" in r for r in records):
+        return predict(texts, [r.get("prev_text") for r in records])
+    return predict(texts)
+
+
 def evaluate(predict: Predict, records: Sequence[dict], split: str = "test") -> dict[str, Any]:
-    """Metrics of `predict` on `records` (qa_datasets.emotion records: text, label or None, polarity, source)."""
-    preds = predict([r["text"] for r in records])
+    """Metrics of `predict` on `records` (qa_datasets.emotion records: text, label or None, polarity, source;
+    with prev_text, customer-set records, predict reads each turn after the turn before it)."""
+    preds = predict_records(predict, records)
     labelled = [(r, p) for r, p in zip(records, preds) if r["label"] is not None]
     by_source: dict[str, list[bool]] = defaultdict(list)
     for r, p in zip(records, preds):
@@ -224,7 +242,8 @@ def load_customer(split: str = "dev") -> list[dict]:
     from qa_datasets.customer_emotion import load_customer_emotion, select
 
     return [{"text": r["text"], "label": r["label"], "polarity": r["polarity"], "source": r["source"],
-             "id": r["id"], "cue_group": r["cue_group"]} for r in select(load_customer_emotion(), split)]
+             "id": r["id"], "cue_group": r["cue_group"], "prev_text": r["prev_text"]}
+            for r in select(load_customer_emotion(), split)]
 
 
 def evaluate_customer(predict: Predict, records: Sequence[dict], split: str = "dev") -> dict[str, Any]:
@@ -232,7 +251,7 @@ def evaluate_customer(predict: Predict, records: Sequence[dict], split: str = "d
     accuracy and macro-F1, 5-emotion macro-F1 on the turns with an emotion, negative F1 per source, and
     the obvious sentences (OBVIOUS)."""
     base = evaluate(predict, records, split)
-    preds = predict([r["text"] for r in records])
+    preds = predict_records(predict, records)
     by_source: dict[str, Any] = {}
     for source in sorted({r["source"] for r in records}):
         idx = [i for i, r in enumerate(records) if r["source"] == source]

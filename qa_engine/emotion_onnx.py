@@ -41,6 +41,9 @@ Prediction = tuple[str, str, float, dict[str, float]]  # label, polarity, confid
 
 
 class Preprocessor(Protocol):
+    # characters of the turn before that a context-reading model reads (VocabPreprocessor); 0: none
+    context_chars: int
+
     def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Graph inputs for a batch (padded arrays keyed by ONNX input name)."""
         ...
@@ -48,6 +51,15 @@ class Preprocessor(Protocol):
 
 _SPACE = re.compile(r"\s+")
 _DIGIT = re.compile(r"[0-9]")
+
+# Between the turn before and a customer turn in what a context-reading model reads ("context" + SEP +
+# "turn"): a private-use character, so no real text contains it and NFKC / lower case leave it alone.
+CONTEXT_SEP = "\ue000"
+
+
+def with_context(text: str, context: str | None) -> str:
+    """The model input for a turn read with the turn before it (VocabPreprocessor.char_units splits it)."""
+    return f"{context}{CONTEXT_SEP}{text}" if context and context.strip() else text
 
 
 class VocabPreprocessor:
@@ -58,26 +70,33 @@ class VocabPreprocessor:
     because training imports this class; digits are collapsed since order numbers and prices carry
     no emotion but would otherwise fill the vocabulary. Bigrams (previous + current token, "^" before
     the first) give a char model most of the benefit of words (不错 vs 不, 错) without a segmenter.
+
+    Context (context_chars > 0, char models): an input made by with_context() is read as the last
+    context_chars characters of the turn before, CONTEXT_SEP, then the turn (cut to max_len as any
+    text): 那算了 reads differently after 无法退款 than after 已经为您办好. With context_chars = 0 the
+    context is dropped, so a model trained without it reads only the turn.
     """
 
     PAD, UNK = 0, 1
     START = "^"
 
     def __init__(self, tokens: Sequence[str], unit: str = "char", max_len: int = 128, keep: str = "ends",
-                 bigrams: Sequence[str] = ()) -> None:
+                 bigrams: Sequence[str] = (), context_chars: int = 0) -> None:
         if unit not in ("char", "word") or keep not in ("head", "ends"):
             raise ValueError(f"unit must be 'char' or 'word' and keep 'head' or 'ends', not {unit!r}, {keep!r}")
         self.tokens, self.bigrams = list(tokens), list(bigrams)
         self.index = {t: i for i, t in enumerate(self.tokens)}
         self.bigram_index = {t: i for i, t in enumerate(self.bigrams)}
         self.unit, self.max_len, self.keep = unit, max_len, keep
+        self.context_chars = context_chars if unit == "char" else 0
         self._tables: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # encode_units' lookups
 
     @classmethod
     def from_dir(cls, model_dir: Path, config: dict) -> VocabPreprocessor:
         vocab = json.loads((model_dir / config.get("vocab", "vocab.json")).read_text(encoding="utf-8"))
         return cls(vocab["tokens"], unit=vocab["unit"], max_len=int(vocab["max_len"]),
-                   keep=vocab.get("keep", "head"), bigrams=vocab.get("bigrams", ()))
+                   keep=vocab.get("keep", "head"), bigrams=vocab.get("bigrams", ()),
+                   context_chars=int(vocab.get("context_chars", 0)))
 
     @staticmethod
     def normalise(text: str) -> str:
@@ -99,8 +118,10 @@ class VocabPreprocessor:
         return tokens[:half] + tokens[len(tokens) - (self.max_len - half) :]
 
     def units(self, text: str) -> list[str]:
-        """The tokens the model sees (normalised, truncated)."""
-        return self.truncate(self.tokenize(text))
+        """The tokens the model sees (normalised, truncated; a char model's context included)."""
+        if self.unit == "char":
+            return list(self.char_units(text))
+        return self.truncate(self.tokenize(text.rpartition(CONTEXT_SEP)[2]))
 
     @classmethod
     def pairs(cls, toks: Sequence[str]) -> list[str]:
@@ -118,11 +139,17 @@ class VocabPreprocessor:
         return ids, bis
 
     def char_units(self, text: str) -> str:
-        """The characters a char model reads (normalised, whitespace removed, truncated)."""
+        """The characters a char model reads (normalised, whitespace removed, truncated; with
+        context_chars, the tail of a with_context() context and CONTEXT_SEP before them)."""
+        context, sep, text = text.rpartition(CONTEXT_SEP)
         s = _SPACE.sub("", self.normalise(text))
         if len(s) > self.max_len:
             half = self.max_len // 2
             s = s[: self.max_len] if self.keep == "head" else s[:half] + s[len(s) - (self.max_len - half) :]
+        if sep and self.context_chars:
+            tail = _SPACE.sub("", self.normalise(context))[-self.context_chars :]
+            if tail:
+                return tail + CONTEXT_SEP + s
         return s
 
     def _char_features(self, text: str) -> tuple[list[int], list[int]]:
@@ -205,6 +232,8 @@ class TokenizerPreprocessor:
     """Subword ids from a `tokenizers` tokenizer.json (the fine-tuned e5 transformer): e5's "query: "
     prefix + text, cut to max_len pieces (<s> and </s> included), padded with <pad>. The tokenizer's
     own normaliser does NFKC; training imports this class, so both sides see the same ids."""
+
+    context_chars = 0  # reads the turn alone
 
     def __init__(self, tokenizer_path: Path, max_len: int = 64, prefix: str = "query: ") -> None:
         from tokenizers import Tokenizer
@@ -434,6 +463,16 @@ class OnnxEmotionScorer(EmotionScorer):
 
         return self._cache.stage(texts, clf.feeds, lambda feed: clf.run_feed(feed[1]), labels)
 
+    def inputs(self, turns: Sequence[TurnView]) -> list[str]:
+        """What the model reads per turn, in order: a model with context (vocab.json "context_chars")
+        reads each customer turn after the turn before it, whoever said it (the agent's answer, or the
+        customer's own unanswered message before 在吗); other turns, and every turn of a model without
+        context, alone. Also what stage() takes, so that score() then finds them cached."""
+        if not self.classifier.preprocessor.context_chars:
+            return [v.text for v in turns]
+        return [with_context(v.text, turns[k - 1].text if k and v.role == "customer" else None)
+                for k, v in enumerate(turns)]
+
     def score(self, turns: Sequence[TurnView]) -> list[TurnEmotion]:
         return [TurnEmotion(turn=v.index, role=v.role, label=label, polarity=polarity, confidence=conf)
-                for v, (label, polarity, conf) in zip(turns, self.labels([v.text for v in turns]))]
+                for v, (label, polarity, conf) in zip(turns, self.labels(self.inputs(turns)))]

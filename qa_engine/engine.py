@@ -238,7 +238,8 @@ class Inspector:
         their per-text caches lack. Why staged: the features are Python and run in this thread, the
         background thread then holds no GIL-bound work, so the models' onnxruntime time overlaps
         the rules instead of competing with them for the GIL."""
-        work = [self.emotion_scorer.stage([v.text for ctx in contexts for v in ctx.turns])]
+        scorer = self.emotion_scorer  # what score() will read: a context model's turns with the turn before
+        work = [scorer.stage([x for ctx in contexts for x in scorer.inputs(ctx.turns)])]
         done: set = set()  # what rules sharing a model have staged already
         for rule in self.ruleset.rules:
             work.append(rule.stage([c for c in contexts if c.interaction.channel in rule.spec.channels], done))

@@ -13,7 +13,7 @@ import pytest
 from qa_datasets.emotion import POLARITY, EmotionRecord
 from qa_engine.config import Settings
 from qa_engine.emotion_eval import evaluate, format_comparison, scores
-from qa_engine.emotion_onnx import OnnxEmotionClassifier, VocabPreprocessor
+from qa_engine.emotion_onnx import CONTEXT_SEP, OnnxEmotionClassifier, OnnxEmotionScorer, VocabPreprocessor, with_context
 from qa_engine.engine import EMOTION_MODELS, EmotionModelMissing, Inspector, make_emotion_scorer
 
 from conftest import chat
@@ -133,6 +133,19 @@ def test_preprocessor_normalises_and_truncates() -> None:
     assert batch["input_ids"].shape == batch["bigram_ids"].shape == (2, 4)
     assert batch["lengths"].tolist() == [1, 4]
     assert pre.ids("") == [VocabPreprocessor.UNK]
+
+
+def test_preprocessor_reads_the_tail_of_the_context() -> None:
+    tokens = ["<pad>", "<unk>", "a", "好", CONTEXT_SEP]
+    pre = VocabPreprocessor(tokens, unit="char", max_len=4, keep="ends", context_chars=3)
+    assert with_context("好", "无法 退款") == "无法 退款" + CONTEXT_SEP + "好"
+    assert with_context("好", None) == with_context("好", " ") == "好"  # no turn before: the turn alone
+    assert pre.char_units(with_context("好", "Ａ b无法 退款")) == "法退款" + CONTEXT_SEP + "好"  # normalised tail
+    assert pre.char_units(with_context("abcdef", "退款")) == "退款" + CONTEXT_SEP + "abef"  # the turn cut as alone
+    assert pre.ids(with_context("a", "a好")) == [2, 3, 4, 2]
+    alone = VocabPreprocessor(tokens, unit="char", max_len=4, keep="ends")  # a model without context drops it
+    assert alone.char_units(with_context("好", "无法退款")) == "好"
+    assert pre.units(with_context("好", "a")) == ["a", CONTEXT_SEP, "好"]
 
 
 def test_char_fast_path_matches_token_path(clf: OnnxEmotionClassifier) -> None:
@@ -455,3 +468,40 @@ def test_train_export_roundtrip(tmp_path: Path) -> None:
     clf = OnnxEmotionClassifier(tmp_path, threads=1)
     preds = clf.predict(["气死了", "谢谢", "一句没见过的话"] * 3, batch_size=2)
     assert len(preds) == 9 and all(POLARITY[p[0]] == p[1] for p in preds)
+
+
+def test_context_model_reads_each_customer_turn_after_the_turn_before(tmp_path: Path) -> None:
+    """A model trained with context_chars: the scorer gives each customer turn the turn before it (whoever
+    said it), agent turns and first turns alone, and the engine's staged path (inspect_many) reads the
+    same inputs as inspect."""
+    pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    from qa_datasets.emotion import LABELS, make_splits
+    from training.train_lstm import Config, export, train
+
+    train_split = make_splits()["train"]
+    recs = [r for lab in LABELS for r in [x for x in train_split if x["label"] == lab][:12]]
+    recs = [{**r, "prev_text": "抱歉无法退款"} if i % 2 else r for i, r in enumerate(recs)]
+    cfg = Config(epochs=1, emb=16, hidden=16, batch_size=8, max_len=16, bigrams=200, bigram_dim=8, context_chars=4)
+    model, vocab, history = train(recs, recs[::3], cfg, max_steps=5, log=False)
+    export(model, vocab, cfg, history["head_mix"], tmp_path)
+    written = json.loads((tmp_path / "vocab.json").read_text(encoding="utf-8"))
+    assert written["context_chars"] == 4 and CONTEXT_SEP in written["tokens"]
+
+    scorer = OnnxEmotionScorer(tmp_path, threads=1)
+    said = [("customer", "在吗"), ("customer", "人呢"), ("agent", "抱歉，这个无法退款"), ("customer", "那算了")]
+    turns = [SimpleNamespace(text=t, index=i, role=r) for i, (r, t) in enumerate(said)]
+    assert scorer.inputs(turns) == ["在吗", with_context("人呢", "在吗"), "抱歉，这个无法退款",
+                                    with_context("那算了", "抱歉，这个无法退款")]
+    want = [p[:2] for p in scorer.classifier.predict(scorer.inputs(turns))]
+    assert [(e.label, e.polarity) for e in scorer.score(turns)] == want
+    # the context changes what the model reads: 那算了 after the refusal is not 那算了 alone
+    assert not np.allclose(*scorer.classifier.predict_proba(["那算了", scorer.inputs(turns)[3]])[1])
+
+    inspector = Inspector(Settings(onnx_threads=1), emotion_scorer=scorer)
+    interaction = chat(*said)
+    one = inspector.inspect(interaction).emotion.turns
+    scorer.cache_clear()
+    many = next(iter(inspector.inspect_many([interaction]))).emotion.turns
+    assert [(t.label, t.polarity) for t in one] == [(t.label, t.polarity) for t in many] == want

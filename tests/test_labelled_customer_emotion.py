@@ -56,6 +56,31 @@ def test_labels_are_well_formed_and_plausible(rows):
     assert emo["angry"] >= 40 and emo["anxious"] >= 30 and emo["sad"] >= 5 and emo[None] >= 100
 
 
+def test_prev_text_is_the_turn_just_before(rows):
+    """What a context-reading emotion model gets with each turn: the turn right before it, whoever said it
+    (jddc_replies: the window segment before it)."""
+    from qa_datasets.jddc import iter_rows
+
+    chat = {(s, i): (role, t) for s, i, role, t in iter_rows(chat_dev_path())}
+    checked = Counter()
+    for r in rows:
+        if r["source"] == "chat_dev":
+            i = r["utt_index"] - 1
+            while i >= 0 and not chat[(r["session_id"], i)][1].strip():
+                i -= 1
+            assert r["prev_text"] == (chat[(r["session_id"], i)][1] if i >= 0 else None), r["id"]
+            if i >= 0 and chat[(r["session_id"], i)][0] == "agent":
+                assert r["prev_text"] == r["prev_agent_text"], r["id"]
+                checked["chat_dev agent before"] += 1
+        elif r["source"] == "jddc_replies":
+            assert r["prev_text"] == ([s for s in r["context"] if s.strip()] or [None])[-1], r["id"]
+        elif r.get("prev_agent_turn_index") == r["turn_index"] - 1:
+            assert r["prev_text"] == r["prev_agent_text"], r["id"]
+            checked["uss agent before"] += 1
+    assert checked["chat_dev agent before"] > 300 and checked["uss agent before"] > 150, checked
+    assert sum(r["prev_text"] is not None for r in rows) > 0.85 * len(rows)
+
+
 def test_groups_never_straddle_the_split(rows):
     split_of: dict[tuple, set] = {}
     for r in rows:

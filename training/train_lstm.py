@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from qa_datasets.emotion import LABELS, POLARITIES, POLARITY, SEED, EmotionRecord, make_splits
-from qa_engine.emotion_onnx import OnnxEmotionClassifier, VocabPreprocessor, combine, softmax
+from qa_engine.emotion_onnx import CONTEXT_SEP, OnnxEmotionClassifier, VocabPreprocessor, combine, softmax, with_context
 
 OPSET = 17
 MIXES = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -57,6 +57,13 @@ class Config:
     pseudo: str | None = None  # a customer teacher's pseudo.jsonl (training.customer_teacher): unlabelled JD turns
     pseudo_repeat: int | None = None  # times per epoch each pseudo-labelled turn is seen (None: customer_repeat)
     init: str | None = None  # fine-tune from an exported model folder (its vocabulary is kept)
+    # Customer turns that carry prev_text (the turn before, any speaker) are read as the last context_chars
+    # characters of it + CONTEXT_SEP + the turn (VocabPreprocessor); 0 = no context. Kept short: every
+    # character is one more LSTM step per customer turn when serving.
+    context_chars: int = 0
+    # with context_chars: each labelled turn that has a turn before is also added once without it, so the model
+    # still reads the turn itself and uses the context on top (without it, context lowered dev negative F1)
+    context_free_copies: bool = False
     seed: int = SEED
     threads: int = 1  # with a neighbour on a 2-core box, 1 thread trains ~5x faster than 2 (OpenMP spin)
 
@@ -121,6 +128,8 @@ def build_vocab(records: Sequence[EmotionRecord], cfg: Config) -> tuple[list[str
         return ["<pad>", "<unk>"] + kept[: size - 2]
 
     tokens = top(counts, cfg.max_vocab * (4 if cfg.unit == "word" else 1))
+    if cfg.context_chars and CONTEXT_SEP not in tokens:
+        tokens.append(CONTEXT_SEP)
     return tokens, (top(bi_counts, cfg.bigrams) if cfg.bigrams else [])
 
 
@@ -133,7 +142,7 @@ class Encoded:
 
 
 def encode(records: Sequence[EmotionRecord], pre: VocabPreprocessor) -> Encoded:
-    feats = [pre.features(r["text"]) for r in records]
+    feats = [pre.features(with_context(r["text"], r.get("prev_text"))) for r in records]
     return Encoded(
         ids=[f[0] for f in feats],
         bigrams=[f[1] for f in feats],
@@ -244,10 +253,17 @@ def train(train_recs: Sequence[EmotionRecord], dev_recs: Sequence[EmotionRecord]
         model.drop.p = cfg.dropout
         vocab_json = json.loads((Path(cfg.init) / "vocab.json").read_text(encoding="utf-8"))
         vocab, bigrams = vocab_json["tokens"], vocab_json.get("bigrams", [])
+        if cfg.context_chars and CONTEXT_SEP not in vocab:  # one new embedding row for the separator
+            vocab = [*vocab, CONTEXT_SEP]
+            old = model.emb.weight.data
+            model.emb = nn.Embedding(len(vocab), old.size(1), padding_idx=VocabPreprocessor.PAD)
+            model.emb.weight.data[: len(old)] = old
+            model.emb.weight.data[len(old)] = old[VocabPreprocessor.UNK]
     else:
         vocab, bigrams = build_vocab(train_recs, cfg)
         model = BiLSTMEmotion(len(vocab), cfg, len(bigrams))
-    pre = VocabPreprocessor(vocab, unit=cfg.unit, max_len=cfg.max_len, keep=cfg.keep, bigrams=bigrams)
+    pre = VocabPreprocessor(vocab, unit=cfg.unit, max_len=cfg.max_len, keep=cfg.keep, bigrams=bigrams,
+                            context_chars=cfg.context_chars)
     tr, dv = encode(train_recs, pre), encode(dev_recs, pre)
     cdv = encode(customer_dev, pre) if customer_dev else None
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -370,7 +386,7 @@ def export(model: BiLSTMEmotion, vocab: tuple[list[str], list[str]], cfg: Config
     fuse_bilstm(out / "model.onnx")
     (out / "vocab.json").write_text(
         json.dumps({"unit": cfg.unit, "max_len": cfg.max_len, "keep": cfg.keep, "pad": 0, "unk": 1, "tokens": tokens,
-                    "bigrams": bigrams}, ensure_ascii=False), encoding="utf-8")
+                    "bigrams": bigrams, "context_chars": cfg.context_chars}, ensure_ascii=False), encoding="utf-8")
     labels = {"name": "emotion_lstm", "emotion": list(LABELS), "polarity": list(POLARITIES),
               "polarity_of": POLARITY, "head_mix": mix,
               "preprocessor": {"type": "vocab", "vocab": "vocab.json"},
@@ -536,16 +552,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="with --pseudo: each pseudo-labelled turn is seen this many times per epoch (default: --customer-repeat)")
     ap.add_argument("--init", default=None, help="fine-tune from this exported model folder (keeps its vocabulary)")
     ap.add_argument("--lr", type=float, default=Config.lr)
+    ap.add_argument("--seed", type=int, default=Config.seed,
+                    help="seed of the weights' initialisation and the batch order (how much a recipe's dev figures move "
+                         "from run to run); the data splits always use qa_datasets.emotion.SEED")
+    ap.add_argument("--context-chars", type=int, default=Config.context_chars,
+                    help="with --customer: read each labelled customer turn after this many last characters of the turn "
+                         "before it (0: the turn alone); the served model then does the same for every customer turn")
+    ap.add_argument("--context-free-copies", action="store_true",
+                    help="with --context-chars: also train on each labelled turn without the turn before it")
     args = ap.parse_args(argv)
     cfg = Config(epochs=args.epochs, unit=args.unit, threads=args.threads, emb=args.hidden, hidden=args.hidden,
                  max_len=args.max_len, keep=args.keep, bigrams=args.bigrams,
                  dropout=args.dropout, customer=args.customer, customer_repeat=args.customer_repeat,
-                 uss=args.uss, pseudo=args.pseudo, pseudo_repeat=args.pseudo_repeat, init=args.init, lr=args.lr)
+                 uss=args.uss, pseudo=args.pseudo, pseudo_repeat=args.pseudo_repeat, init=args.init, lr=args.lr,
+                 context_chars=args.context_chars, context_free_copies=args.context_free_copies, seed=args.seed)
     t0 = time.time()
-    splits = make_splits(cfg.seed)
-    train_recs = subsample(splits["train"], args.max_train, cfg.seed)
-    dev_recs = subsample(splits["dev"], args.max_eval, cfg.seed)
-    test_recs = subsample(splits["test"], args.max_eval, cfg.seed)
+    splits = make_splits(SEED)  # the data and its splits never depend on --seed
+    train_recs = subsample(splits["train"], args.max_train, SEED)
+    dev_recs = subsample(splits["dev"], args.max_eval, SEED)
+    test_recs = subsample(splits["test"], args.max_eval, SEED)
     customer_dev = None
     base_splits = splits
     history_added: dict = {}
@@ -555,9 +580,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         train_recs, added = customer_train(train_recs, uss=cfg.uss,
                                               pseudo=Path(cfg.pseudo) if cfg.pseudo else None)
+        if cfg.context_chars and cfg.context_free_copies:
+            alone = [{k: v for k, v in r.items() if k != "prev_text"} for r in train_recs if r.get("prev_text")]
+            train_recs, added = train_recs + alone, {**added, "context_free_copies": len(alone)}
         history_added = added
         splits = {**splits, "train": train_recs}
-        customer_dev = [{"text": r["text"], "label": r["label"], "polarity": r["polarity"]}
+        customer_dev = [{"text": r["text"], "label": r["label"], "polarity": r["polarity"], "prev_text": r["prev_text"]}
                         for r in select(load_customer_emotion(), "dev")]
         print(f"customer data: {added}", flush=True)
     print(f"data: train {len(train_recs)} dev {len(dev_recs)} test {len(test_recs)} "
