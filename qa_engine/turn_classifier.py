@@ -111,13 +111,16 @@ def char_ngram_matrix(texts: list[str], n_max: int = 3, buckets: int = BUCKETS) 
 
 
 def _key_ids(keys: np.ndarray, n: int, buckets: int) -> np.ndarray:
-    """Ids of packed n-grams: a binary search in the grams seen so far; the new ones hashed once."""
+    """Ids of packed n-grams: a binary search in the grams seen so far; the new ones hashed once.
+    The batch's distinct grams are searched, in sorted order (service text repeats its grams, and
+    sorted probes walk the known array in order: ~2.5x faster than probing every gram)."""
+    keys, inverse = np.unique(keys, return_inverse=True)
     known, known_ids = _KEY_IDS.get((n, buckets), (np.zeros(0, np.uint64), np.zeros(0, np.int64)))
     pos = np.searchsorted(known, keys)
     found = pos < len(known)
     found[found] = known[pos[found]] == keys[found]
     if not found.all():
-        new = np.unique(keys[~found])
+        new = keys[~found]  # distinct and sorted already
         new_ids = np.fromiter((_gram_id(k, n, buckets) for k in new.tolist()), dtype=np.int64, count=len(new))
         if len(known) > _GRAM_IDS_MAX:  # bounded memory on an endless stream of new text
             known, known_ids = known[:0], known_ids[:0]
@@ -126,7 +129,7 @@ def _key_ids(keys: np.ndarray, n: int, buckets: int) -> np.ndarray:
         known, known_ids = known[order], known_ids[order]
         _KEY_IDS[(n, buckets)] = (known, known_ids)
         pos = np.searchsorted(known, keys)
-    return known_ids[pos]
+    return known_ids[pos][inverse.reshape(-1)]
 
 
 def _gram_id(key: int, n: int, buckets: int) -> int:
