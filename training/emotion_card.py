@@ -92,15 +92,15 @@ CUSTOMER_EXPERIMENTS: list[tuple[Any, ...]] = [
     ("later, not adopted: from scratch as this model + the 3,490 pseudo-labelled turns (4×), 5 epochs (best epoch 5; "
      "its card run: test negative F1 0.579, JDDC agent turns read as negative 6.5 %, see docs/accuracy.md)",
      0.598, 0.789, 0.558, 0.850),
-    ("later, not adopted: as this model, each labelled turn read after the last 16 characters of the turn before "
-     "it (`--context-chars 16`; best epoch 4)", 0.554, 0.773, 0.481, 0.841),
+    (("later, not adopted: as this model, each labelled turn read after the last 16 characters of the turn before "
+      "it (`--context-chars 16`; best epoch 4)"), 0.554, 0.773, 0.481, 0.841),
     ("later, not adopted: as this model, another seed (`--seed 1`; run-to-run spread; best epoch 3)",
      0.560, 0.755, 0.553, 0.851),
     ("later, not adopted: as this model with `--context-chars 16 --seed 1` (best epoch 3)", 0.553, 0.768, 0.479, 0.836),
-    ("later, not adopted: fine-tuned from this model, full general train + in-domain 4× read with 16 context "
-     "characters, 2 epochs, lr 0.001", 0.531, 0.737, 0.643, 0.818),
-    ("later, not adopted: fine-tuned from this model, 12k general records + in-domain 4×, 3 epochs, lr 0.0005, no "
-     "context (the control of the next two)", 0.559, 0.757, 0.542, 0.844),
+    (("later, not adopted: fine-tuned from this model, full general train + in-domain 4× read with 16 context "
+      "characters, 2 epochs, lr 0.001"), 0.531, 0.737, 0.643, 0.818),
+    (("later, not adopted: fine-tuned from this model, 12k general records + in-domain 4×, 3 epochs, lr 0.0005, no "
+      "context (the control of the next two)"), 0.559, 0.757, 0.542, 0.844),
     ("later, not adopted: same, read with 16 context characters", 0.534, 0.746, 0.576, 0.800),
     ("later, not adopted: same, each labelled turn 2× with its context and 2× without (`--context-free-copies`)",
      0.561, 0.745, 0.559, 0.828),
