@@ -50,17 +50,23 @@ def main(data_dir: Path | None) -> None:
         os.environ["QA_DATA_DIR"] = str(data_dir.expanduser().absolute())
         get_settings.cache_clear()
     try:  # a bad QA_* variable: one line naming it, before any command starts work
-        get_settings()
+        settings = get_settings()
     except ValidationError as exc:
         bad = "; ".join(f"QA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         _fail(f"bad setting {bad}")
+    from qa_engine.logs import configure_logging
+
+    configure_logging(settings)  # the one place for every command (`worker`: Celery then takes over)
 
 
 @main.command()
 @click.argument("input_path", metavar="INPUT")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="write JSON Lines here instead of stdout")
 @click.option("--summary/--no-summary", default=False, help="print a readable summary table (to stderr when results go to stdout)")
-def score(input_path: str, output: str | None, summary: bool) -> None:
+@click.option("--trace", is_flag=True, help="print, per turn, each rule's decisions: scope, unless, negation, word "
+              "boundaries, model probability or similarity against the threshold, hits dropped as contained, the "
+              "hits (to stderr when results go to stdout)")
+def score(input_path: str, output: str | None, summary: bool, trace: bool) -> None:
     """Score interactions from INPUT (.json, .jsonl or - for stdin); write results as JSON Lines."""
     try:
         stream = open_input(input_path)
@@ -87,10 +93,27 @@ def score(input_path: str, output: str | None, summary: bool) -> None:
             except (ValueError, AudioError, ModelError) as exc:
                 yield exc
 
+    def traced():
+        # one interaction at a time (inspect_many takes no trace); the same results
+        from qa_engine.trace import RuleTrace
+
+        for item in prepared():
+            if isinstance(item, Exception):
+                yield item
+                continue
+            rules = RuleTrace()
+            try:
+                result = inspector.inspect(item, trace=rules)
+            except ValueError as exc:
+                yield exc
+                continue
+            click.echo(rules.render(item), err=not output)
+            yield result
+
     results: list[Result] = []
     failed = 0
     try:
-        for result in inspector.inspect_many(prepared()):
+        for result in traced() if trace else inspector.inspect_many(prepared()):
             if not isinstance(result, Result):  # a RecordError, or the exception of this interaction
                 failed += 1
                 click.echo(f"qa-engine: {input_path}: {result}", err=True)
