@@ -38,7 +38,8 @@ def _inspector():
 @click.version_option(package_name="qa-engine")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="data folder: the SQLite database and uploaded calls (default: QA_DATA_DIR, else ~/.local/share/qa-engine)")
-def main(data_dir: Path | None) -> None:
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path | None) -> None:
     """Quality inspection of Chinese customer-service calls and chats."""
     import os
 
@@ -54,9 +55,10 @@ def main(data_dir: Path | None) -> None:
     except ValidationError as exc:
         bad = "; ".join(f"QA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         _fail(f"bad setting {bad}")
-    from qa_engine.logs import configure_logging
+    if ctx.invoked_subcommand != "worker":  # a Celery worker logs through Celery's own setup (-l)
+        from qa_engine.logs import configure_logging
 
-    configure_logging(settings)  # the one place for every command (`worker`: Celery then takes over)
+        configure_logging(settings)  # the one place for every other command
 
 
 @main.command()
