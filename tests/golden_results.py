@@ -83,7 +83,7 @@ def score_sessions() -> dict[str, Any]:
 
 def render(record: dict[str, Any]) -> str:
     """One line per session, so that a diff of the file names the sessions that changed."""
-    one = lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True)  # noqa: E731
+    one = lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True)
     rows = ",\n".join(f"  {one(sid)}: {one(row)}" for sid, row in sorted(record["sessions"].items()))
     return f'{{\n "totals": {one(record["totals"])},\n "sessions": {{\n{rows}\n }}\n}}\n'
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from qa_datasets.jddc import chat_dev_path
+
 from tests.golden_results import GOLDEN, score_sessions
 
 

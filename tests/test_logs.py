@@ -20,7 +20,7 @@ def test_the_cli_logs_the_engine_load_as_json_lines(tmp_path):
     source.write_text(json.dumps({"interaction_id": "log-1", "channel": "chat",
                                   "turns": [{"role": "agent", "text": "您好"}]}) + "\n", encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO), "QA_LOG_FORMAT": "json", "QA_LOG_LEVEL": "INFO"}
-    run = subprocess.run([sys.executable, "-m", "qa_engine", "score", str(source)], cwd=REPO, env=env,
+    run = subprocess.run([sys.executable, "-m", "qa_engine", "score", str(source)], cwd=REPO, check=False, env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["interaction_id"] == "log-1"  # results stay on stdout
@@ -40,18 +40,18 @@ def test_text_logs_by_default_and_nothing_under_warning(tmp_path):
     source.write_text(json.dumps({"interaction_id": "log-2", "channel": "chat",
                                   "turns": [{"role": "agent", "text": "您好"}]}) + "\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_LOG_")} | {"PYTHONPATH": str(REPO)}
-    run = subprocess.run([sys.executable, "-m", "qa_engine", "score", str(source)], cwd=REPO, env=env,
+    run = subprocess.run([sys.executable, "-m", "qa_engine", "score", str(source)], cwd=REPO, check=False, env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and run.stderr == ""  # the default level (WARNING) keeps a clean run quiet
     env["QA_LOG_LEVEL"] = "INFO"
-    run = subprocess.run([sys.executable, "-m", "qa_engine", "score", str(source)], cwd=REPO, env=env,
+    run = subprocess.run([sys.executable, "-m", "qa_engine", "score", str(source)], cwd=REPO, check=False, env=env,
                          capture_output=True, text=True, timeout=300)
     assert " INFO qa_engine.engine: engine loaded: " in run.stderr and "{" not in run.stderr.split("engine loaded")[0]
 
 
 def test_a_bad_log_setting_is_one_line():
     env = {**os.environ, "PYTHONPATH": str(REPO), "QA_LOG_FORMAT": "xml"}
-    run = subprocess.run([sys.executable, "-m", "qa_engine", "schema", "Hit"], cwd=REPO, env=env,
+    run = subprocess.run([sys.executable, "-m", "qa_engine", "schema", "Hit"], cwd=REPO, check=False, env=env,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 1 and run.stderr.count("\n") == 1 and "QA_LOG_FORMAT" in run.stderr
 
