@@ -40,6 +40,7 @@ from api.routes import (
 from api.scoring import AudioNotAllowed, Scorer
 from api.server import install_access_log_filter
 from qa_engine.config import Settings, get_settings
+from qa_engine.logs import configure_logging
 from qa_engine.store.accounts import stored_secret
 from qa_engine.store.alerts import AlertSender, SendPolicy
 from qa_engine.store.db import Database
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if config.jwt_secret is None:  # every worker and host on this database signs with the same one
         config = replace(config, jwt_secret=stored_secret(db))
     install_access_log_filter()
+    configure_logging(settings)  # each uvicorn worker process builds its app here
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

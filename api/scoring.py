@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
 from qa_engine.config import Settings
 from qa_engine.schema import Interaction, Result
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _inspector = None
 
@@ -20,7 +22,11 @@ def get_inspector(settings: Settings):
             if _inspector is None:
                 from qa_engine.engine import Inspector
 
-                _inspector = Inspector(settings)
+                try:
+                    _inspector = Inspector(settings)
+                except Exception as exc:  # a missing model or a broken pack: the server cannot score
+                    log.error("engine not loaded: %s", exc, extra={"error": exc.__class__.__name__})
+                    raise
     return _inspector
 
 

@@ -12,7 +12,7 @@ import click
 from qa_engine.io import RecordError, open_input, read_interactions
 from qa_engine.lexicon import LexiconError
 from qa_engine.rulepack import RulePackError
-from qa_engine.schema import Result, json_schemas
+from qa_engine.schema import Interaction, Result, json_schemas
 from qa_engine.summary import format_summary
 
 EXAMPLES = ilr.files("qa_datasets") / "examples" / "interactions.jsonl"
@@ -39,7 +39,8 @@ def _inspector():
 @click.version_option(package_name="qa-engine")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="data folder: the SQLite database and uploaded calls (default: QA_DATA_DIR, else ~/.local/share/qa-engine)")
-def main(data_dir: Path | None) -> None:
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path | None) -> None:
     """Quality inspection of Chinese customer-service calls and chats."""
     import os
 
@@ -51,10 +52,14 @@ def main(data_dir: Path | None) -> None:
         os.environ["QA_DATA_DIR"] = str(data_dir.expanduser().absolute())
         get_settings.cache_clear()
     try:  # a bad QA_* variable: one line naming it, before any command starts work
-        get_settings()
+        settings = get_settings()
     except ValidationError as exc:
         bad = "; ".join(f"QA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         _fail(f"bad setting {bad}")
+    if ctx.invoked_subcommand != "worker":  # a Celery worker logs through Celery's own setup (-l)
+        from qa_engine.logs import configure_logging
+
+        configure_logging(settings)  # the one place for every other command
 
 
 @main.command()
@@ -63,13 +68,18 @@ def main(data_dir: Path | None) -> None:
 @click.option("--summary/--no-summary", default=False, help="print a readable summary table (to stderr when results go to stdout)")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="score in this many processes (results keep the input's order); for large files on several cores")
-def score(input_path: str, output: str | None, summary: bool, workers: int) -> None:
+@click.option("--trace", is_flag=True, help="print, per turn, each rule's decisions: scope, unless, negation, word "
+              "boundaries, model probability or similarity against the threshold, hits dropped as contained, the "
+              "hits (to stderr when results go to stdout)")
+def score(input_path: str, output: str | None, summary: bool, workers: int, trace: bool) -> None:
     """Score interactions from INPUT (.json, .jsonl or - for stdin); write results as JSON Lines."""
     try:
         stream = open_input(input_path)
     except OSError as exc:
         _fail(str(exc), 2)
     base_dir = Path(input_path).resolve().parent if input_path != "-" else Path.cwd()
+    if workers > 1 and trace:
+        _fail("--trace scores one interaction at a time in this process: leave out --workers", 2)
     if workers > 1:
         _score_in_processes(stream, input_path, base_dir, output, summary, workers)
         return
@@ -96,10 +106,27 @@ def score(input_path: str, output: str | None, summary: bool, workers: int) -> N
             except (ValueError, AudioError, ModelError) as exc:
                 yield exc
 
+    def traced():
+        # one interaction at a time (inspect_many takes no trace); the same results
+        from qa_engine.trace import RuleTrace
+
+        for item in prepared():
+            if not isinstance(item, Interaction):  # a RecordError, or the exception of this record
+                yield item
+                continue
+            rules = RuleTrace()
+            try:
+                result = inspector.inspect(item, trace=rules)
+            except ValueError as exc:
+                yield exc
+                continue
+            click.echo(rules.render(item), err=not output)
+            yield result
+
     results: list[Result] = []
     failed = 0
     try:
-        for result in inspector.inspect_many(prepared()):
+        for result in traced() if trace else inspector.inspect_many(prepared()):
             if not isinstance(result, Result):  # a RecordError, or the exception of this interaction
                 failed += 1
                 click.echo(f"qa-engine: {input_path}: {result}", err=True)

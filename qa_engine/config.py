@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     # 5 ms they wait that long behind the rules thread (inspect_many 1.45 -> 1.25 s per 800 JD
     # sessions at 0.5 ms, docs/benchmarks.md). 0 leaves the interpreter's setting alone.
     gil_switch_ms: float = Field(default=0.5, ge=0)
+    # Logs of the CLI, the API and batch workers, on stderr (qa_engine.logs): "text" lines or "json",
+    # one object per line with the record's fields (packs, model versions, a failed item's key).
+    log_format: Literal["text", "json"] = "text"
+    # WARNING: problems only (a queued interaction that failed, an engine that cannot load: a missing
+    # model); INFO adds the engine's load (packs, versions, models), failed batch items, job progress.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
     # ASR (faster-whisper). The embedded Whisper base model is assembled here on first use.
     cache_dir: Path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qa-engine"

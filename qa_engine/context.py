@@ -6,11 +6,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from concurrent.futures import Future
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from qa_engine.lexicon import PhraseIndex, PhraseMatch
 from qa_engine.normalize import NormalizedText, normalize, to_simplified
-from qa_engine.schema import Hit, Interaction, Turn, TurnEmotion
+from qa_engine.schema import Hit, HitEvidence, Interaction, Turn, TurnEmotion
 from qa_engine.segment import Segmenter, TokenBoundaries
+
+if TYPE_CHECKING:
+    from qa_engine.trace import RuleTrace
 
 
 def _is_alnum(ch: str) -> bool:
@@ -103,16 +107,23 @@ class TurnView:
         start: int | None = None,
         end: int | None = None,
         score: float = 1.0,
+        evidence: HitEvidence | None = None,
+        detail: str = "",
+        prose: str | None = None,
+        time: tuple[float, float] | None = None,
     ) -> Hit:
-        """A hit on this turn; `start`/`end` are normalised offsets, stored as original ones."""
+        """A hit on this turn; `start`/`end` are normalised offsets, stored as original ones. Its
+        explanation: the rule's template `explanation` filled in, then `detail` (rendered from the
+        evidence) in brackets; or `prose` as it is. `time`: default the turn's."""
         o_start = o_end = None
         text = ""
         if start is not None and end is not None:
             o_start, o_end = self.norm.to_original(start, end)
             text = self.turn.text[o_start:o_end]
-        time = None
-        if self.turn.start is not None and self.turn.end is not None:
+        if time is None and self.turn.start is not None and self.turn.end is not None:
             time = (self.turn.start, self.turn.end)
+        if prose is None:
+            prose = explanation.format(text=text, turn=self.index, role=self.turn.role) + (f"（{detail}）" if detail else "")
         return Hit(
             dimension=dimension,
             rule_id=rule_id,
@@ -122,10 +133,11 @@ class TurnView:
             text=text,
             role=self.turn.role,
             severity=severity,
-            explanation=explanation.format(text=text, turn=self.index, role=self.turn.role),
+            explanation=prose,
             time=time,
             score=score,
             asr_confidence=self.turn.asr_confidence,
+            evidence=evidence,
         )
 
 
@@ -138,6 +150,10 @@ class InspectionContext:
     _by_roles: dict[tuple[str, ...], list[TurnView]] = field(default_factory=dict)
     # Per-interaction results that several rules share (e.g. one model's score per turn), by key.
     memo: dict[object, dict] = field(default_factory=dict)
+    emotion_source: str = ""  # the emotion scorer's source, named in emotion rules' evidence
+    # A collector of each rule's decisions (`qa-engine score --trace`, qa_engine.trace); None, the
+    # normal case, costs one check where a rule would note something.
+    trace: RuleTrace | None = None
 
     @classmethod
     def build(cls, interaction: Interaction, index: PhraseIndex, segmenter: Segmenter) -> InspectionContext:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import weakref
 from collections.abc import Iterable, Iterator
@@ -17,14 +18,16 @@ from qa_engine.emotion import EmotionScorer, LexiconEmotionScorer, trajectory
 from qa_engine.lexicon import PhraseIndex
 from qa_engine.model_digest import folder_digest
 from qa_engine.rulepack import RulePackError, RuleSet, load_rules
-from qa_engine.rules import Resources, select_turns, vetoed_turns
+from qa_engine.rules import Resources, Scope, select_turns, vetoed_turns, vetoing_rules
 from qa_engine.schema import Hit, Interaction, Result, SatisfactionResult
 from qa_engine.scorecard import Scorecard, load_scorecards
 from qa_engine.segment import Segmenter
 from qa_engine.text_cache import Staged
+from qa_engine.trace import RuleTrace
 
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # settings.emotion_scorer -> (model folder under settings.models_dir, command that builds it).
 EMOTION_MODELS: dict[str, tuple[str, str]] = {
@@ -143,6 +146,12 @@ class Inspector:
         for worker in (self._emotion_worker, self._prefetch_worker):
             if worker is not None:  # engines are rebuilt (rule versions): no idle thread left per engine
                 weakref.finalize(self, worker.shutdown, wait=False)
+        versions = self.versions
+        log.info("engine loaded: %d rules from packs %s, emotion %s", len(self.ruleset.rules),
+                 ", ".join(f"{p}@{v}" for p, v in versions["packs"].items()), self.emotion_scorer.source,
+                 extra={"ruleset": versions["ruleset"], "packs": versions["packs"], "rules": len(self.ruleset.rules),
+                        "scorecards": versions["scorecards"], "models": versions["models"],
+                        "model_digests": versions["model_digests"]})
 
     @property
     def runs_background_threads(self) -> bool:
@@ -160,16 +169,25 @@ class Inspector:
         }
 
     def _mark_low_confidence(self, hits: dict[str, list[Hit]]) -> None:
-        """Reviewers must know when a flag may be the recogniser's mistake."""
+        """Reviewers must know when a flag may be the recogniser's mistake: such hits are replaced
+        by copies whose explanation says so (hits are immutable)."""
         limit = self.settings.asr_low_confidence
-        for rule_hits in hits.values():
-            for h in rule_hits:
-                if h.asr_confidence is not None and h.asr_confidence < limit and h.severity != "info":
-                    h.explanation += f"（注意：该轮语音识别置信度 {h.asr_confidence:.2f} 偏低，可能是识别错误）"
 
-    def inspect(self, interaction: Interaction) -> Result:
-        """One interaction (the API's synchronous path). For many, inspect_many is several times faster."""
+        def marked(h: Hit) -> Hit:
+            if h.asr_confidence is not None and h.asr_confidence < limit and h.severity != "info":
+                note = f"（注意：该轮语音识别置信度 {h.asr_confidence:.2f} 偏低，可能是识别错误）"
+                return h.model_copy(update={"explanation": h.explanation + note})
+            return h
+
+        for rule_id, rule_hits in hits.items():
+            if any(h.asr_confidence is not None for h in rule_hits):  # chats have none: no copies
+                hits[rule_id] = [marked(h) for h in rule_hits]
+
+    def inspect(self, interaction: Interaction, trace: RuleTrace | None = None) -> Result:
+        """One interaction (the API's synchronous path). For many, inspect_many is several times faster.
+        `trace`: collects each rule's decisions (qa_engine.trace), for `qa-engine score --trace`."""
         ctx = self._context(interaction)
+        ctx.trace = trace
         if self._emotion_worker is not None:  # the model runs outside the GIL beside the text rules
             ctx.emotions = self._emotion_worker.submit(self.emotion_scorer.score, ctx.turns)
         else:
@@ -210,7 +228,9 @@ class Inspector:
     def _context(self, interaction: Interaction) -> InspectionContext:
         if not interaction.turns:
             raise ValueError(f"{interaction.interaction_id}: no turns to inspect (transcribe audio first)")
-        return InspectionContext.build(interaction, self.index, self.segmenter)
+        ctx = InspectionContext.build(interaction, self.index, self.segmenter)
+        ctx.emotion_source = self.emotion_scorer.source
+        return ctx
 
     def _start_chunk(self, chunk: list) -> tuple[list, list[Staged], Future | None]:
         """Contexts for a chunk, and its model work: staged here (features, Python), run in the
@@ -262,16 +282,32 @@ class Inspector:
 
     def _inspect(self, ctx: InspectionContext) -> Result:
         interaction = ctx.interaction
+        trace = ctx.trace
         for rule in self.ruleset.rules:
             if interaction.channel in rule.spec.channels:
-                hits = rule.evaluate(ctx, select_turns(rule.spec, ctx))
+                turns = select_turns(rule.spec, ctx)
+                if trace is not None:
+                    _trace_scope(trace, rule.spec, ctx, turns)
+                hits = rule.evaluate(ctx, turns)
                 if rule.spec.unless:  # the rule's veto (RuleSpec.unless), whatever its operator
                     vetoed = vetoed_turns(rule.spec, ctx)
+                    if trace is not None:
+                        for h in hits:
+                            if h.turn in vetoed:
+                                trace.note(h.rule_id, h.turn, "unless", False,
+                                           f"「{h.text}」 vetoed by {', '.join(vetoing_rules(rule.spec, ctx, h.turn))} (unless)")
                     hits = [h for h in hits if h.turn is None or h.turn not in vetoed]
                 ctx.hits[rule.spec.id] = hits
             else:
                 ctx.hits[rule.spec.id] = []
+        before = {rid: list(hs) for rid, hs in ctx.hits.items()} if trace is not None else None
         _drop_contained(ctx.hits, self.rule_groups)
+        if trace is not None:
+            for rid, hs in before.items():
+                for h in hs:
+                    if h not in ctx.hits[rid]:
+                        trace.note(rid, h.turn, "contained", False,
+                                   f"「{h.text}」 dropped: inside a stronger hit of group {self.rule_groups[rid]}")
         self._mark_low_confidence(ctx.hits)
         card = self.scorecards[interaction.channel]
         script = card.script_result(ctx.hits)
@@ -281,6 +317,8 @@ class Inspector:
             (h for hs in ctx.hits.values() for h in hs),
             key=lambda h: (h.turn if h.turn is not None else -1, h.start or 0, h.rule_id),
         )
+        if trace is not None:
+            trace.hits(hits)
         satisfaction = self._satisfaction(ctx, hits)
         dimensions, score, flag, critical = card.score(ctx.hits, script, emotion, roles, self.rule_dimensions,
                                                        satisfaction)
@@ -313,6 +351,17 @@ class Inspector:
 
 
 _SEVERITY_RANK = {"info": 0, "minor": 1, "major": 2, "critical": 3}
+
+
+def _trace_scope(trace: RuleTrace, spec, ctx: InspectionContext, selected: list) -> None:
+    """Turns of the rule's roles that its scope leaves out."""
+    if spec.scope == Scope():
+        return
+    chosen = {v.index for v in selected}
+    scope = spec.scope.model_dump(exclude_none=True)
+    for view in ctx.turns_of(tuple(spec.roles)):
+        if view.index not in chosen:
+            trace.note(spec.id, view.index, "scope", False, f"not selected: outside the rule's scope {scope}")
 
 
 def _run_all(work: list[Staged]) -> None:

@@ -300,8 +300,107 @@ def check_limits(interaction: Interaction, settings: Settings) -> None:
         )
 
 
+# What a hit rests on, as data (presidio's AnalysisExplanation): the operator fills it in and renders
+# the hit's prose `explanation` from it. One small model per kind of evidence, told apart by `kind`.
+class _Evidence(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    operator: str = Field(description="the rule operator that found it")
+
+
+class PhraseEvidence(_Evidence):
+    """Entries of a word list found in the turn (keyword / phrase operators)."""
+
+    kind: Literal["phrase"] = "phrase"
+    phrases: list[str] = Field(description="the word-list entries matched (normalised text)")
+    word_list: str = Field(description="the list: a words file under lexicons/words, or `inline`")
+    mode: Literal["any", "all", "at_least", "none"] = "any"
+    negation: Literal["ignore", "exclude", "only"] = Field(
+        description="exclude: negated matches were dropped; only: only negated ones count")
+    word_boundary: bool = Field(description="matches had to fall on word boundaries")
+
+
+class PatternEvidence(_Evidence):
+    """A regular expression that matched (regex operator)."""
+
+    kind: Literal["pattern"] = "pattern"
+    pattern: str
+    exclusions_checked: bool = Field(description="the rule's exclusion patterns were searched and none matched")
+    word_boundary: bool
+
+
+class ModelEvidence(_Evidence):
+    """A turn classifier's probability at or over its threshold (classifier operator)."""
+
+    kind: Literal["model"] = "model"
+    model: str
+    probability: float = Field(description="the model's probability for the turn")
+    threshold: float
+    category: str | None = Field(default=None, description="the most likely category (multi-category models)")
+    category_probability: float | None = None
+    span: Literal["clause", "turn"] = Field(description="clause: one clause alone reaches the threshold")
+
+
+class ExemplarEvidence(_Evidence):
+    """A clause semantically close to an exemplar sentence (similar operator)."""
+
+    kind: Literal["exemplar"] = "exemplar"
+    exemplar: str
+    similarity: float
+    threshold: float
+
+
+class BooleanEvidence(_Evidence):
+    """Other rules' hits a boolean rule combined (all / any present, none absent)."""
+
+    kind: Literal["boolean"] = "boolean"
+    all: list[str] = Field(default_factory=list, description="rule refs that all had hits")
+    any: list[str] = Field(default_factory=list)
+    none: list[str] = Field(default_factory=list, description="rule refs that had none")
+    within: Literal["turn", "interaction"]
+    combined: list[str] = Field(description="the hits it rests on, as `rule_id@turn` (turn `None`: interaction)")
+
+
+class EmotionEvidence(_Evidence):
+    """A turn's emotion from the emotion scorer (emotion operator)."""
+
+    kind: Literal["emotion"] = "emotion"
+    scorer: str
+    label: EmotionLabel
+    polarity: Polarity
+    confidence: float
+    min_confidence: float
+
+
+class SignalEvidence(_Evidence):
+    """A timing measure over its limit (silence, interruption, speech rate, response time)."""
+
+    kind: Literal["signal"] = "signal"
+    measure: Literal["silence_s", "overlap_s", "chars_per_minute", "first_response_s", "reply_s"]
+    value: float
+    limit: float
+    above: bool = Field(default=True, description="false: the measure is under a lower limit")
+    excuse: str | None = Field(default=None, description="a hold phrase said before the silence, not enough")
+
+
+class OperatorEvidence(_Evidence):
+    """An operator that gives no structured evidence (one added from outside the package)."""
+
+    kind: Literal["operator"] = "operator"
+
+
+HitEvidence = Annotated[
+    PhraseEvidence | PatternEvidence | ModelEvidence | ExemplarEvidence | BooleanEvidence | EmotionEvidence
+    | SignalEvidence | OperatorEvidence,
+    Field(discriminator="kind"),
+]
+
+
 class Hit(BaseModel):
-    """One finding with its evidence. `turn`/`start`/`end` point into the original turn text."""
+    """One finding with its evidence. `turn`/`start`/`end` point into the original turn text. Made
+    once by its operator and never changed (frozen): a later step that adds to it makes a copy."""
+
+    model_config = ConfigDict(frozen=True)
 
     dimension: str
     rule_id: str
@@ -315,6 +414,8 @@ class Hit(BaseModel):
     time: tuple[float, float] | None = None
     score: float = Field(default=1.0, ge=0, le=1, description="confidence of the operator")
     asr_confidence: float | None = None
+    evidence: HitEvidence | None = Field(
+        default=None, description="what matched, as data; the explanation is rendered from it (null: stored before it existed)")
 
 
 class DimensionScore(BaseModel):

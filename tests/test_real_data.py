@@ -46,6 +46,10 @@ def rounded(result: Result) -> dict:
         turn["confidence"] = round(turn["confidence"], 4)
     for hit in data["hits"]:
         hit["score"] = round(hit["score"], 4)
+        evidence = hit["evidence"] or {}
+        for key in ("probability", "category_probability", "confidence", "similarity"):
+            if evidence.get(key) is not None:
+                evidence[key] = round(evidence[key], 4)
     return data
 
 

@@ -272,6 +272,9 @@ def record_failure(db, item: BatchItem, options: BatchOptions, reason: str, iid:
     from qa_engine.store import ledger
 
     outcome = ItemOutcome(item.key, item.source, "failed", reason, iid)
+    # info: `qa-engine batch` prints each failure itself; a Celery worker logs info and above by default
+    log.info("batch item failed: %s: %s", item.key, reason, extra={"item": item.key, "source": item.source,
+                                                                    "reason": reason, "interaction_id": iid})
     try:
         digest = digest or item_content_hash(BatchItem(key=item.key, source=item.source, error=reason))
         vdigest = ledger.versions_hash(versions)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from qa_engine.context import InspectionContext, TurnView
 from qa_engine.lexicon import PhraseIndex
-from qa_engine.schema import Channel, Hit, Role, Severity
+from qa_engine.schema import Channel, Hit, HitEvidence, OperatorEvidence, Role, Severity
 from qa_engine.text_cache import Staged
 
 
@@ -159,7 +159,10 @@ class RuleOperator(ABC):
         """Forget the per-text model outputs this rule keeps (a benchmark's cold start). Default: none."""
 
     # Helpers shared by operators.
-    def turn_hit(self, view: TurnView, start: int | None = None, end: int | None = None, **fmt: Any) -> Hit:
+    def turn_hit(self, view: TurnView, start: int | None = None, end: int | None = None, *,
+                 evidence: HitEvidence | None = None, **how: Any) -> Hit:
+        """A hit of this rule on a turn (TurnView.make_hit: `score`, `detail`, `prose`, `time`); an
+        operator that gives no evidence gets OperatorEvidence (its name only)."""
         return view.make_hit(
             rule_id=self.spec.id,
             dimension=self.spec.dimension,
@@ -167,10 +170,12 @@ class RuleOperator(ABC):
             explanation=self.spec.explanation,
             start=start,
             end=end,
-            **fmt,
+            evidence=evidence if evidence is not None else OperatorEvidence(operator=self.name),
+            **how,
         )
 
-    def interaction_hit(self, explanation: str, *, time: tuple[float, float] | None = None) -> Hit:
+    def interaction_hit(self, explanation: str, *, evidence: HitEvidence | None = None,
+                        time: tuple[float, float] | None = None) -> Hit:
         return Hit(
             dimension=self.spec.dimension,
             rule_id=self.spec.id,
@@ -178,6 +183,7 @@ class RuleOperator(ABC):
             severity=self.spec.severity,
             explanation=explanation,
             time=time,
+            evidence=evidence if evidence is not None else OperatorEvidence(operator=self.name),
         )
 
 
@@ -199,6 +205,11 @@ def vetoed_turns(spec: RuleSpec, ctx: InspectionContext) -> set[int]:
         return set()
     return {h.turn for rid in _matching_ids(tuple(spec.unless), tuple(ctx.hits)) for h in ctx.hits[rid]
             if h.turn is not None}
+
+
+def vetoing_rules(spec: RuleSpec, ctx: InspectionContext, turn: int) -> list[str]:
+    """The rules of `spec.unless` with a hit on `turn` (what a trace says vetoed it)."""
+    return [rid for rid in _matching_ids(tuple(spec.unless), tuple(ctx.hits)) if any(h.turn == turn for h in ctx.hits[rid])]
 
 
 OPERATORS: dict[str, type[RuleOperator]] = {}

@@ -19,9 +19,9 @@ from pydantic import Field
 
 from qa_engine.context import InspectionContext, TurnView
 from qa_engine.normalize import to_simplified
-from qa_engine.rules.base import Resources, RuleOperator, RuleSpec, register, vetoed_turns
+from qa_engine.rules.base import Resources, RuleOperator, RuleSpec, register, vetoed_turns, vetoing_rules
 from qa_engine.rules.similar import clauses
-from qa_engine.schema import Hit
+from qa_engine.schema import Hit, ModelEvidence
 from qa_engine.text_cache import Staged
 
 PREFETCH_BATCH = 256  # texts per onnxruntime call when many interactions are scored at once
@@ -81,6 +81,11 @@ class ClassifierOperator(RuleOperator):
 
     def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
         skip = vetoed_turns(self.spec, ctx)  # `unless` (every rule's veto): not even classified
+        if ctx.trace is not None:
+            for v in turns:
+                if v.index in skip:
+                    ctx.trace.note(self.spec.id, v.index, "unless", False,
+                                   f"vetoed by {', '.join(vetoing_rules(self.spec, ctx, v.index))} (unless); not classified")
         todo = [v for v in turns if v.index not in skip and self._classifiable(v)]
         if not todo:
             return []
@@ -98,25 +103,45 @@ class ClassifierOperator(RuleOperator):
             prob, cat = turn_scores[v.index]
             if prob >= self.threshold and int(cat.argmax()) in self.wanted:
                 found.append((v, prob, cat))
+            if ctx.trace is not None:
+                self._trace_turn(ctx.trace, v.index, prob, cat)
         # second batch, hits only: their clauses, to point at the violating one
         parts = {v.index: self._clause_spans(v) for v, _, _ in found}
         scores = self._scores([v.text[s:e] for v, _, _ in found for s, e in parts[v.index]])
         hits = []
         for v, prob, cat in found:
             best = max(((scores[v.text[s:e]][0], s, e) for s, e in parts[v.index]), default=None)
-            start, end = (best[1], best[2]) if best is not None and best[0] >= self.threshold else _strip(v.text)
-            hit = self.turn_hit(v, start, end, score=float(min(1.0, max(0.0, prob))))
-            hit.explanation = f"{hit.explanation}（{self._because(prob, cat)}）"
-            hits.append(hit)
+            on_clause = best is not None and best[0] >= self.threshold
+            start, end = (best[1], best[2]) if on_clause else _strip(v.text)
+            evidence = self._evidence(prob, cat, "clause" if on_clause else "turn")
+            hits.append(self.turn_hit(v, start, end, score=float(min(1.0, max(0.0, prob))), evidence=evidence,
+                                      detail=self._because(evidence)))
         return hits
 
-    def _because(self, prob: float, cat) -> str:
-        said = f"模型 {self.model.name}：{self.model.label_zh}概率 {prob:.2f}"
-        if len(self.model.categories) < 2:
+    def _evidence(self, prob: float, cat, span: str) -> ModelEvidence:
+        several = len(self.model.categories) >= 2  # a one-category model names no category
+        return ModelEvidence(operator=self.name, model=self.model.name, probability=prob, threshold=self.threshold,
+                             category=self.model.categories[int(cat.argmax())] if several else None,
+                             category_probability=float(cat.max()) if several else None, span=span)
+
+    def _trace_turn(self, trace, turn: int, prob: float, cat) -> None:
+        evidence = self._evidence(prob, cat, "turn")
+        said = self._because(evidence)
+        if prob < self.threshold:
+            trace.note(self.spec.id, turn, "model", False, f"{said} < threshold {self.threshold:.2f}")
+        elif int(cat.argmax()) not in self.wanted:
+            trace.note(self.spec.id, turn, "model", False, f"{said} >= threshold {self.threshold:.2f}, "
+                       f"but category {evidence.category} is not one of {self.params.categories}")
+        else:
+            trace.note(self.spec.id, turn, "model", True, f"{said} >= threshold {self.threshold:.2f}")
+
+    def _because(self, evidence: ModelEvidence) -> str:
+        """The hit's prose detail, rendered from its evidence."""
+        said = f"模型 {evidence.model}：{self.model.label_zh}概率 {evidence.probability:.2f}"
+        if evidence.category is None:
             return said
-        name = self.model.categories[int(cat.argmax())]
-        zh = self.model.categories_zh.get(name) or CATEGORY_NAMES.get(name, name)
-        return f"{said}，类别 {zh} {float(cat.max()):.2f}"
+        zh = self.model.categories_zh.get(evidence.category) or CATEGORY_NAMES.get(evidence.category, evidence.category)
+        return f"{said}，类别 {zh} {evidence.category_probability:.2f}"
 
     def _scores(self, texts: list[str]) -> dict:
         if not texts:

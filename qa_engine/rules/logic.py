@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from qa_engine.context import InspectionContext, TurnView
 from qa_engine.rules.base import RuleOperator, register, rule_matches
-from qa_engine.schema import EmotionLabel, Hit, Polarity
+from qa_engine.schema import BooleanEvidence, EmotionEvidence, EmotionLabel, Hit, Polarity
 
 __all__ = ["BooleanOperator", "EmotionOperator", "rule_matches"]
 
@@ -64,17 +64,22 @@ class BooleanOperator(RuleOperator):
         cited = "；".join(f"{h.rule_id}@{h.turn}「{h.text}」" if h.text else f"{h.rule_id}@{h.turn}" for h in evidence[:5])
         return self.spec.explanation.format(text=cited, turn=None, role=None) + (f"（依据：{cited}）" if cited else "")
 
+    def _evidence(self, combined: list[Hit]) -> BooleanEvidence:
+        p = self.params
+        return BooleanEvidence(operator=self.name, all=p.all, any=p.any, none=p.none, within=p.within,
+                               combined=[f"{h.rule_id}@{h.turn}" for h in combined])
+
     def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
         if self.params.within == "interaction":
-            evidence = self._holds(ctx, None)
-            return [] if evidence is None else [self.interaction_hit(self._explain(evidence))]
+            combined = self._holds(ctx, None)
+            if combined is None:
+                return []
+            return [self.interaction_hit(self._explain(combined), evidence=self._evidence(combined))]
         hits = []
         for view in turns:
-            evidence = self._holds(ctx, view.index)
-            if evidence is not None:
-                hit = self.turn_hit(view)
-                hit.explanation = self._explain(evidence)
-                hits.append(hit)
+            combined = self._holds(ctx, view.index)
+            if combined is not None:
+                hits.append(self.turn_hit(view, evidence=self._evidence(combined), prose=self._explain(combined)))
         return hits
 
 
@@ -91,10 +96,20 @@ class EmotionOperator(RuleOperator):
         selected = {v.index for v in turns}
         hits = []
         for emo in ctx.emotions:
-            if emo.turn not in selected or emo.confidence < self.params.min_confidence:
+            if emo.turn not in selected:
                 continue
-            if emo.label in self.params.labels or emo.polarity in self.params.polarities:
-                hit = self.turn_hit(ctx.turns[emo.turn], score=emo.confidence)
-                hit.explanation = self.spec.explanation.format(text=emo.label, turn=emo.turn, role=emo.role)
-                hits.append(hit)
+            wanted = emo.label in self.params.labels or emo.polarity in self.params.polarities
+            if ctx.trace is not None and wanted:
+                sure = emo.confidence >= self.params.min_confidence
+                ctx.trace.note(self.spec.id, emo.turn, "emotion", sure,
+                               f"{emo.label} ({emo.polarity}) confidence {emo.confidence:.2f} "
+                               f"{'>=' if sure else '<'} min_confidence {self.params.min_confidence:.2f}")
+            if emo.confidence < self.params.min_confidence:
+                continue
+            if wanted:
+                evidence = EmotionEvidence(operator=self.name, scorer=ctx.emotion_source, label=emo.label,
+                                           polarity=emo.polarity, confidence=emo.confidence,
+                                           min_confidence=self.params.min_confidence)
+                prose = self.spec.explanation.format(text=evidence.label, turn=emo.turn, role=emo.role)
+                hits.append(self.turn_hit(ctx.turns[emo.turn], score=emo.confidence, evidence=evidence, prose=prose))
         return hits

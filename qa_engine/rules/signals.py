@@ -8,7 +8,7 @@ from qa_engine import signals
 from qa_engine.context import InspectionContext, TurnView
 from qa_engine.lexicon import load_word_list
 from qa_engine.rules.base import Resources, RuleOperator, RuleSpec, register
-from qa_engine.schema import Hit
+from qa_engine.schema import Hit, SignalEvidence
 
 
 def _timed(ctx: InspectionContext) -> list | None:
@@ -56,11 +56,12 @@ class SilenceOperator(RuleOperator):
             excuse = self._excuse(ctx, gap.turn)
             if excuse and (self.params.max_excused is None or gap.seconds <= self.params.max_excused):
                 continue
-            hit = self.turn_hit(ctx.turns[gap.turn])
+            evidence = SignalEvidence(operator=self.name, measure="silence_s", value=gap.seconds,
+                                      limit=self.params.min_seconds, excuse=excuse or None)
             note = f"（虽说了「{excuse}」，但超过 {self.params.max_excused:g} 秒）" if excuse else ""
-            hit.explanation = f"静默 {gap.seconds:.1f} 秒（{gap.start:.1f}–{gap.end:.1f} s），超过 {self.params.min_seconds:g} 秒{note}"
-            hit.time = (gap.start, gap.end)
-            hits.append(hit)
+            prose = (f"静默 {evidence.value:.1f} 秒（{gap.start:.1f}–{gap.end:.1f} s），超过 {evidence.limit:g} 秒"
+                     f"{note}")
+            hits.append(self.turn_hit(ctx.turns[gap.turn], evidence=evidence, prose=prose, time=(gap.start, gap.end)))
         return hits
 
 
@@ -79,10 +80,10 @@ class InterruptionOperator(RuleOperator):
         hits = []
         for ov in signals.overlaps(timed):
             if ov.turn in selected and ov.seconds > self.params.min_seconds:
-                hit = self.turn_hit(ctx.turns[ov.turn])
-                hit.explanation = f"抢话：在第 {ov.over} 轮未说完时开口，重叠 {ov.seconds:.2f} 秒"
-                hit.time = (ov.start, ov.end)
-                hits.append(hit)
+                evidence = SignalEvidence(operator=self.name, measure="overlap_s", value=ov.seconds,
+                                          limit=self.params.min_seconds)
+                prose = f"抢话：在第 {ov.over} 轮未说完时开口，重叠 {evidence.value:.2f} 秒"
+                hits.append(self.turn_hit(ctx.turns[ov.turn], evidence=evidence, prose=prose, time=(ov.start, ov.end)))
         return hits
 
 
@@ -116,10 +117,11 @@ class SpeechRateOperator(RuleOperator):
                 return signals.spoken_chars(v.turn.text) / max(v.turn.end - v.turn.start, 0.1)
 
             worst = max(mine, key=rate) if too_fast else min(mine, key=rate)
-            hit = self.turn_hit(worst)
-            bound = f"高于上限 {self.params.max_cpm:g}" if too_fast else f"低于下限 {self.params.min_cpm:g}"
-            hit.explanation = f"{'客服' if role == 'agent' else '客户'}语速 {cpm:.0f} 字/分钟，{bound}"
-            hits.append(hit)
+            evidence = SignalEvidence(operator=self.name, measure="chars_per_minute", value=cpm,
+                                      limit=self.params.max_cpm if too_fast else self.params.min_cpm, above=too_fast)
+            bound = f"高于上限 {evidence.limit:g}" if evidence.above else f"低于下限 {evidence.limit:g}"
+            prose = f"{'客服' if role == 'agent' else '客户'}语速 {evidence.value:.0f} 字/分钟，{bound}"
+            hits.append(self.turn_hit(worst, evidence=evidence, prose=prose))
         return hits
 
 
@@ -142,9 +144,10 @@ class ResponseTimeOperator(RuleOperator):
             limit = self.params.first_max_seconds if n == 0 else self.params.reply_max_seconds
             if limit is None or delay <= limit or turn not in selected:
                 continue
-            hit = self.turn_hit(ctx.turns[turn])
-            kind = "首次响应" if n == 0 else "回复"
-            hit.explanation = f"{kind}用时 {delay:.0f} 秒，超过 {limit:g} 秒"
-            hit.time = (timed[turn].start - delay, timed[turn].start)
-            hits.append(hit)
+            evidence = SignalEvidence(operator=self.name, measure="first_response_s" if n == 0 else "reply_s",
+                                      value=delay, limit=limit)
+            kind = "首次响应" if evidence.measure == "first_response_s" else "回复"
+            prose = f"{kind}用时 {evidence.value:.0f} 秒，超过 {evidence.limit:g} 秒"
+            hits.append(self.turn_hit(ctx.turns[turn], evidence=evidence, prose=prose,
+                                      time=(timed[turn].start - delay, timed[turn].start)))
         return hits

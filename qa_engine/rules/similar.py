@@ -16,7 +16,7 @@ from qa_engine.context import InspectionContext, TurnView
 from qa_engine.lexicon import LexiconError, read_entries
 from qa_engine.normalize import normalize
 from qa_engine.rules.base import Resources, RuleOperator, RuleSpec, register
-from qa_engine.schema import Hit
+from qa_engine.schema import ExemplarEvidence, Hit
 
 _CLAUSE = re.compile(r"[^,。!?;~\n…]+")
 
@@ -71,6 +71,16 @@ class SimilarOperator(RuleOperator):
     def cache_clear(self) -> None:
         self.embedder.cache_clear()
 
+    def _trace_clause(self, trace, view: TurnView, s: int, e: int, j: int, score: float, negative: float | None) -> None:
+        said = f"「{view.text[s:e]}」 closest exemplar 「{self.exemplars[j]}」 similarity {score:.2f}"
+        if negative is not None and negative + self.params.margin >= score:
+            trace.note(self.spec.id, view.index, "exemplar", False,
+                       f"{said}, but a look-alike is as close ({negative:.2f}, margin {self.params.margin:g})")
+        else:
+            kept = score >= self.params.threshold
+            trace.note(self.spec.id, view.index, "exemplar", kept,
+                       f"{said} {'>=' if kept else '<'} threshold {self.params.threshold:.2f}")
+
     def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
         spans = [(view, s, e) for view in turns for s, e in clauses(view.text, self.params.min_chars)]
         if not spans:
@@ -82,13 +92,21 @@ class SimilarOperator(RuleOperator):
         hits = []
         for n, ((view, s, e), j, row) in enumerate(zip(spans, best, sims)):
             score = float(row[j])
+            if ctx.trace is not None:
+                self._trace_clause(ctx.trace, view, s, e, j, score, None if negative is None else float(negative[n]))
             if negative is not None and negative[n] + self.params.margin >= score:
                 continue
             if score >= self.params.threshold:
-                hit = self.turn_hit(view, s, e, score=min(1.0, max(0.0, score)))
-                hit.explanation = f"{hit.explanation}（与范例「{self.exemplars[j]}」语义相似度 {score:.2f}）"
-                hits.append(hit)
+                evidence = ExemplarEvidence(operator=self.name, exemplar=self.exemplars[j], similarity=score,
+                                            threshold=self.params.threshold)
+                hits.append(self.turn_hit(view, s, e, score=min(1.0, max(0.0, score)), evidence=evidence,
+                                          detail=because(evidence)))
         return hits
 
 
-__all__ = ["SimilarOperator", "clauses"]
+def because(evidence: ExemplarEvidence) -> str:
+    """The hit's prose detail, rendered from its evidence."""
+    return f"与范例「{evidence.exemplar}」语义相似度 {evidence.similarity:.2f}"
+
+
+__all__ = ["SimilarOperator", "because", "clauses"]

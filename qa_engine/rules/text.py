@@ -11,7 +11,8 @@ from qa_engine.context import InspectionContext, TurnView
 from qa_engine.lexicon import LexiconError, PhraseMatch, load_word_list, read_entries
 from qa_engine.normalize import normalize
 from qa_engine.rules.base import Resources, RuleOperator, RuleSpec, register
-from qa_engine.schema import Hit
+from qa_engine.schema import Hit, PatternEvidence, PhraseEvidence
+from qa_engine.trace import RuleTrace
 
 _CLAUSE_BREAK = re.compile(r"[，。！？；,.!?;：:\s]")
 
@@ -74,35 +75,61 @@ class KeywordOperator(RuleOperator):
         clause = _CLAUSE_BREAK.split(text[lo : match.start])[-1]
         return self._negator_near_end is not None and self._negator_near_end.search(clause) is not None
 
-    def _turn_matches(self, view: TurnView) -> list[PhraseMatch]:
+    def _turn_matches(self, view: TurnView, trace: RuleTrace | None) -> list[PhraseMatch]:
         found = view.matches(self.list_name, word_boundary=self.params.word_boundary)
+        if trace is not None:
+            self._trace_matches(view, found, trace)
         if self.params.negation == "exclude":
             found = [m for m in found if not self._negated(view, m)]
         elif self.params.negation == "only":
             found = [m for m in found if self._negated(view, m)]
         return found
 
+    def _trace_matches(self, view: TurnView, found: list[PhraseMatch], trace: RuleTrace) -> None:
+        rule, where = self.spec.id, f"list {self.params.words_file or 'inline'}"
+        if self.params.word_boundary:
+            for m in view.matches(self.list_name, word_boundary=False):
+                if m not in found:
+                    trace.note(rule, view.index, "word_boundary", False, f"「{m.term}」 ({where}) dropped: not on word boundaries")
+        for m in found:
+            if self.params.negation == "ignore":
+                trace.note(rule, view.index, "phrase", True, f"「{m.term}」 ({where}) matched")
+                continue
+            negated = self._negated(view, m)
+            kept = negated == (self.params.negation == "only")
+            said = "negated" if negated else "not negated"
+            trace.note(rule, view.index, "negation", kept,
+                       f"「{m.term}」 ({where}) {said} (negation: {self.params.negation}, "
+                       f"preceding 「{view.text[max(0, m.start - self.params.negation_window - self.longest_negator):m.start]}」)")
+
     def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
         p = self.params
         # Only turns where the shared index found a word of this list can match (most turns: none).
-        per_turn = [(view, self._turn_matches(view)) for view in turns if view.has_list(self.list_name)]
+        per_turn = [(view, self._turn_matches(view, ctx.trace)) for view in turns if view.has_list(self.list_name)]
         if p.mode == "any":
-            return [self.turn_hit(view, m.start, m.end) for view, ms in per_turn for m in ms]
+            return [self.turn_hit(view, m.start, m.end, evidence=self._evidence([m.term])) for view, ms in per_turn for m in ms]
         if p.mode == "none":
             if any(ms for _, ms in per_turn):
                 return []
-            return [self.interaction_hit(self.spec.explanation.format(text="", turn=None, role=None))]
+            return [self.interaction_hit(self.spec.explanation.format(text="", turn=None, role=None),
+                                         evidence=self._evidence([]))]
         need = len(self.words) if p.mode == "all" else p.n
         if p.within == "turn":
             hits = []
             for view, ms in per_turn:
-                if len({m.term for m in ms}) >= need:
-                    hits.append(self.turn_hit(view, ms[0].start, ms[-1].end))
+                terms = list(dict.fromkeys(m.term for m in ms))
+                if len(terms) >= need:
+                    hits.append(self.turn_hit(view, ms[0].start, ms[-1].end, evidence=self._evidence(terms)))
             return hits
         distinct = {m.term for _, ms in per_turn for m in ms}
         if len(distinct) < need:
             return []
-        return [self.turn_hit(view, m.start, m.end) for view, ms in per_turn for m in ms]
+        return [self.turn_hit(view, m.start, m.end, evidence=self._evidence([m.term])) for view, ms in per_turn for m in ms]
+
+    def _evidence(self, phrases: list[str]) -> PhraseEvidence:
+        p = self.params
+        return PhraseEvidence(operator=self.name, phrases=phrases, word_list=p.words_file or "inline", mode=p.mode,
+                              negation=p.negation, word_boundary=p.word_boundary)
 
 
 @register("phrase")
@@ -209,14 +236,14 @@ class RegexOperator(RuleOperator):
             if not todo:
                 continue
             spans = sorted(
-                (m.start(), -m.end())
+                (m.start(), -m.end(), pattern.pattern)  # the pattern only names the evidence
                 for pattern, all_of, any_of in map(self._checks.__getitem__, sorted(todo))
                 if all_of <= chars and all(not need.isdisjoint(chars) for need in any_of)
                 for m in pattern.finditer(view.text)
                 if m.end() > m.start()
             )
             last_end = -1
-            for start, neg_end in spans:
+            for start, neg_end, source in spans:
                 end = -neg_end
                 if start < last_end:
                     continue
@@ -227,9 +254,17 @@ class RegexOperator(RuleOperator):
                         c = self.params.exclude_context
                         window = view.text[max(0, start - c) : end + c]
                     if self.exclude.search(window):
+                        if ctx.trace is not None:
+                            ctx.trace.note(self.spec.id, view.index, "exclusion", False,
+                                           f"「{view.text[start:end]}」 (pattern {source}) dropped: an exclusion pattern matches 「{window}」")
                         continue
                 if self.params.word_boundary and not view.respects_words(start, end):
+                    if ctx.trace is not None:
+                        ctx.trace.note(self.spec.id, view.index, "word_boundary", False,
+                                       f"「{view.text[start:end]}」 (pattern {source}) dropped: not on word boundaries")
                     continue
                 last_end = end
-                hits.append(self.turn_hit(view, start, end))
+                evidence = PatternEvidence(operator=self.name, pattern=source, exclusions_checked=self.exclude is not None,
+                                           word_boundary=self.params.word_boundary)
+                hits.append(self.turn_hit(view, start, end, evidence=evidence))
         return hits

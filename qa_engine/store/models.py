@@ -259,6 +259,7 @@ class HitRow(Base):
     time_end: Mapped[float | None] = mapped_column(Float)
     confidence: Mapped[float] = mapped_column(Float, default=1.0)  # Hit.score
     asr_confidence: Mapped[float | None] = mapped_column(Float)
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # Hit.evidence; null before 0012
 
 
 # --- people's work: reviews, appeals, audit --------------------------------------------------------

@@ -318,6 +318,7 @@ def _hit_values(result_id: int, position: int, h: Hit) -> dict:
         "time_end": h.time[1] if h.time else None,
         "confidence": h.score,
         "asr_confidence": h.asr_confidence,
+        "evidence": h.evidence.model_dump() if h.evidence is not None else None,
     }
 
 
@@ -371,6 +372,7 @@ def hit_from_row(h: HitRow) -> Hit:
         time=(h.time_start, h.time_end) if h.time_start is not None else None,
         score=h.confidence,
         asr_confidence=h.asr_confidence,
+        evidence=h.evidence,
     )
 
 
