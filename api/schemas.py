@@ -552,9 +552,11 @@ class ApiKeyOut(BaseModel):
 # --- alerts -----------------------------------------------------------------------------------------
 
 AlertEvent = Literal["critical_hit", "red_result"]
+# `\s` differs between the pattern's readers: ECMA regex (generated clients, schemathesis) leaves out
+# U+0085 and Rust's (pydantic) U+FEFF, so both are named and every reader accepts the same URLs.
 WebhookUrl = Annotated[
     str,
-    Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s/?#]+[^\s]*$", examples=["https://ops.example.com/hooks"]),
+    Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s\x85\ufeff/?#]+[^\s\x85\ufeff]*$", examples=["https://ops.example.com/hooks"]),
 ]
 
 

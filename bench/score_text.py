@@ -9,8 +9,10 @@ A's lookups are also timed done the engine's way (normalisation, then one Aho-Co
 PhraseIndex over the same entries, every occurrence with its offsets): the matcher against the loop.
 The predicted-satisfaction model's cost: the engine timed with it and without it, repeats
 interleaved (on a shared machine the load drifts between runs), and the model alone (CPU per
-interaction on the engine's own inputs).
-Run: .venv/bin/python bench/score_text.py [--repeat 5]
+interaction on the engine's own inputs). CPU seconds per 1,000 interactions in one process, with the
+engine's background threads and on one thread, and the wall throughput of `qa-engine score --workers 2`
+(qa_engine.parallel: spawned processes, each on one thread).
+Run: .venv/bin/python bench/score_text.py [--repeat 5] [--workers 2]
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--limit", type=int, default=None, help="only the first N sessions (the classifier rules are slow)")
+    ap.add_argument("--workers", type=int, default=2, help="also time `qa-engine score --workers N` (1: skip)")
+    ap.add_argument("--workers-repeat", type=int, default=4, help="copies of the sessions scored by the processes")
     args = ap.parse_args()
 
     interactions = [Interaction.model_validate(s) for s in load_sessions()][: args.limit]
@@ -87,17 +91,15 @@ def main() -> None:
     all_rules = inspector.ruleset.rules
     model_rules = [r for r in all_rules if r.name == "classifier"]
 
-    sat_model = inspector.satisfaction  # its per-text n-gram cache is emptied too
-
-    def clear_caches() -> None:
-        if sat_model is not None:
-            sat_model.cache_clear()
-        for rule in model_rules:
+    def clear_caches(engine: Inspector = inspector) -> None:
+        if engine.satisfaction is not None:  # its per-text n-gram cache
+            engine.satisfaction.cache_clear()
+        for rule in engine.ruleset.rules:  # the classifier rules' prediction caches
             rule.cache_clear()
-        inspector.emotion_scorer.cache_clear()  # the LSTM scorer's per-text cache
+        engine.emotion_scorer.cache_clear()  # the LSTM scorer's per-text cache
         # and the per-text memos of the text side: each repeat is a first pass over the sessions
         _normalize_cached.cache_clear()
-        inspector.segmenter.cache_clear()
+        engine.segmenter.cache_clear()
 
     def score_all() -> None:
         clear_caches()
@@ -136,6 +138,30 @@ def main() -> None:
 
         model_s = best_of(args.repeat, model_only, "satisfaction_model")
     single_s = best_of(args.repeat, score_one_by_one, "single")
+    # One process without background threads (what each `--workers N` process runs): its CPU per
+    # interaction is the cost that processes multiply into throughput.
+    plain = Inspector(inspector.settings, background_threads=False)
+
+    def score_plain() -> None:
+        clear_caches(plain)
+        for result in plain.inspect_many(interactions):
+            result.model_dump_json()
+
+    plain_s = best_of(args.repeat, score_plain, "plain")
+    workers_s = workers_first = None
+    if args.workers > 1:
+        import tempfile
+
+        from qa_engine.parallel import score_in_processes
+
+        copies = [Interaction.model_validate({**i.model_dump(), "interaction_id": f"{i.interaction_id}-{r}"})
+                  for r in range(args.workers_repeat) for i in interactions]
+        t0 = time.perf_counter()
+        first = None
+        for ok, _text in score_in_processes(iter(copies), inspector.settings, args.workers, Path(tempfile.gettempdir())):
+            assert ok
+            first = first or time.perf_counter()
+        workers_s, workers_first = time.perf_counter() - t0, first - t0
     no_model_s = None
     if model_rules:
         inspector.ruleset.rules = [r for r in all_rules if r.name != "classifier"]
@@ -163,6 +189,13 @@ def main() -> None:
     print(f"engine: {engine_s:.3f} s -> {n / engine_s:,.0f} interactions/s  (full scoring: rules, emotion, scorecard; "
           f"inspect_many; emotion scorer {inspector.emotion_scorer.source}, {inspector.settings.onnx_threads} onnx threads; "
           f"CPU {CPU['engine']:.2f} s)")
+    print(f"CPU seconds per 1,000 interactions, one process: {1000 * CPU['engine'] / n:.2f} (inspect_many with its "
+          f"background threads), {1000 * CPU['plain'] / n:.2f} (inspect_many on one thread: {n / plain_s:,.0f} interactions/s)")
+    if workers_s is not None:
+        m = n * args.workers_repeat
+        print(f"`score --workers {args.workers}` (qa_engine.parallel, {m} interactions): {workers_s:.2f} s -> {m / workers_s:,.0f} "
+              f"interactions/s with the processes' start; {m / (workers_s - workers_first):,.0f}/s after the first result "
+              f"({workers_first:.1f} s: spawn, models loaded, first chunk)")
     print(f"engine, one inspect() call per interaction: {single_s:.3f} s -> {n / single_s:,.0f} interactions/s "
           f"(CPU {CPU['single']:.2f} s)")
     if with_sat:

@@ -74,6 +74,7 @@ class EmotionScorer(ABC):
 
     def cache_clear(self) -> None:
         """Forget per-text outputs (a benchmark's cold start). Default: nothing cached."""
+        return None
 
 
 @lru_cache(maxsize=1)

@@ -13,7 +13,7 @@ from typing import Generic, TypeVar
 
 V = TypeVar("V")
 F = TypeVar("F")  # a staged batch (its graph inputs)
-O = TypeVar("O")  # a batch's model outputs
+Out = TypeVar("Out")  # a batch's model outputs
 
 
 class TextCache(Generic[V]):
@@ -55,8 +55,8 @@ class TextCache(Generic[V]):
             while len(self._items) > max(self.size, 0):
                 self._items.popitem(last=False)
 
-    def stage(self, texts: Sequence[str], prepare: Callable[[list[str]], Sequence[F]], run: Callable[[F], O],
-              values: Callable[[list[str], Sequence[F], list[O]], Sequence[V]]) -> Staged | None:
+    def stage(self, texts: Sequence[str], prepare: Callable[[list[str]], Sequence[F]], run: Callable[[F], Out],
+              values: Callable[[list[str], Sequence[F], list[Out]], Sequence[V]]) -> Staged | None:
         """The model work for the texts neither cached nor already staged (reserved), or None:
         `prepare` (here, now: the Python part) turns them into batches, `run` is one batch's model call
         (a Staged task), `values` turns the batches' outputs into one cached value per text (commit)."""

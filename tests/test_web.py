@@ -693,8 +693,9 @@ def test_the_decision_picks_which_contested_hits_to_dismiss(server: Server, page
     them: accepted, the ticked hit is dismissed and the unticked one kept (confirmed)."""
     iid = "chat-red2"  # A2 (T1)
     d = server.get(f"/v1/interactions/{iid}")
-    deflect, model = (next(h for h in d["result"]["hits"] if h["rule_id"] == r) for r in
-                      ("forbidden.deflect", "forbidden.model_deflect"))  # fmt: skip
+    # the phrase hit on turn 1 and the forbidden model's hit on turn 3 (你爱找谁找谁: its category is the model's call)
+    deflect = next(h for h in d["result"]["hits"] if h["rule_id"] == "forbidden.deflect")
+    model = next(h for h in d["result"]["hits"] if h["rule_id"].startswith("forbidden.model_") and h["turn"] == 3)
     login(page, server, "sup1")
     page.goto(f"{server.url}/ui/#/i/{iid}")
     for h in (deflect, model):
@@ -708,8 +709,9 @@ def test_the_decision_picks_which_contested_hits_to_dismiss(server: Server, page
     page.goto(f"{server.url}/ui/#/i/{iid}")
     # The model's hit reads as words, with a link to its turn (not the model's file name and probability).
     card = page.locator(f'#hit-{model["id"]}')
+    name = rule_names(server)[model["rule_id"]]["name_zh"]  # e.g. 疑似推诿, 疑似指责客户: the model picks the category
     expect(card.locator(".model-evidence")).to_have_text(
-        f'模型判断：疑似推诿，置信度 {model["score"]:.2f} · 轮次 {model["turn"] + 1}')
+        f'模型判断：{name}，置信度 {model["score"]:.2f} · 轮次 {model["turn"] + 1}')
     assert "forbidden_ngram" not in card.inner_text()
     card.locator(".model-evidence .goto").click()
     expect(page.locator(f'#turn-{model["turn"]}')).to_be_in_viewport()

@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from functools import partial
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -132,7 +133,7 @@ class BatchWorker:
         ready: list[tuple[int, _Ready]] = []
         for n, item in enumerate(items):
             started = time.perf_counter()
-            step = self._guarded(item, options, lambda: self._prepare(item, options))
+            step = self._guarded(item, options, partial(self._prepare, item, options))
             seconds[n] = time.perf_counter() - started
             if isinstance(step, ItemOutcome):
                 outcomes[n] = step
@@ -143,7 +144,7 @@ class BatchWorker:
         share = (time.perf_counter() - started) / max(1, len(ready))  # the chunk's scoring, split evenly
         for (n, r), result in zip(ready, results, strict=True):
             started = time.perf_counter()
-            outcomes[n] = self._guarded(items[n], options, lambda: self._finish(items[n], options, r, result))
+            outcomes[n] = self._guarded(items[n], options, partial(self._finish, items[n], options, r, result))
             seconds[n] += share + time.perf_counter() - started
         for outcome, spent in zip(outcomes, seconds, strict=True):
             outcome.seconds = spent  # type: ignore[union-attr]

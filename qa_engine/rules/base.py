@@ -157,6 +157,7 @@ class RuleOperator(ABC):
 
     def cache_clear(self) -> None:
         """Forget the per-text model outputs this rule keeps (a benchmark's cold start). Default: none."""
+        return None
 
     # Helpers shared by operators.
     def turn_hit(self, view: TurnView, start: int | None = None, end: int | None = None, *,
