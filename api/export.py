@@ -162,9 +162,7 @@ def filename(kind: str, ident: str, start: date | None, end: date | None, fmt: s
 def file_response(summary: KpiOut, fmt: str, name: str) -> Response:
     sheets = tables(summary)
     body = to_csv(sheets) if fmt == "csv" else to_xlsx(sheets)
-    return Response(
-        body, media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'}
-    )
+    return Response(body, media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 OPENAPI_RESPONSES: dict[int | str, dict[str, Any]] = {

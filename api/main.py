@@ -18,8 +18,8 @@ from sqlalchemy.exc import DataError
 
 from api.config import ApiConfig
 from api.jobs import AudioJobs, GroupAcceptor, InteractionQueue
-from api.metrics import Metrics
 from api.methods import install as install_allow_header
+from api.metrics import Metrics
 from api.openapi import install as install_openapi
 from api.openapi import operation_id
 from api.ratelimit import FailureLimiter
@@ -100,9 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db, app.state.scorer, app.state.metrics, config.report_timezone, batch_size=config.queue_batch
     )
     app.state.alerts = (
-        AlertSender(db, SendPolicy.from_settings(settings), settings.alert_poll_seconds)
-        if settings.alert_poll_seconds
-        else None
+        AlertSender(db, SendPolicy.from_settings(settings), settings.alert_poll_seconds) if settings.alert_poll_seconds else None
     )
     app.middleware("http")(app.state.metrics.middleware)
     install_openapi(app)

@@ -11,12 +11,8 @@ from starlette.requests import Request
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "qa_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
-        )
-        self.latency = Histogram(
-            "qa_http_request_seconds", "HTTP request latency", ["method", "route"], registry=self.registry
-        )
+        self.requests = Counter("qa_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("qa_http_request_seconds", "HTTP request latency", ["method", "route"], registry=self.registry)
         self.ingested = Counter(
             "qa_interactions_ingested", "Interactions received, by outcome", ["outcome"], registry=self.registry
         )

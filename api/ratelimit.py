@@ -31,9 +31,7 @@ WHAT = {LOGIN_USER: "failed logins", LOGIN_ADDRESS: "failed logins", API_KEY_ADD
 class FailureLimiter:
     def __init__(self, config: ApiConfig) -> None:
         # wrap_exceptions: a storage outage raises limits.errors.StorageError (answered 503 by the app)
-        self.storage = storage_from_string(
-            config.rate_limit_storage, key_prefix=config.rate_limit_prefix, wrap_exceptions=True
-        )
+        self.storage = storage_from_string(config.rate_limit_storage, key_prefix=config.rate_limit_prefix, wrap_exceptions=True)
         self.limiter = MovingWindowRateLimiter(self.storage)
         self.limits = {
             LOGIN_USER: parse(config.login_failures_per_user),

@@ -68,7 +68,8 @@ class ResultOut(BaseModel):
     script: ScriptResult
     emotion: EmotionResult
     satisfaction: SatisfactionResult | None = Field(
-        default=None, description="predicted customer satisfaction; null for runs scored without the model")
+        default=None, description="predicted customer satisfaction; null for runs scored without the model"
+    )
     stats: dict[str, float]
     versions: dict[str, Any]
 
@@ -257,9 +258,7 @@ class ReviewCreated(BaseModel):
 
 
 class AppealIn(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"reason": "“不归我管”是在转述客户的话", "hit_ids": [17]}]}
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "“不归我管”是在转述客户的话", "hit_ids": [17]}]})
 
     reason: str = Field(min_length=1, max_length=4000)
     hit_ids: list[DbId] = Field(default_factory=list, max_length=1000)
@@ -342,10 +341,12 @@ class KpiOut(BaseModel):
     average_silence_s: float | None
     average_interruptions: float | None
     average_satisfaction: float | None = Field(
-        default=None, description="average predicted customer satisfaction (-2..2) of the runs with a prediction")
+        default=None, description="average predicted customer satisfaction (-2..2) of the runs with a prediction"
+    )
     dissatisfied_share: float | None = Field(
-        default=None, description="share of the runs with a prediction whose customer is predicted dissatisfied "
-        "(probability >= 0.5)")
+        default=None,
+        description="share of the runs with a prediction whose customer is predicted dissatisfied (probability >= 0.5)",
+    )
     satisfaction_n: int = Field(default=0, description="runs with a satisfaction prediction")
     daily: list[DayOut]
 
@@ -473,18 +474,41 @@ class TeamSummary(KpiOut):
                     "team_id": "T-after-sales",
                     "rank_min_interactions": 10,
                     "agents": [
-                        {"agent_id": "A1024", "interactions": 96, "average_score": 63.2, "pass_rate": 0.6875,
-                         "flags": {"red": 30, "yellow": 31, "green": 35}, "average_satisfaction": -0.41,
-                         "dissatisfied_share": 0.2604, "satisfaction_n": 96, "critical": 0, "reviewed": 14,
-                         "automatic": {"average_score": 61.9, "pass_rate": 0.6667,
-                                       "flags": {"red": 32, "yellow": 30, "green": 34}}, "rank": 12,
-                         "warning": {"level": "red", "kind": "consecutive_low", "below": 60, "reason": "3 consecutive working days with a daily average "
-                                     "below 60", "days": ["2026-11-18", "2026-11-19", "2026-11-20"]}},
+                        {
+                            "agent_id": "A1024",
+                            "interactions": 96,
+                            "average_score": 63.2,
+                            "pass_rate": 0.6875,
+                            "flags": {"red": 30, "yellow": 31, "green": 35},
+                            "average_satisfaction": -0.41,
+                            "dissatisfied_share": 0.2604,
+                            "satisfaction_n": 96,
+                            "critical": 0,
+                            "reviewed": 14,
+                            "automatic": {
+                                "average_score": 61.9,
+                                "pass_rate": 0.6667,
+                                "flags": {"red": 32, "yellow": 30, "green": 34},
+                            },
+                            "rank": 12,
+                            "warning": {
+                                "level": "red",
+                                "kind": "consecutive_low",
+                                "below": 60,
+                                "reason": "3 consecutive working days with a daily average below 60",
+                                "days": ["2026-11-18", "2026-11-19", "2026-11-20"],
+                            },
+                        },
                     ],
                     "warnings": [
-                        {"agent_id": "A1024", "level": "red", "kind": "consecutive_low", "below": 60,
-                         "reason": "3 consecutive working days with a daily average below 60",
-                         "days": ["2026-11-18", "2026-11-19", "2026-11-20"]},
+                        {
+                            "agent_id": "A1024",
+                            "level": "red",
+                            "kind": "consecutive_low",
+                            "below": 60,
+                            "reason": "3 consecutive working days with a daily average below 60",
+                            "days": ["2026-11-18", "2026-11-19", "2026-11-20"],
+                        },
                     ],
                 }  # fmt: skip
             ]
@@ -556,7 +580,12 @@ AlertEvent = Literal["critical_hit", "red_result"]
 # U+0085 and Rust's (pydantic) U+FEFF, so both are named and every reader accepts the same URLs.
 WebhookUrl = Annotated[
     str,
-    Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s\x85\ufeff/?#]+[^\s\x85\ufeff]*$", examples=["https://ops.example.com/hooks"]),
+    Field(
+        min_length=8,
+        max_length=2000,
+        pattern=r"^https?://[^\s\x85\ufeff/?#]+[^\s\x85\ufeff]*$",
+        examples=["https://ops.example.com/hooks"],
+    ),
 ]
 
 
@@ -614,9 +643,7 @@ Rate = Annotated[float, Field(ge=0, le=1), BeforeValidator(json_number)]
 
 class AssignIn(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"interaction_ids": ["c-20261122-0001", "c-20261122-0002"], "assignee": "qa.li"}]
-        }
+        json_schema_extra={"examples": [{"interaction_ids": ["c-20261122-0001", "c-20261122-0002"], "assignee": "qa.li"}]}
     )
 
     interaction_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1, max_length=500)
@@ -846,9 +873,7 @@ class RescoreIn(BaseModel):
     scorecards: dict[Literal["call", "chat"], DbId] = Field(
         default_factory=dict, description="channel -> uploaded scorecard version; others built-in"
     )
-    dry_run: Annotated[bool, Strict()] = Field(
-        default=False, description="report the difference without storing new runs"
-    )
+    dry_run: Annotated[bool, Strict()] = Field(default=False, description="report the difference without storing new runs")
 
 
 class DiffItemOut(BaseModel):
@@ -884,15 +909,38 @@ class RescoreOut(BaseModel):
                     "rule_versions": {"packs": {"forbidden": 2}, "scorecards": {}},
                     "ruleset_version": "3f9a1c0b7d2e",
                     "summary": {
-                        "interactions": 2, "score_changed": 1, "flag_changed": 1, "improved": 1, "worsened": 0,
-                        "unchanged": 1, "mean_delta": 6.0, "flag_transitions": {"yellow->green": 1},
-                        "old_flags": {"yellow": 1, "green": 1}, "new_flags": {"green": 2},
+                        "interactions": 2,
+                        "score_changed": 1,
+                        "flag_changed": 1,
+                        "improved": 1,
+                        "worsened": 0,
+                        "unchanged": 1,
+                        "mean_delta": 6.0,
+                        "flag_transitions": {"yellow->green": 1},
+                        "old_flags": {"yellow": 1, "green": 1},
+                        "new_flags": {"green": 2},
                     },
                     "items": [
-                        {"interaction_id": "chat-20261120-0007", "old_result_id": 311, "new_result_id": 902,
-                         "old_score": 76.0, "new_score": 88.0, "delta": 12.0, "old_flag": "yellow", "new_flag": "green"},
-                        {"interaction_id": "chat-20261120-0008", "old_result_id": 312, "new_result_id": 903,
-                         "old_score": 95.5, "new_score": 95.5, "delta": 0.0, "old_flag": "green", "new_flag": "green"},
+                        {
+                            "interaction_id": "chat-20261120-0007",
+                            "old_result_id": 311,
+                            "new_result_id": 902,
+                            "old_score": 76.0,
+                            "new_score": 88.0,
+                            "delta": 12.0,
+                            "old_flag": "yellow",
+                            "new_flag": "green",
+                        },
+                        {
+                            "interaction_id": "chat-20261120-0008",
+                            "old_result_id": 312,
+                            "new_result_id": 903,
+                            "old_score": 95.5,
+                            "new_score": 95.5,
+                            "delta": 0.0,
+                            "old_flag": "green",
+                            "new_flag": "green",
+                        },
                     ],
                 }  # fmt: skip
             ]

@@ -91,10 +91,7 @@ class Scorer:
             results = list(self.inspector.inspect_many(prepared))
         except Exception:  # noqa: BLE001 - an error that ended the stream: one by one, so that it fails alone
             results = [self._inspect_alone(p) for p in prepared]
-        return [
-            (p, r, None) if isinstance(r, Result) else (None, None, r)
-            for p, r in zip(prepared, results, strict=True)
-        ]
+        return [(p, r, None) if isinstance(r, Result) else (None, None, r) for p, r in zip(prepared, results, strict=True)]
 
     def _inspect_alone(self, item: Interaction | Exception) -> Result | Exception:
         if not isinstance(item, Interaction):

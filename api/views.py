@@ -160,9 +160,7 @@ def flag_reasons(res: ResultRow) -> list[s.FlagReason]:
     return ranked[:3]
 
 
-def interaction_out(
-    session: Session, row: InteractionRow, *, appeal_window_days: int, step_rules: StepRules
-) -> s.InteractionOut:
+def interaction_out(session: Session, row: InteractionRow, *, appeal_window_days: int, step_rules: StepRules) -> s.InteractionOut:
     history = repo.result_history(session, row.id)
     current = next(r for r in history if r.is_current)
     decisions, _ = review_state(session, current.id)
@@ -177,9 +175,7 @@ def interaction_out(
         received_at=row.received_at,
         metadata=dict(row.meta),
         turns=[
-            s.TurnOut(
-                index=t.idx, role=t.role, text=t.text, start=t.start_s, end=t.end_s, asr_confidence=t.asr_confidence
-            )
+            s.TurnOut(index=t.idx, role=t.role, text=t.text, start=t.start_s, end=t.end_s, asr_confidence=t.asr_confidence)
             for t in row.turns
         ],
         result=result_out(current, {hid: d.decision for hid, d in decisions.items()}),
@@ -214,9 +210,7 @@ def page_out(
     return s.Page[s.InteractionItem](total=total, limit=limit, offset=offset, items=_items(session, rows, step_rules))
 
 
-def _items(
-    session: Session, rows: list[tuple[InteractionRow, ResultRow]], step_rules: StepRules
-) -> list[s.InteractionItem]:
+def _items(session: Session, rows: list[tuple[InteractionRow, ResultRow]], step_rules: StepRules) -> list[s.InteractionItem]:
     finals = repo.latest_reviews(session, [res.id for _, res in rows])
     appeals = latest_appeals(session, [res.id for _, res in rows])
     items = []
@@ -240,9 +234,7 @@ def _items(
                 appeal_status=appeal.status if appeal else None,
                 findings=sum(h.severity != "info" for h in res.hits),
                 top_rules=flag_reasons(res),
-                low_dimensions={
-                    d.dimension: d.score for d in sorted(res.dimensions, key=lambda d: d.score) if d.score < 100
-                },
+                low_dimensions={d.dimension: d.score for d in sorted(res.dimensions, key=lambda d: d.score) if d.score < 100},
                 missing_steps=missing_out(res, row.channel, step_rules),
                 reviewed_by=review.reviewer if review else None,
                 reviewed_at=review.created_at if review else None,

@@ -37,8 +37,12 @@ def _inspector():
 
 @click.group()
 @click.version_option(package_name="qa-engine")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="data folder: the SQLite database and uploaded calls (default: QA_DATA_DIR, else ~/.local/share/qa-engine)")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="data folder: the SQLite database and uploaded calls (default: QA_DATA_DIR, else ~/.local/share/qa-engine)",
+)
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None) -> None:
     """Quality inspection of Chinese customer-service calls and chats."""
@@ -65,12 +69,23 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
 @main.command()
 @click.argument("input_path", metavar="INPUT")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="write JSON Lines here instead of stdout")
-@click.option("--summary/--no-summary", default=False, help="print a readable summary table (to stderr when results go to stdout)")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="score in this many processes (results keep the input's order); for large files on several cores")
-@click.option("--trace", is_flag=True, help="print, per turn, each rule's decisions: scope, unless, negation, word "
-              "boundaries, model probability or similarity against the threshold, hits dropped as contained, the "
-              "hits (to stderr when results go to stdout)")
+@click.option(
+    "--summary/--no-summary", default=False, help="print a readable summary table (to stderr when results go to stdout)"
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="score in this many processes (results keep the input's order); for large files on several cores",
+)
+@click.option(
+    "--trace",
+    is_flag=True,
+    help="print, per turn, each rule's decisions: scope, unless, negation, word "
+    "boundaries, model probability or similarity against the threshold, hits dropped as contained, the "
+    "hits (to stderr when results go to stdout)",
+)
 def score(input_path: str, output: str | None, summary: bool, workers: int, trace: bool) -> None:
     """Score interactions from INPUT (.json, .jsonl or - for stdin); write results as JSON Lines."""
     try:
@@ -152,7 +167,9 @@ def _score_in_processes(stream, input_path: str, base_dir: Path, output: str | N
     results: list[Result] = []
     failed = 0
     try:
-        for ok, text in score_in_processes(read_interactions(stream, name=input_path, settings=settings), settings, workers, base_dir):
+        for ok, text in score_in_processes(
+            read_interactions(stream, name=input_path, settings=settings), settings, workers, base_dir
+        ):
             if not ok:
                 failed += 1
                 click.echo(f"qa-engine: {input_path}: {text}", err=True)
@@ -171,11 +188,24 @@ def _score_in_processes(stream, input_path: str, base_dir: Path, output: str | N
 
 @main.command()
 @click.argument("audio", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="write one <name>.json interaction per recording here (default: JSON Lines to stdout)")
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="write one <name>.json interaction per recording here (default: JSON Lines to stdout)",
+)
 @click.option("--agent-id", default=None, help="agent_id to put on the interactions")
-@click.option("--channels", type=click.Choice(["agent-customer", "customer-agent"]), default=None, help="stereo channel order, left-right (default from settings: agent-customer)")
+@click.option(
+    "--channels",
+    type=click.Choice(["agent-customer", "customer-agent"]),
+    default=None,
+    help="stereo channel order, left-right (default from settings: agent-customer)",
+)
 @click.option("--no-redact", is_flag=True, help="keep phone numbers, ID and card numbers, e-mail and addresses in the text")
-def transcribe(audio: tuple[Path, ...], output_dir: Path | None, agent_id: str | None, channels: str | None, no_redact: bool) -> None:
+def transcribe(
+    audio: tuple[Path, ...], output_dir: Path | None, agent_id: str | None, channels: str | None, no_redact: bool
+) -> None:
     """Transcribe call recordings (wav, mp3, m4a, ogg/opus; stereo or mono) into interactions.
 
     Progress goes to stderr, one line per recording. Exit code 1 when a recording could not be read,
@@ -184,8 +214,8 @@ def transcribe(audio: tuple[Path, ...], output_dir: Path | None, agent_id: str |
     import time
 
     from qa_engine.asr.audio import AudioError
-    from qa_engine.asr.model import ModelError
     from qa_engine.asr.backend import BackendError, make_transcriber
+    from qa_engine.asr.model import ModelError
     from qa_engine.config import get_settings
     from qa_engine.redact import redact_interaction
 
@@ -237,7 +267,11 @@ def transcribe(audio: tuple[Path, ...], output_dir: Path | None, agent_id: str |
 
 @main.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None, help="also write the results here")
-@click.option("--load", is_flag=True, help="store them in the database instead (what `qa-engine batch FILE` does), for a first look at the review UI")
+@click.option(
+    "--load",
+    is_flag=True,
+    help="store them in the database instead (what `qa-engine batch FILE` does), for a first look at the review UI",
+)
 @click.pass_context
 def demo(ctx: click.Context, output: str | None, load: bool) -> None:
     """Score the bundled example interactions and print a readable summary (--load: store them)."""
@@ -259,7 +293,9 @@ def demo(ctx: click.Context, output: str | None, load: bool) -> None:
 
 
 @main.command()
-@click.argument("model", required=False, type=click.Choice(["Interaction", "Turn", "Hit", "DimensionScore", "SatisfactionResult", "Result"]))
+@click.argument(
+    "model", required=False, type=click.Choice(["Interaction", "Turn", "Hit", "DimensionScore", "SatisfactionResult", "Result"])
+)
 def schema(model: str | None) -> None:
     """Print the JSON Schema of the contract models (all, or one MODEL)."""
     schemas = json_schemas()
@@ -272,9 +308,14 @@ def eval_group() -> None:
 
 
 @eval_group.command(name="rules")
-@click.option("--split", type=click.Choice(["dev", "tuning", "tune", "test", "all"]), default="test", show_default=True,
-              help="test: the held-out split (score once per change); dev, tuning (the retired first test "
-                   "split) and tune (dev + tuning) are for tuning; see datasets/labelled/GUIDELINE.md")
+@click.option(
+    "--split",
+    type=click.Choice(["dev", "tuning", "tune", "test", "all"]),
+    default="test",
+    show_default=True,
+    help="test: the held-out split (score once per change); dev, tuning (the retired first test "
+    "split) and tune (dev + tuning) are for tuning; see datasets/labelled/GUIDELINE.md",
+)
 @click.option("--errors", is_flag=True, help="list the misclassified turns")
 @click.option("--json", "as_json", is_flag=True, help="print the metrics as JSON")
 def eval_rules(split: str, errors: bool, as_json: bool) -> None:
@@ -289,11 +330,20 @@ def eval_rules(split: str, errors: bool, as_json: bool) -> None:
 
 
 @eval_group.command(name="false-alarms")
-@click.option("--split", type=click.Choice(["train", "test", "all"]), default="test", show_default=True,
-              help="of the false-alarm set (datasets/labelled/FALSE_ALARMS.md): train may be mined and tuned on; "
-                   "test is scored once per change")
-@click.option("--labelled-split", type=click.Choice(["dev", "tuning", "tune", "test", "all", "none"]), default=None,
-              help="the labelled set's split for forbidden precision / recall (default: tune with --split train, else test)")
+@click.option(
+    "--split",
+    type=click.Choice(["train", "test", "all"]),
+    default="test",
+    show_default=True,
+    help="of the false-alarm set (datasets/labelled/FALSE_ALARMS.md): train may be mined and tuned on; "
+    "test is scored once per change",
+)
+@click.option(
+    "--labelled-split",
+    type=click.Choice(["dev", "tuning", "tune", "test", "all", "none"]),
+    default=None,
+    help="the labelled set's split for forbidden precision / recall (default: tune with --split train, else test)",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the figures (and the new hits) as JSON")
 def eval_false_alarms(split: str, labelled_split: str | None, as_json: bool) -> None:
     """Forbidden-phrase false alarms per 1,000 real JD agent turns, beside the baseline engine, and forbidden recall."""
@@ -313,12 +363,21 @@ def eval_false_alarms(split: str, labelled_split: str | None, as_json: bool) -> 
 
 
 @eval_group.command(name="empathy")
-@click.option("--split", type=click.Choice(["dev", "test", "both"]), default="both", show_default=True,
-              help="of the empathy set (datasets/labelled/EMPATHY_JD.md): dev may be read and tuned on; test is "
-                   "scored once per change")
-@click.option("--before", "before_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
-              help="a checkout of an earlier version (its lexicons/ and models/) to measure beside this one; default: "
-                   "the recorded figures of the engine before issue 14 point 3")
+@click.option(
+    "--split",
+    type=click.Choice(["dev", "test", "both"]),
+    default="both",
+    show_default=True,
+    help="of the empathy set (datasets/labelled/EMPATHY_JD.md): dev may be read and tuned on; test is scored once per change",
+)
+@click.option(
+    "--before",
+    "before_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="a checkout of an earlier version (its lexicons/ and models/) to measure beside this one; default: "
+    "the recorded figures of the engine before issue 14 point 3",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
 def eval_empathy(split: str, before_dir: Path | None, as_json: bool) -> None:
     """Empathy precision / recall / F1 on real JD agent turns (lexicon baseline, before, after) and empathy hits on 服务禁语 turns."""
@@ -332,9 +391,16 @@ def eval_empathy(split: str, before_dir: Path | None, as_json: bool) -> None:
         inspector = Inspector(settings)
         before = None
         if before_dir is not None:
-            before = Inspector(settings.model_copy(update={"lexicons_dir": before_dir / "lexicons",
-                                                           "models_dir": before_dir / "models", "scorecards_dir": None,
-                                                           "embedder_dir": None}))
+            before = Inspector(
+                settings.model_copy(
+                    update={
+                        "lexicons_dir": before_dir / "lexicons",
+                        "models_dir": before_dir / "models",
+                        "scorecards_dir": None,
+                        "embedder_dir": None,
+                    }
+                )
+            )
     except (RulePackError, LexiconError, EmotionModelMissing) as exc:
         _fail(f"cannot load rules: {exc}")
     try:
@@ -345,8 +411,13 @@ def eval_empathy(split: str, before_dir: Path | None, as_json: bool) -> None:
 
 
 @eval_group.command(name="script")
-@click.option("--split", type=click.Choice(["dev", "test", "all"]), default="test", show_default=True,
-              help="test: held out (score once per change); dev: for tuning; see datasets/labelled/SCRIPT_STEPS.md")
+@click.option(
+    "--split",
+    type=click.Choice(["dev", "test", "all"]),
+    default="test",
+    show_default=True,
+    help="test: held out (score once per change); dev: for tuning; see datasets/labelled/SCRIPT_STEPS.md",
+)
 @click.option("--errors", is_flag=True, help="list the sessions and steps detected wrongly (ids only)")
 @click.option("--json", "as_json", is_flag=True, help="print the metrics as JSON")
 def eval_script(split: str, errors: bool, as_json: bool) -> None:
@@ -361,12 +432,17 @@ def eval_script(split: str, errors: bool, as_json: bool) -> None:
 
 
 @eval_group.command(name="asr")
-@click.option("--calls-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="folder of NAME.json ground truth with NAME.stereo.wav / NAME.mono.wav (default: ../shared/audio/calls)")
+@click.option(
+    "--calls-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="folder of NAME.json ground truth with NAME.stereo.wav / NAME.mono.wav (default: ../shared/audio/calls)",
+)
 @click.option("--json", "as_json", is_flag=True)
 def eval_asr(calls_dir: Path | None, as_json: bool) -> None:
     """CER, mono role accuracy, silences and interruptions on recordings with ground truth."""
-    from qa_engine.asr.evaluate import evaluate_calls, format_asr_report
     from qa_engine.asr.backend import make_transcriber
+    from qa_engine.asr.evaluate import evaluate_calls, format_asr_report
     from qa_engine.config import get_settings
 
     settings = get_settings()
@@ -378,15 +454,33 @@ def eval_asr(calls_dir: Path | None, as_json: bool) -> None:
 
 
 @eval_group.command(name="emotion")
-@click.option("--set", "dataset", type=click.Choice(["public", "customer"]), default="public", show_default=True,
-              help="public: the held-out split of qa_datasets.emotion (Weibo, reviews, chat logs); customer: the "
-                   "hand-labelled JD customer turns (datasets/labelled/CUSTOMER_EMOTION.md)")
-@click.option("--split", type=click.Choice(["dev", "test"]), default=None,
-              help="default: test for --set public, dev for --set customer (its test split is scored once per change)")
-@click.option("--models", default=None,
-              help="comma-separated emotion scorers to compare [default: lexicon,lstm,transformer; "
-                   "--set customer: lexicon,keywords,lstm,transformer]")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="score a seeded random subset of this many records (quick check; public set)")
+@click.option(
+    "--set",
+    "dataset",
+    type=click.Choice(["public", "customer"]),
+    default="public",
+    show_default=True,
+    help="public: the held-out split of qa_datasets.emotion (Weibo, reviews, chat logs); customer: the "
+    "hand-labelled JD customer turns (datasets/labelled/CUSTOMER_EMOTION.md)",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["dev", "test"]),
+    default=None,
+    help="default: test for --set public, dev for --set customer (its test split is scored once per change)",
+)
+@click.option(
+    "--models",
+    default=None,
+    help="comma-separated emotion scorers to compare [default: lexicon,lstm,transformer; "
+    "--set customer: lexicon,keywords,lstm,transformer]",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="score a seeded random subset of this many records (quick check; public set)",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the metrics as JSON")
 def eval_emotion(dataset: str, split: str | None, models: str | None, limit: int | None, as_json: bool) -> None:
     """Emotion scorers side by side: accuracy and macro-F1 (5 classes and polarity) on the public set;
@@ -402,7 +496,10 @@ def eval_emotion(dataset: str, split: str | None, models: str | None, limit: int
     names = [n.strip() for n in models.split(",") if n.strip()]
     unknown = [n for n in names if n not in available]
     if not names or unknown:
-        _fail(f"--models: unknown emotion scorer(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(available)}", code=2)
+        _fail(
+            f"--models: unknown emotion scorer(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(available)}",
+            code=2,
+        )
     try:
         report = compare_customer(names, get_settings(), split) if customer else compare(names, get_settings(), split, limit)
     except (FileNotFoundError, ImportError, ValueError) as exc:  # shared datasets or snownlp (train extra) absent

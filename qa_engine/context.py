@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -157,9 +157,7 @@ class InspectionContext:
 
     @classmethod
     def build(cls, interaction: Interaction, index: PhraseIndex, segmenter: Segmenter) -> InspectionContext:
-        views = [
-            TurnView(i, t, normalize(t.text), index, segmenter) for i, t in enumerate(interaction.turns)
-        ]
+        views = [TurnView(i, t, normalize(t.text), index, segmenter) for i, t in enumerate(interaction.turns)]
         return cls(interaction=interaction, turns=views)
 
     @property

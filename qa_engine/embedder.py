@@ -18,9 +18,15 @@ PREFIX = "query: "  # e5 was trained with it; symmetric tasks (paraphrase, clust
 
 
 class SentenceEmbedder:
-    def __init__(self, model_dir: Path, threads: int = 2, max_length: int = 128,
-                 cache_size: int = 10_000, model_file: str = "model.onnx",
-                 tokenizer_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        threads: int = 2,
+        max_length: int = 128,
+        cache_size: int = 10_000,
+        model_file: str = "model.onnx",
+        tokenizer_file: Path | None = None,
+    ) -> None:
         model_dir = Path(model_dir)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads  # shared CPU: never grab every core
@@ -43,6 +49,7 @@ class SentenceEmbedder:
 
     def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """(len(texts), dim) float32, rows L2-normalised; repeated texts come from the LRU cache."""
+
         def compute(todo: list[str]) -> list[np.ndarray]:
             rows = list(self.encode(todo, batch_size))
             for vec in rows:
@@ -57,13 +64,14 @@ class SentenceEmbedder:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
+            rows = order[start : start + batch_size]
             encs = self._tokenizer.encode_batch([PREFIX + texts[i] for i in rows])
-            feed = {"input_ids": np.array([e.ids for e in encs], dtype=np.int64),
-                    "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64)}
+            feed = {
+                "input_ids": np.array([e.ids for e in encs], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64),
+            }
             out[rows] = self._session.run(None, feed)[0]
         return out
 
     def cache_clear(self) -> None:
         self._cache.clear()
-

@@ -158,6 +158,4 @@ def trajectory(emotions: Sequence[TurnEmotion], source: str, window: int = 2) ->
         end = customer[-1].polarity
         if start == "negative" and len(customer) > 1:
             deescalated = end != "negative"
-    return EmotionResult(
-        source=source, turns=list(emotions), customer_start=start, customer_end=end, deescalated=deescalated
-    )
+    return EmotionResult(source=source, turns=list(emotions), customer_start=start, customer_end=end, deescalated=deescalated)

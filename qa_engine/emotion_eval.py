@@ -60,8 +60,10 @@ def scorer_predict(scorer: EmotionScorer) -> Predict:
         # has none), as in an interaction: a scorer that reads context finds it where the engine has it.
         views = []
         for i, (t, c) in enumerate(zip(texts, contexts, strict=True)):
-            views += [SimpleNamespace(text=normalize(c).text if c else "", index=2 * i, role="agent"),
-                      SimpleNamespace(text=normalize(t).text, index=2 * i + 1, role="customer")]
+            views += [
+                SimpleNamespace(text=normalize(c).text if c else "", index=2 * i, role="agent"),
+                SimpleNamespace(text=normalize(t).text, index=2 * i + 1, role="customer"),
+            ]
         return [(e.label, e.polarity) for e in scorer.score(views)[1::2]]  # type: ignore[arg-type]
 
     return predict
@@ -127,8 +129,9 @@ def compare(names: Sequence[str], settings, split: str = "test", limit: int | No
     """{"split", "n", "models": {name: metrics, or {"status": "not built", "detail": ...}}}."""
     records = load_split(split, limit)
     service = jddc_held_out_turns(limit)
-    models = _each_model(names, settings, lambda predict: {**evaluate(predict, records, split),
-                                                           "jddc_held_out": service_rates(predict, service)})
+    models = _each_model(
+        names, settings, lambda predict: {**evaluate(predict, records, split), "jddc_held_out": service_rates(predict, service)}
+    )
     return {"split": split, "n": len(records), "models": models}
 
 
@@ -150,19 +153,27 @@ def _each_model(names: Sequence[str], settings, measure: Callable[[Predict], dic
 def format_comparison(report: dict[str, Any]) -> str:
     """Side-by-side table: one row per metric, one column per model."""
     names = list(report["models"])
-    rows = [("5-class accuracy", "emotion", "accuracy"), ("5-class macro-F1", "emotion", "macro_f1"),
-            ("polarity accuracy", "polarity", "accuracy"), ("polarity macro-F1", "polarity", "macro_f1")]
+    rows = [
+        ("5-class accuracy", "emotion", "accuracy"),
+        ("5-class macro-F1", "emotion", "macro_f1"),
+        ("polarity accuracy", "polarity", "accuracy"),
+        ("polarity macro-F1", "polarity", "macro_f1"),
+    ]
     built = [m for m in report["models"].values() if "emotion" in m]
     n5 = built[0]["emotion"]["n"] if built else 0
-    lines = [f"split {report['split']}: {report['n']} records, {n5} with a 5-class label",
-             f"{'metric':<20}" + "".join(f"{n:>14}" for n in names)]
+    lines = [
+        f"split {report['split']}: {report['n']} records, {n5} with a 5-class label",
+        f"{'metric':<20}" + "".join(f"{n:>14}" for n in names),
+    ]
     for title, task, key in rows:
         cells = [f"{m[task][key]:.4f}" if task in m else m.get("status", "-") for m in report["models"].values()]
         lines.append(f"{title:<20}" + "".join(f"{c:>14}" for c in cells))
     lines.append("unlabelled JDDC chat turns (held-out sessions) read as negative; lower is better for agents:")
     for role in ("agent", "customer"):
-        cells = [f"{m['jddc_held_out'][f'{role}_negative_rate']:.4f}" if "jddc_held_out" in m else m.get("status", "-")
-                 for m in report["models"].values()]
+        cells = [
+            f"{m['jddc_held_out'][f'{role}_negative_rate']:.4f}" if "jddc_held_out" in m else m.get("status", "-")
+            for m in report["models"].values()
+        ]
         lines.append(f"{role + ' negative':<20}" + "".join(f"{c:>14}" for c in cells))
     for name, m in report["models"].items():
         lines.append(f"{name}: {m.get('source') or m.get('detail')}")
@@ -190,16 +201,69 @@ OBVIOUS: tuple[tuple[str, str], ...] = (
 # negative cue (emotion = the cue's group), else positive when it contains a thanks / praise cue, else
 # neutral. It knows no context and no negation: a fair "what a word list does" reference.
 KEYWORDS_NEGATIVE: dict[str, tuple[str, ...]] = {
-    "angry": ("怎么还没", "怎么还不", "为什么还没", "怎么回事", "怎么又", "又取消", "说好的", "凭什么",
-              "怎么搞的", "才能到", "到底", "究竟", "投诉", "差评", "12315", "骗", "上次也是", "都说了",
-              "看清楚", "太差", "质量差", "太慢", "这么慢", "这么久", "好久", "呵呵", "无语", "垃圾",
-              "什么破", "过分", "效率可真", "一点用都没有", "完全不一样", "又坏了", "竟然", "以前从来",
-              "人呢", "有人吗", "还在不在", "还要等多久", "？？", "??"),
+    "angry": (
+        "怎么还没",
+        "怎么还不",
+        "为什么还没",
+        "怎么回事",
+        "怎么又",
+        "又取消",
+        "说好的",
+        "凭什么",
+        "怎么搞的",
+        "才能到",
+        "到底",
+        "究竟",
+        "投诉",
+        "差评",
+        "12315",
+        "骗",
+        "上次也是",
+        "都说了",
+        "看清楚",
+        "太差",
+        "质量差",
+        "太慢",
+        "这么慢",
+        "这么久",
+        "好久",
+        "呵呵",
+        "无语",
+        "垃圾",
+        "什么破",
+        "过分",
+        "效率可真",
+        "一点用都没有",
+        "完全不一样",
+        "又坏了",
+        "竟然",
+        "以前从来",
+        "人呢",
+        "有人吗",
+        "还在不在",
+        "还要等多久",
+        "？？",
+        "??",
+    ),
     "anxious": ("急用", "着急", "急死", "快点", "等不了", "会不会丢", "退不回来", "担心", "赶紧"),
     "sad": ("失望", "唉", "倒霉", "没办法", "白等", "那算了", "不要了", "不买了", "真麻烦"),
 }
-KEYWORDS_POSITIVE: tuple[str, ...] = ("谢谢", "多谢", "感谢", "辛苦", "麻烦你了", "麻烦您了", "好评", "点赞",
-                                      "服务真好", "态度很好", "太好了", "那就好", "放心了", "哈哈")
+KEYWORDS_POSITIVE: tuple[str, ...] = (
+    "谢谢",
+    "多谢",
+    "感谢",
+    "辛苦",
+    "麻烦你了",
+    "麻烦您了",
+    "好评",
+    "点赞",
+    "服务真好",
+    "态度很好",
+    "太好了",
+    "那就好",
+    "放心了",
+    "哈哈",
+)
 
 
 class KeywordEmotionScorer(EmotionScorer):
@@ -241,9 +305,18 @@ def load_customer(split: str = "dev") -> list[dict]:
     """Records of the customer-emotion yardstick (text, label = 5-class emotion or None, polarity, source)."""
     from qa_datasets.customer_emotion import load_customer_emotion, select
 
-    return [{"text": r["text"], "label": r["label"], "polarity": r["polarity"], "source": r["source"],
-             "id": r["id"], "cue_group": r["cue_group"], "prev_text": r["prev_text"]}
-            for r in select(load_customer_emotion(), split)]
+    return [
+        {
+            "text": r["text"],
+            "label": r["label"],
+            "polarity": r["polarity"],
+            "source": r["source"],
+            "id": r["id"],
+            "cue_group": r["cue_group"],
+            "prev_text": r["prev_text"],
+        }
+        for r in select(load_customer_emotion(), split)
+    ]
 
 
 def evaluate_customer(predict: Predict, records: Sequence[dict], split: str = "dev") -> dict[str, Any]:
@@ -259,12 +332,19 @@ def evaluate_customer(predict: Predict, records: Sequence[dict], split: str = "d
         by_source[source] = {"n": len(idx), "negative_f1": s["per_class"].get("negative", {}).get("f1", 0.0)}
     # one at a time: an int8 transformer's dynamic quantisation depends on what else is in the batch
     obvious = [predict([t])[0] for t, _ in OBVIOUS]
-    checks = [{"text": t, "expected": want, "polarity": p[1], "label": p[0],
-               "ok": (p[1] == "negative") == (want == "negative")} for (t, want), p in zip(OBVIOUS, obvious)]
+    checks = [
+        {"text": t, "expected": want, "polarity": p[1], "label": p[0], "ok": (p[1] == "negative") == (want == "negative")}
+        for (t, want), p in zip(OBVIOUS, obvious)
+    ]
     neg = base["polarity"]["per_class"].get("negative", {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0})
-    return {"split": split, "negative": neg, **{k: base[k] for k in ("polarity", "emotion")},
-            "negative_f1_by_source": by_source, "obvious": checks,
-            "obvious_ok": sum(c["ok"] for c in checks)}
+    return {
+        "split": split,
+        "negative": neg,
+        **{k: base[k] for k in ("polarity", "emotion")},
+        "negative_f1_by_source": by_source,
+        "obvious": checks,
+        "obvious_ok": sum(c["ok"] for c in checks),
+    }
 
 
 def compare_customer(names: Sequence[str], settings, split: str = "dev") -> dict[str, Any]:
@@ -279,14 +359,18 @@ def format_customer(report: dict[str, Any]) -> str:
     built = [m for m in report["models"].values() if "negative" in m]
     n_neg = built[0]["negative"]["support"] if built else 0
     n5 = built[0]["emotion"]["n"] if built else 0
-    lines = [f"customer-emotion set, split {report['split']}: {report['n']} turns, {n_neg} negative, "
-             f"{n5} with an emotion", f"{'metric':<24}" + "".join(f"{n:>14}" for n in names)]
-    rows = [("negative precision", lambda m: m["negative"]["precision"]),
-            ("negative recall", lambda m: m["negative"]["recall"]),
-            ("negative F1", lambda m: m["negative"]["f1"]),
-            ("polarity accuracy", lambda m: m["polarity"]["accuracy"]),
-            ("polarity macro-F1", lambda m: m["polarity"]["macro_f1"]),
-            ("5-emotion macro-F1", lambda m: m["emotion"]["macro_f1"])]
+    lines = [
+        f"customer-emotion set, split {report['split']}: {report['n']} turns, {n_neg} negative, {n5} with an emotion",
+        f"{'metric':<24}" + "".join(f"{n:>14}" for n in names),
+    ]
+    rows = [
+        ("negative precision", lambda m: m["negative"]["precision"]),
+        ("negative recall", lambda m: m["negative"]["recall"]),
+        ("negative F1", lambda m: m["negative"]["f1"]),
+        ("polarity accuracy", lambda m: m["polarity"]["accuracy"]),
+        ("polarity macro-F1", lambda m: m["polarity"]["macro_f1"]),
+        ("5-emotion macro-F1", lambda m: m["emotion"]["macro_f1"]),
+    ]
     sources = sorted(built[0]["negative_f1_by_source"]) if built else []
     rows += [(f"neg F1 {s}", lambda m, s=s: m["negative_f1_by_source"][s]["negative_f1"]) for s in sources]
     for title, get in rows:
@@ -295,10 +379,12 @@ def format_customer(report: dict[str, Any]) -> str:
     cells = [f"{m['obvious_ok']}/{len(m['obvious'])}" if "obvious" in m else "-" for m in report["models"].values()]
     lines.append(f"{'obvious sentences ok':<24}" + "".join(f"{c:>14}" for c in cells))
     for i, (text, want) in enumerate(OBVIOUS):
-        cells = [m["obvious"][i]["polarity"][:3] + (" ok" if m["obvious"][i]["ok"] else " X") if "obvious" in m else "-"
-                 for m in report["models"].values()]
+        cells = [
+            m["obvious"][i]["polarity"][:3] + (" ok" if m["obvious"][i]["ok"] else " X") if "obvious" in m else "-"
+            for m in report["models"].values()
+        ]
         title = f"  {text} ({want})"
-        wide = sum(1 for ch in title if ord(ch) > 0x2e80)  # CJK characters take two columns
+        wide = sum(1 for ch in title if ord(ch) > 0x2E80)  # CJK characters take two columns
         lines.append(title + " " * max(1, 24 - len(title) - wide) + "".join(f"{c:>14}" for c in cells))
     for name, m in report["models"].items():
         lines.append(f"{name}: {m.get('source') or m.get('detail')}")

@@ -80,8 +80,15 @@ class VocabPreprocessor:
     PAD, UNK = 0, 1
     START = "^"
 
-    def __init__(self, tokens: Sequence[str], unit: str = "char", max_len: int = 128, keep: str = "ends",
-                 bigrams: Sequence[str] = (), context_chars: int = 0) -> None:
+    def __init__(
+        self,
+        tokens: Sequence[str],
+        unit: str = "char",
+        max_len: int = 128,
+        keep: str = "ends",
+        bigrams: Sequence[str] = (),
+        context_chars: int = 0,
+    ) -> None:
         if unit not in ("char", "word") or keep not in ("head", "ends"):
             raise ValueError(f"unit must be 'char' or 'word' and keep 'head' or 'ends', not {unit!r}, {keep!r}")
         self.tokens, self.bigrams = list(tokens), list(bigrams)
@@ -94,9 +101,14 @@ class VocabPreprocessor:
     @classmethod
     def from_dir(cls, model_dir: Path, config: dict) -> VocabPreprocessor:
         vocab = json.loads((model_dir / config.get("vocab", "vocab.json")).read_text(encoding="utf-8"))
-        return cls(vocab["tokens"], unit=vocab["unit"], max_len=int(vocab["max_len"]),
-                   keep=vocab.get("keep", "head"), bigrams=vocab.get("bigrams", ()),
-                   context_chars=int(vocab.get("context_chars", 0)))
+        return cls(
+            vocab["tokens"],
+            unit=vocab["unit"],
+            max_len=int(vocab["max_len"]),
+            keep=vocab.get("keep", "head"),
+            bigrams=vocab.get("bigrams", ()),
+            context_chars=int(vocab.get("context_chars", 0)),
+        )
 
     @staticmethod
     def normalise(text: str) -> str:
@@ -245,13 +257,16 @@ class TokenizerPreprocessor:
 
     @classmethod
     def from_dir(cls, model_dir: Path, config: dict) -> TokenizerPreprocessor:
-        return cls(model_dir / config.get("tokenizer", "tokenizer.json"), int(config.get("max_len", 64)),
-                   config.get("prefix", "query: "))
+        return cls(
+            model_dir / config.get("tokenizer", "tokenizer.json"), int(config.get("max_len", 64)), config.get("prefix", "query: ")
+        )
 
     def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         encs = self.tokenizer.encode_batch([self.prefix + t for t in texts])
-        return {"input_ids": np.array([e.ids for e in encs], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64)}
+        return {
+            "input_ids": np.array([e.ids for e in encs], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64),
+        }
 
 
 PREPROCESSORS = {"vocab": VocabPreprocessor, "tokenizer": TokenizerPreprocessor}
@@ -262,8 +277,9 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def combine(p5: np.ndarray, p3: np.ndarray, labels: Sequence[str], polarities: Sequence[str],
-            polarity_of: dict[str, str], mix: float) -> list[Prediction]:
+def combine(
+    p5: np.ndarray, p3: np.ndarray, labels: Sequence[str], polarities: Sequence[str], polarity_of: dict[str, str], mix: float
+) -> list[Prediction]:
     """Hierarchical decision (module docstring): polarity first, then the label inside it."""
     group = np.array([polarities.index(polarity_of[lab]) for lab in labels])  # label -> polarity column
     onehot = np.eye(len(polarities))[group]  # (5, 3)
@@ -274,8 +290,10 @@ def combine(p5: np.ndarray, p3: np.ndarray, labels: Sequence[str], polarities: S
     inside = np.where(group[None, :] == pol[:, None], joint, -1.0)
     k = np.argmax(inside, axis=1)
     conf = joint[np.arange(len(k)), k]
-    return [(labels[j], polarities[q], c, dict(zip(labels, row)))
-            for j, q, c, row in zip(k.tolist(), pol.tolist(), conf.tolist(), joint.tolist())]
+    return [
+        (labels[j], polarities[q], c, dict(zip(labels, row)))
+        for j, q, c, row in zip(k.tolist(), pol.tolist(), conf.tolist(), joint.tolist())
+    ]
 
 
 RUN_OVERHEAD_STEPS = 40  # what one more onnxruntime run costs, in padded LSTM steps (bench/models.py --engine-split)
@@ -321,8 +339,14 @@ class OnnxEmotionClassifier:
 
     BATCH_SIZES = {"vocab": 128, "tokenizer": 64}  # measured defaults (bench/models.py)
 
-    def __init__(self, model_dir: Path, threads: int = 2, model_file: str = "model.onnx",
-                 batch_size: int | None = None, parallel: str | None = None) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        threads: int = 2,
+        model_file: str = "model.onnx",
+        batch_size: int | None = None,
+        parallel: str | None = None,
+    ) -> None:
         model_dir = Path(model_dir)
         self.config = json.loads((model_dir / "labels.json").read_text(encoding="utf-8"))
         self.labels: list[str] = self.config["emotion"]
@@ -378,8 +402,7 @@ class OnnxEmotionClassifier:
             cuts = plan_batches([steps[i] for i in order], batch_size)
             return [(idx, [units[i] for i in idx]) for idx in (order[a:b] for a, b in cuts)]
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        return [(idx, [texts[i] for i in idx])
-                for idx in (order[s : s + batch_size] for s in range(0, len(order), batch_size))]
+        return [(idx, [texts[i] for i in idx]) for idx in (order[s : s + batch_size] for s in range(0, len(order), batch_size))]
 
     def encode_batch(self, items: object) -> dict[str, np.ndarray]:
         """The graph inputs of one batch from _batches (also what bench/models.py feeds torch)."""
@@ -401,8 +424,9 @@ class OnnxEmotionClassifier:
         workers = min(self.threads, len(feeds)) if self.parallel == "batches" else 1
         return list(self._pool().map(self.run_feed, feeds)) if workers > 1 else [self.run_feed(f) for f in feeds]
 
-    def probabilities(self, n: int, feeds: Sequence[tuple[list[int], object]],
-                      logits: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    def probabilities(
+        self, n: int, feeds: Sequence[tuple[list[int], object]], logits: Sequence[tuple[np.ndarray, np.ndarray]]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Head probabilities (n, 5) and (n, 3) in input order, from run_feeds' logits."""
         p5 = np.zeros((n, len(self.labels)), dtype=np.float32)
         p3 = np.zeros((n, len(self.polarities)), dtype=np.float32)
@@ -470,9 +494,10 @@ class OnnxEmotionScorer(EmotionScorer):
         context, alone. Also what stage() takes, so that score() then finds them cached."""
         if not self.classifier.preprocessor.context_chars:
             return [v.text for v in turns]
-        return [with_context(v.text, turns[k - 1].text if k and v.role == "customer" else None)
-                for k, v in enumerate(turns)]
+        return [with_context(v.text, turns[k - 1].text if k and v.role == "customer" else None) for k, v in enumerate(turns)]
 
     def score(self, turns: Sequence[TurnView]) -> list[TurnEmotion]:
-        return [TurnEmotion(turn=v.index, role=v.role, label=label, polarity=polarity, confidence=conf)
-                for v, (label, polarity, conf) in zip(turns, self.labels(self.inputs(turns)))]
+        return [
+            TurnEmotion(turn=v.index, role=v.role, label=label, polarity=polarity, confidence=conf)
+            for v, (label, polarity, conf) in zip(turns, self.labels(self.inputs(turns)))
+        ]

@@ -25,7 +25,6 @@ from qa_engine.segment import Segmenter
 from qa_engine.text_cache import Staged
 from qa_engine.trace import RuleTrace
 
-
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,9 @@ def make_emotion_scorer(name: str, settings: Settings) -> EmotionScorer:
     folder, build = EMOTION_MODELS[name]
     model_dir = settings.models_dir / folder
     if not (model_dir / "model.onnx").is_file():
-        raise EmotionModelMissing(f"emotion model {name!r} not built: {model_dir / 'model.onnx'} is missing; build it with `{build}`")
+        raise EmotionModelMissing(
+            f"emotion model {name!r} not built: {model_dir / 'model.onnx'} is missing; build it with `{build}`"
+        )
     from qa_engine.emotion_onnx import OnnxEmotionScorer  # onnxruntime only when a model is selected
 
     return OnnxEmotionScorer(model_dir, threads=settings.onnx_threads)
@@ -67,8 +68,10 @@ def make_satisfaction_model(settings: Settings):
 
     model_dir = settings.models_dir / MODEL_FOLDER
     if not (model_dir / "model.onnx").is_file():
-        raise SatisfactionModelMissing(f"satisfaction model not built: {model_dir / 'model.onnx'} is missing; build it "
-                                       f"with `{BUILD}` or set QA_SATISFACTION=false")
+        raise SatisfactionModelMissing(
+            f"satisfaction model not built: {model_dir / 'model.onnx'} is missing; build it "
+            f"with `{BUILD}` or set QA_SATISFACTION=false"
+        )
     return SatisfactionModel(model_dir)
 
 
@@ -141,17 +144,27 @@ class Inspector:
         # classifier rules, whichever emotion scorer runs); its own thread, so that a long run does
         # not hold up the emotion calls of single inspections running at the same time
         staged_models = self.emotion_scorer.releases_gil or any(r.model_backed for r in self.ruleset.rules)
-        self._prefetch_worker = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
-                                 if background_threads and staged_models else None)
+        self._prefetch_worker = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") if background_threads and staged_models else None
+        )
         for worker in (self._emotion_worker, self._prefetch_worker):
             if worker is not None:  # engines are rebuilt (rule versions): no idle thread left per engine
                 weakref.finalize(self, worker.shutdown, wait=False)
         versions = self.versions
-        log.info("engine loaded: %d rules from packs %s, emotion %s", len(self.ruleset.rules),
-                 ", ".join(f"{p}@{v}" for p, v in versions["packs"].items()), self.emotion_scorer.source,
-                 extra={"ruleset": versions["ruleset"], "packs": versions["packs"], "rules": len(self.ruleset.rules),
-                        "scorecards": versions["scorecards"], "models": versions["models"],
-                        "model_digests": versions["model_digests"]})
+        log.info(
+            "engine loaded: %d rules from packs %s, emotion %s",
+            len(self.ruleset.rules),
+            ", ".join(f"{p}@{v}" for p, v in versions["packs"].items()),
+            self.emotion_scorer.source,
+            extra={
+                "ruleset": versions["ruleset"],
+                "packs": versions["packs"],
+                "rules": len(self.ruleset.rules),
+                "scorecards": versions["scorecards"],
+                "models": versions["models"],
+                "model_digests": versions["model_digests"],
+            },
+        )
 
     @property
     def runs_background_threads(self) -> bool:
@@ -163,8 +176,10 @@ class Inspector:
             "ruleset": self.ruleset.version,
             "packs": self.ruleset.packs,
             "scorecards": {c: f"{s.name}@{s.version}" for c, s in self.scorecards.items()},
-            "models": {"emotion": self.emotion_scorer.source,
-                       **({"satisfaction": self.satisfaction.source} if self.satisfaction is not None else {})},
+            "models": {
+                "emotion": self.emotion_scorer.source,
+                **({"satisfaction": self.satisfaction.source} if self.satisfaction is not None else {}),
+            },
             "model_digests": dict(self.model_digests),
         }
 
@@ -294,8 +309,13 @@ class Inspector:
                     if trace is not None:
                         for h in hits:
                             if h.turn in vetoed:
-                                trace.note(h.rule_id, h.turn, "unless", False,
-                                           f"「{h.text}」 vetoed by {', '.join(vetoing_rules(rule.spec, ctx, h.turn))} (unless)")
+                                trace.note(
+                                    h.rule_id,
+                                    h.turn,
+                                    "unless",
+                                    False,
+                                    f"「{h.text}」 vetoed by {', '.join(vetoing_rules(rule.spec, ctx, h.turn))} (unless)",
+                                )
                     hits = [h for h in hits if h.turn is None or h.turn not in vetoed]
                 ctx.hits[rule.spec.id] = hits
             else:
@@ -306,8 +326,13 @@ class Inspector:
             for rid, hs in before.items():
                 for h in hs:
                     if h not in ctx.hits[rid]:
-                        trace.note(rid, h.turn, "contained", False,
-                                   f"「{h.text}」 dropped: inside a stronger hit of group {self.rule_groups[rid]}")
+                        trace.note(
+                            rid,
+                            h.turn,
+                            "contained",
+                            False,
+                            f"「{h.text}」 dropped: inside a stronger hit of group {self.rule_groups[rid]}",
+                        )
         self._mark_low_confidence(ctx.hits)
         card = self.scorecards[interaction.channel]
         script = card.script_result(ctx.hits)
@@ -320,8 +345,7 @@ class Inspector:
         if trace is not None:
             trace.hits(hits)
         satisfaction = self._satisfaction(ctx, hits)
-        dimensions, score, flag, critical = card.score(ctx.hits, script, emotion, roles, self.rule_dimensions,
-                                                       satisfaction)
+        dimensions, score, flag, critical = card.score(ctx.hits, script, emotion, roles, self.rule_dimensions, satisfaction)
         return Result(
             interaction_id=interaction.interaction_id,
             agent_id=interaction.agent_id,
@@ -346,8 +370,9 @@ class Inspector:
         from qa_engine.satisfaction import parts_of
 
         p = self.satisfaction.predict(parts_of([v.role for v in ctx.turns], [v.text for v in ctx.turns], ctx.emotions, hits))
-        return SatisfactionResult(predicted=p.predicted, dissatisfied=p.dissatisfied, source=self.satisfaction.source,
-                                  evidence=p.evidence)
+        return SatisfactionResult(
+            predicted=p.predicted, dissatisfied=p.dissatisfied, source=self.satisfaction.source, evidence=p.evidence
+        )
 
 
 _SEVERITY_RANK = {"info": 0, "minor": 1, "major": 2, "critical": 3}

@@ -33,8 +33,10 @@ def prf(gold: Sequence[bool], pred: Sequence[bool]) -> dict[str, float]:
 def predict_turns(inspector, texts: Sequence[str]) -> list[dict[str, set[str]]]:
     """Per agent turn scored on its own (a one-turn chat): dimension -> rule ids that fired. All of
     them through inspect_many, so the models score them in large batches."""
-    items = (Interaction(interaction_id=f"eval-{n}", channel="chat", turns=[{"role": "agent", "text": text}])
-             for n, text in enumerate(texts))
+    items = (
+        Interaction(interaction_id=f"eval-{n}", channel="chat", turns=[{"role": "agent", "text": text}])
+        for n, text in enumerate(texts)
+    )
     out = []
     for result in inspector.inspect_many(items):
         if isinstance(result, Exception):
@@ -75,7 +77,15 @@ def evaluate_rules(inspector, split: str = "test") -> dict[str, Any]:
             elif gold:
                 counts[label]["fn"] += 1
             if gold != pred:
-                errors.append({"id": row["id"], "label": label, "gold": gold, "rules": sorted(fired.get(dimension, ())), "text": row["text"]})
+                errors.append(
+                    {
+                        "id": row["id"],
+                        "label": label,
+                        "gold": gold,
+                        "rules": sorted(fired.get(dimension, ())),
+                        "text": row["text"],
+                    }
+                )
         if row["forbidden"] and row.get("paraphrase"):
             paraphrase["tp" if "forbidden_words" in fired else "fn"] += 1
     return {
@@ -83,8 +93,9 @@ def evaluate_rules(inspector, split: str = "test") -> dict[str, Any]:
         "turns": len(rows),
         "sources": {s: sum(1 for r in rows if r["source"] == s) for s in sorted({r["source"] for r in rows})},
         "metrics": {label: prf_counts(**c) for label, c in counts.items()},
-        "dimension_metrics": {label: {**prf_counts(**c), "outside_guideline": sorted(OUTSIDE_GUIDELINE[label])}
-                              for label, c in whole.items()},
+        "dimension_metrics": {
+            label: {**prf_counts(**c), "outside_guideline": sorted(OUTSIDE_GUIDELINE[label])} for label, c in whole.items()
+        },
         "paraphrase_recall": round(paraphrase["tp"] / max(1, paraphrase["tp"] + paraphrase["fn"]), 4),
         "paraphrases": paraphrase["tp"] + paraphrase["fn"],
         "ruleset": inspector.ruleset.version,
@@ -107,8 +118,10 @@ def format_rule_report(report: dict[str, Any], show_errors: bool = False) -> str
     for label, m in report["metrics"].items():
         lines.append(_prf_row(label, m, 12))
     for label, m in report.get("dimension_metrics", {}).items():
-        lines.append(_prf_row(label + "*", m, 12)
-                     + f"   * every rule of the dimension, with {', '.join(m['outside_guideline'])} (not counted by the labelling guideline)")
+        lines.append(
+            _prf_row(label + "*", m, 12)
+            + f"   * every rule of the dimension, with {', '.join(m['outside_guideline'])} (not counted by the labelling guideline)"
+        )
     lines.append(f"forbidden paraphrases: recall {report['paraphrase_recall']:.3f} on {report['paraphrases']} turns")
     if show_errors:
         for e in report["errors"]:
@@ -127,8 +140,10 @@ FA_SOURCES = ("jddc_replies", "chat_dev")
 # `qa-engine eval rules`.
 FA_BASELINE = {
     "engine": "9604c93 (forbidden pack 2026.11.3, forbidden_ngram threshold 0.63)",
-    "labelled": {"test": {"precision": 0.9275, "recall": 0.9143, "f1": 0.9209, "tp": 64, "fp": 5, "fn": 6},
-                 "tune": {"precision": 0.973, "recall": 1.0, "f1": 0.9863, "tp": 72, "fp": 2, "fn": 0}},
+    "labelled": {
+        "test": {"precision": 0.9275, "recall": 0.9143, "f1": 0.9209, "tp": 64, "fp": 5, "fn": 6},
+        "tune": {"precision": 0.973, "recall": 1.0, "f1": 0.9863, "tp": 72, "fp": 2, "fn": 0},
+    },
 }
 
 
@@ -141,11 +156,19 @@ def _fa_counts(turns: list[tuple[str, dict]], hit: set, labels: dict, major: set
     false_major = sum(labels.get(k) == "false_alarm" and k in major for k in flagged)
     new = sum(k not in labels for k in flagged)
     violations = [(s, t["text_sha1"]) for s, t in turns if labels.get((s, t["text_sha1"])) == "violation"]
-    return {"turns": n, "rows": sum(t["occurrences"] for _, t in turns), "hit_turns": len(flagged),
-            "known_false": false, "new": new, "violations_found": sum(k in hit for k in violations),
-            "violations": len(violations), "per_1000": round(1000 * false / n, 2) if n else 0.0,
-            "known_false_major": false_major, "per_1000_major": round(1000 * false_major / n, 2) if n else 0.0,
-            "per_1000_if_new_false": round(1000 * (false + new) / n, 2) if n else 0.0}
+    return {
+        "turns": n,
+        "rows": sum(t["occurrences"] for _, t in turns),
+        "hit_turns": len(flagged),
+        "known_false": false,
+        "new": new,
+        "violations_found": sum(k in hit for k in violations),
+        "violations": len(violations),
+        "per_1000": round(1000 * false / n, 2) if n else 0.0,
+        "known_false_major": false_major,
+        "per_1000_major": round(1000 * false_major / n, 2) if n else 0.0,
+        "per_1000_if_new_false": round(1000 * (false + new) / n, 2) if n else 0.0,
+    }
 
 
 def evaluate_false_alarms(inspector, split: str = "all", labelled_split: str | None = None) -> dict[str, Any]:
@@ -165,14 +188,22 @@ def evaluate_false_alarms(inspector, split: str = "all", labelled_split: str | N
     rows = load_false_alarms()
     labels = {(r["source"], r["text_sha1"]): r["label"] for r in rows}
     baseline_hit = {(r["source"], r["text_sha1"]) for r in rows if "found_by" not in r}
-    turns = {s: [t for t in items if split in ("all", false_alarm_split(t["text_sha1"]))]
-             for s, items in distinct_turns().items()}
+    turns = {
+        s: [t for t in items if split in ("all", false_alarm_split(t["text_sha1"]))] for s, items in distinct_turns().items()
+    }
     scan(turns, inspector)
     hit = {(s, t["text_sha1"]) for s, items in turns.items() for t in items if t["hits"]}
-    major = {(s, t["text_sha1"]) for s, items in turns.items() for t in items
-             if any(h[4] in ("major", "critical") for h in t["hits"])}
-    report: dict[str, Any] = {"split": split, "ruleset": inspector.ruleset.version, "sources": {}, "baseline": {},
-                              "baseline_engine": FA_BASELINE["engine"], "new_hits": []}
+    major = {
+        (s, t["text_sha1"]) for s, items in turns.items() for t in items if any(h[4] in ("major", "critical") for h in t["hits"])
+    }
+    report: dict[str, Any] = {
+        "split": split,
+        "ruleset": inspector.ruleset.version,
+        "sources": {},
+        "baseline": {},
+        "baseline_engine": FA_BASELINE["engine"],
+        "new_hits": [],
+    }
     for source in (*FA_SOURCES, "all"):
         part = [(s, t) for s in FA_SOURCES if source in (s, "all") for t in turns[s]]
         report["sources"][source] = _fa_counts(part, hit, labels, major)
@@ -180,44 +211,63 @@ def evaluate_false_alarms(inspector, split: str = "all", labelled_split: str | N
     for s in FA_SOURCES:
         for t in turns[s]:
             if (s, t["text_sha1"]) in hit and (s, t["text_sha1"]) not in labels:
-                report["new_hits"].append({"source": s, "reference": t["reference"], "text_sha1": t["text_sha1"],
-                                           "split": false_alarm_split(t["text_sha1"]), "occurrences": t["occurrences"],
-                                           "rule_ids": sorted({h[0] for h in t["hits"]}),
-                                           "spans": [[h[0], h[1], h[2]] for h in t["hits"]], "text": t["text"]})
+                report["new_hits"].append(
+                    {
+                        "source": s,
+                        "reference": t["reference"],
+                        "text_sha1": t["text_sha1"],
+                        "split": false_alarm_split(t["text_sha1"]),
+                        "occurrences": t["occurrences"],
+                        "rule_ids": sorted({h[0] for h in t["hits"]}),
+                        "spans": [[h[0], h[1], h[2]] for h in t["hits"]],
+                        "text": t["text"],
+                    }
+                )
     if labelled_split != "none":
         rules = evaluate_rules(inspector, labelled_split)
-        report["labelled"] = {"split": labelled_split, "forbidden": rules["metrics"]["forbidden"],
-                              "paraphrase_recall": rules["paraphrase_recall"],
-                              "baseline": FA_BASELINE["labelled"].get(labelled_split)}
+        report["labelled"] = {
+            "split": labelled_split,
+            "forbidden": rules["metrics"]["forbidden"],
+            "paraphrase_recall": rules["paraphrase_recall"],
+            "baseline": FA_BASELINE["labelled"].get(labelled_split),
+        }
     return report
 
 
 def format_false_alarm_report(report: dict[str, Any], show_new: bool = True) -> str:
-    lines = [f"false alarms of the forbidden rules, split {report['split']}, ruleset {report['ruleset']} "
-             f"(one-turn chats of every distinct real JD agent turn; datasets/labelled/FALSE_ALARMS.md)",
-             f"{'engine':<9} {'source':<13} {'turns':>6} {'hits':>5} {'false':>6} {'new':>4} {'viol.':>6} "
-             f"{'false/1000':>10} {'(new as false)':>14} {'major+/1000':>11}"]
+    lines = [
+        f"false alarms of the forbidden rules, split {report['split']}, ruleset {report['ruleset']} "
+        f"(one-turn chats of every distinct real JD agent turn; datasets/labelled/FALSE_ALARMS.md)",
+        f"{'engine':<9} {'source':<13} {'turns':>6} {'hits':>5} {'false':>6} {'new':>4} {'viol.':>6} "
+        f"{'false/1000':>10} {'(new as false)':>14} {'major+/1000':>11}",
+    ]
     for name, key in (("baseline", "baseline"), ("current", "sources")):
         for source, c in report[key].items():
-            lines.append(f"{name:<9} {source:<13} {c['turns']:>6} {c['hit_turns']:>5} {c['known_false']:>6} {c['new']:>4} "
-                         f"{c['violations_found']:>3}/{c['violations']:<2} {c['per_1000']:>10.2f} {c['per_1000_if_new_false']:>14.2f} "
-                         f"{c['per_1000_major']:>11.2f}")
-    lines.append(f"baseline = {report['baseline_engine']}, from the labelled hits; false = hits labelled false alarm, "
-                 f"new = hits on turns never labelled (read and label them), viol. = labelled violations found, "
-                 f"major+ = false flags with a finding of severity major or critical (not only 疑似 minor)")
+            lines.append(
+                f"{name:<9} {source:<13} {c['turns']:>6} {c['hit_turns']:>5} {c['known_false']:>6} {c['new']:>4} "
+                f"{c['violations_found']:>3}/{c['violations']:<2} {c['per_1000']:>10.2f} {c['per_1000_if_new_false']:>14.2f} "
+                f"{c['per_1000_major']:>11.2f}"
+            )
+    lines.append(
+        f"baseline = {report['baseline_engine']}, from the labelled hits; false = hits labelled false alarm, "
+        f"new = hits on turns never labelled (read and label them), viol. = labelled violations found, "
+        f"major+ = false flags with a finding of severity major or critical (not only 疑似 minor)"
+    )
     if "labelled" in report:
         lab = report["labelled"]
         m, b = lab["forbidden"], lab["baseline"]
-        lines.append(f"labelled set, split {lab['split']}: forbidden P {m['precision']:.3f} R {m['recall']:.3f} "
-                     f"(tp {m['tp']} / fp {m['fp']} / fn {m['fn']}), paraphrase recall {lab['paraphrase_recall']:.3f}"
-                     + (f"; baseline P {b['precision']:.3f} R {b['recall']:.3f} (tp {b['tp']} / fp {b['fp']} / fn {b['fn']})"
-                        if b else ""))
+        lines.append(
+            f"labelled set, split {lab['split']}: forbidden P {m['precision']:.3f} R {m['recall']:.3f} "
+            f"(tp {m['tp']} / fp {m['fp']} / fn {m['fn']}), paraphrase recall {lab['paraphrase_recall']:.3f}"
+            + (f"; baseline P {b['precision']:.3f} R {b['recall']:.3f} (tp {b['tp']} / fp {b['fp']} / fn {b['fn']})" if b else "")
+        )
     if show_new and report["new_hits"]:
         lines.append(f"new hits to label ({len(report['new_hits'])}): source, reference, text_sha1, split, rules, spans, text")
         for h in report["new_hits"]:
             spans = ";".join(f"{r}:{a}-{e}" for r, a, e in h["spans"])
-            lines.append("\t".join([h["source"], h["reference"], h["text_sha1"], h["split"], ",".join(h["rule_ids"]), spans,
-                                    h["text"]]))
+            lines.append(
+                "\t".join([h["source"], h["reference"], h["text_sha1"], h["split"], ",".join(h["rule_ids"]), spans, h["text"]])
+            )
     return "\n".join(lines)
 
 
@@ -250,8 +300,14 @@ def evaluate_script(inspector, split: str = "test") -> dict[str, Any]:
                 counts[step]["fn"] += 1
             if gold != pred:
                 wrong.append(step)
-                errors.append({"session": s["session_id"], "step": step, "gold": s["steps"][step],
-                               "found_turn": found[step].turn if pred else None})
+                errors.append(
+                    {
+                        "session": s["session_id"],
+                        "step": step,
+                        "gold": s["steps"][step],
+                        "found_turn": found[step].turn if pred else None,
+                    }
+                )
         all_right += not wrong
         required_right += not set(wrong) & set(required)
     n = len(sessions)
@@ -274,8 +330,10 @@ def format_script_report(report: dict[str, Any], show_errors: bool = False) -> s
     ]
     for step, m in report["metrics"].items():
         lines.append(_prf_row(step, m, 14))
-    lines.append(f"sessions with every step right: {report['all_steps_right']:.3f}; "
-                 f"with the required steps ({', '.join(report['required_steps'])}) right: {report['required_steps_right']:.3f}")
+    lines.append(
+        f"sessions with every step right: {report['all_steps_right']:.3f}; "
+        f"with the required steps ({', '.join(report['required_steps'])}) right: {report['required_steps_right']:.3f}"
+    )
     if show_errors:
         for e in report["errors"]:
             kind = f"missed (rows {e['gold']})" if e["gold"] else f"false (row {e['found_turn']})"
@@ -286,20 +344,35 @@ def format_script_report(report: dict[str, Any], show_errors: bool = False) -> s
 # --- empathy on real JD agent turns (datasets/labelled/EMPATHY_JD.md, issue 14 point 3)
 
 EMPATHY_LEXICON_RULES = frozenset({"empathy.phrase", "empathy.soothing"})
+
+
 # The engine before issue 14 point 3 (main at eb5b303: empathy pack 2026.11.2 without the forbidden
 # veto, models/empathy_ngram trained on written formulas only, threshold 0.30), measured by
 # `qa-engine eval empathy --before <a checkout of eb5b303>` (the lexicon row: its phrase rules alone).
 def _m(p: float, r: float, f: float, tp: int, fp: int, fn: int, taboo: int, taboo_hits: int, both: int) -> dict[str, Any]:
-    return {"precision": p, "recall": r, "f1": f, "tp": tp, "fp": fp, "fn": fn, "taboo_turns": taboo,
-            "taboo_hits": taboo_hits, "forbidden_and_empathy": both}
+    return {
+        "precision": p,
+        "recall": r,
+        "f1": f,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "taboo_turns": taboo,
+        "taboo_hits": taboo_hits,
+        "forbidden_and_empathy": both,
+    }
 
 
 EMPATHY_BEFORE: dict[str, Any] = {
     "engine": "eb5b303 (empathy pack 2026.11.2, empathy_ngram threshold 0.30; recorded)",
-    "dev": {"lexicon": _m(0.7037, 0.623, 0.6609, 38, 16, 23, 89, 7, 8),
-            "engine": _m(0.5616, 0.6721, 0.6119, 41, 32, 20, 89, 18, 19)},
-    "test": {"lexicon": _m(0.8261, 0.5846, 0.6847, 38, 8, 27, 97, 4, 5),
-             "engine": _m(0.625, 0.6154, 0.6202, 40, 24, 25, 97, 13, 17)},
+    "dev": {
+        "lexicon": _m(0.7037, 0.623, 0.6609, 38, 16, 23, 89, 7, 8),
+        "engine": _m(0.5616, 0.6721, 0.6119, 41, 32, 20, 89, 18, 19),
+    },
+    "test": {
+        "lexicon": _m(0.8261, 0.5846, 0.6847, 38, 8, 27, 97, 4, 5),
+        "engine": _m(0.625, 0.6154, 0.6202, 40, 24, 25, 97, 13, 17),
+    },
 }
 
 
@@ -307,8 +380,10 @@ def is_taboo(row: dict) -> bool:
     """A row of the empathy set that is a 服务禁语 by GUIDELINE.md: the reused written forbidden turns and
     the written hard negatives that are rude, curt or an improper promise (their `note` says which)."""
     note = row.get("note", "")
-    return row["kind"] == "forbidden_written" or (row["kind"] == "written_hard_negative" and (
-        note.startswith("rude or curt") or "taboo" in note or note == "improper promise"))
+    return row["kind"] == "forbidden_written" or (
+        row["kind"] == "written_hard_negative"
+        and (note.startswith("rude or curt") or "taboo" in note or note == "improper promise")
+    )
 
 
 def empathy_predictions(inspector, texts: Sequence[str]) -> list[dict[str, bool]]:
@@ -317,8 +392,13 @@ def empathy_predictions(inspector, texts: Sequence[str]) -> list[dict[str, bool]
     out = []
     for fired in predict_turns(inspector, texts):
         empathy = fired.get("empathy", set()) - {"empathy.missing_when_upset"}
-        out.append({"engine": bool(empathy), "lexicon": bool(empathy & EMPATHY_LEXICON_RULES),
-                    "forbidden": bool(fired.get("forbidden_words"))})
+        out.append(
+            {
+                "engine": bool(empathy),
+                "lexicon": bool(empathy & EMPATHY_LEXICON_RULES),
+                "forbidden": bool(fired.get("forbidden_words")),
+            }
+        )
     return out
 
 
@@ -346,8 +426,11 @@ def evaluate_empathy(inspector, splits: Sequence[str] = ("dev", "test"), before=
         part = [r for r in rows if r["split"] == split]
         if not part:
             raise ValueError(f"no empathy turns in split {split!r}")
-        entry: dict[str, Any] = {"turns": len(part), "empathy": sum(r["empathy"] for r in part),
-                                 "taboo": sum(map(is_taboo, part))}
+        entry: dict[str, Any] = {
+            "turns": len(part),
+            "empathy": sum(r["empathy"] for r in part),
+            "taboo": sum(map(is_taboo, part)),
+        }
         for name, engine in engines.items():
             preds = empathy_predictions(engine, [r["text"] for r in part])
             entry[name] = {"lexicon": _empathy_rows(preds, part, "lexicon"), "engine": _empathy_rows(preds, part, "engine")}
@@ -359,20 +442,28 @@ def evaluate_empathy(inspector, splits: Sequence[str] = ("dev", "test"), before=
 
 
 def format_empathy_report(report: dict[str, Any]) -> str:
-    lines = [f"empathy on real JD agent turns (datasets/labelled/EMPATHY_JD.md), ruleset {report['ruleset']}; "
-             f"before = {report['before_engine']}"]
-    head = (f"{'split':<5} {'approach':<34} {'precision':>9} {'recall':>7} {'f1':>6} {'tp':>4} {'fp':>4} {'fn':>4} "
-            f"{'taboo hits':>10} {'forb.+emp.':>10}")
+    lines = [
+        f"empathy on real JD agent turns (datasets/labelled/EMPATHY_JD.md), ruleset {report['ruleset']}; "
+        f"before = {report['before_engine']}"
+    ]
+    head = (
+        f"{'split':<5} {'approach':<34} {'precision':>9} {'recall':>7} {'f1':>6} {'tp':>4} {'fp':>4} {'fn':>4} "
+        f"{'taboo hits':>10} {'forb.+emp.':>10}"
+    )
     lines.append(head)
     for split, e in report["splits"].items():
         for name, label in (("before", "lexicon only"), ("before", "engine"), ("after", "lexicon only"), ("after", "engine")):
             m = e.get(name, {}).get("lexicon" if label == "lexicon only" else "engine")
             if m is None:
                 continue
-            lines.append(f"{split:<5} {f'{name}: {label}':<34} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} "
-                         f"{m['tp']:>4} {m['fp']:>4} {m['fn']:>4} {m['taboo_hits']:>4}/{m['taboo_turns']:<5} "
-                         f"{m['forbidden_and_empathy']:>10}")
+            lines.append(
+                f"{split:<5} {f'{name}: {label}':<34} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} "
+                f"{m['tp']:>4} {m['fp']:>4} {m['fn']:>4} {m['taboo_hits']:>4}/{m['taboo_turns']:<5} "
+                f"{m['forbidden_and_empathy']:>10}"
+            )
         lines.append(f"{split:<5} {e['turns']} turns, {e['empathy']} empathy, {e['taboo']} 服务禁语 turns")
-    lines.append("taboo hits = empathy hits on the set's 服务禁语 turns (written forbidden turns, rude / curt / improper-promise "
-                 "hard negatives); forb.+emp. = turns where the engine raised both a forbidden and an empathy hit")
+    lines.append(
+        "taboo hits = empathy hits on the set's 服务禁语 turns (written forbidden turns, rude / curt / improper-promise "
+        "hard negatives); forb.+emp. = turns where the engine raised both a forbidden and an empathy hit"
+    )
     return "\n".join(lines)

@@ -59,12 +59,10 @@ def _decode(raw: bytes, line: int) -> str:
     try:
         return raw.decode("utf-8-sig" if line == 1 else "utf-8")
     except UnicodeDecodeError as exc:
-        raise ValueError(f"not valid UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})") from None
+        raise ValueError(f"not valid UTF-8 (byte {exc.start}: {raw[exc.start : exc.start + 1]!r})") from None
 
 
-def read_interactions(
-    stream: BinaryIO, *, settings: Settings, name: str = "-"
-) -> Iterator[Interaction | RecordError]:
+def read_interactions(stream: BinaryIO, *, settings: Settings, name: str = "-") -> Iterator[Interaction | RecordError]:
     """Yield interactions, or a RecordError for each record that cannot be read or is over the input
     limits of `settings`.
 

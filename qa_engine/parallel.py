@@ -51,12 +51,12 @@ def _score_chunk(records: list[dict | str]) -> list[tuple[bool, str]]:
             items.append(preparer.prepare(Interaction.model_validate(record), base_dir))
         except (ValueError, AudioError, ModelError) as exc:
             items.append(exc)
-    return [(False, str(r)) if isinstance(r, Exception) else (True, r.model_dump_json())
-            for r in inspector.inspect_many(items)]
+    return [(False, str(r)) if isinstance(r, Exception) else (True, r.model_dump_json()) for r in inspector.inspect_many(items)]
 
 
-def score_in_processes(items: Iterable[Interaction | RecordError], settings: Settings, workers: int,
-                       base_dir: Path) -> Iterator[tuple[bool, str]]:
+def score_in_processes(
+    items: Iterable[Interaction | RecordError], settings: Settings, workers: int, base_dir: Path
+) -> Iterator[tuple[bool, str]]:
     """(True, result JSON) or (False, error message) per item, in input order, scored by `workers`
     processes (each with cpu_count // workers model threads unless QA_ONNX_THREADS / QA_ASR_THREADS
     are set: batch.worker.pool_threads)."""

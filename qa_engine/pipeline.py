@@ -34,9 +34,7 @@ class Preparer:
             if not path.is_absolute() and base_dir is not None:
                 path = base_dir / path
             fields = item.model_dump(exclude={"turns", "audio_path", "interaction_id", "channel"}, exclude_none=True)
-            item = self.transcriber.transcribe(
-                path, interaction_id=item.interaction_id, channel_roles=channel_roles, **fields
-            )
+            item = self.transcriber.transcribe(path, interaction_id=item.interaction_id, channel_roles=channel_roles, **fields)
         if self.settings.redact_pii:
             item = redact_interaction(item)
         return item

@@ -57,20 +57,32 @@ PATTERNS: tuple[PiiPattern, ...] = (
         "[银行卡号]",
         re.compile(rf"(?i)(?:卡|card){_CARD_GAP}(?<![0-9{_CN_DIGIT}])(?P<value>{_CARD_DIGITS})(?![0-9{_CN_DIGIT}])"),
     ),
-    PiiPattern("id_card", "[身份证号]", re.compile(rf"(?<![0-9{_CN_DIGIT}])(?:{_D}{{17}}[{_CN_DIGIT}0-9Xx])(?![0-9{_CN_DIGIT}])")),
+    PiiPattern(
+        "id_card", "[身份证号]", re.compile(rf"(?<![0-9{_CN_DIGIT}])(?:{_D}{{17}}[{_CN_DIGIT}0-9Xx])(?![0-9{_CN_DIGIT}])")
+    ),
     PiiPattern(
         "bank_card",
         "[银行卡号]",
         re.compile(rf"(?<![0-9{_CN_DIGIT}]){_CARD_DIGITS}(?![0-9{_CN_DIGIT}])"),
         check=lambda s: luhn_ok(re.sub(r"\D", "", _to_ascii_digits(s))),
     ),
-    PiiPattern("mobile", "[手机号]", re.compile(rf"(?<![0-9{_CN_DIGIT}])(?:\+?86{_SEP})?[1一幺]{_SEP}?[3-9三四五六七八九]{_D}(?:{_SEP}?{_D}){{8}}(?![0-9{_CN_DIGIT}])")),
-    PiiPattern("landline", "[座机号]", re.compile(rf"(?<![0-9{_CN_DIGIT}])[0零]{_D}{{2,3}}{_SEP}{_D}{{7,8}}(?![0-9{_CN_DIGIT}])")),
+    PiiPattern(
+        "mobile",
+        "[手机号]",
+        re.compile(
+            rf"(?<![0-9{_CN_DIGIT}])(?:\+?86{_SEP})?[1一幺]{_SEP}?[3-9三四五六七八九]{_D}(?:{_SEP}?{_D}){{8}}(?![0-9{_CN_DIGIT}])"
+        ),
+    ),
+    PiiPattern(
+        "landline", "[座机号]", re.compile(rf"(?<![0-9{_CN_DIGIT}])[0零]{_D}{{2,3}}{_SEP}{_D}{{7,8}}(?![0-9{_CN_DIGIT}])")
+    ),
     PiiPattern(
         "address",
         "[详细地址]",
         # Starts at the text start or after 是/在/址/到/punctuation, so "地址是" stays readable.
-        re.compile(r"(?:^|(?<=[是在址到:：,，\s]))(?:(?![是在址到送寄])[\u4e00-\u9fff]){2,16}?(?:路|街|大道|巷|弄)[0-9一二三四五六七八九十百零]{1,5}号(?:[0-9一二三四五六七八九十百零]{1,4}(?:栋|幢|号楼|单元|室|楼))*"),
+        re.compile(
+            r"(?:^|(?<=[是在址到:：,，\s]))(?:(?![是在址到送寄])[\u4e00-\u9fff]){2,16}?(?:路|街|大道|巷|弄)[0-9一二三四五六七八九十百零]{1,5}号(?:[0-9一二三四五六七八九十百零]{1,4}(?:栋|幢|号楼|单元|室|楼))*"
+        ),
     ),
 )
 

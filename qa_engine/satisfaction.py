@@ -47,9 +47,21 @@ DENSE_FEATURES = (
     "politeness_rate", "empathy_rate", "forbidden_hits_log", "agent_negative_log",
 )  # fmt: skip
 # the counts and lengths among them enter as log1p
-_LOG = [DENSE_FEATURES.index(f) for f in ("unresolved_last", "unresolved_last2", "resolved_last", "resolved_last2",
-                                          "last_len_log", "agent_len_log", "neg_count_log", "unresolved_all",
-                                          "forbidden_hits_log", "agent_negative_log")]
+_LOG = [
+    DENSE_FEATURES.index(f)
+    for f in (
+        "unresolved_last",
+        "unresolved_last2",
+        "resolved_last",
+        "resolved_last2",
+        "last_len_log",
+        "agent_len_log",
+        "neg_count_log",
+        "unresolved_all",
+        "forbidden_hits_log",
+        "agent_negative_log",
+    )
+]
 DISSATISFIED_AT = -0.5  # mean S at or below this (rounds to -1 or -2): dissatisfied
 EVIDENCE_TURNS = 3
 
@@ -121,14 +133,20 @@ def features(parts: DialogueParts, markers: Markers, marker_counts: Sequence[tup
     forbidden = sum(1 for d, _, _ in parts.hits if d == "forbidden_words")
     agent_negative = sum(1 for _, r, _ in parts.hits if r == "emotion.agent_negative")
     n_agent = len(agent)
-    head = [math.log1p(k), math.log1p(n_agent), float(bool(parts.roles) and parts.roles[-1] == "customer"),
-            float(n_agent > 0)]
+    head = [math.log1p(k), math.log1p(n_agent), float(bool(parts.roles) and parts.roles[-1] == "customer"), float(n_agent > 0)]
     agent_len = sum(len(parts.texts[i]) for i in agent) / n_agent if n_agent else 0.0
-    tail = [len(polite) / n_agent if n_agent else 0.0, len(empathic) / n_agent if n_agent else 0.0,
-            math.log1p(forbidden), math.log1p(agent_negative)]
+    tail = [
+        len(polite) / n_agent if n_agent else 0.0,
+        len(empathic) / n_agent if n_agent else 0.0,
+        math.log1p(forbidden),
+        math.log1p(agent_negative),
+    ]
     if not k:  # no customer turn: every customer feature 0 (as for one silent turn)
-        return Features(dense=np.array([head + [0.0] * 12 + [math.log1p(agent_len)] + [0.0] * 5 + tail]), customer_turns=cust,
-                        agent_turns=agent)
+        return Features(
+            dense=np.array([head + [0.0] * 12 + [math.log1p(agent_len)] + [0.0] * 5 + tail]),
+            customer_turns=cust,
+            agent_turns=agent,
+        )
     neg = [parts.confidences[i] if parts.polarities[i] == "negative" else 0.0 for i in cust]
     pos = [parts.confidences[i] if parts.polarities[i] == "positive" else 0.0 for i in cust]
     unres = [float(u) for u, _ in marker_counts]
@@ -144,17 +162,31 @@ def features(parts: DialogueParts, markers: Markers, marker_counts: Sequence[tup
 
     def row(j: int) -> list[float]:
         """Variant j (-1: none blanked): the 12 + 5 customer features, as DENSE_FEATURES orders them."""
+
         def drop(x: list[float]) -> float:
             return x[j] if j >= 0 else 0.0
+
         last = j != k - 1  # the last turn is still there
         in2 = j >= k - 2 and j >= 0
         return [
-            (s_neg - drop(neg)) / k, neg[-1] if last else 0.0, neg_max[j + 1], neg[0] if j != 0 else 0.0,
-            (s_pos - drop(pos)) / k, pos[-1] if last else 0.0, (s_negative - drop(negative)) / k,
-            log(unres[-1] if last else 0.0), log(u2 - (unres[j] if in2 else 0.0)),
-            log(res[-1] if last else 0.0), log(r2 - (res[j] if in2 else 0.0)), log(length if last else 0.0),
-            log(agent_len), (s_last3 - drop(last3)) / n3, l3_max[j + 1], log(s_negative - drop(negative)),
-            log(s_unres - drop(unres)), pos_max[j + 1],
+            (s_neg - drop(neg)) / k,
+            neg[-1] if last else 0.0,
+            neg_max[j + 1],
+            neg[0] if j != 0 else 0.0,
+            (s_pos - drop(pos)) / k,
+            pos[-1] if last else 0.0,
+            (s_negative - drop(negative)) / k,
+            log(unres[-1] if last else 0.0),
+            log(u2 - (unres[j] if in2 else 0.0)),
+            log(res[-1] if last else 0.0),
+            log(r2 - (res[j] if in2 else 0.0)),
+            log(length if last else 0.0),
+            log(agent_len),
+            (s_last3 - drop(last3)) / n3,
+            l3_max[j + 1],
+            log(s_negative - drop(negative)),
+            log(s_unres - drop(unres)),
+            pos_max[j + 1],
         ]
 
     dense = np.array([head + row(j) + tail for j in range(-1, k)])
@@ -179,8 +211,11 @@ def bags_of(grams: Sequence[np.ndarray], parts_turns: tuple[list[int], list[int]
     `grams`: gram_ids of every turn; `parts_turns`: (customer turn indices, agent turn indices)."""
     cust, agent = parts_turns
     out = []
-    for ids in (np.concatenate([grams[i] for i in cust]) if cust else _EMPTY, grams[cust[-1]] if cust else _EMPTY,
-                np.concatenate([grams[i] for i in agent]) if agent else _EMPTY):
+    for ids in (
+        np.concatenate([grams[i] for i in cust]) if cust else _EMPTY,
+        grams[cust[-1]] if cust else _EMPTY,
+        np.concatenate([grams[i] for i in agent]) if agent else _EMPTY,
+    ):
         out.append((ids, 1.0 / math.sqrt(len(ids)) if len(ids) else 0.0))
     return out
 
@@ -236,11 +271,10 @@ class SatisfactionModel:
         for a in range(0, len(order), _SORT_BATCH):
             idx = order[a : a + _SORT_BATCH]
             m = char_ngram_matrix([texts[i] for i in idx])  # padded with BUCKETS: the zero row
-            sums, = self._session.run(["block_sums"], {"grams": m})
+            (sums,) = self._session.run(["block_sums"], {"grams": m})
             n = (m < BUCKETS).sum(axis=1)
             for j, i in enumerate(idx):
-                out[i] = (int(n[j]), float(sums[j, 0]), float(sums[j, 1]), float(sums[j, 2]),
-                          *self.markers.counts(texts[i]))
+                out[i] = (int(n[j]), float(sums[j, 0]), float(sums[j, 1]), float(sums[j, 2]), *self.markers.counts(texts[i]))
         return out  # type: ignore[return-value]
 
     def warm(self, texts: Sequence[str]) -> None:
@@ -269,8 +303,11 @@ class SatisfactionModel:
             rest = n_cust - sums[j][0]
             customer = (s_cust - sums[j][1]) / math.sqrt(rest) if rest else 0.0
             effects.append(raw - (customer + (0.0 if j == k - 1 else last_score) + float(dense[1 + j])))
-        return Prediction(predicted=round(min(2.0, max(-2.0, raw)), 3), dissatisfied=round(self.probability(raw), 3),
-                          evidence=_evidence(cust, effects, raw))
+        return Prediction(
+            predicted=round(min(2.0, max(-2.0, raw)), 3),
+            dissatisfied=round(self.probability(raw), 3),
+            evidence=_evidence(cust, effects, raw),
+        )
 
 
 def _evidence(turns: list[int], effects: list[float], raw: float) -> list[int]:
@@ -290,5 +327,10 @@ def parts_of(roles: Sequence[str], texts: Sequence[str], emotions, hits) -> Dial
     for e in emotions:
         if 0 <= e.turn < len(roles):
             pol[e.turn], conf[e.turn] = e.polarity, float(e.confidence)
-    return DialogueParts(roles=list(roles), texts=list(texts), polarities=pol, confidences=conf,
-                         hits=[(h.dimension, h.rule_id, h.turn) for h in hits])
+    return DialogueParts(
+        roles=list(roles),
+        texts=list(texts),
+        polarities=pol,
+        confidences=conf,
+        hits=[(h.dimension, h.rule_id, h.turn) for h in hits],
+    )

@@ -24,11 +24,57 @@ ALPHAS = (0.01, 0.03, 0.1)
 BASELINE_ALPHAS = (0.3, 1.0, 3.0)
 # Markers read in the last customer turns (written for service chat, generic; not taken from the data).
 MARKERS = {
-    "unresolved": ["还没", "怎么还", "没人", "没有人", "投诉", "差评", "太差", "不行", "不能", "没用", "垃圾", "骗",
-                   "退款", "怎么回事", "为什么", "什么时候", "到底", "一直", "等了", "多久", "无语", "算了", "呵呵",
-                   "?", "!", "坑", "失望", "生气", "慢"],
-    "resolved": ["谢谢", "感谢", "好的", "解决", "明白", "知道了", "可以了", "好了", "收到", "没有了", "没了", "辛苦",
-                 "麻烦了", "ok", "嗯", "满意", "赞", "给力"],
+    "unresolved": [
+        "还没",
+        "怎么还",
+        "没人",
+        "没有人",
+        "投诉",
+        "差评",
+        "太差",
+        "不行",
+        "不能",
+        "没用",
+        "垃圾",
+        "骗",
+        "退款",
+        "怎么回事",
+        "为什么",
+        "什么时候",
+        "到底",
+        "一直",
+        "等了",
+        "多久",
+        "无语",
+        "算了",
+        "呵呵",
+        "?",
+        "!",
+        "坑",
+        "失望",
+        "生气",
+        "慢",
+    ],
+    "resolved": [
+        "谢谢",
+        "感谢",
+        "好的",
+        "解决",
+        "明白",
+        "知道了",
+        "可以了",
+        "好了",
+        "收到",
+        "没有了",
+        "没了",
+        "辛苦",
+        "麻烦了",
+        "ok",
+        "嗯",
+        "满意",
+        "赞",
+        "给力",
+    ],
 }
 
 
@@ -97,7 +143,7 @@ def bag_rows(texts: Sequence[str], vocab: dict[str, int], grow: bool) -> list[tu
     """The baseline's bag: distinct character uni- and bigrams, unit length."""
     rows = []
     for text in texts:
-        grams = set(text) | {text[i:i + 2] for i in range(len(text) - 1)}
+        grams = set(text) | {text[i : i + 2] for i in range(len(text) - 1)}
         ids = []
         for g in grams:
             j = vocab.get(g)
@@ -128,9 +174,13 @@ def choose_alpha(k: np.ndarray, y: np.ndarray, folds: np.ndarray, alphas: Sequen
         curve[alpha] = spearman(preds[alpha], y)
     best = max(alphas, key=lambda a: curve[a])
     per_fold = [spearman(preds[best][folds == f], y[folds == f]) for f in np.unique(folds)]
-    return {"alpha": best, "oof": preds[best], "cv_spearman": round(curve[best], 4),
-            "cv_spearman_per_fold": [round(x, 4) for x in per_fold],
-            "curve": {str(a): round(s, 4) for a, s in curve.items()}}
+    return {
+        "alpha": best,
+        "oof": preds[best],
+        "cv_spearman": round(curve[best], 4),
+        "cv_spearman_per_fold": [round(x, 4) for x in per_fold],
+        "curve": {str(a): round(s, 4) for a, s in curve.items()},
+    }
 
 
 def fit_dual(k: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
@@ -143,11 +193,11 @@ def fit_dual(k: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, fl
 
 def engine_parts(items: list[dict], settings: Settings) -> list:
     """DialogueParts of each dialogue as the engine sees it (`settings`, satisfaction off)."""
+    from qa_datasets.satisfaction import as_interaction
     from qa_engine.engine import Inspector
     from qa_engine.normalize import normalize
     from qa_engine.satisfaction import parts_of
     from qa_engine.schema import Interaction
-    from qa_datasets.satisfaction import as_interaction
 
     inspector = Inspector(settings.model_copy(update={"satisfaction": False, "onnx_threads": 1}))
     interactions = [Interaction.model_validate(as_interaction(d)) for d in items]
@@ -156,8 +206,7 @@ def engine_parts(items: list[dict], settings: Settings) -> list:
         if isinstance(result, Exception):
             raise result
         turns = interaction.turns
-        out.append(parts_of([t.role for t in turns], [normalize(t.text).text for t in turns],
-                            result.emotion.turns, result.hits))
+        out.append(parts_of([t.role for t in turns], [normalize(t.text).text for t in turns], result.emotion.turns, result.hits))
     return out
 
 
@@ -205,17 +254,29 @@ def evaluate(stc_parts: list, y: np.ndarray, folds: np.ndarray, uss_parts: list,
     ba, bm = fit_dual(bk, y, baseline["alpha"])
     ux = sparse_rows(bag_rows([customer_text(p) for p in uss_parts], vocab, grow=False), len(vocab))
     uss_baseline = (linear_kernel(ux, bx) + 1.0) @ ba + bm
-    return {"model": model, "baseline": baseline, "table": table, "dense_weights": dense_weights, "bias": bias,
-            "fitted": fitted, "uss_baseline": uss_baseline}
+    return {
+        "model": model,
+        "baseline": baseline,
+        "table": table,
+        "dense_weights": dense_weights,
+        "bias": bias,
+        "fitted": fitted,
+        "uss_baseline": uss_baseline,
+    }
 
 
 def figures(name: str, cv: dict, y: np.ndarray, uss_score: np.ndarray, uss_dis: np.ndarray, uss_overall: np.ndarray) -> dict:
     """One model's row of the report: STC-3 CV and USS valid (score: higher = more dissatisfied)."""
-    return {"name": name, "alpha": cv["alpha"], "stc3_cv_spearman": cv["cv_spearman"],
-            "stc3_cv_spearman_per_fold": cv["cv_spearman_per_fold"], "stc3_alpha_curve": cv["curve"],
-            "stc3_cv_dissatisfied_auc": round(auc(-cv["oof"], y <= DISSATISFIED_AT), 4),
-            "uss_dissatisfied_auc": round(auc(uss_score, uss_dis), 4),
-            "uss_overall_spearman": round(spearman(-uss_score, uss_overall), 4)}
+    return {
+        "name": name,
+        "alpha": cv["alpha"],
+        "stc3_cv_spearman": cv["cv_spearman"],
+        "stc3_cv_spearman_per_fold": cv["cv_spearman_per_fold"],
+        "stc3_alpha_curve": cv["curve"],
+        "stc3_cv_dissatisfied_auc": round(auc(-cv["oof"], y <= DISSATISFIED_AT), 4),
+        "uss_dissatisfied_auc": round(auc(uss_score, uss_dis), 4),
+        "uss_overall_spearman": round(spearman(-uss_score, uss_overall), 4),
+    }
 
 
 def load(settings: Settings):
@@ -223,9 +284,14 @@ def load(settings: Settings):
     from qa_datasets.satisfaction import stc3_train, uss_valid
 
     stc, uss = stc3_train(), uss_valid()
-    return {"stc_parts": engine_parts(stc, settings), "uss_parts": engine_parts(uss, settings),
-            "y": np.array([d["s_mean"] for d in stc]), "folds": np.array([d["fold"] for d in stc]),
-            "uss_dis": np.array([d["dissatisfied"] for d in uss]), "uss_overall": np.array([d["sat_overall"] for d in uss])}
+    return {
+        "stc_parts": engine_parts(stc, settings),
+        "uss_parts": engine_parts(uss, settings),
+        "y": np.array([d["s_mean"] for d in stc]),
+        "folds": np.array([d["fold"] for d in stc]),
+        "uss_dis": np.array([d["dissatisfied"] for d in uss]),
+        "uss_overall": np.array([d["sat_overall"] for d in uss]),
+    }
 
 
 def measure(data: dict, report: dict, model_dir: Path) -> dict:
@@ -236,15 +302,30 @@ def measure(data: dict, report: dict, model_dir: Path) -> dict:
     y, uss_dis, uss_overall = data["y"], data["uss_dis"], data["uss_overall"]
     served = SatisfactionModel(model_dir)
     uss_model = np.array([served.predict(p).dissatisfied for p in data["uss_parts"]])
-    rows = [figures(f"{model_dir.name} (this model)", report["model"], y, uss_model, uss_dis, uss_overall),
-            figures("baseline: ridge on char uni+bigram bag of customer turns", report["baseline"], y,
-                    -report["uss_baseline"], uss_dis, uss_overall)]
+    rows = [
+        figures(f"{model_dir.name} (this model)", report["model"], y, uss_model, uss_dis, uss_overall),
+        figures(
+            "baseline: ridge on char uni+bigram bag of customer turns",
+            report["baseline"],
+            y,
+            -report["uss_baseline"],
+            uss_dis,
+            uss_overall,
+        ),
+    ]
     return {
-        "stc3_train": {"dialogues": len(y), "folds": int(data["folds"].max() + 1),
-                       "dissatisfied_share": round(float((y <= DISSATISFIED_AT).mean()), 4)},
-        "uss_valid": {"dialogues": len(uss_dis), "dissatisfied": int(uss_dis.sum()),
-                      "definition": "OVERALL satisfaction 0 (of 0/1/2)"},
-        "model_source": served.source, "models": rows,
+        "stc3_train": {
+            "dialogues": len(y),
+            "folds": int(data["folds"].max() + 1),
+            "dissatisfied_share": round(float((y <= DISSATISFIED_AT).mean()), 4),
+        },
+        "uss_valid": {
+            "dialogues": len(uss_dis),
+            "dissatisfied": int(uss_dis.sum()),
+            "definition": "OVERALL satisfaction 0 (of 0/1/2)",
+        },
+        "model_source": served.source,
+        "models": rows,
     }
 
 
@@ -261,14 +342,21 @@ def evaluate_saved(settings: Settings) -> dict:
 
 def format_report(metrics: dict) -> str:
     stc, uss = metrics["stc3_train"], metrics["uss_valid"]
-    lines = [f"Predicted customer satisfaction ({metrics['model_source']})",
-             f"STC-3 train: {stc['dialogues']} dialogues, {stc['folds']}-fold CV (folds by dialogue id), target mean S; "
-             f"USS JDDC valid: {uss['dialogues']} dialogues, {uss['dissatisfied']} dissatisfied ({uss['definition']})",
-             "",
-             f"{'model':58} {'alpha':>6} {'STC-3 CV Spearman':>18} {'STC-3 CV AUC':>13} {'USS AUC':>8} {'USS rho':>8}"]
+    lines = [
+        f"Predicted customer satisfaction ({metrics['model_source']})",
+        f"STC-3 train: {stc['dialogues']} dialogues, {stc['folds']}-fold CV (folds by dialogue id), target mean S; "
+        f"USS JDDC valid: {uss['dialogues']} dialogues, {uss['dissatisfied']} dissatisfied ({uss['definition']})",
+        "",
+        f"{'model':58} {'alpha':>6} {'STC-3 CV Spearman':>18} {'STC-3 CV AUC':>13} {'USS AUC':>8} {'USS rho':>8}",
+    ]
     for r in metrics["models"]:
-        lines.append(f"{r['name'][:58]:58} {r['alpha']:>6g} {r['stc3_cv_spearman']:>18.4f} "
-                     f"{r['stc3_cv_dissatisfied_auc']:>13.4f} {r['uss_dissatisfied_auc']:>8.4f} {r['uss_overall_spearman']:>8.4f}")
-    lines += ["", "STC-3 CV AUC: dissatisfied = mean S <= -0.5, out-of-fold; USS AUC: dissatisfied dialogues; "
-              "USS rho: Spearman with the OVERALL class 0/1/2. Targets: CV Spearman >= 0.80, USS AUC >= 0.75."]
+        lines.append(
+            f"{r['name'][:58]:58} {r['alpha']:>6g} {r['stc3_cv_spearman']:>18.4f} "
+            f"{r['stc3_cv_dissatisfied_auc']:>13.4f} {r['uss_dissatisfied_auc']:>8.4f} {r['uss_overall_spearman']:>8.4f}"
+        )
+    lines += [
+        "",
+        "STC-3 CV AUC: dissatisfied = mean S <= -0.5, out-of-fold; USS AUC: dissatisfied dialogues; "
+        "USS rho: Spearman with the OVERALL class 0/1/2. Targets: CV Spearman >= 0.80, USS AUC >= 0.75.",
+    ]
     return "\n".join(lines)

@@ -89,8 +89,7 @@ IsoDateTime = Annotated[
     ),
 ]
 
-DIMENSIONS = ("politeness", "forbidden_words", "empathy", "script_compliance", "emotion", "call_signals",
-              "customer_outcome")
+DIMENSIONS = ("politeness", "forbidden_words", "empathy", "script_compliance", "emotion", "call_signals", "customer_outcome")
 
 
 class Word(BaseModel):
@@ -241,8 +240,7 @@ class Interaction(BaseModel):
             instant = None
         if instant is None or not EARLIEST <= instant < LATEST:
             raise ValueError(
-                f"started_at {value.isoformat()} is out of range: it must lie from {EARLIEST.date()} "
-                f"up to {LATEST.date()} (UTC)"
+                f"started_at {value.isoformat()} is out of range: it must lie from {EARLIEST.date()} up to {LATEST.date()} (UTC)"
             )
         return value
 
@@ -279,15 +277,13 @@ def check_limits(interaction: Interaction, settings: Settings) -> None:
         if len(turn.text) > settings.max_turn_chars:
             raise LimitExceeded(
                 ("turns", i, "text"),
-                f"turns[{i}] has {len(turn.text):,} characters; the limit is {settings.max_turn_chars:,} "
-                "(QA_MAX_TURN_CHARS)",
+                f"turns[{i}] has {len(turn.text):,} characters; the limit is {settings.max_turn_chars:,} (QA_MAX_TURN_CHARS)",
             )
         total += len(turn.text)
     if total > settings.max_text_chars:
         raise LimitExceeded(
             ("turns",),
-            f"the turns have {total:,} characters of text; the limit is {settings.max_text_chars:,} "
-            "(QA_MAX_TEXT_CHARS)",
+            f"the turns have {total:,} characters of text; the limit is {settings.max_text_chars:,} (QA_MAX_TEXT_CHARS)",
         )
     # Extra top-level fields are stored beside the metadata: they count towards the same limit.
     extra = interaction.model_extra or {}
@@ -316,7 +312,8 @@ class PhraseEvidence(_Evidence):
     word_list: str = Field(description="the list: a words file under lexicons/words, or `inline`")
     mode: Literal["any", "all", "at_least", "none"] = "any"
     negation: Literal["ignore", "exclude", "only"] = Field(
-        description="exclude: negated matches were dropped; only: only negated ones count")
+        description="exclude: negated matches were dropped; only: only negated ones count"
+    )
     word_boundary: bool = Field(description="matches had to fall on word boundaries")
 
 
@@ -390,8 +387,14 @@ class OperatorEvidence(_Evidence):
 
 
 HitEvidence = Annotated[
-    PhraseEvidence | PatternEvidence | ModelEvidence | ExemplarEvidence | BooleanEvidence | EmotionEvidence
-    | SignalEvidence | OperatorEvidence,
+    PhraseEvidence
+    | PatternEvidence
+    | ModelEvidence
+    | ExemplarEvidence
+    | BooleanEvidence
+    | EmotionEvidence
+    | SignalEvidence
+    | OperatorEvidence,
     Field(discriminator="kind"),
 ]
 
@@ -415,7 +418,8 @@ class Hit(BaseModel):
     score: float = Field(default=1.0, ge=0, le=1, description="confidence of the operator")
     asr_confidence: float | None = None
     evidence: HitEvidence | None = Field(
-        default=None, description="what matched, as data; the explanation is rendered from it (null: stored before it existed)")
+        default=None, description="what matched, as data; the explanation is rendered from it (null: stored before it existed)"
+    )
 
 
 class DimensionScore(BaseModel):
@@ -447,9 +451,7 @@ class EmotionResult(BaseModel):
     turns: list[TurnEmotion] = Field(default_factory=list)
     customer_start: Polarity | None = None
     customer_end: Polarity | None = None
-    deescalated: bool | None = Field(
-        default=None, description="customer negative at the start and not negative at the end"
-    )
+    deescalated: bool | None = Field(default=None, description="customer negative at the start and not negative at the end")
 
 
 class SatisfactionResult(BaseModel):
@@ -474,7 +476,8 @@ class Result(BaseModel):
     script: ScriptResult
     emotion: EmotionResult
     satisfaction: SatisfactionResult | None = Field(
-        default=None, description="predicted customer satisfaction; null when the model is switched off")
+        default=None, description="predicted customer satisfaction; null when the model is switched off"
+    )
     stats: dict[str, float] = Field(default_factory=dict, description="KPI inputs: counts and rates")
     versions: dict[str, Any] = Field(default_factory=dict)
 

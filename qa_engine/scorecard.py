@@ -129,8 +129,9 @@ class Scorecard(_Strict):
     def check_satisfaction(self, available: bool) -> None:
         """A card that scores customer_outcome needs the satisfaction model (settings.satisfaction)."""
         if "customer_outcome" in self.dimensions and not available:
-            raise RulePackError(f"scorecard {self.name}: dimension customer_outcome needs the satisfaction model "
-                                "(QA_SATISFACTION=true)")
+            raise RulePackError(
+                f"scorecard {self.name}: dimension customer_outcome needs the satisfaction model (QA_SATISFACTION=true)"
+            )
 
     # --- scoring -----------------------------------------------------------------------------
 
@@ -181,7 +182,9 @@ class Scorecard(_Strict):
         if "script_compliance" in lost:
             for name in self.script.required:
                 if not script.steps[name].present:
-                    lost["script_compliance"].append((self.script.deduct_missing, f"{MISSING_STEP}{name} (-{self.script.deduct_missing:g})"))
+                    lost["script_compliance"].append(
+                        (self.script.deduct_missing, f"{MISSING_STEP}{name} (-{self.script.deduct_missing:g})")
+                    )
             if not script.order_ok:
                 lost["script_compliance"].append((self.script.deduct_order, f"话术顺序错误 (-{self.script.deduct_order:g})"))
 

@@ -73,7 +73,7 @@ def _show(value, *, portable: bool = True) -> str:
         text = str(value)
         for base, shown in ((str(REPO_ROOT), "<checkout>"), (str(REPO_ROOT.parent), "<checkout>/.."), (str(Path.home()), "~")):
             if text == base or text.startswith(base + "/"):
-                text = shown + text[len(base):]
+                text = shown + text[len(base) :]
         return text
     if isinstance(value, (list, tuple)):
         return ", ".join(map(str, value))

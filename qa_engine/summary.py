@@ -64,7 +64,11 @@ def format_summary(results: list[Result], failed: int = 0, *, detail: bool = Fal
     lines.append(
         f"scored {len(results)}, failed {failed}; average {avg:.1f}; "
         f"red {flags['red']}, yellow {flags['yellow']}, green {flags['green']}"
-        + (f"; predicted satisfaction {sum(p.predicted for p in predicted) / len(predicted):+.2f} (-2..2), "
-           f"predicted dissatisfied {sum(p.dissatisfied >= 0.5 for p in predicted)}" if predicted else "")
+        + (
+            f"; predicted satisfaction {sum(p.predicted for p in predicted) / len(predicted):+.2f} (-2..2), "
+            f"predicted dissatisfied {sum(p.dissatisfied >= 0.5 for p in predicted)}"
+            if predicted
+            else ""
+        )
     )
     return "\n".join(lines)

@@ -55,8 +55,13 @@ class TextCache(Generic[V]):
             while len(self._items) > max(self.size, 0):
                 self._items.popitem(last=False)
 
-    def stage(self, texts: Sequence[str], prepare: Callable[[list[str]], Sequence[F]], run: Callable[[F], Out],
-              values: Callable[[list[str], Sequence[F], list[Out]], Sequence[V]]) -> Staged | None:
+    def stage(
+        self,
+        texts: Sequence[str],
+        prepare: Callable[[list[str]], Sequence[F]],
+        run: Callable[[F], Out],
+        values: Callable[[list[str], Sequence[F], list[Out]], Sequence[V]],
+    ) -> Staged | None:
         """The model work for the texts neither cached nor already staged (reserved), or None:
         `prepare` (here, now: the Python part) turns them into batches, `run` is one batch's model call
         (a Staged task), `values` turns the batches' outputs into one cached value per text (commit)."""
@@ -69,9 +74,11 @@ class TextCache(Generic[V]):
         def task(i: int) -> None:
             outputs[i] = run(batches[i])
 
-        return Staged([partial(task, i) for i in range(len(batches))],
-                      commit=lambda: self.put_many(todo, values(todo, batches, outputs)),
-                      abandon=lambda: self.release(todo))
+        return Staged(
+            [partial(task, i) for i in range(len(batches))],
+            commit=lambda: self.put_many(todo, values(todo, batches, outputs)),
+            abandon=lambda: self.release(todo),
+        )
 
     def get_many(self, texts: Sequence[str], compute: Callable[[list[str]], Sequence[V]]) -> list[V]:
         """One value per text: cached ones from the cache, the others from one `compute` call over
@@ -113,8 +120,7 @@ class Staged:
     (Inspector.inspect_many), so onnxruntime gets both cores exactly when the rules have none to use.
     """
 
-    def __init__(self, tasks: Sequence[Callable[[], object]], commit: Callable[[], None],
-                 abandon: Callable[[], None]) -> None:
+    def __init__(self, tasks: Sequence[Callable[[], object]], commit: Callable[[], None], abandon: Callable[[], None]) -> None:
         self.tasks, self.commit, self.abandon = list(tasks), commit, abandon
         self._taken = count()  # next() of a count is atomic under the GIL
 

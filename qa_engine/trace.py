@@ -15,8 +15,9 @@ from typing import Literal
 
 from qa_engine.schema import Hit, Interaction
 
-Step = Literal["scope", "unless", "phrase", "negation", "word_boundary", "exclusion", "model", "exemplar",
-               "emotion", "contained", "hit"]
+Step = Literal[
+    "scope", "unless", "phrase", "negation", "word_boundary", "exclusion", "model", "exemplar", "emotion", "contained", "hit"
+]
 
 
 @dataclass(frozen=True)

@@ -40,15 +40,16 @@ def char_ngram_ids(text: str, n_max: int = 3, buckets: int = BUCKETS) -> set[int
     if n_max >= 3:
         grams.update(map(add, map(add, text, text[1:]), text[2:]))
     for n in range(4, n_max + 1):
-        grams.update(text[j:j + n] for j in range(len(text) - n + 1))
+        grams.update(text[j : j + n] for j in range(len(text) - n + 1))
     table = _GRAM_IDS.setdefault(buckets, {})
     ids = list(map(table.get, grams))
     if None in ids:
         if len(table) > _GRAM_IDS_MAX:  # bounded memory on an endless stream of new text
             table.clear()
         # the same set iterated twice, unchanged: same order as `ids`
-        ids = [table.setdefault(gram, zlib.crc32(gram.encode("utf-8")) % buckets) if i is None else i
-               for gram, i in zip(grams, ids)]
+        ids = [
+            table.setdefault(gram, zlib.crc32(gram.encode("utf-8")) % buckets) if i is None else i for gram, i in zip(grams, ids)
+        ]
     return set(ids)
 
 
@@ -176,6 +177,7 @@ class TurnClassifier:
 
     def predict(self, texts: list[str], batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
         """(violation probabilities (n,), category probabilities (n, k)); repeated texts from the cache."""
+
         def compute(todo: list[str]) -> list[tuple[float, np.ndarray]]:
             feeds = self._feeds(todo, batch_size)
             return self._values(len(todo), feeds, [self._run_feed(f) for _, f in feeds])
@@ -195,14 +197,20 @@ class TurnClassifier:
     def stage(self, texts: list[str], batch_size: int = 32) -> Staged | None:
         """Predict these texts ahead (Inspector.inspect_many): features here, in the caller's thread;
         the Staged tasks are onnxruntime alone, one batch each; Staged.commit fills the cache."""
-        return self._cache.stage(texts, lambda todo: self._feeds(todo, batch_size), lambda feed: self._run_feed(feed[1]),
-                                 lambda todo, feeds, outputs: self._values(len(todo), feeds, outputs))
+        return self._cache.stage(
+            texts,
+            lambda todo: self._feeds(todo, batch_size),
+            lambda feed: self._run_feed(feed[1]),
+            lambda todo, feeds, outputs: self._values(len(todo), feeds, outputs),
+        )
 
     def _feeds(self, texts: list[str], batch_size: int) -> list[tuple[list[int], dict[str, np.ndarray]]]:
         """(row indices, graph inputs) per batch, rows sorted by length (little padding per batch)."""
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        return [(rows, self._feed([texts[i] for i in rows]))
-                for rows in (order[start:start + batch_size] for start in range(0, len(order), batch_size))]
+        return [
+            (rows, self._feed([texts[i] for i in rows]))
+            for rows in (order[start : start + batch_size] for start in range(0, len(order), batch_size))
+        ]
 
     def _run_feed(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self._session.run(["violation", "category"], feed)
@@ -225,8 +233,10 @@ class TurnClassifier:
             buckets, n_max = int(self.labels["buckets"]), int(self.labels.get("n_max", 3))
             return {"grams": char_ngram_matrix(texts, n_max, buckets)}
         encs = self._tokenizer.encode_batch([self.prefix + t for t in texts])
-        return {"input_ids": np.array([e.ids for e in encs], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64)}
+        return {
+            "input_ids": np.array([e.ids for e in encs], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64),
+        }
 
 
 __all__ = ["TurnClassifier", "char_ngram_ids", "char_ngram_matrix", "BUCKETS"]

@@ -100,9 +100,16 @@ def list_webhook_deliveries(
     rows = session.scalars(stmt.order_by(AlertDelivery.id.desc()).limit(limit))
     return [
         AlertDeliveryOut(
-            id=d.id, interaction_id=d.interaction_id, events=d.events, status=d.status, attempts=d.attempts,
-            last_status=d.last_status, last_error=d.last_error, next_attempt_at=d.next_attempt_at,
-            delivered_at=d.delivered_at, created_at=d.created_at,
+            id=d.id,
+            interaction_id=d.interaction_id,
+            events=d.events,
+            status=d.status,
+            attempts=d.attempts,
+            last_status=d.last_status,
+            last_error=d.last_error,
+            next_attempt_at=d.next_attempt_at,
+            delivered_at=d.delivered_at,
+            created_at=d.created_at,
         )  # fmt: skip
         for d in rows
     ]

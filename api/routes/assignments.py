@@ -91,9 +91,7 @@ def create_assignments(body: AssignIn, session: SessionDep, principal: Assigner)
     counts = {outcome: sum(d.outcome == outcome for d in done) for outcome in ("assigned", "reassigned", "unchanged")}
     return AssignOut(
         **counts,
-        items=[
-            AssignedItem(interaction_id=d.interaction_id, outcome=d.outcome, previous_assignee=d.previous) for d in done
-        ],
+        items=[AssignedItem(interaction_id=d.interaction_id, outcome=d.outcome, previous_assignee=d.previous) for d in done],
     )
 
 
@@ -239,9 +237,7 @@ def list_sampling_rules(session: SessionDep, principal: Assigner) -> list[Sampli
     return [views.sampling_rule_out(rule) for rule in session.scalars(stmt)]
 
 
-@router.get(
-    "/sampling-rules/{rule_id}", response_model=SamplingRuleOut, responses=errors(NO_RULE), summary="A sampling rule"
-)
+@router.get("/sampling-rules/{rule_id}", response_model=SamplingRuleOut, responses=errors(NO_RULE), summary="A sampling rule")
 def get_sampling_rule(rule_id: RuleId, session: SessionDep, principal: Assigner) -> SamplingRuleOut:
     return views.sampling_rule_out(_rule(session, principal, rule_id))
 
@@ -284,4 +280,3 @@ def run_sampling_rule(rule_id: RuleId, body: SamplingRunIn, session: SessionDep,
         buckets=[SamplingBucketOut(**vars(b)) for b in run.buckets],
         assigned=views.assignments_out(session, run.assigned),
     )
-

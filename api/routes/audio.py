@@ -63,9 +63,7 @@ def _save(upload: UploadFile, directory: Path, job_id: str, max_bytes: int) -> t
     response_model=JobOut,
     responses={
         200: {"description": "the same recording and fields were already stored or are being processed", "model": JobOut},
-        **errors(
-            {409: "the interaction is stored for another agent or team", 413: "file too large (QA_MAX_UPLOAD_MB)"}
-        ),
+        **errors({409: "the interaction is stored for another agent or team", 413: "file too large (QA_MAX_UPLOAD_MB)"}),
     },
     summary="Upload a call recording (processed in the background)",
 )

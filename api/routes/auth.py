@@ -43,9 +43,7 @@ def login(
     user = authenticate(session, form.username, form.password)
     if user is None:
         limiter.failed(*counters)
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
-        )
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
     token = create_access_token(
         user.username,
         user.role,

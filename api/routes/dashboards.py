@@ -46,9 +46,7 @@ def team_score_distribution(
     _check_range(start, end)
     visible_team(session, principal, team_id)
     bands = kpi.score_distribution(session, team_id=team_id, start=start, end=end)
-    return ScoreDistribution(
-        team_id=team_id, start=start, end=end, bands=[ScoreBand.model_validate(b) for b in bands]
-    )
+    return ScoreDistribution(team_id=team_id, start=start, end=end, bands=[ScoreBand.model_validate(b) for b in bands])
 
 
 @router.get(

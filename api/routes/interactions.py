@@ -210,9 +210,7 @@ def ingest_bulk(
     _within_limits(request, [(("body", "interactions", i), item) for i, item in enumerate(body.interactions)])
     batch_id = queue.new_id()
     try:
-        accepted = queue.accept(
-            session, body.interactions, actor=principal.username, batch_id=batch_id, redact=config.redact_pii
-        )
+        accepted = queue.accept(session, body.interactions, actor=principal.username, batch_id=batch_id, redact=config.redact_pii)
     except repo.OwnerConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, f"interactions[{exc.index}]: {exc}") from None
     new = sum(not a.duplicate for a in accepted)
@@ -284,8 +282,9 @@ def list_interactions(
     rule: Annotated[str | None, Query(description="has a hit of this rule id")] = None,
     min_score: Annotated[float | None, Query(ge=0, le=100)] = None,
     max_score: Annotated[float | None, Query(ge=0, le=100)] = None,
-    dissatisfied: Annotated[bool | None, Query(description="predicted dissatisfied customer (probability >= 0.5), "
-                                                         "or not")] = None,
+    dissatisfied: Annotated[
+        bool | None, Query(description="predicted dissatisfied customer (probability >= 0.5), or not")
+    ] = None,
     satisfaction_min: Annotated[float | None, Query(ge=-2, le=2, description="predicted satisfaction at least")] = None,
     satisfaction_max: Annotated[float | None, Query(ge=-2, le=2, description="predicted satisfaction at most")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -293,8 +292,7 @@ def list_interactions(
 ) -> Page[InteractionItem]:
     """Current results, newest first, within what the caller may see."""
     if satisfaction_min is not None and satisfaction_max is not None and satisfaction_min > satisfaction_max:
-        raise HTTPException(422,
-                            f"satisfaction_min ({satisfaction_min:g}) is above satisfaction_max ({satisfaction_max:g})")
+        raise HTTPException(422, f"satisfaction_min ({satisfaction_min:g}) is above satisfaction_max ({satisfaction_max:g})")
     filters = repo.Filters(
         agent_id=agent,
         team_id=team,
@@ -329,6 +327,4 @@ def get_interaction(
     appeals, until when the current scoring may be appealed, the history of scoring runs and the
     required script steps the current run did not find."""
     row = visible_interaction(session, principal, interaction_id)
-    return views.interaction_out(
-        session, row, appeal_window_days=config.appeal_window_days, step_rules=scorer.step_rules()
-    )
+    return views.interaction_out(session, row, appeal_window_days=config.appeal_window_days, step_rules=scorer.step_rules())

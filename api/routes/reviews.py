@@ -85,7 +85,13 @@ def list_review_queue(
     it is assigned. With `assignee`, the interactions assigned to them instead, of any flag (a
     sampled green one too; red, yellow, then green), open ones unless `include_reviewed`."""
     filters = repo.Filters(
-        agent_id=agent, team_id=team, start=start, end=end, flag=flag, dimension=dimension, rule_id=rule,
+        agent_id=agent,
+        team_id=team,
+        start=start,
+        end=end,
+        flag=flag,
+        dimension=dimension,
+        rule_id=rule,
         dissatisfied=dissatisfied,
     )
     if flag == "green" and assignee is None:

@@ -200,4 +200,3 @@ def rescore_range(
         summary=DiffSummary(**report.summary()),
         items=[DiffItemOut(**vars(i), delta=i.delta) for i in report.items],
     )
-

@@ -42,9 +42,7 @@ def _agent_summary(
         team_id = repo.last_team_handled(session, agent_id, teams)
     ranks: dict[str, int] = {}
     if team_id is not None:
-        ranks = kpi.agent_ranks(
-            kpi.agent_breakdown(session, team_id=team_id, start=start, end=end), config.rank_min_interactions
-        )
+        ranks = kpi.agent_ranks(kpi.agent_breakdown(session, team_id=team_id, start=start, end=end), config.rank_min_interactions)
     return AgentSummary(
         agent_id=agent_id,
         team_id=team_id,

@@ -44,7 +44,9 @@ def _open(path: Path):
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
-        raise AudioError(f"{path}: not a readable audio file ({exc.__class__.__name__}: {getattr(exc, 'strerror', None) or exc})") from None
+        raise AudioError(
+            f"{path}: not a readable audio file ({exc.__class__.__name__}: {getattr(exc, 'strerror', None) or exc})"
+        ) from None
     if not container.streams.audio:
         container.close()
         raise AudioError(f"{path}: no audio stream")
@@ -86,7 +88,9 @@ def probe(path: Path) -> AudioInfo:
             duration = float(stream.duration * stream.time_base)
         elif container.duration is not None:
             duration = container.duration / 1_000_000
-        return AudioInfo(path, stream.codec_context.channels, stream.codec_context.sample_rate, duration, stream.codec_context.name)
+        return AudioInfo(
+            path, stream.codec_context.channels, stream.codec_context.sample_rate, duration, stream.codec_context.name
+        )
 
 
 def iter_chunks(path: Path, chunk_seconds: float = 300.0) -> Iterator[tuple[float, np.ndarray]]:
@@ -127,7 +131,12 @@ def iter_chunks(path: Path, chunk_seconds: float = 300.0) -> Iterator[tuple[floa
         except av.error.FFmpegError as exc:
             if offset == 0 and pending_len == 0:
                 raise AudioError(f"{path}: cannot decode audio ({exc.__class__.__name__})") from None
-            log.warning("%s: decoding stopped early (%s); using the first %.1f s", path, exc.__class__.__name__, (offset + pending_len) / SAMPLE_RATE)
+            log.warning(
+                "%s: decoding stopped early (%s); using the first %.1f s",
+                path,
+                exc.__class__.__name__,
+                (offset + pending_len) / SAMPLE_RATE,
+            )
         if pending_len:
             yield offset / SAMPLE_RATE, flush(pending_len)
         elif offset == 0:

@@ -47,8 +47,9 @@ class Transcriber(Protocol):
         """The loaded model's version, recorded in result.versions.models.asr."""
         ...
 
-    def transcribe(self, path: Path, *, interaction_id: str | None = None,
-                   channel_roles: tuple[str, str] | None = None, **fields) -> Interaction:
+    def transcribe(
+        self, path: Path, *, interaction_id: str | None = None, channel_roles: tuple[str, str] | None = None, **fields
+    ) -> Interaction:
         """`channel_roles`: who is on the left and right channel (default: settings.stereo_roles);
         `fields`: the interaction's other fields (agent_id, team_id, metadata, ...)."""
         ...
@@ -62,15 +63,18 @@ def backend_class(settings: Settings) -> type[Transcriber]:
     spec = BACKENDS.get(settings.asr_backend, settings.asr_backend)
     module_name, _, class_name = spec.partition(":")
     if not module_name or not class_name:
-        raise BackendError(f"QA_ASR_BACKEND {settings.asr_backend!r}: use one of {', '.join(BACKENDS)} "
-                           f"or package.module:ClassName")
+        raise BackendError(
+            f"QA_ASR_BACKEND {settings.asr_backend!r}: use one of {', '.join(BACKENDS)} or package.module:ClassName"
+        )
     try:
         cls = getattr(import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
         raise BackendError(f"QA_ASR_BACKEND {settings.asr_backend!r}: cannot import {spec}: {exc}") from exc
     if not all(callable(getattr(cls, name, None)) for name in ("planned_version", "transcribe")):
-        raise BackendError(f"QA_ASR_BACKEND {settings.asr_backend!r}: {spec} does not implement "
-                           f"qa_engine.asr.backend.Transcriber (planned_version, version, transcribe)")
+        raise BackendError(
+            f"QA_ASR_BACKEND {settings.asr_backend!r}: {spec} does not implement "
+            f"qa_engine.asr.backend.Transcriber (planned_version, version, transcribe)"
+        )
     return cls
 
 

@@ -84,7 +84,11 @@ def evaluate_calls(calls_dir: Path, transcriber, inspector=None) -> list[dict[st
             if mode == "stereo":
                 for role in ("agent", "customer"):
                     row[f"cer_{role}"] = round(
-                        cer("".join(t.text for t in truth.turns if t.role == role), "".join(t.text for t in hyp.turns if t.role == role)), 3
+                        cer(
+                            "".join(t.text for t in truth.turns if t.role == role),
+                            "".join(t.text for t in hyp.turns if t.role == role),
+                        ),
+                        3,
                     )
             if inspector is not None:
                 result = inspector.inspect(hyp)
@@ -95,7 +99,9 @@ def evaluate_calls(calls_dir: Path, transcriber, inspector=None) -> list[dict[st
 
 
 def format_asr_report(rows: list[dict[str, Any]]) -> str:
-    lines = [f"{'call':<11} {'mode':<7} {'CER':>6} {'agent':>6} {'cust':>6} {'roles':>6} {'turns':>6}  silence>5s truth/found  overlap>0.3s truth/found"]
+    lines = [
+        f"{'call':<11} {'mode':<7} {'CER':>6} {'agent':>6} {'cust':>6} {'roles':>6} {'turns':>6}  silence>5s truth/found  overlap>0.3s truth/found"
+    ]
     for r in rows:
         lines.append(
             f"{r['call']:<11} {r['mode']:<7} {r['cer']:>6.3f} {r.get('cer_agent', float('nan')):>6.3f} {r.get('cer_customer', float('nan')):>6.3f} "

@@ -46,8 +46,10 @@ def _parts():
 
 def _is_complete(target: Path) -> bool:
     marker = target / ".verified"
-    return marker.is_file() and marker.read_text().strip() == MODEL_BIN_SHA256 and all(
-        (target / f).is_file() for f in (*_SIDE_FILES, "model.bin")
+    return (
+        marker.is_file()
+        and marker.read_text().strip() == MODEL_BIN_SHA256
+        and all((target / f).is_file() for f in (*_SIDE_FILES, "model.bin"))
     )
 
 

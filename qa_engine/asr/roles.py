@@ -17,6 +17,7 @@ def assign_roles(segs: list[Segment], classifier) -> None:
     """Sets each segment's role from `classifier` (a RoleClassifier) and turn alternation."""
     probs = [classifier.agent_probability(s.text) for s in segs]
     roles = ("agent", "customer")
+
     # Viterbi over two states with log probabilities.
     def emit(i: int, r: int) -> float:
         p = min(max(probs[i], 1e-4), 1 - 1e-4)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa_engine.asr.backend import Segment
 from qa_engine.asr.audio import SAMPLE_RATE, AudioInfo, iter_chunks, probe, wav_truncation
+from qa_engine.asr.backend import Segment
 from qa_engine.asr.model import resolve_model_dir
 from qa_engine.asr.vad import speech_probabilities, speech_regions
 from qa_engine.config import Settings
@@ -104,7 +104,11 @@ class WhisperTranscriber:
         s = self.settings
         self.model_dir = resolve_model_dir(s.whisper_model_dir, s.cache_dir)
         self.model = WhisperModel(
-            str(self.model_dir), device=s.asr_device, compute_type=s.asr_compute_type, cpu_threads=s.asr_threads, num_workers=max(1, s.asr_workers)
+            str(self.model_dir),
+            device=s.asr_device,
+            compute_type=s.asr_compute_type,
+            cpu_threads=s.asr_threads,
+            num_workers=max(1, s.asr_workers),
         )
         self.batched = BatchedInferencePipeline(self.model) if s.asr_batch_size > 0 else None
         self.fallback_windows = 0  # batched windows decoded again sequentially (see _whisper)
@@ -145,7 +149,16 @@ class WhisperTranscriber:
         for w in words:
             mid = (w.start + w.end) / 2
             # The region holding the word's middle, else the nearest one.
-            k = min(range(len(regions)), key=lambda i: 0 if regions[i][0] <= mid <= regions[i][1] else min(abs(mid - regions[i][0]), abs(mid - regions[i][1]))) if regions else 0
+            k = (
+                min(
+                    range(len(regions)),
+                    key=lambda i: (
+                        0 if regions[i][0] <= mid <= regions[i][1] else min(abs(mid - regions[i][0]), abs(mid - regions[i][1]))
+                    ),
+                )
+                if regions
+                else 0
+            )
             groups.setdefault(k, []).append(w)
         for k in sorted(groups):
             yield _segment_from_words(None, groups[k])
@@ -203,7 +216,9 @@ class WhisperTranscriber:
             # the sequential decoder: the same no-speech rule here, and a window whose text is too
             # repetitive or too improbable is decoded again sequentially, fallback included.
             kept = [seg for seg in per_window.get(k, []) if not (seg.no_speech_prob > 0.6 and seg.avg_logprob < -1.0)]
-            if kept and (get_compression_ratio("".join(seg.text for seg in kept)) > 2.4 or min(seg.avg_logprob for seg in kept) < -1.0):
+            if kept and (
+                get_compression_ratio("".join(seg.text for seg in kept)) > 2.4 or min(seg.avg_logprob for seg in kept) < -1.0
+            ):
                 self.fallback_windows += 1
                 shift = a / SAMPLE_RATE
                 redo, _ = self.model.transcribe(audio[a:b], vad_filter=False, condition_on_previous_text=False, **common)
@@ -224,7 +239,14 @@ class WhisperTranscriber:
                 if text:
                     i, j = packed.locate(seg.start), packed.locate(seg.end, is_end=True)
                     role = roles[packed.spans[i][0]]
-                    yield Segment(role, text, round(packed.original(seg.start, i) + offset, 2), round(packed.original(seg.end, j) + offset, 2), [], round(math.exp(seg.avg_logprob), 3))
+                    yield Segment(
+                        role,
+                        text,
+                        round(packed.original(seg.start, i) + offset, 2),
+                        round(packed.original(seg.end, j) + offset, 2),
+                        [],
+                        round(math.exp(seg.avg_logprob), 3),
+                    )
                 continue
             # Whisper's segments often span several utterances; a pause between words marks a
             # turn, and so does a change of channel in a packed stereo stream.
@@ -259,7 +281,9 @@ class WhisperTranscriber:
             truncated = f"truncated: its header announces {info.duration:.1f} s of audio, {decoded:.1f} s could be decoded"
         return replace(info, truncated=truncated, decoded=round(decoded, 3)), out
 
-    def transcribe(self, path: Path, *, interaction_id: str | None = None, channel_roles: tuple[str, str] | None = None, **fields) -> Interaction:
+    def transcribe(
+        self, path: Path, *, interaction_id: str | None = None, channel_roles: tuple[str, str] | None = None, **fields
+    ) -> Interaction:
         from qa_engine.asr.roles import assign_roles
         from qa_engine.role_classifier import RoleClassifier
 
@@ -299,7 +323,10 @@ def _segment_from_words(role: str | None, words: list[Word]) -> Segment:
 def _segment(role: str | None, words: list[tuple[str, float, float, float]], offset: float) -> Segment:
     """A segment from (text, start, end, probability) words; times already in the recording's own."""
     text = to_simplified("".join(w[0] for w in words).strip())
-    kept = [Word(text=to_simplified(w.strip()), start=round(a + offset, 2), end=round(b + offset, 2), probability=round(p, 3)) for w, a, b, p in words]
+    kept = [
+        Word(text=to_simplified(w.strip()), start=round(a + offset, 2), end=round(b + offset, 2), probability=round(p, 3))
+        for w, a, b, p in words
+    ]
     confidence = sum(w.probability for w in kept) / len(kept)
     return Segment(role, text, kept[0].start, kept[-1].end, kept, round(confidence, 3))
 

@@ -21,7 +21,9 @@ def speech_probabilities(audio: np.ndarray) -> np.ndarray:
     return get_vad_model()(padded)
 
 
-def speech_regions(probs: np.ndarray, n_samples: int, options: VadOptions | None = None, sampling_rate: int = 16_000) -> list[dict]:
+def speech_regions(
+    probs: np.ndarray, n_samples: int, options: VadOptions | None = None, sampling_rate: int = 16_000
+) -> list[dict]:
     """Regions {"start", "end"} (samples) of speech, from `speech_probabilities` of the track."""
     o = options or VadOptions()
     threshold = o.threshold

@@ -120,8 +120,11 @@ def _load_models(**_kwargs) -> None:
     batch_worker.init_worker(settings, load_asr=PRELOAD_ASR, threads=threads)
     used = batch_worker._worker.settings
     log.info(
-        "qa-engine worker process %d: %d ONNX / %d ASR threads (%s)", os.getpid(), used.onnx_threads,
-        used.asr_threads, f"{os.cpu_count()} cores / {PROCESSES} processes" if threads else "configured",
+        "qa-engine worker process %d: %d ONNX / %d ASR threads (%s)",
+        os.getpid(),
+        used.onnx_threads,
+        used.asr_threads,
+        f"{os.cpu_count()} cores / {PROCESSES} processes" if threads else "configured",
     )
 
 

@@ -28,8 +28,8 @@ import uuid
 from collections.abc import Iterator
 from typing import TextIO
 
-from qa_engine.batch.report import Progress
 from qa_engine.batch.plan import ExecutorUnavailable, Plan
+from qa_engine.batch.report import Progress
 from qa_engine.batch.sources import BatchItem
 from qa_engine.batch.worker import BatchOptions, ItemOutcome
 from qa_engine.config import Settings
@@ -44,8 +44,9 @@ def _start_hint(queue: str) -> str:
     return f"start one on a scoring machine: qa-engine worker -Q {queue}"
 
 
-def routes(settings: Settings, queue: str | None = None, call_queue: str | None = None,
-           chat_queue: str | None = None) -> dict[bool, str]:
+def routes(
+    settings: Settings, queue: str | None = None, call_queue: str | None = None, chat_queue: str | None = None
+) -> dict[bool, str]:
     """Queue per kind of item, keyed by `BatchItem.is_audio`: `queue` (--queue) takes every item;
     else recordings go to the call queue, chats and unreadable records to the chat queue (settings
     QA_BATCH_CALL_QUEUE / QA_BATCH_CHAT_QUEUE, or this run's --call-queue / --chat-queue), each
@@ -96,15 +97,29 @@ def require_workers(queues, settings: Settings, *, wait: bool, stream: TextIO, e
                 f"no Celery worker consumes queue {_names(empty)} (asked for {FIRST_ASK_S:g} s); "
                 f"{_start_hint(empty[0])}, or run with --wait-for-workers"
             )
-        print(f"qa-engine: batch: waiting for a worker on queue {_names(empty)} ({time.monotonic() - started:.0f} s so far); "
-              f"{_start_hint(empty[0])}", file=stream, flush=True)
+        print(
+            f"qa-engine: batch: waiting for a worker on queue {_names(empty)} ({time.monotonic() - started:.0f} s so far); "
+            f"{_start_hint(empty[0])}",
+            file=stream,
+            flush=True,
+        )
         time.sleep(max(0.0, settings.batch_heartbeat_s - INSPECT_TIMEOUT_S))
         found = workers_by_queue(app, queues)
 
 
 class CeleryDriver:
-    def __init__(self, plan: Plan, options: BatchOptions, route: dict[bool, str] | str, settings: Settings,
-                 progress: Progress, *, inspector, report, wait_for_workers: bool = False) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        options: BatchOptions,
+        route: dict[bool, str] | str,
+        settings: Settings,
+        progress: Progress,
+        *,
+        inspector,
+        report,
+        wait_for_workers: bool = False,
+    ) -> None:
         from qa_engine.batch.celery_app import app
 
         self.app = app
@@ -152,7 +167,7 @@ class CeleryDriver:
         keys += [self.app.backend.get_key_for_task(t) for t in self.items]
         try:
             for i in range(0, len(keys), CHUNK):
-                self.client.delete(*keys[i:i + CHUNK])
+                self.client.delete(*keys[i : i + CHUNK])
         except Exception:  # noqa: BLE001 - the keys expire anyway
             pass
 
@@ -173,7 +188,7 @@ class CeleryDriver:
         ids = list(self.items)
         found, finished = [], []
         for i in range(0, len(ids), CHUNK):
-            chunk = ids[i:i + CHUNK]
+            chunk = ids[i : i + CHUNK]
             for task_id, raw in zip(chunk, self.client.mget([backend.get_key_for_task(t) for t in chunk]), strict=True):
                 if raw is None:
                     continue
@@ -282,9 +297,12 @@ class CeleryDriver:
             return
         held: set[str] = set()
         if self.live:
-            replies = self.app.control.inspect(
-                destination=sorted(self.live), timeout=INSPECT_TIMEOUT_S, limit=len(self.live)
-            ).query_task(*candidates) or {}
+            replies = (
+                self.app.control.inspect(
+                    destination=sorted(self.live), timeout=INSPECT_TIMEOUT_S, limit=len(self.live)
+                ).query_task(*candidates)
+                or {}
+            )
             for tasks in replies.values():
                 held.update(tasks or {})
             if set(replies) != self.live:
@@ -346,7 +364,6 @@ class CeleryDriver:
                 if task_id not in self.started_by:
                     waiting[queue] = waiting.get(queue, 0) + 1
             per_queue = " (" + ", ".join(f"{q} {waiting.get(q, 0)}" for q in self.queues) + ")"
-        self.snapshot = (
-            f"queued {len(self.items) - sum(running.values())}{per_queue} running {sum(running.values())}"
-            + (f"; workers: {per}" if per else "; no worker")
+        self.snapshot = f"queued {len(self.items) - sum(running.values())}{per_queue} running {sum(running.values())}" + (
+            f"; workers: {per}" if per else "; no worker"
         )

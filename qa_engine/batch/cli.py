@@ -36,22 +36,45 @@ def _day(value: str | None, tz: str) -> date | None:
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="worker processes (local executor)")
 @click.option("--executor", type=click.Choice(["local", "celery"]), default="local", show_default=True)
 @click.option("--queue", default=None, help="Celery: send every item to this queue (default: routed by kind, below)")
-@click.option("--call-queue", default=None, help="Celery: queue for recordings (default: QA_BATCH_CALL_QUEUE, else QA_BATCH_QUEUE)")
+@click.option(
+    "--call-queue", default=None, help="Celery: queue for recordings (default: QA_BATCH_CALL_QUEUE, else QA_BATCH_QUEUE)"
+)
 @click.option("--chat-queue", default=None, help="Celery: queue for chats (default: QA_BATCH_CHAT_QUEUE, else QA_BATCH_QUEUE)")
 @click.option("--dry-run", is_flag=True, help="plan only: count what would be scored and skipped; store nothing")
 @click.option("--rescore", is_flag=True, help="score again items already scored with the same content and versions")
 @click.option("--batch-id", default=None, help="name the run (resume an interrupted --rescore run with its id)")
 @click.option("--known-agents", is_flag=True, help="fail items whose agent_id is missing or not in the agents table")
 @click.option("--database-url", default=None, help="default: QA_DATABASE_URL")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="also write the JSON report here")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="also write the JSON report here",
+)
 @click.option("--migrate/--no-migrate", default=True, show_default=True, help="apply database migrations first")
-@click.option("--wait-for-workers", is_flag=True,
-              help="celery: when no worker consumes the queue, wait (a line every QA_BATCH_HEARTBEAT_S) instead of exiting 2")
+@click.option(
+    "--wait-for-workers",
+    is_flag=True,
+    help="celery: when no worker consumes the queue, wait (a line every QA_BATCH_HEARTBEAT_S) instead of exiting 2",
+)
 def batch(
-    source: Path, since: str | None, until: str | None, workers: int, executor: str, queue: str | None,
-    call_queue: str | None, chat_queue: str | None,
-    dry_run: bool, rescore: bool, batch_id: str | None, known_agents: bool, database_url: str | None,
-    report_path: Path | None, migrate: bool, wait_for_workers: bool,
+    source: Path,
+    since: str | None,
+    until: str | None,
+    workers: int,
+    executor: str,
+    queue: str | None,
+    call_queue: str | None,
+    chat_queue: str | None,
+    dry_run: bool,
+    rescore: bool,
+    batch_id: str | None,
+    known_agents: bool,
+    database_url: str | None,
+    report_path: Path | None,
+    migrate: bool,
+    wait_for_workers: bool,
 ) -> None:
     """Transcribe, score and store every item of SOURCE: a folder of recordings and chat files, a
     chat .json/.jsonl file, or a manifest (.csv, or .jsonl with a `path` field).
@@ -133,8 +156,20 @@ def batch(
 
 @click.command("worker")
 @click.option("-Q", "--queue", default=None, help="queue to consume (default: QA_BATCH_QUEUE)")
-@click.option("-c", "--concurrency", default=1, show_default=True, type=click.IntRange(min=1), help="worker processes; each loads the models once")
-@click.option("--asr/--no-asr", default=True, show_default=True, help="load Whisper when a process starts (--no-asr: on the first recording)")
+@click.option(
+    "-c",
+    "--concurrency",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="worker processes; each loads the models once",
+)
+@click.option(
+    "--asr/--no-asr",
+    default=True,
+    show_default=True,
+    help="load Whisper when a process starts (--no-asr: on the first recording)",
+)
 @click.option("-n", "--hostname", default=None, help="worker name, e.g. gpu1@%h")
 @click.option("-l", "--loglevel", default="info", show_default=True)
 def worker(queue: str | None, concurrency: int, asr: bool, hostname: str | None, loglevel: str) -> None:
@@ -164,8 +199,17 @@ def worker(queue: str | None, concurrency: int, asr: bool, hostname: str | None,
     celery_app.PRELOAD_ASR = asr
     celery_app.PROCESSES = concurrency
     argv = [
-        "worker", "-Q", queue or celery_app.app.conf.task_default_queue, "-c", str(concurrency),
-        "-P", "prefork", "-l", loglevel, "--without-gossip", "--without-mingle",
+        "worker",
+        "-Q",
+        queue or celery_app.app.conf.task_default_queue,
+        "-c",
+        str(concurrency),
+        "-P",
+        "prefork",
+        "-l",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
     ]
     if hostname:
         argv += ["-n", hostname]

@@ -99,13 +99,23 @@ class BatchReport:
         rtf = f"{self.real_time_factor:.3f}" if self.real_time_factor is not None else "-"
         ipm = f"{self.items_per_minute:,.1f}" if self.items_per_minute is not None else "-"
         rows = [
-            ("batch", f"{self.batch_id} ({self.executor}"
-             + (f", {self.workers} worker{'s' if self.workers != 1 else ''}" if self.executor == "local" or not self.dry_run else "")
-             + (", dry run)" if self.dry_run else ")")),
+            (
+                "batch",
+                f"{self.batch_id} ({self.executor}"
+                + (
+                    f", {self.workers} worker{'s' if self.workers != 1 else ''}"
+                    if self.executor == "local" or not self.dry_run
+                    else ""
+                )
+                + (", dry run)" if self.dry_run else ")"),
+            ),
             ("items", f"{self.items:,}"),
             ("processed" if not self.dry_run else "to process", f"{self.processed:,}"),
-            ("skipped (already scored)", f"{self.skipped:,}"
-             + (f" ({self.stored_meanwhile:,} stored meanwhile by another run)" if self.stored_meanwhile else "")),
+            (
+                "skipped (already scored)",
+                f"{self.skipped:,}"
+                + (f" ({self.stored_meanwhile:,} stored meanwhile by another run)" if self.stored_meanwhile else ""),
+            ),
             ("failed", f"{self.failed:,}"),
             ("flagged red / yellow", f"{self.flagged_red:,} / {self.flagged_yellow:,}"),
             ("audio hours", f"{self.audio_hours:.3f}"),
@@ -118,9 +128,14 @@ class BatchReport:
         if self.handed_back:
             rows.append(("handed back (worker lost)", f"{self.handed_back:,}"))
         for name, st in sorted(self.worker_stats.items()):
-            rows.append((f"  {name}", f"{st['done']:,} done, {st['skipped']:,} skipped, {st['failed']:,} failed, "
-                                      f"{st['item_seconds']:,.1f} s on items"
-                                      + (f" (from {', '.join(sorted(st['queues']))})" if st.get("queues") else "")))
+            rows.append(
+                (
+                    f"  {name}",
+                    f"{st['done']:,} done, {st['skipped']:,} skipped, {st['failed']:,} failed, "
+                    f"{st['item_seconds']:,.1f} s on items"
+                    + (f" (from {', '.join(sorted(st['queues']))})" if st.get("queues") else ""),
+                )
+            )
         if self.interrupted:
             rows.append(("stopped early", f"{self.interrupted}; {self.not_done:,} items not done (run it again)"))
         width = max(len(k) for k, _ in rows)

@@ -101,10 +101,14 @@ def make_plan(config: BatchConfig, settings: Settings, inspector, batch_id: str)
         if item.error is None and item.key in first:
             earlier = first[item.key]
             if earlier.content_hash == item.content_hash:
-                skipped.append(ItemOutcome(item.key, item.source, "skipped", f"duplicate of {earlier.source}", item.interaction_id))
+                skipped.append(
+                    ItemOutcome(item.key, item.source, "skipped", f"duplicate of {earlier.source}", item.interaction_id)
+                )
                 continue
             item = BatchItem(
-                key=f"{item.key}@{item.source}", source=item.source, day=item.day,
+                key=f"{item.key}@{item.source}",
+                source=item.source,
+                day=item.day,
                 error=f"interaction_id {item.key!r} appears twice in the source with different content (first: {earlier.source})",
             )
         if item.error is None:
@@ -238,8 +242,7 @@ def run_batch(
         check_connection()
         # At once, before planning: a worker on at least one of the queues (else nothing runs at all);
         # after planning, on each queue the plan sends items to.
-        found = require_workers(set(route.values()), settings, wait=config.wait_for_workers,
-                                stream=progress_stream or sys.stderr)
+        found = require_workers(set(route.values()), settings, wait=config.wait_for_workers, stream=progress_stream or sys.stderr)
     inspector = Inspector(settings)
     plan = make_plan(config, settings, inspector, batch_id)
     if celery:
@@ -248,8 +251,7 @@ def run_batch(
             require_workers(needed, settings, wait=config.wait_for_workers, stream=progress_stream or sys.stderr, each=True)
     # Celery: the workers that took part, counted as their outcomes arrive (--workers is the local pool's).
     workers = 0 if config.executor == "celery" else config.workers
-    report = BatchReport(batch_id=batch_id, executor=config.executor, workers=workers, items=plan.total,
-                         dry_run=config.dry_run)
+    report = BatchReport(batch_id=batch_id, executor=config.executor, workers=workers, items=plan.total, dry_run=config.dry_run)
     for outcome in plan.skipped:
         report.add(outcome, planned=True)
     if config.dry_run:
@@ -262,7 +264,10 @@ def run_batch(
         return report
 
     options = BatchOptions(
-        config.database_url, batch_id, rescore=config.rescore, known_agents=config.known_agents,
+        config.database_url,
+        batch_id,
+        rescore=config.rescore,
+        known_agents=config.known_agents,
         check_done=config.executor == "celery",
     )
     progress = Progress(len(plan.todo), stream=progress_stream, tty=tty, every_s=settings.batch_heartbeat_s)
@@ -271,8 +276,9 @@ def run_batch(
     if config.executor == "celery":
         from qa_engine.batch.celery_driver import CeleryDriver
 
-        driver = CeleryDriver(plan, options, route, settings, progress, inspector=inspector, report=report,
-                              wait_for_workers=config.wait_for_workers)
+        driver = CeleryDriver(
+            plan, options, route, settings, progress, inspector=inspector, report=report, wait_for_workers=config.wait_for_workers
+        )
         outcomes = driver.run()
     elif config.workers == 1:
         outcomes = _run_inline(plan, options, settings, inspector)
@@ -311,9 +317,17 @@ def _audit(url: str, report: BatchReport) -> None:
     try:
         with db.session() as session:
             repository.audit(
-                session, "batch", "batch.run", "batch", report.batch_id,
-                processed=report.processed, skipped=report.skipped, failed=report.failed,
-                executor=report.executor, workers=report.workers, wall_seconds=round(report.wall_seconds, 3),
+                session,
+                "batch",
+                "batch.run",
+                "batch",
+                report.batch_id,
+                processed=report.processed,
+                skipped=report.skipped,
+                failed=report.failed,
+                executor=report.executor,
+                workers=report.workers,
+                wall_seconds=round(report.wall_seconds, 3),
             )
     finally:
         db.dispose()

@@ -139,9 +139,7 @@ def _from_interaction(
     )
 
 
-def _chat_file(
-    path: Path, label: str, tz: ZoneInfo, settings: Settings, overrides: dict | None = None
-) -> Iterator[BatchItem]:
+def _chat_file(path: Path, label: str, tz: ZoneInfo, settings: Settings, overrides: dict | None = None) -> Iterator[BatchItem]:
     """Each interaction of a .json / .jsonl file; a bad record is an error item keyed `file:line`."""
     day = _local_day(None, path, tz)
     try:
@@ -167,8 +165,15 @@ def _chat_file(
         yield _from_interaction(entry, f"{label}:{entry.interaction_id}", path.parent, path, tz)
 
 
-def _recording(path: Path, interaction_id: str, label: str, tz: ZoneInfo, settings: Settings,
-               fields: dict | None = None, roles: list[str] | None = None) -> BatchItem:
+def _recording(
+    path: Path,
+    interaction_id: str,
+    label: str,
+    tz: ZoneInfo,
+    settings: Settings,
+    fields: dict | None = None,
+    roles: list[str] | None = None,
+) -> BatchItem:
     record = {"interaction_id": interaction_id, "channel": "call", "audio_path": str(path.resolve()), **(fields or {})}
     try:
         interaction = Interaction.model_validate(record)
@@ -234,8 +239,11 @@ def _manifest(path: Path, tz: ZoneInfo, settings: Settings) -> Iterator[BatchIte
         if row.get("channels"):
             roles = CHANNEL_ORDERS.get(str(row["channels"]).strip().lower())
             if roles is None:
-                yield _error(row.get("interaction_id") or where, where,
-                             f"channels must be one of {', '.join(CHANNEL_ORDERS)}, got {row['channels']!r}")
+                yield _error(
+                    row.get("interaction_id") or where,
+                    where,
+                    f"channels must be one of {', '.join(CHANNEL_ORDERS)}, got {row['channels']!r}",
+                )
                 continue
         if target.suffix.lower() in CHAT_SUFFIXES:
             overrides = dict(fields)

@@ -90,8 +90,7 @@ def _one_line(exc: BaseException) -> str:
 class BatchWorker:
     """What one worker process keeps loaded: inspector, preparer (Whisper), database engines."""
 
-    def __init__(self, settings: Settings, *, load_asr: bool = False, inspector=None,
-                 background_threads: bool = True) -> None:
+    def __init__(self, settings: Settings, *, load_asr: bool = False, inspector=None, background_threads: bool = True) -> None:
         """`background_threads` (the engine's): off in pool and Celery processes, which already
         fill the cores."""
         from qa_engine.engine import Inspector
@@ -194,7 +193,9 @@ class BatchWorker:
         vdigest = ledger.versions_hash(versions)
         db = self.database(options.database_url)
         with db.sessionmaker() as session:
-            if options.check_done and ledger.is_done(session, item.key, digest, vdigest, interaction_id=iid, rescore=options.rescore, batch_id=options.batch_id):
+            if options.check_done and ledger.is_done(
+                session, item.key, digest, vdigest, interaction_id=iid, rescore=options.rescore, batch_id=options.batch_id
+            ):
                 return ItemOutcome(item.key, item.source, "skipped", "already scored", iid)
             if options.known_agents:
                 reason = self._unknown_agent(session, interaction)
@@ -212,8 +213,11 @@ class BatchWorker:
 
     def _finish(self, item: BatchItem, options: BatchOptions, ready: _Ready, result) -> ItemOutcome:
         if isinstance(result, Exception):  # ValueError: no turns to inspect; else the engine's own failure
-            reason = _one_line(result) if isinstance(result, ValueError) else \
-                f"internal error: {result.__class__.__name__}: {_one_line(result)}"
+            reason = (
+                _one_line(result)
+                if isinstance(result, ValueError)
+                else f"internal error: {result.__class__.__name__}: {_one_line(result)}"
+            )
             return self._fail(item, options, reason, ready.prepared.interaction_id, ready.versions, ready.digest)
         result.versions = ready.versions
         prepared = ready.prepared
@@ -239,8 +243,13 @@ class BatchWorker:
             with db.sessionmaker() as session:
                 try:
                     row, before = ledger.claim(
-                        session, key=item.key, content_hash=digest, versions_digest=vdigest, versions=versions,
-                        source=item.source, batch_id=options.batch_id,
+                        session,
+                        key=item.key,
+                        content_hash=digest,
+                        versions_digest=vdigest,
+                        versions=versions,
+                        source=item.source,
+                        batch_id=options.batch_id,
                     )
                     if before == "done" and (not options.rescore or row.batch_id == options.batch_id):
                         session.rollback()  # another worker stored it meanwhile
@@ -248,7 +257,9 @@ class BatchWorker:
                     res = repository.save_result(
                         session, prepared, result, content_hash=digest, report_tz=self.settings.report_timezone
                     )
-                    ledger.mark_done(row, interaction_id=iid, result=res, batch_id=options.batch_id, source=item.source, audio_seconds=audio_s)
+                    ledger.mark_done(
+                        row, interaction_id=iid, result=res, batch_id=options.batch_id, source=item.source, audio_seconds=audio_s
+                    )
                     session.commit()
                 except repository.OwnerConflict as exc:  # stored for another agent or team: this item fails
                     session.rollback()
@@ -267,15 +278,20 @@ class BatchWorker:
         return record_failure(self.database(options.database_url), item, options, reason, iid, versions, digest)
 
 
-def record_failure(db, item: BatchItem, options: BatchOptions, reason: str, iid: str | None, versions: dict,
-                   digest: str | None = None) -> ItemOutcome:
+def record_failure(
+    db, item: BatchItem, options: BatchOptions, reason: str, iid: str | None, versions: dict, digest: str | None = None
+) -> ItemOutcome:
     """Record the failure in the ledger (its own transaction); a row already done is left as it is."""
     from qa_engine.store import ledger
 
     outcome = ItemOutcome(item.key, item.source, "failed", reason, iid)
     # info: `qa-engine batch` prints each failure itself; a Celery worker logs info and above by default
-    log.info("batch item failed: %s: %s", item.key, reason, extra={"item": item.key, "source": item.source,
-                                                                    "reason": reason, "interaction_id": iid})
+    log.info(
+        "batch item failed: %s: %s",
+        item.key,
+        reason,
+        extra={"item": item.key, "source": item.source, "reason": reason, "interaction_id": iid},
+    )
     try:
         digest = digest or item_content_hash(BatchItem(key=item.key, source=item.source, error=reason))
         vdigest = ledger.versions_hash(versions)
@@ -283,8 +299,13 @@ def record_failure(db, item: BatchItem, options: BatchOptions, reason: str, iid:
             with db.sessionmaker() as session:
                 try:
                     row, before = ledger.claim(
-                        session, key=item.key, content_hash=digest, versions_digest=vdigest, versions=versions,
-                        source=item.source, batch_id=options.batch_id,
+                        session,
+                        key=item.key,
+                        content_hash=digest,
+                        versions_digest=vdigest,
+                        versions=versions,
+                        source=item.source,
+                        batch_id=options.batch_id,
                     )
                     if before == "done":
                         session.rollback()
@@ -378,6 +399,14 @@ def _die_with_parent() -> None:
 
 
 __all__ = [
-    "BatchOptions", "BatchWorker", "ItemOutcome", "expected_versions", "init_worker", "pool_threads", "record_failure",
-    "chunks", "run_item", "run_items",
+    "BatchOptions",
+    "BatchWorker",
+    "ItemOutcome",
+    "expected_versions",
+    "init_worker",
+    "pool_threads",
+    "record_failure",
+    "chunks",
+    "run_item",
+    "run_items",
 ]

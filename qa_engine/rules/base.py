@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from pathlib import Path
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -160,8 +160,9 @@ class RuleOperator(ABC):
         return None
 
     # Helpers shared by operators.
-    def turn_hit(self, view: TurnView, start: int | None = None, end: int | None = None, *,
-                 evidence: HitEvidence | None = None, **how: Any) -> Hit:
+    def turn_hit(
+        self, view: TurnView, start: int | None = None, end: int | None = None, *, evidence: HitEvidence | None = None, **how: Any
+    ) -> Hit:
         """A hit of this rule on a turn (TurnView.make_hit: `score`, `detail`, `prose`, `time`); an
         operator that gives no evidence gets OperatorEvidence (its name only)."""
         return view.make_hit(
@@ -175,8 +176,9 @@ class RuleOperator(ABC):
             **how,
         )
 
-    def interaction_hit(self, explanation: str, *, evidence: HitEvidence | None = None,
-                        time: tuple[float, float] | None = None) -> Hit:
+    def interaction_hit(
+        self, explanation: str, *, evidence: HitEvidence | None = None, time: tuple[float, float] | None = None
+    ) -> Hit:
         return Hit(
             dimension=self.spec.dimension,
             rule_id=self.spec.id,
@@ -204,8 +206,7 @@ def vetoed_turns(spec: RuleSpec, ctx: InspectionContext) -> set[int]:
     """Turns where a rule of `spec.unless` has a hit (their hits are already in ctx.hits)."""
     if not spec.unless:
         return set()
-    return {h.turn for rid in _matching_ids(tuple(spec.unless), tuple(ctx.hits)) for h in ctx.hits[rid]
-            if h.turn is not None}
+    return {h.turn for rid in _matching_ids(tuple(spec.unless), tuple(ctx.hits)) for h in ctx.hits[rid] if h.turn is not None}
 
 
 def vetoing_rules(spec: RuleSpec, ctx: InspectionContext, turn: int) -> list[str]:
@@ -240,11 +241,7 @@ def select_turns(spec: RuleSpec, ctx: InspectionContext) -> list[TurnView]:
     if scope.last_seconds is not None:
         ends = [t.turn.end for t in ctx.turns if t.turn.end is not None]
         total = max(ends) if ends else None
-        turns = [
-            t
-            for t in turns
-            if total is not None and t.turn.end is not None and t.turn.end > total - scope.last_seconds
-        ]
+        turns = [t for t in turns if total is not None and t.turn.end is not None and t.turn.end > total - scope.last_seconds]
     if scope.near:
         anchors = {h.turn for h in ctx.hits.get(scope.near.rule, []) if h.turn is not None}
         turns = [t for t in turns if any(abs(t.index - a) <= scope.near.turns for a in anchors)]

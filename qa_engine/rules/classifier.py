@@ -26,13 +26,19 @@ from qa_engine.text_cache import Staged
 
 PREFETCH_BATCH = 256  # texts per onnxruntime call when many interactions are scored at once
 
-CATEGORY_NAMES = {"deflect": "推诿", "impatience": "不耐烦", "blame": "指责", "mock_insult": "嘲讽/辱骂",
-                  "improper_promise": "违规承诺"}
+CATEGORY_NAMES = {
+    "deflect": "推诿",
+    "impatience": "不耐烦",
+    "blame": "指责",
+    "mock_insult": "嘲讽/辱骂",
+    "improper_promise": "违规承诺",
+}
 
 
 @register("classifier")
 class ClassifierOperator(RuleOperator):
     model_backed = True
+
     class Params(RuleOperator.Params):
         model: str = Field(default="forbidden_ngram", description="folder under models_dir, or a path")
         threshold: float | None = Field(default=None, gt=0, lt=1, description="default: the model's labels.json")
@@ -50,8 +56,10 @@ class ClassifierOperator(RuleOperator):
         self.threshold = self.params.threshold if self.params.threshold is not None else self.model.threshold
         unknown = set(self.params.categories or ()) - set(self.model.categories)
         if unknown:
-            raise ValueError(f"rule {spec.id}: categories {sorted(unknown)} not in model {self.model.name} "
-                             f"({', '.join(self.model.categories)})")
+            raise ValueError(
+                f"rule {spec.id}: categories {sorted(unknown)} not in model {self.model.name} "
+                f"({', '.join(self.model.categories)})"
+            )
         self.wanted = {self.model.categories.index(c) for c in self.params.categories or self.model.categories}
 
     def cache_clear(self) -> None:
@@ -63,13 +71,20 @@ class ClassifierOperator(RuleOperator):
         turn of the rule's roles long enough to classify, whatever its scope or `unless` rules decide
         later. `done` holds what other rules staged in this round: the per-category rules share one
         model and one input."""
-        key = ("classifier", self.model.name, tuple(self.spec.roles), tuple(self.spec.channels), self.params.min_chars,
-               self.params.long_turn_chars)
+        key = (
+            "classifier",
+            self.model.name,
+            tuple(self.spec.roles),
+            tuple(self.spec.channels),
+            self.params.min_chars,
+            self.params.long_turn_chars,
+        )
         if self.model.cache_size == 0 or key in done:
             return None
         done.add(key)
-        texts = [t for ctx in contexts for v in ctx.turns_of(tuple(self.spec.roles)) if self._classifiable(v)
-                 for t in self._inputs(v)]
+        texts = [
+            t for ctx in contexts for v in ctx.turns_of(tuple(self.spec.roles)) if self._classifiable(v) for t in self._inputs(v)
+        ]
         return self.model.stage(texts, batch_size=PREFETCH_BATCH) if texts else None
 
     # stage and evaluate must agree on which turns are read and as what texts, or the cache misses
@@ -84,8 +99,13 @@ class ClassifierOperator(RuleOperator):
         if ctx.trace is not None:
             for v in turns:
                 if v.index in skip:
-                    ctx.trace.note(self.spec.id, v.index, "unless", False,
-                                   f"vetoed by {', '.join(vetoing_rules(self.spec, ctx, v.index))} (unless); not classified")
+                    ctx.trace.note(
+                        self.spec.id,
+                        v.index,
+                        "unless",
+                        False,
+                        f"vetoed by {', '.join(vetoing_rules(self.spec, ctx, v.index))} (unless); not classified",
+                    )
         todo = [v for v in turns if v.index not in skip and self._classifiable(v)]
         if not todo:
             return []
@@ -114,15 +134,24 @@ class ClassifierOperator(RuleOperator):
             on_clause = best is not None and best[0] >= self.threshold
             start, end = (best[1], best[2]) if on_clause else _strip(v.text)
             evidence = self._evidence(prob, cat, "clause" if on_clause else "turn")
-            hits.append(self.turn_hit(v, start, end, score=float(min(1.0, max(0.0, prob))), evidence=evidence,
-                                      detail=self._because(evidence)))
+            hits.append(
+                self.turn_hit(
+                    v, start, end, score=float(min(1.0, max(0.0, prob))), evidence=evidence, detail=self._because(evidence)
+                )
+            )
         return hits
 
     def _evidence(self, prob: float, cat, span: str) -> ModelEvidence:
         several = len(self.model.categories) >= 2  # a one-category model names no category
-        return ModelEvidence(operator=self.name, model=self.model.name, probability=prob, threshold=self.threshold,
-                             category=self.model.categories[int(cat.argmax())] if several else None,
-                             category_probability=float(cat.max()) if several else None, span=span)
+        return ModelEvidence(
+            operator=self.name,
+            model=self.model.name,
+            probability=prob,
+            threshold=self.threshold,
+            category=self.model.categories[int(cat.argmax())] if several else None,
+            category_probability=float(cat.max()) if several else None,
+            span=span,
+        )
 
     def _trace_turn(self, trace, turn: int, prob: float, cat) -> None:
         evidence = self._evidence(prob, cat, "turn")
@@ -130,8 +159,14 @@ class ClassifierOperator(RuleOperator):
         if prob < self.threshold:
             trace.note(self.spec.id, turn, "model", False, f"{said} < threshold {self.threshold:.2f}")
         elif int(cat.argmax()) not in self.wanted:
-            trace.note(self.spec.id, turn, "model", False, f"{said} >= threshold {self.threshold:.2f}, "
-                       f"but category {evidence.category} is not one of {self.params.categories}")
+            trace.note(
+                self.spec.id,
+                turn,
+                "model",
+                False,
+                f"{said} >= threshold {self.threshold:.2f}, "
+                f"but category {evidence.category} is not one of {self.params.categories}",
+            )
         else:
             trace.note(self.spec.id, turn, "model", True, f"{said} >= threshold {self.threshold:.2f}")
 
@@ -165,7 +200,7 @@ def model_windows(text: str, long_chars: int, window: int = 64, stride: int = 48
     """model_inputs of a text already converted to Simplified and stripped (TurnView.simplified)."""
     out = [text]
     if len(text) > long_chars:
-        out += [text[i:i + window] for i in range(stride, len(text) - window // 2, stride)]
+        out += [text[i : i + window] for i in range(stride, len(text) - window // 2, stride)]
     return out
 
 

@@ -35,13 +35,7 @@ class BooleanOperator(RuleOperator):
         return super().depends_on() + p.all + p.any + p.none
 
     def _hits(self, ctx: InspectionContext, ref: str, turn: int | None) -> list[Hit]:
-        return [
-            h
-            for rid, hits in ctx.hits.items()
-            if rule_matches(ref, rid)
-            for h in hits
-            if turn is None or h.turn == turn
-        ]
+        return [h for rid, hits in ctx.hits.items() if rule_matches(ref, rid) for h in hits if turn is None or h.turn == turn]
 
     def _holds(self, ctx: InspectionContext, turn: int | None) -> list[Hit] | None:
         p = self.params
@@ -66,8 +60,14 @@ class BooleanOperator(RuleOperator):
 
     def _evidence(self, combined: list[Hit]) -> BooleanEvidence:
         p = self.params
-        return BooleanEvidence(operator=self.name, all=p.all, any=p.any, none=p.none, within=p.within,
-                               combined=[f"{h.rule_id}@{h.turn}" for h in combined])
+        return BooleanEvidence(
+            operator=self.name,
+            all=p.all,
+            any=p.any,
+            none=p.none,
+            within=p.within,
+            combined=[f"{h.rule_id}@{h.turn}" for h in combined],
+        )
 
     def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
         if self.params.within == "interaction":
@@ -101,15 +101,25 @@ class EmotionOperator(RuleOperator):
             wanted = emo.label in self.params.labels or emo.polarity in self.params.polarities
             if ctx.trace is not None and wanted:
                 sure = emo.confidence >= self.params.min_confidence
-                ctx.trace.note(self.spec.id, emo.turn, "emotion", sure,
-                               f"{emo.label} ({emo.polarity}) confidence {emo.confidence:.2f} "
-                               f"{'>=' if sure else '<'} min_confidence {self.params.min_confidence:.2f}")
+                ctx.trace.note(
+                    self.spec.id,
+                    emo.turn,
+                    "emotion",
+                    sure,
+                    f"{emo.label} ({emo.polarity}) confidence {emo.confidence:.2f} "
+                    f"{'>=' if sure else '<'} min_confidence {self.params.min_confidence:.2f}",
+                )
             if emo.confidence < self.params.min_confidence:
                 continue
             if wanted:
-                evidence = EmotionEvidence(operator=self.name, scorer=ctx.emotion_source, label=emo.label,
-                                           polarity=emo.polarity, confidence=emo.confidence,
-                                           min_confidence=self.params.min_confidence)
+                evidence = EmotionEvidence(
+                    operator=self.name,
+                    scorer=ctx.emotion_source,
+                    label=emo.label,
+                    polarity=emo.polarity,
+                    confidence=emo.confidence,
+                    min_confidence=self.params.min_confidence,
+                )
                 prose = self.spec.explanation.format(text=evidence.label, turn=emo.turn, role=emo.role)
                 hits.append(self.turn_hit(ctx.turns[emo.turn], score=emo.confidence, evidence=evidence, prose=prose))
         return hits

@@ -56,11 +56,11 @@ class SilenceOperator(RuleOperator):
             excuse = self._excuse(ctx, gap.turn)
             if excuse and (self.params.max_excused is None or gap.seconds <= self.params.max_excused):
                 continue
-            evidence = SignalEvidence(operator=self.name, measure="silence_s", value=gap.seconds,
-                                      limit=self.params.min_seconds, excuse=excuse or None)
+            evidence = SignalEvidence(
+                operator=self.name, measure="silence_s", value=gap.seconds, limit=self.params.min_seconds, excuse=excuse or None
+            )
             note = f"（虽说了「{excuse}」，但超过 {self.params.max_excused:g} 秒）" if excuse else ""
-            prose = (f"静默 {evidence.value:.1f} 秒（{gap.start:.1f}–{gap.end:.1f} s），超过 {evidence.limit:g} 秒"
-                     f"{note}")
+            prose = f"静默 {evidence.value:.1f} 秒（{gap.start:.1f}–{gap.end:.1f} s），超过 {evidence.limit:g} 秒{note}"
             hits.append(self.turn_hit(ctx.turns[gap.turn], evidence=evidence, prose=prose, time=(gap.start, gap.end)))
         return hits
 
@@ -80,8 +80,9 @@ class InterruptionOperator(RuleOperator):
         hits = []
         for ov in signals.overlaps(timed):
             if ov.turn in selected and ov.seconds > self.params.min_seconds:
-                evidence = SignalEvidence(operator=self.name, measure="overlap_s", value=ov.seconds,
-                                          limit=self.params.min_seconds)
+                evidence = SignalEvidence(
+                    operator=self.name, measure="overlap_s", value=ov.seconds, limit=self.params.min_seconds
+                )
                 prose = f"抢话：在第 {ov.over} 轮未说完时开口，重叠 {evidence.value:.2f} 秒"
                 hits.append(self.turn_hit(ctx.turns[ov.turn], evidence=evidence, prose=prose, time=(ov.start, ov.end)))
         return hits
@@ -112,13 +113,19 @@ class SpeechRateOperator(RuleOperator):
             too_slow = self.params.min_cpm is not None and cpm < self.params.min_cpm
             if not (too_fast or too_slow):
                 continue
+
             # Point at the turn that is most extreme in the offending direction.
             def rate(v: TurnView) -> float:
                 return signals.spoken_chars(v.turn.text) / max(v.turn.end - v.turn.start, 0.1)
 
             worst = max(mine, key=rate) if too_fast else min(mine, key=rate)
-            evidence = SignalEvidence(operator=self.name, measure="chars_per_minute", value=cpm,
-                                      limit=self.params.max_cpm if too_fast else self.params.min_cpm, above=too_fast)
+            evidence = SignalEvidence(
+                operator=self.name,
+                measure="chars_per_minute",
+                value=cpm,
+                limit=self.params.max_cpm if too_fast else self.params.min_cpm,
+                above=too_fast,
+            )
             bound = f"高于上限 {evidence.limit:g}" if evidence.above else f"低于下限 {evidence.limit:g}"
             prose = f"{'客服' if role == 'agent' else '客户'}语速 {evidence.value:.0f} 字/分钟，{bound}"
             hits.append(self.turn_hit(worst, evidence=evidence, prose=prose))
@@ -144,10 +151,14 @@ class ResponseTimeOperator(RuleOperator):
             limit = self.params.first_max_seconds if n == 0 else self.params.reply_max_seconds
             if limit is None or delay <= limit or turn not in selected:
                 continue
-            evidence = SignalEvidence(operator=self.name, measure="first_response_s" if n == 0 else "reply_s",
-                                      value=delay, limit=limit)
+            evidence = SignalEvidence(
+                operator=self.name, measure="first_response_s" if n == 0 else "reply_s", value=delay, limit=limit
+            )
             kind = "首次响应" if evidence.measure == "first_response_s" else "回复"
             prose = f"{kind}用时 {evidence.value:.0f} 秒，超过 {evidence.limit:g} 秒"
-            hits.append(self.turn_hit(ctx.turns[turn], evidence=evidence, prose=prose,
-                                      time=(timed[turn].start - delay, timed[turn].start)))
+            hits.append(
+                self.turn_hit(
+                    ctx.turns[turn], evidence=evidence, prose=prose, time=(timed[turn].start - delay, timed[turn].start)
+                )
+            )
         return hits

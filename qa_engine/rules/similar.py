@@ -74,12 +74,22 @@ class SimilarOperator(RuleOperator):
     def _trace_clause(self, trace, view: TurnView, s: int, e: int, j: int, score: float, negative: float | None) -> None:
         said = f"「{view.text[s:e]}」 closest exemplar 「{self.exemplars[j]}」 similarity {score:.2f}"
         if negative is not None and negative + self.params.margin >= score:
-            trace.note(self.spec.id, view.index, "exemplar", False,
-                       f"{said}, but a look-alike is as close ({negative:.2f}, margin {self.params.margin:g})")
+            trace.note(
+                self.spec.id,
+                view.index,
+                "exemplar",
+                False,
+                f"{said}, but a look-alike is as close ({negative:.2f}, margin {self.params.margin:g})",
+            )
         else:
             kept = score >= self.params.threshold
-            trace.note(self.spec.id, view.index, "exemplar", kept,
-                       f"{said} {'>=' if kept else '<'} threshold {self.params.threshold:.2f}")
+            trace.note(
+                self.spec.id,
+                view.index,
+                "exemplar",
+                kept,
+                f"{said} {'>=' if kept else '<'} threshold {self.params.threshold:.2f}",
+            )
 
     def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
         spans = [(view, s, e) for view in turns for s, e in clauses(view.text, self.params.min_chars)]
@@ -97,10 +107,12 @@ class SimilarOperator(RuleOperator):
             if negative is not None and negative[n] + self.params.margin >= score:
                 continue
             if score >= self.params.threshold:
-                evidence = ExemplarEvidence(operator=self.name, exemplar=self.exemplars[j], similarity=score,
-                                            threshold=self.params.threshold)
-                hits.append(self.turn_hit(view, s, e, score=min(1.0, max(0.0, score)), evidence=evidence,
-                                          detail=because(evidence)))
+                evidence = ExemplarEvidence(
+                    operator=self.name, exemplar=self.exemplars[j], similarity=score, threshold=self.params.threshold
+                )
+                hits.append(
+                    self.turn_hit(view, s, e, score=min(1.0, max(0.0, score)), evidence=evidence, detail=because(evidence))
+                )
         return hits
 
 

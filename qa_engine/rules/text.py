@@ -64,9 +64,11 @@ class KeywordOperator(RuleOperator):
         self.longest_negator = max((len(n) for n in self.negators), default=1)
         # "some negator ends at most negation_window characters before the end": one regex search
         # instead of an rfind per negator (the negators are searched for every phrase match)
-        self._negator_near_end = re.compile(
-            "(?:" + "|".join(map(re.escape, self.negators)) + f")(?=.{{0,{self.params.negation_window}}}$)", re.S
-        ) if self.negators else None
+        self._negator_near_end = (
+            re.compile("(?:" + "|".join(map(re.escape, self.negators)) + f")(?=.{{0,{self.params.negation_window}}}$)", re.S)
+            if self.negators
+            else None
+        )
 
     def _negated(self, view: TurnView, match: PhraseMatch) -> bool:
         """A negator ends within `negation_window` characters before the phrase, same clause."""
@@ -90,7 +92,9 @@ class KeywordOperator(RuleOperator):
         if self.params.word_boundary:
             for m in view.matches(self.list_name, word_boundary=False):
                 if m not in found:
-                    trace.note(rule, view.index, "word_boundary", False, f"「{m.term}」 ({where}) dropped: not on word boundaries")
+                    trace.note(
+                        rule, view.index, "word_boundary", False, f"「{m.term}」 ({where}) dropped: not on word boundaries"
+                    )
         for m in found:
             if self.params.negation == "ignore":
                 trace.note(rule, view.index, "phrase", True, f"「{m.term}」 ({where}) matched")
@@ -98,9 +102,14 @@ class KeywordOperator(RuleOperator):
             negated = self._negated(view, m)
             kept = negated == (self.params.negation == "only")
             said = "negated" if negated else "not negated"
-            trace.note(rule, view.index, "negation", kept,
-                       f"「{m.term}」 ({where}) {said} (negation: {self.params.negation}, "
-                       f"preceding 「{view.text[max(0, m.start - self.params.negation_window - self.longest_negator):m.start]}」)")
+            trace.note(
+                rule,
+                view.index,
+                "negation",
+                kept,
+                f"「{m.term}」 ({where}) {said} (negation: {self.params.negation}, "
+                f"preceding 「{view.text[max(0, m.start - self.params.negation_window - self.longest_negator) : m.start]}」)",
+            )
 
     def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
         p = self.params
@@ -111,8 +120,9 @@ class KeywordOperator(RuleOperator):
         if p.mode == "none":
             if any(ms for _, ms in per_turn):
                 return []
-            return [self.interaction_hit(self.spec.explanation.format(text="", turn=None, role=None),
-                                         evidence=self._evidence([]))]
+            return [
+                self.interaction_hit(self.spec.explanation.format(text="", turn=None, role=None), evidence=self._evidence([]))
+            ]
         need = len(self.words) if p.mode == "all" else p.n
         if p.within == "turn":
             hits = []
@@ -128,8 +138,14 @@ class KeywordOperator(RuleOperator):
 
     def _evidence(self, phrases: list[str]) -> PhraseEvidence:
         p = self.params
-        return PhraseEvidence(operator=self.name, phrases=phrases, word_list=p.words_file or "inline", mode=p.mode,
-                              negation=p.negation, word_boundary=p.word_boundary)
+        return PhraseEvidence(
+            operator=self.name,
+            phrases=phrases,
+            word_list=p.words_file or "inline",
+            mode=p.mode,
+            negation=p.negation,
+            word_boundary=p.word_boundary,
+        )
 
 
 @register("phrase")
@@ -146,7 +162,8 @@ def required_chars(pattern: str) -> list[frozenset[str]]:
     scan for a literal when a pattern starts with a group or an optional part, and most of the
     paraphrase patterns need a rare character somewhere, 拍板 or 滚). Empty when nothing can be told.
     """
-    from re import _constants as c, _parser as parser
+    from re import _constants as c
+    from re import _parser as parser
 
     def of(items) -> list[frozenset[str]]:
         found: list[frozenset[str]] = []
@@ -221,8 +238,10 @@ class RegexOperator(RuleOperator):
             self._index_of = self.patterns
             # per pattern: the characters it needs every one of (one subset test), and the sets it
             # needs one character of
-            self._checks = [(pattern, frozenset().union(*(n for n in needs if len(n) == 1)),
-                             [n for n in needs[1:] if len(n) > 1]) for pattern, needs in self.patterns]
+            self._checks = [
+                (pattern, frozenset().union(*(n for n in needs if len(n) == 1)), [n for n in needs[1:] if len(n) > 1])
+                for pattern, needs in self.patterns
+            ]
         return self._index
 
     def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
@@ -255,16 +274,30 @@ class RegexOperator(RuleOperator):
                         window = view.text[max(0, start - c) : end + c]
                     if self.exclude.search(window):
                         if ctx.trace is not None:
-                            ctx.trace.note(self.spec.id, view.index, "exclusion", False,
-                                           f"「{view.text[start:end]}」 (pattern {source}) dropped: an exclusion pattern matches 「{window}」")
+                            ctx.trace.note(
+                                self.spec.id,
+                                view.index,
+                                "exclusion",
+                                False,
+                                f"「{view.text[start:end]}」 (pattern {source}) dropped: an exclusion pattern matches 「{window}」",
+                            )
                         continue
                 if self.params.word_boundary and not view.respects_words(start, end):
                     if ctx.trace is not None:
-                        ctx.trace.note(self.spec.id, view.index, "word_boundary", False,
-                                       f"「{view.text[start:end]}」 (pattern {source}) dropped: not on word boundaries")
+                        ctx.trace.note(
+                            self.spec.id,
+                            view.index,
+                            "word_boundary",
+                            False,
+                            f"「{view.text[start:end]}」 (pattern {source}) dropped: not on word boundaries",
+                        )
                     continue
                 last_end = end
-                evidence = PatternEvidence(operator=self.name, pattern=source, exclusions_checked=self.exclude is not None,
-                                           word_boundary=self.params.word_boundary)
+                evidence = PatternEvidence(
+                    operator=self.name,
+                    pattern=source,
+                    exclusions_checked=self.exclude is not None,
+                    word_boundary=self.params.word_boundary,
+                )
                 hits.append(self.turn_hit(view, start, end, evidence=evidence))
         return hits

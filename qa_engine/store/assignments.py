@@ -65,9 +65,7 @@ def specialist(session: Session, username: str) -> ApiUser:
 
 def specialists(session: Session) -> list[ApiUser]:
     return list(
-        session.scalars(
-            select(ApiUser).where(ApiUser.role == SPECIALIST, ApiUser.is_active.is_(True)).order_by(ApiUser.username)
-        )
+        session.scalars(select(ApiUser).where(ApiUser.role == SPECIALIST, ApiUser.is_active.is_(True)).order_by(ApiUser.username))
     )
 
 
@@ -136,9 +134,7 @@ def listing(
 ) -> tuple[int, list[ReviewAssignment]]:
     """(total, page) of the assignments of interactions in `scope`, oldest first."""
     stmt = (
-        select(ReviewAssignment)
-        .join(InteractionRow, InteractionRow.id == ReviewAssignment.interaction_id)
-        .where(scope.clause())
+        select(ReviewAssignment).join(InteractionRow, InteractionRow.id == ReviewAssignment.interaction_id).where(scope.clause())
     )
     if assignee_id is not None:
         stmt = stmt.where(ReviewAssignment.assignee_id == assignee_id)
@@ -179,9 +175,7 @@ class Assigned:
     previous: str | None = None  # the specialist it was assigned to before (reassigned)
 
 
-def assign(
-    session: Session, rows: list[InteractionRow], assignee: ApiUser, *, actor: str
-) -> list[Assigned]:
+def assign(session: Session, rows: list[InteractionRow], assignee: ApiUser, *, actor: str) -> list[Assigned]:
     """Assign `rows` to `assignee` by hand (flushes, does not commit; audited per interaction).
     One already assigned to them and still open is unchanged; one assigned to someone else, or
     done, is moved to them and opened again (a second look)."""
@@ -291,11 +285,13 @@ def run_rule(session: Session, rule: SamplingRule, start: date, end: date, *, ac
     assigned_any = exists().where(ReviewAssignment.interaction_id == InteractionRow.id)
     reviewed = exists().where(Review.result_id == ResultRow.id)
     stmt = (
-        select(InteractionRow.id, InteractionRow.agent_id, InteractionRow.occurred_date, ResultRow.flag,
-               assigned_any, reviewed)  # fmt: skip
+        select(
+            InteractionRow.id, InteractionRow.agent_id, InteractionRow.occurred_date, ResultRow.flag, assigned_any, reviewed
+        )  # fmt: skip
         .join(ResultRow, and_(ResultRow.interaction_id == InteractionRow.id, ResultRow.is_current.is_(True)))
-        .where(InteractionRow.occurred_date >= first, InteractionRow.occurred_date <= end,
-               ResultRow.flag.in_(sorted(rates)))  # fmt: skip
+        .where(
+            InteractionRow.occurred_date >= first, InteractionRow.occurred_date <= end, ResultRow.flag.in_(sorted(rates))
+        )  # fmt: skip
     )
     if rule.team_id is not None:
         stmt = stmt.where(InteractionRow.team_id == rule.team_id)

@@ -113,9 +113,7 @@ def users_create(
     db = _database(url)
     try:
         with db.session() as session:
-            accounts.create_user(
-                session, username, role, password=password, agent_id=agent_id, team_ids=teams, actor="cli"
-            )
+            accounts.create_user(session, username, role, password=password, agent_id=agent_id, team_ids=teams, actor="cli")
     except accounts.AccountError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -204,11 +202,20 @@ def alerts_send(loop: bool, url: str | None) -> None:
 
 
 @click.command("sample")
-@click.option("--since", default="yesterday", show_default=True,
-              help="first local date (YYYY-MM-DD, today, yesterday); its whole week (or day) is sampled")
+@click.option(
+    "--since",
+    default="yesterday",
+    show_default=True,
+    help="first local date (YYYY-MM-DD, today, yesterday); its whole week (or day) is sampled",
+)
 @click.option("--until", default="today", show_default=True, help="last local date")
-@click.option("--rule", "rule_ids", type=click.IntRange(min=1), multiple=True,
-              help="only this sampling rule (repeatable); default: every active rule")
+@click.option(
+    "--rule",
+    "rule_ids",
+    type=click.IntRange(min=1),
+    multiple=True,
+    help="only this sampling rule (repeatable); default: every active rule",
+)
 @url_option
 def sample(since: str, until: str, rule_ids: tuple[int, ...], url: str | None) -> None:
     """Run the sampling rules (抽检计划) over --since..--until and print what each assigned, one line

@@ -9,7 +9,6 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
-
 def database_url(settings, *, create: bool = True) -> str:
     """The configured URL (`settings.database_url`), else the SQLite file `qa_engine.db` in the data
     folder (`settings.data_dir`, made here when missing unless `create` is false)."""

@@ -37,7 +37,6 @@ from sqlalchemy.orm import Session
 from qa_engine.store.models import DimensionRow, InteractionRow, ResultRow
 from qa_engine.store.repository import DISSATISFIED_PROBABILITY
 
-
 # The figures KPIs count: after review where there is one, else automatic.
 SCORE = func.coalesce(ResultRow.final_score, ResultRow.score)
 FLAG = func.coalesce(ResultRow.final_flag, ResultRow.flag)
@@ -266,9 +265,7 @@ def score_distribution(
     def bands(score) -> list:
         return [_count_if(and_(score >= lo, score < lo + width if lo + width < 100 else true())) for lo in edges]
 
-    counts = session.execute(
-        _base(*bands(SCORE), *bands(ResultRow.score)).where(*_where(agent_id, team_id, start, end))
-    ).one()
+    counts = session.execute(_base(*bands(SCORE), *bands(ResultRow.score)).where(*_where(agent_id, team_id, start, end))).one()
     final, auto = counts[: len(edges)], counts[len(edges) :]
     return [
         {"from": lo, "to": min(lo + width, 100), "count": int(n), "automatic": int(a)}

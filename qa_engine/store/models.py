@@ -105,12 +105,8 @@ class InteractionRow(Base):
 
     agent: Mapped[Agent | None] = relationship()
     team: Mapped[Team | None] = relationship()
-    turns: Mapped[list[TurnRow]] = relationship(
-        order_by="TurnRow.idx", cascade="all, delete-orphan", passive_deletes=True
-    )
-    results: Mapped[list[ResultRow]] = relationship(
-        order_by="ResultRow.id", cascade="all, delete-orphan", passive_deletes=True
-    )
+    turns: Mapped[list[TurnRow]] = relationship(order_by="TurnRow.idx", cascade="all, delete-orphan", passive_deletes=True)
+    results: Mapped[list[ResultRow]] = relationship(order_by="ResultRow.id", cascade="all, delete-orphan", passive_deletes=True)
 
 
 class TurnRow(Base):

@@ -197,9 +197,7 @@ def requeue(session: Session, *, kind: str = KIND, older_than: timedelta | None 
     stmt = update(IngestJob).where(IngestJob.kind == kind, IngestJob.status == "running")
     if older_than is not None:
         stmt = stmt.where(IngestJob.updated_at < utcnow() - older_than)
-    result = session.execute(
-        stmt.values(status="queued", claimed_by=None).execution_options(synchronize_session=False)
-    )
+    result = session.execute(stmt.values(status="queued", claimed_by=None).execution_options(synchronize_session=False))
     return result.rowcount or 0
 
 
@@ -207,9 +205,7 @@ def pending_count(session: Session) -> int:
     from sqlalchemy import func
 
     return int(
-        session.scalar(
-            select(func.count()).select_from(IngestJob).where(IngestJob.kind == KIND, IngestJob.status.in_(PENDING))
-        )
+        session.scalar(select(func.count()).select_from(IngestJob).where(IngestJob.kind == KIND, IngestJob.status.in_(PENDING)))
         or 0
     )
 
@@ -271,10 +267,7 @@ def store_scored(
 
 def _set_result(session: Session, job_id: str, result_id: int) -> None:
     session.execute(
-        update(IngestJob)
-        .where(IngestJob.id == job_id)
-        .values(result_id=result_id)
-        .execution_options(synchronize_session=False)
+        update(IngestJob).where(IngestJob.id == job_id).values(result_id=result_id).execution_options(synchronize_session=False)
     )
 
 

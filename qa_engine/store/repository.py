@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 from qa_engine.schema import (
     DimensionScore,
     EmotionResult,
-    SatisfactionResult,
     Hit,
     Interaction,
     Result,
+    SatisfactionResult,
     ScriptResult,
 )
 from qa_engine.store.alerts import queue_alerts
@@ -114,9 +114,7 @@ def _someone(kind: str, value: str | None) -> str:
     return f"{kind} {value!r}" if value is not None else f"no {kind}"
 
 
-def check_owner(
-    interaction: Interaction, agent_id: str | None, team_id: str | None, *, index: int | None = None
-) -> None:
+def check_owner(interaction: Interaction, agent_id: str | None, team_id: str | None, *, index: int | None = None) -> None:
     """Raise `OwnerConflict` when `interaction` names another agent or team than the stored ones
     (`agent_id`, `team_id`). An omitted agent_id or team_id keeps the stored one: not a conflict."""
     changed = [
@@ -347,15 +345,11 @@ def last_team_handled(session: Session, agent_id: str, team_ids: frozenset[str])
 
 
 def current_result(session: Session, interaction_id: str) -> ResultRow | None:
-    return session.scalar(
-        select(ResultRow).where(ResultRow.interaction_id == interaction_id, ResultRow.is_current.is_(True))
-    )
+    return session.scalar(select(ResultRow).where(ResultRow.interaction_id == interaction_id, ResultRow.is_current.is_(True)))
 
 
 def result_history(session: Session, interaction_id: str) -> list[ResultRow]:
-    return list(
-        session.scalars(select(ResultRow).where(ResultRow.interaction_id == interaction_id).order_by(ResultRow.id))
-    )
+    return list(session.scalars(select(ResultRow).where(ResultRow.interaction_id == interaction_id).order_by(ResultRow.id)))
 
 
 def hit_from_row(h: HitRow) -> Hit:
@@ -383,8 +377,7 @@ def result_fields(res: ResultRow) -> dict:
         "flag": res.flag,
         "critical": list(res.critical),
         "dimensions": {
-            d.dimension: DimensionScore(score=d.score, weight=d.weight, deductions=list(d.deductions))
-            for d in res.dimensions
+            d.dimension: DimensionScore(score=d.score, weight=d.weight, deductions=list(d.deductions)) for d in res.dimensions
         },
         "script": ScriptResult.model_validate(res.script),
         "emotion": EmotionResult.model_validate(res.emotion),

@@ -65,10 +65,10 @@ def _in_range(start: date, end: date, agent_id: str | None, team_id: str | None)
     return conds
 
 
-def count_in_range(
-    session: Session, start: date, end: date, *, agent_id: str | None = None, team_id: str | None = None
-) -> int:
-    return int(session.scalar(select(func.count()).select_from(InteractionRow).where(*_in_range(start, end, agent_id, team_id))) or 0)
+def count_in_range(session: Session, start: date, end: date, *, agent_id: str | None = None, team_id: str | None = None) -> int:
+    return int(
+        session.scalar(select(func.count()).select_from(InteractionRow).where(*_in_range(start, end, agent_id, team_id))) or 0
+    )
 
 
 def as_interaction(row: InteractionRow) -> Interaction:
@@ -125,9 +125,7 @@ def rescore(
             new_id = None
             if not dry_run:
                 new_id = add_current_run(session, row.id, result, row.content_hash).id
-            report.items.append(
-                DiffItem(row.id, old.id, new_id, old.score, result.score, old.flag, result.flag)
-            )
+            report.items.append(DiffItem(row.id, old.id, new_id, old.score, result.score, old.flag, result.flag))
         last_id = rows[-1][0].id
     audit(
         session,

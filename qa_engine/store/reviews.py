@@ -87,9 +87,7 @@ def reviews_of(session: Session, interaction_id: str) -> list[Review]:
     return list(session.scalars(select(Review).where(Review.interaction_id == interaction_id).order_by(Review.id)))
 
 
-def _validate(
-    res: ResultRow, hits: list[HitDecisionIn], overrides: list[OverrideIn], *, decides_appeal: bool = False
-) -> None:
+def _validate(res: ResultRow, hits: list[HitDecisionIn], overrides: list[OverrideIn], *, decides_appeal: bool = False) -> None:
     hit_ids = {h.id for h in res.hits}
     unknown = sorted({d.hit_id for d in hits} - hit_ids)
     if unknown:

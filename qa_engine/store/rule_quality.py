@@ -30,14 +30,10 @@ def _hits_in_scope(*columns):
 def _latest_decisions():
     """(hit_id, decision) of each decided hit: its latest decision."""
     latest = select(HitDecision.hit_id, func.max(HitDecision.id).label("id")).group_by(HitDecision.hit_id).subquery()
-    return (
-        select(latest.c.hit_id, HitDecision.decision).join(HitDecision, HitDecision.id == latest.c.id).subquery()
-    )
+    return select(latest.c.hit_id, HitDecision.decision).join(HitDecision, HitDecision.id == latest.c.id).subquery()
 
 
-def rule_quality(
-    session: Session, scope: Scope, *, start: date | None = None, end: date | None = None
-) -> list[dict[str, Any]]:
+def rule_quality(session: Session, scope: Scope, *, start: date | None = None, end: date | None = None) -> list[dict[str, Any]]:
     """Per rule: hits, reviewed hits, confirmed, dismissed and measured precision
     (confirmed / reviewed; None before any review). Worst precision first; unreviewed rules last,
     findings before informational rules, most hits first."""

@@ -147,8 +147,11 @@ def build_inspector(settings: Settings, packs: dict[str, str] | None = None, sco
 def _rule_ids(content: str, operators: set[str] | None = None) -> set[str]:
     """The ids of a pack's rules (of these operators only, if given)."""
     data = yaml.safe_load(content) or {}
-    return {str(r.get("id")) for r in data.get("rules") or []
-            if isinstance(r, dict) and (operators is None or r.get("operator") in operators)}
+    return {
+        str(r.get("id"))
+        for r in data.get("rules") or []
+        if isinstance(r, dict) and (operators is None or r.get("operator") in operators)
+    }
 
 
 def _check_text(content: str) -> None:
@@ -160,9 +163,9 @@ def _check_text(content: str) -> None:
 
 def validate_pack(settings: Settings, name: str, content: str) -> None:
     """The pack must load together with the other configured packs (operators, references, ids)."""
+    from qa_engine.lexicon import PhraseIndex
     from qa_engine.rulepack import load_rules
     from qa_engine.rules import Resources
-    from qa_engine.lexicon import PhraseIndex
 
     _check_text(content)
     with tempfile.TemporaryDirectory() as tmp:
@@ -210,9 +213,7 @@ def add_version(
         validate_pack(settings, name, content)
     else:
         validate_scorecard(session, settings, name, content)
-    latest = session.scalar(
-        select(func.max(RuleVersion.version)).where(RuleVersion.kind == kind, RuleVersion.name == name)
-    )
+    latest = session.scalar(select(func.max(RuleVersion.version)).where(RuleVersion.kind == kind, RuleVersion.name == name))
     row = RuleVersion(
         kind=kind,
         name=name,
