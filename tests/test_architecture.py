@@ -60,3 +60,22 @@ def test_the_cycle_check_finds_a_cycle():
     except CycleError:
         return
     raise AssertionError("a two-module cycle went unnoticed")
+
+
+def _module_table() -> list[str]:
+    """The paths in the first column of README's module table (section "How it works")."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    table = text.split("| module | concern |", 1)[1].split("\n\n", 1)[0]
+    first = [line.split("|")[1] for line in table.splitlines()[2:] if line.startswith("|")]
+    return [p.strip("` ") for cell in first for p in cell.split(",")]
+
+
+def test_the_readme_module_table_names_every_module_and_only_real_ones():
+    named = _module_table()
+    missing_paths = [p for p in named if not (REPO / p).exists()]
+    assert not missing_paths, f"README's module table names paths that do not exist: {missing_paths}"
+    covered = {p.rstrip("/") for p in named}
+    modules = [f"qa_engine/{p.name}" for p in sorted((REPO / "qa_engine").glob("*.py")) if not p.name.startswith("__")]
+    packages = [f"qa_engine/{p.name}" for p in sorted((REPO / "qa_engine").iterdir()) if (p / "__init__.py").is_file()]
+    unnamed = [m for m in modules + packages + ["api"] if m not in covered and not any(m.startswith(c + "/") for c in covered)]
+    assert not unnamed, f"add these to README's module table (How it works): {unnamed}"
