@@ -11,7 +11,7 @@ from itertools import chain, islice, repeat
 from pathlib import Path
 from typing import TypeVar
 
-from qa_engine import signals
+from qa_engine import timing
 from qa_engine.config import Settings
 from qa_engine.context import InspectionContext
 from qa_engine.emotion import EmotionScorer, LexiconEmotionScorer, trajectory
@@ -444,23 +444,23 @@ def _stats(interaction: Interaction, hits: list[Hit], emotion) -> dict[str, floa
     }
     stats["politeness_rate"] = round(stats["polite_turns"] / n_agent, 4) if n_agent else 0.0
     stats["empathy_rate"] = round(stats["empathy_turns"] / n_agent, 4) if n_agent else 0.0
-    if signals.timed(turns):
-        gap_list = signals.gaps(turns)
+    if timing.timed(turns):
+        gap_list = timing.gaps(turns)
         stats["duration_s"] = round(max(t.end for t in turns) - min(t.start for t in turns), 2)
         stats["silence_max_s"] = round(max((g.seconds for g in gap_list), default=0.0), 2)
         stats["silence_total_s"] = round(sum(g.seconds for g in gap_list), 2)
-        stats["interruptions"] = len(signals.overlaps(turns))
-        agent_talk = signals.talk_seconds(turns, "agent")
-        customer_talk = signals.talk_seconds(turns, "customer")
+        stats["interruptions"] = len(timing.overlaps(turns))
+        agent_talk = timing.talk_seconds(turns, "agent")
+        customer_talk = timing.talk_seconds(turns, "customer")
         stats["agent_talk_s"] = round(agent_talk, 2)
         stats["customer_talk_s"] = round(customer_talk, 2)
         if customer_talk > 0:
             stats["talk_ratio"] = round(agent_talk / customer_talk, 3)
         for role in ("agent", "customer"):
-            cpm = signals.chars_per_minute(turns, role)
+            cpm = timing.chars_per_minute(turns, role)
             if cpm is not None:
                 stats[f"{role}_cpm"] = round(cpm, 1)
-        delays = signals.reply_delays(turns)
+        delays = timing.reply_delays(turns)
         if delays:
             stats["first_response_s"] = round(delays[0][1], 2)
             stats["reply_avg_s"] = round(sum(d for _, d in delays) / len(delays), 2)

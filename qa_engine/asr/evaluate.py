@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from qa_engine import signals
+from qa_engine import timing
 from qa_engine.normalize import to_simplified
 from qa_engine.schema import Interaction
 
@@ -53,11 +53,11 @@ def role_accuracy(truth: Interaction, hyp: Interaction) -> float:
 
 
 def _gaps(item: Interaction, min_seconds: float) -> list[tuple[float, float]]:
-    return [(round(g.start, 2), round(g.end, 2)) for g in signals.gaps(item.turns) if g.seconds > min_seconds]
+    return [(round(g.start, 2), round(g.end, 2)) for g in timing.gaps(item.turns) if g.seconds > min_seconds]
 
 
 def _overlaps(item: Interaction, min_seconds: float) -> list[tuple[float, float]]:
-    return [(round(o.start, 2), round(o.end, 2)) for o in signals.overlaps(item.turns) if o.seconds > min_seconds]
+    return [(round(o.start, 2), round(o.end, 2)) for o in timing.overlaps(item.turns) if o.seconds > min_seconds]
 
 
 def evaluate_calls(calls_dir: Path, transcriber, inspector=None) -> list[dict[str, Any]]:

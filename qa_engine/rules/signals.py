@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from qa_engine import signals
+from qa_engine import timing
 from qa_engine.context import InspectionContext, TurnView
 from qa_engine.lexicon import load_word_list
 from qa_engine.rules.base import Resources, RuleOperator, RuleSpec, register
@@ -13,7 +13,7 @@ from qa_engine.schema import Hit, SignalEvidence
 
 def _timed(ctx: InspectionContext) -> list | None:
     turns = [v.turn for v in ctx.turns]
-    return turns if signals.timed(turns) else None
+    return turns if timing.timed(turns) else None
 
 
 @register("silence")
@@ -50,7 +50,7 @@ class SilenceOperator(RuleOperator):
             return []
         selected = {v.index for v in turns}
         hits = []
-        for gap in signals.gaps(timed):
+        for gap in timing.gaps(timed):
             if gap.turn not in selected or gap.seconds <= self.params.min_seconds:
                 continue
             excuse = self._excuse(ctx, gap.turn)
@@ -78,7 +78,7 @@ class InterruptionOperator(RuleOperator):
             return []
         selected = {v.index for v in turns}
         hits = []
-        for ov in signals.overlaps(timed):
+        for ov in timing.overlaps(timed):
             if ov.turn in selected and ov.seconds > self.params.min_seconds:
                 evidence = SignalEvidence(
                     operator=self.name, measure="overlap_s", value=ov.seconds, limit=self.params.min_seconds
@@ -104,9 +104,9 @@ class SpeechRateOperator(RuleOperator):
         hits = []
         for role in self.spec.roles:
             mine = [v for v in turns if v.role == role]
-            if not mine or signals.talk_seconds(timed, role) < self.params.min_talk_seconds:
+            if not mine or timing.talk_seconds(timed, role) < self.params.min_talk_seconds:
                 continue
-            cpm = signals.chars_per_minute([v.turn for v in mine], role)
+            cpm = timing.chars_per_minute([v.turn for v in mine], role)
             if cpm is None:
                 continue
             too_fast = self.params.max_cpm is not None and cpm > self.params.max_cpm
@@ -116,7 +116,7 @@ class SpeechRateOperator(RuleOperator):
 
             # Point at the turn that is most extreme in the offending direction.
             def rate(v: TurnView) -> float:
-                return signals.spoken_chars(v.turn.text) / max(v.turn.end - v.turn.start, 0.1)
+                return timing.spoken_chars(v.turn.text) / max(v.turn.end - v.turn.start, 0.1)
 
             worst = max(mine, key=rate) if too_fast else min(mine, key=rate)
             evidence = SignalEvidence(
@@ -147,7 +147,7 @@ class ResponseTimeOperator(RuleOperator):
             return []
         selected = {v.index for v in turns}
         hits = []
-        for n, (turn, delay) in enumerate(signals.reply_delays(timed)):
+        for n, (turn, delay) in enumerate(timing.reply_delays(timed)):
             limit = self.params.first_max_seconds if n == 0 else self.params.reply_max_seconds
             if limit is None or delay <= limit or turn not in selected:
                 continue
