@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from importlib import resources as ilr
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -107,7 +109,6 @@ def score(input_path: str, output: str | None, summary: bool, workers: int, trac
     if inspector.runs_background_threads:
         shorten_gil_switch(inspector.settings)
     preparer = Preparer(inspector.settings)
-    out = open(output, "w", encoding="utf-8") if output else sys.stdout
 
     def prepared():
         # a record that cannot be read or prepared travels on as its error, so that inspect_many
@@ -138,24 +139,9 @@ def score(input_path: str, output: str | None, summary: bool, workers: int, trac
             click.echo(rules.render(item), err=not output)
             yield result
 
-    results: list[Result] = []
-    failed = 0
-    try:
-        for result in traced() if trace else inspector.inspect_many(prepared()):
-            if not isinstance(result, Result):  # a RecordError, or the exception of this interaction
-                failed += 1
-                click.echo(f"qa-engine: {input_path}: {result}", err=True)
-                continue
-            out.write(result.model_dump_json() + "\n")
-            if summary:
-                results.append(result)
-    finally:
-        if output:
-            out.close()
-    if summary:
-        click.echo(format_summary(results, failed), err=not output)
-    if failed:
-        sys.exit(1)
+    outcomes = traced() if trace else inspector.inspect_many(prepared())
+    # a RecordError, or the exception of this interaction, is not a Result
+    _write_results(((isinstance(r, Result), r) for r in outcomes), input_path, output, summary)
 
 
 def _score_in_processes(stream, input_path: str, base_dir: Path, output: str | None, summary: bool, workers: int) -> None:
@@ -163,20 +149,25 @@ def _score_in_processes(stream, input_path: str, base_dir: Path, output: str | N
     from qa_engine.parallel import score_in_processes
 
     settings = _inspector().settings  # rules, models and settings checked here: one clear line before any process starts
+    items = read_interactions(stream, name=input_path, settings=settings)
+    _write_results(score_in_processes(items, settings, workers, base_dir), input_path, output, summary)
+
+
+def _write_results(outcomes: Iterable[tuple[bool, Any]], input_path: str, output: str | None, summary: bool) -> None:
+    """`score`'s output, whichever way it scored: per outcome (True, a Result or its JSON) as a JSON
+    line, or (False, what went wrong) as an error line on stderr; the summary; exit 1 if any failed."""
     out = open(output, "w", encoding="utf-8") if output else sys.stdout
     results: list[Result] = []
     failed = 0
     try:
-        for ok, text in score_in_processes(
-            read_interactions(stream, name=input_path, settings=settings), settings, workers, base_dir
-        ):
+        for ok, payload in outcomes:
             if not ok:
                 failed += 1
-                click.echo(f"qa-engine: {input_path}: {text}", err=True)
+                click.echo(f"qa-engine: {input_path}: {payload}", err=True)
                 continue
-            out.write(text + "\n")
+            out.write((payload.model_dump_json() if isinstance(payload, Result) else payload) + "\n")
             if summary:
-                results.append(Result.model_validate_json(text))
+                results.append(payload if isinstance(payload, Result) else Result.model_validate_json(payload))
     finally:
         if output:
             out.close()
