@@ -24,6 +24,7 @@ from .labelled.sample_empathy_jd import iter_replies, replies_path
 LABELLED = Path(__file__).resolve().parent / "labelled"
 EMPATHY_FILE = "empathy_jd_turns.jsonl"
 FALSE_ALARM_FILE = "false_alarm_turns.jsonl"
+TEST2_SOURCES = ("jddc_context", "jddc_dev_refs")  # the fresh split test2 (labelled/fresh_false_alarms.py)
 WRITTEN_FILES = ("written_turns.jsonl", "written_test_turns.jsonl")
 CATEGORIES = ("apology_for_trouble", "acknowledge", "soothe")
 KINDS = ("random", "enriched", "written_hard_negative", "forbidden_written")
@@ -45,6 +46,10 @@ def _texts(sources: set[str], shared: Path | None) -> dict[str, dict[str, str]]:
         out["jddc_replies"] = {f"train.dec:{n}": t for n, t in iter_replies(replies_path(shared))}
     if "chat_dev" in sources:
         out["chat_dev"] = {f"{s}#{i}": t for s, i, role, t in iter_rows(chat_dev_path(shared)) if role == "agent"}
+    if sources & {"jddc_context", "jddc_dev_refs"}:
+        from .labelled.fresh_false_alarms import texts_by_reference
+
+        out.update(texts_by_reference(shared))
     if "forbidden_written" in sources:
         out["forbidden_written"] = {r["id"]: r["text"] for name in WRITTEN_FILES
                                     for r in _read_jsonl(LABELLED / name) if r["forbidden"]}
@@ -96,9 +101,12 @@ def load_false_alarms(shared: Path | None = None) -> list[dict]:
     rows = _join(_read_jsonl(LABELLED / FALSE_ALARM_FILE), FALSE_ALARM_FILE, shared or shared_dir())
     for r in rows:
         where = f"{FALSE_ALARM_FILE}: {r['reference']}"
-        if r["split"] != false_alarm_split(r["text_sha1"]):
-            raise ValueError(f"{where}: split does not follow the hash rule")
-        if r["label"] not in ("violation", "false_alarm") or (r["label"] == "violation") != bool(r["violation_categories"]):
+        test2 = r["source"] in TEST2_SOURCES
+        if r["split"] != ("test2" if test2 else false_alarm_split(r["text_sha1"])):
+            raise ValueError(f"{where}: split does not follow the hash rule (test2 for its own sources)")
+        # not_agent: a train.enc message the speaker model took for the agent's that is the customer's
+        labels = ("violation", "false_alarm", "not_agent") if r["source"] == "jddc_context" else ("violation", "false_alarm")
+        if r["label"] not in labels or (r["label"] == "violation") != bool(r["violation_categories"]):
             raise ValueError(f"{where}: bad label or violation_categories")
         if any(not (0 <= a < b <= len(r["text"])) or rid not in r["rule_ids"] for rid, a, b in r["spans"]):
             raise ValueError(f"{where}: span outside the text or of an unlisted rule")

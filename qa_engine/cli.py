@@ -323,11 +323,11 @@ def eval_rules(split: str, errors: bool, as_json: bool) -> None:
 @eval_group.command(name="false-alarms")
 @click.option(
     "--split",
-    type=click.Choice(["train", "test", "all"]),
+    type=click.Choice(["train", "test", "all", "test2"]),
     default="test",
     show_default=True,
     help="of the false-alarm set (datasets/labelled/FALSE_ALARMS.md): train may be mined and tuned on; "
-    "test is scored once per change",
+    "test and the fresh test2 (other JD agent turns) are scored once per change; all = train + test",
 )
 @click.option(
     "--labelled-split",

@@ -133,11 +133,15 @@ def format_rule_report(report: dict[str, Any], show_errors: bool = False) -> str
 # --- false alarms of the forbidden-phrase rules on real JD agent turns (datasets/labelled/FALSE_ALARMS.md)
 
 FA_SOURCES = ("jddc_replies", "chat_dev")
-# The engine the false-alarm set was scanned with and labelled for (commit 9604c93: forbidden pack
-# 2026.11.3, forbidden_ngram threshold 0.63): its false-alarm figures are recomputed from the labelled
-# rows it hit (rows without `found_by`; every forbidden rule of that engine was severity major or
-# critical, so all its hits count as confirmed findings); its labelled-set figures were printed by
-# `qa-engine eval rules`.
+# The fresh held-out split `test2` (FALSE_ALARMS.md): agent messages of the train.enc context windows and
+# the reference answers of the JDDC dev set, none in the splits above nor trained on.
+FA_TEST2_SOURCES = ("jddc_context", "jddc_dev_refs")
+FA_SPLITS = ("train", "test", "all", "test2")
+# The engine each part of the false-alarm set was scanned with and labelled for; its false-alarm figures
+# are recomputed from the labelled rows it hit, its labelled-set figures were printed by `qa-engine eval
+# rules`. train / test / all: commit 9604c93 (forbidden pack 2026.11.3, forbidden_ngram threshold 0.63;
+# rows without `found_by`; every forbidden rule of that engine was severity major or critical). test2: the
+# engine it was built for, pack 2026.12.2 (rows found by it; its model-only hits are 疑似 minor).
 FA_BASELINE = {
     "engine": "9604c93 (forbidden pack 2026.11.3, forbidden_ngram threshold 0.63)",
     "labelled": {
@@ -145,11 +149,20 @@ FA_BASELINE = {
         "tune": {"precision": 0.973, "recall": 1.0, "f1": 0.9863, "tp": 72, "fp": 2, "fn": 0},
     },
 }
+FA_TEST2_BASELINE = {
+    "engine": "forbidden pack 2026.12.2 (forbidden_ngram threshold 0.57)",
+    "labelled": {
+        "test": {"precision": 0.8816, "recall": 0.9571, "f1": 0.9178, "tp": 67, "fp": 9, "fn": 3},
+        "tune": {"precision": 0.96, "recall": 1.0, "f1": 0.9796, "tp": 72, "fp": 3, "fn": 0},
+    },
+}
 
 
 def _fa_counts(turns: list[tuple[str, dict]], hit: set, labels: dict, major: set) -> dict[str, Any]:
     """turns: (source, turn); hit: (source, text_sha1) the engine flagged; labels: (source, text_sha1) -> label;
-    major: the flagged turns with a finding of severity major or critical (not only 疑似 minor ones)."""
+    major: the flagged turns with a finding of severity major or critical (not only 疑似 minor ones).
+    A turn labelled not_agent (a customer message taken for the agent's, test2) is left out."""
+    turns = [(s, t) for s, t in turns if labels.get((s, t["text_sha1"])) != "not_agent"]
     n = len(turns)
     flagged = [(s, t["text_sha1"]) for s, t in turns if (s, t["text_sha1"]) in hit]
     false = sum(labels.get(k) == "false_alarm" for k in flagged)
@@ -173,24 +186,37 @@ def _fa_counts(turns: list[tuple[str, dict]], hit: set, labels: dict, major: set
 
 def evaluate_false_alarms(inspector, split: str = "all", labelled_split: str | None = None) -> dict[str, Any]:
     """Forbidden-phrase hits of `inspector` on every distinct real JD agent turn of the false-alarm set
-    (each as a one-turn chat, as datasets/labelled/false_alarms.py scans them), split `train`, `test` or
-    `all`: per source the turns, hit turns, hits labelled false (known_false), hits on turns never
-    labelled (`new`: read and label them, FALSE_ALARMS.md), labelled violations found, false flags per
-    1,000 distinct turns; the same for the baseline engine (FA_BASELINE) from the labelled rows; and the
+    (each as a one-turn chat, as datasets/labelled/false_alarms.py scans them), split `train`, `test`,
+    `all` (train + test) or the fresh `test2` (its own sources): per source the turns, hit turns, hits
+    labelled false (known_false), hits on turns never labelled (`new`: read and label them,
+    FALSE_ALARMS.md), labelled violations found, false flags per 1,000 distinct turns; the same for the
+    engine that part was labelled for (FA_BASELINE, FA_TEST2_BASELINE) from the labelled rows; and the
     forbidden precision / recall on the labelled set's `labelled_split` (default: `tune` for the train
     split, `test` otherwise; `none` skips it)."""
     from qa_datasets.labelled.false_alarms import distinct_turns, false_alarm_split, scan
+    from qa_datasets.labelled.fresh_false_alarms import test2_turns
     from qa_datasets.labelled_empathy_jd import load_false_alarms
 
-    if split not in ("train", "test", "all"):
-        raise ValueError(f"split {split!r} not in train, test, all")
+    if split not in FA_SPLITS:
+        raise ValueError(f"split {split!r} not in {', '.join(FA_SPLITS)}")
     labelled_split = labelled_split or ("tune" if split == "train" else "test")
     rows = load_false_alarms()
     labels = {(r["source"], r["text_sha1"]): r["label"] for r in rows}
-    baseline_hit = {(r["source"], r["text_sha1"]) for r in rows if "found_by" not in r}
-    turns = {
-        s: [t for t in items if split in ("all", false_alarm_split(t["text_sha1"]))] for s, items in distinct_turns().items()
-    }
+    if split == "test2":
+        sources, base = FA_TEST2_SOURCES, FA_TEST2_BASELINE
+        turns = test2_turns()
+        baseline_hit = {(r["source"], r["text_sha1"]) for r in rows if r.get("found_by") == base["engine"]}
+        baseline_major = {
+            (r["source"], r["text_sha1"])
+            for r in rows
+            if r.get("found_by") == base["engine"] and any(".model_" not in rule for rule in r["rule_ids"])
+        }
+    else:
+        sources, base = FA_SOURCES, FA_BASELINE
+        turns = {
+            s: [t for t in items if split in ("all", false_alarm_split(t["text_sha1"]))] for s, items in distinct_turns().items()
+        }
+        baseline_hit = baseline_major = {(r["source"], r["text_sha1"]) for r in rows if "found_by" not in r}
     scan(turns, inspector)
     hit = {(s, t["text_sha1"]) for s, items in turns.items() for t in items if t["hits"]}
     major = {
@@ -201,14 +227,14 @@ def evaluate_false_alarms(inspector, split: str = "all", labelled_split: str | N
         "ruleset": inspector.ruleset.version,
         "sources": {},
         "baseline": {},
-        "baseline_engine": FA_BASELINE["engine"],
+        "baseline_engine": base["engine"],
         "new_hits": [],
     }
-    for source in (*FA_SOURCES, "all"):
-        part = [(s, t) for s in FA_SOURCES if source in (s, "all") for t in turns[s]]
+    for source in (*sources, "all"):
+        part = [(s, t) for s in sources if source in (s, "all") for t in turns[s]]
         report["sources"][source] = _fa_counts(part, hit, labels, major)
-        report["baseline"][source] = _fa_counts(part, baseline_hit, labels, baseline_hit)
-    for s in FA_SOURCES:
+        report["baseline"][source] = _fa_counts(part, baseline_hit, labels, baseline_major)
+    for s in sources:
         for t in turns[s]:
             if (s, t["text_sha1"]) in hit and (s, t["text_sha1"]) not in labels:
                 report["new_hits"].append(
@@ -216,7 +242,7 @@ def evaluate_false_alarms(inspector, split: str = "all", labelled_split: str | N
                         "source": s,
                         "reference": t["reference"],
                         "text_sha1": t["text_sha1"],
-                        "split": false_alarm_split(t["text_sha1"]),
+                        "split": "test2" if split == "test2" else false_alarm_split(t["text_sha1"]),
                         "occurrences": t["occurrences"],
                         "rule_ids": sorted({h[0] for h in t["hits"]}),
                         "spans": [[h[0], h[1], h[2]] for h in t["hits"]],
@@ -229,7 +255,7 @@ def evaluate_false_alarms(inspector, split: str = "all", labelled_split: str | N
             "split": labelled_split,
             "forbidden": rules["metrics"]["forbidden"],
             "paraphrase_recall": rules["paraphrase_recall"],
-            "baseline": FA_BASELINE["labelled"].get(labelled_split),
+            "baseline": base["labelled"].get(labelled_split),
         }
     return report
 
