@@ -207,3 +207,53 @@ def test_trainer_reads_turns_as_the_rules_do():
     assert rules and all(r.get("min_chars") == trainer.MIN_CHARS for r in rules)
     assert all(r.get("long_turn_chars", default_long) == trainer.LONG_CHARS for r in rules)
     assert all(r["model"] == "forbidden_ngram" and "threshold" not in r for r in rules)
+
+
+# The residual false-alarm shapes of the second change (docs/accuracy.md): clarifying questions, advice, a
+# correct refusal to promise, a curt process statement, a refund-done reassurance. Written for this test in
+# wording that neither the training file (datasets/forbidden_train/src/neg_clarify_process.txt) nor any
+# labelled or false-alarm turn holds.
+RESIDUAL_SHAPES = [
+    "您是说赠品少发了一个对吗",
+    "您的意思是要开增值税专票对吧",
+    "就是这两双鞋都要换大一码是吧",
+    "建议您先把路由器断电重启一下再看看",
+    "几点能送到这个没办法保证，我帮您备注一下",
+    "不用谢，您按页面提示走流程就行",
+    "您放心，退款已经退回您原来的支付账户了",
+]
+
+
+@pytest.mark.parametrize("text", RESIDUAL_SHAPES)
+def test_residual_false_alarm_shapes_raise_no_forbidden_hit(inspector, text):
+    assert not forbidden(inspector.inspect(chat(("agent", text))))
+
+
+def test_blame_paraphrase_in_a_question_is_still_flagged(inspector):
+    # a rhetorical question that blames the customer, in wording no phrase list holds: the classifier sees it
+    hits = forbidden(inspector.inspect(chat(("agent", "自己不看说明书乱插电源，烧坏了能怪谁呢？"))))
+    assert hits and all(h.rule_id.startswith("forbidden.model_") for h in hits)
+
+
+def test_test2_is_fresh():
+    """The fresh false-alarm split test2 (FALSE_ALARMS.md) loads from ../shared with every hash checked and
+    shares no text with the train / test splits, the n-gram model's training data or the labelled set."""
+    import json
+
+    from qa_datasets.forbidden_train.jddc_negatives import false_alarm_negatives, uss_negatives
+    from qa_datasets.labelled.false_alarms import distinct_turns
+    from qa_datasets.labelled.fresh_false_alarms import test2_turns
+    from qa_datasets.labelled_empathy_jd import load_false_alarms
+    from qa_datasets.labelled_set import load_labelled
+
+    fresh = test2_turns()
+    texts = {t["text"].strip() for items in fresh.values() for t in items}
+    assert len(fresh["jddc_context"]) > 7000 and len(fresh["jddc_dev_refs"]) > 1000
+    assert len(texts) == sum(len(items) for items in fresh.values())
+    old = {t["text"].strip() for items in distinct_turns().values() for t in items}
+    trained = {n["text"] for n in false_alarm_negatives() + uss_negatives()}
+    written = {json.loads(line)["text"].strip() for line in (REPO / "datasets" / "forbidden_train" / "forbidden_train.jsonl")
+               .read_text(encoding="utf-8").splitlines() if line.strip()}
+    assert not texts & (old | trained | written | {r["text"].strip() for r in load_labelled()})
+    rows = [r for r in load_false_alarms() if r["split"] == "test2"]
+    assert len(rows) >= 36 and all(r["source"] in fresh and "found_by" in r for r in rows)
