@@ -229,9 +229,9 @@ def test_residual_false_alarm_shapes_raise_no_forbidden_hit(inspector, text):
     assert not forbidden(inspector.inspect(chat(("agent", text))))
 
 
-def test_blame_paraphrase_in_a_question_is_still_flagged(inspector):
-    # a rhetorical question that blames the customer, in wording no phrase list holds: the classifier sees it
-    hits = forbidden(inspector.inspect(chat(("agent", "自己不看说明书乱插电源，烧坏了能怪谁呢？"))))
+def test_blame_paraphrase_is_still_flagged(inspector):
+    # blame in wording no phrase list or pattern holds: only the classifier sees it
+    hits = forbidden(inspector.inspect(chat(("agent", "电源插反了当然会烧，这种低级操作也就您能做出来"))))
     assert hits and all(h.rule_id.startswith("forbidden.model_") for h in hits)
 
 
