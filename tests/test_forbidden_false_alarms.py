@@ -191,7 +191,7 @@ def test_eval_false_alarms_command_is_registered():
     from qa_engine.cli import main
 
     out = CliRunner().invoke(main, ["eval", "false-alarms", "--help"])
-    assert out.exit_code == 0 and "--split" in out.output and "--labelled-split" in out.output
+    assert out.exit_code == 0 and "--split" in out.output and "--labelled-split" in out.output and "test2" in out.output
 
 
 def test_trainer_reads_turns_as_the_rules_do():
@@ -257,3 +257,23 @@ def test_test2_is_fresh():
     assert not texts & (old | trained | written | {r["text"].strip() for r in load_labelled()})
     rows = [r for r in load_false_alarms() if r["split"] == "test2"]
     assert len(rows) >= 36 and all(r["source"] in fresh and "found_by" in r for r in rows)
+
+
+def test_eval_false_alarms_test2_uses_its_own_turns_and_baseline(inspector, monkeypatch):
+    """--split test2 scans the fresh split's turns and compares with the engine it was labelled for (rows
+    found by pack 2026.12.2)."""
+    from qa_datasets.labelled import fresh_false_alarms
+    from qa_datasets.labelled_empathy_jd import load_false_alarms
+    from qa_engine.evaluation import FA_TEST2_BASELINE, evaluate_false_alarms
+
+    rows = [r for r in load_false_alarms() if r["split"] == "test2" and r["source"] == "jddc_dev_refs"]
+    picked = [r for r in rows if r["label"] == "violation"][:2] + [r for r in rows if r["label"] == "false_alarm"][:2]
+    assert len(picked) == 4 and all(r["found_by"] == FA_TEST2_BASELINE["engine"] for r in picked)
+    turns = {"jddc_context": [], "jddc_dev_refs": [{"reference": r["reference"], "text": r["text"],
+                                                     "text_sha1": r["text_sha1"], "occurrences": 1} for r in picked]}
+    monkeypatch.setattr(fresh_false_alarms, "test2_turns", lambda: {s: [dict(t) for t in ts] for s, ts in turns.items()})
+    report = evaluate_false_alarms(inspector, "test2", "none")
+    base, cur = report["baseline"]["jddc_dev_refs"], report["sources"]["jddc_dev_refs"]
+    assert (base["turns"], base["hit_turns"], base["known_false"], base["violations_found"]) == (4, 4, 2, 2)
+    assert base["per_1000"] == 500.0 and cur["violations_found"] == 2 and cur["new"] == 0
+    assert report["baseline_engine"] == FA_TEST2_BASELINE["engine"] and set(report["sources"]) == {"jddc_context", "jddc_dev_refs", "all"}
