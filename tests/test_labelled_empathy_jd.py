@@ -74,7 +74,9 @@ def test_false_alarms(alarms):
         ("chat_dev", "test", "false_alarm"): 9}
     for r in alarms:
         assert hashlib.sha1(r["text"].encode("utf-8")).hexdigest() == r["text_sha1"]
-        assert r["split"] == false_alarm_split(r["text_sha1"])
+        # the fresh split test2 has its own sources (FALSE_ALARMS.md); the others follow the hash rule
+        fresh = r["source"] in ("jddc_context", "jddc_dev_refs")
+        assert r["split"] == ("test2" if fresh else false_alarm_split(r["text_sha1"]))
         assert r["rule_ids"] and all(x.startswith("forbidden.") for x in r["rule_ids"])
         assert all(0 <= a < b <= len(r["text"]) for _, a, b in r["spans"])
     stored = (LABELLED / "false_alarm_turns.jsonl").read_text(encoding="utf-8")
