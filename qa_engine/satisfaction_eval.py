@@ -5,7 +5,10 @@ the same code, training/train_satisfaction.py, whose docstring describes the mod
 model's features and block weights and the baseline refitted per fold, alpha chosen by the same CV),
 and AUC for dissatisfied dialogues on USS JDDC valid (dissatisfied = OVERALL satisfaction 0), the
 served model (models/satisfaction_ridge, through the exported graph) and the baseline fitted on all of
-STC-3. Needs the shared datasets and torch (sparse kernel products; the `train` extra).
+STC-3. Then USS valid as training data, out of fold (`uss_out_of_fold`: repeated stratified 5-fold by
+dialogue; the STC-3-only model, the ridge with USS targets, a second-stage logistic, the baseline with
+USS), the check that adapting to JD chats carries over. Needs the shared datasets and torch (sparse kernel
+products; the `train` extra).
 """
 
 from __future__ import annotations
