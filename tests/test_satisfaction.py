@@ -229,6 +229,12 @@ def test_the_committed_metrics_and_the_eval_report_show_model_beside_baseline():
     assert metrics["uss_valid"] == {"dialogues": 330, "dissatisfied": 33, "definition": "OVERALL satisfaction 0 (of 0/1/2)"}
     text = format_report(metrics)
     assert "baseline: ridge on char uni+bigram bag" in text and f"{model['uss_dissatisfied_auc']:.4f}" in text
+    # the USS out-of-fold protocol beside it: the STC-3-only row is the reference of every gain
+    oof = metrics["uss_out_of_fold"]
+    assert (oof["seeds"], oof["folds"]) == (USS_SEEDS, 5)
+    assert set(oof["models"]) == {"stc3_only", "ridge_uss", "stage2", "baseline_uss"}
+    assert oof["models"]["stc3_only"]["per_fold_gain_mean"] == 0 == oof["models"]["stc3_only"]["uss_oof_auc_sd"]
+    assert "USS valid as training data, out of fold" in text and f"{oof['models']['stage2']['uss_oof_auc_mean']:.4f}" in text
     # the figures name the model folder's current content
     assert metrics["model_source"].split("@")[1] == folder_digest(Settings().models_dir / MODEL_FOLDER)
 
