@@ -393,6 +393,7 @@ def uss_out_of_fold(
     stage2_x = np.hstack([post["model"][0][:, None], z[ns:]])
 
     def choose(base, c, alpha, train, seed):
+        """The OVERALL map and USS weight with the best AUC of a 4-fold CV inside `train`."""
         inner = stratified_folds(overall[train], 4, 2000 + seed)
         best = None
         for t in USS_TARGETS:
