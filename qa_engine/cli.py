@@ -513,7 +513,8 @@ def config(markdown: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
 def eval_satisfaction(as_json: bool) -> None:
     """Predicted customer satisfaction beside the baseline: 5-fold CV Spearman on STC-3 train, AUC for
-    dissatisfied on USS JDDC valid (refits both on STC-3; 2-3 minutes, needs torch and ../shared)."""
+    dissatisfied on USS JDDC valid (refits both on STC-3), and the USS out-of-fold protocol (about 6 minutes, needs
+    torch and ../shared)."""
     from qa_engine.config import get_settings
 
     try:

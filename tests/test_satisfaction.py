@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 from conftest import chat
 from test_model_digest import _linked_models
@@ -14,7 +15,7 @@ from qa_engine.config import Settings
 from qa_engine.engine import Inspector
 from qa_engine.rulepack import RulePackError
 from qa_engine.satisfaction import MODEL_FOLDER
-from qa_engine.satisfaction_eval import auc, platt, rank, spearman
+from qa_engine.satisfaction_eval import USS_SEEDS, adapted, auc, platt, rank, spearman, stage2, uss_splits
 from qa_engine.scorecard import Scorecard, load_scorecards
 
 OPENING = (("agent", "您好，很高兴为您服务，请问有什么可以帮您？"), ("customer", "我买的洗衣机订单显示已发货，想问下什么时候到"),
@@ -165,6 +166,44 @@ def test_rank_spearman_auc_and_calibration_on_known_values():
     assert cal["a"] < 0  # lower prediction, more likely dissatisfied
 
 
+# --- USS valid as training data: the out-of-fold protocol must not leak ------------------------------
+
+USS_OVERALL = np.repeat([0, 1, 2], [33, 39, 258])  # USS JDDC valid's OVERALL classes (SOURCE.md counts)
+
+
+def test_uss_splits_hold_each_dialogue_out_once_per_seed_and_keep_the_classes():
+    seen = {}
+    for seed, train, test in uss_splits(USS_OVERALL):
+        assert not set(train) & set(test) and len(train) + len(test) == len(USS_OVERALL)
+        assert 6 <= (USS_OVERALL[test] == 0).sum() <= 7  # 33 dissatisfied over 5 folds
+        seen.setdefault(seed, []).extend(test.tolist())
+    assert len(seen) == USS_SEEDS
+    assert all(sorted(tests) == list(range(len(USS_OVERALL))) for tests in seen.values())
+    assert seen[0] != seen[1]  # the repeats cut differently
+
+
+def test_the_uss_adapted_ridge_and_the_second_stage_learn_nothing_about_a_held_out_dialogue():
+    """A kernel / features where each dialogue resembles only itself: out of fold, the held-out
+    dialogues' labels cannot be read back (AUC 0.5); fitted on them (a leak), they would (AUC near 1)."""
+    rng = np.random.RandomState(0)
+    overall = rng.permutation(np.repeat([0, 1, 2], [11, 13, 86]))  # a third of USS's classes, shuffled
+    n = len(overall)
+    dis = overall == 0
+    target = np.array([-1.5, 0.0, 1.0])[overall]
+    kernel, base, onehot = np.eye(n), np.zeros(n), np.eye(n)
+    ridge, second = np.zeros(n), np.zeros(n)
+    for seed, train, test in uss_splits(overall, seeds=1):
+        ridge[test] = adapted(base, kernel, 0.03, target, 1.0, train, test)
+        second[test] = stage2(onehot, dis.astype(float), overall, train, test, seed)
+        assert np.ptp(second[test]) < 1e-9  # one score for every held-out dialogue
+    assert np.all(ridge == 0.0)
+    assert auc(-ridge, dis) == 0.5 and abs(auc(second, dis) - 0.5) < 0.1  # folds differ only in intercept
+    everything = np.arange(n)
+    leaked = adapted(base, kernel, 0.03, target, 1.0, everything, everything)
+    assert auc(-leaked, dis) > 0.99
+    assert auc(stage2(onehot, dis.astype(float), overall, everything, everything, 0), dis) > 0.95
+
+
 def test_a_model_built_for_other_features_is_refused_with_the_rebuild_command(tmp_path):
     from qa_engine.satisfaction import BUILD, SatisfactionModel
 
@@ -190,6 +229,12 @@ def test_the_committed_metrics_and_the_eval_report_show_model_beside_baseline():
     assert metrics["uss_valid"] == {"dialogues": 330, "dissatisfied": 33, "definition": "OVERALL satisfaction 0 (of 0/1/2)"}
     text = format_report(metrics)
     assert "baseline: ridge on char uni+bigram bag" in text and f"{model['uss_dissatisfied_auc']:.4f}" in text
+    # the USS out-of-fold protocol beside it: the STC-3-only row is the reference of every gain
+    oof = metrics["uss_out_of_fold"]
+    assert (oof["seeds"], oof["folds"]) == (USS_SEEDS, 5)
+    assert set(oof["models"]) == {"stc3_only", "ridge_uss", "stage2", "baseline_uss"}
+    assert oof["models"]["stc3_only"]["per_fold_gain_mean"] == 0 == oof["models"]["stc3_only"]["uss_oof_auc_sd"]
+    assert "USS valid as training data, out of fold" in text and f"{oof['models']['stage2']['uss_oof_auc_mean']:.4f}" in text
     # the figures name the model folder's current content
     assert metrics["model_source"].split("@")[1] == folder_digest(Settings().models_dir / MODEL_FOLDER)
 

@@ -20,7 +20,9 @@ dialogue (emotion trajectory, markers, agent behaviour) carry the prediction rat
 
 Baseline (issue 14): ridge regression on a bag of character uni- and bigrams of the customer turns
 (presence, unit length: the best of counts / presence x raw / unit length on STC-3 CV in development),
-alpha by the same CV. Both are reported side by side in metrics.json and by `qa-engine eval satisfaction`.
+alpha by the same CV. Both are reported side by side in metrics.json and by `qa-engine eval satisfaction`,
+with the USS out-of-fold protocol (USS valid folds as training data: tried, no clear gain, not adopted;
+docs/accuracy.md).
 """
 
 from __future__ import annotations
