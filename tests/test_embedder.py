@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from qa_engine.config import Settings
-from qa_engine.embedder import SentenceEmbedder
+from qa_engine.ml.embedder import SentenceEmbedder
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_DIR = Settings().embedder_path  # models/e5_small_zh
@@ -81,7 +81,7 @@ def test_committed_tokenizer_special_ids():
 
 
 def test_runtime_needs_neither_torch_nor_transformers():
-    code = ("import sys; from qa_engine.embedder import SentenceEmbedder; SentenceEmbedder('models/e5_small_zh').embed(['你好']); "
+    code = ("import sys; from qa_engine.ml.embedder import SentenceEmbedder; SentenceEmbedder('models/e5_small_zh').embed(['你好']); "
             "bad = {'torch', 'transformers'} & set(sys.modules); assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("onnxruntime")
 
 from qa_datasets.emotion import LABELS, POLARITY, EmotionRecord  # noqa: E402
-from qa_engine.emotion_onnx import OnnxEmotionClassifier, TokenizerPreprocessor  # noqa: E402
+from qa_engine.ml.emotion_onnx import OnnxEmotionClassifier, TokenizerPreprocessor  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO / "models" / "emotion_e5"

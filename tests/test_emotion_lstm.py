@@ -12,9 +12,10 @@ import pytest
 
 from qa_datasets.emotion import POLARITY, EmotionRecord
 from qa_engine.config import Settings
-from qa_engine.emotion_eval import evaluate, format_comparison, scores
-from qa_engine.emotion_onnx import CONTEXT_SEP, OnnxEmotionClassifier, OnnxEmotionScorer, VocabPreprocessor, with_context
-from qa_engine.engine import EMOTION_MODELS, EmotionModelMissing, Inspector, make_emotion_scorer
+from qa_engine.eval.emotion_eval import evaluate, format_comparison, scores
+from qa_engine.ml.emotion_onnx import CONTEXT_SEP, OnnxEmotionClassifier, OnnxEmotionScorer, VocabPreprocessor, with_context
+from qa_engine.engine import Inspector
+from qa_engine.ml.scorers import EMOTION_MODELS, EmotionModelMissing, make_emotion_scorer
 
 from conftest import chat
 
@@ -58,7 +59,7 @@ def test_obvious_sentences(clf: OnnxEmotionClassifier, text: str, label: str | N
 
 # Customer-service readings the retrained model must get (issue 14; CUSTOMER_EMOTION.md): polite
 # closings with 没 are not complaints, elapsed-time impatience is. The same sentences are reported by
-# `qa-engine eval emotion --set customer` (qa_engine.emotion_eval.OBVIOUS).
+# `qa-engine eval emotion --set customer` (qa_engine.eval.emotion_eval.OBVIOUS).
 @pytest.mark.parametrize(
     ("text", "negative"),
     [
@@ -98,7 +99,7 @@ def test_more_customer_service_sentences(clf: OnnxEmotionClassifier, text: str, 
 
 
 def test_obvious_list_is_the_tested_list() -> None:
-    from qa_engine.emotion_eval import OBVIOUS
+    from qa_engine.eval.emotion_eval import OBVIOUS
 
     assert {t: w == "negative" for t, w in OBVIOUS} == {
         "没了谢谢": False, "没有了，谢谢": False, "好的谢谢": False, "没有了": False,
@@ -192,7 +193,7 @@ def test_parallel_batches_and_sizes_agree(clf: OnnxEmotionClassifier) -> None:
 
 
 def test_plan_batches() -> None:
-    from qa_engine.emotion_onnx import plan_batches
+    from qa_engine.ml.emotion_onnx import plan_batches
 
     # one interaction: short turns are not padded to the long ones' width
     assert plan_batches([1, 2, 3, 5, 8, 20, 30, 48], 128) == [(0, 5), (5, 8)]
@@ -204,7 +205,7 @@ def test_plan_batches() -> None:
 
 
 def test_scorer_caches_repeated_texts() -> None:
-    from qa_engine.emotion_onnx import OnnxEmotionScorer
+    from qa_engine.ml.emotion_onnx import OnnxEmotionScorer
 
     scorer = OnnxEmotionScorer(MODEL_DIR, threads=1, cache_size=3)
     calls: list[list[str]] = []
@@ -227,7 +228,7 @@ def test_staged_work_fills_the_cache_with_the_labels_of_predict() -> None:
     labels a direct prediction gives, and staging cached texts again is no work at all."""
     import threading
 
-    from qa_engine.emotion_onnx import OnnxEmotionScorer
+    from qa_engine.ml.emotion_onnx import OnnxEmotionScorer
 
     texts = ["谢谢", "气死我了", "谢谢", "快递什么时候到", "", "太好了，非常满意"]
     scorer = OnnxEmotionScorer(MODEL_DIR, threads=2)
@@ -254,7 +255,7 @@ def test_staged_tasks_shared_by_threads_run_once_each() -> None:
     import threading
     import time
 
-    from qa_engine.text_cache import Staged
+    from qa_engine.ml.text_cache import Staged
 
     ran: list[int] = []
 
@@ -276,7 +277,7 @@ def test_staging_reserves_texts_until_committed_or_abandoned() -> None:
     """The next chunk is staged before this one is committed: texts the two share (template lines)
     must be run once; a stream closed early must leave nothing reserved."""
     from qa_datasets.jddc import load_sessions
-    from qa_engine.emotion_onnx import OnnxEmotionScorer
+    from qa_engine.ml.emotion_onnx import OnnxEmotionScorer
     from qa_engine.schema import Interaction
 
     scorer = OnnxEmotionScorer(MODEL_DIR, threads=1)
@@ -403,14 +404,14 @@ def test_cli_eval_emotion_customer_set() -> None:
     # the retrained model: better than the guideline keyword list, and the issue's sentences right
     assert lstm["negative"]["f1"] > kw["negative"]["f1"] + 0.1
     assert lstm["obvious_ok"] == len(lstm["obvious"])
-    from qa_engine.emotion_eval import format_customer
+    from qa_engine.eval.emotion_eval import format_customer
 
     table = format_customer(report)
     assert "negative F1" in table and f"{lstm['negative']['f1']:.4f}" in table
 
 
 def test_keyword_baseline() -> None:
-    from qa_engine.emotion_eval import KEYWORDS_NEGATIVE, KeywordEmotionScorer
+    from qa_engine.eval.emotion_eval import KEYWORDS_NEGATIVE, KeywordEmotionScorer
 
     assert sum(len(v) for v in KEYWORDS_NEGATIVE.values()) == 60
     kw = KeywordEmotionScorer()

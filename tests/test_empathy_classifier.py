@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import chat, rule_ids
-from qa_engine.turn_classifier import TurnClassifier
+from qa_engine.ml.turn_classifier import TurnClassifier
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO / "models" / "empathy_ngram"

@@ -6,9 +6,9 @@ import pytest
 from conftest import chat
 from pydantic import ValidationError
 
-from qa_engine.normalize import normalize
 from qa_engine.rules.similar import because
 from qa_engine.schema import Hit, Result
+from qa_engine.text.normalize import normalize
 
 
 def _hits(inspector, *turns) -> list[Hit]:

@@ -12,11 +12,11 @@ import pytest
 
 from qa_engine.config import Settings
 from qa_engine.engine import Inspector
-from qa_engine.lexicon import PhraseIndex
+from qa_engine.ml.turn_classifier import TurnClassifier
 from qa_engine.rules import Resources, RuleSpec
 from qa_engine.rules.classifier import ClassifierOperator
 from qa_engine.schema import Interaction
-from qa_engine.turn_classifier import TurnClassifier
+from qa_engine.text.lexicon import PhraseIndex
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO / "models" / "forbidden_e5"
@@ -184,7 +184,7 @@ def test_char_ngram_ids_are_the_hashed_grams_the_models_were_trained_on():
     import zlib
 
     from qa_datasets.jddc import load_sessions
-    from qa_engine.turn_classifier import BUCKETS, char_ngram_ids
+    from qa_engine.ml.turn_classifier import BUCKETS, char_ngram_ids
 
     def plain(text: str, n_max: int, buckets: int) -> set[int]:
         grams = {text[j:j + n] for n in range(1, n_max + 1) for j in range(len(text) - n + 1)}
@@ -201,7 +201,7 @@ def test_char_ngram_matrix_is_the_padded_sorted_ids_of_each_text():
     import numpy as np
 
     from qa_datasets.jddc import load_sessions
-    from qa_engine.turn_classifier import BUCKETS, char_ngram_ids, char_ngram_matrix
+    from qa_engine.ml.turn_classifier import BUCKETS, char_ngram_ids, char_ngram_matrix
 
     texts = [t["text"] for s in load_sessions()[:150] for t in s["turns"]]
     texts += ["", "a", "ab", "您好", "退款 退款", "😀x", "\U0010fffe好", " "]
@@ -221,7 +221,7 @@ def test_staged_prediction_equals_predict():
     cache holding what predict computes, for texts with and without long-turn windows."""
     import numpy as np
 
-    from qa_engine.turn_classifier import TurnClassifier
+    from qa_engine.ml.turn_classifier import TurnClassifier
 
     models = Path(__file__).resolve().parents[1] / "models"
     texts = ["你是不是听不懂人话", "好的，请稍等", "这个我们管不了，你找快递去", "您好" * 50]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import chat
-from qa_engine.lexicon import PhraseIndex
+from qa_engine.text.lexicon import PhraseIndex
 from qa_engine.rulepack import RulePackError
 from qa_engine.rules import Resources, RuleSpec
 from qa_engine.rules.classifier import ClassifierOperator
@@ -160,7 +160,7 @@ def test_eval_false_alarms_counts_known_new_and_baseline(inspector, monkeypatch)
     the current engine flags for the test): known false, new, violations found, per 1,000, baseline."""
     from qa_datasets.labelled import false_alarms
     from qa_datasets.labelled_empathy_jd import load_false_alarms
-    from qa_engine.evaluation import evaluate_false_alarms, format_false_alarm_report
+    from qa_engine.eval.evaluation import evaluate_false_alarms, format_false_alarm_report
 
     rows = load_false_alarms()
     train = [r for r in rows if r["split"] == "train" and "found_by" not in r]

@@ -94,7 +94,7 @@ def test_mining_skips_the_held_out_sessions():
 
 
 def test_eval_script_report(inspector):
-    from qa_engine.evaluation import evaluate_script, format_script_report
+    from qa_engine.eval.evaluation import evaluate_script, format_script_report
 
     report = evaluate_script(inspector, "dev")
     assert report["sessions"] == 45 and set(report["metrics"]) >= {"greeting", "closing", "further_help"}

@@ -12,7 +12,7 @@ from pathlib import Path
 from qa_engine.batch.runner import BatchConfig, run_batch
 from qa_engine.config import Settings
 from qa_engine.engine import Inspector
-from qa_engine.model_digest import folder_digest
+from qa_engine.ml.model_digest import folder_digest
 from qa_engine.schema import Interaction
 
 REPO = Path(__file__).resolve().parents[1]

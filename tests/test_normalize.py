@@ -1,4 +1,4 @@
-from qa_engine.normalize import normalize
+from qa_engine.text.normalize import normalize
 
 
 def test_traditional_fullwidth_and_case_are_normalised():

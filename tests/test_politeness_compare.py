@@ -6,7 +6,7 @@ import pytest
 
 from qa_engine.config import Settings
 from qa_engine.engine import Inspector
-from qa_engine.evaluation import predict_turn
+from qa_engine.eval.evaluation import predict_turn
 from training.politeness_compare import Task, choose, training_set
 
 

@@ -1,5 +1,5 @@
-from qa_engine.redact import luhn_ok, redact_interaction, redact_text
 from qa_engine.schema import Interaction
+from qa_engine.text.redact import luhn_ok, redact_interaction, redact_text
 
 
 def test_typed_placeholders():

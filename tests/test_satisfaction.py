@@ -12,9 +12,9 @@ from test_model_digest import _linked_models
 
 from qa_engine.config import Settings
 from qa_engine.engine import Inspector
+from qa_engine.eval.satisfaction_eval import auc, platt, rank, spearman
+from qa_engine.ml.satisfaction import MODEL_FOLDER
 from qa_engine.rulepack import RulePackError
-from qa_engine.satisfaction import MODEL_FOLDER
-from qa_engine.satisfaction_eval import auc, platt, rank, spearman
 from qa_engine.scorecard import Scorecard, load_scorecards
 
 OPENING = (("agent", "您好，很高兴为您服务，请问有什么可以帮您？"), ("customer", "我买的洗衣机订单显示已发货，想问下什么时候到"),
@@ -166,7 +166,7 @@ def test_rank_spearman_auc_and_calibration_on_known_values():
 
 
 def test_a_model_built_for_other_features_is_refused_with_the_rebuild_command(tmp_path):
-    from qa_engine.satisfaction import BUILD, SatisfactionModel
+    from qa_engine.ml.satisfaction import BUILD, SatisfactionModel
 
     folder = tmp_path / MODEL_FOLDER
     folder.mkdir()
@@ -180,8 +180,8 @@ def test_a_model_built_for_other_features_is_refused_with_the_rebuild_command(tm
 
 
 def test_the_committed_metrics_and_the_eval_report_show_model_beside_baseline():
-    from qa_engine.model_digest import folder_digest
-    from qa_engine.satisfaction_eval import format_report
+    from qa_engine.eval.satisfaction_eval import format_report
+    from qa_engine.ml.model_digest import folder_digest
 
     metrics = json.loads((Settings().models_dir / MODEL_FOLDER / "metrics.json").read_text("utf-8"))
     model, baseline = metrics["models"]
@@ -202,7 +202,7 @@ def test_each_evidence_variant_is_the_dialogue_with_that_customer_turn_blanked(i
 
     import numpy as np
 
-    from qa_engine.satisfaction import features, parts_of
+    from qa_engine.ml.satisfaction import features, parts_of
 
     dialogues = [chat(*OPENING, *UNHAPPY_ENDINGS[0]), chat(*OPENING, *HAPPY_ENDINGS[2]),
                  chat(("customer", "在吗")), chat(("customer", "太差了"), ("customer", "太差了")),

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import ahocorasick
 
-from qa_engine.normalize import normalize
+from qa_engine.text.normalize import normalize
 
 
 class LexiconError(ValueError):

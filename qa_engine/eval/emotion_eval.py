@@ -1,7 +1,7 @@
 """Accuracy and macro-F1 of the emotion scorers on a split of qa_datasets.emotion (`qa-engine eval emotion`).
 
-Every scorer is measured the way the engine runs it: the text goes through qa_engine.normalize, then
-the scorer made by engine.make_emotion_scorer labels it as a customer turn. 5-class metrics on the
+Every scorer is measured the way the engine runs it: the text goes through qa_engine.text.normalize, then
+the scorer made by qa_engine.ml.scorers.make_emotion_scorer labels it as a customer turn. 5-class metrics on the
 records that have a 5-class label; polarity metrics on all records (the polarity-only sources say
 negative/positive, never neutral). Pure Python, no sklearn.
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any
 
-from qa_engine.emotion import EmotionScorer
+from qa_engine.ml.emotion import EmotionScorer
 
 EMOTION_LABELS: tuple[str, ...] = ("angry", "anxious", "sad", "neutral", "happy")
 POLARITIES: tuple[str, ...] = ("negative", "neutral", "positive")
@@ -50,7 +50,7 @@ def scores(gold: Sequence[str], pred: Sequence[str], classes: Sequence[str]) -> 
 
 def scorer_predict(scorer: EmotionScorer) -> Predict:
     """An engine emotion scorer as texts -> (label, polarity), fed exactly as the engine feeds it."""
-    from qa_engine.normalize import normalize
+    from qa_engine.text.normalize import normalize
 
     def predict(texts: list[str], contexts: Sequence[str | None] | None = None) -> list[tuple[str, str]]:
         if contexts is None:
@@ -137,7 +137,7 @@ def compare(names: Sequence[str], settings, split: str = "test", limit: int | No
 
 def _each_model(names: Sequence[str], settings, measure: Callable[[Predict], dict[str, Any]]) -> dict[str, Any]:
     """{name: {"source", **measure(its predict)}, or {"status": "not built", "detail"}} per scorer."""
-    from qa_engine.engine import EmotionModelMissing
+    from qa_engine.ml.scorers import EmotionModelMissing
 
     models: dict[str, Any] = {}
     for name in names:
@@ -296,7 +296,7 @@ def make_scorer(name: str, settings) -> EmotionScorer:
     """An engine emotion scorer by name, or an eval-only baseline (`keywords`)."""
     if name == "keywords":
         return KeywordEmotionScorer()  # type: ignore[return-value]
-    from qa_engine.engine import make_emotion_scorer
+    from qa_engine.ml.scorers import make_emotion_scorer
 
     return make_emotion_scorer(name, settings)
 

@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import onnxruntime as ort
 
-from qa_engine.emotion import EmotionScorer
+from qa_engine.ml.emotion import EmotionScorer
+from qa_engine.ml.text_cache import Staged, TextCache
 from qa_engine.schema import TurnEmotion
-from qa_engine.text_cache import Staged, TextCache
 
 if TYPE_CHECKING:
     from qa_engine.context import TurnView
@@ -447,8 +447,8 @@ class OnnxEmotionClassifier:
 
 
 class OnnxEmotionScorer(EmotionScorer):
-    """The classifier as a qa_engine.emotion.EmotionScorer (score(turns) -> TurnEmotion per turn),
-    so engine.make_emotion_scorer can offer it beside the lexicon baseline.
+    """The classifier as a qa_engine.ml.emotion.EmotionScorer (score(turns) -> TurnEmotion per turn),
+    so qa_engine.ml.scorers.make_emotion_scorer can offer it beside the lexicon baseline.
 
     The engine calls score() once per interaction (all its turns in one call). Agents paste the same
     template lines again and again (a quarter of the JDDC turns repeat an earlier one), so

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa_engine.text_cache import TextCache
-from qa_engine.turn_classifier import BUCKETS, char_ngram_matrix
+from qa_engine.ml.text_cache import TextCache
+from qa_engine.ml.turn_classifier import BUCKETS, char_ngram_matrix
 
 MODEL_FOLDER = "satisfaction_ridge"
 BUILD = ".venv/bin/python -m training.train_satisfaction --out models/satisfaction_ridge"
@@ -232,12 +232,12 @@ class Prediction:
 
 
 class SatisfactionModel:
-    """predict(parts) -> Prediction; `source` is "<model id>@<digest>" (qa_engine.model_digest)."""
+    """predict(parts) -> Prediction; `source` is "<model id>@<digest>" (qa_engine.ml.model_digest)."""
 
     def __init__(self, model_dir: Path, threads: int = 1, cache_size: int = 20_000) -> None:
         import onnxruntime as ort
 
-        from qa_engine.model_digest import folder_digest
+        from qa_engine.ml.model_digest import folder_digest
 
         self.model_dir = Path(model_dir)
         self.config = json.loads((self.model_dir / "labels.json").read_text(encoding="utf-8"))

@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from qa_engine.text_cache import TextCache
+from qa_engine.ml.text_cache import TextCache
 
 PREFIX = "query: "  # e5 was trained with it; symmetric tasks (paraphrase, clustering) use "query: "
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from qa_engine.config import Settings
-from qa_engine.satisfaction import BLOCKS, DISSATISFIED_AT, MODEL_FOLDER, Markers, bags_of, features, gram_ids
-from qa_engine.turn_classifier import BUCKETS
+from qa_engine.ml.satisfaction import BLOCKS, DISSATISFIED_AT, MODEL_FOLDER, Markers, bags_of, features, gram_ids
+from qa_engine.ml.turn_classifier import BUCKETS
 
 BLOCK_WEIGHTS = {"customer": 0.03, "last_customer": 0.015, "agent": 0.015, "dense": 1.0}
 ALPHAS = (0.01, 0.03, 0.1)
@@ -195,9 +195,9 @@ def engine_parts(items: list[dict], settings: Settings) -> list:
     """DialogueParts of each dialogue as the engine sees it (`settings`, satisfaction off)."""
     from qa_datasets.satisfaction import as_interaction
     from qa_engine.engine import Inspector
-    from qa_engine.normalize import normalize
-    from qa_engine.satisfaction import parts_of
+    from qa_engine.ml.satisfaction import parts_of
     from qa_engine.schema import Interaction
+    from qa_engine.text.normalize import normalize
 
     inspector = Inspector(settings.model_copy(update={"satisfaction": False, "onnx_threads": 1}))
     interactions = [Interaction.model_validate(as_interaction(d)) for d in items]
@@ -297,7 +297,7 @@ def load(settings: Settings):
 def measure(data: dict, report: dict, model_dir: Path) -> dict:
     """The report (metrics.json): both models' CV on STC-3, the baseline refitted and the served model
     in `model_dir` scored on USS valid."""
-    from qa_engine.satisfaction import SatisfactionModel
+    from qa_engine.ml.satisfaction import SatisfactionModel
 
     y, uss_dis, uss_overall = data["y"], data["uss_dis"], data["uss_overall"]
     served = SatisfactionModel(model_dir)

@@ -12,7 +12,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from qa_engine.normalize import normalize
+from qa_engine.text.normalize import normalize
 
 _PLACEHOLDER = re.compile(r"\[[^\]]{1,12}x\]")  # JD masking such as [订单x] carries no role signal
 _DROP = re.compile(r"[\s,.!?;:~，。！？；：、\"'“”‘’()（）\[\]【】]")
