@@ -166,7 +166,7 @@ class VocabPreprocessor:
 
     def _char_features(self, text: str) -> tuple[list[int], list[int]]:
         """features() for unit="char" on strings instead of token lists (same ids as tokenize ->
-        truncate -> pairs, checked by tests/test_emotion_lstm.py)."""
+        truncate -> pairs, checked by tests/ml/test_emotion_lstm.py)."""
         s = self.char_units(text)
         if not s:
             return [self.UNK], [self.UNK]

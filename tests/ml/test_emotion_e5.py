@@ -15,7 +15,7 @@ pytest.importorskip("onnxruntime")
 from qa_datasets.emotion import LABELS, POLARITY, EmotionRecord  # noqa: E402
 from qa_engine.ml.emotion_onnx import OnnxEmotionClassifier, TokenizerPreprocessor  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MODEL_DIR = REPO / "models" / "emotion_e5"
 TOKENIZER = REPO / "models" / "e5_small_zh" / "tokenizer.json"  # the same pruned tokenizer, committed
 MAX_MB = 50

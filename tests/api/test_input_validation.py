@@ -29,7 +29,7 @@ from qa_engine.store import accounts, migrate
 from qa_engine.store.db import Database
 from qa_engine.store.models import BatchItemRow, IngestJob, InteractionRow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CALLS = SHARED / "audio" / "calls"
 PASSWORD = "pass-word-for-tests"
 MB = 1024 * 1024

@@ -18,7 +18,7 @@ from qa_engine.rules.classifier import ClassifierOperator
 from qa_engine.schema import Interaction
 from qa_engine.text.lexicon import PhraseIndex
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MODEL_DIR = REPO / "models" / "forbidden_e5"
 DEFAULT_MODEL = "forbidden_ngram"  # the model lexicons/packs/forbidden.yaml names
 
@@ -223,7 +223,7 @@ def test_staged_prediction_equals_predict():
 
     from qa_engine.ml.turn_classifier import TurnClassifier
 
-    models = Path(__file__).resolve().parents[1] / "models"
+    models = Path(__file__).resolve().parents[2] / "models"
     texts = ["你是不是听不懂人话", "好的，请稍等", "这个我们管不了，你找快递去", "您好" * 50]
     for name in ("forbidden_ngram", "empathy_ngram"):
         staged_clf, plain = TurnClassifier(models / name, threads=1), TurnClassifier(models / name, threads=1)

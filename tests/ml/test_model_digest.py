@@ -15,7 +15,7 @@ from qa_engine.engine import Inspector
 from qa_engine.ml.model_digest import folder_digest
 from qa_engine.schema import Interaction
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "models"
 EXAMPLES = REPO / "datasets" / "examples" / "interactions.jsonl"
 

@@ -3,7 +3,7 @@ started with uvicorn on loopback over a SQLite database seeded through the API w
 the engine scores (JDDC chats, written chats, a real call transcribed by faster-whisper).
 
 Screenshots of the queue, an interaction and the dashboards go to a temporary folder, or to
-docs/screenshots/ (the README's) with `pytest tests/test_web.py --update-screenshots`. The
+docs/screenshots/ (the README's) with `pytest tests/web/test_web.py --update-screenshots`. The
 render time of a 30-minute, 400-turn call is measured and printed (not pass/fail).
 """
 

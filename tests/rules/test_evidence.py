@@ -42,7 +42,7 @@ def test_phrase_and_pattern_evidence_name_what_matched(inspector):
 
 
 def test_model_evidence_has_probability_and_threshold_and_renders_the_prose(inspector):
-    # a paraphrase no phrase list holds: only the model finds it (tests/test_forbidden_classifier.py)
+    # a paraphrase no phrase list holds: only the model finds it (tests/ml/test_forbidden_classifier.py)
     hits = [h for h in _hits(inspector, ("customer", "我的快递怎么还没到"), ("agent", "您好，订单我看到了，这种事您自己跟卖家掰扯去，我们平台不掺和。"))
             if h.evidence is not None and h.evidence.kind == "model"]
     assert hits, "the forbidden model found nothing"

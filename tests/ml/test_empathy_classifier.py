@@ -13,11 +13,11 @@ import pytest
 from conftest import chat, rule_ids
 from qa_engine.ml.turn_classifier import TurnClassifier
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MODEL_DIR = REPO / "models" / "empathy_ngram"
 
 # Since issue 14 point 3 the model complements the phrase lists on real JD traffic (threshold chosen
-# there, 0.70): 换作是我… is the lists' (empathy.phrase, tests/test_empathy_taboo.py), and
+# there, 0.70): 换作是我… is the lists' (empathy.phrase, tests/rules/test_empathy_taboo.py), and
 # 有我在呢，这个问题今天一定给您解决 holds an absolute promise (一定给您解决, a 服务禁语: not empathy by
 # datasets/labelled/EMPATHY_JD.md, and the engine flags it), so the soothing without a promise stands here.
 EMPATHY = [

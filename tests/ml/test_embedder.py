@@ -13,7 +13,7 @@ import pytest
 from qa_engine.config import Settings
 from qa_engine.ml.embedder import SentenceEmbedder
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MODEL_DIR = Settings().embedder_path  # models/e5_small_zh
 
 

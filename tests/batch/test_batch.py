@@ -32,7 +32,7 @@ from qa_engine.store import migrate
 from qa_engine.store.db import Database
 from qa_engine.store.models import Agent, AuditLog, BatchItemRow, InteractionRow, ResultRow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "datasets" / "examples" / "interactions.jsonl"
 CALLS = SHARED / "audio" / "calls"
 EXAMPLE_IDS = {json.loads(line)["interaction_id"] for line in EXAMPLES.read_text("utf-8").splitlines() if line.strip()}

@@ -15,7 +15,7 @@ from qa_engine.rules import Resources, RuleSpec
 from qa_engine.rules.classifier import ClassifierOperator
 from qa_engine.scorecard import load_scorecards
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def forbidden(result) -> list:
