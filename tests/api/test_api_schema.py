@@ -89,6 +89,7 @@ SETTINGS = settings(
 )
 
 
+@pytest.mark.slow
 def test_no_server_error_and_responses_match_the_spec(app_and_headers):
     """Every operation in turn (schemathesis' pytest loader does not run on this pytest, so the
     operations are driven here); all failures are collected and reported together."""
@@ -301,6 +302,7 @@ def _run_engine(api, spec: dict) -> EngineRun:
     return run
 
 
+@pytest.mark.slow
 def test_every_check_in_every_phase(app_and_headers):
     """Schemathesis' own engine (what `st run --checks all` runs) as admin, who may call every
     operation: examples, coverage (boundary and invalid values, undeclared methods, missing

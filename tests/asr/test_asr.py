@@ -85,6 +85,7 @@ def test_mono_call_gets_roles(transcriber):
     assert item.metadata["asr"]["mode"] == "mono"
 
 
+@pytest.mark.slow
 def test_other_formats_and_rates(transcriber, tmp_path):
     ffmpeg = shutil.which("ffmpeg")
     src = CALLS / "call_mixed.stereo.wav"
@@ -127,6 +128,7 @@ def test_bad_audio_clear_errors(tmp_path, transcriber):
     assert silent.turns == []
 
 
+@pytest.mark.slow
 def test_transcribe_cli_goes_past_bad_files(tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_text("nope")
@@ -142,6 +144,7 @@ def test_transcribe_cli_goes_past_bad_files(tmp_path):
     assert item["channel"] == "call" and len(item["turns"]) >= 8
 
 
+@pytest.mark.slow
 def test_transcribe_cli_shows_progress_and_fails_truncated_and_speechless_audio(tmp_path):
     """A WAV cut short decodes to its end without an error and noise transcribes to nothing: both
     exit 1 with the reason (the cut one's transcript is still written); a missing path exits 2."""

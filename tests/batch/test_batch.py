@@ -133,6 +133,7 @@ def test_chat_batch_run_rerun_rescore_and_change(tmp_path):
     assert [r.detail["processed"] for r in runs] == [5, 0, 5, 1]
 
 
+@pytest.mark.slow
 def test_cli_exit_codes_json_report_and_dry_run(tmp_path):
     source = _chat_folder(tmp_path / "in")
     url = f"sqlite:///{tmp_path / 'qa.db'}"

@@ -364,6 +364,7 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
         make_emotion_scorer("bert", Settings())
 
 
+@pytest.mark.slow
 def test_cli_eval_emotion_compares_models() -> None:
     """`qa-engine eval emotion` on a seeded subset of the held-out test split (loads the real datasets)."""
     proc = subprocess.run([sys.executable, "-m", "qa_engine", "eval", "emotion", "--limit", "300", "--json"],
