@@ -77,7 +77,7 @@ LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, dict[str, str]]]] = 
 
 def operation_id(route: APIRoute) -> str:
     """The app's `generate_unique_id_function`: the route function's name, which is short, snake_case
-    and unique (tests/test_api_client.py checks); FastAPI's default adds the path and method."""
+    and unique (tests/api/test_api_client.py checks); FastAPI's default adds the path and method."""
     return route.name
 
 

@@ -241,8 +241,8 @@ def engine_baseline(items: list[dict]) -> float:
     """Interactions/s of the engine alone on the same payloads (redaction and inspection, one thread)."""
     from qa_engine.config import Settings
     from qa_engine.engine import Inspector
-    from qa_engine.redact import redact_interaction
     from qa_engine.schema import Interaction
+    from qa_engine.text.redact import redact_interaction
 
     inspector = Inspector(Settings())
     parsed = [Interaction.model_validate(i) for i in items]

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qa_datasets.jddc import load_sessions  # noqa: E402
 from qa_engine.config import Settings  # noqa: E402
-from qa_engine.emotion_onnx import OnnxEmotionClassifier, combine, softmax  # noqa: E402
+from qa_engine.ml.emotion_onnx import OnnxEmotionClassifier, combine, softmax  # noqa: E402
 
 
 
@@ -52,7 +52,7 @@ def best_of(repeat: int, fn: Callable[[], object]) -> tuple[float, float]:
 
 
 def jd_turns(limit: int | None = None) -> list[str]:
-    from qa_engine.normalize import normalize
+    from qa_engine.text.normalize import normalize
 
     turns = [normalize(t["text"]).text for s in load_sessions() for t in s["turns"]]
     return turns[:limit] if limit else turns

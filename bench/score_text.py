@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from qa_datasets.jddc import load_sessions  # noqa: E402
 from qa_engine.config import Settings  # noqa: E402
 from qa_engine.engine import Inspector, shorten_gil_switch  # noqa: E402
-from qa_engine.lexicon import PhraseIndex, load_word_list  # noqa: E402
-from qa_engine.normalize import _normalize_cached, normalize  # noqa: E402
 from qa_engine.schema import Interaction  # noqa: E402
+from qa_engine.text.lexicon import PhraseIndex, load_word_list  # noqa: E402
+from qa_engine.text.normalize import _normalize_cached, normalize  # noqa: E402
 
 
 def naive_baseline(interactions: list[Interaction], agent_words: list[str], all_turn_words: list[str]) -> int:
@@ -77,7 +77,7 @@ def main() -> None:
     rule_files = [f for f in words_dir.glob("*.txt") if not f.name.endswith(".regex.txt") and not f.name.startswith("emotion_")]
     words = sorted({w for f in rule_files for w in load_word_list(f)})
     # baseline B's emotion words: the lexicon scorer's, whichever emotion scorer the engine runs
-    from qa_engine.emotion import LexiconEmotionScorer
+    from qa_engine.ml.emotion import LexiconEmotionScorer
 
     scorer = inspector.emotion_scorer
     lexicon_scorer = scorer if isinstance(scorer, LexiconEmotionScorer) else LexiconEmotionScorer(inspector.settings.lexicons_dir)
@@ -124,7 +124,7 @@ def main() -> None:
                 wall = best_of(1, score_all, "pair")
                 (with_sat if on else without_sat).append((wall, CPU["pair"]))
         inspector.satisfaction = satisfaction
-        from qa_engine.satisfaction import parts_of
+        from qa_engine.ml.satisfaction import parts_of
 
         parts = []
         for item, result in zip(interactions, inspector.inspect_many(interactions)):

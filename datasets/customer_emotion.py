@@ -135,7 +135,7 @@ class _Texts:
 def load_customer_emotion(shared_dir_: Path | None = None, include_excluded: bool = False) -> list[dict]:
     """The labelled customer turns with their text joined in, in file order. Each record:
     id, source, split, text, polarity, emotion (5-class label or None), label (= emotion, the key
-    qa_engine.emotion_eval reads), cue_group, note, prev_agent_text (chat_dev / uss; None when there is
+    qa_engine.eval.emotion_eval reads), cue_group, note, prev_agent_text (chat_dev / uss; None when there is
     no earlier agent turn or for jddc_replies), context (jddc_replies: the preceding window segments,
     speakers unknown), prev_text (the turn just before, any speaker: _Texts.prev_turn) and the
     reference fields.

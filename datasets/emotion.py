@@ -36,7 +36,7 @@ SMP_MAP: dict[str, str | None] = {
 }
 CLUE_MAP: dict[str, str | None] = {
     "happiness": "happy", "like": "happy", "sadness": "sad", "anger": "angry",
-    # disgust (厌恶) is blame/contempt; in service talk it reads as anger, as in qa_engine.emotion.
+    # disgust (厌恶) is blame/contempt; in service talk it reads as anger, as in qa_engine.ml.emotion.
     "disgust": "angry", "fear": "anxious", "surprise": None,
 }
 BINARY_MAP = {"1": "positive", "0": "negative", "positive": "positive", "negative": "negative"}
@@ -157,8 +157,8 @@ def jddc_held_out(session_id: str, seed: int = SEED) -> bool:
 def load_jddc_neutral() -> list[EmotionRecord]:
     from qa_datasets.jddc import load_sessions
     from qa_engine.config import Settings
-    from qa_engine.emotion import LexiconEmotionScorer
-    from qa_engine.normalize import normalize
+    from qa_engine.ml.emotion import LexiconEmotionScorer
+    from qa_engine.text.normalize import normalize
 
     lexicon = LexiconEmotionScorer(Settings().lexicons_dir)
     out: list[EmotionRecord] = []
@@ -251,15 +251,15 @@ def customer_train(train: list[EmotionRecord], uss: bool = False,
                    pseudo: Path | None = None) -> tuple[list[EmotionRecord], dict[str, int]]:
     """`train` with (1) the jddc_pseudo_neutral turns that could touch the customer-emotion yardstick
     removed (any text of a yardstick chat_dev session, any yardstick text) and those carrying a guideline
-    negative cue (qa_engine.emotion_eval.KEYWORDS_NEGATIVE: a weak "neutral" must not teach 都六天了 as
+    negative cue (qa_engine.eval.emotion_eval.KEYWORDS_NEGATIVE: a weak "neutral" must not teach 都六天了 as
     neutral) removed, as well as any text that is hand-labelled below; (2) the hand-labelled JD customer
     turns (qa_datasets.customer_emotion.load_customer_train); (3) the written service patterns
     (qa_datasets.customer_written); (4) with uss=True, USS turn satisfaction as weak polarity
     (load_uss_weak); (5) with `pseudo` (a teacher's pseudo.jsonl, training.customer_teacher), the unlabelled
     JD customer turns of the training pool with the teacher's labels (load_customer_pseudo). Returns
     (records, counts of what was removed / added)."""
-    from qa_engine.emotion_eval import KEYWORDS_NEGATIVE
-    from qa_engine.normalize import normalize
+    from qa_engine.eval.emotion_eval import KEYWORDS_NEGATIVE
+    from qa_engine.text.normalize import normalize
 
     from .customer_emotion import load_customer_emotion, load_customer_pseudo, load_customer_train, load_uss_weak
     from .customer_written import written_records

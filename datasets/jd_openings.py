@@ -29,7 +29,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from qa_engine.normalize import normalize
+from qa_engine.text.normalize import normalize
 
 from .jddc import chat_dev_path, iter_rows, shared_dir
 

@@ -12,10 +12,10 @@ from typing import Any
 import click
 
 from qa_engine.io import RecordError, open_input, read_interactions
-from qa_engine.lexicon import LexiconError
 from qa_engine.rulepack import RulePackError
 from qa_engine.schema import Interaction, Result, json_schemas
 from qa_engine.summary import format_summary
+from qa_engine.text.lexicon import LexiconError
 
 EXAMPLES = ilr.files("qa_datasets") / "examples" / "interactions.jsonl"
 
@@ -27,7 +27,8 @@ def _fail(message: str, code: int = 1) -> None:
 
 def _inspector():
     from qa_engine.config import get_settings
-    from qa_engine.engine import EmotionModelMissing, Inspector
+    from qa_engine.engine import Inspector
+    from qa_engine.ml.scorers import EmotionModelMissing
 
     try:
         return Inspector(get_settings())
@@ -208,7 +209,7 @@ def transcribe(
     from qa_engine.asr.backend import BackendError, make_transcriber
     from qa_engine.asr.model import ModelError
     from qa_engine.config import get_settings
-    from qa_engine.redact import redact_interaction
+    from qa_engine.text.redact import redact_interaction
 
     missing = [str(p) for p in audio if not p.exists()]
     if missing:
@@ -311,7 +312,7 @@ def eval_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the metrics as JSON")
 def eval_rules(split: str, errors: bool, as_json: bool) -> None:
     """Precision and recall of forbidden-phrase and politeness rules on the labelled agent turns."""
-    from qa_engine.evaluation import evaluate_rules, format_rule_report
+    from qa_engine.eval.evaluation import evaluate_rules, format_rule_report
 
     try:
         report = evaluate_rules(_inspector(), split)
@@ -339,8 +340,9 @@ def eval_rules(split: str, errors: bool, as_json: bool) -> None:
 def eval_false_alarms(split: str, labelled_split: str | None, as_json: bool) -> None:
     """Forbidden-phrase false alarms per 1,000 real JD agent turns, beside the baseline engine, and forbidden recall."""
     from qa_engine.config import get_settings
-    from qa_engine.engine import EmotionModelMissing, Inspector
-    from qa_engine.evaluation import evaluate_false_alarms, format_false_alarm_report
+    from qa_engine.engine import Inspector
+    from qa_engine.eval.evaluation import evaluate_false_alarms, format_false_alarm_report
+    from qa_engine.ml.scorers import EmotionModelMissing
 
     try:  # no forbidden rule reads the emotion scorer: the lexicon one saves minutes on ~12,000 turns
         inspector = Inspector(get_settings().model_copy(update={"emotion_scorer": "lexicon"}))
@@ -373,8 +375,9 @@ def eval_false_alarms(split: str, labelled_split: str | None, as_json: bool) -> 
 def eval_empathy(split: str, before_dir: Path | None, as_json: bool) -> None:
     """Empathy precision / recall / F1 on real JD agent turns (lexicon baseline, before, after) and empathy hits on 服务禁语 turns."""
     from qa_engine.config import get_settings
-    from qa_engine.engine import EmotionModelMissing, Inspector
-    from qa_engine.evaluation import evaluate_empathy, format_empathy_report
+    from qa_engine.engine import Inspector
+    from qa_engine.eval.evaluation import evaluate_empathy, format_empathy_report
+    from qa_engine.ml.scorers import EmotionModelMissing
 
     # one-turn agent chats: no empathy rule reads the emotion scorer there, the lexicon one loads fastest
     settings = get_settings().model_copy(update={"emotion_scorer": "lexicon"})
@@ -413,7 +416,7 @@ def eval_empathy(split: str, before_dir: Path | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the metrics as JSON")
 def eval_script(split: str, errors: bool, as_json: bool) -> None:
     """Precision and recall of the script steps (开场白 … 满意度邀请) on whole JD sessions labelled by hand."""
-    from qa_engine.evaluation import evaluate_script, format_script_report
+    from qa_engine.eval.evaluation import evaluate_script, format_script_report
 
     try:
         report = evaluate_script(_inspector(), split)
@@ -477,8 +480,8 @@ def eval_emotion(dataset: str, split: str | None, models: str | None, limit: int
     """Emotion scorers side by side: accuracy and macro-F1 (5 classes and polarity) on the public set;
     negative-turn precision / recall / F1, polarity and 5-emotion scores on the customer set."""
     from qa_engine.config import get_settings
-    from qa_engine.emotion_eval import EVAL_ONLY_SCORERS, compare, compare_customer, format_comparison, format_customer
-    from qa_engine.engine import EMOTION_SCORERS
+    from qa_engine.eval.emotion_eval import EVAL_ONLY_SCORERS, compare, compare_customer, format_comparison, format_customer
+    from qa_engine.ml.scorers import EMOTION_SCORERS
 
     customer = dataset == "customer"
     split = split or ("dev" if customer else "test")
@@ -518,7 +521,7 @@ def eval_satisfaction(as_json: bool) -> None:
     from qa_engine.config import get_settings
 
     try:
-        from qa_engine.satisfaction_eval import evaluate_saved, format_report
+        from qa_engine.eval.satisfaction_eval import evaluate_saved, format_report
 
         report = evaluate_saved(get_settings())
     except ImportError as exc:

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from qa_engine.lexicon import PhraseIndex, PhraseMatch
-from qa_engine.normalize import NormalizedText, normalize, to_simplified
 from qa_engine.schema import Hit, HitEvidence, Interaction, Turn, TurnEmotion
-from qa_engine.segment import Segmenter, TokenBoundaries
+from qa_engine.text.lexicon import PhraseIndex, PhraseMatch
+from qa_engine.text.normalize import NormalizedText, normalize, to_simplified
+from qa_engine.text.segment import Segmenter, TokenBoundaries
 
 if TYPE_CHECKING:
     from qa_engine.trace import RuleTrace

@@ -14,65 +14,20 @@ from typing import TypeVar
 from qa_engine import timing
 from qa_engine.config import Settings
 from qa_engine.context import InspectionContext
-from qa_engine.emotion import EmotionScorer, LexiconEmotionScorer, trajectory
-from qa_engine.lexicon import PhraseIndex
-from qa_engine.model_digest import folder_digest
-from qa_engine.rulepack import RulePackError, RuleSet, load_rules
+from qa_engine.ml.emotion import EmotionScorer, trajectory
+from qa_engine.ml.model_digest import folder_digest
+from qa_engine.ml.scorers import make_emotion_scorer, make_satisfaction_model
+from qa_engine.ml.text_cache import Staged
+from qa_engine.rulepack import RuleSet, load_rules
 from qa_engine.rules import Resources, Scope, select_turns, vetoed_turns, vetoing_rules
 from qa_engine.schema import Hit, Interaction, Result, SatisfactionResult
 from qa_engine.scorecard import Scorecard, load_scorecards
-from qa_engine.segment import Segmenter
-from qa_engine.text_cache import Staged
+from qa_engine.text.lexicon import PhraseIndex
+from qa_engine.text.segment import Segmenter
 from qa_engine.trace import RuleTrace
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-# settings.emotion_scorer -> (model folder under settings.models_dir, command that builds it).
-EMOTION_MODELS: dict[str, tuple[str, str]] = {
-    "lstm": ("emotion_lstm", ".venv/bin/python -m training.train_lstm --out models/emotion_lstm"),
-    "transformer": ("emotion_e5", ".venv/bin/python -m training.train_e5_emotion --out models/emotion_e5"),
-}
-EMOTION_SCORERS = ("lexicon", *EMOTION_MODELS)
-
-
-class EmotionModelMissing(FileNotFoundError):
-    """The selected emotion model has not been built (artifacts over 50 MB are not committed)."""
-
-
-def make_emotion_scorer(name: str, settings: Settings) -> EmotionScorer:
-    if name == "lexicon":
-        return LexiconEmotionScorer(settings.lexicons_dir)
-    if name not in EMOTION_MODELS:
-        raise RulePackError(f"unknown emotion scorer {name!r}; available: {', '.join(EMOTION_SCORERS)}")
-    folder, build = EMOTION_MODELS[name]
-    model_dir = settings.models_dir / folder
-    if not (model_dir / "model.onnx").is_file():
-        raise EmotionModelMissing(
-            f"emotion model {name!r} not built: {model_dir / 'model.onnx'} is missing; build it with `{build}`"
-        )
-    from qa_engine.emotion_onnx import OnnxEmotionScorer  # onnxruntime only when a model is selected
-
-    return OnnxEmotionScorer(model_dir, threads=settings.onnx_threads)
-
-
-class SatisfactionModelMissing(FileNotFoundError):
-    """settings.satisfaction is on but the satisfaction model folder is missing."""
-
-
-def make_satisfaction_model(settings: Settings):
-    """The satisfaction model (qa_engine.satisfaction), or None when settings.satisfaction is off."""
-    if not settings.satisfaction:
-        return None
-    from qa_engine.satisfaction import BUILD, MODEL_FOLDER, SatisfactionModel
-
-    model_dir = settings.models_dir / MODEL_FOLDER
-    if not (model_dir / "model.onnx").is_file():
-        raise SatisfactionModelMissing(
-            f"satisfaction model not built: {model_dir / 'model.onnx'} is missing; build it "
-            f"with `{BUILD}` or set QA_SATISFACTION=false"
-        )
-    return SatisfactionModel(model_dir)
 
 
 def shorten_gil_switch(settings: Settings) -> None:
@@ -367,7 +322,7 @@ class Inspector:
         """The predicted customer satisfaction from what the rules and the emotion scorer found."""
         if self.satisfaction is None:
             return None
-        from qa_engine.satisfaction import parts_of
+        from qa_engine.ml.satisfaction import parts_of
 
         p = self.satisfaction.predict(parts_of([v.role for v in ctx.turns], [v.text for v in ctx.turns], ctx.emotions, hits))
         return SatisfactionResult(

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from qa_engine.config import Settings
-from qa_engine.redact import redact_interaction
 from qa_engine.schema import Interaction
+from qa_engine.text.redact import redact_interaction
 
 
 class Preparer:

@@ -56,7 +56,7 @@ def live_app(env: dict[str, str], log_path: Path) -> Iterator[str]:
 
 def pytest_addoption(parser) -> None:
     parser.addoption("--update-screenshots", action="store_true",
-                     help="tests/test_web.py writes its screenshots into docs/screenshots (default: a temporary folder)")
+                     help="tests/web/test_web.py writes its screenshots into docs/screenshots (default: a temporary folder)")
 
 
 @pytest.fixture(scope="session")

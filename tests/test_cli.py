@@ -206,6 +206,7 @@ def test_users_create_on_a_database_it_cannot_open_is_one_line(tmp_path):
     assert proc.returncode == 1 and len(err) == 1 and err[0].startswith("qa-engine: error: OperationalError:"), err
 
 
+@pytest.mark.slow
 def test_score_with_two_worker_processes_gives_the_same_lines_in_the_same_order(tmp_path):
     """`score --workers 2` on 300 real JD sessions (two processes, chunks of 256: the second chunk
     comes back from the other process) with bad records between them: the same results, byte for

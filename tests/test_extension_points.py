@@ -13,8 +13,8 @@ from conftest import chat, rule_ids
 
 from qa_engine.config import Settings
 from qa_engine.context import InspectionContext, TurnView
-from qa_engine.emotion import EmotionScorer
 from qa_engine.engine import Inspector
+from qa_engine.ml.emotion import EmotionScorer
 from qa_engine.rules import OPERATORS, RuleOperator, register
 from qa_engine.schema import Hit, TurnEmotion
 

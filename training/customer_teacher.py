@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from qa_datasets.emotion import LABELS, POLARITIES, POLARITY, SEED
-from qa_engine.emotion_onnx import TokenizerPreprocessor
+from qa_engine.ml.emotion_onnx import TokenizerPreprocessor
 from training.train_e5_emotion import DEFAULT_BASE, batch_tensors, encode, ensure_base, freeze_lower, load_model, predict_proba
 from training.train_lstm import batches, class_weights
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from qa_datasets import emotion as E
-from qa_engine.emotion_eval import evaluate, scorer_predict
+from qa_engine.eval.emotion_eval import evaluate, scorer_predict
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_CARD = REPO / "datasets" / "EMOTION_DATA.md"
@@ -113,8 +113,8 @@ CUSTOMER_EXPERIMENTS: list[tuple[Any, ...]] = [
 def customer_metrics(out: Path) -> dict[str, Any]:
     """The exported model on the customer-emotion yardstick, dev and test (`qa-engine eval emotion --set
     customer` figures), plus the obvious sentences."""
-    from qa_engine.emotion_eval import evaluate_customer, load_customer
-    from qa_engine.emotion_onnx import OnnxEmotionScorer
+    from qa_engine.eval.emotion_eval import evaluate_customer, load_customer
+    from qa_engine.ml.emotion_onnx import OnnxEmotionScorer
 
     predict = scorer_predict(OnnxEmotionScorer(out, threads=2))
     return {split: evaluate_customer(predict, load_customer(split), split) for split in ("dev", "test")}
@@ -157,7 +157,7 @@ Project labels: angry, anxious, sad (negative), neutral (neutral), happy (positi
 - **surprise is dropped** in both emotion sets: it is not one of our labels and has no polarity of its
   own (惊喜 / 惊吓); as "neutral" it would teach 卧槽！ and 不敢相信 as neutral. SMP: 197, CLUE: 100 texts.
 - **disgust → angry** (厌恶: blame, contempt, reads as anger in service talk; same choice as
-  `qa_engine.emotion`), **like → happy**, **fear → anxious**.
+  `qa_engine.ml.emotion`), **like → happy**, **fear → anxious**.
 - Polarity-only sources never say neutral, and SMP's `neural` (Weibo posts, mostly news and
   questions) is no service talk: a model trained on these alone read 请问还有其他问题需要帮助的吗 as
   angry and called 74 % of real JD agent turns negative. So **jddc_pseudo_neutral** adds in-domain
@@ -202,7 +202,7 @@ commit them, and name them in every model card.
 
 def speed(model_dir: Path, threads: int) -> tuple[float, float]:
     """Sentences per wall second and per CPU second on short service sentences, batch 64."""
-    from qa_engine.emotion_onnx import OnnxEmotionClassifier
+    from qa_engine.ml.emotion_onnx import OnnxEmotionClassifier
 
     clf = OnnxEmotionClassifier(model_dir, threads=threads)
     texts = ["您好，请问有什么可以帮您？", "我的快递三天了还没到，你们到底管不管？", "好的，谢谢，问题解决了",
@@ -222,10 +222,10 @@ def write_card(out: Path, history: dict[str, Any], splits: dict[str, list[E.Emot
                test: list[E.EmotionRecord], threads: int = 1) -> dict[str, Any]:
     """Score the exported model on `test`, write out/README.md and out/metrics.json; returns the metrics."""
     from qa_engine.config import Settings
-    from qa_engine.emotion_onnx import OnnxEmotionScorer
-    from qa_engine.engine import make_emotion_scorer
+    from qa_engine.ml.emotion_onnx import OnnxEmotionScorer
+    from qa_engine.ml.scorers import make_emotion_scorer
 
-    from qa_engine.emotion_eval import jddc_held_out_turns, service_rates
+    from qa_engine.eval.emotion_eval import jddc_held_out_turns, service_rates
 
     # Scored as `qa-engine eval emotion` scores it (engine normalisation, customer turns).
     model_predict = scorer_predict(OnnxEmotionScorer(out, threads=2))
@@ -287,7 +287,7 @@ def write_card(out: Path, history: dict[str, Any], splits: dict[str, list[E.Emot
     text = f"""# emotion_lstm: character BiLSTM, 5-class emotion + polarity, ONNX
 
 Customer-turn emotion for qa-engine: angry, anxious, sad → negative; neutral; happy → positive.
-Served by `qa_engine.emotion_onnx.OnnxEmotionClassifier` (onnxruntime + numpy, no torch).
+Served by `qa_engine.ml.emotion_onnx.OnnxEmotionClassifier` (onnxruntime + numpy, no torch).
 Rebuild: {rebuild}
 (deterministic: seeds {cfg['seed']}, {cfg['threads']} torch thread).
 {customer_text}
@@ -331,7 +331,7 @@ dev {len(splits['dev']):,}, test {len(splits['test']):,}).
 | 5-class emotion (records with a 5-class label) | {e['n']} | **{e['accuracy']:.3f}** | **{e['macro_f1']:.3f}** | {be['accuracy']:.3f} | {be['macro_f1']:.3f} |
 | polarity (all records) | {p['n']} | **{p['accuracy']:.3f}** | **{p['macro_f1']:.3f}** | {bp['accuracy']:.3f} | {bp['macro_f1']:.3f} |
 
-The lexicon baseline is `qa_engine.emotion.LexiconEmotionScorer` on the same texts.
+The lexicon baseline is `qa_engine.ml.emotion.LexiconEmotionScorer` on the same texts.
 
 5-class:
 {_metric_rows(result, 'emotion')}

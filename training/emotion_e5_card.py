@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from qa_datasets import emotion as E
-from qa_engine.emotion_eval import evaluate, scorer_predict
+from qa_engine.eval.emotion_eval import evaluate, scorer_predict
 from training.emotion_card import LICENCES, _metric_rows, _table, speed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,8 +21,8 @@ REBUILD = ".venv/bin/python -m training.train_e5_emotion --out models/emotion_e5
 def write_card(out: Path, history: dict[str, Any], splits: dict[str, list[E.EmotionRecord]]) -> dict[str, Any]:
     """Score `out` on the test split (as `qa-engine eval emotion` does), write README.md and metrics.json."""
     from qa_engine.config import Settings
-    from qa_engine.emotion_onnx import OnnxEmotionScorer
-    from qa_engine.engine import make_emotion_scorer
+    from qa_engine.ml.emotion_onnx import OnnxEmotionScorer
+    from qa_engine.ml.scorers import make_emotion_scorer
 
     test = splits["test"]
     result = evaluate(scorer_predict(OnnxEmotionScorer(out, threads=2)), test, "test")
@@ -56,7 +56,7 @@ def write_card(out: Path, history: dict[str, Any], splits: dict[str, list[E.Emot
     text = f"""# emotion_e5: multilingual-e5-small fine-tuned, 5-class emotion + polarity, ONNX
 
 Customer-turn emotion for qa-engine: angry, anxious, sad → negative; neutral; happy → positive.
-Served by `qa_engine.emotion_onnx.OnnxEmotionClassifier` (onnxruntime + tokenizers + numpy, no torch);
+Served by `qa_engine.ml.emotion_onnx.OnnxEmotionClassifier` (onnxruntime + tokenizers + numpy, no torch);
 select it with `QA_EMOTION_SCORER=transformer`.
 Rebuild (one command, about an hour on 2 CPU cores; converts the base model first if
 `build/e5_small_zh_hf` is missing): `{REBUILD}`

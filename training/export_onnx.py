@@ -30,7 +30,7 @@ from transformers import BertModel
 from training import e5_check
 
 OPSET = 17
-MAX_LENGTH = 128  # runtime truncation (qa_engine.embedder); CS turns are short
+MAX_LENGTH = 128  # runtime truncation (qa_engine.ml.embedder); CS turns are short
 
 
 class PooledEmbedder(torch.nn.Module):
@@ -84,7 +84,7 @@ QUANTISERS: dict[str, Callable[[Path, Path], None]] = {"int8": quantise_int8, "q
 
 
 def embed_onnx(path: Path, tokenizer_path: Path, texts: Sequence[str], threads: int = 2) -> np.ndarray:
-    from qa_engine.embedder import SentenceEmbedder
+    from qa_engine.ml.embedder import SentenceEmbedder
 
     emb = SentenceEmbedder(path.parent, threads=threads, max_length=512, model_file=path.name,
                            tokenizer_file=tokenizer_path)
@@ -93,7 +93,7 @@ def embed_onnx(path: Path, tokenizer_path: Path, texts: Sequence[str], threads: 
 
 def speeds(paths: dict[str, Path], tokenizer: Path, texts: Sequence[str], rounds: int = 5) -> dict[str, float]:
     """Sentences/s, 2 threads, batch 32, no cache; best of `rounds`, variants interleaved (shared machine)."""
-    from qa_engine.embedder import SentenceEmbedder
+    from qa_engine.ml.embedder import SentenceEmbedder
 
     embs = {k: SentenceEmbedder(p.parent, threads=2, model_file=p.name, tokenizer_file=tokenizer)
             for k, p in paths.items()}

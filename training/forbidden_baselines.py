@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from qa_engine.turn_classifier import BUCKETS, char_ngram_ids
+from qa_engine.ml.turn_classifier import BUCKETS, char_ngram_ids
 from training.train_forbidden import SEED, choose_threshold, jddc_negatives, prf, written_rows
 
 
@@ -83,7 +83,7 @@ def main() -> None:
     from qa_datasets.labelled_set import load_labelled
     from qa_engine.config import Settings
     from qa_engine.engine import Inspector
-    from qa_engine.evaluation import predict_turns
+    from qa_engine.eval.evaluation import predict_turns
 
     splits = ("dev", "tuning") if args.test else ("dev",)
     inspector = Inspector(Settings())
@@ -112,7 +112,7 @@ def main() -> None:
         model = fit_logreg(x_train, y, l2)
         add(f"char_ngram_lr_l2={l2:g}", {s: predict(model, char_ngrams(d["texts"])) for s, d in data.items()})
     if args.embeddings:
-        from qa_engine.embedder import SentenceEmbedder
+        from qa_engine.ml.embedder import SentenceEmbedder
 
         emb = SentenceEmbedder(Settings().embedder_path, threads=2)
         x = torch.from_numpy(emb.encode(texts))

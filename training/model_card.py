@@ -16,7 +16,7 @@ TEMPLATE = """# e5_small_zh: multilingual-e5-small sentence embedder, Chinese-pr
   `attention_mask` (int64, dynamic batch and sequence), output `embedding` (batch x {dim}, float32):
   mean pooling over the attention mask, L2-normalised inside the graph.
   Weights: **{weights}** ({size_mb} MB). Prefix every text with `query: ` (done by
-  `qa_engine.embedder.SentenceEmbedder`); runtime truncation {max_length} tokens.
+  `qa_engine.ml.embedder.SentenceEmbedder`); runtime truncation {max_length} tokens.
 - **Vocabulary**: {vocab_size} of 250,002 pieces, chosen from {corpus_texts} training texts.
 
 ## Pruning rule
@@ -57,7 +57,7 @@ fidelity: `--quantize int8`.
 
 ## Use
 ```python
-from qa_engine.embedder import SentenceEmbedder
+from qa_engine.ml.embedder import SentenceEmbedder
 emb = SentenceEmbedder("models/e5_small_zh")  # 2 threads, 128 tokens
 vecs = emb.embed(["这个不归我管", "这事不是我们部门负责的"])   # (2, 384) float32, L2-normalised
 similarity = float(vecs[0] @ vecs[1])

@@ -7,7 +7,7 @@ similar-operator rules, whichever measures better"):
               clause closer to a look-alike (similar_politeness_negatives.txt) dropped; threshold
               and margin chosen on dev;
   classifier  a char 1-3-gram logistic regression (the features of models/forbidden_ngram,
-              qa_engine.turn_classifier.char_ngram_ids) trained on data that is NOT the labelled set:
+              qa_engine.ml.turn_classifier.char_ngram_ids) trained on data that is NOT the labelled set:
               real JD agent turns from sessions outside the labelled samples (the forbidden trainers'
               pool, qa_datasets.forbidden_train.jddc_negatives) that contain no character of any polite
               formula, as they are (label 0), with a look-alike spliced in (申请, 您好像, 我不想跟你道歉, …;
@@ -27,7 +27,7 @@ the engine does by default; it should equal the chosen row.
 
 Choice on `dev` (threshold = best F1, middle of the plateau); `--test` scores the held-out test split
 once with the dev choices. The labelled set's politeness label is turn-level (any formula), so each
-approach is scored as "the politeness dimension fired on this turn" (qa_engine.evaluation.predict_turn).
+approach is scored as "the politeness dimension fired on this turn" (qa_engine.eval.evaluation.predict_turn).
 
 Empathy (同理心/情绪安抚), `--task empathy`, the same ways on datasets/labelled/empathy_turns.jsonl
 (70 written turns, labelled before any run; EMPATHY.md): the `empathy` pack's phrase rules
@@ -71,7 +71,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qa_engine.evaluation import prf
+from qa_engine.eval.evaluation import prf
 
 SEED = 20261123
 POLITE_CHARS = re.compile(r"[请谢歉对好迎祝见麻辛劳烦客谅包涵便]")  # every formula of the guideline has one
@@ -123,8 +123,8 @@ class Task:
             self.similar_pack = "empathy_similar"
             self.formulas, self.lookalikes = EMPATHY_FORMULAS, EMPATHY_LOOKALIKES
             self.label_zh = "同理心"
-            from qa_engine.lexicon import load_word_list
-            from qa_engine.normalize import normalize
+            from qa_engine.text.lexicon import load_word_list
+            from qa_engine.text.normalize import normalize
 
             words = Path(__file__).resolve().parents[1] / "lexicons" / "words"
             self.phrases = sorted({normalize(p).text for ps in self.formulas.values() for p in ps}
@@ -137,7 +137,7 @@ class Task:
         formula; empathy: no empathy formula and no phrase of the empathy lists (normalised text)."""
         if self.name == "politeness":
             return not self.chars.search(text)
-        from qa_engine.normalize import normalize
+        from qa_engine.text.normalize import normalize
 
         norm = normalize(text).text
         return not any(p in norm for p in self.phrases)
@@ -201,8 +201,8 @@ def similar_scores(inspector, pack: str, texts: Sequence[str], margin: float) ->
     """Per turn: the best similarity of any clause to any exemplar of any category, counting only
     clauses not closer (within `margin`) to a look-alike; 0 when no clause qualifies. A turn is a hit
     at threshold t exactly when this score >= t (what the similar rules do)."""
-    from qa_engine.normalize import normalize
     from qa_engine.rules.similar import SimilarOperator, clauses
+    from qa_engine.text.normalize import normalize
 
     rules = [r for r in inspector.ruleset.rules if isinstance(r, SimilarOperator) and r.spec.id.startswith(pack + ".")]
     emb = rules[0].embedder
@@ -231,7 +231,7 @@ L2_GRID = (1e-6, 1e-5, 1e-4, 1e-3)  # chosen on dev: best F1 of the classifier a
 def train_classifier(task: Task, n_plain: int = 3000, l2s: Sequence[float] = (1e-4,)) -> tuple[dict, int, int]:
     """The classifier recipe (module docstring): logistic regression on the hashed char 1-3-grams of
     the normalised training texts, one per L2 strength. Returns ({l2: model}, training texts, positives)."""
-    from qa_engine.normalize import normalize
+    from qa_engine.text.normalize import normalize
     from training.forbidden_baselines import char_ngrams, fit_logreg
 
     texts, y = training_set(task, n_plain)
@@ -240,7 +240,7 @@ def train_classifier(task: Task, n_plain: int = 3000, l2s: Sequence[float] = (1e
 
 
 def classifier_scores(model: torch.nn.Linear, texts: Sequence[str]) -> np.ndarray:
-    from qa_engine.normalize import normalize
+    from qa_engine.text.normalize import normalize
     from training.forbidden_baselines import char_ngrams, predict
 
     return predict(model, char_ngrams([normalize(t).text for t in texts]))
@@ -266,8 +266,8 @@ def export_classifier(task: Task, model: torch.nn.Linear, threshold: float, out:
     `classifier` operator serves; then load it with TurnClassifier and compare it with the torch model
     on `check`, both read as the rule reads a turn (qa_engine.rules.classifier.model_inputs: a long turn
     also in windows, the highest score counts; served_scores)."""
+    from qa_engine.ml.turn_classifier import BUCKETS, TurnClassifier
     from qa_engine.rules.classifier import model_inputs
-    from qa_engine.turn_classifier import BUCKETS, TurnClassifier
     from training.train_forbidden_ngram import export
 
     out = Path(out)
@@ -307,7 +307,7 @@ def main() -> None:
     torch.set_num_threads(1)
     from qa_engine.config import Settings
     from qa_engine.engine import Inspector
-    from qa_engine.evaluation import OUTSIDE_GUIDELINE, predict_turn
+    from qa_engine.eval.evaluation import OUTSIDE_GUIDELINE, predict_turn
 
     task = Task(args.task)
     splits = {"dev": task.rows("dev")}
@@ -324,7 +324,7 @@ def main() -> None:
     fired = {s: [predict_turn(rules_engine, r["text"]).get(task.dimension, set()) for r in part]
              for s, part in splits.items()}
     # the guideline's formula categories only: politeness.address / politeness.wait (亲, a bare 稍等) are
-    # e-commerce courtesy the labelling guideline does not count (qa_engine.evaluation.OUTSIDE_GUIDELINE)
+    # e-commerce courtesy the labelling guideline does not count (qa_engine.eval.evaluation.OUTSIDE_GUIDELINE)
     outside = OUTSIDE_GUIDELINE.get(task.dimension, frozenset())
     rules = {s: [any(rid.startswith(task.rule_ids) and rid not in outside for rid in f) for f in fired[s]] for s in splits}
     names = {"rules": "rules (phrase lists)"}

@@ -6,7 +6,7 @@ when --base does not exist yet):
 
 Base: training.e5_convert's Hugging Face BertModel (build/e5_small_zh_hf). Head: mean pooling over
 the attention mask (as e5 pools) -> dropout -> two linear heads, 5-class emotion and 3-class polarity,
-the output convention of qa_engine.emotion_onnx (same classifier as the BiLSTM; the preprocessor is
+the output convention of qa_engine.ml.emotion_onnx (same classifier as the BiLSTM; the preprocessor is
 emotion_onnx.TokenizerPreprocessor, "query: " + text, at most --max-len pieces).
 
 Data: qa_datasets.emotion.make_splits() (../shared, never committed; split documented in
@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from qa_datasets.emotion import LABELS, POLARITIES, POLARITY, SEED, EmotionRecord, make_splits
-from qa_engine.emotion_onnx import OnnxEmotionClassifier, TokenizerPreprocessor, softmax
+from qa_engine.ml.emotion_onnx import OnnxEmotionClassifier, TokenizerPreprocessor, softmax
 from training.train_lstm import MIXES, batches, class_weights, dev_score
 
 REPO = Path(__file__).resolve().parents[1]

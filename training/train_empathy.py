@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qa_engine.evaluation import prf
+from qa_engine.eval.evaluation import prf
 from training.politeness_compare import SEED, SEPS, Task, best_threshold, export_classifier, training_set
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,7 +73,7 @@ GRID = np.round(np.arange(0.05, 0.96, 0.01), 2)
 def empathy_task() -> Task:
     """politeness_compare's empathy task with the apology category and the procedural look-alikes (and
     their phrases kept out of the plain JD negatives, as the other formulas are)."""
-    from qa_engine.normalize import normalize
+    from qa_engine.text.normalize import normalize
 
     task = Task("empathy")
     task.formulas = {**task.formulas, "apology_for_trouble": APOLOGY_FORMULAS}
@@ -117,7 +117,7 @@ def test_overlap() -> dict[str, float]:
     of the test split (counts only, no text shown): the guideline's generic formulas recur nearly
     verbatim in pasted JD templates."""
     from qa_datasets.labelled_empathy_jd import load_empathy_jd
-    from qa_engine.normalize import normalize
+    from qa_engine.text.normalize import normalize
 
     def grams(text: str) -> set[str]:
         t = normalize(text).text.replace(" ", "")
@@ -132,7 +132,7 @@ def fold_of(row: dict) -> int:
 
 
 def fit(texts: list[str], labels: list[float], weights: list[float]) -> torch.nn.Linear:
-    from qa_engine.normalize import normalize
+    from qa_engine.text.normalize import normalize
     from training.forbidden_baselines import char_ngrams, fit_logreg
 
     x = char_ngrams([normalize(t).text for t in texts])
@@ -143,7 +143,7 @@ def engine_inputs(rows: list[dict]) -> tuple[list[bool], list[bool]]:
     """Per row, through the real engine (default packs): the phrase rules fire; a forbidden rule fires."""
     from qa_engine.config import Settings
     from qa_engine.engine import Inspector
-    from qa_engine.evaluation import EMPATHY_LEXICON_RULES, predict_turns
+    from qa_engine.eval.evaluation import EMPATHY_LEXICON_RULES, predict_turns
 
     engine = Inspector(Settings(emotion_scorer="lexicon"))
     fired = predict_turns(engine, [r["text"] for r in rows])
@@ -229,7 +229,7 @@ def main() -> None:
     if args.export:
         from qa_engine.config import Settings
         from qa_engine.engine import Inspector
-        from qa_engine.evaluation import empathy_predictions, evaluate_empathy
+        from qa_engine.eval.evaluation import empathy_predictions, evaluate_empathy
 
         check = [r["text"] for r in load_empathy_jd()]
         extra = {"task": "empathy", "recipe": "training/train_empathy.py", "train_texts": n_train,

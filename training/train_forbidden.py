@@ -31,13 +31,13 @@ import torch
 from tokenizers import Tokenizer
 from transformers import BertModel
 
-from qa_engine.evaluation import prf
+from qa_engine.eval.evaluation import prf
 from training.export_onnx import OPSET, quantise_int8
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_FILE = REPO / "datasets" / "forbidden_train" / "forbidden_train.jsonl"
 CATEGORIES = ("deflect", "impatience", "blame", "mock_insult", "improper_promise")
-PREFIX = "query: "  # as e5 was pre-trained, and as qa_engine.embedder feeds it
+PREFIX = "query: "  # as e5 was pre-trained, and as qa_engine.ml.embedder feeds it
 SEED = 20261123
 TARGET_PRECISION = 0.90
 
@@ -254,7 +254,7 @@ def export_onnx(model: ForbiddenClassifier, out_dir: Path, quantize: bool = True
 
 
 def onnx_probs(model_dir: Path, texts: Sequence[str], threads: int = 2) -> np.ndarray:
-    from qa_engine.turn_classifier import TurnClassifier
+    from qa_engine.ml.turn_classifier import TurnClassifier
 
     return TurnClassifier(model_dir, threads=threads).predict(list(texts))[0]
 
@@ -264,7 +264,7 @@ def calibrate(out: Path, threads: int = 2) -> dict:
     labels.json and return the dev figures."""
     from qa_engine.config import Settings
     from qa_engine.engine import Inspector
-    from qa_engine.evaluation import predict_turns
+    from qa_engine.eval.evaluation import predict_turns
 
     dev = labelled_dev()
     gold = [bool(r["forbidden"]) for r in dev]

@@ -40,7 +40,7 @@ import onnx
 import torch
 from onnx import TensorProto, helper
 
-from qa_engine.turn_classifier import BUCKETS
+from qa_engine.ml.turn_classifier import BUCKETS
 from training.forbidden_baselines import char_ngrams, fit_logreg, predict
 from training.train_forbidden import CATEGORIES, SEED, TARGET_PRECISION, jddc_negatives, prf, written_rows
 
@@ -214,7 +214,7 @@ def calibrate(out: Path, x: torch.Tensor, y: np.ndarray, weight: np.ndarray, fol
     of the classifier alone and OR-ed with the keyword/pattern rules through the exported ONNX graph.
     The held-out test splits are not read."""
     from qa_datasets.labelled_set import load_labelled, select
-    from qa_engine.turn_classifier import TurnClassifier
+    from qa_engine.ml.turn_classifier import TurnClassifier
 
     clf = TurnClassifier(out, threads=1)
     onnx_predict = lambda texts: clf.predict(texts)[0]  # noqa: E731

@@ -4,7 +4,7 @@
 
 Data: qa_datasets.emotion.make_splits() (../shared, never committed). Vocabulary from train only.
 The best epoch on dev (5-class macro-F1 + polarity accuracy) is kept, the head mix of
-qa_engine.emotion_onnx.combine is chosen on dev, and the test split is scored once, through the
+qa_engine.ml.emotion_onnx.combine is chosen on dev, and the test split is scored once, through the
 exported ONNX graph, for the model card. Reproducible: fixed seeds, fixed thread count.
 """
 
@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from qa_datasets.emotion import LABELS, POLARITIES, POLARITY, SEED, EmotionRecord, make_splits
-from qa_engine.emotion_onnx import CONTEXT_SEP, OnnxEmotionClassifier, VocabPreprocessor, combine, softmax, with_context
+from qa_engine.ml.emotion_onnx import CONTEXT_SEP, OnnxEmotionClassifier, VocabPreprocessor, combine, softmax, with_context
 
 OPSET = 17
 MIXES = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -213,7 +213,7 @@ def predict_proba(model: BiLSTMEmotion, data: Encoded, batch_size: int = 256) ->
 
 def dev_score(p5: np.ndarray, p3: np.ndarray, data: Encoded, mix: float) -> dict[str, float]:
     """5-class macro-F1 (labelled only) and polarity accuracy (all) after combining the heads."""
-    from qa_engine.emotion_eval import scores
+    from qa_engine.eval.emotion_eval import scores
 
     preds = combine(p5, p3, LABELS, POLARITIES, POLARITY, mix)
     has = [i for i, y in enumerate(data.emotion.tolist()) if y >= 0]
@@ -226,7 +226,7 @@ def dev_score(p5: np.ndarray, p3: np.ndarray, data: Encoded, mix: float) -> dict
 def customer_dev_score(p5: np.ndarray, p3: np.ndarray, data: Encoded, mix: float) -> dict[str, float]:
     """Customer-emotion yardstick (dev): negative-turn F1 (the target), polarity macro-F1 and accuracy,
     5-emotion macro-F1 where labelled. Selection score = negative F1 + 0.25 x polarity macro-F1."""
-    from qa_engine.emotion_eval import scores
+    from qa_engine.eval.emotion_eval import scores
 
     preds = combine(p5, p3, LABELS, POLARITIES, POLARITY, mix)
     pol = scores([POLARITIES[y] for y in data.polarity.tolist()], [p[1] for p in preds], POLARITIES)

@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from qa_datasets.jddc import chat_dev_path, iter_rows
-from qa_engine.role_classifier import RoleClassifier, features
+from qa_engine.ml.role_classifier import RoleClassifier, features
 
 MIN_COUNT = 3
 ALPHA = 0.5

@@ -7,7 +7,7 @@ annotators, -2..2), `qa_datasets.satisfaction.stc3_train`. Check: USS JDDC valid
 dissatisfied = OVERALL satisfaction 0), never used to choose anything: scored once per build.
 
 Every dialogue goes through the engine (qa_engine.engine.Inspector, default settings, the model itself
-off) as a chat interaction; the features are qa_engine.satisfaction.features of its normalised turns,
+off) as a chat interaction; the features are qa_engine.ml.satisfaction.features of its normalised turns,
 its per-turn emotion and its hits, exactly as served. Model: kernel ridge (dual form, exact) on the
 sum of four linear kernels, the three n-gram bags (weights BLOCK_WEIGHTS) and the standardised
 aggregate features, with a constant for the intercept; the dual solution is turned back into one
@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from qa_engine.config import Settings
-from qa_engine.satisfaction import BLOCKS, DENSE_FEATURES, DISSATISFIED_AT
-from qa_engine.satisfaction_eval import BLOCK_WEIGHTS, MARKERS, evaluate, format_report, load, measure, platt
-from qa_engine.turn_classifier import BUCKETS
+from qa_engine.eval.satisfaction_eval import BLOCK_WEIGHTS, MARKERS, evaluate, format_report, load, measure, platt
+from qa_engine.ml.satisfaction import BLOCKS, DENSE_FEATURES, DISSATISFIED_AT
+from qa_engine.ml.turn_classifier import BUCKETS
 
 OPSET = 17
 
@@ -78,7 +78,7 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from qa_engine.satisfaction import SatisfactionModel
+    from qa_engine.ml.satisfaction import SatisfactionModel
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()

@@ -12,7 +12,7 @@ import argparse
 from qa_datasets.labelled_set import load_labelled
 from qa_engine.config import Settings
 from qa_engine.engine import Inspector
-from qa_engine.evaluation import predict_turn, prf_counts
+from qa_engine.eval.evaluation import predict_turn, prf_counts
 from qa_engine.rules.similar import SimilarOperator
 
 

@@ -17,10 +17,10 @@ from api.deps import ConfigDep, Ingestor, SessionDep
 from api.openapi import errors
 from api.schemas import JobOut
 from api.security import Principal
-from qa_engine.redact import redact_value
 from qa_engine.schema import Interaction, IsoDateTime, check_limits
 from qa_engine.store import repository as repo
 from qa_engine.store.models import IngestJob, ResultRow
+from qa_engine.text.redact import redact_value
 
 router = APIRouter(prefix="/v1", tags=["interactions"])
 

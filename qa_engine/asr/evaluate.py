@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from qa_engine import timing
-from qa_engine.normalize import to_simplified
 from qa_engine.schema import Interaction
+from qa_engine.text.normalize import to_simplified
 
 _IGNORED = re.compile(r"[\s\W_]+", re.UNICODE)
 _DIGITS = str.maketrans("0123456789", "零一二三四五六七八九")

@@ -25,13 +25,13 @@ from qa_engine.asr.backend import Segment
 from qa_engine.asr.model import resolve_model_dir
 from qa_engine.asr.vad import speech_probabilities, speech_regions
 from qa_engine.config import Settings
-from qa_engine.normalize import to_simplified
 from qa_engine.schema import Interaction, Turn, Word
+from qa_engine.text.normalize import to_simplified
 
 
 def hotword_prompt(lexicons_dir: Path, limit: int = 40) -> str:
     """A Simplified-Chinese prompt carrying domain phrases from the script and politeness lists."""
-    from qa_engine.lexicon import read_entries
+    from qa_engine.text.lexicon import read_entries
 
     phrases: list[str] = []
     for name in ("script_greeting.txt", "script_identity.txt", "script_closing.txt", "politeness_apology.txt"):
@@ -285,7 +285,7 @@ class WhisperTranscriber:
         self, path: Path, *, interaction_id: str | None = None, channel_roles: tuple[str, str] | None = None, **fields
     ) -> Interaction:
         from qa_engine.asr.roles import assign_roles
-        from qa_engine.role_classifier import RoleClassifier
+        from qa_engine.ml.role_classifier import RoleClassifier
 
         info, segs = self.segments(path, stereo_roles=channel_roles)
         if segs and segs[0].role is None:

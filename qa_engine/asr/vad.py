@@ -4,7 +4,7 @@ faster-whisper's `get_speech_timestamps` runs the Silero model and then turns th
 probabilities into regions. A mono call needs two cuts of the same track (Whisper's regions and the
 finer role regions), so the model output is kept and `speech_regions` below repeats only the cheap
 second step. It is faster-whisper 1.2.1's post-processing (MIT, adapted from snakers4/silero-vad),
-unchanged; `tests/test_asr.py` checks that it gives exactly what `get_speech_timestamps` gives.
+unchanged; `tests/asr/test_asr.py` checks that it gives exactly what `get_speech_timestamps` gives.
 """
 
 from __future__ import annotations

@@ -89,9 +89,9 @@ def batch(
     from qa_engine.batch.runner import BatchConfig, Terminated, run_batch
     from qa_engine.batch.sources import SourceError
     from qa_engine.config import get_settings
-    from qa_engine.lexicon import LexiconError
     from qa_engine.rulepack import RulePackError
     from qa_engine.store.db import database_url as configured_url
+    from qa_engine.text.lexicon import LexiconError
 
     settings = get_settings()
     config = BatchConfig(

@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from qa_engine.context import InspectionContext, TurnView
-from qa_engine.lexicon import PhraseIndex
+from qa_engine.ml.text_cache import Staged
 from qa_engine.schema import Channel, Hit, HitEvidence, OperatorEvidence, Role, Severity
-from qa_engine.text_cache import Staged
+from qa_engine.text.lexicon import PhraseIndex
 
 
 class Near(BaseModel):
@@ -89,7 +89,7 @@ class Resources:
 
     def embedder(self):
         if self._embedder is None:
-            from qa_engine.embedder import SentenceEmbedder
+            from qa_engine.ml.embedder import SentenceEmbedder
 
             if self.embedder_dir is None or not (self.embedder_dir / "model.onnx").is_file():
                 raise ValueError(f"sentence-embedding model not found in {self.embedder_dir}")
@@ -105,7 +105,7 @@ class Resources:
                 raise ValueError(f"turn classifier {model!r} is named relative to models_dir, which is not given")
             path = self.models_dir / model
         if path not in self._classifiers:
-            from qa_engine.turn_classifier import TurnClassifier
+            from qa_engine.ml.turn_classifier import TurnClassifier
 
             if not (path / "model.onnx").is_file():
                 raise ValueError(f"turn classifier not found: {path / 'model.onnx'}")

@@ -18,11 +18,11 @@ from __future__ import annotations
 from pydantic import Field
 
 from qa_engine.context import InspectionContext, TurnView
-from qa_engine.normalize import to_simplified
+from qa_engine.ml.text_cache import Staged
 from qa_engine.rules.base import Resources, RuleOperator, RuleSpec, register, vetoed_turns, vetoing_rules
 from qa_engine.rules.similar import clauses
 from qa_engine.schema import Hit, ModelEvidence
-from qa_engine.text_cache import Staged
+from qa_engine.text.normalize import to_simplified
 
 PREFETCH_BATCH = 256  # texts per onnxruntime call when many interactions are scored at once
 

@@ -6,9 +6,9 @@ from pydantic import Field
 
 from qa_engine import timing
 from qa_engine.context import InspectionContext, TurnView
-from qa_engine.lexicon import load_word_list
 from qa_engine.rules.base import Resources, RuleOperator, RuleSpec, register
 from qa_engine.schema import Hit, SignalEvidence
+from qa_engine.text.lexicon import load_word_list
 
 
 def _timed(ctx: InspectionContext) -> list | None:

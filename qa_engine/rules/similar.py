@@ -13,10 +13,10 @@ import re
 from pydantic import Field, model_validator
 
 from qa_engine.context import InspectionContext, TurnView
-from qa_engine.lexicon import LexiconError, read_entries
-from qa_engine.normalize import normalize
 from qa_engine.rules.base import Resources, RuleOperator, RuleSpec, register
 from qa_engine.schema import ExemplarEvidence, Hit
+from qa_engine.text.lexicon import LexiconError, read_entries
+from qa_engine.text.normalize import normalize
 
 _CLAUSE = re.compile(r"[^,。!?;~\n…]+")
 

@@ -8,10 +8,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from qa_engine.context import InspectionContext, TurnView
-from qa_engine.lexicon import LexiconError, PhraseMatch, load_word_list, read_entries
-from qa_engine.normalize import normalize
 from qa_engine.rules.base import Resources, RuleOperator, RuleSpec, register
 from qa_engine.schema import Hit, PatternEvidence, PhraseEvidence
+from qa_engine.text.lexicon import LexiconError, PhraseMatch, load_word_list, read_entries
+from qa_engine.text.normalize import normalize
 from qa_engine.trace import RuleTrace
 
 _CLAUSE_BREAK = re.compile(r"[，。！？；,.!?;：:\s]")

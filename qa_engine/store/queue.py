@@ -19,11 +19,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from qa_engine.redact import redact_interaction
 from qa_engine.schema import Interaction, Result
 from qa_engine.store import repository as repo
 from qa_engine.store.models import IngestJob, InteractionRow, ResultRow
 from qa_engine.store.types import utcnow
+from qa_engine.text.redact import redact_interaction
 
 KIND = "interaction"
 PENDING = ("queued", "running")

@@ -163,9 +163,9 @@ def _check_text(content: str) -> None:
 
 def validate_pack(settings: Settings, name: str, content: str) -> None:
     """The pack must load together with the other configured packs (operators, references, ids)."""
-    from qa_engine.lexicon import PhraseIndex
     from qa_engine.rulepack import load_rules
     from qa_engine.rules import Resources
+    from qa_engine.text.lexicon import PhraseIndex
 
     _check_text(content)
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,0 +1,279 @@
+"""Forbidden-phrase false alarms on real JD traffic (issue 14): plain service turns raise nothing, a listed
+insult stays 一票否决, a model-only hit is 疑似 (minor, for review) and can never be critical, the list
+fixes (negated guarantees, 这是规定), and `qa-engine eval false-alarms`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import chat
+from qa_engine.text.lexicon import PhraseIndex
+from qa_engine.rulepack import RulePackError
+from qa_engine.rules import Resources, RuleSpec
+from qa_engine.rules.classifier import ClassifierOperator
+from qa_engine.scorecard import load_scorecards
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def forbidden(result) -> list:
+    return [h for h in result.hits if h.dimension == "forbidden_words"]
+
+
+@pytest.mark.parametrize("text", ["怎么了亲", "这两个是吧", "我帮你修改好了", "您好，请问有什么可以帮您？"])
+def test_plain_service_turns_raise_no_forbidden_hit(inspector, text):
+    assert not forbidden(inspector.inspect(chat(("agent", text))))
+
+
+def test_listed_insult_is_critical(inspector):
+    result = inspector.inspect(chat(("agent", "你是不是傻")))
+    hits = forbidden(result)
+    assert [h.rule_id for h in hits] == ["forbidden.mock_insult"] and hits[0].severity == "critical"
+    assert result.critical == ["forbidden.mock_insult"] and result.score == 0 and result.flag == "red"
+
+
+def test_model_only_hit_is_suspected_minor_never_critical(inspector):
+    # an insult in wording no list holds: only the classifier sees it
+    result = inspector.inspect(chat(("agent", "您好"), ("agent", "就您这穷酸样，还好意思嫌贵")))
+    hits = forbidden(result)
+    assert hits and all(h.rule_id.startswith("forbidden.model_") for h in hits)
+    for h in hits:
+        assert h.severity == "minor" and h.explanation.startswith("疑似") and "待复核" in h.explanation
+    assert not result.critical and result.score > 0
+    deductions = result.dimensions["forbidden_words"].deductions
+    assert deductions == [f"{hits[0].rule_id}: 1 处 (-20)"]
+
+
+def test_every_shipped_model_rule_is_minor_and_no_scorecard_makes_it_critical(inspector):
+    model_rules = [r.spec for r in inspector.ruleset.rules if r.spec.operator == "classifier"
+                   and r.spec.dimension == "forbidden_words"]
+    assert len(model_rules) == 5 and all(s.severity == "minor" for s in model_rules)
+    for card in load_scorecards(REPO / "lexicons" / "scorecards").values():
+        for spec in model_rules:
+            assert not card.rules[spec.id].critical and card.rules[spec.id].deduct <= 25
+
+
+def test_classifier_rule_may_not_be_critical():
+    res = Resources(lexicons_dir=REPO / "lexicons", index=PhraseIndex(), models_dir=REPO / "models")
+    spec = RuleSpec(id="x.y", dimension="forbidden_words", operator="classifier", severity="critical")
+    with pytest.raises(ValueError, match="critical"):
+        ClassifierOperator(spec, res)
+
+
+def test_scorecard_may_not_make_a_model_rule_critical():
+    card = load_scorecards(REPO / "lexicons" / "scorecards")["chat"]
+    card.rules["forbidden.model_mock_insult"].critical = True
+    ids = [*card.rules, *card.script.steps.values()]
+    with pytest.raises(RulePackError, match="model rules may not be critical"):
+        card.check_rules(ids, {"forbidden.model_mock_insult"})
+    card.check_rules(ids)  # the same rule, when it is not a model rule
+
+
+def test_an_uploaded_scorecard_may_not_make_a_model_rule_critical(tmp_path):
+    """Upload validation refuses what the engine would refuse when it loads the card."""
+    from qa_engine.config import Settings
+    from qa_engine.store import migrate
+    from qa_engine.store.db import Database
+    from qa_engine.store.rule_versions import validate_scorecard
+
+    url = f"sqlite:///{tmp_path / 'qa.db'}"
+    migrate.upgrade(url)
+    db = Database(url)
+    content = (REPO / "lexicons" / "scorecards" / "chat.yaml").read_text(encoding="utf-8")
+    critical = content.replace("forbidden.model_mock_insult: {", "forbidden.model_mock_insult: {critical: true, ", 1)
+    assert critical != content
+    try:
+        with db.session() as session:
+            validate_scorecard(session, Settings(), "chat", content)
+            with pytest.raises(RulePackError, match="model rules may not be critical"):
+                validate_scorecard(session, Settings(), "chat", critical)
+    finally:
+        db.dispose()
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("您附近的仓库没有货，为您调货安排发货的哦，无法保证明天一定可以收到的呢", False),
+    ("这个不能确保今天一定发货，我帮您催一下", False),
+    ("放心，明天一定可以收到的", True),
+    ("不能保证明天到，但后天一定能到的", True),  # the negation covers 明天 only
+    ("我保证明天一定到", True),
+])
+def test_negated_guarantee_over_a_time_is_no_promise(inspector, text, hit):
+    rules = {h.rule_id for h in forbidden(inspector.inspect(chat(("agent", text))))}
+    assert ("forbidden.improper_promise_pattern" in rules) == hit, rules
+
+
+def test_policy_statement_is_no_deflection_but_the_rule_as_whole_answer_is(inspector):
+    stated = inspector.inspect(chat(("agent", "订单取消后就无法再送货了，这是规定呢，您可以重新下单")))
+    assert not [h for h in forbidden(stated) if not h.rule_id.startswith("forbidden.model_")]
+    brushed = inspector.inspect(chat(("agent", "规定就是规定，我也没办法")))
+    assert {"forbidden.deflect"} <= {h.rule_id for h in forbidden(brushed)}
+
+
+def test_mined_negatives_hold_no_held_out_turn():
+    """The n-gram trainer's real negatives (false-alarm train split of both sources, USS JD agent turns) hold
+    no turn of the false-alarm test split, no labelled turn, no row of a labelled chat_dev session and no
+    labelled violation, by text and by session."""
+    from qa_datasets.forbidden_train.jddc_negatives import _labelled_sessions, false_alarm_negatives, uss_negatives
+    from qa_datasets.labelled.false_alarms import distinct_turns, false_alarm_split
+    from qa_datasets.labelled_empathy_jd import load_false_alarms
+    from qa_datasets.labelled_set import load_labelled
+
+    turns = distinct_turns()
+    test_texts = {t["text"].strip() for s in turns for t in turns[s] if false_alarm_split(t["text_sha1"]) == "test"}
+    labelled = {r["text"].strip() for r in load_labelled()}
+    violations = {r["text"].strip() for r in load_false_alarms() if r["label"] == "violation"}
+    sessions = _labelled_sessions()
+    mined, uss = false_alarm_negatives(), uss_negatives()
+    assert {n["source"] for n in mined} == {"jddc_replies", "chat_dev"} and len(mined) > 5000 and len(uss) > 2000
+    texts = {n["text"] for n in mined + uss}
+    assert not texts & (test_texts | labelled | violations)
+    assert all(false_alarm_split(n["text_sha1"]) == "train" for n in mined)
+    by_sha = {t["text_sha1"]: t for t in turns["chat_dev"]}
+    assert not [n for n in mined if n["source"] == "chat_dev" and by_sha[n["text_sha1"]]["reference"].split("#")[0] in sessions]
+
+
+def test_mined_train_split_false_alarms_stay_quiet_while_real_violations_are_flagged(inspector):
+    """The hard negatives the n-gram model is trained on: real JD agent turns of the false-alarm set's train
+    split that an earlier engine flagged and a reader labelled false alarms (jddc_replies lines and chat_dev
+    rows: a clarifying question, a curt policy refusal, an item confirmation), raise no forbidden finding,
+    while real violations are still flagged: the split's labelled violation and every violation of the
+    labelled set's tuning data (JD and written). Text read from ../shared, never stored here; the test
+    split is not read."""
+    from qa_datasets.forbidden_train.jddc_negatives import false_alarm_negatives, false_alarm_violations
+    from qa_datasets.labelled_set import load_labelled, select
+
+    hard = [n for n in false_alarm_negatives() if n["hard"]]
+    assert len(hard) >= 30 and {n["source"] for n in hard} == {"jddc_replies", "chat_dev"}
+    assert not [n["text_sha1"] for n in hard if forbidden(inspector.inspect(chat(("agent", n["text"]))))]
+    violations = [v["text"] for v in false_alarm_violations()]
+    violations += [r["text"] for r in select(load_labelled(), "tune") if r["forbidden"]]
+    assert len(violations) >= 70
+    missed = [t for t in violations if not forbidden(inspector.inspect(chat(("agent", t))))]
+    assert not missed, len(missed)
+
+
+def test_eval_false_alarms_counts_known_new_and_baseline(inspector, monkeypatch):
+    """On a few scanned turns (two labelled false alarms, the labelled violation, a plain turn that
+    the current engine flags for the test): known false, new, violations found, per 1,000, baseline."""
+    from qa_datasets.labelled import false_alarms
+    from qa_datasets.labelled_empathy_jd import load_false_alarms
+    from qa_engine.eval.evaluation import evaluate_false_alarms, format_false_alarm_report
+
+    rows = load_false_alarms()
+    train = [r for r in rows if r["split"] == "train" and "found_by" not in r]
+    picked = [next(r for r in train if r["label"] == "violation"),
+              *[r for r in train if r["label"] == "false_alarm" and r["source"] == "jddc_replies"][:2]]
+    plain = "你是不是傻"  # not in the labelled set: a new hit
+    sha = __import__("hashlib").sha1(plain.encode("utf-8")).hexdigest()
+    turns = {"jddc_replies": [{"reference": r["reference"], "text": r["text"], "text_sha1": r["text_sha1"],
+                               "occurrences": 1} for r in picked]
+                             + [{"reference": "x:1", "text": plain, "text_sha1": sha, "occurrences": 1}],
+             "chat_dev": []}
+    monkeypatch.setattr(false_alarms, "distinct_turns", lambda: {s: [dict(t) for t in ts] for s, ts in turns.items()})
+    report = evaluate_false_alarms(inspector, "all", "none")
+    cur, base = report["sources"]["jddc_replies"], report["baseline"]["jddc_replies"]
+    assert cur["turns"] == base["turns"] == 4 and cur["violations"] == base["violations"] == 1
+    assert (base["hit_turns"], base["known_false"], base["new"], base["violations_found"]) == (3, 2, 0, 1)
+    assert base["per_1000"] == base["per_1000_major"] == 500.0
+    assert cur["new"] == 1 and [h["text_sha1"] for h in report["new_hits"]] == [sha]
+    assert cur["hit_turns"] == cur["known_false"] + cur["new"] + cur["violations_found"]
+    assert report["sources"]["all"]["turns"] == 4 and "labelled" not in report
+    text = format_false_alarm_report(report)
+    assert "baseline" in text and "new hits to label (1)" in text
+
+
+def test_eval_false_alarms_command_is_registered():
+    from click.testing import CliRunner
+
+    from qa_engine.cli import main
+
+    out = CliRunner().invoke(main, ["eval", "false-alarms", "--help"])
+    assert out.exit_code == 0 and "--split" in out.output and "--labelled-split" in out.output and "test2" in out.output
+
+
+def test_trainer_reads_turns_as_the_rules_do():
+    """The trainer calibrates the threshold on turns as the forbidden pack's classifier rules read them."""
+    import yaml
+
+    from qa_engine.rules.classifier import ClassifierOperator as Op
+    from training import train_forbidden_ngram as trainer
+
+    pack = yaml.safe_load((REPO / "lexicons" / "packs" / "forbidden.yaml").read_text(encoding="utf-8"))
+    rules = [r for r in pack["rules"] if r["operator"] == "classifier"]
+    default_long = Op.Params.model_fields["long_turn_chars"].default
+    assert rules and all(r.get("min_chars") == trainer.MIN_CHARS for r in rules)
+    assert all(r.get("long_turn_chars", default_long) == trainer.LONG_CHARS for r in rules)
+    assert all(r["model"] == "forbidden_ngram" and "threshold" not in r for r in rules)
+
+
+# The residual false-alarm shapes of the second change (docs/accuracy.md): clarifying questions, advice, a
+# correct refusal to promise, a curt process statement, a refund-done reassurance. Written for this test in
+# wording that neither the training file (datasets/forbidden_train/src/neg_clarify_process.txt) nor any
+# labelled or false-alarm turn holds.
+RESIDUAL_SHAPES = [
+    "您是说赠品少发了一个对吗",
+    "您的意思是要开增值税专票对吧",
+    "就是这两双鞋都要换大一码是吧",
+    "建议您先把路由器断电重启一下再看看",
+    "几点能送到这个没办法保证，我帮您备注一下",
+    "不用谢，您按页面提示走流程就行",
+    "您放心，退款已经退回您原来的支付账户了",
+]
+
+
+@pytest.mark.parametrize("text", RESIDUAL_SHAPES)
+def test_residual_false_alarm_shapes_raise_no_forbidden_hit(inspector, text):
+    assert not forbidden(inspector.inspect(chat(("agent", text))))
+
+
+def test_blame_paraphrase_is_still_flagged(inspector):
+    # blame in wording no phrase list or pattern holds: only the classifier sees it
+    hits = forbidden(inspector.inspect(chat(("agent", "电源插反了当然会烧，这种低级操作也就您能做出来"))))
+    assert hits and all(h.rule_id.startswith("forbidden.model_") for h in hits)
+
+
+def test_test2_is_fresh():
+    """The fresh false-alarm split test2 (FALSE_ALARMS.md) loads from ../shared with every hash checked and
+    shares no text with the train / test splits, the n-gram model's training data or the labelled set."""
+    import json
+
+    from qa_datasets.forbidden_train.jddc_negatives import false_alarm_negatives, uss_negatives
+    from qa_datasets.labelled.false_alarms import distinct_turns
+    from qa_datasets.labelled.fresh_false_alarms import test2_turns
+    from qa_datasets.labelled_empathy_jd import load_false_alarms
+    from qa_datasets.labelled_set import load_labelled
+
+    fresh = test2_turns()
+    texts = {t["text"].strip() for items in fresh.values() for t in items}
+    assert len(fresh["jddc_context"]) > 7000 and len(fresh["jddc_dev_refs"]) > 1000
+    assert len(texts) == sum(len(items) for items in fresh.values())
+    old = {t["text"].strip() for items in distinct_turns().values() for t in items}
+    trained = {n["text"] for n in false_alarm_negatives() + uss_negatives()}
+    written = {json.loads(line)["text"].strip() for line in (REPO / "datasets" / "forbidden_train" / "forbidden_train.jsonl")
+               .read_text(encoding="utf-8").splitlines() if line.strip()}
+    assert not texts & (old | trained | written | {r["text"].strip() for r in load_labelled()})
+    rows = [r for r in load_false_alarms() if r["split"] == "test2"]
+    assert len(rows) >= 36 and all(r["source"] in fresh and "found_by" in r for r in rows)
+
+
+def test_eval_false_alarms_test2_uses_its_own_turns_and_baseline(inspector, monkeypatch):
+    """--split test2 scans the fresh split's turns and compares with the engine it was labelled for (rows
+    found by pack 2026.12.2)."""
+    from qa_datasets.labelled import fresh_false_alarms
+    from qa_datasets.labelled_empathy_jd import load_false_alarms
+    from qa_engine.evaluation import FA_TEST2_BASELINE, evaluate_false_alarms
+
+    rows = [r for r in load_false_alarms() if r["split"] == "test2" and r["source"] == "jddc_dev_refs"]
+    picked = [r for r in rows if r["label"] == "violation"][:2] + [r for r in rows if r["label"] == "false_alarm"][:2]
+    assert len(picked) == 4 and all(r["found_by"] == FA_TEST2_BASELINE["engine"] for r in picked)
+    turns = {"jddc_context": [], "jddc_dev_refs": [{"reference": r["reference"], "text": r["text"],
+                                                     "text_sha1": r["text_sha1"], "occurrences": 1} for r in picked]}
+    monkeypatch.setattr(fresh_false_alarms, "test2_turns", lambda: {s: [dict(t) for t in ts] for s, ts in turns.items()})
+    report = evaluate_false_alarms(inspector, "test2", "none")
+    base, cur = report["baseline"]["jddc_dev_refs"], report["sources"]["jddc_dev_refs"]
+    assert (base["turns"], base["hit_turns"], base["known_false"], base["violations_found"]) == (4, 4, 2, 2)
+    assert base["per_1000"] == 500.0 and cur["violations_found"] == 2 and cur["new"] == 0
+    assert report["baseline_engine"] == FA_TEST2_BASELINE["engine"] and set(report["sources"]) == {"jddc_context", "jddc_dev_refs", "all"}
