@@ -61,7 +61,7 @@ class TurnView:
 
     @cached_property
     def boundaries(self) -> TokenBoundaries:
-        return TokenBoundaries(self.tokens, self._segmenter.lexicon_terms)
+        return self._segmenter.boundaries(self.norm.text)
 
     def respects_words(self, start: int, end: int) -> bool:
         """The span [start, end) does not cut an ordinary word (see segment.TokenBoundaries)."""
@@ -77,8 +77,7 @@ class TurnView:
             return self.boundaries.respects(start, end)
         # Long turn: segment only the neighbourhood; jieba's choice there depends on nearby text.
         lo, hi = max(0, start - WINDOW), min(len(text), end + WINDOW)
-        tokens = [(a + lo, b + lo, w) for a, b, w in seg.tokens(text[lo:hi])]
-        return TokenBoundaries(tokens, seg.lexicon_terms).respects(start, end)
+        return seg.boundaries(text[lo:hi]).respects(start - lo, end - lo)
 
     def has_list(self, list_name: str) -> bool:
         """Does the text contain any word of this list (before word-boundary checks)?"""

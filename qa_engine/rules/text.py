@@ -15,6 +15,7 @@ from qa_engine.schema import Hit, PatternEvidence, PhraseEvidence
 from qa_engine.trace import RuleTrace
 
 _CLAUSE_BREAK = re.compile(r"[，。！？；,.!?;：:\s]")
+_EVIDENCE_MAX = 4096  # evidence objects kept per rule (phrase combinations of all / at_least rules)
 
 
 @register("keyword")
@@ -62,6 +63,7 @@ class KeywordOperator(RuleOperator):
         if self.params.negation != "ignore":
             self.negators = sorted(load_word_list(resources.words_path(self.params.negators_file)), key=len, reverse=True)
         self.longest_negator = max((len(n) for n in self.negators), default=1)
+        self._evidence_of: dict[tuple[str, ...], PhraseEvidence] = {}
         # "some negator ends at most negation_window characters before the end": one regex search
         # instead of an rfind per negator (the negators are searched for every phrase match)
         self._negator_near_end = (
@@ -137,15 +139,23 @@ class KeywordOperator(RuleOperator):
         return [self.turn_hit(view, m.start, m.end, evidence=self._evidence([m.term])) for view, ms in per_turn for m in ms]
 
     def _evidence(self, phrases: list[str]) -> PhraseEvidence:
-        p = self.params
-        return PhraseEvidence(
-            operator=self.name,
-            phrases=phrases,
-            word_list=p.words_file or "inline",
-            mode=p.mode,
-            negation=p.negation,
-            word_boundary=p.word_boundary,
-        )
+        # One (frozen) evidence per set of phrases, shared by the hits that found them: building and
+        # validating one per hit was a sizeable part of a keyword hit's cost.
+        key = tuple(phrases)
+        evidence = self._evidence_of.get(key)
+        if evidence is None:
+            if len(self._evidence_of) >= _EVIDENCE_MAX:
+                self._evidence_of.clear()
+            p = self.params
+            evidence = self._evidence_of[key] = PhraseEvidence(
+                operator=self.name,
+                phrases=phrases,
+                word_list=p.words_file or "inline",
+                mode=p.mode,
+                negation=p.negation,
+                word_boundary=p.word_boundary,
+            )
+        return evidence
 
 
 @register("phrase")
@@ -218,6 +228,7 @@ class RegexOperator(RuleOperator):
             # Separate patterns: one big alternation is ~2.5x slower in Python's re (no literal prefix scan).
             self.patterns = [(re.compile(s), required_chars(s)) for s in sources]
             self._index_of: list | None = None
+            self._evidence_of: dict[str, PatternEvidence] = {}
             self.exclude = re.compile("|".join(f"(?:{s})" for s in self.params.exclude)) if self.params.exclude else None
         except re.error as exc:
             raise LexiconError(f"rule {spec.id}: bad regex: {exc}") from exc
@@ -293,11 +304,13 @@ class RegexOperator(RuleOperator):
                         )
                     continue
                 last_end = end
-                evidence = PatternEvidence(
-                    operator=self.name,
-                    pattern=source,
-                    exclusions_checked=self.exclude is not None,
-                    word_boundary=self.params.word_boundary,
-                )
+                evidence = self._evidence_of.get(source)  # one (frozen) evidence per pattern
+                if evidence is None:
+                    evidence = self._evidence_of[source] = PatternEvidence(
+                        operator=self.name,
+                        pattern=source,
+                        exclusions_checked=self.exclude is not None,
+                        word_boundary=self.params.word_boundary,
+                    )
                 hits.append(self.turn_hit(view, start, end, evidence=evidence))
         return hits
