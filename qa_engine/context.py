@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from qa_engine.lexicon import PhraseIndex, PhraseMatch
-from qa_engine.normalize import NormalizedText, normalize, to_simplified
+from qa_engine.normalize import NormalizedText, normalize, simplified_original
 from qa_engine.schema import Hit, HitEvidence, Interaction, Turn, TurnEmotion
 from qa_engine.segment import Segmenter, TokenBoundaries
 
@@ -44,7 +44,7 @@ class TurnView:
     def simplified(self) -> str:
         """The original turn text, Traditional -> Simplified only (what the turn classifiers read);
         computed once, whichever of the model prefetch and the rules asks first."""
-        return to_simplified(self.turn.text)
+        return simplified_original(self.norm)
 
     @cached_property
     def chars(self) -> frozenset[str]:
