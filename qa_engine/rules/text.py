@@ -260,11 +260,12 @@ class RegexOperator(RuleOperator):
         hits = []
         for view in turns:
             chars = view.chars
-            todo = set(always)
-            for ch in keys.intersection(chars):
-                todo.update(by_char[ch])
-            if not todo:
+            present = keys.intersection(chars)
+            if not present and not always:  # most turns: no pattern can match
                 continue
+            todo = set(always)
+            for ch in present:
+                todo.update(by_char[ch])
             spans = sorted(
                 (m.start(), -m.end(), pattern.pattern)  # the pattern only names the evidence
                 for pattern, all_of, any_of in map(self._checks.__getitem__, sorted(todo))
