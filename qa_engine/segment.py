@@ -55,8 +55,11 @@ class Segmenter:
         freq = self._tokenizer.FREQ
         for a in range(max(0, pos - reach), pos):
             for b in range(pos + 1, min(len(text), pos + reach) + 1):
-                if freq.get(text[a:b]):
+                f = freq.get(text[a:b])
+                if f:
                     return True
+                if f is None:  # jieba keeps every prefix of a word (count 0): no word starts this way
+                    break
         return False
 
     def tokens(self, text: str) -> list[tuple[int, int, str]]:

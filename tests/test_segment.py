@@ -43,3 +43,21 @@ def test_tokens_are_jiebas_on_the_jd_turns(segmenter: Segmenter) -> None:
     for text in texts:
         for piece in (text, text[3:19]):  # whole turns and windows of long ones, as respects_words reads
             assert segmenter._segment(piece) == _jieba(segmenter, piece), piece
+
+
+def test_may_cut_word_is_the_full_search(segmenter: Segmenter) -> None:
+    # _may_cut stops extending a fragment that no dictionary word starts with: jieba's FREQ must hold
+    # every prefix of every word (the user words included) for that to find all of them
+    freq = segmenter._tokenizer.FREQ
+    assert all(w[:k] in freq for w in ("没办法", "保证", "不耐烦", "帮您") for k in range(1, len(w)))
+
+    def full(text: str, pos: int, reach: int = 3) -> bool:
+        return any(
+            freq.get(text[a:b])
+            for a in range(max(0, pos - reach), pos)
+            for b in range(pos + 1, min(len(text), pos + reach) + 1)
+        )
+
+    for text in TEXTS:
+        for pos in range(1, len(text)):
+            assert segmenter._may_cut(text, pos, 3) == full(text, pos), (text, pos)
