@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from math import log
 
 import jieba
 
 _MEMO_MAX = 1 << 16  # entries per memo; emptied when full (bounded memory on an endless stream)
-# jieba's own block, whitespace and latin patterns (jieba.cut), so that _segment splits as it does
-_HAN, _SKIP, _ENG = jieba.re_han_default, jieba.re_skip_default, jieba.re_eng
 
 
 class Segmenter:
@@ -32,8 +29,6 @@ class Segmenter:
             # Single characters are tokens anyway; adding them would split ordinary words.
             if len(term) > 1 and not term.isascii():
                 self._tokenizer.add_word(term)
-        self._log_total = log(self._tokenizer.total)  # the dictionary does not change after this
-        self._log_p: dict[str, float] = {}  # word -> jieba's log probability term (see _cut_block)
 
     def may_cut_word(self, text: str, pos: int, reach: int = 3) -> bool:
         """Cheap pre-check: does any dictionary word (up to `reach` characters on either side)
@@ -71,78 +66,8 @@ class Segmenter:
         if known is None:
             if len(self._tokens) >= _MEMO_MAX:
                 self._tokens.clear()
-            known = self._tokens[text] = self._segment(text)
+            known = self._tokens[text] = tuple((s, e, w) for w, s, e in self._tokenizer.tokenize(text, HMM=False))
         return known
-
-    def _segment(self, text: str) -> tuple[tuple[int, int, str], ...]:
-        """jieba's tokenize(text, HMM=False) as (start, end, word), the same tokens (checked against
-        jieba by tests/test_segment.py): its cut() with the DAG and the route computed in one backward
-        pass and each word's log probability looked up once, not its generators and a log() per
-        dictionary edge per call (jieba was the largest part of the word-boundary checks)."""
-        out: list[tuple[int, int, str]] = []
-        pos = 0
-        for block in _HAN.split(text):
-            if not block:
-                continue
-            if _HAN.match(block):
-                words = self._cut_block(block)
-            else:  # whitespace runs as jieba yields them, every other character alone
-                words = []
-                for part in _SKIP.split(block):
-                    if _SKIP.match(part):
-                        words.append(part)
-                    else:
-                        words.extend(part)
-            for w in words:
-                out.append((pos, pos + len(w), w))
-                pos += len(w)
-        return tuple(out)
-
-    def _cut_block(self, sentence: str) -> list[str]:
-        """jieba's __cut_DAG_NO_HMM: the most probable route through the dictionary's words (ties: the
-        longer word, as jieba's max over (score, end) tuples), single latin letters and digits joined."""
-        freq, log_p, log_total = self._tokenizer.FREQ, self._log_p, self._log_total
-        n = len(sentence)
-        score = [0.0] * (n + 1)
-        end = [0] * (n + 1)
-        for k in range(n - 1, -1, -1):
-            best = None
-            i, frag = k, sentence[k]
-            while i < n and frag in freq:
-                if freq[frag]:
-                    p = log_p.get(frag)
-                    if p is None:
-                        # jieba's term: log(FREQ.get(word) or 1) - log(total), then + the rest of the route
-                        p = log_p[frag] = log(freq[frag]) - log_total
-                    v = p + score[i + 1]
-                    if best is None or v >= best:  # the later (longer) word on a tie
-                        best, end[k] = v, i
-                i += 1
-                frag = sentence[k : i + 1]
-            if best is None:  # no dictionary word starts here: the character alone
-                ch = sentence[k]
-                p = log_p.get(ch)
-                if p is None:
-                    p = log_p[ch] = log(freq.get(ch) or 1) - log_total
-                best, end[k] = p + score[k + 1], k
-            score[k] = best
-        words: list[str] = []
-        buf = ""
-        x = 0
-        while x < n:
-            y = end[x] + 1
-            word = sentence[x:y]
-            if len(word) == 1 and _ENG.match(word):
-                buf += word
-            else:
-                if buf:
-                    words.append(buf)
-                    buf = ""
-                words.append(word)
-            x = y
-        if buf:
-            words.append(buf)
-        return words
 
     def boundaries(self, text: str) -> TokenBoundaries:
         """TokenBoundaries of a text's tokens, memoised per text like the tokens: a template line or a

@@ -1,11 +1,9 @@
-"""Segmenter._segment gives jieba's own tokens (tokenize(text, HMM=False)) for any text."""
+"""Segmenter's cheap pre-check finds every dictionary word that jieba's full search would."""
 
 from __future__ import annotations
 
 import pytest
 
-from qa_datasets.jddc import chat_dev_path, load_sessions
-from qa_engine.normalize import normalize
 from qa_engine.segment import Segmenter
 
 TEXTS = [
@@ -22,27 +20,9 @@ TEXTS = [
 ]
 
 
-def _jieba(seg: Segmenter, text: str) -> tuple[tuple[int, int, str], ...]:
-    return tuple((s, e, w) for w, s, e in seg._tokenizer.tokenize(text, HMM=False))
-
-
 @pytest.fixture(scope="module")
 def segmenter() -> Segmenter:
     return Segmenter(["没办法", "保证", "不耐烦", "帮您"])  # user words change jieba's routes too
-
-
-def test_tokens_are_jiebas(segmenter: Segmenter) -> None:
-    for text in TEXTS + [normalize(t).text for t in TEXTS]:
-        assert segmenter._segment(text) == _jieba(segmenter, text), text
-    assert segmenter.tokens("没办法") == [(0, 3, "没办法")]
-
-
-@pytest.mark.skipif(not chat_dev_path().is_file(), reason=f"JD chat sessions not found at {chat_dev_path()} (set QA_SHARED_DIR)")
-def test_tokens_are_jiebas_on_the_jd_turns(segmenter: Segmenter) -> None:
-    texts = {normalize(t["text"]).text for s in load_sessions()[:300] for t in s["turns"]}
-    for text in texts:
-        for piece in (text, text[3:19]):  # whole turns and windows of long ones, as respects_words reads
-            assert segmenter._segment(piece) == _jieba(segmenter, piece), piece
 
 
 def test_may_cut_word_is_the_full_search(segmenter: Segmenter) -> None:
@@ -53,9 +33,7 @@ def test_may_cut_word_is_the_full_search(segmenter: Segmenter) -> None:
 
     def full(text: str, pos: int, reach: int = 3) -> bool:
         return any(
-            freq.get(text[a:b])
-            for a in range(max(0, pos - reach), pos)
-            for b in range(pos + 1, min(len(text), pos + reach) + 1)
+            freq.get(text[a:b]) for a in range(max(0, pos - reach), pos) for b in range(pos + 1, min(len(text), pos + reach) + 1)
         )
 
     for text in TEXTS:
