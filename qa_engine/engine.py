@@ -150,7 +150,7 @@ class Inspector:
             return h
 
         for rule_id, rule_hits in hits.items():
-            if any(h.asr_confidence is not None for h in rule_hits):  # chats have none: no copies
+            if rule_hits and any(h.asr_confidence is not None for h in rule_hits):  # chats have none: no copies
                 hits[rule_id] = [marked(h) for h in rule_hits]
 
     def inspect(self, interaction: Interaction, trace: RuleTrace | None = None) -> Result:
@@ -361,6 +361,8 @@ def _drop_contained(hits: dict[str, list[Hit]], groups: dict[str, str]) -> None:
                 spans.setdefault((groups[rule_id], h.turn), []).append(
                     (h.start, h.end, _SEVERITY_RANK[h.severity], order, rule_id)
                 )
+    if len(spans) == sum(map(len, spans.values())):  # one span per group and turn: none inside another
+        return
 
     def covered(h: Hit, order: int) -> bool:
         mine = (_SEVERITY_RANK[h.severity], h.end - h.start, -order)
@@ -370,7 +372,8 @@ def _drop_contained(hits: dict[str, list[Hit]], groups: dict[str, str]) -> None:
         return False
 
     for order, rule_id in enumerate(list(hits)):
-        hits[rule_id] = [h for h in hits[rule_id] if h.turn is None or h.start is None or not covered(h, order)]
+        if hits[rule_id]:  # most rules have no hit in an interaction
+            hits[rule_id] = [h for h in hits[rule_id] if h.turn is None or h.start is None or not covered(h, order)]
 
 
 def _stats(interaction: Interaction, hits: list[Hit], emotion) -> dict[str, float]:

@@ -108,7 +108,7 @@ def speaker_model(enc: list[str], dec: list[str]):
     """P(agent) for a message: (predict(texts) -> array, report of its precision on held-out chat_dev sessions)."""
     import torch
 
-    from qa_engine.turn_classifier import BUCKETS  # noqa: F401  (the served hashing, via char_ngrams)
+    from qa_engine.ml.turn_classifier import BUCKETS  # noqa: F401  (the served hashing, via char_ngrams)
     from training.forbidden_baselines import char_ngrams, fit_logreg, predict
 
     from ..satisfaction import uss_valid

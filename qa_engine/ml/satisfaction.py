@@ -273,8 +273,10 @@ class SatisfactionModel:
             m = char_ngram_matrix([texts[i] for i in idx])  # padded with BUCKETS: the zero row
             (sums,) = self._session.run(["block_sums"], {"grams": m})
             n = (m < BUCKETS).sum(axis=1)
-            for j, i in enumerate(idx):
-                out[i] = (int(n[j]), float(sums[j, 0]), float(sums[j, 1]), float(sums[j, 2]), *self.markers.counts(texts[i]))
+            counts = self.markers.counts
+            # tolist(): Python ints and floats (the same values) in one call, not three numpy scalars per text
+            for i, n_i, (s0, s1, s2) in zip(idx, n.tolist(), sums[:, :3].tolist()):
+                out[i] = (n_i, s0, s1, s2, *counts(texts[i]))
         return out  # type: ignore[return-value]
 
     def warm(self, texts: Sequence[str]) -> None:

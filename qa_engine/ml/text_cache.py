@@ -85,13 +85,14 @@ class TextCache(Generic[V]):
         the distinct missing texts (outside the lock, so other threads are not held up)."""
         out: list[V | None] = [None] * len(texts)
         todo: dict[str, list[int]] = {}
+        get, move_to_end = self._items.get, self._items.move_to_end  # once, not per text
         with self._lock:
             for i, text in enumerate(texts):
-                got = self._items.get(text)
+                got = get(text)
                 if got is None:
                     todo.setdefault(text, []).append(i)
                 else:
-                    self._items.move_to_end(text)
+                    move_to_end(text)
                     out[i] = got
             self.hits += len(texts) - sum(map(len, todo.values()))
             self.misses += len(todo)

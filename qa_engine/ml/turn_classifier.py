@@ -177,15 +177,20 @@ class TurnClassifier:
 
     def predict(self, texts: list[str], batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
         """(violation probabilities (n,), category probabilities (n, k)); repeated texts from the cache."""
+        got = self.values(texts, batch_size)
+        probs = np.array([p for p, _ in got], dtype=np.float32)
+        cats = np.stack([c for _, c in got]) if got else np.zeros((0, len(self.categories)), dtype=np.float32)
+        return probs, cats
+
+    def values(self, texts: list[str], batch_size: int = 32) -> list[tuple[float, np.ndarray]]:
+        """(violation probability, category probabilities (k,), read-only) per text, as the cache holds
+        them: what predict() stacks, for a caller that reads them one text at a time."""
 
         def compute(todo: list[str]) -> list[tuple[float, np.ndarray]]:
             feeds = self._feeds(todo, batch_size)
             return self._values(len(todo), feeds, [self._run_feed(f) for _, f in feeds])
 
-        got = self._cache.get_many(texts, compute)
-        probs = np.array([p for p, _ in got], dtype=np.float32)
-        cats = np.stack([c for _, c in got]) if got else np.zeros((0, len(self.categories)), dtype=np.float32)
-        return probs, cats
+        return self._cache.get_many(texts, compute)
 
     def cache_clear(self) -> None:
         self._cache.clear()

@@ -181,8 +181,9 @@ class ClassifierOperator(RuleOperator):
     def _scores(self, texts: list[str]) -> dict:
         if not texts:
             return {}
-        probs, cats = self.model.predict(texts)
-        return {t: (float(p), c) for t, p, c in zip(texts, probs, cats)}
+        # the cached (probability, categories) as they are: stacking them into arrays (predict) only
+        # to take them apart again was most of this rule's cost on a cached turn
+        return dict(zip(texts, self.model.values(texts)))
 
     def _clause_spans(self, view: TurnView) -> list[tuple[int, int]]:
         spans = clauses(view.text, self.params.min_chars)

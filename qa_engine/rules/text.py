@@ -15,6 +15,8 @@ from qa_engine.text.normalize import normalize
 from qa_engine.trace import RuleTrace
 
 _CLAUSE_BREAK = re.compile(r"[，。！？；,.!?;：:\s]")
+_EVIDENCE_MAX = 4096  # evidence objects kept per rule (phrase combinations of all / at_least rules)
+_MEMO_MAX = 1 << 15  # texts whose matches a rule keeps; emptied when full (an endless stream)
 
 
 @register("keyword")
@@ -62,6 +64,8 @@ class KeywordOperator(RuleOperator):
         if self.params.negation != "ignore":
             self.negators = sorted(load_word_list(resources.words_path(self.params.negators_file)), key=len, reverse=True)
         self.longest_negator = max((len(n) for n in self.negators), default=1)
+        self._evidence_of: dict[tuple[str, ...], PhraseEvidence] = {}
+        self._matches_of: dict[str, list[PhraseMatch]] = {}  # normalised text -> _turn_matches
         # "some negator ends at most negation_window characters before the end": one regex search
         # instead of an rfind per negator (the negators are searched for every phrase match)
         self._negator_near_end = (
@@ -78,6 +82,10 @@ class KeywordOperator(RuleOperator):
         return self._negator_near_end is not None and self._negator_near_end.search(clause) is not None
 
     def _turn_matches(self, view: TurnView, trace: RuleTrace | None) -> list[PhraseMatch]:
+        # a function of the turn's text alone: agents repeat template lines, so kept per text (not
+        # when tracing, which notes every decision)
+        if trace is None and (known := self._matches_of.get(view.text)) is not None:
+            return known
         found = view.matches(self.list_name, word_boundary=self.params.word_boundary)
         if trace is not None:
             self._trace_matches(view, found, trace)
@@ -85,7 +93,14 @@ class KeywordOperator(RuleOperator):
             found = [m for m in found if not self._negated(view, m)]
         elif self.params.negation == "only":
             found = [m for m in found if self._negated(view, m)]
+        if trace is None:
+            if len(self._matches_of) >= _MEMO_MAX:
+                self._matches_of.clear()
+            self._matches_of[view.text] = found
         return found
+
+    def cache_clear(self) -> None:
+        self._matches_of.clear()
 
     def _trace_matches(self, view: TurnView, found: list[PhraseMatch], trace: RuleTrace) -> None:
         rule, where = self.spec.id, f"list {self.params.words_file or 'inline'}"
@@ -137,15 +152,23 @@ class KeywordOperator(RuleOperator):
         return [self.turn_hit(view, m.start, m.end, evidence=self._evidence([m.term])) for view, ms in per_turn for m in ms]
 
     def _evidence(self, phrases: list[str]) -> PhraseEvidence:
-        p = self.params
-        return PhraseEvidence(
-            operator=self.name,
-            phrases=phrases,
-            word_list=p.words_file or "inline",
-            mode=p.mode,
-            negation=p.negation,
-            word_boundary=p.word_boundary,
-        )
+        # One (frozen) evidence per set of phrases, shared by the hits that found them: building and
+        # validating one per hit was a sizeable part of a keyword hit's cost.
+        key = tuple(phrases)
+        evidence = self._evidence_of.get(key)
+        if evidence is None:
+            if len(self._evidence_of) >= _EVIDENCE_MAX:
+                self._evidence_of.clear()
+            p = self.params
+            evidence = self._evidence_of[key] = PhraseEvidence(
+                operator=self.name,
+                phrases=phrases,
+                word_list=p.words_file or "inline",
+                mode=p.mode,
+                negation=p.negation,
+                word_boundary=p.word_boundary,
+            )
+        return evidence
 
 
 @register("phrase")
@@ -218,6 +241,8 @@ class RegexOperator(RuleOperator):
             # Separate patterns: one big alternation is ~2.5x slower in Python's re (no literal prefix scan).
             self.patterns = [(re.compile(s), required_chars(s)) for s in sources]
             self._index_of: list | None = None
+            self._evidence_of: dict[str, PatternEvidence] = {}
+            self._spans_of: dict[str, list[tuple[int, int, str]]] = {}  # normalised text -> _turn_spans
             self.exclude = re.compile("|".join(f"(?:{s})" for s in self.params.exclude)) if self.params.exclude else None
         except re.error as exc:
             raise LexiconError(f"rule {spec.id}: bad regex: {exc}") from exc
@@ -236,6 +261,8 @@ class RegexOperator(RuleOperator):
                     by_char.setdefault(ch, []).append(i)
             self._index = (by_char, frozenset(by_char), always)
             self._index_of = self.patterns
+            self._spans_of.clear()  # found with the patterns replaced
+            self._evidence_of.clear()
             # per pattern: the characters it needs every one of (one subset test), and the sets it
             # needs one character of
             self._checks = [
@@ -245,15 +272,37 @@ class RegexOperator(RuleOperator):
         return self._index
 
     def evaluate(self, ctx: InspectionContext, turns: list[TurnView]) -> list[Hit]:
-        by_char, keys, always = self._candidates()
+        self._candidates()  # (re)made for the current patterns, the memo with them
         hits = []
         for view in turns:
-            chars = view.chars
+            for start, end, source in self._turn_spans(view, ctx.trace):
+                evidence = self._evidence_of.get(source)  # one (frozen) evidence per pattern
+                if evidence is None:
+                    evidence = self._evidence_of[source] = PatternEvidence(
+                        operator=self.name,
+                        pattern=source,
+                        exclusions_checked=self.exclude is not None,
+                        word_boundary=self.params.word_boundary,
+                    )
+                hits.append(self.turn_hit(view, start, end, evidence=evidence))
+        return hits
+
+    def cache_clear(self) -> None:
+        self._spans_of.clear()
+
+    def _turn_spans(self, view: TurnView, trace: RuleTrace | None) -> list[tuple[int, int, str]]:
+        """(start, end, pattern) of the matches kept on one turn: a function of its text alone, so
+        kept per text (agents repeat template lines; not when tracing, which notes every decision)."""
+        if trace is None and (known := self._spans_of.get(view.text)) is not None:
+            return known
+        by_char, keys, always = self._index
+        kept: list[tuple[int, int, str]] = []
+        chars = view.chars
+        present = keys.intersection(chars)
+        if present or always:  # most turns: no pattern can match
             todo = set(always)
-            for ch in keys.intersection(chars):
+            for ch in present:
                 todo.update(by_char[ch])
-            if not todo:
-                continue
             spans = sorted(
                 (m.start(), -m.end(), pattern.pattern)  # the pattern only names the evidence
                 for pattern, all_of, any_of in map(self._checks.__getitem__, sorted(todo))
@@ -273,8 +322,8 @@ class RegexOperator(RuleOperator):
                         c = self.params.exclude_context
                         window = view.text[max(0, start - c) : end + c]
                     if self.exclude.search(window):
-                        if ctx.trace is not None:
-                            ctx.trace.note(
+                        if trace is not None:
+                            trace.note(
                                 self.spec.id,
                                 view.index,
                                 "exclusion",
@@ -283,8 +332,8 @@ class RegexOperator(RuleOperator):
                             )
                         continue
                 if self.params.word_boundary and not view.respects_words(start, end):
-                    if ctx.trace is not None:
-                        ctx.trace.note(
+                    if trace is not None:
+                        trace.note(
                             self.spec.id,
                             view.index,
                             "word_boundary",
@@ -293,11 +342,9 @@ class RegexOperator(RuleOperator):
                         )
                     continue
                 last_end = end
-                evidence = PatternEvidence(
-                    operator=self.name,
-                    pattern=source,
-                    exclusions_checked=self.exclude is not None,
-                    word_boundary=self.params.word_boundary,
-                )
-                hits.append(self.turn_hit(view, start, end, evidence=evidence))
-        return hits
+                kept.append((start, end, source))
+        if trace is None:
+            if len(self._spans_of) >= _MEMO_MAX:
+                self._spans_of.clear()
+            self._spans_of[view.text] = kept
+        return kept

@@ -89,5 +89,6 @@ class PhraseIndex:
             for name in names:
                 found[name].append(match)
         for matches in found.values():
-            matches.sort(key=lambda m: (m.start, -m.end))
+            if len(matches) > 1:  # most lists match once in a turn
+                matches.sort(key=lambda m: (m.start, -m.end))
         return found

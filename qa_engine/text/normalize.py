@@ -63,6 +63,15 @@ def to_simplified(text: str) -> str:
     return "".join(_t2s_char(c) for c in text)
 
 
+def simplified_original(norm: NormalizedText) -> str:
+    """to_simplified(norm.original), taken from the normalised text when normalisation changed
+    nothing else (no width or case mapping, no whitespace): one OpenCC pass per turn, not two."""
+    original = norm.original
+    if isinstance(norm.origin, range) and original.translate(_WIDTH_AND_CASE) == original:
+        return norm.text  # _normalize: to_simplified of the unchanged text, no whitespace to remove
+    return to_simplified(original)
+
+
 def normalize(text: str) -> NormalizedText:
     # Agents repeat template lines and the n-gram models normalise what the engine already did:
     # short texts come from a cache (NormalizedText is immutable); long ones are not kept.

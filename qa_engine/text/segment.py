@@ -8,7 +8,7 @@ because jieba may glue a shorter term into a longer one (没办法 inside 我也
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import jieba
 
@@ -24,6 +24,7 @@ class Segmenter:
         # memos (plain dicts: a get or set is atomic under the GIL, and a race only recomputes)
         self._cuts: dict[tuple[str, int, int], bool] = {}
         self._tokens: dict[str, tuple[tuple[int, int, str], ...]] = {}
+        self._boundaries: dict[str, TokenBoundaries] = {}
         for term in self.lexicon_terms:
             # Single characters are tokens anyway; adding them would split ordinary words.
             if len(term) > 1 and not term.isascii():
@@ -49,22 +50,39 @@ class Segmenter:
         freq = self._tokenizer.FREQ
         for a in range(max(0, pos - reach), pos):
             for b in range(pos + 1, min(len(text), pos + reach) + 1):
-                if freq.get(text[a:b]):
+                f = freq.get(text[a:b])
+                if f:
                     return True
+                if f is None:  # jieba keeps every prefix of a word (count 0): no word starts this way
+                    break
         return False
 
     def tokens(self, text: str) -> list[tuple[int, int, str]]:
         """jieba's tokens (start, end, word), memoised per text (agents repeat template lines)."""
+        return list(self._tokens_of(text))
+
+    def _tokens_of(self, text: str) -> tuple[tuple[int, int, str], ...]:
         known = self._tokens.get(text)
         if known is None:
             if len(self._tokens) >= _MEMO_MAX:
                 self._tokens.clear()
             known = self._tokens[text] = tuple((s, e, w) for w, s, e in self._tokenizer.tokenize(text, HMM=False))
-        return list(known)
+        return known
+
+    def boundaries(self, text: str) -> TokenBoundaries:
+        """TokenBoundaries of a text's tokens, memoised per text like the tokens: a template line or a
+        long turn's window around a match is met again by every rule and interaction that matches there."""
+        known = self._boundaries.get(text)
+        if known is None:
+            if len(self._boundaries) >= _MEMO_MAX:
+                self._boundaries.clear()
+            known = self._boundaries[text] = TokenBoundaries(self._tokens_of(text), self.lexicon_terms)
+        return known
 
     def cache_clear(self) -> None:
         self._cuts.clear()
         self._tokens.clear()
+        self._boundaries.clear()
 
     def cut(self, text: str) -> list[str]:
         return [w for _, _, w in self.tokens(text)]
@@ -77,7 +95,7 @@ PARTICLES = frozenset("哦呀啊吧呢嘛啦哈哒呐噢喔")
 class TokenBoundaries:
     """Where a span may start or end in one text without splitting an ordinary word."""
 
-    def __init__(self, tokens: list[tuple[int, int, str]], lexicon_terms: frozenset[str]) -> None:
+    def __init__(self, tokens: Sequence[tuple[int, int, str]], lexicon_terms: frozenset[str]) -> None:
         # Positions strictly inside an ordinary (non-lexicon) word.
         self._blocked: set[int] = set()
         for start, end, word in tokens:

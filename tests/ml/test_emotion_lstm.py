@@ -198,7 +198,14 @@ def test_plan_batches() -> None:
     # one interaction: short turns are not padded to the long ones' width
     assert plan_batches([1, 2, 3, 5, 8, 20, 30, 48], 128) == [(0, 5), (5, 8)]
     assert plan_batches([10] * 6, 128) == [(0, 6)]  # equal widths: one run
-    assert plan_batches([3] * 5, 2) == [(0, 2), (2, 4), (4, 5)]  # more than a batch: plain chunks
+    assert plan_batches([3] * 5, 2) == [(0, 2), (2, 4), (4, 5)]  # at most batch_size rows per batch
+    # inspect_many's chunks (more than a batch): a few long texts do not pad a full batch of short ones
+    many = [5] * 200 + [100] * 3
+    cuts = plan_batches(many, 128)
+    assert cuts[0][0] == 0 and cuts[-1][1] == len(many) and all(a[1] == b[0] for a, b in zip(cuts, cuts[1:]))
+    assert all(b - a <= 128 for a, b in cuts) and (200, 203) in cuts
+    padded = sum(many[b - 1] * (b - a) for a, b in cuts)
+    assert padded < sum(many[min(a + 128, 203) - 1] * (min(a + 128, 203) - a) for a in range(0, 203, 128))
     assert plan_batches([], 128) == []
     cuts = plan_batches(sorted([1, 4, 4, 7, 9, 12, 16, 16, 22, 31, 40, 48, 48]), 128)
     assert cuts[0][0] == 0 and cuts[-1][1] == 13 and all(a[1] == b[0] for a, b in zip(cuts, cuts[1:]))

@@ -264,7 +264,7 @@ def test_eval_false_alarms_test2_uses_its_own_turns_and_baseline(inspector, monk
     found by pack 2026.12.2)."""
     from qa_datasets.labelled import fresh_false_alarms
     from qa_datasets.labelled_empathy_jd import load_false_alarms
-    from qa_engine.evaluation import FA_TEST2_BASELINE, evaluate_false_alarms
+    from qa_engine.eval.evaluation import FA_TEST2_BASELINE, evaluate_false_alarms
 
     rows = [r for r in load_false_alarms() if r["split"] == "test2" and r["source"] == "jddc_dev_refs"]
     picked = [r for r in rows if r["label"] == "violation"][:2] + [r for r in rows if r["label"] == "false_alarm"][:2]
