@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from qa_engine.batch.runner import BatchConfig, run_batch
 from qa_engine.batch.sources import BatchItem
-from qa_engine.batch.worker import BatchOptions, BatchWorker
+from qa_engine.batch.worker import BatchOptions, BatchWorker, _Scored
 from qa_engine.config import Settings
 from qa_engine.store import migrate
 from qa_engine.store.db import Database
@@ -232,8 +232,9 @@ def test_two_workers_storing_the_same_item_store_it_once(tmp_path, inspector):
     for r in scored:
         r.versions = versions
     prepared = a.preparer.prepare(interaction)
-    first = a._store(item, options, prepared, scored[0], digest, versions, versions_hash(versions), None)
-    second = b._store(item, options, prepared, scored[1], digest, versions, versions_hash(versions), None)
+    vdigest = versions_hash(versions)
+    (first,) = a._store([_Scored(item, prepared, scored[0], digest, versions, vdigest, None)], options)
+    (second,) = b._store([_Scored(item, prepared, scored[1], digest, versions, vdigest, None)], options)
     assert (first.status, second.status) == ("done", "skipped")
     c = _counts(url)
     assert c["results"] == 1 and len(c["done"]) == 1
