@@ -1,6 +1,6 @@
 """The batch task: one item transcribed if needed, scored and stored, or recorded as failed.
 
-`run_item` is the one task function: the local process pool calls it and the Celery task wraps it.
+`run_items` is the one task function: the local process pool calls it and the Celery task wraps it.
 Each worker process builds one `BatchWorker` (rules, scorecards and, for recordings, Whisper loaded
 once) in its initializer (`init_worker`, Celery: `worker_process_init`).
 
@@ -416,13 +416,9 @@ def set_worker(worker: BatchWorker | None) -> None:
     _worker = worker
 
 
-def run_item(item: dict, options: dict) -> dict:
-    """The task of one item (Celery): JSON in, JSON out."""
-    return run_items([item], options)[0]
-
-
 def run_items(items: list[dict], options: dict) -> list[dict]:
-    """The task of a chunk of items (the local pool: chats in chunks, scored together): JSON in and out."""
+    """The task of a chunk of items (the local pool's and Celery's: chats in chunks, scored and stored
+    together; a recording alone): JSON in and out."""
     if _worker is None:  # the pool's initializer and Celery's worker_process_init load it first
         raise RuntimeError("no batch worker in this process: init_worker(settings) has not run")
     outcomes = _worker.run_many([BatchItem.from_task(i) for i in items], BatchOptions(**options))
@@ -469,6 +465,5 @@ __all__ = [
     "pool_threads",
     "record_failure",
     "chunks",
-    "run_item",
     "run_items",
 ]
