@@ -574,9 +574,9 @@ def test_celery_executor_with_a_real_worker(tmp_path, celery_worker):
     assert set(c["failed"]) == {"bad.jsonl:1", "bad.jsonl:2", "broken.json:1", "corrupt"}
     assert c["done"]["call-x"].versions["models"]["asr"].startswith("faster-whisper:")
     worker_log = log.read_text(errors="replace")
-    # the worker did the work, not this process: a task per chunk (the 5 chats and 3 bad records
-    # together, each recording alone)
-    assert worker_log.count("succeeded in") == 3
+    # the worker did the work, not this process: a task per chunk (the 3 bad records, each
+    # recording alone, the 5 chats)
+    assert worker_log.count("succeeded in") == 4
 
     report, _ = _run(source, url, executor="celery", queue=queue)
     assert (report.processed, report.skipped, report.failed) == (0, 6, 4)
