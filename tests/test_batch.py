@@ -775,8 +775,10 @@ def test_celery_report_counts_what_another_run_stored_meanwhile(tmp_path, celery
         other.close()
 
     store_the_last_one.done = False
+    # tasks of 8 items: the first outcomes come back while the last chunk is still queued
     report = run_batch(BatchConfig(source=tmp_path / "in", database_url=url, executor="celery", queue=queue),
-                       Settings(), progress_stream=io.StringIO(), tty=False, on_outcome=store_the_last_one)
+                       Settings().model_copy(update={"batch_chunk": 8}), progress_stream=io.StringIO(), tty=False,
+                       on_outcome=store_the_last_one)
     assert (report.processed, report.skipped, report.stored_meanwhile, report.failed) == (n - 1, 1, 1, 0)
     assert "(1 stored meanwhile by another run)" in report.table()
     assert _counts(url)["results_per_interaction"][last["interaction_id"]] == 1
