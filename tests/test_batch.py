@@ -239,6 +239,20 @@ def test_two_workers_storing_the_same_item_store_it_once(tmp_path, inspector):
     assert (first.status, second.status) == ("done", "skipped")
     c = _counts(url)
     assert c["results"] == 1 and len(c["done"]) == 1
+    updated = c["done"][item.key].updated_at
+    # Inside a chunk: the item stored meanwhile is skipped, left as it was (attempts, updated_at),
+    # and the other item of the chunk is stored in the same transaction.
+    other = parse_record({**record, "interaction_id": "race-other"}, Settings())
+    other_item = BatchItem(key="race-other", source="test", record={**record, "interaction_id": "race-other"})
+    other_scored = b.inspector.inspect(b.preparer.prepare(other))
+    other_scored.versions = versions
+    chunk = [_Scored(item, prepared, scored[1], digest, versions, vdigest, None),
+             _Scored(other_item, b.preparer.prepare(other), other_scored, item_content_hash(other_item, other), versions, vdigest, None)]
+    assert [o.status for o in b._store(chunk, options)] == ["skipped", "done"]
+    c = _counts(url)
+    assert c["results_per_interaction"] == {item.key: 1, "race-other": 1}
+    assert (c["done"][item.key].attempts, c["done"][item.key].updated_at) == (1, updated)
+    assert c["done"]["race-other"].attempts == 1
     a.close()
     b.close()
 

@@ -309,6 +309,7 @@ class BatchWorker:
         if not todo:
             session.rollback()
             return outcomes  # type: ignore[return-value]
+        ledger.release(session, [c for c, o in zip(claims, outcomes, strict=True) if o is not None])
         stored = repository.save_results(
             session, [(s.prepared, s.result, s.digest) for s, _ in todo], report_tz=self.settings.report_timezone
         )

@@ -124,7 +124,7 @@ def claim(session: Session, entries: list[Entry], *, batch_id: str) -> list[Clai
         for r in session.execute(
             update(table)
             .where(ident.in_([(e.key, e.content_hash, e.versions_digest) for e in entries]))
-            .values(attempts=table.c.attempts + 1)
+            .values(attempts=table.c.attempts + 1, updated_at=table.c.updated_at)  # `finish` dates the outcome
             .returning(
                 table.c.id, table.c.item_key, table.c.content_hash, table.c.versions_hash, table.c.status, table.c.batch_id
             )
@@ -167,6 +167,18 @@ def failed(claim: Claim, *, reason: str, interaction_id: str | None, batch_id: s
     """The outcome of a claimed row whose item failed, for `finish` (audio seconds as they were)."""
     return {"id": claim.id, "status": "failed", "reason": reason, "interaction_id": interaction_id, "result_id": None,
             "flag": None, "batch_id": batch_id, "source": source[:1000]}  # fmt: skip
+
+
+def release(session: Session, claims: list[Claim]) -> None:
+    """Leave claimed rows as they were (done by another worker meanwhile) while the transaction
+    goes on for the others: their attempt counts back."""
+    if claims:
+        table = BatchItemRow.__table__
+        session.execute(
+            update(table)
+            .where(table.c.id.in_([c.id for c in claims]))
+            .values(attempts=table.c.attempts - 1, updated_at=table.c.updated_at)
+        )
 
 
 def finish(session: Session, outcomes: list[dict]) -> None:
