@@ -2,8 +2,8 @@
 every batch item was scored before chunks) against the default chunks, both in this process
 (the inline executor, `--workers 1`), runs interleaved, each into a fresh SQLite database.
 
-What a chat item costs: reading and hashing its record, the ledger, scoring, storing its result in
-its own transaction. CPU is this process's (all its threads: the engine's background model thread
+What a chat item costs: reading and hashing its record, the ledger, scoring, storing its result
+(one transaction per chunk: chunk 1 is one per item). CPU is this process's (all its threads: the engine's background model thread
 included), so a thread that only adds overhead shows up here.
 
 Run: .venv/bin/python bench/batch_cpu.py [--repeat 3] [--limit N]
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -52,19 +53,22 @@ def main() -> None:
         variants = {"one at a time (chunk 1)": settings.model_copy(update={"batch_chunk": 1}),
                     f"chunks of {settings.batch_chunk} (default)": settings}
         one_run(source, tmp, settings, "warm", 0)  # migrations, jieba, models loaded once before timing
-        best: dict[str, tuple[float, float]] = {}
+        runs: dict[str, list[tuple[float, float]]] = {label: [] for label in variants}
         for n in range(args.repeat):  # interleaved: the machine's load drifts between runs
             for label, s in variants.items():
-                cpu, wall = one_run(source, tmp, s, label.split()[0], n)
-                old = best.get(label)
-                best[label] = (min(cpu, old[0]), min(wall, old[1])) if old else (cpu, wall)
+                runs[label].append(one_run(source, tmp, s, label.split()[0], n))
     items = len(sessions)
-    print(f"{items} JD chat sessions through `qa-engine batch --workers 1` (inline), best of {args.repeat}, "
+    print(f"{items} JD chat sessions through `qa-engine batch --workers 1` (inline), {args.repeat} interleaved runs each, "
           f"load average {os.getloadavg()[0]:.2f}")
-    for label, (cpu, wall) in best.items():
-        print(f"  {label}: {1000 * cpu / items:.2f} CPU-ms per item, {items / wall:,.0f} items/s wall")
-    (base_cpu, base_wall), (new_cpu, new_wall) = best.values()
-    print(f"chunks use {base_cpu / new_cpu:.2f}x fewer CPU-seconds per item; wall {base_wall / new_wall:.2f}x faster")
+    figures = {}
+    for label, measured in runs.items():
+        cpus, walls = [c for c, _ in measured], [w for _, w in measured]
+        figures[label] = (min(cpus), statistics.median(cpus), min(walls))
+        print(f"  {label}: {1000 * min(cpus) / items:.2f} CPU-ms per item best, {1000 * statistics.median(cpus) / items:.2f} "
+              f"median; {items / min(walls):,.0f} items/s wall best")
+    (b_best, b_med, b_wall), (n_best, n_med, n_wall) = figures.values()
+    print(f"chunks use {b_best / n_best:.2f}x fewer CPU-seconds per item (best; median {b_med / n_med:.2f}x); "
+          f"wall {b_wall / n_wall:.2f}x faster")
 
 
 if __name__ == "__main__":

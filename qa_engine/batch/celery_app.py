@@ -1,6 +1,6 @@
 """The Celery executor: the batch task on a Redis broker, and what `qa-engine worker` runs.
 
-The task is `worker.run_item`, the same function the local process pool calls. Each worker
+The task is `worker.run_items` on a chunk of items, the same function the local process pool calls. Each worker
 process loads the models once, in `worker_process_init`, with the local pool's thread rule (the
 cores split between the `-c` processes unless QA_ASR_THREADS / QA_ONNX_THREADS are set). Tasks are
 acknowledged after they ran (`acks_late`) and given back when a worker process dies; a worker
@@ -103,14 +103,17 @@ def skip_reason(run_id: str | None, task_id: str | None) -> str | None:
 
 
 @app.task(name=TASK_NAME, bind=True)
-def score_item(self, item: dict, options: dict) -> dict:
+def score_item(self, items: list[dict], options: dict) -> list[dict]:
+    """A chunk of items (the driver groups chats as the local executors do; a recording alone): one
+    outcome each, a failed item among the others."""
     reason = skip_reason(options.get("run_id"), self.request.id)
     if reason is not None:
-        out = {"key": item.get("key"), "source": item.get("source"), "status": "cancelled", "reason": reason}
+        out = [{"key": i.get("key"), "source": i.get("source"), "status": "cancelled", "reason": reason} for i in items]
     else:
-        out = batch_worker.run_item(item, options)
-    out["worker"] = self.request.hostname
-    out["queue"] = (self.request.delivery_info or {}).get("routing_key")  # where it came from (routing)
+        out = batch_worker.run_items(items, options)
+    queue = (self.request.delivery_info or {}).get("routing_key")  # where it came from (routing)
+    for outcome in out:
+        outcome["worker"], outcome["queue"] = self.request.hostname, queue
     return out
 
 

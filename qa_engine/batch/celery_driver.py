@@ -1,4 +1,8 @@
-"""The Celery executor's driver: send one task per item, collect the outcomes, never wait silently.
+"""The Celery executor's driver: send one task per chunk of items, collect the outcomes, never wait silently.
+
+- Chats go in chunks of QA_BATCH_CHUNK (`worker.chunks`, as the local executors: scored and stored
+  together, each item its own outcome), a recording alone. Handing back and "worker lost" are per
+  task: every item of its chunk.
 
 - Items are routed by kind (`routes`): recordings to the call queue (QA_BATCH_CALL_QUEUE: GPU
   workers), chats to the chat queue (QA_BATCH_CHAT_QUEUE: CPU workers), both QA_BATCH_QUEUE unless
@@ -31,7 +35,7 @@ from typing import TextIO
 from qa_engine.batch.plan import ExecutorUnavailable, Plan
 from qa_engine.batch.report import Progress
 from qa_engine.batch.sources import BatchItem
-from qa_engine.batch.worker import BatchOptions, ItemOutcome
+from qa_engine.batch.worker import BatchOptions, ItemOutcome, chunks
 from qa_engine.config import Settings
 
 INSPECT_TIMEOUT_S = 1.0  # a worker's main process answers remote control within milliseconds
@@ -138,9 +142,9 @@ class CeleryDriver:
         self.opts = options.to_task()
         self.client = app.backend.client
         self.ttl = max(3 * settings.batch_heartbeat_s, 3.0)
-        self.items: dict[str, BatchItem] = {}  # outstanding task id -> item
+        self.items: dict[str, list[BatchItem]] = {}  # outstanding task id -> its chunk of items
         self.task_queue: dict[str, str] = {}  # outstanding task id -> its queue
-        self.tries: dict[str, int] = {}  # item key -> tries so far
+        self.tries: dict[str, int] = {}  # first item key of a chunk -> tries so far
         self.started_by: dict[str, str] = {}  # task id -> worker node that started it
         self.suspect: dict[str, int] = {}  # task id -> checks in a row that found it held by nobody
         self.done_by: dict[str, int] = {}  # worker node -> outcomes
@@ -171,16 +175,16 @@ class CeleryDriver:
         except Exception:  # noqa: BLE001 - the keys expire anyway
             pass
 
-    def _send(self, item: BatchItem) -> None:
+    def _send(self, chunk: list[BatchItem]) -> None:
         from qa_engine.batch.celery_app import score_item
 
         task_id = uuid.uuid4().hex
-        queue = self.route[item.is_audio]
-        self.items[task_id] = item
+        queue = self.route[chunk[0].is_audio]  # a chunk is chats (and unreadable records) or one recording
+        self.items[task_id] = chunk
         self.task_queue[task_id] = queue
-        self.tries[item.key] = self.tries.get(item.key, 0) + 1
-        self.report.queues[queue] = self.report.queues.get(queue, 0) + 1
-        score_item.apply_async((item.to_task(), self.opts), queue=queue, task_id=task_id)
+        self.tries[chunk[0].key] = self.tries.get(chunk[0].key, 0) + 1
+        self.report.queues[queue] = self.report.queues.get(queue, 0) + len(chunk)
+        score_item.apply_async(([i.to_task() for i in chunk], self.opts), queue=queue, task_id=task_id)
 
     def _poll(self) -> list[tuple[str, dict]]:
         """(task id, meta) of the outstanding tasks that have a state; finished ones are deleted."""
@@ -206,19 +210,19 @@ class CeleryDriver:
         last_check = time.monotonic()
         try:
             self._mark()
-            for n, item in enumerate(self.plan.todo, 1):
-                self._send(item)
-                if n % 1000 == 0 and time.monotonic() - last_check >= self.settings.batch_heartbeat_s:
+            for n, chunk in enumerate(chunks(self.plan.todo, self.settings.batch_chunk), 1):
+                self._send(chunk)
+                if n % 100 == 0 and time.monotonic() - last_check >= self.settings.batch_heartbeat_s:
                     last_check = time.monotonic()
                     self._mark()  # sending 100,000 items takes longer than the mark lives
             self.live = set().union(*workers_by_queue(self.app, self.queues).values())
             self._snapshot()
             while self.items:
                 for task_id, meta in self._poll():
-                    outcome = self._outcome(task_id, meta)
-                    if outcome is not None:
-                        self._snapshot()  # the progress line written for this outcome shows it
-                        yield outcome
+                    outcomes = self._outcomes(task_id, meta)
+                    if outcomes:
+                        self._snapshot()  # the progress lines written for these outcomes show it
+                        yield from outcomes
                 now = time.monotonic()
                 if now - last_check >= self.settings.batch_heartbeat_s:
                     last_check = now
@@ -231,28 +235,31 @@ class CeleryDriver:
         finally:
             self._end()
 
-    def _outcome(self, task_id: str, meta: dict) -> ItemOutcome | None:
-        item = self.items[task_id]
+    def _outcomes(self, task_id: str, meta: dict) -> list[ItemOutcome]:
+        """The outcomes of a finished task, one per item of its chunk; none while it runs."""
+        chunk = self.items[task_id]
         status, value = meta.get("status"), meta.get("result")
         if status == "STARTED":
             if isinstance(value, dict) and value.get("hostname"):
                 self.started_by[task_id] = value["hostname"]
-            return None
+            return []
         if status not in ("SUCCESS", "FAILURE", "REVOKED"):
-            return None
+            return []
         self._forget(task_id)
-        if status == "SUCCESS" and isinstance(value, dict) and value.get("status") == "cancelled":
-            # Our mark expired under a stalled driver, or a stale copy: not the item's fault; again.
-            self.tries[item.key] -= 1
-            self._send(item)
-            return None
-        if status == "SUCCESS" and isinstance(value, dict):
-            outcome = ItemOutcome(**value)
+        done = status == "SUCCESS" and isinstance(value, list) and len(value) == len(chunk)
+        if done and all(v.get("status") == "cancelled" for v in value):
+            # Our mark expired under a stalled driver, or a stale copy: not the items' fault; again.
+            self.tries[chunk[0].key] -= 1
+            self._send(chunk)
+            return []
+        if done:
+            outcomes = [ItemOutcome(**v) for v in value]
         else:
-            outcome = ItemOutcome(item.key, item.source, "failed", f"task {status}: {value!r}", item.interaction_id)
-        if outcome.worker:
-            self.done_by[outcome.worker] = self.done_by.get(outcome.worker, 0) + 1
-        return outcome
+            outcomes = [ItemOutcome(i.key, i.source, "failed", f"task {status}: {value!r}", i.interaction_id) for i in chunk]
+        for outcome in outcomes:
+            if outcome.worker:
+                self.done_by[outcome.worker] = self.done_by.get(outcome.worker, 0) + 1
+        return outcomes
 
     def _forget(self, task_id: str) -> None:
         self.items.pop(task_id, None)
@@ -321,20 +328,22 @@ class CeleryDriver:
     def _hand_back(self, task_id: str) -> Iterator[ItemOutcome]:
         from qa_engine.batch.celery_app import SUPERSEDED_KEY
 
-        item = self.items[task_id]
+        chunk = self.items[task_id]
         worker = self.started_by.get(task_id, "a worker")
-        tries = self.tries.get(item.key, 1)
+        tries = self.tries.get(chunk[0].key, 1)
         self.client.sadd(SUPERSEDED_KEY.format(self.run_id), task_id)
         self._forget(task_id)
         if tries >= self.settings.batch_max_tries:
-            yield self._fail_lost(item, worker, tries)
+            for item in chunk:
+                yield self._fail_lost(item, worker, tries)
             return
+        what = chunk[0].key if len(chunk) == 1 else f"{chunk[0].key} and {len(chunk) - 1} more items"
         self.progress.write(
-            f"qa-engine: batch: {item.key}: {worker} no longer holds it (worker lost); handed back "
+            f"qa-engine: batch: {what}: {worker} no longer holds it (worker lost); handed back "
             f"(try {tries + 1} of {self.settings.batch_max_tries})"
         )
-        self.report.handed_back += 1
-        self._send(item)
+        self.report.handed_back += len(chunk)
+        self._send(chunk)
 
     def _fail_lost(self, item: BatchItem, worker: str, tries: int) -> ItemOutcome:
         from qa_engine.batch.worker import expected_versions, record_failure

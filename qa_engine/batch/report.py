@@ -42,7 +42,7 @@ class BatchReport:
     # celery: per worker node, what it did: done / skipped / failed items, the seconds spent on them and
     # the queues its items came from
     worker_stats: dict[str, dict] = field(default_factory=dict)
-    queues: dict[str, int] = field(default_factory=dict)  # celery: tasks sent per queue (routing; hand-backs too)
+    queues: dict[str, int] = field(default_factory=dict)  # celery: items sent per queue (routing; hand-backs too)
     failures: list[dict] = field(default_factory=list)
 
     def add(self, outcome: ItemOutcome, *, planned: bool = False) -> None:
@@ -124,7 +124,7 @@ class BatchReport:
             ("real-time factor", rtf),
         ]
         if len(self.queues) > 1:
-            rows.append(("queues (tasks sent)", ", ".join(f"{q} {n:,}" for q, n in sorted(self.queues.items()))))
+            rows.append(("queues (items sent)", ", ".join(f"{q} {n:,}" for q, n in sorted(self.queues.items()))))
         if self.handed_back:
             rows.append(("handed back (worker lost)", f"{self.handed_back:,}"))
         for name, st in sorted(self.worker_stats.items()):

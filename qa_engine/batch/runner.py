@@ -2,7 +2,7 @@
 
 Planning happens in the calling process: read SOURCE, keep the date window, hash every item,
 drop duplicates, and skip what the ledger (or an interaction's current result) shows as scored
-with the same content and versions. The executor runs the rest through `worker.run_item`:
+with the same content and versions. The executor runs the rest through `worker.run_items`, in chunks:
 `local` in this process (1 worker) or a process pool, `celery` on `qa-engine worker`s.
 """
 

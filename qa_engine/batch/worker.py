@@ -1,13 +1,15 @@
 """The batch task: one item transcribed if needed, scored and stored, or recorded as failed.
 
-`run_item` is the one task function: the local process pool calls it and the Celery task wraps it.
+`run_items` is the one task function: the local process pool calls it and the Celery task wraps it.
 Each worker process builds one `BatchWorker` (rules, scorecards and, for recordings, Whisper loaded
 once) in its initializer (`init_worker`, Celery: `worker_process_init`).
 
-Per item: check the ledger (already done with this content and these versions: skipped); prepare
-and score outside any transaction; then one transaction claims the ledger row, stores the result
-through the same write path as the API (`repository.save_result`) and marks the row done. A crash
-before the commit leaves nothing; after it, the rerun finds the row done.
+Per chunk of items: check the ledger (already done with this content and these versions: skipped);
+prepare and score outside any transaction; then one transaction claims the chunk's ledger rows,
+stores the results through the same write path as the API (`repository.save_results`) and marks
+the rows done. A crash before the commit leaves nothing of the chunk; after it, the rerun finds its
+rows done. When the chunk's transaction fails, its items are stored one transaction each, so that
+one bad item fails alone.
 """
 
 from __future__ import annotations
@@ -82,6 +84,19 @@ class _Ready:
     vdigest: str
 
 
+@dataclass
+class _Scored:
+    """An item scored, waiting to be stored with the others of its chunk."""
+
+    item: BatchItem
+    prepared: Interaction
+    result: object  # schema.Result
+    digest: str
+    versions: dict
+    vdigest: str
+    audio_s: float | None
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or exc.__class__.__name__
     return text if len(text) < 500 else text[:497] + "..."
@@ -125,8 +140,9 @@ class BatchWorker:
     def run_many(self, items: list[BatchItem], options: BatchOptions) -> list[ItemOutcome]:
         """One outcome per item, in order. The items are checked and prepared one by one, scored
         together through Inspector.inspect_many (the models run once per chunk in large batches, not
-        once per item: the batch's chat path at a fraction of the CPU per item, docs/benchmarks.md),
-        then stored one transaction each. An unexpected error fails its item, not the others."""
+        once per item), then stored together in one transaction (`_store`): the batch's chat path
+        at a fraction of the CPU per item (docs/benchmarks.md). An unexpected error fails its item,
+        not the others."""
         outcomes: list[ItemOutcome | None] = [None] * len(items)
         seconds = [0.0] * len(items)
         ready: list[tuple[int, _Ready]] = []
@@ -141,10 +157,22 @@ class BatchWorker:
         started = time.perf_counter()
         results = self._score([r.prepared for _, r in ready])
         share = (time.perf_counter() - started) / max(1, len(ready))  # the chunk's scoring, split evenly
+        scored: list[tuple[int, _Scored]] = []
         for (n, r), result in zip(ready, results, strict=True):
             started = time.perf_counter()
-            outcomes[n] = self._guarded(items[n], options, partial(self._finish, items[n], options, r, result))
+            step = self._guarded(items[n], options, partial(self._finish, items[n], options, r, result))
             seconds[n] += share + time.perf_counter() - started
+            if isinstance(step, ItemOutcome):
+                outcomes[n] = step
+            else:
+                scored.append((n, step))
+        if scored:
+            started = time.perf_counter()
+            stored = self._store([s for _, s in scored], options)
+            share = (time.perf_counter() - started) / len(scored)
+            for (n, _), outcome in zip(scored, stored, strict=True):
+                outcomes[n] = outcome
+                seconds[n] += share
         for outcome, spent in zip(outcomes, seconds, strict=True):
             outcome.seconds = spent  # type: ignore[union-attr]
         return outcomes  # type: ignore[return-value]
@@ -211,7 +239,7 @@ class BatchWorker:
             vdigest = ledger.versions_hash(versions)
         return _Ready(prepared, digest, versions, vdigest)
 
-    def _finish(self, item: BatchItem, options: BatchOptions, ready: _Ready, result) -> ItemOutcome:
+    def _finish(self, item: BatchItem, options: BatchOptions, ready: _Ready, result) -> ItemOutcome | _Scored:
         if isinstance(result, Exception):  # ValueError: no turns to inspect; else the engine's own failure
             reason = (
                 _one_line(result)
@@ -222,7 +250,7 @@ class BatchWorker:
         result.versions = ready.versions
         prepared = ready.prepared
         audio_s = (prepared.metadata.get("asr") or {}).get("duration_s") if item.is_audio else None
-        return self._store(item, options, prepared, result, ready.digest, ready.versions, ready.vdigest, audio_s)
+        return _Scored(item, prepared, result, ready.digest, ready.versions, ready.vdigest, audio_s)
 
     @staticmethod
     def _unknown_agent(session, interaction: Interaction) -> str | None:
@@ -234,48 +262,93 @@ class BatchWorker:
             return f"unknown agent {interaction.agent_id!r} (not in the agents table)"
         return None
 
-    def _store(self, item, options, prepared, result, digest, versions, vdigest, audio_s) -> ItemOutcome:
+    def _store(self, scored: list[_Scored], options: BatchOptions) -> list[ItemOutcome]:
+        """Store the scored items in one transaction (ledger claims, results, ledger outcomes, one
+        commit). When that fails (an owner conflict, a row another worker wrote meanwhile, a bad
+        value), nothing of it stays and the items are stored one transaction each, so that the error
+        fails only its own item."""
+        if len(scored) > 1:
+            try:
+                return _transaction(self.database(options.database_url), partial(self._write, scored, options), tries=1)
+            except Exception as exc:  # noqa: BLE001 - each item again, alone, below
+                log.info(
+                    "batch: a chunk of %d items could not be stored together (%s); storing them one by one",
+                    len(scored),
+                    _one_line(exc),
+                )
+        return [self._guarded(s.item, options, partial(self._store_one, s, options)) for s in scored]
+
+    def _store_one(self, s: _Scored, options: BatchOptions) -> ItemOutcome:
+        from qa_engine.store import repository
+
+        iid = s.prepared.interaction_id
+        try:
+            return _transaction(self.database(options.database_url), partial(self._write, [s], options))[0]
+        except repository.OwnerConflict as exc:  # stored for another agent or team: this item fails
+            return self._fail(s.item, options, str(exc), iid, s.versions, s.digest)
+        except (IntegrityError, OperationalError) as exc:
+            return self._fail(s.item, options, f"could not store: {_one_line(exc)}", iid, s.versions, s.digest)
+
+    def _write(self, scored: list[_Scored], options: BatchOptions, session) -> list[ItemOutcome]:
+        """In `session`: claim the items' ledger rows, store the results of those not done meanwhile
+        by another worker (through the API's write path, `repository.save_results`), mark them done."""
         from qa_engine.store import ledger, repository
 
-        db = self.database(options.database_url)
-        iid = prepared.interaction_id
-        for attempt in range(3):
-            with db.sessionmaker() as session:
-                try:
-                    row, before = ledger.claim(
-                        session,
-                        key=item.key,
-                        content_hash=digest,
-                        versions_digest=vdigest,
-                        versions=versions,
-                        source=item.source,
-                        batch_id=options.batch_id,
-                    )
-                    if before == "done" and (not options.rescore or row.batch_id == options.batch_id):
-                        session.rollback()  # another worker stored it meanwhile
-                        return ItemOutcome(item.key, item.source, "skipped", "already scored", iid)
-                    res = repository.save_result(
-                        session, prepared, result, content_hash=digest, report_tz=self.settings.report_timezone
-                    )
-                    ledger.mark_done(
-                        row, interaction_id=iid, result=res, batch_id=options.batch_id, source=item.source, audio_seconds=audio_s
-                    )
-                    session.commit()
-                except repository.OwnerConflict as exc:  # stored for another agent or team: this item fails
-                    session.rollback()
-                    return self._fail(item, options, str(exc), iid, versions, digest)
-                except (IntegrityError, OperationalError) as exc:
-                    # IntegrityError: the row or the current result was written concurrently; the
-                    # next attempt finds it. OperationalError: SQLite busy past its timeout.
-                    session.rollback()
-                    if attempt == 2:
-                        return self._fail(item, options, f"could not store: {_one_line(exc)}", iid, versions, digest)
-                    continue
-            return ItemOutcome(item.key, item.source, "done", None, iid, result.flag, result.score, audio_s)
-        raise AssertionError("unreachable")
+        claims = ledger.claim(
+            session,
+            [ledger.Entry(s.item.key, s.digest, s.vdigest, s.versions, s.item.source) for s in scored],
+            batch_id=options.batch_id,
+        )
+        outcomes = [
+            ItemOutcome(s.item.key, s.item.source, "skipped", "already scored", s.prepared.interaction_id)
+            if c.before == "done" and (not options.rescore or c.batch_id == options.batch_id)  # stored by another worker
+            else None
+            for s, c in zip(scored, claims, strict=True)
+        ]
+        todo = [(s, c) for s, c, o in zip(scored, claims, outcomes, strict=True) if o is None]
+        if not todo:
+            session.rollback()
+            return outcomes  # type: ignore[return-value]
+        ledger.release(session, [c for c, o in zip(claims, outcomes, strict=True) if o is not None])
+        stored = repository.save_results(
+            session, [(s.prepared, s.result, s.digest) for s, _ in todo], report_tz=self.settings.report_timezone
+        )
+        ledger.finish(
+            session,
+            [
+                ledger.done(c, interaction_id=s.prepared.interaction_id, result=res, batch_id=options.batch_id,
+                            source=s.item.source, audio_seconds=s.audio_s)
+                for (s, c), res in zip(todo, stored, strict=True)
+            ],
+        )  # fmt: skip
+        done = iter(todo)
+        for n, outcome in enumerate(outcomes):
+            if outcome is None:
+                s, _ = next(done)
+                outcomes[n] = ItemOutcome(
+                    s.item.key, s.item.source, "done", None, s.prepared.interaction_id, s.result.flag, s.result.score, s.audio_s
+                )
+        return outcomes  # type: ignore[return-value]
 
     def _fail(self, item, options, reason: str, iid: str | None, versions: dict, digest: str | None = None) -> ItemOutcome:
         return record_failure(self.database(options.database_url), item, options, reason, iid, versions, digest)
+
+
+def _transaction(db, write, tries: int = 3):
+    """`write(session)` in a transaction, then commit; again (up to `tries`) when it raises
+    IntegrityError (a row it writes was written concurrently: the next try finds it) or
+    OperationalError (SQLite busy past its timeout). The one retry loop of the ledger's writers."""
+    for attempt in range(tries):
+        with db.sessionmaker() as session:
+            try:
+                out = write(session)
+                session.commit()
+                return out
+            except (IntegrityError, OperationalError):
+                session.rollback()
+                if attempt == tries - 1:
+                    raise
+    raise AssertionError("unreachable")
 
 
 def record_failure(
@@ -294,29 +367,19 @@ def record_failure(
     )
     try:
         digest = digest or item_content_hash(BatchItem(key=item.key, source=item.source, error=reason))
-        vdigest = ledger.versions_hash(versions)
-        for attempt in range(3):
-            with db.sessionmaker() as session:
-                try:
-                    row, before = ledger.claim(
-                        session,
-                        key=item.key,
-                        content_hash=digest,
-                        versions_digest=vdigest,
-                        versions=versions,
-                        source=item.source,
-                        batch_id=options.batch_id,
-                    )
-                    if before == "done":
-                        session.rollback()
-                    else:
-                        ledger.mark_failed(row, reason=reason, interaction_id=iid, batch_id=options.batch_id, source=item.source)
-                        session.commit()
-                    break
-                except (IntegrityError, OperationalError):
-                    session.rollback()
-                    if attempt == 2:
-                        raise
+        entry = ledger.Entry(item.key, digest, ledger.versions_hash(versions), versions, item.source)
+
+        def write(session) -> None:
+            (claim,) = ledger.claim(session, [entry], batch_id=options.batch_id)
+            if claim.before == "done":
+                session.rollback()  # done meanwhile: it stays done
+            else:
+                ledger.finish(
+                    session,
+                    [ledger.failed(claim, reason=reason, interaction_id=iid, batch_id=options.batch_id, source=item.source)],
+                )
+
+        _transaction(db, write)
     except Exception as exc:  # noqa: BLE001 - the outcome still reports the failure
         log.error("could not record failure of %s: %s", item.key, exc)
         outcome.reason = f"{reason} (not recorded: {_one_line(exc)})"
@@ -354,13 +417,9 @@ def set_worker(worker: BatchWorker | None) -> None:
     _worker = worker
 
 
-def run_item(item: dict, options: dict) -> dict:
-    """The task of one item (Celery): JSON in, JSON out."""
-    return run_items([item], options)[0]
-
-
 def run_items(items: list[dict], options: dict) -> list[dict]:
-    """The task of a chunk of items (the local pool: chats in chunks, scored together): JSON in and out."""
+    """The task of a chunk of items (the local pool's and Celery's: chats in chunks, scored and stored
+    together; a recording alone): JSON in and out."""
     if _worker is None:  # the pool's initializer and Celery's worker_process_init load it first
         raise RuntimeError("no batch worker in this process: init_worker(settings) has not run")
     outcomes = _worker.run_many([BatchItem.from_task(i) for i in items], BatchOptions(**options))
@@ -407,6 +466,5 @@ __all__ = [
     "pool_threads",
     "record_failure",
     "chunks",
-    "run_item",
     "run_items",
 ]

@@ -25,6 +25,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -32,7 +33,7 @@ from sqlalchemy.orm import Session
 from qa_engine.config import Settings
 from qa_engine.schema import Result
 from qa_engine.store.db import Database
-from qa_engine.store.models import AlertDelivery, AlertWebhook, InteractionRow, ResultRow
+from qa_engine.store.models import AlertDelivery, AlertWebhook, ResultRow
 from qa_engine.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def events_of(result: Result) -> list[str]:
     return events
 
 
-def _payload(row: InteractionRow, res: ResultRow, result: Result, events: list[str]) -> dict:
+def _payload(row, res: ResultRow, result: Result, events: list[str]) -> dict:
     return {
         "events": events,
         "interaction_id": row.id,
@@ -73,42 +74,44 @@ def _payload(row: InteractionRow, res: ResultRow, result: Result, events: list[s
     }
 
 
-def queue_alerts(session: Session, row: InteractionRow, res: ResultRow, result: Result) -> int:
-    """Write the deliveries a newly stored current run calls for; returns how many. A webhook hears
-    of an interaction once per event: a re-send or rescore that raises the same events again is
-    not announced again."""
-    events = events_of(result)
-    if not events:
+def queue_alerts(session: Session, stored: list[tuple[Any, ResultRow, Result]]) -> int:
+    """Write the deliveries that newly stored current runs call for; returns how many. Each of
+    `stored` is (interaction: its `InteractionRow` or anything with its id, channel, agent_id,
+    team_id and occurred_at; the stored run; its result), each a distinct interaction. A webhook
+    hears of an interaction once per event: a re-send or rescore that raises the same events again
+    is not announced again. Two queries for all of them, and only when some raise an event."""
+    raising = [(row, res, result, events) for row, res, result in stored if (events := events_of(result))]
+    if not raising:
         return 0
-    hooks = session.scalars(
-        select(AlertWebhook).where(
-            AlertWebhook.active.is_(True),
-            or_(AlertWebhook.team_id.is_(None), AlertWebhook.team_id == row.team_id),
-        )
-    ).all()
+    hooks = session.scalars(select(AlertWebhook).where(AlertWebhook.active.is_(True)).order_by(AlertWebhook.id)).all()
     if not hooks:
         return 0
-    announced: dict[int, set[str]] = {hook.id: set() for hook in hooks}
-    for webhook_id, earlier in session.execute(
-        select(AlertDelivery.webhook_id, AlertDelivery.events).where(
-            AlertDelivery.interaction_id == row.id, AlertDelivery.webhook_id.in_(list(announced))
+    announced: dict[tuple[int, str], set[str]] = {}
+    for webhook_id, interaction_id, earlier in session.execute(
+        select(AlertDelivery.webhook_id, AlertDelivery.interaction_id, AlertDelivery.events).where(
+            AlertDelivery.interaction_id.in_([row.id for row, *_ in raising]),
+            AlertDelivery.webhook_id.in_([hook.id for hook in hooks]),
         )
     ):
-        announced[webhook_id].update(earlier)
+        announced.setdefault((webhook_id, interaction_id), set()).update(earlier)
     queued = 0
-    for hook in hooks:
-        new = [event for event in events if event in hook.events and event not in announced[hook.id]]
-        if new:
-            session.add(
-                AlertDelivery(
-                    webhook_id=hook.id,
-                    interaction_id=row.id,
-                    result_id=res.id,
-                    events=new,
-                    payload=_payload(row, res, result, new),
+    for row, res, result, events in raising:
+        for hook in hooks:
+            if hook.team_id is not None and hook.team_id != row.team_id:
+                continue
+            earlier = announced.get((hook.id, row.id), set())
+            new = [event for event in events if event in hook.events and event not in earlier]
+            if new:
+                session.add(
+                    AlertDelivery(
+                        webhook_id=hook.id,
+                        interaction_id=row.id,
+                        result_id=res.id,
+                        events=new,
+                        payload=_payload(row, res, result, new),
+                    )
                 )
-            )
-            queued += 1
+                queued += 1
     return queued
 
 

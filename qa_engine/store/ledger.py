@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from qa_engine.store.models import BatchItemRow, ResultRow
@@ -91,57 +92,98 @@ def current_digests(session: Session, interaction_ids: Iterable[str], chunk: int
     return out
 
 
-def claim(
-    session: Session,
-    *,
-    key: str,
-    content_hash: str,
-    versions_digest: str,
-    versions: dict,
-    source: str,
-    batch_id: str,
-) -> tuple[BatchItemRow, str | None]:
-    """The item's ledger row, written first so this transaction holds it; and its status before.
+@dataclass(frozen=True)
+class Entry:
+    """An item to claim: its ledger identity, and what a new row records."""
 
-    Raises IntegrityError when another transaction inserted the row meanwhile (retry: it exists now).
+    key: str
+    content_hash: str
+    versions_digest: str
+    versions: dict
+    source: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: int  # the ledger row
+    before: str | None  # its status before this claim; None: the row is new
+    batch_id: str  # the batch that wrote it last
+
+
+def claim(session: Session, entries: list[Entry], *, batch_id: str) -> list[Claim]:
+    """Each item's ledger row, written first so that this transaction holds them (one UPDATE for the
+    rows that exist, one INSERT for the others), in order; the items must be distinct.
+
+    Raises IntegrityError when another transaction inserted one of the rows meanwhile (retry: it
+    exists now).
     """
-    where = _item(key, content_hash, versions_digest)
-    bumped = session.execute(
-        update(BatchItemRow).where(*where).values(attempts=BatchItemRow.attempts + 1),
-        execution_options={"synchronize_session": False},
-    ).rowcount
-    if bumped:
-        row = session.scalar(select(BatchItemRow).where(*where).execution_options(populate_existing=True))
-        return row, row.status
-    row = BatchItemRow(
-        item_key=key,
-        content_hash=content_hash,
-        versions_hash=versions_digest,
-        versions=versions,
-        ruleset_version=versions.get("ruleset"),
-        source=source[:1000],
-        status="failed",
-        reason=IN_PROGRESS,
-        batch_id=batch_id,
-        attempts=1,
-    )
-    session.add(row)
-    session.flush()
-    return row, None
+    table = BatchItemRow.__table__
+    ident = tuple_(table.c.item_key, table.c.content_hash, table.c.versions_hash)
+    found = {
+        (r.item_key, r.content_hash, r.versions_hash): Claim(r.id, r.status, r.batch_id)
+        for r in session.execute(
+            update(table)
+            .where(ident.in_([(e.key, e.content_hash, e.versions_digest) for e in entries]))
+            .values(attempts=table.c.attempts + 1, updated_at=table.c.updated_at)  # `finish` dates the outcome
+            .returning(
+                table.c.id, table.c.item_key, table.c.content_hash, table.c.versions_hash, table.c.status, table.c.batch_id
+            )
+        )
+    }
+    new = [e for e in entries if (e.key, e.content_hash, e.versions_digest) not in found]
+    if new:
+        ids = session.scalars(
+            insert(BatchItemRow).returning(BatchItemRow.id, sort_by_parameter_order=True),
+            [
+                {
+                    "item_key": e.key,
+                    "content_hash": e.content_hash,
+                    "versions_hash": e.versions_digest,
+                    "versions": e.versions,
+                    "ruleset_version": e.versions.get("ruleset"),
+                    "source": e.source[:1000],
+                    "status": "failed",
+                    "reason": IN_PROGRESS,
+                    "batch_id": batch_id,
+                    "attempts": 1,
+                }
+                for e in new
+            ],  # fmt: skip
+        ).all()
+        for e, row_id in zip(new, ids, strict=True):
+            found[e.key, e.content_hash, e.versions_digest] = Claim(row_id, None, batch_id)
+    return [found[e.key, e.content_hash, e.versions_digest] for e in entries]
 
 
-def mark_done(
-    row: BatchItemRow, *, interaction_id: str, result: ResultRow, batch_id: str, source: str, audio_seconds: float | None
-) -> None:
-    row.status, row.reason = "done", None
-    row.interaction_id = interaction_id
-    row.result_id, row.flag = result.id, result.flag
-    row.batch_id, row.source = batch_id, source[:1000]
-    row.audio_seconds = audio_seconds
+def done(
+    claim: Claim, *, interaction_id: str, result: ResultRow, batch_id: str, source: str, audio_seconds: float | None
+) -> dict:
+    """The outcome of a claimed row whose result is stored, for `finish`."""
+    return {"id": claim.id, "status": "done", "reason": None, "interaction_id": interaction_id, "result_id": result.id,
+            "flag": result.flag, "batch_id": batch_id, "source": source[:1000], "audio_seconds": audio_seconds}  # fmt: skip
 
 
-def mark_failed(row: BatchItemRow, *, reason: str, interaction_id: str | None, batch_id: str, source: str) -> None:
-    row.status, row.reason = "failed", reason
-    row.interaction_id = interaction_id
-    row.result_id, row.flag = None, None
-    row.batch_id, row.source = batch_id, source[:1000]
+def failed(claim: Claim, *, reason: str, interaction_id: str | None, batch_id: str, source: str) -> dict:
+    """The outcome of a claimed row whose item failed, for `finish` (audio seconds as they were)."""
+    return {"id": claim.id, "status": "failed", "reason": reason, "interaction_id": interaction_id, "result_id": None,
+            "flag": None, "batch_id": batch_id, "source": source[:1000]}  # fmt: skip
+
+
+def release(session: Session, claims: list[Claim]) -> None:
+    """Leave claimed rows as they were (done by another worker meanwhile) while the transaction
+    goes on for the others: their attempt counts back."""
+    if claims:
+        table = BatchItemRow.__table__
+        session.execute(
+            update(table)
+            .where(table.c.id.in_([c.id for c in claims]))
+            .values(attempts=table.c.attempts - 1, updated_at=table.c.updated_at)
+        )
+
+
+def finish(session: Session, outcomes: list[dict]) -> None:
+    """Write the outcomes (`done`, `failed`) of claimed rows: one UPDATE for all of them (one per kind)."""
+    for status in ("done", "failed"):
+        rows = [o for o in outcomes if o["status"] == status]
+        if rows:
+            session.execute(update(BatchItemRow), rows)

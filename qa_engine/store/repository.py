@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from types import SimpleNamespace
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, case, exists, false, func, insert, select, true, update
@@ -94,12 +97,6 @@ def _aware(value: datetime, tz: str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=ZoneInfo(tz))
 
 
-def _ensure_team(session: Session, team_id: str | None) -> None:
-    if team_id and session.get(Team, team_id) is None:
-        session.add(Team(id=team_id))
-        session.flush()
-
-
 class OwnerConflict(Exception):
     """A stored interaction was sent again for another agent or team. Its agent and team are fixed
     once stored: moving it would hand its reviews and appeals to another agent and their supervisor.
@@ -137,20 +134,37 @@ def check_stored_owner(session: Session, interaction: Interaction) -> None:
         check_owner(interaction, row.agent_id, row.team_id)
 
 
-def _resolve_agent_team(session: Session, agent_id: str | None, team_id: str | None) -> str | None:
-    """Create the agent on first sight; an interaction naming a team moves the agent there."""
-    _ensure_team(session, team_id)
-    if not agent_id:
-        return team_id
-    agent = session.get(Agent, agent_id)
-    if agent is None:
-        session.add(Agent(id=agent_id, team_id=team_id))
-        session.flush()
-    elif team_id and agent.team_id != team_id:
-        agent.team_id = team_id
-    elif not team_id:
-        team_id = agent.team_id
-    return team_id
+def _resolve_owners(session: Session, sent: list[tuple[str | None, str | None]]) -> list[str | None]:
+    """The team of each new interaction from its (agent_id, team_id), in order: a team or agent is
+    created on first sight, an interaction naming a team moves its agent there, one naming none is
+    handled in its agent's team. One query each for the teams and agents, one insert each for the new."""
+    teams = list(dict.fromkeys(t for _, t in sent if t))
+    known = set(session.scalars(select(Team.id).where(Team.id.in_(teams)))) if teams else set()
+    if len(known) < len(teams):
+        session.execute(insert(Team), [{"id": t} for t in teams if t not in known])
+    wanted = list(dict.fromkeys(a for a, _ in sent if a))
+    agents = {a.id: a for a in session.scalars(select(Agent).where(Agent.id.in_(wanted)))} if wanted else {}
+    created: dict[str, str | None] = {}  # new agent -> its team after this chunk
+    out: list[str | None] = []
+    for agent_id, team_id in sent:
+        if agent_id:
+            if agent_id in agents:
+                agent = agents[agent_id]
+                if team_id and agent.team_id != team_id:
+                    agent.team_id = team_id
+                elif not team_id:
+                    team_id = agent.team_id
+            elif agent_id in created:
+                if team_id:
+                    created[agent_id] = team_id
+                else:
+                    team_id = created[agent_id]
+            else:
+                created[agent_id] = team_id
+        out.append(team_id)
+    if created:
+        session.execute(insert(Agent), [{"id": a, "team_id": t} for a, t in created.items()])
+    return out
 
 
 def _turn_rows(interaction: Interaction) -> list[TurnRow]:
@@ -177,56 +191,99 @@ def save_result(
     received_at: datetime | None = None,
     report_tz: str = DEFAULT_TZ,
 ) -> ResultRow:
-    """Store a scored interaction (already prepared: transcribed and redacted) as its current result.
+    """Store one scored interaction: `save_results` with one item."""
+    return save_results(session, [(interaction, result, content_hash)], received_at=received_at, report_tz=report_tz)[0]
 
-    The interaction row is created or, when its content changed, updated with the new turns. The
+
+def save_results(
+    session: Session,
+    items: Sequence[tuple[Interaction, Result, str]],
+    *,
+    received_at: datetime | None = None,
+    report_tz: str = DEFAULT_TZ,
+) -> list[ResultRow]:
+    """Store scored interactions (already prepared: transcribed and redacted), each `(interaction,
+    result, content_hash)`, as their current results; one result row each, in order.
+
+    An interaction row is created or, when its content changed, updated with the new turns. The
     previous results stay, no longer current. Flushes but does not commit.
 
     An interaction's agent and team are fixed once stored (the team it was handled in, whatever team
-    the agent is in later): a re-send naming another raises `OwnerConflict` before anything is
-    written; one omitting them keeps the stored ones and moves no agent.
+    the agent is in later): a re-send naming another raises `OwnerConflict` (its `index` the item's)
+    before anything is written; one omitting them keeps the stored ones and moves no agent.
 
-    A new interaction costs one flush (interaction and result rows) and one multi-row INSERT each
-    for its turns, dimension scores and hits (Core, not one ORM object per row).
+    The lookups (stored interactions, agents, teams, webhooks) are one query each for all the items,
+    and each table gets one multi-row INSERT (Core, not one ORM object per row, but for the result
+    rows the caller gets back): a batch chunk costs a few statements, not a few per item. The same
+    interaction twice is stored in order, the later run current.
     """
-    if result.interaction_id != interaction.interaction_id:
-        raise ValueError("result and interaction have different interaction_id")
-    received_at = received_at or utcnow()
-    row = session.get(InteractionRow, interaction.interaction_id)
-    if row is None:
-        agent_id = interaction.agent_id
-        team_id = _resolve_agent_team(session, agent_id, interaction.team_id)
-    else:
-        check_owner(interaction, row.agent_id, row.team_id)
-        agent_id, team_id = row.agent_id, row.team_id
-    started_at = _aware(interaction.started_at, report_tz) if interaction.started_at else None
-    occurred_at = started_at or received_at
-    fields = dict(
-        channel=interaction.channel,
-        agent_id=agent_id,
-        team_id=team_id,
-        started_at=started_at,
-        occurred_at=occurred_at,
-        occurred_date=occurred_at.astimezone(ZoneInfo(report_tz)).date(),
-        audio_path=interaction.audio_path,
-        meta=interaction.metadata,
-        extra=dict(interaction.model_extra or {}),
-        content_hash=content_hash,
-    )
-    if row is None:
-        row = InteractionRow(id=interaction.interaction_id, received_at=received_at, **fields)
-        session.add(row)
-        res = add_current_run(session, row.id, result, content_hash, row=row, first=True)  # one flush: both rows
-        if interaction.turns:
-            session.execute(insert(TurnRow), _turn_values(row.id, interaction))
-        return res
-    if row.content_hash != content_hash:
-        for key, value in fields.items():
-            setattr(row, key, value)
-        row.turns.clear()
-        session.flush()  # old turns go before new ones take their (interaction, idx) slots
-        row.turns.extend(_turn_rows(interaction))
-    return add_current_run(session, row.id, result, content_hash, row=row)
+    out: list[ResultRow] = []
+    group: list[tuple[int, Interaction, Result, str]] = []
+    for n, (interaction, result, digest) in enumerate(items):
+        if result.interaction_id != interaction.interaction_id:
+            raise ValueError("result and interaction have different interaction_id")
+        if any(g[1].interaction_id == interaction.interaction_id for g in group):
+            out += _save_group(session, group, received_at or utcnow(), report_tz)
+            group = []
+        group.append((n, interaction, result, digest))
+    if group:
+        out += _save_group(session, group, received_at or utcnow(), report_tz)
+    return out
+
+
+def _save_group(
+    session: Session, group: list[tuple[int, Interaction, Result, str]], received_at: datetime, report_tz: str
+) -> list[ResultRow]:
+    """`save_results` of interactions with distinct ids."""
+    ids = [interaction.interaction_id for _, interaction, _, _ in group]
+    stored = {row.id: row for row in session.scalars(select(InteractionRow).where(InteractionRow.id.in_(ids)))}
+    for n, interaction, _, _ in group:
+        row = stored.get(interaction.interaction_id)
+        if row is not None:
+            check_owner(interaction, row.agent_id, row.team_id, index=n)
+    new = [g for g in group if g[1].interaction_id not in stored]
+    teams = iter(_resolve_owners(session, [(g[1].agent_id, g[1].team_id) for g in new]))
+    owners: dict[str, Any] = {}  # interaction id -> its row, or what a new one's alerts and results need
+    inserted: list[dict] = []
+    turns: list[dict] = []
+    for _, interaction, _, digest in group:
+        row = stored.get(interaction.interaction_id)
+        if row is None:
+            agent_id, team_id = interaction.agent_id, next(teams)
+        else:
+            agent_id, team_id = row.agent_id, row.team_id
+        started_at = _aware(interaction.started_at, report_tz) if interaction.started_at else None
+        occurred_at = started_at or received_at
+        fields = dict(
+            channel=interaction.channel,
+            agent_id=agent_id,
+            team_id=team_id,
+            started_at=started_at,
+            occurred_at=occurred_at,
+            occurred_date=occurred_at.astimezone(ZoneInfo(report_tz)).date(),
+            audio_path=interaction.audio_path,
+            meta=interaction.metadata,
+            extra=dict(interaction.model_extra or {}),
+            content_hash=digest,
+        )
+        if row is None:
+            inserted.append({"id": interaction.interaction_id, "received_at": received_at, **fields})
+            turns += _turn_values(interaction.interaction_id, interaction)
+            owners[interaction.interaction_id] = SimpleNamespace(id=interaction.interaction_id, **fields)
+            continue
+        if row.content_hash != digest:
+            for key, value in fields.items():
+                setattr(row, key, value)
+            row.turns.clear()
+            session.flush()  # old turns go before new ones take their (interaction, idx) slots
+            row.turns.extend(_turn_rows(interaction))
+        owners[row.id] = row
+    if inserted:
+        session.execute(insert(InteractionRow), inserted)
+    if turns:
+        session.execute(insert(TurnRow), turns)
+    runs = [(owners[interaction.interaction_id], result, digest) for _, interaction, result, digest in group]
+    return _add_runs(session, runs, replacing=list(stored))
 
 
 def add_current_run(
@@ -240,32 +297,46 @@ def add_current_run(
 ) -> ResultRow:
     """Store `result` as the current run of a stored interaction; earlier runs stay, not current.
     `first`: the interaction has no run yet (nothing to mark no longer current)."""
-    if not first:
+    row = row if row is not None else session.get(InteractionRow, interaction_id)
+    return _add_runs(session, [(row, result, content_hash)], replacing=[] if first else [interaction_id])[0]
+
+
+def _add_runs(session: Session, runs: list[tuple[Any, Result, str]], *, replacing: list[str]) -> list[ResultRow]:
+    """The result rows of `runs` ((interaction row or its fields, result, content hash)) as their
+    interactions' current runs; `replacing`: the interactions whose current run they replace.
+    One flush for the result rows (the caller gets them back), one INSERT each for all their
+    dimension scores and hits, and their alerts."""
+    if replacing:
         session.execute(
             update(ResultRow)
-            .where(ResultRow.interaction_id == interaction_id, ResultRow.is_current.is_(True))
+            .where(ResultRow.interaction_id.in_(replacing), ResultRow.is_current.is_(True))
             .values(is_current=False)
         )
-    res = _result_row(result, content_hash)
-    row = row if row is not None else session.get(InteractionRow, interaction_id)
-    res.agent_id, res.team_id, res.occurred_date = row.agent_id, row.team_id, row.occurred_date
-    session.add(res)
+    rows = []
+    for owner, result, digest in runs:
+        res = _result_row(result, digest)
+        res.agent_id, res.team_id, res.occurred_date = owner.agent_id, owner.team_id, owner.occurred_date
+        rows.append(res)
+    session.add_all(rows)
     session.flush()
     dims = [
         {"result_id": res.id, "dimension": name, "position": i, "score": d.score, "weight": d.weight,
          "deductions": list(d.deductions)}
+        for res, (_, result, _) in zip(rows, runs, strict=True)
         for i, (name, d) in enumerate(result.dimensions.items())
     ]  # fmt: skip
     if dims:
         session.execute(insert(DimensionRow), dims)
-    if result.hits:
-        session.execute(insert(HitRow), [_hit_values(res.id, i, h) for i, h in enumerate(result.hits)])
-    queue_alerts(session, row, res, result)  # in this transaction: no stored red result without its alert
-    return res
+    hits = [_hit_values(res.id, i, h) for res, (_, result, _) in zip(rows, runs, strict=True) for i, h in enumerate(result.hits)]
+    if hits:
+        session.execute(insert(HitRow), hits)
+    # in this transaction: no stored red result without its alert
+    queue_alerts(session, [(owner, res, result) for res, (owner, result, _) in zip(rows, runs, strict=True)])
+    return rows
 
 
 def _result_row(result: Result, content_hash: str) -> ResultRow:
-    """The run's row; its dimension scores and hits are inserted by `add_current_run` (and read
+    """The run's row; its dimension scores and hits are inserted by `_add_runs` (and read
     back from the database when first accessed)."""
     stats = result.stats
     versions = result.versions or {}

@@ -26,8 +26,9 @@ from sqlalchemy import create_engine, func, select, text
 
 from qa_engine.batch.runner import BatchConfig, run_batch
 from qa_engine.batch.sources import BatchItem
-from qa_engine.batch.worker import BatchOptions, BatchWorker
+from qa_engine.batch.worker import BatchOptions, BatchWorker, _Scored
 from qa_engine.config import Settings
+from qa_engine.schema import Interaction
 from qa_engine.store import migrate
 from qa_engine.store.db import Database
 from qa_engine.store.models import Agent, AuditLog, BatchItemRow, InteractionRow, ResultRow
@@ -233,11 +234,26 @@ def test_two_workers_storing_the_same_item_store_it_once(tmp_path, inspector):
     for r in scored:
         r.versions = versions
     prepared = a.preparer.prepare(interaction)
-    first = a._store(item, options, prepared, scored[0], digest, versions, versions_hash(versions), None)
-    second = b._store(item, options, prepared, scored[1], digest, versions, versions_hash(versions), None)
+    vdigest = versions_hash(versions)
+    (first,) = a._store([_Scored(item, prepared, scored[0], digest, versions, vdigest, None)], options)
+    (second,) = b._store([_Scored(item, prepared, scored[1], digest, versions, vdigest, None)], options)
     assert (first.status, second.status) == ("done", "skipped")
     c = _counts(url)
     assert c["results"] == 1 and len(c["done"]) == 1
+    updated = c["done"][item.key].updated_at
+    # Inside a chunk: the item stored meanwhile is skipped, left as it was (attempts, updated_at),
+    # and the other item of the chunk is stored in the same transaction.
+    other = parse_record({**record, "interaction_id": "race-other"}, Settings())
+    other_item = BatchItem(key="race-other", source="test", record={**record, "interaction_id": "race-other"})
+    other_scored = b.inspector.inspect(b.preparer.prepare(other))
+    other_scored.versions = versions
+    chunk = [_Scored(item, prepared, scored[1], digest, versions, vdigest, None),
+             _Scored(other_item, b.preparer.prepare(other), other_scored, item_content_hash(other_item, other), versions, vdigest, None)]
+    assert [o.status for o in b._store(chunk, options)] == ["skipped", "done"]
+    c = _counts(url)
+    assert c["results_per_interaction"] == {item.key: 1, "race-other": 1}
+    assert (c["done"][item.key].attempts, c["done"][item.key].updated_at) == (1, updated)
+    assert c["done"]["race-other"].attempts == 1
     a.close()
     b.close()
 
@@ -538,7 +554,7 @@ def _driver(tmp_path: Path, name: str, source: Path, url: str, queue: str, *extr
         [sys.executable, "-m", "qa_engine", "batch", str(source), "--executor", "celery", "--queue", queue,
          "--database-url", url, *extra],
         cwd=REPO, stdout=out.open("w"), stderr=err.open("w"), start_new_session=True,
-        env={**os.environ, "QA_BATCH_HEARTBEAT_S": "1", **(env or {})},
+        env={**os.environ, "QA_BATCH_HEARTBEAT_S": "1", "QA_BATCH_CHUNK": "1", **(env or {})},
     )
     return proc, out, err
 
@@ -573,7 +589,9 @@ def test_celery_executor_with_a_real_worker(tmp_path, celery_worker):
     assert set(c["failed"]) == {"bad.jsonl:1", "bad.jsonl:2", "broken.json:1", "corrupt"}
     assert c["done"]["call-x"].versions["models"]["asr"].startswith("faster-whisper:")
     worker_log = log.read_text(errors="replace")
-    assert worker_log.count("succeeded in") == 10  # the worker did the work, not this process
+    # the worker did the work, not this process: a task per chunk (the 3 bad records, each
+    # recording alone, the 5 chats)
+    assert worker_log.count("succeeded in") == 4
 
     report, _ = _run(source, url, executor="celery", queue=queue)
     assert (report.processed, report.skipped, report.failed) == (0, 6, 4)
@@ -629,7 +647,7 @@ def test_celery_worker_killed_mid_run_its_item_is_handed_back(tmp_path):
     with fresh_database("postgresql", tmp_path) as url:
         try:
             a = Worker(tmp_path, queue, "a")
-            proc, out, err = _driver(tmp_path, "run", tmp_path / "in", url, queue, env={"QA_BATCH_NO_WORKER_S": "300"})
+            proc, out, err = _driver(tmp_path, "run", tmp_path / "in", url, queue, env={"QA_BATCH_NO_WORKER_S": "300", "QA_BATCH_CHUNK": "4"})
             _wait_for(lambda: _ledger(url)[0] >= 2, 180, "two items done", proc, err)
             _kill_mid_item(a)  # the main process only; its pool process dies with it
             b = Worker(tmp_path, queue, "b", concurrency=2)
@@ -772,8 +790,10 @@ def test_celery_report_counts_what_another_run_stored_meanwhile(tmp_path, celery
         other.close()
 
     store_the_last_one.done = False
+    # tasks of 8 items: the first outcomes come back while the last chunk is still queued
     report = run_batch(BatchConfig(source=tmp_path / "in", database_url=url, executor="celery", queue=queue),
-                       Settings(), progress_stream=io.StringIO(), tty=False, on_outcome=store_the_last_one)
+                       Settings().model_copy(update={"batch_chunk": 8}), progress_stream=io.StringIO(), tty=False,
+                       on_outcome=store_the_last_one)
     assert (report.processed, report.skipped, report.stored_meanwhile, report.failed) == (n - 1, 1, 1, 0)
     assert "(1 stored meanwhile by another run)" in report.table()
     assert _counts(url)["results_per_interaction"][last["interaction_id"]] == 1
@@ -789,19 +809,20 @@ def test_celery_item_fails_worker_lost_after_max_tries(tmp_path):
     a = b = None
     try:
         a = Worker(tmp_path, queue, "a")
-        proc, out, err = _driver(tmp_path, "run", tmp_path / "in", url, queue, env={"QA_BATCH_MAX_TRIES": "1"})
+        proc, out, err = _driver(tmp_path, "run", tmp_path / "in", url, queue, env={"QA_BATCH_MAX_TRIES": "1", "QA_BATCH_CHUNK": "3"})
         _wait_for(lambda: _ledger(url)[0] >= 1, 180, "an item done", proc, err)
         _kill_mid_item(a, whole_group=True)  # the whole machine: main and pool process
         b = Worker(tmp_path, queue, "b")
         rc = proc.wait(timeout=240)
         report = json.loads(out.read_text())
         assert rc == 1, err.read_text()[-3000:]
-        assert report["failed"] == 1 and report["processed"] + report["skipped"] == 11 and report["handed_back"] == 0
-        lost = report["failures"][0]
-        assert lost["reason"].startswith(f"worker lost: {queue}-a@") and lost["reason"].endswith("(1 try, QA_BATCH_MAX_TRIES)")
+        # the lost task's chunk of 3 fails, each item with the reason, recorded in the ledger
+        assert report["failed"] == 3 and report["processed"] + report["skipped"] == 9 and report["handed_back"] == 0
         c = _counts(url)
-        assert c["failed"][lost["key"]].reason == lost["reason"]
-        assert c["interactions"] == ids - {lost["key"]} and set(c["results_per_interaction"].values()) == {1}
+        for lost in report["failures"]:
+            assert lost["reason"].startswith(f"worker lost: {queue}-a@") and lost["reason"].endswith("(1 try, QA_BATCH_MAX_TRIES)")
+            assert c["failed"][lost["key"]].reason == lost["reason"]
+        assert c["interactions"] == ids - {f["key"] for f in report["failures"]} and set(c["results_per_interaction"].values()) == {1}
     finally:
         for w in (a, b):
             if w is not None:
@@ -868,8 +889,8 @@ def test_celery_routes_calls_and_chats_to_their_own_queues(tmp_path):
         assert (stats[chat_node]["done"], stats[chat_node]["queues"]) == (5, {chats_q: 5})
         sent = ", ".join(f"{q} {n}" for q, n in sorted({calls_q: 2, chats_q: 5}.items()))
         assert sent in out.stderr and f"(from {calls_q})" in out.stderr and f"(from {chats_q})" in out.stderr  # the table
-        # Each worker did its own share (its log).
-        assert calls.text().count("succeeded in") == 2 and chats.text().count("succeeded in") == 5
+        # Each worker did its own share (its log): a task per recording, one for the 5 chats together.
+        assert calls.text().count("succeeded in") == 2 and chats.text().count("succeeded in") == 1
         c = _counts(url)
         assert c["interactions"] == EXAMPLE_IDS | {"call-m", "call-s"}
         assert c["results_per_interaction"] == {i: 1 for i in c["interactions"]}  # every item stored once
@@ -902,3 +923,119 @@ def test_celery_routes_calls_and_chats_to_their_own_queues(tmp_path):
                 w.stop()
         _drop_queue(calls_q)
         _drop_queue(chats_q)
+
+
+# --- chunks stored in one transaction (issue 16 point 2) ------------------------------------------------
+
+SKIPPED_COLUMNS = {"id", "created_at", "updated_at", "received_at", "occurred_at", "batch_id", "next_attempt_at"}
+
+
+def _rounded(value):
+    """Floats to 6 places: a model run on a chunk differs from one run on an item in the last bits
+    (padding, summation order; ~1e-8), which is scoring, not storing."""
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def _stored_rows(url: str) -> dict[str, list]:
+    """Every table's rows, comparable between two runs: ids, timestamps and batch ids left out, a
+    result_id replaced by its interaction and whether it is current, an alert payload's likewise."""
+    from qa_engine.store.models import Base
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            runs = {rid: (iid, current) for rid, iid, current in conn.execute(text("SELECT id, interaction_id, is_current FROM results"))}
+            out = {}
+            for table in Base.metadata.sorted_tables:
+                if table.name == "audit_log":  # the run's own row: its id, wall time and batch id
+                    continue
+                rows = []
+                for row in conn.execute(table.select()).mappings():
+                    row = {k: v for k, v in row.items() if k not in SKIPPED_COLUMNS}
+                    if "result_id" in row:
+                        row["result_id"] = runs.get(row["result_id"])
+                    if isinstance(row.get("payload"), dict):
+                        row["payload"] = {k: v for k, v in row["payload"].items() if k not in SKIPPED_COLUMNS | {"result_id"}}
+                    rows.append(_rounded(row))
+                out[table.name] = sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=str))
+            return out
+    finally:
+        engine.dispose()
+
+
+def _conflicting(tmp_path: Path, url: str, inspector) -> None:
+    """The database before the run: an alert webhook for every team, and interaction 'conflict-1'
+    stored for agent 'A-other', which the source then sends for another agent."""
+    from qa_engine.store.models import AlertWebhook
+    from qa_engine.store.repository import content_hash, save_result
+
+    migrate.upgrade(url)
+    record = json.loads(EXAMPLES.read_text("utf-8").splitlines()[1])
+    earlier = Interaction.model_validate({**record, "interaction_id": "conflict-1", "agent_id": "A-other"})
+    db = Database(url)
+    with db.session() as s:
+        s.add(AlertWebhook(name="all", url="http://127.0.0.1:9/hook", secret="s", created_by="test"))
+        save_result(s, earlier, inspector.inspect(earlier), content_hash=content_hash(earlier))
+    db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_chunk_stores_the_same_rows_as_one_item_at_a_time(tmp_path, inspector, backend):
+    """The same source into two databases, one item per transaction (QA_BATCH_CHUNK=1) and in chunks:
+    the same rows in every table (interactions, turns, results, dimension scores, hits, agents, teams,
+    alert deliveries, the ledger); the bad records, the empty chat and the item stored for another
+    agent fail alone, inside a chunk whose other items are stored (the chunk's transaction fails on
+    the owner conflict and its items are stored one by one)."""
+    source = _chat_folder(tmp_path / "in")
+    record = json.loads(EXAMPLES.read_text("utf-8").splitlines()[1])
+    with (source / "interactions.jsonl").open("a", encoding="utf-8") as f:
+        f.write(json.dumps({**record, "interaction_id": "conflict-1"}, ensure_ascii=False) + "\n")
+    stored = {}
+    for chunk in (1, 64):
+        with fresh_database(backend, tmp_path) as url:
+            _conflicting(tmp_path, url, inspector)
+            settings = Settings().model_copy(update={"batch_chunk": chunk})
+            report = run_batch(BatchConfig(source=source, database_url=url), settings, progress_stream=io.StringIO(), tty=False)
+            assert (report.processed, report.failed) == (5, 4), report.failures
+            reasons = {f["key"]: f["reason"] for f in report.failures}
+            assert reasons["conflict-1"].startswith("interaction 'conflict-1' is stored for agent 'A-other'")
+            stored[chunk] = _stored_rows(url)
+    one, chunked = stored[1], stored[64]
+    assert one["results"] and one["hits"] and one["result_dimensions"] and one["turns"] and one["alert_deliveries"]
+    assert len(one["batch_items"]) == 9 and {r["status"] for r in one["batch_items"]} == {"done", "failed"}
+    for table in one:
+        differ = [{k: (a[k], b.get(k)) for k in a if a[k] != b.get(k)} for a, b in zip(one[table], chunked[table]) if a != b]
+        assert len(chunked[table]) == len(one[table]) and not differ, (table, differ[:3])
+
+
+def test_a_batch_killed_in_the_middle_of_a_chunk_resumes_each_item_once(tmp_path):
+    """kill -9 of `qa-engine batch` while it scores or stores a chunk: what was committed is whole
+    chunks (their ledger rows and results together), the rerun does the rest, each item stored once."""
+    ids = _long_chats(tmp_path / "in", 24)
+    url = f"sqlite:///{tmp_path / 'qa.db'}"
+    env = {**os.environ, "QA_BATCH_CHUNK": "5"}
+    proc = subprocess.Popen([sys.executable, "-m", "qa_engine", "batch", str(tmp_path / "in"), "--database-url", url],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    try:
+        _wait_for(lambda: _ledger(url)[0] >= 5, 300, "the first chunk stored", proc)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    c = _counts(url)
+    assert len(c["done"]) % 5 == 0 and c["results"] == len(c["done"]) < 24  # whole chunks, nothing else
+    assert set(c["results_per_interaction"]) == set(c["done"]) and c["ledger_rows"] == len(c["done"])
+    done_before = len(c["done"])
+    rerun = _cli("batch", str(tmp_path / "in"), "--database-url", url, env=env)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    report = json.loads(rerun.stdout)
+    assert (report["skipped"], report["processed"], report["failed"]) == (done_before, 24 - done_before, 0)
+    c = _counts(url)
+    assert c["interactions"] == ids and c["results_per_interaction"] == {i: 1 for i in ids} and len(c["done"]) == 24
