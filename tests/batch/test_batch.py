@@ -838,6 +838,8 @@ def test_local_pool_sigterm_partial_report(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "qa_engine", "batch", str(tmp_path / "in"), "--workers", "2", "--database-url", url],
         cwd=REPO, stdout=out.open("w"), stderr=err.open("w"), start_new_session=True,
+        # small chunks: with the default 64 a worker may store all 60 in one commit before the signal
+        env={**os.environ, "QA_BATCH_CHUNK": "2"},
     )
     try:
         _wait_for(lambda: _ledger(url)[0] >= 2, 180, "two items done", proc, err)
