@@ -251,14 +251,15 @@ def customer_train(train: list[EmotionRecord], uss: bool = False,
                    pseudo: Path | None = None) -> tuple[list[EmotionRecord], dict[str, int]]:
     """`train` with (1) the jddc_pseudo_neutral turns that could touch the customer-emotion yardstick
     removed (any text of a yardstick chat_dev session, any yardstick text) and those carrying a guideline
-    negative cue (qa_engine.eval.emotion_eval.KEYWORDS_NEGATIVE: a weak "neutral" must not teach 都六天了 as
+    negative cue (lexicons/words/customer_negative_*.txt, qa_engine.ml.customer_cues: a weak "neutral" must not teach 都六天了 as
     neutral) removed, as well as any text that is hand-labelled below; (2) the hand-labelled JD customer
     turns (qa_datasets.customer_emotion.load_customer_train); (3) the written service patterns
     (qa_datasets.customer_written); (4) with uss=True, USS turn satisfaction as weak polarity
     (load_uss_weak); (5) with `pseudo` (a teacher's pseudo.jsonl, training.customer_teacher), the unlabelled
     JD customer turns of the training pool with the teacher's labels (load_customer_pseudo). Returns
     (records, counts of what was removed / added)."""
-    from qa_engine.eval.emotion_eval import KEYWORDS_NEGATIVE
+    from qa_engine.config import Settings
+    from qa_engine.ml.customer_cues import CustomerCues
     from qa_engine.text.normalize import normalize
 
     from .customer_emotion import load_customer_emotion, load_customer_pseudo, load_customer_train, load_uss_weak
@@ -272,7 +273,7 @@ def customer_train(train: list[EmotionRecord], uss: bool = False,
     labelled = load_customer_train()
     written = written_records()
     own = {text_key(r["text"]) for r in labelled + written}
-    cues = [c for group in KEYWORDS_NEGATIVE.values() for c in group]
+    cues = CustomerCues(Settings(_env_file=None).lexicons_dir)
     counts: Counter[str] = Counter()
     out: list[EmotionRecord] = []
     for r in train:
@@ -284,7 +285,7 @@ def customer_train(train: list[EmotionRecord], uss: bool = False,
             if key in own:
                 counts["pseudo_neutral_removed_labelled"] += 1
                 continue
-            if any(c in normalize(r["text"]).text for c in cues):
+            if cues.match(normalize(r["text"]).text) is not None:
                 counts["pseudo_neutral_removed_cue"] += 1
                 continue
         elif text_key(r["text"]) in own:

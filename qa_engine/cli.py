@@ -466,8 +466,8 @@ def eval_asr(calls_dir: Path | None, as_json: bool) -> None:
 @click.option(
     "--models",
     default=None,
-    help="comma-separated emotion scorers to compare [default: lexicon,lstm,transformer; "
-    "--set customer: lexicon,keywords,lstm,transformer]",
+    help="comma-separated emotion scorers to compare, LSTM-ALONE = a model without the customer cues "
+    "[default: lexicon,lstm-alone,lstm,transformer; --set customer: lexicon,keywords,lstm-alone,lstm,transformer]",
 )
 @click.option(
     "--limit",
@@ -485,8 +485,8 @@ def eval_emotion(dataset: str, split: str | None, models: str | None, limit: int
 
     customer = dataset == "customer"
     split = split or ("dev" if customer else "test")
-    models = models or ("lexicon,keywords,lstm,transformer" if customer else "lexicon,lstm,transformer")
-    available = (*EMOTION_SCORERS, *EVAL_ONLY_SCORERS) if customer else EMOTION_SCORERS
+    models = models or ("lexicon,keywords,lstm-alone,lstm,transformer" if customer else "lexicon,lstm-alone,lstm,transformer")
+    available = (*EMOTION_SCORERS, *EVAL_ONLY_SCORERS)
     names = [n.strip() for n in models.split(",") if n.strip()]
     unknown = [n for n in names if n not in available]
     if not names or unknown:

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     # the lexicon on the held-out split, docs/accuracy.md), "transformer" (models/emotion_e5, built by
     # training.train_e5_emotion) or "lexicon" (the DUTIR/cue-list baseline).
     emotion_scorer: str = "lstm"
+    # With a model scorer (lstm, transformer): a customer turn the model reads as not negative is
+    # negative when it holds one of the guideline's explicit cues (lexicons/words/customer_negative_*.txt,
+    # qa_engine.ml.customer_cues; customer dev negative F1 0.573 -> 0.615). Agent turns: the model alone.
+    emotion_customer_cues: bool = True
     # Predicted customer satisfaction per interaction (result.satisfaction; models/satisfaction_ridge,
     # committed, built by training.train_satisfaction). False: no prediction (result.satisfaction null).
     satisfaction: bool = True

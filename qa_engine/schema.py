@@ -444,6 +444,10 @@ class TurnEmotion(BaseModel):
     label: EmotionLabel
     polarity: Polarity
     confidence: float = Field(ge=0, le=1)
+    cue: str | None = Field(
+        default=None,
+        description="the customer negative cue that made this turn negative (lexicons/words/customer_negative_*.txt)",
+    )
 
 
 class EmotionResult(BaseModel):

@@ -14,13 +14,16 @@ from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any
 
+from qa_engine.ml.customer_cues import CustomerCues
 from qa_engine.ml.emotion import EmotionScorer
+from qa_engine.ml.scorers import EMOTION_MODELS
 
 EMOTION_LABELS: tuple[str, ...] = ("angry", "anxious", "sad", "neutral", "happy")
 POLARITIES: tuple[str, ...] = ("negative", "neutral", "positive")
 
 # texts -> [(label, polarity), ...] in input order.
-# texts[, contexts: the turn before each, customer set only] -> (label, polarity) per text
+# texts[, contexts: the turn before each, customer set only][, roles= (default: all customer)]
+# -> (label, polarity) per text
 Predict = Callable[..., Sequence[Sequence[Any]]]
 
 
@@ -52,9 +55,14 @@ def scorer_predict(scorer: EmotionScorer) -> Predict:
     """An engine emotion scorer as texts -> (label, polarity), fed exactly as the engine feeds it."""
     from qa_engine.text.normalize import normalize
 
-    def predict(texts: list[str], contexts: Sequence[str | None] | None = None) -> list[tuple[str, str]]:
-        if contexts is None:
-            views = [SimpleNamespace(text=normalize(t).text, index=i, role="customer") for i, t in enumerate(texts)]
+    def predict(
+        texts: list[str], contexts: Sequence[str | None] | None = None, roles: Sequence[str] | None = None
+    ) -> list[tuple[str, str]]:
+        if contexts is None:  # customer turns unless `roles` says whose each is
+            views = [
+                SimpleNamespace(text=normalize(t).text, index=i, role=roles[i] if roles else "customer")
+                for i, t in enumerate(texts)
+            ]
             return [(e.label, e.polarity) for e in scorer.score(views)]  # type: ignore[arg-type]
         # Each customer turn right after its context (the turn before it in its conversation, "" when it
         # has none), as in an interaction: a scorer that reads context finds it where the engine has it.
@@ -116,7 +124,7 @@ def jddc_held_out_turns(limit: int | None = None) -> list[tuple[str, str]]:
 def service_rates(predict: Predict, turns: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """Unlabelled in-domain check: share of real agent / customer chat turns read as negative. JD
     agents are almost never upset, so a high agent rate means false alarms (emotion.agent_negative)."""
-    preds = predict([t for _, t in turns])
+    preds = predict([t for _, t in turns], roles=[r for r, _ in turns])  # each turn as its speaker's, as the engine reads it
     out: dict[str, Any] = {}
     for role in ("agent", "customer"):
         pol = [p[1] for (r, _), p in zip(turns, preds) if r == role]
@@ -195,59 +203,12 @@ OBVIOUS: tuple[tuple[str, str], ...] = (
     ("等不了了", "negative"),
 )
 
-# The keyword-list baseline: cue words and phrases taken from the wording of the yardstick's guideline
-# (datasets/labelled/CUSTOMER_EMOTION.md, its "negative" and "positive" sections), written once before
-# any model was scored on the set and never tuned on it. A turn is negative when it contains a
-# negative cue (emotion = the cue's group), else positive when it contains a thanks / praise cue, else
-# neutral. It knows no context and no negation: a fair "what a word list does" reference.
-KEYWORDS_NEGATIVE: dict[str, tuple[str, ...]] = {
-    "angry": (
-        "怎么还没",
-        "怎么还不",
-        "为什么还没",
-        "怎么回事",
-        "怎么又",
-        "又取消",
-        "说好的",
-        "凭什么",
-        "怎么搞的",
-        "才能到",
-        "到底",
-        "究竟",
-        "投诉",
-        "差评",
-        "12315",
-        "骗",
-        "上次也是",
-        "都说了",
-        "看清楚",
-        "太差",
-        "质量差",
-        "太慢",
-        "这么慢",
-        "这么久",
-        "好久",
-        "呵呵",
-        "无语",
-        "垃圾",
-        "什么破",
-        "过分",
-        "效率可真",
-        "一点用都没有",
-        "完全不一样",
-        "又坏了",
-        "竟然",
-        "以前从来",
-        "人呢",
-        "有人吗",
-        "还在不在",
-        "还要等多久",
-        "？？",
-        "??",
-    ),
-    "anxious": ("急用", "着急", "急死", "快点", "等不了", "会不会丢", "退不回来", "担心", "赶紧"),
-    "sad": ("失望", "唉", "倒霉", "没办法", "白等", "那算了", "不要了", "不买了", "真麻烦"),
-}
+# The keyword-list baseline: the customer negative cues the engine serves (qa_engine.ml.customer_cues,
+# lexicons/words/customer_negative_*.txt: taken from the wording of the yardstick's guideline, its
+# "negative" section, written once before any model was scored on the set and never tuned on it) and
+# thanks / praise cues from its "positive" section. A turn is negative when it contains a negative cue
+# (emotion = the cue's group), else positive when it contains a positive cue, else neutral. It knows
+# no context and no negation: a fair "what a word list does" reference.
 KEYWORDS_POSITIVE: tuple[str, ...] = (
     "谢谢",
     "多谢",
@@ -269,12 +230,14 @@ KEYWORDS_POSITIVE: tuple[str, ...] = (
 class KeywordEmotionScorer(EmotionScorer):
     """Eval-only baseline (`--models keywords`): substring cues from the customer-emotion guideline."""
 
-    source = "keyword-baseline (customer-emotion guideline cue words)"
+    def __init__(self, cues: CustomerCues) -> None:
+        self.cues = cues
+        self.source = f"keyword-baseline (customer cues@{cues.digest} + guideline thanks / praise words)"
 
     def label(self, text: str) -> tuple[str, str]:
-        for emotion, cues in KEYWORDS_NEGATIVE.items():
-            if any(c in text for c in cues):
-                return emotion, "negative"
+        hit = self.cues.match(text)
+        if hit is not None:
+            return hit[0], "negative"
         if any(c in text for c in KEYWORDS_POSITIVE):
             return "happy", "positive"
         return "neutral", "neutral"
@@ -289,15 +252,20 @@ class KeywordEmotionScorer(EmotionScorer):
         return out
 
 
-EVAL_ONLY_SCORERS = ("keywords",)
+# "lstm-alone": the model without the customer cues the engine adds (settings.emotion_customer_cues)
+ALONE = "-alone"
+EVAL_ONLY_SCORERS = ("keywords", *(f"{m}{ALONE}" for m in EMOTION_MODELS))
 
 
 def make_scorer(name: str, settings) -> EmotionScorer:
-    """An engine emotion scorer by name, or an eval-only baseline (`keywords`)."""
-    if name == "keywords":
-        return KeywordEmotionScorer()  # type: ignore[return-value]
+    """An engine emotion scorer by name, as the settings make it; `<model>-alone`: that model without
+    the customer cues; or the eval-only keyword baseline (`keywords`)."""
     from qa_engine.ml.scorers import make_emotion_scorer
 
+    if name == "keywords":
+        return KeywordEmotionScorer(CustomerCues(settings.lexicons_dir))
+    if name.endswith(ALONE):
+        return make_emotion_scorer(name.removesuffix(ALONE), settings.model_copy(update={"emotion_customer_cues": False}))
     return make_emotion_scorer(name, settings)
 
 

@@ -32,7 +32,12 @@ def make_emotion_scorer(name: str, settings: Settings) -> EmotionScorer:
         )
     from qa_engine.ml.emotion_onnx import OnnxEmotionScorer  # onnxruntime only when a model is selected
 
-    return OnnxEmotionScorer(model_dir, threads=settings.onnx_threads)
+    scorer: EmotionScorer = OnnxEmotionScorer(model_dir, threads=settings.onnx_threads)
+    if settings.emotion_customer_cues:
+        from qa_engine.ml.customer_cues import CustomerCueEmotionScorer, CustomerCues
+
+        scorer = CustomerCueEmotionScorer(scorer, CustomerCues(settings.lexicons_dir))
+    return scorer
 
 
 class SatisfactionModelMissing(FileNotFoundError):

@@ -351,8 +351,8 @@ def test_engine_with_lstm_gives_trajectory() -> None:
     inspector = Inspector(Settings(emotion_scorer="lstm", onnx_threads=1))
     result = inspector.inspect(chat(("customer", "你们这什么破服务，气死我了！"), ("agent", "非常抱歉给您带来不便，我马上为您处理"),
                                     ("customer", "好的，太好了，谢谢你们")))
-    assert result.emotion.source == "onnx:emotion_lstm"
-    assert result.versions["models"]["emotion"] == "onnx:emotion_lstm"
+    assert result.emotion.source.startswith("onnx:emotion_lstm + customer cues@sha256:")  # the default composition
+    assert result.versions["models"]["emotion"] == result.emotion.source
     customer = [t for t in result.emotion.turns if t.role == "customer"]
     assert [t.polarity for t in customer] == ["negative", "positive"]
     assert (result.emotion.customer_start, result.emotion.customer_end) == ("negative", "positive")
@@ -380,9 +380,13 @@ def test_cli_eval_emotion_compares_models() -> None:
     report = json.loads(proc.stdout)
     assert report["split"] == "test" and report["n"] == 300
     models = report["models"]
-    assert list(models) == ["lexicon", "lstm", "transformer"]
-    lex, lstm = models["lexicon"], models["lstm"]
-    assert lstm["source"] == "onnx:emotion_lstm" and lex["source"].startswith("lexicon-baseline")
+    assert list(models) == ["lexicon", "lstm-alone", "lstm", "transformer"]
+    lex, lstm, alone = models["lexicon"], models["lstm"], models["lstm-alone"]
+    assert alone["source"] == "onnx:emotion_lstm" and lex["source"].startswith("lexicon-baseline")
+    assert lstm["source"].startswith("onnx:emotion_lstm + customer cues@")
+    # the cues read customer turns only: the agent rate (turns scored as the agent's) does not move
+    assert lstm["jddc_held_out"]["agent_negative_rate"] == alone["jddc_held_out"]["agent_negative_rate"]
+    assert lstm["jddc_held_out"]["customer_negative_rate"] >= alone["jddc_held_out"]["customer_negative_rate"]
     assert lstm["emotion"]["n"] == lex["emotion"]["n"] < 300  # 5-class only where a 5-class label exists
     assert lstm["polarity"]["n"] == 300
     assert lstm["polarity"]["accuracy"] > lex["polarity"]["accuracy"] + 0.1
@@ -400,18 +404,22 @@ def test_cli_eval_emotion_compares_models() -> None:
 def test_cli_eval_emotion_customer_set() -> None:
     """`qa-engine eval emotion --set customer` on the dev split of the JD customer yardstick."""
     proc = subprocess.run([sys.executable, "-m", "qa_engine", "eval", "emotion", "--set", "customer",
-                           "--models", "lexicon,keywords,lstm", "--json"], capture_output=True, timeout=600)
+                           "--models", "lexicon,keywords,lstm-alone,lstm", "--json"], capture_output=True, timeout=600)
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     report = json.loads(proc.stdout)
     assert report["set"] == "customer" and report["split"] == "dev" and report["n"] > 700
     models = report["models"]
-    assert list(models) == ["lexicon", "keywords", "lstm"]
-    lstm, kw = models["lstm"], models["keywords"]
+    assert list(models) == ["lexicon", "keywords", "lstm-alone", "lstm"]
+    lstm, kw, alone = models["lstm"], models["keywords"], models["lstm-alone"]
     assert lstm["negative"]["support"] == kw["negative"]["support"] > 80
     assert set(lstm["negative_f1_by_source"]) == {"chat_dev", "jddc_replies", "uss_valid"}
     # the retrained model: better than the guideline keyword list, and the issue's sentences right
     assert lstm["negative"]["f1"] > kw["negative"]["f1"] + 0.1
-    assert lstm["obvious_ok"] == len(lstm["obvious"])
+    assert lstm["obvious_ok"] == len(lstm["obvious"]) == alone["obvious_ok"]
+    # the guideline's cues on top of the model (the default): more negatives found, precision kept
+    assert lstm["negative"]["recall"] > alone["negative"]["recall"] + 0.05
+    assert lstm["negative"]["f1"] > alone["negative"]["f1"] + 0.02
+    assert lstm["negative"]["precision"] >= alone["negative"]["precision"]
     from qa_engine.eval.emotion_eval import format_customer
 
     table = format_customer(report)
@@ -419,10 +427,10 @@ def test_cli_eval_emotion_customer_set() -> None:
 
 
 def test_keyword_baseline() -> None:
-    from qa_engine.eval.emotion_eval import KEYWORDS_NEGATIVE, KeywordEmotionScorer
+    from qa_engine.eval.emotion_eval import KeywordEmotionScorer
+    from qa_engine.ml.customer_cues import CustomerCues
 
-    assert sum(len(v) for v in KEYWORDS_NEGATIVE.values()) == 60
-    kw = KeywordEmotionScorer()
+    kw = KeywordEmotionScorer(CustomerCues(Settings().lexicons_dir))  # the cues the engine serves
     assert kw.label("怎么还没发货") == ("angry", "negative")
     assert kw.label("我急用") == ("anxious", "negative")
     assert kw.label("没了谢谢") == ("happy", "positive")

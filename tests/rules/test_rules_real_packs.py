@@ -92,7 +92,8 @@ def test_emotion_trajectory_deescalated(scorer, source):
 
 
 def test_default_emotion_scorer_is_the_lstm(inspector):
-    assert inspector.emotion_scorer.source == "onnx:emotion_lstm"
+    # with the guideline's customer cues on top (qa_engine.ml.customer_cues)
+    assert inspector.emotion_scorer.source.startswith("onnx:emotion_lstm + customer cues@sha256:")
 
 
 def test_result_matches_contract_fields(inspector):
