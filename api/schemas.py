@@ -20,6 +20,7 @@ from qa_engine.schema import (
     Role,
     SatisfactionResult,
     ScriptResult,
+    Stats,
     json_number,
 )
 
@@ -70,7 +71,7 @@ class ResultOut(BaseModel):
     satisfaction: SatisfactionResult | None = Field(
         default=None, description="predicted customer satisfaction; null for runs scored without the model"
     )
-    stats: dict[str, float]
+    stats: Stats
     versions: dict[str, Any]
 
 

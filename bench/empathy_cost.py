@@ -56,7 +56,7 @@ def main() -> None:
             empathy_turns = 0
             for result in inspector.inspect_many(items):
                 result.model_dump_json()
-                empathy_turns += int(result.stats.get("empathy_turns", 0))
+                empathy_turns += result.stats.empathy_turns
             best, best_cpu = min(best, time.perf_counter() - t0), min(best_cpu, time.process_time() - c0)
         inspector.ruleset.rules = all_rules
         return best, best_cpu, empathy_turns

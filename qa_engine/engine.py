@@ -20,7 +20,7 @@ from qa_engine.ml.scorers import make_emotion_scorer, make_satisfaction_model
 from qa_engine.ml.text_cache import Staged
 from qa_engine.rulepack import RuleSet, load_rules
 from qa_engine.rules import Resources, Scope, select_turns, vetoed_turns, vetoing_rules
-from qa_engine.schema import Hit, Interaction, Result, SatisfactionResult
+from qa_engine.schema import Hit, Interaction, Result, SatisfactionResult, Stats
 from qa_engine.scorecard import Scorecard, load_scorecards
 from qa_engine.text.lexicon import PhraseIndex
 from qa_engine.text.segment import Segmenter
@@ -376,7 +376,7 @@ def _drop_contained(hits: dict[str, list[Hit]], groups: dict[str, str]) -> None:
             hits[rule_id] = [h for h in hits[rule_id] if h.turn is None or h.start is None or not covered(h, order)]
 
 
-def _stats(interaction: Interaction, hits: list[Hit], emotion) -> dict[str, float]:
+def _stats(interaction: Interaction, hits: list[Hit], emotion) -> Stats:
     """Counts behind the KPIs (礼貌用语使用率, 禁语, empathy rate, silence, ...)."""
     turns = interaction.turns
     agent_turns = {i for i, t in enumerate(turns) if t.role == "agent"}
@@ -391,35 +391,36 @@ def _stats(interaction: Interaction, hits: list[Hit], emotion) -> dict[str, floa
         }
 
     n_agent = len(agent_turns)
-    stats: dict[str, float] = {
-        "turns": len(turns),
-        "agent_turns": n_agent,
-        "customer_turns": len(turns) - n_agent,
-        "polite_turns": len(turns_with("politeness", True)),
-        "forbidden_hits": sum(1 for h in hits if h.dimension == "forbidden_words"),
-        "empathy_turns": len(turns_with("empathy", True)),
-        "customer_negative_turns": sum(1 for e in emotion.turns if e.role == "customer" and e.polarity == "negative"),
-    }
-    stats["politeness_rate"] = round(stats["polite_turns"] / n_agent, 4) if n_agent else 0.0
-    stats["empathy_rate"] = round(stats["empathy_turns"] / n_agent, 4) if n_agent else 0.0
+    polite, empathy = len(turns_with("politeness", True)), len(turns_with("empathy", True))
+    stats = Stats(
+        turns=len(turns),
+        agent_turns=n_agent,
+        customer_turns=len(turns) - n_agent,
+        polite_turns=polite,
+        forbidden_hits=sum(1 for h in hits if h.dimension == "forbidden_words"),
+        empathy_turns=empathy,
+        customer_negative_turns=sum(1 for e in emotion.turns if e.role == "customer" and e.polarity == "negative"),
+        politeness_rate=round(polite / n_agent, 4) if n_agent else 0.0,
+        empathy_rate=round(empathy / n_agent, 4) if n_agent else 0.0,
+    )
     if timing.timed(turns):
         gap_list = timing.gaps(turns)
-        stats["duration_s"] = round(max(t.end for t in turns) - min(t.start for t in turns), 2)
-        stats["silence_max_s"] = round(max((g.seconds for g in gap_list), default=0.0), 2)
-        stats["silence_total_s"] = round(sum(g.seconds for g in gap_list), 2)
-        stats["interruptions"] = len(timing.overlaps(turns))
+        stats.duration_s = round(max(t.end for t in turns) - min(t.start for t in turns), 2)
+        stats.silence_max_s = round(max((g.seconds for g in gap_list), default=0.0), 2)
+        stats.silence_total_s = round(sum(g.seconds for g in gap_list), 2)
+        stats.interruptions = len(timing.overlaps(turns))
         agent_talk = timing.talk_seconds(turns, "agent")
         customer_talk = timing.talk_seconds(turns, "customer")
-        stats["agent_talk_s"] = round(agent_talk, 2)
-        stats["customer_talk_s"] = round(customer_talk, 2)
+        stats.agent_talk_s = round(agent_talk, 2)
+        stats.customer_talk_s = round(customer_talk, 2)
         if customer_talk > 0:
-            stats["talk_ratio"] = round(agent_talk / customer_talk, 3)
-        for role in ("agent", "customer"):
-            cpm = timing.chars_per_minute(turns, role)
-            if cpm is not None:
-                stats[f"{role}_cpm"] = round(cpm, 1)
+            stats.talk_ratio = round(agent_talk / customer_talk, 3)
+        agent_cpm = timing.chars_per_minute(turns, "agent")
+        customer_cpm = timing.chars_per_minute(turns, "customer")
+        stats.agent_cpm = round(agent_cpm, 1) if agent_cpm is not None else None
+        stats.customer_cpm = round(customer_cpm, 1) if customer_cpm is not None else None
         delays = timing.reply_delays(turns)
         if delays:
-            stats["first_response_s"] = round(delays[0][1], 2)
-            stats["reply_avg_s"] = round(sum(d for _, d in delays) / len(delays), 2)
+            stats.first_response_s = round(delays[0][1], 2)
+            stats.reply_avg_s = round(sum(d for _, d in delays) / len(delays), 2)
     return stats

@@ -467,6 +467,40 @@ class SatisfactionResult(BaseModel):
     evidence: list[int] = Field(default_factory=list, description="indices of the customer turns that drove it")
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
+# A timing figure exists only for timed turns (calls, chats with times); left out of the JSON otherwise.
+TimingFigure = Annotated[float | None, Field(exclude_if=_absent)]
+
+
+class Stats(BaseModel):
+    """KPI inputs of one interaction: counts and rates (computed by the engine's `_stats`). The store copies the
+    KPI columns from it (store/repository), the API returns it as is; one model for the three."""
+
+    turns: int = 0
+    agent_turns: int = 0
+    customer_turns: int = 0
+    polite_turns: int = Field(default=0, description="agent turns with a politeness hit (礼貌用语)")
+    forbidden_hits: int = Field(default=0, description="服务禁语 hits")
+    empathy_turns: int = Field(default=0, description="agent turns with an empathy hit")
+    customer_negative_turns: int = 0
+    politeness_rate: float = Field(default=0.0, description="polite_turns / agent_turns")
+    empathy_rate: float = Field(default=0.0, description="empathy_turns / agent_turns")
+    duration_s: TimingFigure = None
+    silence_max_s: TimingFigure = None
+    silence_total_s: TimingFigure = None
+    interruptions: Annotated[int | None, Field(exclude_if=_absent)] = None
+    agent_talk_s: TimingFigure = None
+    customer_talk_s: TimingFigure = None
+    talk_ratio: TimingFigure = None  # agent / customer talk time, when the customer spoke
+    agent_cpm: TimingFigure = None  # characters per minute
+    customer_cpm: TimingFigure = None
+    first_response_s: TimingFigure = None
+    reply_avg_s: TimingFigure = None
+
+
 class Result(BaseModel):
     interaction_id: str
     agent_id: str | None = None
@@ -482,7 +516,7 @@ class Result(BaseModel):
     satisfaction: SatisfactionResult | None = Field(
         default=None, description="predicted customer satisfaction; null when the model is switched off"
     )
-    stats: dict[str, float] = Field(default_factory=dict, description="KPI inputs: counts and rates")
+    stats: Stats = Field(default_factory=Stats, description="KPI inputs: counts and rates")
     versions: dict[str, Any] = Field(default_factory=dict)
 
 

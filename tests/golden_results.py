@@ -46,7 +46,7 @@ def compared(result: Result) -> dict[str, Any]:
         "satisfaction": None if sat is None else [_round(sat.predicted), _round(sat.dissatisfied), sat.evidence],
         "script": result.script.model_dump(),
         "emotion": [[e.turn, e.label, e.polarity, _round(e.confidence)] for e in result.emotion.turns],
-        "stats": {k: _round(v) for k, v in sorted(result.stats.items())},
+        "stats": {k: _round(float(v)) for k, v in sorted(result.stats.model_dump(exclude_none=True).items())},
         "hits": [[h.rule_id, h.dimension, h.turn, h.start, h.end, h.text, h.role, h.severity, h.explanation,
                   _round(h.score)] for h in result.hits],
     }

@@ -29,7 +29,7 @@ def test_all_800_jd_sessions_score(inspector, sessions):
     assert len(results) == 800
     assert all(0 <= r.score <= 100 and r.flag in {"green", "yellow", "red"} for r in results)
     # Real agents are polite most of the time: most sessions show politeness, few are insulting.
-    polite = sum(1 for r in results if r.stats["polite_turns"] > 0)
+    polite = sum(1 for r in results if r.stats.polite_turns > 0)
     critical = sum(1 for r in results if r.critical)
     assert polite > 0.6 * len(results), polite
     assert critical < 0.05 * len(results), critical
@@ -81,7 +81,7 @@ def test_call_bad_ground_truth(inspector):
     assert silence[0].time == pytest.approx((13.31, 20.31))
     assert {"forbidden.deflect", "forbidden.impatience"} <= rule_ids(result)
     assert result.flag == "red"
-    assert result.stats["silence_max_s"] == pytest.approx(7.0)
+    assert result.stats.silence_max_s == pytest.approx(7.0)
 
 
 def test_call_mixed_interruption_ground_truth(inspector):
@@ -89,7 +89,7 @@ def test_call_mixed_interruption_ground_truth(inspector):
     cut = [h for h in result.hits if h.rule_id == "signals.customer_interruption"]
     assert len(cut) == 1 and cut[0].turn == 1
     assert cut[0].time == pytest.approx((2.01, 2.41))
-    assert result.stats["interruptions"] == 1
+    assert result.stats.interruptions == 1
 
 
 def test_call_good_is_green(inspector):

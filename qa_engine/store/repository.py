@@ -26,6 +26,7 @@ from qa_engine.schema import (
     Result,
     SatisfactionResult,
     ScriptResult,
+    Stats,
 )
 from qa_engine.store.alerts import queue_alerts
 from qa_engine.store.models import (
@@ -350,16 +351,16 @@ def _result_row(result: Result, content_hash: str) -> ResultRow:
         critical=list(result.critical),
         script=result.script.model_dump(mode="json"),
         emotion=result.emotion.model_dump(mode="json"),
-        stats=dict(stats),
+        stats=stats.model_dump(mode="json"),
         versions=versions,
         ruleset_version=versions.get("ruleset"),
         emotion_model=(versions.get("models") or {}).get("emotion") or result.emotion.source,
-        agent_turns=int(stats.get("agent_turns", 0)),
-        polite_turns=int(stats.get("polite_turns", 0)),
-        empathy_turns=int(stats.get("empathy_turns", 0)),
-        forbidden_hits=int(stats.get("forbidden_hits", 0)),
-        silence_total_s=stats.get("silence_total_s"),
-        interruptions=int(stats["interruptions"]) if "interruptions" in stats else None,
+        agent_turns=stats.agent_turns,
+        polite_turns=stats.polite_turns,
+        empathy_turns=stats.empathy_turns,
+        forbidden_hits=stats.forbidden_hits,
+        silence_total_s=stats.silence_total_s,
+        interruptions=stats.interruptions,
         customer_start=result.emotion.customer_start,
         deescalated=result.emotion.deescalated,
         script_ok=script_dim is None or script_dim.score >= 100,
@@ -453,7 +454,7 @@ def result_fields(res: ResultRow) -> dict:
         "script": ScriptResult.model_validate(res.script),
         "emotion": EmotionResult.model_validate(res.emotion),
         "satisfaction": SatisfactionResult.model_validate(res.satisfaction) if res.satisfaction else None,
-        "stats": dict(res.stats),
+        "stats": Stats.model_validate(res.stats),
         "versions": dict(res.versions),
     }
 

@@ -88,7 +88,7 @@ def test_default_packs_explain_a_classifier_hit(inspector):
     assert "模型 empathy_ngram：同理心概率" in hit.explanation
     assert "违规" not in hit.explanation and "类别" not in hit.explanation
     # it counts as an empathy turn, and the customer's anger was answered
-    assert result.stats["empathy_turns"] == 1
+    assert result.stats.empathy_turns == 1
     assert "empathy.missing_when_upset" not in rule_ids(result)
 
 
@@ -97,7 +97,7 @@ def test_phrase_hits_are_not_counted_twice(inspector):
     result = inspector.inspect(chat(("agent", "非常理解您的心情，您先别着急，我马上为您处理。")))
     ids = rule_ids(result, 0)
     assert {"empathy.phrase", "empathy.soothing"} <= ids and "empathy.model" not in ids
-    assert result.stats["empathy_turns"] == 1
+    assert result.stats.empathy_turns == 1
 
 
 def test_plain_agent_turns_and_customers_raise_no_empathy(inspector):

@@ -55,7 +55,7 @@ def test_rude_turn_earns_no_empathy(inspector, text):
     result = inspector.inspect(chat(("agent", text)))
     assert any(h.dimension == "forbidden_words" for h in result.hits), f"no forbidden hit on {text}"
     assert not empathy_hits(result), [(h.rule_id, h.text) for h in empathy_hits(result)]
-    assert result.stats["empathy_turns"] == 0
+    assert result.stats.empathy_turns == 0
 
 
 def test_rude_turn_does_not_answer_an_upset_customer(inspector):
@@ -84,7 +84,7 @@ def test_apology_for_inconvenience_is_empathy(inspector, text):
     result = inspector.inspect(chat(("agent", text)))
     hits = empathy_hits(result)
     assert hits and not any(h.dimension == "forbidden_words" for h in result.hits), [(h.rule_id, h.text) for h in result.hits]
-    assert result.stats["empathy_turns"] == 1
+    assert result.stats.empathy_turns == 1
 
 
 @pytest.mark.parametrize("text", NOT_EMPATHY)
