@@ -410,7 +410,9 @@ def uss_out_of_fold(
         assert best is not None  # USS_TARGETS and USS_WEIGHTS are not empty
         return best[1], best[2]
 
-    rows: dict[str, dict[str, list[float]]] = {n: {"auc": [], "rho": [], "fold_gain": []} for n in ("stc3_only", "ridge_uss", "stage2", "baseline_uss")}
+    rows: dict[str, dict[str, list[float]]] = {
+        n: {"auc": [], "rho": [], "fold_gain": []} for n in ("stc3_only", "ridge_uss", "stage2", "baseline_uss")
+    }
     pred = {n: np.zeros(len(overall)) for n in rows}
     first_seed: dict[str, np.ndarray] = {}
     base = post["model"][0]

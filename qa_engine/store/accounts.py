@@ -122,7 +122,9 @@ def stored_secret(db: Database, name: str = JWT_SECRET) -> str:
             except IntegrityError:  # another process stored it first
                 session.rollback()
     with db.sessionmaker() as session:
-        return session.get(ServerSecret, name).value
+        secret = session.get(ServerSecret, name)
+        assert secret is not None  # stored above, by this process or another
+        return secret.value
 
 
 def _key_hash(key: str) -> str:
