@@ -6,7 +6,7 @@ import hashlib
 import json
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeGuard
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile, status
 from pydantic import ValidationError
@@ -132,7 +132,7 @@ def upload_audio(
     return job_out(session, job)
 
 
-def _visible(principal: Principal, job: IngestJob | None) -> bool:
+def _visible(principal: Principal, job: IngestJob | None) -> TypeGuard[IngestJob]:
     return job is not None and (principal.role == "admin" or job.created_by == principal.username)
 
 
