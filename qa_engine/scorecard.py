@@ -227,7 +227,7 @@ def missing_steps(deductions: list[str]) -> list[str]:
 
 def load_scorecards(directory: Path) -> dict[str, Scorecard]:
     """One scorecard per channel from `<dir>/<channel>.yaml`."""
-    cards = {}
+    cards: dict[str, Scorecard] = {}
     for channel in ("call", "chat"):
         card = Scorecard.load(directory / f"{channel}.yaml")
         if card.channel != channel:
