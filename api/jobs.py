@@ -68,8 +68,7 @@ class AudioJobs:
             token = queue.claim_job(session, job_id)
             if token is None:
                 return
-            job = session.get(IngestJob, job_id)
-            assert job is not None  # claimed above
+            job = session.get_one(IngestJob, job_id)  # claimed above
             item = Interaction.model_validate(
                 {**job.fields, "interaction_id": job.interaction_id, "channel": "call", "audio_path": job.audio_file}
             )
@@ -89,9 +88,7 @@ class AudioJobs:
                     result_id=res.id, job_id=job_id, content_hash=content_hash,
                     replaced=existing.id if existing is not None else None,
                 )  # fmt: skip
-                stored = session.get(IngestJob, job_id)
-                assert stored is not None  # taken above, under this claim
-                stored.result_id = res.id
+                session.get_one(IngestJob, job_id).result_id = res.id
             self.metrics.ingested.labels("changed" if existing is not None else "new").inc()
             self.metrics.flags.labels(result.flag).inc()
         except Exception as exc:  # noqa: BLE001 - a bad recording fails its job, not the worker

@@ -109,9 +109,10 @@ def claim(
     bumped = session.execute(
         update(BatchItemRow).where(*where).values(attempts=BatchItemRow.attempts + 1),
         execution_options={"synchronize_session": False},
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]  # DML: session.execute returns a CursorResult
     if bumped:
         row = session.scalar(select(BatchItemRow).where(*where).execution_options(populate_existing=True))
+        assert row is not None  # bumped: it exists
         return row, row.status
     row = BatchItemRow(
         item_key=key,

@@ -247,7 +247,7 @@ def add_current_run(
             .values(is_current=False)
         )
     res = _result_row(result, content_hash)
-    row = row if row is not None else session.get(InteractionRow, interaction_id)
+    row = row if row is not None else session.get_one(InteractionRow, interaction_id)
     res.agent_id, res.team_id, res.occurred_date = row.agent_id, row.team_id, row.occurred_date
     session.add(res)
     session.flush()

@@ -288,9 +288,8 @@ def decide_appeal(
         raise ConflictError(f"appeal {appeal.id} was already {appeal.status}")
     if decision == "rejected" and (hits or overrides):
         raise ReviewError("a rejected appeal cannot change hits or scores")
-    interaction = session.get(InteractionRow, appeal.interaction_id)
-    res = session.get(ResultRow, appeal.result_id)
-    assert interaction is not None and res is not None  # the appeal's foreign keys
+    interaction = session.get_one(InteractionRow, appeal.interaction_id)
+    res = session.get_one(ResultRow, appeal.result_id)
     review, final = add_review(
         session,
         interaction,
