@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TextIO
 
 from qa_engine.batch.plan import ExecutorUnavailable, Plan
@@ -202,7 +202,7 @@ class CeleryDriver:
 
     # --- the run ------------------------------------------------------------------------------------
 
-    def run(self) -> Iterator[ItemOutcome]:
+    def run(self) -> Generator[ItemOutcome, None, None]:
         last_check = time.monotonic()
         try:
             self._mark()

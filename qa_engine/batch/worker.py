@@ -202,7 +202,7 @@ class BatchWorker:
                 if reason:
                     return self._fail(item, options, reason, iid, versions, digest)
         try:
-            roles = tuple(item.channel_roles) if item.channel_roles else None
+            roles = (item.channel_roles[0], item.channel_roles[1]) if item.channel_roles else None  # left, right
             prepared = self.preparer.prepare(interaction, channel_roles=roles)
         except (ValueError, AudioError, ModelError) as exc:  # AudioError is a ValueError
             return self._fail(item, options, _one_line(exc), iid, versions, digest)
