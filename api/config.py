@@ -35,6 +35,12 @@ class ApiConfig:
     queue_batch: int  # queued interactions claimed, scored and stored together
     redact_pii: bool  # queued and uploaded payloads are stored redacted, as the results are
 
+    @property
+    def signing_secret(self) -> str:
+        """What signs and checks tokens: QA_JWT_SECRET, or the one create_app took from the database."""
+        assert self.jwt_secret is not None, "create_app fills in jwt_secret"
+        return self.jwt_secret
+
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiConfig:
         secret = settings.jwt_secret

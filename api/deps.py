@@ -84,7 +84,7 @@ def get_principal(
             session.commit()  # last_used_at
         return principal
     if token:
-        username = token_subject(token, secret=config.jwt_secret, algorithm=config.jwt_algorithm)
+        username = token_subject(token, secret=config.signing_secret, algorithm=config.jwt_algorithm)
         user = get_user(session, username) if username else None
         if user is None or not user.is_active:
             raise _unauthorized("invalid or expired token")

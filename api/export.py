@@ -60,7 +60,7 @@ def tables(s: KpiOut) -> dict[str, list[list[Any]]]:
     auto = s.automatic
     head += [["automatic average score", auto.average_score], ["automatic pass rate", auto.pass_rate]]
     head += [[f"automatic {flag}", getattr(auto.flags, flag)] for flag in ("red", "yellow", "green")]
-    out = {
+    out: dict[str, list[list[Any]]] = {
         "summary": head,
         "daily": [["date", "interactions", "average_score", "red", "yellow", "green", "critical", "reviewed",
                    "automatic_average_score"]]
@@ -137,7 +137,9 @@ def to_xlsx(sheets: dict[str, list[list[Any]]]) -> bytes:
     from openpyxl.styles import Font
 
     book = Workbook()
-    book.remove(book.active)
+    blank = book.active  # a new workbook's one empty sheet
+    assert blank is not None
+    book.remove(blank)
     for name, rows in sheets.items():
         sheet = book.create_sheet(name)
         for row in rows:

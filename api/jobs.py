@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from api.metrics import Metrics
 from api.scoring import Scorer
-from qa_engine.schema import Interaction
+from qa_engine.schema import Interaction, Result
 from qa_engine.store import queue
 from qa_engine.store import repository as repo
 from qa_engine.store.db import Database
@@ -68,7 +68,7 @@ class AudioJobs:
             token = queue.claim_job(session, job_id)
             if token is None:
                 return
-            job = session.get(IngestJob, job_id)
+            job = session.get_one(IngestJob, job_id)  # claimed above
             item = Interaction.model_validate(
                 {**job.fields, "interaction_id": job.interaction_id, "channel": "call", "audio_path": job.audio_file}
             )
@@ -88,7 +88,7 @@ class AudioJobs:
                     result_id=res.id, job_id=job_id, content_hash=content_hash,
                     replaced=existing.id if existing is not None else None,
                 )  # fmt: skip
-                session.get(IngestJob, job_id).result_id = res.id
+                session.get_one(IngestJob, job_id).result_id = res.id
             self.metrics.ingested.labels("changed" if existing is not None else "new").inc()
             self.metrics.flags.labels(result.flag).inc()
         except Exception as exc:  # noqa: BLE001 - a bad recording fails its job, not the worker
@@ -180,7 +180,7 @@ class InteractionQueue:
         outcomes = self.scorer.score_many([job.fields for job in jobs])  # a bad interaction fails its job, not the batch
         # the batch is scored as a whole: each job is counted with the batch's time divided evenly
         per_item = (time.perf_counter() - started) / len(jobs)
-        scored = []
+        scored: list[tuple[queue.Claimed, Interaction | None, Result | None, str | None]] = []
         for job, (prepared, result, exc) in zip(jobs, outcomes, strict=True):
             if exc is None:
                 self.metrics.inspect_seconds.observe(per_item)
@@ -190,11 +190,11 @@ class InteractionQueue:
                 scored.append((job, None, None, f"{type(exc).__name__}: {exc}"))
         try:
             with self.db.session() as session:
-                outcomes = [self._store(session, token, *entry) for entry in scored]
+                stored = [self._store(session, token, *entry) for entry in scored]
         except Exception:  # noqa: BLE001 - one job's row could not be stored: store them one by one
             log.warning("storing a batch of %d queued interactions failed; storing one by one", len(scored), exc_info=True)
-            outcomes = [self._store_alone(token, entry) for entry in scored]
-        for outcome in outcomes:
+            stored = [self._store_alone(token, entry) for entry in scored]
+        for outcome in stored:
             if outcome.status == "stored":
                 self.metrics.ingested.labels("changed" if outcome.replaced is not None else "new").inc()
                 self.metrics.flags.labels(outcome.flag).inc()
@@ -209,6 +209,7 @@ class InteractionQueue:
 
     def _store_alone(self, token: str, entry) -> queue.Outcome:
         job = entry[0]
+        error: Exception
         for attempt in range(3):
             try:
                 with self.db.session() as session:

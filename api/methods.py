@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
@@ -44,7 +44,8 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
     return [method for method in METHODS if method in served]
 
 
-async def _http_error(request: Request, exc: HTTPException):
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)  # installed for HTTPException only
     if exc.status_code == 405 and (methods := allowed_methods(request.app, request.url.path)):
         exc = HTTPException(405, exc.detail, headers={**(exc.headers or {}), "Allow": ", ".join(methods)})
     return await http_exception_handler(request, exc)

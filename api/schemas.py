@@ -380,7 +380,7 @@ class AgentWarning(BaseModel):
 
 _DAY = {"date": "2026-11-20", "interactions": 41, "average_score": 57.3, "red": 19, "yellow": 12, "green": 10,
         "critical": 2, "reviewed": 9, "automatic_average_score": 55.8}  # fmt: skip
-_KPIS = {
+_KPIS: dict[str, Any] = {
     "start": "2026-11-01",
     "end": "2026-11-30",
     "interactions": 812,

@@ -5,9 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa_engine.config import Settings
 from qa_engine.schema import Interaction, Result
+
+if TYPE_CHECKING:
+    from qa_engine.pipeline import Preparer
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -40,7 +44,7 @@ class Scorer:
     def __init__(self, settings: Settings, audio_dir: Path | None = None) -> None:
         self.settings = settings
         self.audio_dir = audio_dir
-        self._preparer = None
+        self._preparer: Preparer | None = None
         self._versioned: dict[tuple, object] = {}  # insertion order = least recently used first
 
     @property
@@ -52,7 +56,7 @@ class Scorer:
         get_inspector(self.settings)
 
     @property
-    def preparer(self):
+    def preparer(self) -> Preparer:
         if self._preparer is None:
             from qa_engine.pipeline import Preparer
 
@@ -91,7 +95,7 @@ class Scorer:
             results = list(self.inspector.inspect_many(prepared))
         except Exception:  # noqa: BLE001 - an error that ended the stream: one by one, so that it fails alone
             results = [self._inspect_alone(p) for p in prepared]
-        return [(p, r, None) if isinstance(r, Result) else (None, None, r) for p, r in zip(prepared, results, strict=True)]
+        return [_outcome(p, r) for p, r in zip(prepared, results, strict=True)]
 
     def _inspect_alone(self, item: Interaction | Exception) -> Result | Exception:
         if not isinstance(item, Interaction):
@@ -137,3 +141,13 @@ class Scorer:
     @property
     def rule_dimensions(self) -> dict[str, str]:
         return self.inspector.rule_dimensions
+
+
+def _outcome(
+    prepared: Interaction | Exception, result: Result | Exception
+) -> tuple[Interaction | None, Result | None, Exception | None]:
+    """(prepared, result, None) for a scored item, (None, None, error) for a failed one."""
+    if isinstance(result, Result):
+        assert isinstance(prepared, Interaction)  # an item that failed to prepare is its own outcome
+        return prepared, result, None
+    return None, None, result

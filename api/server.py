@@ -33,7 +33,7 @@ def _no_delay(transport) -> None:
 
 
 class H11NoDelay(H11Protocol):
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport) -> None:
         _no_delay(transport)
         super().connection_made(transport)
 

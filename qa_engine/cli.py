@@ -218,7 +218,10 @@ def transcribe(
         transcriber = make_transcriber(get_settings())
     except (ModelError, BackendError) as exc:
         _fail(str(exc))
-    roles = tuple(channels.split("-")) if channels else None
+    roles: tuple[str, str] | None = None
+    if channels:  # one of the two choices: left-right
+        left, right = channels.split("-")
+        roles = (left, right)
     if output_dir:
         output_dir.mkdir(parents=True, exist_ok=True)
     failed = 0

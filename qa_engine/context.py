@@ -145,7 +145,7 @@ class InspectionContext:
     interaction: Interaction
     turns: list[TurnView]
     hits: dict[str, list[Hit]] = field(default_factory=lambda: defaultdict(list))
-    _emotions: list[TurnEmotion] | Future = field(default_factory=list, repr=False)
+    _emotions: list[TurnEmotion] | Future[list[TurnEmotion]] = field(default_factory=list, repr=False)
     _by_roles: dict[tuple[str, ...], list[TurnView]] = field(default_factory=dict)
     # Per-interaction results that several rules share (e.g. one model's score per turn), by key.
     memo: dict[object, dict] = field(default_factory=dict)

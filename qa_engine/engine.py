@@ -278,7 +278,7 @@ class Inspector:
         before = {rid: list(hs) for rid, hs in ctx.hits.items()} if trace is not None else None
         _drop_contained(ctx.hits, self.rule_groups)
         if trace is not None:
-            for rid, hs in before.items():
+            for rid, hs in (before or {}).items():
                 for h in hs:
                     if h not in ctx.hits[rid]:
                         trace.note(
@@ -357,7 +357,7 @@ def _drop_contained(hits: dict[str, list[Hit]], groups: dict[str, str]) -> None:
     spans: dict[tuple[str, int], list[tuple[int, int, int, int, str]]] = {}
     for order, (rule_id, rule_hits) in enumerate(hits.items()):
         for h in rule_hits:
-            if h.turn is not None and h.start is not None:
+            if h.turn is not None and h.start is not None and h.end is not None:
                 spans.setdefault((groups[rule_id], h.turn), []).append(
                     (h.start, h.end, _SEVERITY_RANK[h.severity], order, rule_id)
                 )
@@ -365,6 +365,7 @@ def _drop_contained(hits: dict[str, list[Hit]], groups: dict[str, str]) -> None:
         return
 
     def covered(h: Hit, order: int) -> bool:
+        assert h.turn is not None and h.start is not None and h.end is not None  # called for located hits
         mine = (_SEVERITY_RANK[h.severity], h.end - h.start, -order)
         for start, end, rank, other_order, other_rule in spans.get((groups[h.rule_id], h.turn), ()):
             if other_rule != h.rule_id and start <= h.start and h.end <= end and (rank, end - start, -other_order) > mine:
@@ -405,7 +406,7 @@ def _stats(interaction: Interaction, hits: list[Hit], emotion) -> Stats:
     )
     if timing.timed(turns):
         gap_list = timing.gaps(turns)
-        stats.duration_s = round(max(t.end for t in turns) - min(t.start for t in turns), 2)
+        stats.duration_s = round(max(timing.span(t)[1] for t in turns) - min(timing.span(t)[0] for t in turns), 2)
         stats.silence_max_s = round(max((g.seconds for g in gap_list), default=0.0), 2)
         stats.silence_total_s = round(sum(g.seconds for g in gap_list), 2)
         stats.interruptions = len(timing.overlaps(turns))

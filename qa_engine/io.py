@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from pydantic import ValidationError
 
@@ -62,7 +62,7 @@ def _decode(raw: bytes, line: int) -> str:
         raise ValueError(f"not valid UTF-8 (byte {exc.start}: {raw[exc.start : exc.start + 1]!r})") from None
 
 
-def read_interactions(stream: BinaryIO, *, settings: Settings, name: str = "-") -> Iterator[Interaction | RecordError]:
+def read_interactions(stream: IO[bytes], *, settings: Settings, name: str = "-") -> Iterator[Interaction | RecordError]:
     """Yield interactions, or a RecordError for each record that cannot be read or is over the input
     limits of `settings`.
 
@@ -97,7 +97,7 @@ def read_interactions(stream: BinaryIO, *, settings: Settings, name: str = "-") 
     yield from _read_lines(data, settings)
 
 
-def _read_lines(data: bytes, settings: Settings | None) -> Iterator[Interaction | RecordError]:
+def _read_lines(data: bytes, settings: Settings) -> Iterator[Interaction | RecordError]:
     for n, raw in enumerate(data.split(b"\n"), start=1):
         if not raw.strip():
             continue

@@ -13,14 +13,19 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa_engine.config import Settings
 from qa_engine.io import RecordError
 from qa_engine.schema import Interaction
 
+if TYPE_CHECKING:
+    from qa_engine.engine import Inspector
+    from qa_engine.pipeline import Preparer
+
 CHUNK = 256  # records per task: one inspect_many chunk, large enough for full model batches
 
-_engine = None  # (Inspector, Preparer, base_dir) of this worker process
+_engine: tuple[Inspector, Preparer, Path] | None = None  # of this worker process, set by its initializer
 
 
 def _init(settings: Settings, workers: int, base_dir: str) -> None:
@@ -41,6 +46,7 @@ def _score_chunk(records: list[dict | str]) -> list[tuple[bool, str]]:
     from qa_engine.asr.audio import AudioError
     from qa_engine.asr.model import ModelError
 
+    assert _engine is not None  # the pool's initializer ran
     inspector, preparer, base_dir = _engine
     items: list = []
     for record in records:

@@ -6,19 +6,23 @@ Shared by the CLI, the API and batch jobs, so every path stores the same text th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa_engine.config import Settings
 from qa_engine.schema import Interaction
 from qa_engine.text.redact import redact_interaction
 
+if TYPE_CHECKING:
+    from qa_engine.asr.backend import Transcriber
+
 
 class Preparer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._transcriber = None
+        self._transcriber: Transcriber | None = None
 
     @property
-    def transcriber(self):
+    def transcriber(self) -> Transcriber:
         if self._transcriber is None:  # Whisper loads only when audio arrives
             from qa_engine.asr.backend import make_transcriber
 

@@ -11,6 +11,7 @@ customer satisfaction (result.satisfaction): 100 at +2, 50 at 0, 0 at -2 on the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -148,7 +149,7 @@ class Scorecard(_Strict):
         hits: dict[str, list[Hit]],
         script: ScriptResult,
         emotion: EmotionResult,
-        turn_roles: list[str],
+        turn_roles: Sequence[str],
         rule_dimensions: dict[str, str],
         satisfaction: SatisfactionResult | None = None,
     ) -> tuple[dict[str, DimensionScore], float, str, list[str]]:
@@ -227,7 +228,7 @@ def missing_steps(deductions: list[str]) -> list[str]:
 
 def load_scorecards(directory: Path) -> dict[str, Scorecard]:
     """One scorecard per channel from `<dir>/<channel>.yaml`."""
-    cards = {}
+    cards: dict[str, Scorecard] = {}
     for channel in ("call", "chat"):
         card = Scorecard.load(directory / f"{channel}.yaml")
         if card.channel != channel:

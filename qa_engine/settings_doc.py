@@ -40,7 +40,9 @@ def _comments() -> dict[str, str]:
             comments[tok.start[0]] = tok.string.lstrip("#").strip()
     lines = source.splitlines()
     out: dict[str, str] = {}
-    for node in ast.parse(source).body[0].body:
+    settings_class = ast.parse(source).body[0]
+    assert isinstance(settings_class, ast.ClassDef)
+    for node in settings_class.body:
         if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
             continue
         above: list[str] = []
@@ -48,7 +50,7 @@ def _comments() -> dict[str, str]:
         while row >= 1 and lines[row - 1].strip().startswith("#"):
             above.insert(0, comments[row])
             row -= 1
-        inline = comments.get(node.end_lineno)
+        inline = comments.get(node.end_lineno) if node.end_lineno is not None else None
         out[node.target.id] = " ".join(" ".join(above + ([inline] if inline else [])).split())
     return out
 

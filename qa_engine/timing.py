@@ -42,26 +42,35 @@ def timed(turns: Sequence[Turn]) -> bool:
     return bool(turns) and all(t.start is not None and t.end is not None for t in turns)
 
 
+def span(t: Turn) -> tuple[float, float]:
+    """Start and end of a timed turn: the functions below are called on turns that `timed` accepted."""
+    assert t.start is not None and t.end is not None, "untimed turn"
+    return t.start, t.end
+
+
 def gaps(turns: Sequence[Turn]) -> list[Gap]:
     out: list[Gap] = []
-    last_end = None
+    last_end: float | None = None
     for i, t in enumerate(turns):
-        if last_end is not None and t.start > last_end:
-            out.append(Gap(i, last_end, t.start))
-        last_end = t.end if last_end is None else max(last_end, t.end)
+        start, end = span(t)
+        if last_end is not None and start > last_end:
+            out.append(Gap(i, last_end, start))
+        last_end = end if last_end is None else max(last_end, end)
     return out
 
 
 def overlaps(turns: Sequence[Turn]) -> list[Overlap]:
     out: list[Overlap] = []
     for i, t in enumerate(turns):
+        start, t_end = span(t)
         for j in range(i - 1, -1, -1):
             prev = turns[j]
             if prev.role == t.role:
                 continue
-            end = min(prev.end, t.end)
-            if prev.start <= t.start < end:
-                out.append(Overlap(i, j, t.start, end))
+            prev_start, prev_end = span(prev)
+            end = min(prev_end, t_end)
+            if prev_start <= start < end:
+                out.append(Overlap(i, j, start, end))
                 break
     return out
 
@@ -71,7 +80,7 @@ def spoken_chars(text: str) -> int:
 
 
 def talk_seconds(turns: Sequence[Turn], role: str) -> float:
-    return sum(t.end - t.start for t in turns if t.role == role)
+    return sum(end - start for start, end in (span(t) for t in turns if t.role == role))
 
 
 def chars_per_minute(turns: Sequence[Turn], role: str) -> float | None:
@@ -88,8 +97,8 @@ def reply_delays(turns: Sequence[Turn]) -> list[tuple[int, float]]:
     for i, t in enumerate(turns):
         if t.role == "customer":
             if waiting_since is None:
-                waiting_since = t.start
+                waiting_since = span(t)[0]
         elif waiting_since is not None:
-            out.append((i, max(0.0, t.start - waiting_since)))
+            out.append((i, max(0.0, span(t)[0] - waiting_since)))
             waiting_since = None
     return out

@@ -132,8 +132,8 @@ def upload_audio(
     return job_out(session, job)
 
 
-def _visible(principal: Principal, job: IngestJob | None) -> bool:
-    return job is not None and (principal.role == "admin" or job.created_by == principal.username)
+def _visible(principal: Principal, job: IngestJob) -> bool:
+    return principal.role == "admin" or job.created_by == principal.username
 
 
 @router.get(
@@ -146,6 +146,6 @@ def get_job(job_id: str, session: SessionDep, principal: Ingestor) -> JobOut:
     """queued → running → done (with the result's id, score and flag) or failed (with the reason).
     Ingest users see the jobs they created; admins see all."""
     job = session.get(IngestJob, job_id)
-    if not _visible(principal, job):
+    if job is None or not _visible(principal, job):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id!r}")
     return job_out(session, job)

@@ -47,7 +47,7 @@ def login(
     token = create_access_token(
         user.username,
         user.role,
-        secret=config.jwt_secret,
+        secret=config.signing_secret,
         algorithm=config.jwt_algorithm,
         minutes=config.access_token_minutes,
     )
@@ -56,4 +56,6 @@ def login(
 
 @router.get("/auth/me", response_model=UserOut, summary="Who am I")
 def who_am_i(principal: CurrentPrincipal, session: SessionDep) -> UserOut:
-    return views.user_out(get_user(session, principal.username))
+    user = get_user(session, principal.username)
+    assert user is not None  # the principal was found by this name
+    return views.user_out(user)

@@ -28,6 +28,7 @@ def list_teams(session: SessionDep, principal: Reviewer) -> list[TeamOut]:
     teams = list(session.scalars(stmt))
     members: dict[str, list[str]] = {}
     for agent in session.scalars(select(Agent).where(Agent.team_id.in_([t.id for t in teams])).order_by(Agent.id)):
+        assert agent.team_id is not None  # selected by team
         members.setdefault(agent.team_id, []).append(agent.id)
     return [TeamOut(team_id=t.id, name=t.name, agents=members.get(t.id, [])) for t in teams]
 

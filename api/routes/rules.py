@@ -171,7 +171,7 @@ def rescore_range(
     if n > limit:
         raise HTTPException(422, f"{n} interactions in the range, at most {limit} per rescore; split the range")
     packs = _contents(session, "pack", body.packs)
-    cards = _contents(session, "scorecard", dict(body.scorecards))
+    cards = _contents(session, "scorecard", {str(channel): v for channel, v in body.scorecards.items()})
     scorer.load()
     try:
         inspector = scorer.inspector_for(packs, cards)

@@ -68,7 +68,7 @@ def get_audio_link(interaction_id: str, session: SessionDep, principal: Reader, 
     token = create_token(
         principal.username,
         AUDIO,
-        secret=config.jwt_secret,
+        secret=config.signing_secret,
         algorithm=config.jwt_algorithm,
         minutes=AUDIO_LINK_MINUTES,
         iid=interaction_id,
@@ -92,7 +92,7 @@ def play_audio(
     config: ConfigDep,
     token: str = Query(description="from GET /v1/interactions/{id}/audio-link"),
 ) -> FileResponse:
-    claims = token_claims(token, AUDIO, secret=config.jwt_secret, algorithm=config.jwt_algorithm)
+    claims = token_claims(token, AUDIO, secret=config.signing_secret, algorithm=config.jwt_algorithm)
     if claims is None:  # a login token is no audio link either
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or expired audio link")
     if claims.get("iid") != interaction_id:

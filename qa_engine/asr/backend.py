@@ -37,6 +37,10 @@ class Transcriber(Protocol):
     """One recording (wav, mp3, m4a, opus; stereo with one speaker per channel, or mono) in, one
     call Interaction out: timed turns with roles, Simplified Chinese text, `metadata["asr"]`."""
 
+    def __init__(self, settings: Settings) -> None:
+        """Loads the model (make_transcriber builds every backend from the settings alone)."""
+        ...
+
     @staticmethod
     def planned_version(settings: Settings) -> str:
         """The version results will record, known without loading the model (batch planning)."""

@@ -44,9 +44,11 @@ def role_accuracy(truth: Interaction, hyp: Interaction) -> float:
     """Share of reference speech time covered by a hypothesis turn with the same role."""
     total = right = 0.0
     for ref in truth.turns:
-        total += ref.end - ref.start
+        ref_start, ref_end = timing.span(ref)
+        total += ref_end - ref_start
         for h in hyp.turns:
-            overlap = min(ref.end, h.end) - max(ref.start, h.start)
+            h_start, h_end = timing.span(h)
+            overlap = min(ref_end, h_end) - max(ref_start, h_start)
             if overlap > 0 and h.role == ref.role:
                 right += overlap
     return right / total if total else 0.0

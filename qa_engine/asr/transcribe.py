@@ -251,15 +251,17 @@ class WhisperTranscriber:
             # Whisper's segments often span several utterances; a pause between words marks a
             # turn, and so does a change of channel in a packed stereo stream.
             piece: list[tuple[str, float, float, float]] = []
-            channel = None
+            channel: int | None = None
             for w in words:
                 i = packed.locate((w.start + w.end) / 2)
                 start, end = packed.original(w.start, i), packed.original(w.end, i)
                 if piece and (packed.spans[i][0] != channel or start - piece[-1][2] > self.settings.asr_turn_gap):
+                    assert channel is not None  # set with the piece's first word
                     yield _segment(roles[channel], piece, offset)
                     piece = []
                 channel = packed.spans[i][0]
                 piece.append((w.word, start, end, w.probability))
+            assert channel is not None  # words is not empty
             yield _segment(roles[channel], piece, offset)
 
     def segments(self, path: Path, *, stereo_roles: tuple[str, str] | None = None) -> tuple[AudioInfo, list[Segment]]:
@@ -327,7 +329,7 @@ def _segment(role: str | None, words: list[tuple[str, float, float, float]], off
         Word(text=to_simplified(w.strip()), start=round(a + offset, 2), end=round(b + offset, 2), probability=round(p, 3))
         for w, a, b, p in words
     ]
-    confidence = sum(w.probability for w in kept) / len(kept)
+    confidence = sum(w.probability or 0.0 for w in kept) / len(kept)  # every word has one
     return Segment(role, text, kept[0].start, kept[-1].end, kept, round(confidence, 3))
 
 

@@ -121,6 +121,7 @@ def score_item(self, items: list[dict], options: dict) -> list[dict]:
 def _load_models(**_kwargs) -> None:
     threads = batch_worker.pool_threads(PROCESSES, settings)
     batch_worker.init_worker(settings, load_asr=PRELOAD_ASR, threads=threads)
+    assert batch_worker._worker is not None  # init_worker sets it
     used = batch_worker._worker.settings
     log.info(
         "qa-engine worker process %d: %d ONNX / %d ASR threads (%s)",

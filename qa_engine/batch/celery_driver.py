@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TextIO
 
 from qa_engine.batch.plan import ExecutorUnavailable, Plan
@@ -206,7 +206,7 @@ class CeleryDriver:
 
     # --- the run ------------------------------------------------------------------------------------
 
-    def run(self) -> Iterator[ItemOutcome]:
+    def run(self) -> Generator[ItemOutcome, None, None]:
         last_check = time.monotonic()
         try:
             self._mark()
@@ -246,14 +246,15 @@ class CeleryDriver:
         if status not in ("SUCCESS", "FAILURE", "REVOKED"):
             return []
         self._forget(task_id)
-        done = status == "SUCCESS" and isinstance(value, list) and len(value) == len(chunk)
-        if done and all(v.get("status") == "cancelled" for v in value):
+        results: list[dict] = value if isinstance(value, list) else []
+        done = status == "SUCCESS" and len(results) == len(chunk)
+        if done and all(v.get("status") == "cancelled" for v in results):
             # Our mark expired under a stalled driver, or a stale copy: not the items' fault; again.
             self.tries[chunk[0].key] -= 1
             self._send(chunk)
             return []
         if done:
-            outcomes = [ItemOutcome(**v) for v in value]
+            outcomes = [ItemOutcome(**v) for v in results]
         else:
             outcomes = [ItemOutcome(i.key, i.source, "failed", f"task {status}: {value!r}", i.interaction_id) for i in chunk]
         for outcome in outcomes:

@@ -131,15 +131,15 @@ def batch(
         report = run_batch(config, settings)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        if getattr(exc, "report", None) is not None:
-            _write(exc.report)
+        if (done := getattr(exc, "report", None)) is not None:
+            _write(done)
         how = "stopped (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         _fail(f"{how}; run the same command again to finish (scored items are kept)", 143 if isinstance(exc, Terminated) else 130)
     except SourceError as exc:
         _fail(str(exc))
     except ExecutorUnavailable as exc:
-        if getattr(exc, "report", None) is not None:
-            _write(exc.report)
+        if (done := getattr(exc, "report", None)) is not None:
+            _write(done)
         _fail(str(exc))
     except (RulePackError, LexiconError) as exc:
         _fail(f"cannot load rules: {exc}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -129,14 +129,14 @@ def make_plan(config: BatchConfig, settings: Settings, inspector, batch_id: str)
                 good = [i for i in kept if i.error is None]
                 done = ledger.done_items(session, [i.key for i in good], batch_id=batch_id if config.rescore else None)
                 if not config.rescore:
-                    current = ledger.current_digests(session, [i.interaction_id for i in good])
+                    current = ledger.current_digests(session, [i.interaction_id for i in good if i.interaction_id])
         finally:
             db.dispose()
     todo: list[BatchItem] = []
     for item in kept:
         if item.error is None:
-            vdigest = digests[item.is_audio]
-            if (item.key, item.content_hash, vdigest) in done or current.get(item.interaction_id) == (item.content_hash, vdigest):
+            vdigest, iid = digests[item.is_audio], item.interaction_id or ""  # a readable item has an id
+            if (item.key, item.content_hash, vdigest) in done or current.get(iid) == (item.content_hash, vdigest):
                 skipped.append(ItemOutcome(item.key, item.source, "skipped", "already scored", item.interaction_id))
                 continue
         todo.append(item)
@@ -146,7 +146,7 @@ def make_plan(config: BatchConfig, settings: Settings, inspector, batch_id: str)
 # --- executors --------------------------------------------------------------------------------------
 
 
-def _run_inline(plan: Plan, options: BatchOptions, settings: Settings, inspector) -> Iterator[ItemOutcome]:
+def _run_inline(plan: Plan, options: BatchOptions, settings: Settings, inspector) -> Generator[ItemOutcome, None, None]:
     worker = BatchWorker(settings, load_asr=plan.has_audio, inspector=inspector)
     try:
         for chunk in chunks(plan.todo, settings.batch_chunk):
@@ -155,7 +155,7 @@ def _run_inline(plan: Plan, options: BatchOptions, settings: Settings, inspector
         worker.close()
 
 
-def _run_pool(plan: Plan, options: BatchOptions, settings: Settings, workers: int) -> Iterator[ItemOutcome]:
+def _run_pool(plan: Plan, options: BatchOptions, settings: Settings, workers: int) -> Generator[ItemOutcome, None, None]:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -299,7 +299,7 @@ def run_batch(
             "SIGTERM" if isinstance(exc, Terminated) else "SIGINT" if isinstance(exc, KeyboardInterrupt) else str(exc)
         )
         report.not_done = len(plan.todo) - seen
-        exc.report = report  # type: ignore[attr-defined]
+        exc.report = report  # type: ignore[union-attr]  # read by the CLI to write what was done
         raise
     finally:
         outcomes.close()  # the executor's cleanup now (Celery: the run's mark and result keys)

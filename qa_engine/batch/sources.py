@@ -95,6 +95,7 @@ def item_content_hash(item: BatchItem, interaction: Interaction | None = None) -
     interaction = interaction or Interaction.model_validate(item.record)
     if not item.is_audio:
         return interaction_hash(interaction)
+    assert interaction.audio_path is not None  # a recording item
     return recording_hash(interaction, file_sha256(Path(interaction.audio_path)), item.channel_roles)
 
 
@@ -226,6 +227,7 @@ def _manifest(path: Path, tz: ZoneInfo, settings: Settings) -> Iterator[BatchIte
         if error is not None:
             yield _error(where, where, error)
             continue
+        assert row is not None  # a row without an error
         if not row.get("path"):
             yield _error(where, where, "manifest row has no path")
             continue

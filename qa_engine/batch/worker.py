@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from qa_engine.batch.sources import BatchItem, item_content_hash
 from qa_engine.config import Settings
-from qa_engine.schema import Interaction
+from qa_engine.schema import Interaction, Result
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class _Scored:
 
     item: BatchItem
     prepared: Interaction
-    result: object  # schema.Result
+    result: Result
     digest: str
     versions: dict
     vdigest: str
@@ -173,9 +173,11 @@ class BatchWorker:
             for (n, _), outcome in zip(scored, stored, strict=True):
                 outcomes[n] = outcome
                 seconds[n] += share
-        for outcome, spent in zip(outcomes, seconds, strict=True):
-            outcome.seconds = spent  # type: ignore[union-attr]
-        return outcomes  # type: ignore[return-value]
+        done = [o for o in outcomes if o is not None]
+        assert len(done) == len(items)  # every item prepared, scored and stored, or failed on the way
+        for outcome, spent in zip(done, seconds, strict=True):
+            outcome.seconds = spent
+        return done
 
     def _guarded(self, item: BatchItem, options: BatchOptions, step):
         try:
@@ -230,7 +232,7 @@ class BatchWorker:
                 if reason:
                     return self._fail(item, options, reason, iid, versions, digest)
         try:
-            roles = tuple(item.channel_roles) if item.channel_roles else None
+            roles = (item.channel_roles[0], item.channel_roles[1]) if item.channel_roles else None  # left, right
             prepared = self.preparer.prepare(interaction, channel_roles=roles)
         except (ValueError, AudioError, ModelError) as exc:  # AudioError is a ValueError
             return self._fail(item, options, _one_line(exc), iid, versions, digest)

@@ -77,7 +77,7 @@ def scorer_predict(scorer: EmotionScorer) -> Predict:
     return predict
 
 
-def predict_records(predict: Predict, records: Sequence[dict]) -> list[tuple[str, str]]:
+def predict_records(predict: Predict, records: Sequence[dict]) -> Sequence[Sequence[Any]]:
     """predict on the records' texts, with their prev_text as context where the records carry it."""
     texts = [r["text"] for r in records]
     if any("prev_text" in r for r in records):
@@ -331,7 +331,7 @@ def format_customer(report: dict[str, Any]) -> str:
         f"customer-emotion set, split {report['split']}: {report['n']} turns, {n_neg} negative, {n5} with an emotion",
         f"{'metric':<24}" + "".join(f"{n:>14}" for n in names),
     ]
-    rows = [
+    rows: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
         ("negative precision", lambda m: m["negative"]["precision"]),
         ("negative recall", lambda m: m["negative"]["recall"]),
         ("negative F1", lambda m: m["negative"]["f1"]),
@@ -340,7 +340,11 @@ def format_customer(report: dict[str, Any]) -> str:
         ("5-emotion macro-F1", lambda m: m["emotion"]["macro_f1"]),
     ]
     sources = sorted(built[0]["negative_f1_by_source"]) if built else []
-    rows += [(f"neg F1 {s}", lambda m, s=s: m["negative_f1_by_source"][s]["negative_f1"]) for s in sources]
+
+    def by_source(source: str) -> Callable[[dict[str, Any]], Any]:
+        return lambda m: m["negative_f1_by_source"][source]["negative_f1"]
+
+    rows += [(f"neg F1 {s}", by_source(s)) for s in sources]
     for title, get in rows:
         cells = [f"{get(m):.4f}" if "negative" in m else m.get("status", "-") for m in report["models"].values()]
         lines.append(f"{title:<24}" + "".join(f"{c:>14}" for c in cells))

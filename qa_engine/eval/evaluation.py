@@ -142,14 +142,14 @@ FA_SPLITS = ("train", "test", "all", "test2")
 # rules`. train / test / all: commit 9604c93 (forbidden pack 2026.11.3, forbidden_ngram threshold 0.63;
 # rows without `found_by`; every forbidden rule of that engine was severity major or critical). test2: the
 # engine it was built for, pack 2026.12.2 (rows found by it; its model-only hits are 疑似 minor).
-FA_BASELINE = {
+FA_BASELINE: dict[str, Any] = {
     "engine": "9604c93 (forbidden pack 2026.11.3, forbidden_ngram threshold 0.63)",
     "labelled": {
         "test": {"precision": 0.9275, "recall": 0.9143, "f1": 0.9209, "tp": 64, "fp": 5, "fn": 6},
         "tune": {"precision": 0.973, "recall": 1.0, "f1": 0.9863, "tp": 72, "fp": 2, "fn": 0},
     },
 }
-FA_TEST2_BASELINE = {
+FA_TEST2_BASELINE: dict[str, Any] = {
     "engine": "forbidden pack 2026.12.2 (forbidden_ngram threshold 0.57)",
     "labelled": {
         "test": {"precision": 0.8816, "recall": 0.9571, "f1": 0.9178, "tp": 67, "fp": 9, "fn": 3},

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from qa_engine.config import Settings
 from qa_engine.ml.satisfaction import BLOCKS, DISSATISFIED_AT, MODEL_FOLDER, Markers, bags_of, features, gram_ids
@@ -84,9 +85,9 @@ MARKERS = {
 # --- statistics (numpy only) ---------------------------------------------------------------------
 
 
-def rank(a: Sequence[float]) -> np.ndarray:
+def rank(values: ArrayLike) -> np.ndarray:
     """Ranks with ties averaged."""
-    a = np.asarray(a, dtype=np.float64)
+    a = np.asarray(values, dtype=np.float64)
     order = np.argsort(a, kind="mergesort")
     sorted_a = a[order]
     starts = np.concatenate(([True], sorted_a[1:] != sorted_a[:-1]))
@@ -98,11 +99,11 @@ def rank(a: Sequence[float]) -> np.ndarray:
     return r
 
 
-def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+def spearman(a: ArrayLike, b: ArrayLike) -> float:
     return float(np.corrcoef(rank(a), rank(b))[0, 1])
 
 
-def auc(score: Sequence[float], positive: Sequence[bool]) -> float:
+def auc(score: ArrayLike, positive: ArrayLike) -> float:
     """P(a positive scores above a negative), ties half."""
     pos = np.asarray(positive, dtype=bool)
     r = rank(score)
@@ -347,7 +348,7 @@ def stage2(x: np.ndarray, dis: np.ndarray, overall: np.ndarray, train, test, see
     sd[sd == 0] = 1.0
     z = (x - mu) / sd
     inner = stratified_folds(overall[train], 4, 1000 + seed)
-    best = None
+    best: tuple[float, float] | None = None
     for lam in STAGE2_LAMBDAS:
         score = np.zeros(len(train))
         for j in range(4):
@@ -356,6 +357,7 @@ def stage2(x: np.ndarray, dis: np.ndarray, overall: np.ndarray, train, test, see
         a = auc(score, dis[train])
         if best is None or a > best[0]:
             best = (a, lam)
+    assert best is not None  # STAGE2_LAMBDAS is not empty
     w = logistic_fit(z[train], dis[train], best[1])
     return w[0] + z[test] @ w[1:]
 
@@ -382,8 +384,8 @@ def uss_out_of_fold(
     sd[sd == 0] = 1.0
     z = (dense - mu) / sd
     k = BLOCK_WEIGHTS["dense"] * (z @ z.T) / z.shape[1] + 1.0
-    for b, name in enumerate(BLOCKS):
-        x = sparse_rows([bag[b] for bag in bags], BUCKETS)
+    for block, name in enumerate(BLOCKS):
+        x = sparse_rows([bag[block] for bag in bags], BUCKETS)
         k += BLOCK_WEIGHTS[name] * linear_kernel(x, x)
     vocab: dict[str, int] = {}
     bx = sparse_rows(bag_rows([customer_text(p) for p in parts], vocab, grow=True), len(vocab))
@@ -395,7 +397,7 @@ def uss_out_of_fold(
     def choose(base, c, alpha, train, seed):
         """The OVERALL map and USS weight with the best AUC of a 4-fold CV inside `train`."""
         inner = stratified_folds(overall[train], 4, 2000 + seed)
-        best = None
+        best: tuple[float, np.ndarray, float] | None = None
         for t in USS_TARGETS:
             target = np.array(t)[overall]
             for weight in USS_WEIGHTS:
@@ -405,11 +407,14 @@ def uss_out_of_fold(
                 a = auc(-score, dis[train])
                 if best is None or a > best[0]:
                     best = (a, target, weight)
+        assert best is not None  # USS_TARGETS and USS_WEIGHTS are not empty
         return best[1], best[2]
 
-    rows = {n: {"auc": [], "rho": [], "fold_gain": []} for n in ("stc3_only", "ridge_uss", "stage2", "baseline_uss")}
+    rows: dict[str, dict[str, list[float]]] = {
+        n: {"auc": [], "rho": [], "fold_gain": []} for n in ("stc3_only", "ridge_uss", "stage2", "baseline_uss")
+    }
     pred = {n: np.zeros(len(overall)) for n in rows}
-    first_seed = {}
+    first_seed: dict[str, np.ndarray] = {}
     base = post["model"][0]
     for seed, train, test in uss_splits(overall):
         pred["stc3_only"][test] = -base[test]

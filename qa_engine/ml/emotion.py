@@ -108,7 +108,7 @@ class LexiconEmotionScorer(EmotionScorer):
         words, self.negators = _dutir()
         self.negator_lengths = tuple(sorted({len(n) for n in self.negators}))
         # ASCII entries (sb, FT) fire inside product codes and English words.
-        entries: dict[str, tuple[str, int]] = {w: (label, 1) for w, label in words.items() if not w.isascii()}
+        entries: dict[str, tuple[EmotionLabel, int]] = {w: (label, 1) for w, label in words.items() if not w.isascii()}
         for label in self.CUE_LABELS:
             for w in load_word_list(lexicons_dir / "words" / f"emotion_{label}.txt"):
                 entries[w] = (label, self.CUE_WEIGHT)

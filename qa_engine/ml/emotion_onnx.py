@@ -269,7 +269,10 @@ class TokenizerPreprocessor:
         }
 
 
-PREPROCESSORS = {"vocab": VocabPreprocessor, "tokenizer": TokenizerPreprocessor}
+PREPROCESSORS: dict[str, type[VocabPreprocessor | TokenizerPreprocessor]] = {
+    "vocab": VocabPreprocessor,
+    "tokenizer": TokenizerPreprocessor,
+}
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -408,7 +411,7 @@ class OnnxEmotionClassifier:
             # What the model reads, once per text, sorted by the number of steps the LSTM runs
             # (after whitespace removal and truncation), which the raw length only approximates.
             if self.preprocessor.unit == "char":
-                units = [self.preprocessor.char_units(t) for t in texts]
+                units: list[str] | list[tuple[list[int], list[int]]] = [self.preprocessor.char_units(t) for t in texts]
                 steps = [len(u) or 1 for u in units]
             else:
                 units = [self.preprocessor.features(t) for t in texts]

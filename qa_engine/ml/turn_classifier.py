@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Sequence
 from operator import add
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def char_ngram_ids(text: str, n_max: int = 3, buckets: int = BUCKETS) -> set[int
         ids = [
             table.setdefault(gram, zlib.crc32(gram.encode("utf-8")) % buckets) if i is None else i for gram, i in zip(grams, ids)
         ]
-    return set(ids)
+    return set(ids)  # type: ignore[arg-type]  # no None left: filled in above
 
 
 # Service text reuses a small set of n-grams: each is hashed once (buckets -> {gram: id}).
@@ -72,9 +73,9 @@ def char_ngram_matrix(texts: list[str], n_max: int = 3, buckets: int = BUCKETS) 
     text: this featuriser runs on every agent turn for each n-gram model, in the GIL, beside the
     text rules (docs/benchmarks.md)."""
     if n_max > 3:  # packing holds three code points; longer grams take the per-text path
-        rows = [sorted(char_ngram_ids(t, n_max, buckets)) or [buckets] for t in texts]
-        out = np.full((len(rows), max(map(len, rows), default=1)), buckets, dtype=np.int64)
-        for r, got in enumerate(rows):
+        per_text = [sorted(char_ngram_ids(t, n_max, buckets)) or [buckets] for t in texts]
+        out = np.full((len(per_text), max(map(len, per_text), default=1)), buckets, dtype=np.int64)
+        for r, got in enumerate(per_text):
             out[r, : len(got)] = got
         return out
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
@@ -220,7 +221,7 @@ class TurnClassifier:
     def _run_feed(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self._session.run(["violation", "category"], feed)
 
-    def _values(self, n: int, feeds: list[tuple[list[int], object]], outputs: list) -> list[tuple[float, np.ndarray]]:
+    def _values(self, n: int, feeds: Sequence[tuple[list[int], object]], outputs: list) -> list[tuple[float, np.ndarray]]:
         """(probability, category probabilities) per text in input order, as the cache holds them."""
         probs = np.zeros(n, dtype=np.float32)
         cats = np.zeros((n, len(self.categories)), dtype=np.float32)

@@ -38,6 +38,14 @@ class Scope(BaseModel):
     near: Near | None = None
 
 
+def _all_roles() -> list[Role]:
+    return ["agent", "customer"]
+
+
+def _all_channels() -> list[Channel]:
+    return ["call", "chat"]
+
+
 class RuleSpec(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -45,8 +53,8 @@ class RuleSpec(BaseModel):
     dimension: str
     operator: str
     severity: Severity = "minor"
-    roles: list[Role] = Field(default_factory=lambda: ["agent", "customer"])
-    channels: list[Channel] = Field(default_factory=lambda: ["call", "chat"])
+    roles: list[Role] = Field(default_factory=_all_roles)
+    channels: list[Channel] = Field(default_factory=_all_channels)
     scope: Scope = Field(default_factory=Scope)
     explanation: str = "{text}"
     description: str = ""

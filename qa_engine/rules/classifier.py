@@ -39,6 +39,8 @@ CATEGORY_NAMES = {
 class ClassifierOperator(RuleOperator):
     model_backed = True
 
+    params: Params
+
     class Params(RuleOperator.Params):
         model: str = Field(default="forbidden_ngram", description="folder under models_dir, or a path")
         threshold: float | None = Field(default=None, gt=0, lt=1, description="default: the model's labels.json")
@@ -132,7 +134,7 @@ class ClassifierOperator(RuleOperator):
         for v, prob, cat in found:
             best = max(((scores[v.text[s:e]][0], s, e) for s, e in parts[v.index]), default=None)
             on_clause = best is not None and best[0] >= self.threshold
-            start, end = (best[1], best[2]) if on_clause else _strip(v.text)
+            start, end = (best[1], best[2]) if on_clause and best is not None else _strip(v.text)
             evidence = self._evidence(prob, cat, "clause" if on_clause else "turn")
             hits.append(
                 self.turn_hit(

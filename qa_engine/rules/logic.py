@@ -18,6 +18,8 @@ class BooleanOperator(RuleOperator):
     """Hit when every `all` rule, at least one `any` rule (if given) and no `none` rule has hits,
     per turn (`within: turn`) or over the whole interaction."""
 
+    params: Params
+
     class Params(RuleOperator.Params):
         all: list[str] = Field(default_factory=list)
         any: list[str] = Field(default_factory=list)
@@ -86,6 +88,8 @@ class BooleanOperator(RuleOperator):
 @register("emotion")
 class EmotionOperator(RuleOperator):
     """Turns whose emotion (from the selected emotion scorer) has one of `labels` or `polarities`."""
+
+    params: Params
 
     class Params(RuleOperator.Params):
         labels: list[EmotionLabel] = Field(default_factory=list)

@@ -21,6 +21,8 @@ class SilenceOperator(RuleOperator):
     """A gap longer than `min_seconds` before a turn of the rule's roles, unless the agent said
     a hold phrase (请稍等) in the turns just before it and the gap stays under `max_excused`."""
 
+    params: Params
+
     class Params(RuleOperator.Params):
         min_seconds: float = Field(default=5.0, gt=0)
         exceptions_file: str | None = "hold_phrases.txt"
@@ -69,6 +71,8 @@ class SilenceOperator(RuleOperator):
 class InterruptionOperator(RuleOperator):
     """A turn of the rule's roles starting while the other party still speaks, for > `min_seconds`."""
 
+    params: Params
+
     class Params(RuleOperator.Params):
         min_seconds: float = Field(default=0.3, ge=0)
 
@@ -91,6 +95,8 @@ class InterruptionOperator(RuleOperator):
 @register("speech_rate")
 class SpeechRateOperator(RuleOperator):
     """Characters per minute of each selected role over all its speech, outside [min_cpm, max_cpm]."""
+
+    params: Params
 
     class Params(RuleOperator.Params):
         min_cpm: float | None = Field(default=None, gt=0)
@@ -116,7 +122,8 @@ class SpeechRateOperator(RuleOperator):
 
             # Point at the turn that is most extreme in the offending direction.
             def rate(v: TurnView) -> float:
-                return timing.spoken_chars(v.turn.text) / max(v.turn.end - v.turn.start, 0.1)
+                start, end = timing.span(v.turn)
+                return timing.spoken_chars(v.turn.text) / max(end - start, 0.1)
 
             worst = max(mine, key=rate) if too_fast else min(mine, key=rate)
             evidence = SignalEvidence(
@@ -136,6 +143,8 @@ class SpeechRateOperator(RuleOperator):
 class ResponseTimeOperator(RuleOperator):
     """Chat reply delays: the first agent response and every later reply, measured from the first
     customer message still waiting for an answer."""
+
+    params: Params
 
     class Params(RuleOperator.Params):
         first_max_seconds: float | None = Field(default=30.0, gt=0)

@@ -37,6 +37,8 @@ def clauses(text: str, min_chars: int) -> list[tuple[int, int]]:
 
 @register("similar")
 class SimilarOperator(RuleOperator):
+    params: Params
+
     class Params(RuleOperator.Params):
         exemplars: list[str] = Field(default_factory=list)
         exemplars_file: str | None = None

@@ -27,6 +27,8 @@ class KeywordOperator(RuleOperator):
     distinct words. none: one interaction-level hit when no selected turn has any word.
     """
 
+    params: Params
+
     class Params(RuleOperator.Params):
         words: list[str] = Field(default_factory=list)
         words_file: str | None = None
@@ -185,8 +187,8 @@ def required_chars(pattern: str) -> list[frozenset[str]]:
     scan for a literal when a pattern starts with a group or an optional part, and most of the
     paraphrase patterns need a rare character somewhere, 拍板 or 滚). Empty when nothing can be told.
     """
-    from re import _constants as c
-    from re import _parser as parser
+    from re import _constants as c  # type: ignore[attr-defined]  # private module, not in typeshed
+    from re import _parser as parser  # type: ignore[attr-defined]  # private module, not in typeshed
 
     def of(items) -> list[frozenset[str]]:
         found: list[frozenset[str]] = []
@@ -222,6 +224,8 @@ def required_chars(pattern: str) -> list[frozenset[str]]:
 class RegexOperator(RuleOperator):
     """Regular expressions on normalised text, each match dropped if an exclusion regex matches
     the turn (or the match with `exclude_context` characters around it)."""
+
+    params: Params
 
     class Params(RuleOperator.Params):
         patterns: list[str] = Field(default_factory=list)

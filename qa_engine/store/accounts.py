@@ -122,7 +122,7 @@ def stored_secret(db: Database, name: str = JWT_SECRET) -> str:
             except IntegrityError:  # another process stored it first
                 session.rollback()
     with db.sessionmaker() as session:
-        return session.get(ServerSecret, name).value
+        return session.get_one(ServerSecret, name).value  # stored above, by this process or another
 
 
 def _key_hash(key: str) -> str:

@@ -191,7 +191,7 @@ def _claim(db: Database, policy: SendPolicy, limit: int) -> list[int]:
                     or_(AlertDelivery.claimed_until.is_(None), AlertDelivery.claimed_until < now),
                 )
                 .values(claimed_until=until)
-            ).rowcount
+            ).rowcount  # type: ignore[attr-defined]  # DML: session.execute returns a CursorResult
             if taken:
                 claimed.append(delivery_id)
         session.commit()
@@ -200,8 +200,8 @@ def _claim(db: Database, policy: SendPolicy, limit: int) -> list[int]:
 
 def _attempt(db: Database, delivery_id: int, policy: SendPolicy) -> str:
     with db.session() as session:
-        delivery = session.get(AlertDelivery, delivery_id)
-        hook = session.get(AlertWebhook, delivery.webhook_id)
+        delivery = session.get_one(AlertDelivery, delivery_id)
+        hook = session.get_one(AlertWebhook, delivery.webhook_id)
         hook_id, url, secret = hook.id, hook.url, hook.secret
         events, payload = list(delivery.events), dict(delivery.payload)
     status: int | None = None
@@ -211,7 +211,7 @@ def _attempt(db: Database, delivery_id: int, policy: SendPolicy) -> str:
     except (OSError, ValueError) as exc:  # unreachable, refused, timed out, bad URL
         error = f"{type(exc).__name__}: {exc}"
     with db.session() as session:
-        delivery = session.get(AlertDelivery, delivery_id)
+        delivery = session.get_one(AlertDelivery, delivery_id)
         delivery.attempts += 1
         delivery.last_status = status
         delivery.claimed_until = None

@@ -229,6 +229,7 @@ def sample(since: str, until: str, rule_ids: tuple[int, ...], url: str | None) -
     tz = get_settings().report_timezone
     try:
         start, end = _day(since, tz), _day(until, tz)
+        assert start is not None and end is not None  # both options have defaults
         asg.check_range(start, end)
     except (click.BadParameter, asg.AssignmentError) as exc:
         click.echo(f"qa-engine: error: {exc.message if isinstance(exc, click.BadParameter) else exc}", err=True)

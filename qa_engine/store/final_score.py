@@ -43,7 +43,7 @@ def final_score(
     """`dismissed`: positions in `result.hits`; `overrides`: dimension -> manual score."""
     kept = [h for i, h in enumerate(result.hits) if i not in dismissed]
     rescored = scorecard_matches(result, card) and rule_dimensions is not None
-    if rescored:
+    if rescored and card is not None and rule_dimensions is not None:  # card: scorecard_matches says so
         grouped: dict[str, list] = {}
         for h in kept:
             grouped.setdefault(h.rule_id, []).append(h)

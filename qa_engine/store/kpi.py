@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, case, false, func, select, true
+from sqlalchemy import ColumnElement, and_, case, false, func, select, true
 from sqlalchemy.orm import Session
 
 from qa_engine.store.models import DimensionRow, InteractionRow, ResultRow
@@ -50,7 +50,7 @@ def _count_if(cond) -> Any:
     return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
 
-def _ratio(num: float | None, den: float | None, digits: int = 4) -> float | None:
+def _ratio(num: float, den: float | None, digits: int = 4) -> float | None:
     return round(float(num) / float(den), digits) if den else None
 
 
@@ -59,7 +59,7 @@ def _num(value, digits: int = 2) -> float | None:
 
 
 def _where(agent_id: str | None, team_id: str | None, start: date | None, end: date | None) -> list:
-    conds = [ResultRow.is_current.is_(True)]
+    conds: list[ColumnElement[bool]] = [ResultRow.is_current.is_(True)]
     if agent_id is not None:
         conds.append(InteractionRow.agent_id == agent_id)
     if team_id is not None:

@@ -11,11 +11,15 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import Table, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from qa_engine.store.models import BatchItemRow, ResultRow
+
+# The ledger's table for core UPDATE ... RETURNING (no ORM session sync); declarative types it as a FromClause.
+_TABLE: Table = cast(Table, BatchItemRow.__table__)
 
 IN_PROGRESS = "in progress"  # placeholder reason; never committed (the same transaction sets the outcome)
 
@@ -117,7 +121,7 @@ def claim(session: Session, entries: list[Entry], *, batch_id: str) -> list[Clai
     Raises IntegrityError when another transaction inserted one of the rows meanwhile (retry: it
     exists now).
     """
-    table = BatchItemRow.__table__
+    table = _TABLE
     ident = tuple_(table.c.item_key, table.c.content_hash, table.c.versions_hash)
     found = {
         (r.item_key, r.content_hash, r.versions_hash): Claim(r.id, r.status, r.batch_id)
@@ -173,7 +177,7 @@ def release(session: Session, claims: list[Claim]) -> None:
     """Leave claimed rows as they were (done by another worker meanwhile) while the transaction
     goes on for the others: their attempt counts back."""
     if claims:
-        table = BatchItemRow.__table__
+        table = _TABLE
         session.execute(
             update(table)
             .where(table.c.id.in_([c.id for c in claims]))

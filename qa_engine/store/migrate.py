@@ -41,7 +41,9 @@ def head() -> str:
     """The newest revision of the migration scripts."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    revision = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert revision is not None  # migrations/ has revisions
+    return revision
 
 
 def current(url: str) -> str | None:

@@ -15,8 +15,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.engine import Result as DbResult
 from sqlalchemy.orm import Session
 
 from qa_engine.schema import Interaction, Result
@@ -64,12 +66,12 @@ def accept(
     current: dict[str, tuple[int, str]] = {}
     owners: dict[str, tuple[str | None, str | None]] = {}
     for chunk in _chunks(ids, 500):
-        for job in session.scalars(
+        for row in session.scalars(
             select(IngestJob)
             .where(IngestJob.kind == KIND, IngestJob.interaction_id.in_(chunk), IngestJob.status != "failed")
             .order_by(IngestJob.created_at)
         ):
-            (known if job.status in PENDING else done)[(job.interaction_id, job.content_hash)] = job
+            (known if row.status in PENDING else done)[(row.interaction_id, row.content_hash)] = row
         for iid, rid, digest, agent_id, team_id in session.execute(
             select(
                 ResultRow.interaction_id, ResultRow.id, ResultRow.content_hash, InteractionRow.agent_id,
@@ -177,6 +179,11 @@ def claim(session: Session, limit: int) -> tuple[str, list[Claimed]]:
     return token, rows
 
 
+def _rowcount(result: DbResult[Any]) -> int:
+    """The rows an UPDATE matched (session.execute returns a CursorResult for DML)."""
+    return cast(CursorResult[Any], result).rowcount
+
+
 def claim_job(session: Session, job_id: str) -> str | None:
     """Claim one queued job (any kind) under a new token, or None when it is not queued (done, failed,
     or running under another worker's claim). Commit right after."""
@@ -187,7 +194,7 @@ def claim_job(session: Session, job_id: str) -> str | None:
         .values(status="running", claimed_by=token, updated_at=utcnow(), error=None)
         .execution_options(synchronize_session=False)
     )
-    return token if result.rowcount else None
+    return token if _rowcount(result) else None
 
 
 def requeue(session: Session, *, kind: str = KIND, older_than: timedelta | None = None) -> int:
@@ -198,7 +205,7 @@ def requeue(session: Session, *, kind: str = KIND, older_than: timedelta | None 
     if older_than is not None:
         stmt = stmt.where(IngestJob.updated_at < utcnow() - older_than)
     result = session.execute(stmt.values(status="queued", claimed_by=None).execution_options(synchronize_session=False))
-    return result.rowcount or 0
+    return _rowcount(result) or 0
 
 
 def pending_count(session: Session) -> int:
@@ -219,7 +226,7 @@ def take(session: Session, job_id: str, token: str, **values) -> bool:
         .values(updated_at=utcnow(), fields={}, **values)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)
+    return bool(_rowcount(result))
 
 
 @dataclass

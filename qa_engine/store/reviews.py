@@ -12,6 +12,7 @@ decisions and manual scores); rejecting confirms the contested hits and changes 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -144,8 +145,8 @@ def add_review(
     res: ResultRow,
     reviewer: Reviewer,
     *,
-    hits: list[HitDecisionIn] = (),
-    overrides: list[OverrideIn] = (),
+    hits: Sequence[HitDecisionIn] = (),
+    overrides: Sequence[OverrideIn] = (),
     comment: str | None = None,
     appeal_id: int | None = None,
     card: Scorecard | None = None,
@@ -212,7 +213,7 @@ def file_appeal(
     filed_by: Reviewer,
     *,
     reason: str,
-    hit_ids: list[int] = (),
+    hit_ids: Sequence[int] = (),
     window_days: int,
     now: datetime | None = None,
 ) -> Appeal:
@@ -268,8 +269,8 @@ def decide_appeal(
     *,
     decision: str,
     reason: str,
-    hits: list[HitDecisionIn] = (),
-    overrides: list[OverrideIn] = (),
+    hits: Sequence[HitDecisionIn] = (),
+    overrides: Sequence[OverrideIn] = (),
     card: Scorecard | None = None,
     rule_dimensions: dict[str, str] | None = None,
 ) -> tuple[Appeal, Review, FinalScore]:
@@ -287,8 +288,8 @@ def decide_appeal(
         raise ConflictError(f"appeal {appeal.id} was already {appeal.status}")
     if decision == "rejected" and (hits or overrides):
         raise ReviewError("a rejected appeal cannot change hits or scores")
-    interaction = session.get(InteractionRow, appeal.interaction_id)
-    res = session.get(ResultRow, appeal.result_id)
+    interaction = session.get_one(InteractionRow, appeal.interaction_id)
+    res = session.get_one(ResultRow, appeal.result_id)
     review, final = add_review(
         session,
         interaction,
@@ -360,7 +361,7 @@ def list_appeals(
         stmt = stmt.where(InteractionRow.agent_id == agent_id)
     total = session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = session.execute(stmt.order_by(Appeal.created_at, Appeal.id).limit(limit).offset(offset)).all()
-    return int(total or 0), [tuple(r) for r in rows]
+    return int(total or 0), [(appeal, interaction, res) for appeal, interaction, res in rows]
 
 
 def latest_appeals(session: Session, result_ids: list[int]) -> dict[int, Appeal]:

@@ -12,7 +12,7 @@ card word (卡, 卡号, 银行卡, card) comes just before it ("卡号是6222 ..
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +42,7 @@ class PiiPattern:
     kind: str
     placeholder: str
     regex: re.Pattern  # a group named `value`, when present, is the part replaced (the rest is context)
-    check: object = None  # callable(str) -> bool on the digits, or None
+    check: Callable[[str], bool] | None = None  # on the digits
 
 
 _CARD_DIGITS = rf"(?:{_D}{_SEP}?){{15,18}}{_D}"  # 16-19 digits, single spaces or dashes between
