@@ -199,9 +199,14 @@ def _run_pool(plan: Plan, options: BatchOptions, settings: Settings, workers: in
             # Stopped (SIGTERM, Ctrl-C) or broken: end the items in progress now rather than wait
             # for them; what was not committed is simply not done.
             processes = list((getattr(pool, "_processes", None) or {}).values())
+            # Joined below: shutdown(wait=False) forgets it, and Python 3.11's exit hook then races it
+            # closing its wake-up pipe ("OSError: [Errno 9] Bad file descriptor" after our last line).
+            manager = getattr(pool, "_executor_manager_thread", None)
             pool.shutdown(wait=False, cancel_futures=True)
             for process in processes:
                 process.terminate()
+            if manager is not None:
+                manager.join(timeout=30)
             raise
 
 
