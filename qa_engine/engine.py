@@ -243,14 +243,28 @@ class Inspector:
             running.result()  # the batches it is running; a model error surfaces here, as from inspect
         for w in work:
             w.commit()
+        # The rules of the whole chunk first, then the satisfaction model's predictions of the chunk in
+        # one run (its Python runs back to back, not between two interactions' rules), then the results
+        found = []
         for item in staged:
             if isinstance(item, InspectionContext):
                 item.emotions = self.emotion_scorer.score(item.turns)  # from the cache the staged work filled
-                yield self._inspect(item)
+                found.append(self._rules(item))
+        contexts = [c for c in staged if isinstance(c, InspectionContext)]
+        predicted = iter([self._satisfaction(ctx, hits) for ctx, hits in zip(contexts, found, strict=True)])
+        hits_of = iter(found)
+        for item in staged:
+            if isinstance(item, InspectionContext):
+                yield self._result(item, next(hits_of), next(predicted))
             else:
                 yield item
 
     def _inspect(self, ctx: InspectionContext) -> Result:
+        hits = self._rules(ctx)
+        return self._result(ctx, hits, self._satisfaction(ctx, hits))
+
+    def _rules(self, ctx: InspectionContext) -> list[Hit]:
+        """The rules' hits of one interaction (in ctx.hits by rule, and returned sorted)."""
         interaction = ctx.interaction
         trace = ctx.trace
         for rule in self.ruleset.rules:
@@ -289,17 +303,20 @@ class Inspector:
                             f"「{h.text}」 dropped: inside a stronger hit of group {self.rule_groups[rid]}",
                         )
         self._mark_low_confidence(ctx.hits)
-        card = self.scorecards[interaction.channel]
-        script = card.script_result(ctx.hits)
-        emotion = trajectory(ctx.emotions, self.emotion_scorer.source)
-        roles = [t.role for t in interaction.turns]
         hits = sorted(
             (h for hs in ctx.hits.values() for h in hs),
             key=lambda h: (h.turn if h.turn is not None else -1, h.start or 0, h.rule_id),
         )
         if trace is not None:
             trace.hits(hits)
-        satisfaction = self._satisfaction(ctx, hits)
+        return hits
+
+    def _result(self, ctx: InspectionContext, hits: list[Hit], satisfaction: SatisfactionResult | None) -> Result:
+        interaction = ctx.interaction
+        card = self.scorecards[interaction.channel]
+        script = card.script_result(ctx.hits)
+        emotion = trajectory(ctx.emotions, self.emotion_scorer.source)
+        roles = [t.role for t in interaction.turns]
         dimensions, score, flag, critical = card.score(ctx.hits, script, emotion, roles, self.rule_dimensions, satisfaction)
         return Result(
             interaction_id=interaction.interaction_id,
@@ -325,7 +342,9 @@ class Inspector:
         from qa_engine.ml.satisfaction import parts_of
 
         p = self.satisfaction.predict(parts_of([v.role for v in ctx.turns], [v.text for v in ctx.turns], ctx.emotions, hits))
-        return SatisfactionResult(
+        # model_construct: the model's values are in range by construction (predicted clamped to -2..2,
+        # dissatisfied a logistic), so pydantic's validation of them is skipped; the same object
+        return SatisfactionResult.model_construct(
             predicted=p.predicted, dissatisfied=p.dissatisfied, source=self.satisfaction.source, evidence=p.evidence
         )
 

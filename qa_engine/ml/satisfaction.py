@@ -115,23 +115,40 @@ def gram_ids(texts: Sequence[str]) -> list[np.ndarray]:
     return [row[row < BUCKETS] for row in m]
 
 
-def features(parts: DialogueParts, markers: Markers, marker_counts: Sequence[tuple[int, int]] | None = None) -> Features:
+def features(
+    parts: DialogueParts,
+    markers: Markers,
+    marker_counts: Sequence[tuple[int, int]] | None = None,
+    turns: tuple[list[int], list[int]] | None = None,
+) -> Features:
     """The aggregate features of one dialogue (training and serving call this same function): per
     customer turn first (emotion, marker counts, length), then for the dialogue (row 0) and for each
     variant with one customer turn blanked (row 1 + j; a blanked turn's values count as 0), each
     feature in closed form from the turns' sums and two largest values. Plain Python: a dialogue has
     a few dozen turns, where numpy's per-call overhead would cost more than the arithmetic.
-    `marker_counts`: the customer turns' (unresolved, resolved) counts when the caller has them cached."""
-    cust = [i for i, r in enumerate(parts.roles) if r == "customer"]
-    agent = [i for i, r in enumerate(parts.roles) if r == "agent"]
+    `marker_counts`: the customer turns' (unresolved, resolved) counts when the caller has them cached;
+    `turns`: (customer turn indices, agent turn indices) when the caller has them."""
+    if turns is None:
+        turns = [i for i, r in enumerate(parts.roles) if r == "customer"], [i for i, r in enumerate(parts.roles) if r == "agent"]
+    cust, agent = turns
     k = len(cust)
     if marker_counts is None:
         marker_counts = [markers.counts(parts.texts[i]) for i in cust]
     agent_set = set(agent)
-    polite = {t for d, r, t in parts.hits if d == "politeness" and t in agent_set}
-    empathic = {t for d, r, t in parts.hits if d == "empathy" and t in agent_set and r != "empathy.missing_when_upset"}
-    forbidden = sum(1 for d, _, _ in parts.hits if d == "forbidden_words")
-    agent_negative = sum(1 for _, r, _ in parts.hits if r == "emotion.agent_negative")
+    polite: set[int | None] = set()  # agent turns with a politeness hit
+    empathic: set[int | None] = set()  # ... with an empathy hit (not the missing-empathy one)
+    forbidden = agent_negative = 0
+    for d, r, t in parts.hits:  # one pass
+        if d == "politeness":
+            if t in agent_set:
+                polite.add(t)
+        elif d == "empathy":
+            if t in agent_set and r != "empathy.missing_when_upset":
+                empathic.add(t)
+        elif d == "forbidden_words":
+            forbidden += 1
+        if r == "emotion.agent_negative":
+            agent_negative += 1
     n_agent = len(agent)
     head = [math.log1p(k), math.log1p(n_agent), float(bool(parts.roles) and parts.roles[-1] == "customer"), float(n_agent > 0)]
     agent_len = sum(len(parts.texts[i]) for i in agent) / n_agent if n_agent else 0.0
@@ -159,37 +176,42 @@ def features(parts: DialogueParts, markers: Markers, marker_counts: Sequence[tup
     length = float(len(parts.texts[cust[-1]]))
     neg_max, pos_max, l3_max = _max_without(neg), _max_without(pos), _max_without(last3)
     log = math.log1p
-
-    def row(j: int) -> list[float]:
-        """Variant j (-1: none blanked): the 12 + 5 customer features, as DENSE_FEATURES orders them."""
-
-        def drop(x: list[float]) -> float:
-            return x[j] if j >= 0 else 0.0
-
+    # what does not depend on the blanked turn, once (log1p(0.0) is 0.0: a blanked last turn's values)
+    neg_last, pos_last, neg_first = neg[-1], pos[-1], neg[0]
+    log_unres_last, log_res_last, log_length, log_agent_len = log(unres[-1]), log(res[-1]), log(length), log(agent_len)
+    rows = []
+    for j in range(-1, k):  # variant j (-1: none blanked): the 12 + 5 customer features, as DENSE_FEATURES orders them
+        if j < 0:
+            d_neg = d_pos = d_negative = d_unres = d_last3 = 0.0  # what the blanked turn takes out
+        else:
+            d_neg, d_pos, d_negative, d_unres, d_last3 = neg[j], pos[j], negative[j], unres[j], last3[j]
         last = j != k - 1  # the last turn is still there
         in2 = j >= k - 2 and j >= 0
-        return [
-            (s_neg - drop(neg)) / k,
-            neg[-1] if last else 0.0,
-            neg_max[j + 1],
-            neg[0] if j != 0 else 0.0,
-            (s_pos - drop(pos)) / k,
-            pos[-1] if last else 0.0,
-            (s_negative - drop(negative)) / k,
-            log(unres[-1] if last else 0.0),
-            log(u2 - (unres[j] if in2 else 0.0)),
-            log(res[-1] if last else 0.0),
-            log(r2 - (res[j] if in2 else 0.0)),
-            log(length if last else 0.0),
-            log(agent_len),
-            (s_last3 - drop(last3)) / n3,
-            l3_max[j + 1],
-            log(s_negative - drop(negative)),
-            log(s_unres - drop(unres)),
-            pos_max[j + 1],
-        ]
-
-    dense = np.array([head + row(j) + tail for j in range(-1, k)])
+        rows.append(
+            head
+            + [
+                (s_neg - d_neg) / k,
+                neg_last if last else 0.0,
+                neg_max[j + 1],
+                neg_first if j != 0 else 0.0,
+                (s_pos - d_pos) / k,
+                pos_last if last else 0.0,
+                (s_negative - d_negative) / k,
+                log_unres_last if last else 0.0,
+                log(u2 - (unres[j] if in2 else 0.0)),
+                log_res_last if last else 0.0,
+                log(r2 - (res[j] if in2 else 0.0)),
+                log_length if last else 0.0,
+                log_agent_len,
+                (s_last3 - d_last3) / n3,
+                l3_max[j + 1],
+                log(s_negative - d_negative),
+                log(s_unres - d_unres),
+                pos_max[j + 1],
+            ]
+            + tail
+        )
+    dense = np.array(rows)
     return Features(dense=dense, customer_turns=cust, agent_turns=agent)
 
 
@@ -198,7 +220,7 @@ def _max_without(x: list[float]) -> list[float]:
     the first top position, where it is the runner-up."""
     top = max(x)
     at = x.index(top)
-    second = max((v for i, v in enumerate(x) if i != at), default=0.0)
+    second = max(x[:at] + x[at + 1 :], default=0.0)  # the others (slices: no Python loop)
     out = [max(top, 0.0)] * (len(x) + 1)
     out[at + 1] = max(second, 0.0)
     return out
@@ -267,7 +289,7 @@ class SatisfactionModel:
 
     def _compute_sums(self, texts: list[str]) -> list[tuple[int, float, float, float, int, int]]:
         out: list[tuple[int, float, float, float, int, int] | None] = [None] * len(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        order = sorted(range(len(texts)), key=list(map(len, texts)).__getitem__)  # by length
         for a in range(0, len(order), _SORT_BATCH):
             idx = order[a : a + _SORT_BATCH]
             m = char_ngram_matrix([texts[i] for i in idx])  # padded with BUCKETS: the zero row
@@ -292,19 +314,22 @@ class SatisfactionModel:
         agent = [i for i, r in enumerate(parts.roles) if r == "agent"]
         sums = self.text_sums([parts.texts[i] for i in cust + agent])
         k = len(cust)
-        f = features(parts, self.markers, [(s[4], s[5]) for s in sums[:k]])
+        f = features(parts, self.markers, [(s[4], s[5]) for s in sums[:k]], (cust, agent))
         n_cust = sum(s[0] for s in sums[:k])
         s_cust = sum(s[1] for s in sums[:k])
         n_agent = sum(s[0] for s in sums[k:])
         agent_score = sum(s[3] for s in sums[k:]) / math.sqrt(n_agent) if n_agent else 0.0
         last_score = sums[k - 1][2] / math.sqrt(sums[k - 1][0]) if k and sums[k - 1][0] else 0.0
-        dense = self.bias + agent_score + f.dense @ self.dense_weights  # (1 + k,)
-        raw = float((s_cust / math.sqrt(n_cust) if n_cust else 0.0) + last_score + dense[0])
+        # (1 + k,) as Python floats: the same sums as numpy's `bias + agent_score + f.dense @ w`
+        # (left to right: the scalar first), without a numpy scalar per element
+        offset = self.bias + agent_score
+        dense = [offset + x for x in (f.dense @ self.dense_weights).tolist()]
+        raw = (s_cust / math.sqrt(n_cust) if n_cust else 0.0) + last_score + dense[0]
         effects = []
         for j in range(k):  # the prediction minus the prediction with customer turn j blanked
             rest = n_cust - sums[j][0]
             customer = (s_cust - sums[j][1]) / math.sqrt(rest) if rest else 0.0
-            effects.append(raw - (customer + (0.0 if j == k - 1 else last_score) + float(dense[1 + j])))
+            effects.append(raw - (customer + (0.0 if j == k - 1 else last_score) + dense[1 + j]))
         return Prediction(
             predicted=round(min(2.0, max(-2.0, raw)), 3),
             dissatisfied=round(self.probability(raw), 3),
