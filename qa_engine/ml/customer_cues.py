@@ -10,12 +10,12 @@ turns are never touched: the cues describe customers, and an agent quoting æ€ä¹
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
 from qa_engine.context import TurnView
 from qa_engine.ml.emotion import EmotionScorer
+from qa_engine.ml.model_digest import files_digest
 from qa_engine.ml.text_cache import Staged
 from qa_engine.schema import EmotionLabel, TurnEmotion
 from qa_engine.text.lexicon import PhraseIndex, load_word_list
@@ -42,11 +42,8 @@ class CustomerCues:
         for emotion, path in paths.items():
             self.index.add_list(emotion, load_word_list(path))
         self.index.build()
-        h = hashlib.sha256()
-        for path in paths.values():
-            h.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
         # in the scorer's source, hence in result.versions: an edited list is a new version
-        self.digest = f"sha256:{h.hexdigest()[:16]}"
+        self.digest = files_digest(Path(lexicons_dir) / "words", paths.values())
 
     def __len__(self) -> int:
         return len(self.index.all_terms)

@@ -9,6 +9,7 @@ documentation and left out, so rewriting a card does not rescore a night's calls
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,11 +23,18 @@ def served_files(model_dir: Path) -> list[Path]:
 
 
 def folder_digest(model_dir: Path) -> str:
-    """`sha256:` and 16 hex digits over the served files' relative names and bytes. Memoised on
-    each file's size and modification time, so an engine rebuilt with the same files hashes nothing."""
-    model_dir = Path(model_dir).resolve()
-    stats = tuple((str(p.relative_to(model_dir)), p.stat().st_size, p.stat().st_mtime_ns) for p in served_files(model_dir))
-    return _digest(model_dir, stats)
+    """`sha256:` and 16 hex digits over the served files' relative names and bytes."""
+    return files_digest(model_dir, served_files(model_dir))
+
+
+def files_digest(root: Path, files: Iterable[Path]) -> str:
+    """`sha256:` and 16 hex digits over these files' names relative to `root` and their bytes, in the
+    order given (also the customer cue lists'). Memoised on each file's size and modification time, so
+    an engine rebuilt with the same files hashes nothing."""
+    names = [str(Path(p).relative_to(root)) for p in files]  # before resolving: files may be links
+    root = Path(root).resolve()
+    stats = tuple((name, (root / name).stat().st_size, (root / name).stat().st_mtime_ns) for name in names)
+    return _digest(root, stats)
 
 
 @lru_cache(maxsize=64)
