@@ -245,19 +245,15 @@ class Inspector:
             w.commit()
         # The rules of the whole chunk first, then the satisfaction model's predictions of the chunk in
         # one run (its Python runs back to back, not between two interactions' rules), then the results
+        contexts = [item for item in staged if isinstance(item, InspectionContext)]
         found = []
+        for ctx in contexts:
+            ctx.emotions = self.emotion_scorer.score(ctx.turns)  # from the cache the staged work filled
+            found.append(self._rules(ctx))
+        predicted = [self._satisfaction(ctx, hits) for ctx, hits in zip(contexts, found, strict=True)]
+        scored = iter(zip(contexts, found, predicted, strict=True))
         for item in staged:
-            if isinstance(item, InspectionContext):
-                item.emotions = self.emotion_scorer.score(item.turns)  # from the cache the staged work filled
-                found.append(self._rules(item))
-        contexts = [c for c in staged if isinstance(c, InspectionContext)]
-        predicted = iter([self._satisfaction(ctx, hits) for ctx, hits in zip(contexts, found, strict=True)])
-        hits_of = iter(found)
-        for item in staged:
-            if isinstance(item, InspectionContext):
-                yield self._result(item, next(hits_of), next(predicted))
-            else:
-                yield item
+            yield self._result(*next(scored)) if isinstance(item, InspectionContext) else item
 
     def _inspect(self, ctx: InspectionContext) -> Result:
         hits = self._rules(ctx)
