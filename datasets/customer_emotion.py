@@ -209,8 +209,45 @@ def _counts(items: list[dict]) -> None:
               + f" neg%={100 * pol['negative'] / len(part):.1f}")
 
 
+SECOND_FILE = LABELLED / "customer_emotion_second.jsonl"
+
+
+def agreement(items: list[dict] | None = None) -> dict[str, dict]:
+    """How far a second, blind annotator (customer_emotion_second.jsonl, CUSTOMER_EMOTION.md "Second
+    annotator") agrees with the yardstick's labels, per split, over the turns both labelled: polarity
+    accuracy, Cohen's kappa, and the second annotator's negative precision / recall / F1 taken against the
+    yardstick, the figure a model's negative F1 is read beside."""
+    items = load_customer_emotion() if items is None else items
+    with SECOND_FILE.open(encoding="utf-8") as fh:
+        second = {r["id"]: r for r in map(json.loads, fh) if not r.get("exclude")}
+    out: dict[str, dict] = {}
+    for split in (*SPLITS, "all"):
+        pairs = [(r["polarity"], second[r["id"]]["polarity"]) for r in select(items, split) if r["id"] in second]
+        n = len(pairs)
+        observed = sum(a == b for a, b in pairs) / n
+        first, other = Counter(a for a, _ in pairs), Counter(b for _, b in pairs)
+        chance = sum(first[k] * other[k] for k in POLARITIES) / n / n
+        tp = sum(a == b == "negative" for a, b in pairs)
+        fp = sum(b == "negative" != a for a, b in pairs)
+        fn = sum(a == "negative" != b for a, b in pairs)
+        precision, recall = tp / (tp + fp), tp / (tp + fn)
+        out[split] = {"n": n, "polarity_accuracy": round(observed, 3), "kappa": round((observed - chance) / (1 - chance), 3),
+                      "negative": {"precision": round(precision, 3), "recall": round(recall, 3),
+                                   "f1": round(2 * precision * recall / (precision + recall), 3), "tp": tp, "fp": fp, "fn": fn}}
+    return out
+
+
 if __name__ == "__main__":
-    _counts(load_customer_emotion())
+    import sys
+
+    if "--agreement" in sys.argv:
+        for split, a in agreement().items():
+            neg = a["negative"]
+            print(f"{split:4} n={a['n']:4} polarity agreement={a['polarity_accuracy']:.3f} kappa={a['kappa']:.3f} "
+                  f"second annotator's negative P/R/F1={neg['precision']:.3f}/{neg['recall']:.3f}/{neg['f1']:.3f} "
+                  f"(tp {neg['tp']}, fp {neg['fp']}, fn {neg['fn']})")
+    else:
+        _counts(load_customer_emotion())
 
 
 # --------------------------------------------------------------------------------------------------

@@ -186,3 +186,22 @@ def test_pseudo_labels_follow_the_teacher_threshold(rows, tmp_path):
                     encoding="utf-8")
     with pytest.raises(ValueError, match="yardstick"):
         load_customer_pseudo(path)
+
+
+def test_second_annotator_covers_the_yardstick_and_agrees(rows):
+    """The blind second labelling (customer_emotion_second.jsonl) names every drawn turn once with
+    well-formed labels, and agrees with the yardstick far above the models' negative F1 (0.65): the
+    gap to the 0.75 target is the models', not the labels' (CUSTOMER_EMOTION.md, "Second annotator")."""
+    import json
+
+    from qa_datasets.customer_emotion import SECOND_FILE, agreement, ref_id
+
+    second = [json.loads(line) for line in SECOND_FILE.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in second] == [ref_id(r) for r in read_refs()]
+    for r in second:
+        assert (r["polarity"] is None) == bool(r.get("exclude")), r["id"]
+        assert r["emotion"] is None or POLARITY_OF[r["emotion"]] == r["polarity"], r["id"]
+    figures = agreement(rows)
+    assert figures["all"]["n"] >= 1600
+    for split in ("dev", "test"):
+        assert figures[split]["kappa"] >= 0.85 and figures[split]["negative"]["f1"] >= 0.85, figures[split]
