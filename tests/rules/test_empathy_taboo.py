@@ -38,6 +38,12 @@ EMPATHY = [
     "对您造成的不便很是抱歉",
     "让您久等了",
     "换作是我遇到这种事也会很着急的",
+    # the formal helpdesk shapes of the same apology (empathy.apology_pattern; WEIBO.md)
+    "您好，很抱歉给您的使用带来不便，请问是从什么时候开始的？",
+    "给您带来不愉快的体验，我们致以诚挚的歉意",
+    "您所反馈的问题我们深感抱歉",
+    "您好，抱歉影响您了，方便的话请私信您的号码",
+    "给您使用带来的不便，还请谅解",
 ]
 NOT_EMPATHY = [
     "抱歉，这个需要您自己申请",  # a procedural apology is politeness, not empathy (EMPATHY_JD.md)
@@ -94,6 +100,19 @@ def test_procedural_apology_is_not_empathy(inspector, text):
 
 def test_negated_apology_is_not_empathy(inspector):
     assert not empathy_hits(inspector.inspect(chat(("agent", "这样操作不会给您带来不便的"))))
+
+
+@pytest.mark.parametrize("text", ["为避免给您的使用带来不便，请提前备份数据", "以免影响您的使用，请提前备份数据，抱歉"])
+def test_a_warning_that_names_an_inconvenience_is_not_empathy(inspector, text):
+    """The apology patterns need an apology word: a warning about a trouble to come is not an apology."""
+    assert not empathy_hits(inspector.inspect(chat(("agent", text))))
+
+
+def test_eval_empathy_on_the_weibo_set():
+    out = CliRunner().invoke(main, ["eval", "empathy", "--set", "weibo", "--split", "dev"])
+    assert out.exit_code == 0, out.output
+    after = [line.split() for line in out.output.splitlines() if line.startswith("dev") and "after: engine" in line][0]
+    assert float(after[5]) >= 0.90, out.output  # 0.831 before the apology patterns, 0.962 with them
 
 
 def test_eval_empathy_prints_the_table():
