@@ -254,6 +254,7 @@ if __name__ == "__main__":
 # Training side (issue 14): labelled JD customer turns that share nothing with the yardstick.
 
 TRAIN_FILE = LABELLED / "customer_emotion_train.jsonl"
+SEGMENTS_FILE = LABELLED / "customer_emotion_train_segments.jsonl"  # window segments, speakers unknown
 TRAIN_SOURCE = "jd_customer_labelled"
 
 
@@ -264,8 +265,10 @@ def load_customer_train(shared_dir_: Path | None = None) -> list[dict]:
     texts = _Texts(shared_dir_ or shared_dir())
     yard = {ref_id(r) for r in read_refs()}
     out: list[dict] = []
-    with TRAIN_FILE.open(encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh if line.strip()]
+    rows = []
+    for path in (TRAIN_FILE, SEGMENTS_FILE):
+        with path.open(encoding="utf-8") as fh:
+            rows += [json.loads(line) for line in fh if line.strip()]
     for row in rows:
         rid = ref_id(row)
         if rid in yard:
@@ -273,6 +276,8 @@ def load_customer_train(shared_dir_: Path | None = None) -> list[dict]:
         text = texts.text(row)
         if text is None or hashlib.sha1(text.encode("utf-8")).hexdigest() != row["text_sha1"]:
             raise ValueError(f"customer-emotion training turn {rid}: text missing or changed in ../shared")
+        if row.get("exclude"):  # drawn, not a customer's turn (agent or system text), as in the yardstick
+            continue
         polarity, emotion = row["polarity"], row["emotion"]
         if polarity not in POLARITIES or (emotion is not None and POLARITY_OF.get(emotion) != polarity):
             raise ValueError(f"customer-emotion training turn {rid}: bad labels {polarity!r} / {emotion!r}")

@@ -200,45 +200,18 @@ def score_test(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lines(path: Path) -> list[str]:
-    """The lines of a file as line numbers count them (only "\n" ends a line)."""
-    with path.open(encoding="utf-8") as fh:
-        return [line.rstrip("\n") for line in fh]
-
-
 def pool_rows(segments: bool = False) -> list[dict]:
     """The training pool's turns nobody labelled (each text once, none touching the yardstick). With
-    `segments`, also every other segment of the jddc_replies context windows (earlier turns of the same
-    chats, mostly customer turns: a segment that is also one of the file's agent replies is left out) of
-    the groups that hold no yardstick line, each text once."""
-    from qa_datasets.customer_emotion import TRAIN_FILE, read_refs, replies_path
-    from qa_datasets.labelled.sample_customer import is_contentless, reference, replies_groups, sha1, text_key
-    from qa_datasets.labelled.sample_customer_train import pool
+    `segments`, also the other segments of the jddc_replies context windows that nobody labelled
+    (sample_customer_train.segments_pool: earlier messages of the same chats, customer or agent)."""
+    from qa_datasets.customer_emotion import SEGMENTS_FILE, TRAIN_FILE
+    from qa_datasets.labelled.sample_customer import reference
+    from qa_datasets.labelled.sample_customer_train import pool, segments_pool
 
-    labelled = {json.loads(x)["text_sha1"] for x in TRAIN_FILE.read_text(encoding="utf-8").splitlines() if x.strip()}
-    drawn = pool()
-    rows = [{**reference(r), "text": r["text"]} for r in drawn if r["text_sha1"] not in labelled]
-    if not segments:
-        return rows
-    enc, dec = (_lines(replies_path()), _lines(replies_path().with_suffix(".dec")))
-    group_of = replies_groups(enc, dec)
-    yard_lines = {r["line"] for r in read_refs() if r["source"] == "jddc_replies"}
-    bad_groups = {group_of[line - 1] for line in yard_lines}
-    from qa_datasets.customer_emotion import load_customer_emotion
-
-    seen = {text_key(r["text"]) for r in drawn} | {text_key(r["text"]) for r in load_customer_emotion(include_excluded=True)}
-    seen |= {text_key(x) for line in dec for x in line.split(",")}
-    for i, line in enumerate(enc):
-        if group_of[i] in bad_groups:
-            continue
-        for j, seg in enumerate(line.split(",")):
-            key = text_key(seg)
-            if not seg.strip() or is_contentless(seg) or key in seen:
-                continue
-            seen.add(key)
-            rows.append({"source": "jddc_replies", "line": i + 1, "seg_index": j, "text_sha1": sha1(seg),
-                         "cue_group": False, "split": "train", "text": seg})
-    return rows
+    labelled = {json.loads(x)["text_sha1"] for path in (TRAIN_FILE, SEGMENTS_FILE)
+                for x in path.read_text(encoding="utf-8").splitlines() if x.strip()}
+    drawn = pool() + (segments_pool(shuffle=False) if segments else [])
+    return [{**reference(r), "text": r["text"]} for r in drawn if r["text_sha1"] not in labelled]
 
 
 @torch.no_grad()

@@ -13,6 +13,7 @@ yardstick's weighting), each text once (first source wins: chat_dev, jddc_replie
     python -m datasets.labelled.sample_customer_train --batch K [--size 200]   # print batch K for labelling
     python -m datasets.labelled.sample_customer_train --stats
     python -m datasets.labelled.sample_customer_train --check     # the jsonl references == the draw
+    python -m datasets.labelled.sample_customer_train --segments --batch K | --check   # the window segments
 
 The printed text is for reading only and is never committed (JDDC data are research-only).
 """
@@ -29,6 +30,7 @@ from .sample_customer import LOADERS, SOURCES, reference, sha1, text_key
 
 SEED = 20261206
 BATCH = 200
+SEGMENT_SEED = 20261207
 
 
 def excluded_groups() -> dict[str, set]:
@@ -76,6 +78,42 @@ def pool(stats: dict | None = None) -> list[dict]:
     return [row for _, _, row in keyed]
 
 
+def segments_pool(shuffle: bool = True) -> list[dict]:
+    """The other segments of the jddc_replies context windows (earlier messages of the same chats, customer
+    or agent: the windows carry no speaker tags) of the groups that hold no yardstick line, each text once:
+    no text of the pool above, of the yardstick or of a train.dec reply (file order: line, segment). In a
+    seeded shuffle (SEGMENT_SEED) unless `shuffle` is false: the order in which they are labelled
+    (customer_emotion_train_segments.jsonl, CUSTOMER_EMOTION_TRAIN.md)."""
+    from ..customer_emotion import load_customer_emotion, replies_path
+    from .sample_customer import is_contentless, replies_groups
+
+    def lines(path) -> list[str]:
+        with path.open(encoding="utf-8") as fh:
+            return [line.rstrip("\n") for line in fh]
+
+    enc, dec = lines(replies_path()), lines(replies_path().with_suffix(".dec"))
+    group_of = replies_groups(enc, dec)
+    bad_groups = {group_of[r["line"] - 1] for r in read_refs() if r["source"] == "jddc_replies"}
+    seen = {text_key(r["text"]) for r in pool()} | {text_key(r["text"]) for r in load_customer_emotion(include_excluded=True)}
+    seen |= {text_key(x) for line in dec for x in line.split(",")}
+    rows: list[dict] = []
+    for i, line in enumerate(enc):
+        if group_of[i] in bad_groups:
+            continue
+        segments = line.split(",")
+        for j, seg in enumerate(segments):
+            key = text_key(seg)
+            if not seg.strip() or is_contentless(seg) or key in seen:
+                continue
+            seen.add(key)
+            before = [x for x in segments[:j] if x.strip()]
+            rows.append({"source": "jddc_replies", "line": i + 1, "seg_index": j, "text_sha1": sha1(seg),
+                         "cue_group": False, "split": "train", "text": seg, "context": [("?", x) for x in before]})
+    if shuffle:
+        random.Random(SEGMENT_SEED).shuffle(rows)
+    return rows
+
+
 def context_line(row: dict) -> str:
     ctx = [t for who, t in row["context"] if who in ("A", "?")]
     return ctx[-1][:60] if ctx else ""
@@ -89,10 +127,13 @@ def main(argv: list[str]) -> int:
         stats["by_source"] = dict(Counter(r["source"] for r in rows))
         print(json.dumps(stats, ensure_ascii=False, indent=1))
         return 0
+    if "--segments" in argv:
+        rows = segments_pool()
     if "--check" in argv:
-        from ..customer_emotion import TRAIN_FILE
+        from ..customer_emotion import SEGMENTS_FILE, TRAIN_FILE
 
-        committed = [json.loads(x) for x in TRAIN_FILE.read_text(encoding="utf-8").splitlines() if x.strip()]
+        path = SEGMENTS_FILE if "--segments" in argv else TRAIN_FILE
+        committed = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
         want = [reference(r) for r in rows[: len(committed)]]
         keys = ("source", "session_id", "utt_index", "line", "seg_index", "dialogue_idx", "turn_index", "text_sha1")
         same = [{k: a.get(k) for k in keys} for a in want] == [{k: b.get(k) for k in keys} for b in committed]

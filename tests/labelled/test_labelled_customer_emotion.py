@@ -107,11 +107,16 @@ def test_exclusions_cover_the_set(rows):
 def test_training_turns_share_nothing_with_the_yardstick(rows):
     """customer_emotion_train.jsonl (CUSTOMER_EMOTION_TRAIN.md): no yardstick session, dialogue, window
     group or text; texts match their hashes; labels well formed; the rows are the seeded draw."""
-    from qa_datasets.customer_emotion import load_customer_train
-    from qa_datasets.labelled.sample_customer_train import excluded_groups, pool
+    import json
+
+    from qa_datasets.customer_emotion import SEGMENTS_FILE, TRAIN_FILE, load_customer_train
+    from qa_datasets.labelled.sample_customer_train import excluded_groups, pool, segments_pool
 
     train = load_customer_train()
-    assert len(train) == 5600
+    committed = {p: [json.loads(x) for x in p.read_text(encoding="utf-8").splitlines()] for p in (TRAIN_FILE, SEGMENTS_FILE)}
+    assert len(committed[TRAIN_FILE]) == 9127 and len(committed[SEGMENTS_FILE]) == 4800
+    excluded = sum(bool(r.get("exclude")) for rows_ in committed.values() for r in rows_)
+    assert len(train) == 9127 + 4800 - excluded and excluded < 1500  # agent or system text, not labelled
     ex = customer_emotion_exclusions()
     yard_keys = {text_key(r["text"]) for r in rows}
     assert not {text_key(r["text"]) for r in train} & yard_keys
@@ -126,8 +131,10 @@ def test_training_turns_share_nothing_with_the_yardstick(rows):
         assert POLARITY_OF.get(r["label"], r["polarity"]) == r["polarity"]
     pol = Counter(r["polarity"] for r in train)
     assert 0.10 <= pol["negative"] / len(train) <= 0.20
-    drawn = pool()[: len(train)]
-    assert [d["text"] for d in drawn] == [r["text"] for r in train]  # the first batches of the draw, in order
+    # the first rows of each draw, in order, less those the annotators excluded
+    kept = [d for d, c in zip(pool(), committed[TRAIN_FILE]) if not c.get("exclude")]
+    kept += [d for d, c in zip(segments_pool(), committed[SEGMENTS_FILE]) if not c.get("exclude")]
+    assert [d["text"] for d in kept] == [r["text"] for r in train]
     assert groups["chat_dev"] == ex["chat_dev_sessions"]
 
 
@@ -137,16 +144,19 @@ def test_teacher_pool_shares_nothing_with_the_yardstick(rows):
     group, no hand-labelled training turn, each text once, text matching its hash."""
     import json
 
-    from qa_datasets.customer_emotion import TRAIN_FILE
+    from qa_datasets.customer_emotion import SEGMENTS_FILE, TRAIN_FILE
     from qa_datasets.labelled.sample_customer import replies_groups
-    from training.customer_teacher import _lines, pool_rows
+    from training.customer_teacher import pool_rows
+
+    def _lines(path):
+        return path.read_text(encoding="utf-8").split("\n")[:-1]
 
     pool = pool_rows(segments=True)
     assert len(pool) >= 20_000
     keys = [text_key(r["text"]) for r in pool]
     assert len(set(keys)) == len(keys)
     assert not set(keys) & {text_key(r["text"]) for r in rows}
-    labelled = {json.loads(x)["text_sha1"] for x in TRAIN_FILE.read_text(encoding="utf-8").splitlines() if x.strip()}
+    labelled = {json.loads(x)["text_sha1"] for p in (TRAIN_FILE, SEGMENTS_FILE) for x in p.read_text(encoding="utf-8").splitlines()}
     assert not {r["text_sha1"] for r in pool} & labelled
     ex = customer_emotion_exclusions()
     enc, dec = _lines(replies_path()), _lines(replies_path().with_suffix(".dec"))
@@ -171,7 +181,7 @@ def test_pseudo_labels_follow_the_teacher_threshold(rows, tmp_path):
     from qa_datasets.customer_emotion import load_customer_pseudo
     from training.customer_teacher import pool_rows
 
-    a, b, c = pool_rows()[:3]
+    a, b, c = pool_rows(segments=True)[:3]  # every turn of the first pool is labelled now
     ref = lambda r: {k: v for k, v in r.items() if k != "text"}  # noqa: E731
     path = tmp_path / "pseudo.jsonl"
     lines = [{"threshold": 0.4, "mix": 0.5},
