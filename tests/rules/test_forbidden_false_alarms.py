@@ -192,6 +192,7 @@ def test_eval_false_alarms_command_is_registered():
 
     out = CliRunner().invoke(main, ["eval", "false-alarms", "--help"])
     assert out.exit_code == 0 and "--split" in out.output and "--labelled-split" in out.output and "test2" in out.output
+    assert "test3" in out.output and "stc3_train" in out.output
 
 
 def test_trainer_reads_turns_as_the_rules_do():
@@ -277,3 +278,31 @@ def test_eval_false_alarms_test2_uses_its_own_turns_and_baseline(inspector, monk
     assert (base["turns"], base["hit_turns"], base["known_false"], base["violations_found"]) == (4, 4, 2, 2)
     assert base["per_1000"] == 500.0 and cur["violations_found"] == 2 and cur["new"] == 0
     assert report["baseline_engine"] == FA_TEST2_BASELINE["engine"] and set(report["sources"]) == {"jddc_context", "jddc_dev_refs", "all"}
+
+
+def test_stc3_splits_are_fresh_and_follow_the_hash_rule():
+    """The STC-3 helpdesk turns (FALSE_ALARMS.md): the committed list loads from ../shared with every hash
+    checked, one turn per stripped text, halves by hash parity (odd: test3), and no text of an earlier split,
+    of test2, of the n-gram model's training data or of the labelled set."""
+    import json
+
+    from qa_datasets.forbidden_train.jddc_negatives import false_alarm_negatives, uss_negatives
+    from qa_datasets.labelled.false_alarms import distinct_turns
+    from qa_datasets.labelled.fresh_false_alarms import test2_turns
+    from qa_datasets.labelled.stc3_false_alarms import SOURCE, stc3_split, stc3_turns
+    from qa_datasets.labelled_set import load_labelled
+
+    every = stc3_turns()[SOURCE]
+    halves = {s: stc3_turns(s)[SOURCE] for s in ("stc3_train", "test3")}
+    assert len(every) == 6300 and {s: len(t) for s, t in halves.items()} == {"stc3_train": 3092, "test3": 3208}
+    assert all(stc3_split(t["text_sha1"]) == s for s, items in halves.items() for t in items)
+    assert all((int(t["text_sha1"][:8], 16) % 2 == 1) == (s == "test3") for s, items in halves.items() for t in items)
+    texts = {t["text"].strip() for t in every}
+    assert len(texts) == len(every) and "" not in texts
+    old = {t["text"].strip() for items in distinct_turns().values() for t in items}
+    old |= {t["text"].strip() for items in test2_turns().values() for t in items}
+    trained = {n["text"] for n in false_alarm_negatives() + uss_negatives()}
+    written = {json.loads(line)["text"].strip() for line in (REPO / "datasets" / "forbidden_train" / "forbidden_train.jsonl")
+               .read_text(encoding="utf-8").splitlines() if line.strip()}
+    assert not texts & (old | trained | written | {r["text"].strip() for r in load_labelled()})
+    assert all("#" in t["reference"] for t in every)
