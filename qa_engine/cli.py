@@ -338,8 +338,7 @@ def eval_rules(split: str, errors: bool, as_json: bool) -> None:
     "--labelled-split",
     type=click.Choice(["dev", "tuning", "tune", "test", "all", "none"]),
     default=None,
-    help="the labelled set's split for forbidden precision / recall (default: tune with --split train or "
-    "stc3_train, else test)",
+    help="the labelled set's split for forbidden precision / recall (default: tune with --split train or stc3_train, else test)",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the figures (and the new hits) as JSON")
 def eval_false_alarms(split: str, labelled_split: str | None, as_json: bool) -> None:

@@ -228,7 +228,9 @@ def evaluate_false_alarms(inspector, split: str = "all", labelled_split: str | N
         baseline_major = {
             (r["source"], r["text_sha1"])
             for r in rows
-            if r.get("found_by") == base["engine"] and r["source"] in sources and any(".model_" not in rule for rule in r["rule_ids"])
+            if r.get("found_by") == base["engine"]
+            and r["source"] in sources
+            and any(".model_" not in rule for rule in r["rule_ids"])
         }
     else:
         sources, base = FA_SOURCES, FA_BASELINE
