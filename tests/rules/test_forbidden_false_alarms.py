@@ -306,3 +306,46 @@ def test_stc3_splits_are_fresh_and_follow_the_hash_rule():
                .read_text(encoding="utf-8").splitlines() if line.strip()}
     assert not texts & (old | trained | written | {r["text"].strip() for r in load_labelled()})
     assert all("#" in t["reference"] for t in every)
+
+
+def test_eval_false_alarms_test3_uses_its_own_turns_and_baseline(inspector, monkeypatch):
+    """--split test3 scans the held-out half of the STC-3 helpdesk turns and compares with the engine it was
+    labelled for (rows found by pack 2026.12.2 with threshold 0.78)."""
+    from qa_datasets.labelled import stc3_false_alarms
+    from qa_datasets.labelled_empathy_jd import load_false_alarms
+    from qa_engine.eval.evaluation import FA_STC3_BASELINE, evaluate_false_alarms
+
+    rows = [r for r in load_false_alarms() if r["split"] == "test3"]
+    picked = [r for r in rows if r["label"] == "violation"][:2] + [r for r in rows if r["label"] == "false_alarm"][:2]
+    assert len(picked) == 4 and all(r["found_by"] == FA_STC3_BASELINE["engine"] for r in picked)
+    turns = {"stc3_helpdesk": [{"reference": r["reference"], "text": r["text"], "text_sha1": r["text_sha1"],
+                                "occurrences": 1} for r in picked]}
+    seen = []
+
+    def fake(split="all", shared=None):
+        seen.append(split)
+        return {s: [dict(t) for t in ts] for s, ts in turns.items()}
+
+    monkeypatch.setattr(stc3_false_alarms, "stc3_turns", fake)
+    report = evaluate_false_alarms(inspector, "test3", "none")
+    base = report["baseline"]["stc3_helpdesk"]
+    assert seen == ["test3"] and set(report["sources"]) == {"stc3_helpdesk", "all"}
+    assert (base["turns"], base["hit_turns"], base["known_false"], base["violations_found"]) == (4, 4, 2, 2)
+    assert base["per_1000"] == 500.0 and report["baseline_engine"] == FA_STC3_BASELINE["engine"]
+    assert all(h["split"] == "test3" for h in report["new_hits"])
+
+
+def test_stc3_labelled_rows_follow_the_split_rule():
+    """Every hit of the engine the STC-3 halves were built for was read and labelled (FALSE_ALARMS.md): 87 on
+    stc3_train, 86 on test3, each row in the half its hash gives."""
+    from collections import Counter
+
+    from qa_datasets.labelled.stc3_false_alarms import stc3_split
+    from qa_datasets.labelled_empathy_jd import load_false_alarms
+    from qa_engine.eval.evaluation import FA_STC3_BASELINE
+
+    rows = [r for r in load_false_alarms() if r["source"] == "stc3_helpdesk"]
+    assert all(r["split"] == stc3_split(r["text_sha1"]) for r in rows)
+    base = Counter((r["split"], r["label"]) for r in rows if r["found_by"] == FA_STC3_BASELINE["engine"])
+    assert base == {("stc3_train", "false_alarm"): 85, ("stc3_train", "violation"): 2,
+                    ("test3", "false_alarm"): 84, ("test3", "violation"): 2}
