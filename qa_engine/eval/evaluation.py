@@ -217,6 +217,7 @@ def evaluate_false_alarms(inspector, split: str = "all", labelled_split: str | N
     labelled_split = labelled_split or ("tune" if split in ("train", "stc3_train") else "test")
     rows = load_false_alarms()
     labels = {(r["source"], r["text_sha1"]): r["label"] for r in rows}
+    sources: tuple[str, ...]
     if split in ("test2", *FA_STC3_SPLITS):
         if split == "test2":
             sources, base, turns = FA_TEST2_SOURCES, FA_TEST2_BASELINE, test2_turns()
