@@ -98,11 +98,37 @@ def test_an_uploaded_scorecard_may_not_make_a_model_rule_critical(tmp_path):
     ("这个不能确保今天一定发货，我帮您催一下", False),
     ("放心，明天一定可以收到的", True),
     ("不能保证明天到，但后天一定能到的", True),  # the negation covers 明天 only
+    ("不能保证明天到但后天一定能到的", True),  # a contrast ends its scope too
     ("我保证明天一定到", True),
+    # the negated guarantee scopes over a masked time (the shape found on test2, fourth change)
+    ("这边无法保证[数字x]点一定送到的哦，我帮您备注加急", False),
+    ("无法保证明天下午[数字x]点前一定送到", False),
+    ("放心，我保证[数字x]点一定送到", True),
 ])
 def test_negated_guarantee_over_a_time_is_no_promise(inspector, text, hit):
     rules = {h.rule_id for h in forbidden(inspector.inspect(chat(("agent", text))))}
     assert ("forbidden.improper_promise_pattern" in rules) == hit, rules
+
+
+def test_weibo_smiley_code_is_no_sneer_but_the_word_is(inspector):
+    """[呵呵] is the Weibo emoticon code of a smiling face, appended to service templates (the STC-3 mining
+    half): not the sarcastic 呵呵, which the list keeps."""
+    templ = inspector.inspect(chat(("agent", "您好，请您私信提供号码，以便我们为您核实处理[呵呵]")))
+    assert not [h for h in forbidden(templ) if not h.rule_id.startswith("forbidden.model_")]
+    sneer = inspector.inspect(chat(("agent", "呵呵，那您随便吧")))
+    assert "forbidden.mock_insult" in {h.rule_id for h in forbidden(sneer)}
+
+
+@pytest.mark.parametrize("text, rule, hit", [
+    ("建议您充电时保证电池有一定余量再重启", "forbidden.improper_promise_pattern", False),  # 有一定: "some"
+    ("我保证一定给您退", "forbidden.improper_promise_pattern", True),
+    ("我们这边会为您联系相关部门核实", "forbidden.deflect_pattern", False),  # the agent contacts them
+    ("我帮您联系快递吧", "forbidden.deflect_pattern", False),
+    ("您自己联系其他部门", "forbidden.deflect_pattern", True),
+    ("你去找商家吧", "forbidden.deflect_pattern", True),
+])
+def test_list_shapes_of_the_stc3_mining_half(inspector, text, rule, hit):
+    assert (rule in {h.rule_id for h in forbidden(inspector.inspect(chat(("agent", text))))}) == hit
 
 
 def test_policy_statement_is_no_deflection_but_the_rule_as_whole_answer_is(inspector):
