@@ -161,6 +161,23 @@ def test_mined_negatives_hold_no_held_out_turn():
     assert not [n for n in mined if n["source"] == "chat_dev" and by_sha[n["text_sha1"]]["reference"].split("#")[0] in sessions]
 
 
+def test_stc3_mined_rows_are_of_the_mining_half_only():
+    """The STC-3 rows the n-gram trainer mines are turns of stc3_train (no test3 turn, by hash or by text),
+    its labelled false alarms hard, its labelled violations positives and never negatives."""
+    from qa_datasets.forbidden_train.jddc_negatives import stc3_negatives, stc3_violations
+    from qa_datasets.labelled.stc3_false_alarms import SOURCE, stc3_split, stc3_turns
+    from qa_datasets.labelled_empathy_jd import load_false_alarms
+
+    negatives, positives = stc3_negatives(), stc3_violations()
+    test3 = {t["text"].strip() for t in stc3_turns("test3")[SOURCE]}
+    rows = [r for r in load_false_alarms() if r["split"] == "stc3_train"]
+    assert len(negatives) + len(positives) == len(stc3_turns("stc3_train")[SOURCE])
+    assert all(stc3_split(n["text_sha1"]) == "stc3_train" for n in negatives + positives)
+    assert not {n["text"] for n in negatives + positives} & test3
+    assert {n["text_sha1"] for n in negatives if n["hard"]} == {r["text_sha1"] for r in rows if r["label"] == "false_alarm"}
+    assert {p["text_sha1"] for p in positives} == {r["text_sha1"] for r in rows if r["label"] == "violation"}
+
+
 def test_mined_train_split_false_alarms_stay_quiet_while_real_violations_are_flagged(inspector):
     """The hard negatives the n-gram model is trained on: real JD agent turns of the false-alarm set's train
     split that an earlier engine flagged and a reader labelled false alarms (jddc_replies lines and chat_dev
