@@ -122,7 +122,7 @@ def test_weibo_smiley_code_is_no_sneer_but_the_word_is(inspector):
 @pytest.mark.parametrize("text, rule, hit", [
     ("建议您充电时保证电池有一定余量再重启", "forbidden.improper_promise_pattern", False),  # 有一定: "some"
     ("我保证一定给您退", "forbidden.improper_promise_pattern", True),
-    ("我们这边会为您联系相关部门核实", "forbidden.deflect_pattern", False),  # the agent contacts them
+    ("我这边替您联系相关部门跟进一下", "forbidden.deflect_pattern", False),  # the agent contacts them
     ("我帮您联系快递吧", "forbidden.deflect_pattern", False),
     ("您自己联系其他部门", "forbidden.deflect_pattern", True),
     ("你去找商家吧", "forbidden.deflect_pattern", True),
