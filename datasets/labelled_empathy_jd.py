@@ -25,6 +25,7 @@ LABELLED = Path(__file__).resolve().parent / "labelled"
 EMPATHY_FILE = "empathy_jd_turns.jsonl"
 FALSE_ALARM_FILE = "false_alarm_turns.jsonl"
 TEST2_SOURCES = ("jddc_context", "jddc_dev_refs")  # the fresh split test2 (labelled/fresh_false_alarms.py)
+STC3_SOURCE = "stc3_helpdesk"  # the STC-3 helpdesk turns, splits stc3_train / test3 (labelled/stc3_false_alarms.py)
 WRITTEN_FILES = ("written_turns.jsonl", "written_test_turns.jsonl")
 CATEGORIES = ("apology_for_trouble", "acknowledge", "soothe")
 KINDS = ("random", "enriched", "written_hard_negative", "forbidden_written")
@@ -50,6 +51,10 @@ def _texts(sources: set[str], shared: Path | None) -> dict[str, dict[str, str]]:
         from .labelled.fresh_false_alarms import texts_by_reference
 
         out.update(texts_by_reference(shared))
+    if STC3_SOURCE in sources:
+        from .labelled.stc3_false_alarms import helpdesk_messages
+
+        out[STC3_SOURCE] = dict(helpdesk_messages(shared))
     if "forbidden_written" in sources:
         out["forbidden_written"] = {r["id"]: r["text"] for name in WRITTEN_FILES
                                     for r in _read_jsonl(LABELLED / name) if r["forbidden"]}
@@ -97,13 +102,16 @@ def load_empathy_jd(shared: Path | None = None) -> list[dict]:
 def load_false_alarms(shared: Path | None = None) -> list[dict]:
     """Every row of false_alarm_turns.jsonl with `text` joined in (and checked against text_sha1)."""
     from .labelled.false_alarms import false_alarm_split
+    from .labelled.stc3_false_alarms import stc3_split
 
     rows = _join(_read_jsonl(LABELLED / FALSE_ALARM_FILE), FALSE_ALARM_FILE, shared or shared_dir())
     for r in rows:
         where = f"{FALSE_ALARM_FILE}: {r['reference']}"
-        test2 = r["source"] in TEST2_SOURCES
-        if r["split"] != ("test2" if test2 else false_alarm_split(r["text_sha1"])):
-            raise ValueError(f"{where}: split does not follow the hash rule (test2 for its own sources)")
+        split = ("test2" if r["source"] in TEST2_SOURCES else stc3_split(r["text_sha1"]) if r["source"] == STC3_SOURCE
+                 else false_alarm_split(r["text_sha1"]))
+        if r["split"] != split:
+            raise ValueError(f"{where}: split does not follow the hash rule (test2 for its own sources, "
+                             "stc3_train / test3 for the STC-3 turns)")
         # not_agent: a train.enc message the speaker model took for the agent's that is the customer's
         labels = ("violation", "false_alarm", "not_agent") if r["source"] == "jddc_context" else ("violation", "false_alarm")
         if r["label"] not in labels or (r["label"] == "violation") != bool(r["violation_categories"]):

@@ -327,21 +327,22 @@ def eval_rules(split: str, errors: bool, as_json: bool) -> None:
 @eval_group.command(name="false-alarms")
 @click.option(
     "--split",
-    type=click.Choice(["train", "test", "all", "test2"]),
+    type=click.Choice(["train", "test", "all", "test2", "stc3_train", "test3"]),
     default="test",
     show_default=True,
-    help="of the false-alarm set (datasets/labelled/FALSE_ALARMS.md): train may be mined and tuned on; "
-    "test and the fresh test2 (other JD agent turns) are scored once per change; all = train + test",
+    help="of the false-alarm set (datasets/labelled/FALSE_ALARMS.md): train and stc3_train may be mined and "
+    "tuned on; test, the fresh test2 (other JD agent turns) and test3 (STC-3 Weibo helpdesk turns, the "
+    "held-out half) are scored once per change; all = train + test",
 )
 @click.option(
     "--labelled-split",
     type=click.Choice(["dev", "tuning", "tune", "test", "all", "none"]),
     default=None,
-    help="the labelled set's split for forbidden precision / recall (default: tune with --split train, else test)",
+    help="the labelled set's split for forbidden precision / recall (default: tune with --split train or stc3_train, else test)",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the figures (and the new hits) as JSON")
 def eval_false_alarms(split: str, labelled_split: str | None, as_json: bool) -> None:
-    """Forbidden-phrase false alarms per 1,000 real JD agent turns, beside the baseline engine, and forbidden recall."""
+    """Forbidden-phrase false alarms per 1,000 real agent turns, beside the baseline engine, and forbidden recall."""
     from qa_engine.config import get_settings
     from qa_engine.engine import Inspector
     from qa_engine.eval.evaluation import evaluate_false_alarms, format_false_alarm_report

@@ -73,7 +73,11 @@ def jddc_negatives(n: int, seed: int = SEED, path: Path | None = None) -> list[s
 # negatives, violations): the engine the set was scanned with (rows without `found_by`) and those named
 # here. Rows added later for a newer engine are left to the next round, so that the committed model stays
 # what its one command rebuilds.
-TRAINED_ON_HITS_OF = ("forbidden pack 2026.12.1 (forbidden_ngram threshold 0.73)",)
+TRAINED_ON_HITS_OF = (
+    "forbidden pack 2026.12.1 (forbidden_ngram threshold 0.73)",
+    # the engine the STC-3 halves were built for (its hits on stc3_train: stc3_negatives, stc3_violations)
+    "forbidden pack 2026.12.2 (forbidden_ngram threshold 0.78)",
+)
 
 
 def _hits_read(row: dict) -> bool:
@@ -145,7 +149,7 @@ def false_alarm_violations() -> list[dict]:
     return [{"text": r["text"].strip(), "source": r["source"], "text_sha1": r["text_sha1"],
              "category": r["violation_categories"][0]}
             for r in load_false_alarms()
-            if r["label"] == "violation" and false_alarm_split(r["text_sha1"]) == "train" and _hits_read(r)]
+            if r["label"] == "violation" and r["split"] == "train" == false_alarm_split(r["text_sha1"]) and _hits_read(r)]
 
 
 MIN_SHARED_CHARS = 10  # a customer turn this long in both a USS dialogue and chat_dev: the same session
@@ -176,3 +180,39 @@ def uss_negatives() -> list[dict]:
             seen.add(key)
             out.append({"text": key, "source": "uss_valid", "text_sha1": hashlib.sha1(key.encode("utf-8")).hexdigest()})
     return out
+
+
+def _stc3_labels() -> dict[str, dict]:
+    """text_sha1 -> labelled row, for the stc3_train rows of the engines the trainer reads."""
+    from ..labelled_empathy_jd import STC3_SOURCE, load_false_alarms
+
+    return {r["text_sha1"]: r for r in load_false_alarms()
+            if r["source"] == STC3_SOURCE and r["split"] == "stc3_train" and _hits_read(r)}
+
+
+def stc3_negatives() -> list[dict]:
+    """The STC-3 helpdesk turns of the mining half `stc3_train` (labelled/FALSE_ALARMS.md; Weibo
+    customer-service accounts) as negatives: {text (stripped), source "stc3_helpdesk", text_sha1, hard}:
+    every distinct turn of that half but its labelled violations, `hard` True for those labelled
+    `false_alarm` (engines of TRAINED_ON_HITS_OF). Never a turn of `test3` (the half is cut by hash),
+    nor a held-out text (`_held_out_texts`)."""
+    from ..labelled.stc3_false_alarms import SOURCE, stc3_split, stc3_turns
+
+    labels = _stc3_labels()
+    held_out = _held_out_texts()
+    out = []
+    for t in stc3_turns("stc3_train")[SOURCE]:
+        row = labels.get(t["text_sha1"])
+        key = t["text"].strip()
+        if stc3_split(t["text_sha1"]) != "stc3_train" or (row and row["label"] == "violation") or key in held_out:
+            continue
+        out.append({"text": key, "source": SOURCE, "text_sha1": t["text_sha1"],
+                    "hard": bool(row) and row["label"] == "false_alarm"})
+    return out
+
+
+def stc3_violations() -> list[dict]:
+    """The stc3_train turns labelled `violation`, as positives: {text (stripped), source, text_sha1, category}."""
+    return [{"text": r["text"].strip(), "source": r["source"], "text_sha1": r["text_sha1"],
+             "category": r["violation_categories"][0]}
+            for r in _stc3_labels().values() if r["label"] == "violation"]

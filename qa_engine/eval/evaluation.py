@@ -136,7 +136,11 @@ FA_SOURCES = ("jddc_replies", "chat_dev")
 # The fresh held-out split `test2` (FALSE_ALARMS.md): agent messages of the train.enc context windows and
 # the reference answers of the JDDC dev set, none in the splits above nor trained on.
 FA_TEST2_SOURCES = ("jddc_context", "jddc_dev_refs")
-FA_SPLITS = ("train", "test", "all", "test2")
+# The STC-3 helpdesk turns (Weibo customer-service accounts; FALSE_ALARMS.md), by hash parity: `stc3_train`
+# may be mined and tuned on, `test3` is the held-out half.
+FA_STC3_SOURCES = ("stc3_helpdesk",)
+FA_STC3_SPLITS = ("stc3_train", "test3")
+FA_SPLITS = ("train", "test", "all", "test2", *FA_STC3_SPLITS)
 # The engine each part of the false-alarm set was scanned with and labelled for; its false-alarm figures
 # are recomputed from the labelled rows it hit, its labelled-set figures were printed by `qa-engine eval
 # rules`. train / test / all: commit 9604c93 (forbidden pack 2026.11.3, forbidden_ngram threshold 0.63;
@@ -154,6 +158,15 @@ FA_TEST2_BASELINE: dict[str, Any] = {
     "labelled": {
         "test": {"precision": 0.8816, "recall": 0.9571, "f1": 0.9178, "tp": 67, "fp": 9, "fn": 3},
         "tune": {"precision": 0.96, "recall": 1.0, "f1": 0.9796, "tp": 72, "fp": 3, "fn": 0},
+    },
+}
+# stc3_train / test3: the engine they were built for, the third change (pack 2026.12.2, threshold 0.78;
+# rows found by it); its labelled figures as `qa-engine eval rules` printed them.
+FA_STC3_BASELINE: dict[str, Any] = {
+    "engine": "forbidden pack 2026.12.2 (forbidden_ngram threshold 0.78)",
+    "labelled": {
+        "test": {"precision": 0.9559, "recall": 0.9286, "f1": 0.942, "tp": 65, "fp": 3, "fn": 5},
+        "tune": {"precision": 0.9863, "recall": 1.0, "f1": 0.9931, "tp": 72, "fp": 1, "fn": 0},
     },
 }
 
@@ -187,29 +200,38 @@ def _fa_counts(turns: list[tuple[str, dict]], hit: set, labels: dict, major: set
 def evaluate_false_alarms(inspector, split: str = "all", labelled_split: str | None = None) -> dict[str, Any]:
     """Forbidden-phrase hits of `inspector` on every distinct real JD agent turn of the false-alarm set
     (each as a one-turn chat, as datasets/labelled/false_alarms.py scans them), split `train`, `test`,
-    `all` (train + test) or the fresh `test2` (its own sources): per source the turns, hit turns, hits
+    `all` (train + test), the fresh `test2` (its own sources) or a half of the STC-3 helpdesk turns,
+    `stc3_train` (may be mined) and `test3` (held out): per source the turns, hit turns, hits
     labelled false (known_false), hits on turns never labelled (`new`: read and label them,
     FALSE_ALARMS.md), labelled violations found, false flags per 1,000 distinct turns; the same for the
-    engine that part was labelled for (FA_BASELINE, FA_TEST2_BASELINE) from the labelled rows; and the
-    forbidden precision / recall on the labelled set's `labelled_split` (default: `tune` for the train
-    split, `test` otherwise; `none` skips it)."""
+    engine that part was labelled for (FA_BASELINE, FA_TEST2_BASELINE, FA_STC3_BASELINE) from the labelled
+    rows; and the forbidden precision / recall on the labelled set's `labelled_split` (default: `tune` for
+    the splits that may be mined, train and stc3_train; `test` otherwise; `none` skips it)."""
     from qa_datasets.labelled.false_alarms import distinct_turns, false_alarm_split, scan
     from qa_datasets.labelled.fresh_false_alarms import test2_turns
+    from qa_datasets.labelled.stc3_false_alarms import stc3_turns
     from qa_datasets.labelled_empathy_jd import load_false_alarms
 
     if split not in FA_SPLITS:
         raise ValueError(f"split {split!r} not in {', '.join(FA_SPLITS)}")
-    labelled_split = labelled_split or ("tune" if split == "train" else "test")
+    labelled_split = labelled_split or ("tune" if split in ("train", "stc3_train") else "test")
     rows = load_false_alarms()
     labels = {(r["source"], r["text_sha1"]): r["label"] for r in rows}
-    if split == "test2":
-        sources, base = FA_TEST2_SOURCES, FA_TEST2_BASELINE
-        turns = test2_turns()
-        baseline_hit = {(r["source"], r["text_sha1"]) for r in rows if r.get("found_by") == base["engine"]}
+    sources: tuple[str, ...]
+    if split in ("test2", *FA_STC3_SPLITS):
+        if split == "test2":
+            sources, base, turns = FA_TEST2_SOURCES, FA_TEST2_BASELINE, test2_turns()
+        else:
+            sources, base, turns = FA_STC3_SOURCES, FA_STC3_BASELINE, stc3_turns(split)
+        baseline_hit = {
+            (r["source"], r["text_sha1"]) for r in rows if r.get("found_by") == base["engine"] and r["source"] in sources
+        }
         baseline_major = {
             (r["source"], r["text_sha1"])
             for r in rows
-            if r.get("found_by") == base["engine"] and any(".model_" not in rule for rule in r["rule_ids"])
+            if r.get("found_by") == base["engine"]
+            and r["source"] in sources
+            and any(".model_" not in rule for rule in r["rule_ids"])
         }
     else:
         sources, base = FA_SOURCES, FA_BASELINE
@@ -242,7 +264,7 @@ def evaluate_false_alarms(inspector, split: str = "all", labelled_split: str | N
                         "source": s,
                         "reference": t["reference"],
                         "text_sha1": t["text_sha1"],
-                        "split": "test2" if split == "test2" else false_alarm_split(t["text_sha1"]),
+                        "split": split if split in ("test2", *FA_STC3_SPLITS) else false_alarm_split(t["text_sha1"]),
                         "occurrences": t["occurrences"],
                         "rule_ids": sorted({h[0] for h in t["hits"]}),
                         "spans": [[h[0], h[1], h[2]] for h in t["hits"]],
@@ -263,7 +285,7 @@ def evaluate_false_alarms(inspector, split: str = "all", labelled_split: str | N
 def format_false_alarm_report(report: dict[str, Any], show_new: bool = True) -> str:
     lines = [
         f"false alarms of the forbidden rules, split {report['split']}, ruleset {report['ruleset']} "
-        f"(one-turn chats of every distinct real JD agent turn; datasets/labelled/FALSE_ALARMS.md)",
+        f"(one-turn chats of every distinct real agent turn of the split; datasets/labelled/FALSE_ALARMS.md)",
         f"{'engine':<9} {'source':<13} {'turns':>6} {'hits':>5} {'false':>6} {'new':>4} {'viol.':>6} "
         f"{'false/1000':>10} {'(new as false)':>14} {'major+/1000':>11}",
     ]

@@ -40,6 +40,11 @@ class KeywordOperator(RuleOperator):
         negation: Literal["ignore", "exclude", "only"] = "ignore"
         negators_file: str = "negators.txt"
         negation_window: int = Field(default=2, ge=0, le=6)
+        # As the regex operator's: a match is dropped when one of these regexes matches the match with
+        # `exclude_context` characters on each side (None: anywhere in the turn), e.g. a listed word
+        # that is here part of an emoticon code.
+        exclude: list[str] = Field(default_factory=list)
+        exclude_context: int | None = Field(default=None, ge=0, description="None: whole turn")
 
         @model_validator(mode="after")
         def _has_words(self):
@@ -66,6 +71,10 @@ class KeywordOperator(RuleOperator):
         if self.params.negation != "ignore":
             self.negators = sorted(load_word_list(resources.words_path(self.params.negators_file)), key=len, reverse=True)
         self.longest_negator = max((len(n) for n in self.negators), default=1)
+        try:
+            self.exclude = re.compile("|".join(f"(?:{s})" for s in self.params.exclude)) if self.params.exclude else None
+        except re.error as exc:
+            raise LexiconError(f"rule {spec.id}: bad exclude regex: {exc}") from exc
         self._evidence_of: dict[tuple[str, ...], PhraseEvidence] = {}
         self._matches_of: dict[str, list[PhraseMatch]] = {}  # normalised text -> _turn_matches
         # "some negator ends at most negation_window characters before the end": one regex search
@@ -95,6 +104,22 @@ class KeywordOperator(RuleOperator):
             found = [m for m in found if not self._negated(view, m)]
         elif self.params.negation == "only":
             found = [m for m in found if self._negated(view, m)]
+        if self.exclude is not None:
+            kept = []
+            for m in found:
+                window = self._exclusion_window(view.text, m)
+                if self.exclude.search(window):
+                    if trace is not None:
+                        trace.note(
+                            self.spec.id,
+                            view.index,
+                            "exclusion",
+                            False,
+                            f"「{m.term}」 dropped: an exclusion pattern matches 「{window}」",
+                        )
+                    continue
+                kept.append(m)
+            found = kept
         if trace is None:
             if len(self._matches_of) >= _MEMO_MAX:
                 self._matches_of.clear()
@@ -103,6 +128,10 @@ class KeywordOperator(RuleOperator):
 
     def cache_clear(self) -> None:
         self._matches_of.clear()
+
+    def _exclusion_window(self, text: str, match: PhraseMatch) -> str:
+        c = self.params.exclude_context
+        return text if c is None else text[max(0, match.start - c) : match.end + c]
 
     def _trace_matches(self, view: TurnView, found: list[PhraseMatch], trace: RuleTrace) -> None:
         rule, where = self.spec.id, f"list {self.params.words_file or 'inline'}"
@@ -223,7 +252,8 @@ def required_chars(pattern: str) -> list[frozenset[str]]:
 @register("regex")
 class RegexOperator(RuleOperator):
     """Regular expressions on normalised text, each match dropped if an exclusion regex matches
-    the turn (or the match with `exclude_context` characters around it)."""
+    the turn (or the match with `exclude_context` characters around it), or if an `exclude_before`
+    regex matches in the match's clause starting before the match (a negation whose scope covers it)."""
 
     params: Params
 
@@ -232,6 +262,11 @@ class RegexOperator(RuleOperator):
         patterns_file: str | None = None
         exclude: list[str] = Field(default_factory=list)
         exclude_context: int | None = Field(default=None, ge=0, description="None: whole turn")
+        # Searched in the text from the start of the match's clause (after the last clause mark, as the
+        # phrase operator's negation scope) to the end of the match; a hit starting before the match
+        # drops it, however long the words between (无法保证[数字x]点一定送到: the negated 保证 scopes over
+        # the placeholder and the promise after it).
+        exclude_before: list[str] = Field(default_factory=list)
         word_boundary: bool = True
 
     def __init__(self, spec: RuleSpec, resources: Resources) -> None:
@@ -248,6 +283,9 @@ class RegexOperator(RuleOperator):
             self._evidence_of: dict[str, PatternEvidence] = {}
             self._spans_of: dict[str, list[tuple[int, int, str]]] = {}  # normalised text -> _turn_spans
             self.exclude = re.compile("|".join(f"(?:{s})" for s in self.params.exclude)) if self.params.exclude else None
+            self.exclude_before = (
+                re.compile("|".join(f"(?:{s})" for s in self.params.exclude_before)) if self.params.exclude_before else None
+            )
         except re.error as exc:
             raise LexiconError(f"rule {spec.id}: bad regex: {exc}") from exc
 
@@ -285,7 +323,7 @@ class RegexOperator(RuleOperator):
                     evidence = self._evidence_of[source] = PatternEvidence(
                         operator=self.name,
                         pattern=source,
-                        exclusions_checked=self.exclude is not None,
+                        exclusions_checked=self.exclude is not None or self.exclude_before is not None,
                         word_boundary=self.params.word_boundary,
                     )
                 hits.append(self.turn_hit(view, start, end, evidence=evidence))
@@ -335,6 +373,16 @@ class RegexOperator(RuleOperator):
                                 f"「{view.text[start:end]}」 (pattern {source}) dropped: an exclusion pattern matches 「{window}」",
                             )
                         continue
+                if self.exclude_before is not None and (scope := self._scoped_by(view.text, start, end)) is not None:
+                    if trace is not None:
+                        trace.note(
+                            self.spec.id,
+                            view.index,
+                            "exclusion",
+                            False,
+                            f"「{view.text[start:end]}」 (pattern {source}) dropped: in the scope of 「{scope}」",
+                        )
+                    continue
                 if self.params.word_boundary and not view.respects_words(start, end):
                     if trace is not None:
                         trace.note(
@@ -352,3 +400,14 @@ class RegexOperator(RuleOperator):
                 self._spans_of.clear()
             self._spans_of[view.text] = kept
         return kept
+
+    def _scoped_by(self, text: str, start: int, end: int) -> str | None:
+        """The `exclude_before` match that starts in the clause of text[start:end] before `start`, if any."""
+        assert self.exclude_before is not None
+        clause_start = 0
+        for m in _CLAUSE_BREAK.finditer(text, 0, start):
+            clause_start = m.end()
+        for m in self.exclude_before.finditer(text, clause_start, end):
+            if m.start() < start:
+                return m.group()
+        return None

@@ -13,6 +13,7 @@ from qa_datasets.forbidden_train.jddc_negatives import jddc_negatives
 from qa_datasets.jddc import chat_dev_path
 from qa_datasets.labelled.false_alarms import false_alarm_split
 from qa_datasets.labelled.sample_empathy_jd import replies_path, sample, split_of
+from qa_datasets.labelled.stc3_false_alarms import stc3_split
 from qa_datasets.labelled_empathy_jd import LABELLED, false_alarm_rates, load_empathy_jd, load_false_alarms
 
 
@@ -74,9 +75,11 @@ def test_false_alarms(alarms):
         ("chat_dev", "test", "false_alarm"): 9}
     for r in alarms:
         assert hashlib.sha1(r["text"].encode("utf-8")).hexdigest() == r["text_sha1"]
-        # the fresh split test2 has its own sources (FALSE_ALARMS.md); the others follow the hash rule
+        # the fresh split test2 has its own sources (FALSE_ALARMS.md); the STC-3 turns are cut into
+        # stc3_train / test3 by the parity rule, the others into train / test
         fresh = r["source"] in ("jddc_context", "jddc_dev_refs")
-        assert r["split"] == ("test2" if fresh else false_alarm_split(r["text_sha1"]))
+        stc3 = r["source"] == "stc3_helpdesk"
+        assert r["split"] == ("test2" if fresh else stc3_split(r["text_sha1"]) if stc3 else false_alarm_split(r["text_sha1"]))
         assert r["rule_ids"] and all(x.startswith("forbidden.") for x in r["rule_ids"])
         assert all(0 <= a < b <= len(r["text"]) for _, a, b in r["spans"])
     stored = (LABELLED / "false_alarm_turns.jsonl").read_text(encoding="utf-8")

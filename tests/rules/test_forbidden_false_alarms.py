@@ -98,11 +98,37 @@ def test_an_uploaded_scorecard_may_not_make_a_model_rule_critical(tmp_path):
     ("这个不能确保今天一定发货，我帮您催一下", False),
     ("放心，明天一定可以收到的", True),
     ("不能保证明天到，但后天一定能到的", True),  # the negation covers 明天 only
+    ("不能保证明天到但后天一定能到的", True),  # a contrast ends its scope too
     ("我保证明天一定到", True),
+    # the negated guarantee scopes over a masked time (the shape found on test2, fourth change)
+    ("这边无法保证[数字x]点一定送到的哦，我帮您备注加急", False),
+    ("无法保证明天下午[数字x]点前一定送到", False),
+    ("放心，我保证[数字x]点一定送到", True),
 ])
 def test_negated_guarantee_over_a_time_is_no_promise(inspector, text, hit):
     rules = {h.rule_id for h in forbidden(inspector.inspect(chat(("agent", text))))}
     assert ("forbidden.improper_promise_pattern" in rules) == hit, rules
+
+
+def test_weibo_smiley_code_is_no_sneer_but_the_word_is(inspector):
+    """[呵呵] is the Weibo emoticon code of a smiling face, appended to service templates (the STC-3 mining
+    half): not the sarcastic 呵呵, which the list keeps."""
+    templ = inspector.inspect(chat(("agent", "您好，请您私信提供号码，以便我们为您核实处理[呵呵]")))
+    assert not [h for h in forbidden(templ) if not h.rule_id.startswith("forbidden.model_")]
+    sneer = inspector.inspect(chat(("agent", "呵呵，那您随便吧")))
+    assert "forbidden.mock_insult" in {h.rule_id for h in forbidden(sneer)}
+
+
+@pytest.mark.parametrize("text, rule, hit", [
+    ("建议您充电时保证电池有一定余量再重启", "forbidden.improper_promise_pattern", False),  # 有一定: "some"
+    ("我保证一定给您退", "forbidden.improper_promise_pattern", True),
+    ("我这边替您联系相关部门跟进一下", "forbidden.deflect_pattern", False),  # the agent contacts them
+    ("我帮您联系快递吧", "forbidden.deflect_pattern", False),
+    ("您自己联系其他部门", "forbidden.deflect_pattern", True),
+    ("你去找商家吧", "forbidden.deflect_pattern", True),
+])
+def test_list_shapes_of_the_stc3_mining_half(inspector, text, rule, hit):
+    assert (rule in {h.rule_id for h in forbidden(inspector.inspect(chat(("agent", text))))}) == hit
 
 
 def test_policy_statement_is_no_deflection_but_the_rule_as_whole_answer_is(inspector):
@@ -133,6 +159,23 @@ def test_mined_negatives_hold_no_held_out_turn():
     assert all(false_alarm_split(n["text_sha1"]) == "train" for n in mined)
     by_sha = {t["text_sha1"]: t for t in turns["chat_dev"]}
     assert not [n for n in mined if n["source"] == "chat_dev" and by_sha[n["text_sha1"]]["reference"].split("#")[0] in sessions]
+
+
+def test_stc3_mined_rows_are_of_the_mining_half_only():
+    """The STC-3 rows the n-gram trainer mines are turns of stc3_train (no test3 turn, by hash or by text),
+    its labelled false alarms hard, its labelled violations positives and never negatives."""
+    from qa_datasets.forbidden_train.jddc_negatives import stc3_negatives, stc3_violations
+    from qa_datasets.labelled.stc3_false_alarms import SOURCE, stc3_split, stc3_turns
+    from qa_datasets.labelled_empathy_jd import load_false_alarms
+
+    negatives, positives = stc3_negatives(), stc3_violations()
+    test3 = {t["text"].strip() for t in stc3_turns("test3")[SOURCE]}
+    rows = [r for r in load_false_alarms() if r["split"] == "stc3_train"]
+    assert len(negatives) + len(positives) == len(stc3_turns("stc3_train")[SOURCE])
+    assert all(stc3_split(n["text_sha1"]) == "stc3_train" for n in negatives + positives)
+    assert not {n["text"] for n in negatives + positives} & test3
+    assert {n["text_sha1"] for n in negatives if n["hard"]} == {r["text_sha1"] for r in rows if r["label"] == "false_alarm"}
+    assert {p["text_sha1"] for p in positives} == {r["text_sha1"] for r in rows if r["label"] == "violation"}
 
 
 def test_mined_train_split_false_alarms_stay_quiet_while_real_violations_are_flagged(inspector):
@@ -192,6 +235,7 @@ def test_eval_false_alarms_command_is_registered():
 
     out = CliRunner().invoke(main, ["eval", "false-alarms", "--help"])
     assert out.exit_code == 0 and "--split" in out.output and "--labelled-split" in out.output and "test2" in out.output
+    assert "test3" in out.output and "stc3_train" in out.output
 
 
 def test_trainer_reads_turns_as_the_rules_do():
@@ -277,3 +321,74 @@ def test_eval_false_alarms_test2_uses_its_own_turns_and_baseline(inspector, monk
     assert (base["turns"], base["hit_turns"], base["known_false"], base["violations_found"]) == (4, 4, 2, 2)
     assert base["per_1000"] == 500.0 and cur["violations_found"] == 2 and cur["new"] == 0
     assert report["baseline_engine"] == FA_TEST2_BASELINE["engine"] and set(report["sources"]) == {"jddc_context", "jddc_dev_refs", "all"}
+
+
+def test_stc3_splits_are_fresh_and_follow_the_hash_rule():
+    """The STC-3 helpdesk turns (FALSE_ALARMS.md): the committed list loads from ../shared with every hash
+    checked, one turn per stripped text, halves by hash parity (odd: test3), and no text of an earlier split,
+    of test2, of the n-gram model's training data or of the labelled set."""
+    import json
+
+    from qa_datasets.forbidden_train.jddc_negatives import false_alarm_negatives, uss_negatives
+    from qa_datasets.labelled.false_alarms import distinct_turns
+    from qa_datasets.labelled.fresh_false_alarms import test2_turns
+    from qa_datasets.labelled.stc3_false_alarms import SOURCE, stc3_split, stc3_turns
+    from qa_datasets.labelled_set import load_labelled
+
+    every = stc3_turns()[SOURCE]
+    halves = {s: stc3_turns(s)[SOURCE] for s in ("stc3_train", "test3")}
+    assert len(every) == 6300 and {s: len(t) for s, t in halves.items()} == {"stc3_train": 3092, "test3": 3208}
+    assert all(stc3_split(t["text_sha1"]) == s for s, items in halves.items() for t in items)
+    assert all((int(t["text_sha1"][:8], 16) % 2 == 1) == (s == "test3") for s, items in halves.items() for t in items)
+    texts = {t["text"].strip() for t in every}
+    assert len(texts) == len(every) and "" not in texts
+    old = {t["text"].strip() for items in distinct_turns().values() for t in items}
+    old |= {t["text"].strip() for items in test2_turns().values() for t in items}
+    trained = {n["text"] for n in false_alarm_negatives() + uss_negatives()}
+    written = {json.loads(line)["text"].strip() for line in (REPO / "datasets" / "forbidden_train" / "forbidden_train.jsonl")
+               .read_text(encoding="utf-8").splitlines() if line.strip()}
+    assert not texts & (old | trained | written | {r["text"].strip() for r in load_labelled()})
+    assert all("#" in t["reference"] for t in every)
+
+
+def test_eval_false_alarms_test3_uses_its_own_turns_and_baseline(inspector, monkeypatch):
+    """--split test3 scans the held-out half of the STC-3 helpdesk turns and compares with the engine it was
+    labelled for (rows found by pack 2026.12.2 with threshold 0.78)."""
+    from qa_datasets.labelled import stc3_false_alarms
+    from qa_datasets.labelled_empathy_jd import load_false_alarms
+    from qa_engine.eval.evaluation import FA_STC3_BASELINE, evaluate_false_alarms
+
+    rows = [r for r in load_false_alarms() if r["split"] == "test3"]
+    picked = [r for r in rows if r["label"] == "violation"][:2] + [r for r in rows if r["label"] == "false_alarm"][:2]
+    assert len(picked) == 4 and all(r["found_by"] == FA_STC3_BASELINE["engine"] for r in picked)
+    turns = {"stc3_helpdesk": [{"reference": r["reference"], "text": r["text"], "text_sha1": r["text_sha1"],
+                                "occurrences": 1} for r in picked]}
+    seen = []
+
+    def fake(split="all", shared=None):
+        seen.append(split)
+        return {s: [dict(t) for t in ts] for s, ts in turns.items()}
+
+    monkeypatch.setattr(stc3_false_alarms, "stc3_turns", fake)
+    report = evaluate_false_alarms(inspector, "test3", "none")
+    base = report["baseline"]["stc3_helpdesk"]
+    assert seen == ["test3"] and set(report["sources"]) == {"stc3_helpdesk", "all"}
+    assert (base["turns"], base["hit_turns"], base["known_false"], base["violations_found"]) == (4, 4, 2, 2)
+    assert base["per_1000"] == 500.0 and report["baseline_engine"] == FA_STC3_BASELINE["engine"]
+    assert all(h["split"] == "test3" for h in report["new_hits"])
+
+
+def test_stc3_labelled_rows_follow_the_split_rule():
+    """Every hit of the engine the STC-3 halves were built for was read and labelled (FALSE_ALARMS.md): 87 on
+    stc3_train, 86 on test3, each row in the half its hash gives."""
+    from collections import Counter
+
+    from qa_datasets.labelled.stc3_false_alarms import stc3_split
+    from qa_datasets.labelled_empathy_jd import load_false_alarms
+    from qa_engine.eval.evaluation import FA_STC3_BASELINE
+
+    rows = [r for r in load_false_alarms() if r["source"] == "stc3_helpdesk"]
+    assert all(r["split"] == stc3_split(r["text_sha1"]) for r in rows)
+    base = Counter((r["split"], r["label"]) for r in rows if r["found_by"] == FA_STC3_BASELINE["engine"])
+    assert base == {("stc3_train", "false_alarm"): 85, ("stc3_train", "violation"): 2,
+                    ("test3", "false_alarm"): 84, ("test3", "violation"): 2}

@@ -71,6 +71,29 @@ def test_regex_with_exclusion(tmp_path):
     assert not insp.inspect(chat(("agent", "我们不能保证明天一定到"))).hits
 
 
+def test_regex_exclusion_in_the_scope_before_the_match(tmp_path):
+    """exclude_before: a negation anywhere earlier in the match's clause drops it, however long the words
+    between (a masked placeholder); a clause mark ends the scope, and so may the exclusion regex itself."""
+    insp = make_inspector(
+        tmp_path,
+        [{"id": "t.promise", "dimension": "forbidden_words", "operator": "regex", "roles": ["agent"],
+          "patterns": ["一定(送到|到)"], "exclude_before": ["(不能|无法)保证(?!.*但)"]}],
+    )
+    assert "t.promise" in rule_ids(insp.inspect(chat(("agent", "我保证[数字x]点一定送到"))))
+    assert not insp.inspect(chat(("agent", "无法保证明天下午[数字x]点前一定送到"))).hits
+    assert "t.promise" in rule_ids(insp.inspect(chat(("agent", "不能保证明天，后天一定到"))))
+    assert "t.promise" in rule_ids(insp.inspect(chat(("agent", "不能保证明天但后天一定到"))))
+    # a negation after the match is not its scope
+    assert "t.promise" in rule_ids(insp.inspect(chat(("agent", "一定送到的无法保证别的"))))
+
+
+def test_keyword_with_exclusion(tmp_path):
+    insp = make_inspector(tmp_path, [kw("t.sneer", words=["呵呵"], exclude=["\\[呵呵\\]"], exclude_context=1)])
+    assert not insp.inspect(chat(("agent", "已为您登记[呵呵]"))).hits
+    assert "t.sneer" in rule_ids(insp.inspect(chat(("agent", "呵呵，随便你"))))
+    assert len(insp.inspect(chat(("agent", "[呵呵]呵呵"))).hits) == 1
+
+
 def test_negation_aware_phrase(tmp_path):
     insp = make_inspector(tmp_path, [{"id": "t.empathy", "dimension": "empathy", "operator": "phrase", "roles": ["agent"], "words": ["理解您"]}])
     assert rule_ids(insp.inspect(chat(("agent", "我很理解您的心情")))) == {"t.empathy"}
