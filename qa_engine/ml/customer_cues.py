@@ -10,6 +10,7 @@ turns are never touched: the cues describe customers, and an agent quoting 怎�
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +29,9 @@ CUE_CONFIDENCE = 0.6
 
 def cue_list_paths(lexicons_dir: Path) -> dict[EmotionLabel, Path]:
     return {e: Path(lexicons_dir) / "words" / f"customer_negative_{e}.txt" for e in CUE_EMOTIONS}
+
+
+_CODE = re.compile(r"\[[^\[\]]{1,6}\]")  # an emoticon code ([呵呵], [怒]) or a mask ([数字x])
 
 
 class CustomerCues:
@@ -49,7 +53,11 @@ class CustomerCues:
         return len(self.index.all_terms)
 
     def match(self, text: str) -> tuple[EmotionLabel, str] | None:
-        """(emotion, the leftmost cue of the first group found) or None; `text` already normalised."""
+        """(emotion, the leftmost cue of the first group found) or None; `text` already normalised.
+        Bracketed codes are not words the customer typed: Weibo's smiley [呵呵] is not the sarcastic 呵呵
+        (datasets/labelled/WEIBO.md), and JD's masks ([数字x]) hold no cue."""
+        if "[" in text:
+            text = _CODE.sub(" ", text)
         found = self.index.find(text)
         for emotion in CUE_EMOTIONS:
             if found.get(emotion):

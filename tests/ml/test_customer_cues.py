@@ -34,6 +34,9 @@ def test_cue_lists_are_the_guideline_cues() -> None:
     assert cues.match("好吧，那算了") == ("sad", "那算了")
     assert cues.match("急用，你们到底发不发") == ("angry", "到底")  # angry first, as the keyword baseline
     assert cues.match("没了谢谢") is None and cues.match("什么时候能到") is None
+    # a bracketed code is not typed words: Weibo's smiley [呵呵] is no sarcasm, typed 呵呵 is (WEIBO.md)
+    assert cues.match("好的，谢谢[呵呵]") is None and cues.match("呵呵，你们真行") == ("angry", "呵呵")
+    assert cues.match("[数字x]天了怎么还没到") == ("angry", "怎么还没")
 
 
 def test_customer_turn_with_a_cue_is_negative_and_names_it(inspector: Inspector) -> None:
