@@ -15,12 +15,10 @@ import hashlib
 import json
 from pathlib import Path
 
+from .customer_emotion import POLARITIES, POLARITY_OF
 from .jddc import shared_dir
 from .labelled.sample_weibo import FILES, dialogues, stc3_path, turn_text
-
-POLARITIES = ("negative", "neutral", "positive")
-POLARITY_OF = {"angry": "negative", "anxious": "negative", "sad": "negative", "neutral": "neutral", "happy": "positive"}
-CATEGORIES = ("apology_for_trouble", "acknowledge", "soothe")
+from .labelled_empathy_jd import CATEGORIES
 
 
 def _rows(path: Path) -> list[dict]:

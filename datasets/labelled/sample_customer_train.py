@@ -85,13 +85,9 @@ def segments_pool(shuffle: bool = True) -> list[dict]:
     seeded shuffle (SEGMENT_SEED) unless `shuffle` is false: the order in which they are labelled
     (customer_emotion_train_segments.jsonl, CUSTOMER_EMOTION_TRAIN.md)."""
     from ..customer_emotion import load_customer_emotion, replies_path
-    from .sample_customer import is_contentless, replies_groups
+    from .sample_customer import _read_lines, is_contentless, replies_groups
 
-    def lines(path) -> list[str]:
-        with path.open(encoding="utf-8") as fh:
-            return [line.rstrip("\n") for line in fh]
-
-    enc, dec = lines(replies_path()), lines(replies_path().with_suffix(".dec"))
+    enc, dec = _read_lines(replies_path()), _read_lines(replies_path().with_suffix(".dec"))
     group_of = replies_groups(enc, dec)
     bad_groups = {group_of[r["line"] - 1] for r in read_refs() if r["source"] == "jddc_replies"}
     seen = {text_key(r["text"]) for r in pool()} | {text_key(r["text"]) for r in load_customer_emotion(include_excluded=True)}

@@ -19,6 +19,17 @@ _EVIDENCE_MAX = 4096  # evidence objects kept per rule (phrase combinations of a
 _MEMO_MAX = 1 << 15  # texts whose matches a rule keeps; emptied when full (an endless stream)
 
 
+def any_of(patterns: list[str]) -> re.Pattern[str] | None:
+    """One regex matching any of `patterns` (each kept a group of its own), None for none."""
+    return re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
+
+
+def exclusion_window(text: str, start: int, end: int, context: int | None) -> str:
+    """Where an operator's `exclude` regexes are searched: the match with `context` characters on each
+    side, or the whole turn (None)."""
+    return text if context is None else text[max(0, start - context) : end + context]
+
+
 @register("keyword")
 class KeywordOperator(RuleOperator):
     """Phrases from a word list, matched on jieba word boundaries.
@@ -72,7 +83,7 @@ class KeywordOperator(RuleOperator):
             self.negators = sorted(load_word_list(resources.words_path(self.params.negators_file)), key=len, reverse=True)
         self.longest_negator = max((len(n) for n in self.negators), default=1)
         try:
-            self.exclude = re.compile("|".join(f"(?:{s})" for s in self.params.exclude)) if self.params.exclude else None
+            self.exclude = any_of(self.params.exclude)
         except re.error as exc:
             raise LexiconError(f"rule {spec.id}: bad exclude regex: {exc}") from exc
         self._evidence_of: dict[tuple[str, ...], PhraseEvidence] = {}
@@ -107,7 +118,7 @@ class KeywordOperator(RuleOperator):
         if self.exclude is not None:
             kept = []
             for m in found:
-                window = self._exclusion_window(view.text, m)
+                window = exclusion_window(view.text, m.start, m.end, self.params.exclude_context)
                 if self.exclude.search(window):
                     if trace is not None:
                         trace.note(
@@ -128,10 +139,6 @@ class KeywordOperator(RuleOperator):
 
     def cache_clear(self) -> None:
         self._matches_of.clear()
-
-    def _exclusion_window(self, text: str, match: PhraseMatch) -> str:
-        c = self.params.exclude_context
-        return text if c is None else text[max(0, match.start - c) : match.end + c]
 
     def _trace_matches(self, view: TurnView, found: list[PhraseMatch], trace: RuleTrace) -> None:
         rule, where = self.spec.id, f"list {self.params.words_file or 'inline'}"
@@ -282,10 +289,8 @@ class RegexOperator(RuleOperator):
             self._index_of: list | None = None
             self._evidence_of: dict[str, PatternEvidence] = {}
             self._spans_of: dict[str, list[tuple[int, int, str]]] = {}  # normalised text -> _turn_spans
-            self.exclude = re.compile("|".join(f"(?:{s})" for s in self.params.exclude)) if self.params.exclude else None
-            self.exclude_before = (
-                re.compile("|".join(f"(?:{s})" for s in self.params.exclude_before)) if self.params.exclude_before else None
-            )
+            self.exclude = any_of(self.params.exclude)
+            self.exclude_before = any_of(self.params.exclude_before)
         except re.error as exc:
             raise LexiconError(f"rule {spec.id}: bad regex: {exc}") from exc
 
@@ -358,11 +363,7 @@ class RegexOperator(RuleOperator):
                 if start < last_end:
                     continue
                 if self.exclude is not None:
-                    if self.params.exclude_context is None:
-                        window = view.text
-                    else:
-                        c = self.params.exclude_context
-                        window = view.text[max(0, start - c) : end + c]
+                    window = exclusion_window(view.text, start, end, self.params.exclude_context)
                     if self.exclude.search(window):
                         if trace is not None:
                             trace.note(

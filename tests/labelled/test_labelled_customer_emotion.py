@@ -145,11 +145,8 @@ def test_teacher_pool_shares_nothing_with_the_yardstick(rows):
     import json
 
     from qa_datasets.customer_emotion import SEGMENTS_FILE, TRAIN_FILE
-    from qa_datasets.labelled.sample_customer import replies_groups
+    from qa_datasets.labelled.sample_customer import _read_lines, replies_groups
     from training.customer_teacher import pool_rows
-
-    def _lines(path):
-        return path.read_text(encoding="utf-8").split("\n")[:-1]
 
     pool = pool_rows(segments=True)
     assert len(pool) >= 20_000
@@ -159,7 +156,7 @@ def test_teacher_pool_shares_nothing_with_the_yardstick(rows):
     labelled = {json.loads(x)["text_sha1"] for p in (TRAIN_FILE, SEGMENTS_FILE) for x in p.read_text(encoding="utf-8").splitlines()}
     assert not {r["text_sha1"] for r in pool} & labelled
     ex = customer_emotion_exclusions()
-    enc, dec = _lines(replies_path()), _lines(replies_path().with_suffix(".dec"))
+    enc, dec = _read_lines(replies_path()), _read_lines(replies_path().with_suffix(".dec"))
     group_of = replies_groups(enc, dec)
     bad = {group_of[line - 1] for line in ex["jddc_replies_lines"]}
     for r in pool:
