@@ -23,6 +23,7 @@ from qa_engine.schema import (
     Stats,
     json_number,
 )
+from qa_engine.store.accounts import USERNAME_PATTERN
 
 T = TypeVar("T")
 
@@ -547,7 +548,7 @@ class UserIn(BaseModel):
         }
     )
 
-    username: str = Field(min_length=1, max_length=100, pattern=r"^[\w.@-]+$")
+    username: str = Field(min_length=1, max_length=100, pattern=USERNAME_PATTERN)
     password: str | None = Field(default=None, min_length=8, max_length=200, description="omit for machine users")
     role: Literal["admin", "supervisor", "qa_specialist", "agent", "ingest"]
     agent_id: EntityId | None = Field(default=None, description="required for role agent")

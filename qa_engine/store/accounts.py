@@ -4,6 +4,7 @@ the token signing secret stored in the database."""
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Iterable
 from datetime import timedelta
@@ -20,6 +21,10 @@ from qa_engine.store.types import utcnow
 
 KEY_PREFIX = "qak_"
 JWT_SECRET = "jwt"  # the ServerSecret row that signs tokens when QA_JWT_SECRET is unset
+# Login names: ASCII letters, digits, _ . @ - and CJK ideographs (for names like 张伟). Spelled as
+# ranges, not \w: the OpenAPI spec carries this pattern, and \w means ASCII only to ECMA-262 clients
+# but any letter (Ú, ß) to Python and pydantic, so the two would disagree on what is valid.
+USERNAME_PATTERN = r"^[0-9A-Za-z_.@\u4e00-\u9fff-]+$"
 
 
 class AccountError(ValueError):
@@ -61,6 +66,8 @@ def create_user(
         raise AccountError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
     if role == "agent" and not agent_id:
         raise AccountError("a user with role agent needs agent_id")
+    if not re.fullmatch(USERNAME_PATTERN, username) or len(username) > 100:
+        raise AccountError(f"username {username!r} is not valid: 1-100 of ASCII letters, digits, _ . @ - or Chinese characters")
     if session.scalar(select(ApiUser).where(ApiUser.username == username)) is not None:
         raise AccountError(f"user {username!r} exists")
     if password is not None and len(password) < 8:

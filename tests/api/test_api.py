@@ -572,6 +572,12 @@ def test_tokens_and_keys(env):
     assert created.status_code == 201 and created.json()["agent_id"] == "A9"
     assert env.post("/v1/users", "admin", json={"username": "agent9", "role": "qa_specialist"}).status_code == 409
     assert env.post("/v1/users", "admin", json={"username": "agent10", "role": "agent"}).status_code == 422
+    # Login names are ASCII letters, digits, _ . @ - or Chinese: the spec's pattern, which clients
+    # read as ECMA-262 (where \w is ASCII only), and the server agree on Ú (CI's schemathesis seed).
+    assert env.post("/v1/users", "admin", json={"username": "张伟", "role": "ingest"}).status_code == 201
+    for bad in ("Úl", "a b", "x\n"):
+        refused = env.post("/v1/users", "admin", json={"username": bad, "role": "ingest"})
+        assert refused.status_code == 422 and "username" in refused.text, bad
     assert env.post("/v1/auth/token", None, data={"username": "agent9", "password": "long password"}).status_code == 200
 
     key = env.post("/v1/users/ingest/api-keys", "admin", json={"name": "second"}).json()

@@ -205,6 +205,10 @@ def test_passwords_and_keys_are_stored_hashed(db):
     with pytest.raises(accounts.AccountError):
         with db.session() as session:
             accounts.create_user(session, "a-without-agent", "agent", password="long enough pw")
+    for bad in ("Úl", "two words", "x" * 101):  # the CLI's path checks what the API's schema checks
+        with pytest.raises(accounts.AccountError, match="username"):
+            with db.session() as session:
+                accounts.create_user(session, bad, "ingest")
 
 
 def test_cascade_delete_removes_everything(db, inspector):
