@@ -769,31 +769,33 @@ def test_thread_rule_and_celery_settings(monkeypatch):
 
 
 @pytest.mark.slow
-def test_celery_report_counts_what_another_run_stored_meanwhile(tmp_path, celery_worker, inspector):
+def test_celery_report_counts_what_another_run_stored_meanwhile(tmp_path, celery_worker, inspector, monkeypatch):
     """An item planned as to-do but stored by someone else before its task ran (a killed driver's task
     still running, the API) is skipped by the worker and counted as stored meanwhile."""
+    from qa_engine.batch import runner
+
     queue, _log = celery_worker
-    # 40 (~0.2 s each): the driver asks which workers are live (up to 3 s) before it reads the first
-    # outcome, and with 12 a quiet machine had scored the last one by then
-    n = 40
+    n = 12
     _long_chats(tmp_path / "in", n)
     url = f"sqlite:///{tmp_path / 'qa.db'}"
     last = json.loads((tmp_path / "in" / "chats.jsonl").read_text("utf-8").splitlines()[-1])
 
-    def store_the_last_one(outcome):
-        if store_the_last_one.done:
-            return
-        store_the_last_one.done = True  # at the first outcome, the worker is far from the last item
+    # The other run stores the last item right after this run has planned it and before any task is
+    # sent: the moment the test is about, without racing the worker (an earlier version stored it at
+    # the first outcome, and a quiet machine had sometimes scored all 40 items by then).
+    def plan_then_store_the_last_one(*args, **kwargs):
+        plan = make_plan(*args, **kwargs)
+        assert last["interaction_id"] in {i.key for i in plan.todo}
         other = BatchWorker(Settings(), inspector=inspector)
         item = BatchItem(key=last["interaction_id"], source=f"chats.jsonl:{last['interaction_id']}", record=last)
         assert other.run(item, BatchOptions(url, "another-run")).status == "done"
         other.close()
+        return plan
 
-    store_the_last_one.done = False
-    # tasks of 8 items: the first outcomes come back while the last chunk is still queued
+    make_plan = runner.make_plan
+    monkeypatch.setattr(runner, "make_plan", plan_then_store_the_last_one)
     report = run_batch(BatchConfig(source=tmp_path / "in", database_url=url, executor="celery", queue=queue),
-                       Settings().model_copy(update={"batch_chunk": 8}), progress_stream=io.StringIO(), tty=False,
-                       on_outcome=store_the_last_one)
+                       Settings().model_copy(update={"batch_chunk": 8}), progress_stream=io.StringIO(), tty=False)
     assert (report.processed, report.skipped, report.stored_meanwhile, report.failed) == (n - 1, 1, 1, 0)
     assert "(1 stored meanwhile by another run)" in report.table()
     assert _counts(url)["results_per_interaction"][last["interaction_id"]] == 1
