@@ -40,7 +40,17 @@ from torch import nn
 
 from qa_datasets.emotion import LABELS, POLARITIES, POLARITY, SEED, EmotionRecord, make_splits
 from qa_engine.ml.emotion_onnx import OnnxEmotionClassifier, TokenizerPreprocessor, softmax
-from training.train_lstm import MIXES, batches, class_weights, dev_score
+from training.train_lstm import (
+    CUSTOMER_SOURCES,
+    MIXES,
+    SHIFTS,
+    bake_negative_shift,
+    batches,
+    class_weights,
+    customer_dev_score,
+    dev_score,
+    shift_negative,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 OPSET = 17
@@ -69,6 +79,11 @@ class Config:
     threads: int = 1  # on a busy 2-core box 2 threads ran 3x slower (OpenMP waits for a descheduled thread)
     seed: int = SEED
     prefix: str = "query: "
+    # Customer-service model (issue 14): the in-domain customer turns join the balanced general subset,
+    # each seen customer_repeat times per epoch; checks, head mix and negative prior shift are chosen
+    # on the customer-emotion yardstick's dev split, as train_lstm --customer does.
+    customer: bool = False
+    customer_repeat: int = 1
 
 
 class E5Emotion(nn.Module):
@@ -183,7 +198,9 @@ def lr_at(step: int, total: int, warmup: float, progress: float) -> float:
 
 def train(model: E5Emotion, train_recs: Sequence[EmotionRecord], dev_recs: Sequence[EmotionRecord],
           pre: TokenizerPreprocessor, cfg: Config, max_steps: int | None = None, log: bool = True) -> dict:
-    """Fine-tune in place; the best-on-dev weights are loaded back at the end. Returns the history."""
+    """Fine-tune in place; the best-on-dev weights are loaded back at the end. Returns the history.
+    With cfg.customer, `dev_recs` are the customer yardstick's dev turns and each check chooses the head
+    mix and negative prior shift on them (customer_dev_score); the chosen shift is baked into the heads."""
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -198,7 +215,8 @@ def train(model: E5Emotion, train_recs: Sequence[EmotionRecord], dev_recs: Seque
     loss_e = nn.CrossEntropyLoss(weight=class_weights(tr.emotion, len(LABELS)), ignore_index=-100)
     loss_p = nn.CrossEntropyLoss(weight=class_weights(tr.polarity, len(POLARITIES)))
     rng = random.Random(cfg.seed)
-    per_epoch = batches(len(tr.lengths), tr.lengths, cfg.batch_size, rng)
+    extra = [i for i, r in enumerate(train_recs) if r["source"] in CUSTOMER_SOURCES] * (cfg.customer_repeat - 1)
+    per_epoch = batches(len(tr.lengths), tr.lengths, cfg.batch_size, rng, extra=extra)
     total = min(cfg.epochs * len(per_epoch), max_steps or 1 << 60)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     history: dict = {"checks": [], "steps_planned": total, "train_records": len(train_recs),
@@ -211,22 +229,31 @@ def train(model: E5Emotion, train_recs: Sequence[EmotionRecord], dev_recs: Seque
     def check(epoch: int) -> None:
         nonlocal best
         p5, p3 = predict_proba(model, dv)
-        mix, dev = best_mix(p5, p3, dv)
+        shift = 0.0
+        if cfg.customer:
+            grid = {(m, d): customer_dev_score(*shift_negative(p5, p3, d), dv, m) for m in MIXES for d in SHIFTS}
+            mix, shift = max(grid, key=lambda k: (grid[k]["score"], -k[1]))
+            dev = grid[(mix, shift)]
+        else:
+            mix, dev = best_mix(p5, p3, dv)
         entry = {"step": step, "epoch": epoch, "train_loss": round(running / max(1, step), 4),
                  "minutes": round((time.time() - t0) / 60, 1), "mix": mix, "dev": dev}
+        if cfg.customer:
+            entry["negative_shift"] = shift
         history["checks"].append(entry)
         if log:
             print(json.dumps(entry), flush=True)
         if best is None or dev["score"] > best[0]:
             best = (dev["score"], {n: v.detach().clone() for n, v in model.state_dict().items() if n in trainable})
-            history["best_step"], history["dev"] = step, dev
+            history["best_step"], history["dev"], history["head_mix"] = step, dev, mix
+            history["negative_shift"] = shift
         model.train()
 
     model.train()
     epoch_batches = per_epoch
     for epoch in range(1, cfg.epochs + 1):
         if epoch > 1:
-            epoch_batches = batches(len(tr.lengths), tr.lengths, cfg.batch_size, rng)
+            epoch_batches = batches(len(tr.lengths), tr.lengths, cfg.batch_size, rng, extra=extra)
         for idx in epoch_batches:
             if step >= total:
                 break
@@ -258,6 +285,8 @@ def train(model: E5Emotion, train_recs: Sequence[EmotionRecord], dev_recs: Seque
         check(cfg.epochs)
     assert best is not None
     model.load_state_dict(best[1], strict=False)
+    if history.get("negative_shift"):
+        bake_negative_shift(model, history["negative_shift"])
     model.eval()
     history.update(steps_done=step, stopped=stopped, train_minutes=round((time.time() - t0) / 60, 1))
     return history
@@ -308,10 +337,12 @@ def onnx_dev(model_dir: Path, model_file: str, data: Encoded, texts: Sequence[st
 
 
 def export(checkpoint: Path, out: Path, cfg: Config, dev_recs: Sequence[EmotionRecord], quant_recs: int = 500,
-           max_quant_loss: float = 0.005, quantize: str = "auto", log: bool = True) -> dict:
+           max_quant_loss: float = 0.005, quantize: str = "auto", log: bool = True,
+           mix: float | None = None) -> dict:
     """fp32 -> quantised variants -> keep the smallest within max_quant_loss of fp32 on a dev subset;
-    then choose the head mix on all of `dev_recs` with that graph. Writes out/{model.onnx,
-    tokenizer.json, labels.json}; returns the export report."""
+    then choose the head mix on all of `dev_recs` with that graph (unless `mix` is given: a customer
+    model's mix was chosen with its shift in training). Writes out/{model.onnx, tokenizer.json,
+    labels.json}; returns the export report."""
     from training.export_onnx import QUANTISERS, graph_opset
 
     out.mkdir(parents=True, exist_ok=True)
@@ -345,7 +376,7 @@ def export(checkpoint: Path, out: Path, cfg: Config, dev_recs: Sequence[EmotionR
     finally:
         shutil.rmtree(work, ignore_errors=True)
     full = encode(dev_recs, pre)
-    dev, mix, _, _ = onnx_dev(out, "model.onnx", full, [r["text"] for r in dev_recs], cfg.threads)
+    dev, mix, _, _ = onnx_dev(out, "model.onnx", full, [r["text"] for r in dev_recs], cfg.threads, mix)
     write_labels(out, cfg, mix, chosen)
     return {"chosen": chosen, "variants": variants, "head_mix": mix, "dev_full_onnx": dev,
             "quant_dev_records": len(sub), "opset": opset}
@@ -389,16 +420,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quantize", choices=("auto", "int8", "q4", "fp32"), default="auto")
     ap.add_argument("--export-only", action="store_true", help="skip training, export --checkpoint")
     ap.add_argument("--no-card", action="store_true")
+    ap.add_argument("--customer", action="store_true",
+                    help="customer-service model (issue 14): add the in-domain customer turns "
+                         "(qa_datasets.emotion.customer_train) and choose checks, head mix and negative shift on the "
+                         "customer-emotion yardstick's dev split")
+    ap.add_argument("--customer-repeat", type=int, default=Config.customer_repeat,
+                    help="with --customer: each in-domain record is seen this many times per epoch")
     args = ap.parse_args(argv)
     os.environ.setdefault("RAYON_NUM_THREADS", str(args.threads))  # tokenizers' thread pool
     cfg = Config(per_stratum=args.per_stratum, epochs=args.epochs, freeze=args.freeze, max_len=args.max_len,
                  lr=args.lr, batch_size=args.batch_size, max_minutes=args.max_minutes, eval_every=args.eval_every,
-                 threads=args.threads)
+                 threads=args.threads, customer=args.customer, customer_repeat=args.customer_repeat)
     torch.set_num_threads(cfg.threads)
     t0 = time.time()
     splits = make_splits(cfg.seed)
     train_recs = balanced_subset(splits["train"], cfg.per_stratum, cfg.seed)
     dev_check = seeded_subset(splits["dev"], cfg.dev_eval, cfg.seed)
+    if cfg.customer:
+        from qa_datasets.customer_emotion import load_customer_emotion, select
+        from qa_datasets.emotion import customer_train
+
+        train_recs, added = customer_train(train_recs)
+        print(f"customer data: {added}", flush=True)
+        dev_check = [
+            EmotionRecord(text=r["text"], label=r["label"], polarity=r["polarity"], source="customer_dev")
+            for r in select(load_customer_emotion(), "dev")
+        ]
     print(f"data: train {len(train_recs)} of {len(splits['train'])}, dev check {len(dev_check)}, "
           f"test {len(splits['test'])} ({time.time() - t0:.0f}s)", flush=True)
     history_path = args.checkpoint / "history.json"
@@ -413,10 +460,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         history["config"] = asdict(cfg)
         history["base"] = str(base)
         history["train_cpu_minutes"] = round(time.process_time() / 60, 1)
+        if cfg.customer:
+            history["customer_data"] = added
         history_path.write_text(json.dumps(history, ensure_ascii=False, indent=1), encoding="utf-8")
     # head mix on a seeded 2,000-record dev subset: the whole dev split through the graph costs minutes
     report = export(args.checkpoint, args.out, cfg, seeded_subset(splits["dev"], MIX_DEV, cfg.seed + 2),
-                    quantize=args.quantize)
+                    quantize=args.quantize, mix=history.get("head_mix") if cfg.customer else None)
     pre = TokenizerPreprocessor(args.out / "tokenizer.json", cfg.max_len, cfg.prefix)
     model = load_model(args.checkpoint, heads=args.checkpoint / "emotion_e5.pt")
     report["onnx_max_abs_diff_vs_torch_fp32"] = torch_onnx_diff(model, args.out, [r["text"] for r in dev_check[:256]],

@@ -163,3 +163,54 @@ def test_train_export_roundtrip(tmp_path: Path) -> None:
     assert isinstance(served.preprocessor, TokenizerPreprocessor) and served.preprocessor.max_len == 16
     preds = served.predict(texts, batch_size=3)
     assert len(preds) == len(texts) and all(POLARITY[p[0]] == p[1] for p in preds)
+
+
+def test_customer_mode_oversamples_and_bakes_the_chosen_shift(tmp_path: Path) -> None:
+    """--customer: in-domain records are seen customer_repeat times per epoch; checks choose the head mix
+    and a negative prior shift on the customer dev turns, and the chosen shift is baked into the heads
+    (the exported graph carries it)."""
+    torch = pytest.importorskip("torch")
+    from transformers import BertConfig, BertModel
+
+    from training import train_e5_emotion as T
+    from training.train_lstm import MIXES, SHIFTS, bake_negative_shift, customer_dev_score, shift_negative
+
+    base = tmp_path / "base"
+    torch.manual_seed(0)
+    vocab = TokenizerPreprocessor(TOKENIZER).tokenizer.get_vocab_size()
+    cfg_bert = BertConfig(vocab_size=vocab, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                          intermediate_size=32, max_position_embeddings=40, pad_token_id=1)
+    BertModel(cfg_bert, add_pooling_layer=False).save_pretrained(base)
+    shutil.copyfile(TOKENIZER, base / "tokenizer.json")
+    general: list[EmotionRecord] = [{"text": "太好了谢谢" * (1 + i % 3), "label": "happy", "polarity": "positive",
+                                     "source": "toy"} for i in range(8)]
+    customer: list[EmotionRecord] = [
+        {"text": t, "label": lab, "polarity": POLARITY[lab], "source": "jd_customer_labelled"}
+        for t, lab in (("都六天了还没到", "angry"), ("没了谢谢", "neutral"), ("怎么还没发货", "anxious"),
+                       ("好的", "neutral"))
+    ]
+    cfg = T.Config(batch_size=4, max_len=16, freeze=1, eval_every=1, threads=1, dropout=0.0, customer=True,
+                   customer_repeat=3)
+    pre = TokenizerPreprocessor(base / "tokenizer.json", cfg.max_len)
+    model = T.load_model(base, cfg.dropout)
+    # dev: mostly negative turns, which a model trained on mostly positive text under-calls
+    dev: list[EmotionRecord] = [
+        {"text": t, "label": lab, "polarity": POLARITY[lab], "source": "customer_dev"}
+        for t, lab in (("气死了", "angry"), ("太过分了", "angry"), ("好担心", "anxious"), ("怎么办", "anxious"),
+                       ("请问几点", "neutral"))
+    ]
+    history = T.train(model, general + customer, dev, pre, cfg, log=False)
+    assert history["steps_planned"] == (len(general) + 3 * len(customer)) // cfg.batch_size  # 8 + 3 x 4 records
+    assert history["head_mix"] in MIXES and history["negative_shift"] in SHIFTS
+    assert {"negative_f1", "polarity_macro_f1"} <= set(history["dev"])
+    best = history["checks"][[c["step"] for c in history["checks"]].index(history["best_step"])]
+    assert best["negative_shift"] == history["negative_shift"]
+    # The served model, read with no shift, scores what the best check scored with its shift.
+    data = T.encode(dev, pre)
+    p5, p3 = T.predict_proba(model, data)
+    assert customer_dev_score(p5, p3, data, history["head_mix"]) == history["dev"]
+    # and baking a shift into the e5 heads is the shift applied to the probabilities
+    bake_negative_shift(model, 1.25)
+    q5, q3 = T.predict_proba(model, data)
+    s5, s3 = shift_negative(p5, p3, 1.25)
+    assert np.allclose(q5, s5, atol=1e-5) and np.allclose(q3, s3, atol=1e-5) and not np.allclose(q3, p3)
