@@ -24,10 +24,27 @@ def any_of(patterns: list[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
 
 
-def exclusion_window(text: str, start: int, end: int, context: int | None) -> str:
-    """Where an operator's `exclude` regexes are searched: the match with `context` characters on each
-    side, or the whole turn (None)."""
-    return text if context is None else text[max(0, start - context) : end + context]
+class ExclusionParams(RuleOperator.Params):
+    """The `exclude` parameters of the keyword and regex operators: a match is dropped when one of these
+    regexes matches the match with `exclude_context` characters on each side (None: anywhere in the
+    turn), e.g. a listed word that is here part of an emoticon code."""
+
+    exclude: list[str] = Field(default_factory=list)
+    exclude_context: int | None = Field(default=None, ge=0, description="None: whole turn")
+
+
+class Exclusion:
+    """ExclusionParams compiled: `window(text, start, end)` is where a match was excluded, or None."""
+
+    def __init__(self, params: ExclusionParams) -> None:
+        self.pattern = any_of(params.exclude)  # re.error for a bad regex: the operator names the rule
+        self.context = params.exclude_context
+
+    def window(self, text: str, start: int, end: int) -> str | None:
+        if self.pattern is None:
+            return None
+        window = text if self.context is None else text[max(0, start - self.context) : end + self.context]
+        return window if self.pattern.search(window) else None
 
 
 @register("keyword")
@@ -40,7 +57,7 @@ class KeywordOperator(RuleOperator):
 
     params: Params
 
-    class Params(RuleOperator.Params):
+    class Params(ExclusionParams):
         words: list[str] = Field(default_factory=list)
         words_file: str | None = None
         mode: Literal["any", "all", "at_least", "none"] = "any"
@@ -51,11 +68,6 @@ class KeywordOperator(RuleOperator):
         negation: Literal["ignore", "exclude", "only"] = "ignore"
         negators_file: str = "negators.txt"
         negation_window: int = Field(default=2, ge=0, le=6)
-        # As the regex operator's: a match is dropped when one of these regexes matches the match with
-        # `exclude_context` characters on each side (None: anywhere in the turn), e.g. a listed word
-        # that is here part of an emoticon code.
-        exclude: list[str] = Field(default_factory=list)
-        exclude_context: int | None = Field(default=None, ge=0, description="None: whole turn")
 
         @model_validator(mode="after")
         def _has_words(self):
@@ -83,7 +95,7 @@ class KeywordOperator(RuleOperator):
             self.negators = sorted(load_word_list(resources.words_path(self.params.negators_file)), key=len, reverse=True)
         self.longest_negator = max((len(n) for n in self.negators), default=1)
         try:
-            self.exclude = any_of(self.params.exclude)
+            self.exclusion = Exclusion(self.params)
         except re.error as exc:
             raise LexiconError(f"rule {spec.id}: bad exclude regex: {exc}") from exc
         self._evidence_of: dict[tuple[str, ...], PhraseEvidence] = {}
@@ -115,11 +127,10 @@ class KeywordOperator(RuleOperator):
             found = [m for m in found if not self._negated(view, m)]
         elif self.params.negation == "only":
             found = [m for m in found if self._negated(view, m)]
-        if self.exclude is not None:
+        if self.exclusion.pattern is not None:
             kept = []
             for m in found:
-                window = exclusion_window(view.text, m.start, m.end, self.params.exclude_context)
-                if self.exclude.search(window):
+                if (window := self.exclusion.window(view.text, m.start, m.end)) is not None:
                     if trace is not None:
                         trace.note(
                             self.spec.id,
@@ -264,11 +275,9 @@ class RegexOperator(RuleOperator):
 
     params: Params
 
-    class Params(RuleOperator.Params):
+    class Params(ExclusionParams):
         patterns: list[str] = Field(default_factory=list)
         patterns_file: str | None = None
-        exclude: list[str] = Field(default_factory=list)
-        exclude_context: int | None = Field(default=None, ge=0, description="None: whole turn")
         # Searched in the text from the start of the match's clause (after the last clause mark, as the
         # phrase operator's negation scope) to the end of the match; a hit starting before the match
         # drops it, however long the words between (无法保证[数字x]点一定送到: the negated 保证 scopes over
@@ -289,7 +298,7 @@ class RegexOperator(RuleOperator):
             self._index_of: list | None = None
             self._evidence_of: dict[str, PatternEvidence] = {}
             self._spans_of: dict[str, list[tuple[int, int, str]]] = {}  # normalised text -> _turn_spans
-            self.exclude = any_of(self.params.exclude)
+            self.exclusion = Exclusion(self.params)
             self.exclude_before = any_of(self.params.exclude_before)
         except re.error as exc:
             raise LexiconError(f"rule {spec.id}: bad regex: {exc}") from exc
@@ -328,7 +337,7 @@ class RegexOperator(RuleOperator):
                     evidence = self._evidence_of[source] = PatternEvidence(
                         operator=self.name,
                         pattern=source,
-                        exclusions_checked=self.exclude is not None or self.exclude_before is not None,
+                        exclusions_checked=self.exclusion.pattern is not None or self.exclude_before is not None,
                         word_boundary=self.params.word_boundary,
                     )
                 hits.append(self.turn_hit(view, start, end, evidence=evidence))
@@ -362,18 +371,16 @@ class RegexOperator(RuleOperator):
                 end = -neg_end
                 if start < last_end:
                     continue
-                if self.exclude is not None:
-                    window = exclusion_window(view.text, start, end, self.params.exclude_context)
-                    if self.exclude.search(window):
-                        if trace is not None:
-                            trace.note(
-                                self.spec.id,
-                                view.index,
-                                "exclusion",
-                                False,
-                                f"「{view.text[start:end]}」 (pattern {source}) dropped: an exclusion pattern matches 「{window}」",
-                            )
-                        continue
+                if (window := self.exclusion.window(view.text, start, end)) is not None:
+                    if trace is not None:
+                        trace.note(
+                            self.spec.id,
+                            view.index,
+                            "exclusion",
+                            False,
+                            f"「{view.text[start:end]}」 (pattern {source}) dropped: an exclusion pattern matches 「{window}」",
+                        )
+                    continue
                 if self.exclude_before is not None and (scope := self._scoped_by(view.text, start, end)) is not None:
                     if trace is not None:
                         trace.note(
