@@ -361,8 +361,8 @@ def export(checkpoint: Path, out: Path, cfg: Config, dev_recs: Sequence[EmotionR
         data = encode(sub, pre)
         variants: dict[str, dict] = {}
         for name, path in files.items():
-            score, mix, _, _ = onnx_dev(out, f"_export/{path.name}", data, [r["text"] for r in sub], cfg.threads)
-            variants[name] = {"size_mb": round(path.stat().st_size / 2**20, 1), "dev_subset": score, "mix": mix}
+            score, variant_mix, _, _ = onnx_dev(out, f"_export/{path.name}", data, [r["text"] for r in sub], cfg.threads)
+            variants[name] = {"size_mb": round(path.stat().st_size / 2**20, 1), "dev_subset": score, "mix": variant_mix}
             if log:
                 print(name, json.dumps(variants[name]), flush=True)
         # the smallest within max_quant_loss of fp32; failing that, the best that can be committed

@@ -214,3 +214,10 @@ def test_customer_mode_oversamples_and_bakes_the_chosen_shift(tmp_path: Path) ->
     q5, q3 = T.predict_proba(model, data)
     s5, s3 = shift_negative(p5, p3, 1.25)
     assert np.allclose(q5, s5, atol=1e-5) and np.allclose(q3, s3, atol=1e-5) and not np.allclose(q3, p3)
+    # the export keeps the mix chosen with the shift (a quantised variant's own mix must not replace it)
+    T.save_checkpoint(model, base, tmp_path / "ckpt")
+    for given in (MIXES[0], MIXES[-1]):  # two, so a variant's own mix cannot match both by chance
+        report = T.export(tmp_path / "ckpt", tmp_path / "out", cfg, dev, quant_recs=5, quantize="int8", log=False,
+                          mix=given)
+        labels = json.loads((tmp_path / "out" / "labels.json").read_text(encoding="utf-8"))
+        assert report["head_mix"] == labels["head_mix"] == given and report["chosen"] == "int8"
