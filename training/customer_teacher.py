@@ -77,6 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "threshold and head mix (writes <out>/test.json)")
     ap.add_argument("--label-only", action="store_true",
                     help="skip training: label with <out>/teacher.pt and the best check of <out>/history.json")
+    ap.add_argument("--customer-side", action="store_true",
+                    help="with --segments: leave out the segments models/role_classifier takes as the agent's")
+    ap.add_argument("--from-e5", type=Path, metavar="CHECKPOINT",
+                    help="skip training: the teacher is a training.train_e5_emotion checkpoint (the customer-trained "
+                         "transformer, build/emotion_e5_customer_hf); its negative threshold and head mix are chosen "
+                         "on the yardstick's dev split here, then the pool is labelled")
     args = ap.parse_args(argv)
     from qa_datasets.customer_emotion import load_customer_emotion, select
     from qa_datasets.emotion import customer_train
@@ -88,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.score_test:
         return score_test(args)
+    if args.from_e5:
+        return label_from_e5(args)
     if args.label_only:
         history = json.loads((args.out / "history.json").read_text(encoding="utf-8"))
         base = ensure_base(args.base)
@@ -171,6 +179,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def label_from_e5(args: argparse.Namespace) -> int:
+    """The served transformer's checkpoint as the teacher: threshold and mix chosen on dev (torch fp32,
+    as the teacher labels), then the pool labelled; history.json records the choice."""
+    from qa_datasets.customer_emotion import load_customer_emotion, select
+
+    model = load_model(args.from_e5, heads=args.from_e5 / "emotion_e5.pt").eval()
+    pre = TokenizerPreprocessor(args.from_e5 / "tokenizer.json", max_len=args.max_len)
+    dev = [{"text": r["text"], "label": r["label"], "polarity": r["polarity"]}
+           for r in select(load_customer_emotion(), "dev")]
+    gold = np.array([r["polarity"] == "negative" for r in dev])
+    p5, p3 = predict_proba(model, encode(dev, pre))
+    f1s = {m: best_threshold(negative_prob(p5, p3, m), gold) for m in (0.0, 0.25, 0.5, 0.75, 1.0)}
+    mix = max(f1s, key=lambda m: f1s[m][0])
+    f1, th, prec, rec = f1s[mix]
+    history: dict = {"teacher": str(args.from_e5), "best": {"mix": mix, "threshold": th, "dev_negative_f1": round(f1, 4),
+                                                          "dev_negative_p": round(prec, 4), "dev_negative_r": round(rec, 4)}}
+    print(json.dumps(history["best"]), flush=True)
+    label_pool(model, pre, args.out, history, args.segments, args.customer_side)
+    (args.out / "history.json").write_text(json.dumps(history, ensure_ascii=False, indent=1), encoding="utf-8")
+    return 0
+
+
 def score_test(args: argparse.Namespace) -> int:
     """The trained teacher on both yardstick splits at its dev-chosen threshold and mix (the test split
     read once, after every choice was made on dev)."""
@@ -200,29 +230,44 @@ def score_test(args: argparse.Namespace) -> int:
     return 0
 
 
-def pool_rows(segments: bool = False) -> list[dict]:
+# P(agent) from models/role_classifier at or above which an unlabelled window segment is taken as an
+# agent message and not pseudo-labelled (with --customer-side): the student is a model of customer turns.
+AGENT_SIDE = 0.5
+
+
+def pool_rows(segments: bool = False, customer_side: bool = False) -> list[dict]:
     """The training pool's turns nobody labelled (each text once, none touching the yardstick). With
     `segments`, also the other segments of the jddc_replies context windows that nobody labelled
-    (sample_customer_train.segments_pool: earlier messages of the same chats, customer or agent)."""
+    (sample_customer_train.segments_pool: earlier messages of the same chats, customer or agent); with
+    `customer_side`, only the segments the role classifier does not take as the agent's."""
     from qa_datasets.customer_emotion import SEGMENTS_FILE, TRAIN_FILE
     from qa_datasets.labelled.sample_customer import reference
     from qa_datasets.labelled.sample_customer_train import pool, segments_pool
 
     labelled = {json.loads(x)["text_sha1"] for path in (TRAIN_FILE, SEGMENTS_FILE)
                 for x in path.read_text(encoding="utf-8").splitlines() if x.strip()}
-    drawn = pool() + (segments_pool(shuffle=False) if segments else [])
+    more = segments_pool(shuffle=False) if segments else []
+    if customer_side:
+        from qa_engine.config import Settings
+        from qa_engine.ml.role_classifier import RoleClassifier
+
+        roles = RoleClassifier.default(Settings(_env_file=None).models_dir)
+        more = [r for r in more if roles.agent_probability(r["text"]) < AGENT_SIDE]
+    drawn = pool() + more
     return [{**reference(r), "text": r["text"]} for r in drawn if r["text_sha1"] not in labelled]
 
 
 @torch.no_grad()
-def label_pool(model: nn.Module, pre: TokenizerPreprocessor, out: Path, history: dict, segments: bool) -> None:
-    rows = pool_rows(segments)
+def label_pool(model: nn.Module, pre: TokenizerPreprocessor, out: Path, history: dict, segments: bool,
+               customer_side: bool = False) -> None:
+    rows = pool_rows(segments, customer_side)
     t0 = time.time()
     data = encode([{"text": r["text"], "label": None, "polarity": "neutral"} for r in rows], pre)
     p5, p3 = predict_proba(model, data)
     with (out / "pseudo.jsonl").open("w", encoding="utf-8") as fh:
         fh.write(json.dumps({"threshold": history["best"]["threshold"], "mix": history["best"]["mix"],
-                             "dev_negative_f1": history["best"]["dev_negative_f1"], "segments": segments}) + "\n")
+                             "dev_negative_f1": history["best"]["dev_negative_f1"], "segments": segments,
+                             "customer_side": customer_side}) + "\n")
         for r, a, b in zip(rows, p5, p3):
             ref = {k: v for k, v in r.items() if k != "text"}
             assert ref["text_sha1"] == hashlib.sha1(r["text"].encode("utf-8")).hexdigest()
