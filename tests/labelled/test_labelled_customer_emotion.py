@@ -169,6 +169,25 @@ def test_teacher_pool_shares_nothing_with_the_yardstick(rows):
             assert r["dialogue_idx"] not in ex["uss_dialogues"]
 
 
+def test_customer_side_pool_leaves_out_the_agent_like_segments():
+    """--customer-side: the segments the role classifier takes as the agent's are not pseudo-labelled
+    (agent templates taught a student that 您客气了呢 is angry); the rest of the pool is kept as it is."""
+    from qa_engine.config import Settings
+    from qa_engine.ml.role_classifier import RoleClassifier
+    from training.customer_teacher import AGENT_SIDE, pool_rows
+
+    roles = RoleClassifier.default(Settings(_env_file=None).models_dir)
+    everything = pool_rows(segments=True)
+    customer_side = pool_rows(segments=True, customer_side=True)
+    kept = {r["text_sha1"] for r in customer_side}
+    left_out = [r for r in everything if r["text_sha1"] not in kept]
+    assert kept <= {r["text_sha1"] for r in everything} and len(left_out) > 1_000
+    assert all(roles.agent_probability(r["text"]) >= AGENT_SIDE for r in left_out)
+    assert all(roles.agent_probability(r["text"]) < AGENT_SIDE for r in customer_side if r["source"] == "jddc_replies"
+               and "seg_index" in r)
+    assert roles.agent_probability("您太客气了呢，这都是我应该做的呢~ 请问还有其他还可以帮到您的吗?") >= AGENT_SIDE
+
+
 def test_pseudo_labels_follow_the_teacher_threshold(rows, tmp_path):
     """load_customer_pseudo: negative when the teacher's negative probability reaches its dev threshold,
     else the likelier of neutral / positive; the emotion only when the teacher is clear inside the
