@@ -12,7 +12,7 @@ from qa_engine.rules.base import Resources, RuleOperator, RuleSpec, register
 from qa_engine.schema import Hit, PatternEvidence, PhraseEvidence
 from qa_engine.text.lexicon import LexiconError, PhraseMatch, load_word_list, read_entries
 from qa_engine.text.normalize import normalize
-from qa_engine.trace import RuleTrace
+from qa_engine.trace import RuleTrace, Step
 
 _CLAUSE_BREAK = re.compile(r"[，。！？；,.!?;：:\s]")
 _EVIDENCE_MAX = 4096  # evidence objects kept per rule (phrase combinations of all / at_least rules)
@@ -373,33 +373,17 @@ class RegexOperator(RuleOperator):
                     continue
                 if (window := self.exclusion.window(view.text, start, end)) is not None:
                     if trace is not None:
-                        trace.note(
-                            self.spec.id,
-                            view.index,
-                            "exclusion",
-                            False,
-                            f"「{view.text[start:end]}」 (pattern {source}) dropped: an exclusion pattern matches 「{window}」",
+                        self._note_dropped(
+                            trace, view, start, end, source, "exclusion", f"an exclusion pattern matches 「{window}」"
                         )
                     continue
                 if self.exclude_before is not None and (scope := self._scoped_by(view.text, start, end)) is not None:
                     if trace is not None:
-                        trace.note(
-                            self.spec.id,
-                            view.index,
-                            "exclusion",
-                            False,
-                            f"「{view.text[start:end]}」 (pattern {source}) dropped: in the scope of 「{scope}」",
-                        )
+                        self._note_dropped(trace, view, start, end, source, "exclusion", f"in the scope of 「{scope}」")
                     continue
                 if self.params.word_boundary and not view.respects_words(start, end):
                     if trace is not None:
-                        trace.note(
-                            self.spec.id,
-                            view.index,
-                            "word_boundary",
-                            False,
-                            f"「{view.text[start:end]}」 (pattern {source}) dropped: not on word boundaries",
-                        )
+                        self._note_dropped(trace, view, start, end, source, "word_boundary", "not on word boundaries")
                     continue
                 last_end = end
                 kept.append((start, end, source))
@@ -408,6 +392,9 @@ class RegexOperator(RuleOperator):
                 self._spans_of.clear()
             self._spans_of[view.text] = kept
         return kept
+
+    def _note_dropped(self, trace: RuleTrace, view: TurnView, start: int, end: int, source: str, step: Step, why: str) -> None:
+        trace.note(self.spec.id, view.index, step, False, f"「{view.text[start:end]}」 (pattern {source}) dropped: {why}")
 
     def _scoped_by(self, text: str, start: int, end: int) -> str | None:
         """The `exclude_before` match that starts in the clause of text[start:end] before `start`, if any."""
