@@ -57,6 +57,15 @@ def best_threshold(p: np.ndarray, gold: np.ndarray) -> tuple[float, float, float
     return best
 
 
+def operating_point(p5: np.ndarray, p3: np.ndarray, gold: np.ndarray,
+                    mixes: Sequence[float]) -> tuple[float, tuple[float, float, float, float]]:
+    """The head mix among `mixes` whose best negative threshold gives the highest F1, with that
+    (F1, threshold, precision, recall)."""
+    f1s = {m: best_threshold(negative_prob(p5, p3, m), gold) for m in mixes}
+    mix = max(f1s, key=lambda m: f1s[m][0])
+    return mix, f1s[mix]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("build/customer_teacher"))
@@ -150,9 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"step {step}/{total} loss {loss.item():.4f} {(time.time() - t0) / 60:.1f} min", flush=True)
             if step % eval_every == 0 or step == total:
                 p5, p3 = predict_proba(model, dv)
-                f1s = {m: best_threshold(negative_prob(p5, p3, m), gold) for m in (0.0, 0.5, 1.0)}
-                mix = max(f1s, key=lambda m: f1s[m][0])
-                f1, th, prec, rec = f1s[mix]
+                mix, (f1, th, prec, rec) = operating_point(p5, p3, gold, (0.0, 0.5, 1.0))
                 entry = {"step": step, "epoch": epoch, "minutes": round((time.time() - t0) / 60, 1),
                          "mix": mix, "threshold": th, "dev_negative_f1": round(f1, 4),
                          "dev_negative_p": round(prec, 4), "dev_negative_r": round(rec, 4)}
@@ -190,9 +197,7 @@ def label_from_e5(args: argparse.Namespace) -> int:
            for r in select(load_customer_emotion(), "dev")]
     gold = np.array([r["polarity"] == "negative" for r in dev])
     p5, p3 = predict_proba(model, encode(dev, pre))
-    f1s = {m: best_threshold(negative_prob(p5, p3, m), gold) for m in (0.0, 0.25, 0.5, 0.75, 1.0)}
-    mix = max(f1s, key=lambda m: f1s[m][0])
-    f1, th, prec, rec = f1s[mix]
+    mix, (f1, th, prec, rec) = operating_point(p5, p3, gold, (0.0, 0.25, 0.5, 0.75, 1.0))
     history: dict = {"teacher": str(args.from_e5), "best": {"mix": mix, "threshold": th, "dev_negative_f1": round(f1, 4),
                                                           "dev_negative_p": round(prec, 4), "dev_negative_r": round(rec, 4)}}
     print(json.dumps(history["best"]), flush=True)

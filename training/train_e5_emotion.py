@@ -41,7 +41,6 @@ from torch import nn
 from qa_datasets.emotion import LABELS, POLARITIES, POLARITY, SEED, EmotionRecord, make_splits
 from qa_engine.ml.emotion_onnx import OnnxEmotionClassifier, TokenizerPreprocessor, softmax
 from training.train_lstm import (
-    CUSTOMER_SOURCES,
     MIXES,
     SHIFTS,
     bake_negative_shift,
@@ -49,6 +48,7 @@ from training.train_lstm import (
     class_weights,
     customer_dev_score,
     dev_score,
+    extra_copies,
     shift_negative,
 )
 
@@ -215,7 +215,7 @@ def train(model: E5Emotion, train_recs: Sequence[EmotionRecord], dev_recs: Seque
     loss_e = nn.CrossEntropyLoss(weight=class_weights(tr.emotion, len(LABELS)), ignore_index=-100)
     loss_p = nn.CrossEntropyLoss(weight=class_weights(tr.polarity, len(POLARITIES)))
     rng = random.Random(cfg.seed)
-    extra = [i for i, r in enumerate(train_recs) if r["source"] in CUSTOMER_SOURCES] * (cfg.customer_repeat - 1)
+    extra = extra_copies(train_recs, cfg.customer_repeat)
     per_epoch = batches(len(tr.lengths), tr.lengths, cfg.batch_size, rng, extra=extra)
     total = min(cfg.epochs * len(per_epoch), max_steps or 1 << 60)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}

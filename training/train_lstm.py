@@ -181,6 +181,16 @@ def batches(n: int, lengths: Sequence[int], size: int, rng: random.Random,
     return out
 
 
+def extra_copies(records: Sequence[EmotionRecord], customer_repeat: int, pseudo_repeat: int | None = None) -> list[int]:
+    """Indices of the extra copies `batches` shuffles in: in-domain records seen customer_repeat times per
+    epoch, pseudo-labelled turns pseudo_repeat times (None: customer_repeat); listed pass by pass, in
+    record order."""
+    pseudo = customer_repeat if pseudo_repeat is None else pseudo_repeat
+    more = [customer_repeat - 1 if r["source"] in CUSTOMER_SOURCES
+            else pseudo - 1 if r["source"] == PSEUDO_SOURCE else 0 for r in records]
+    return [i for k in range(max(more, default=0)) for i, m in enumerate(more) if m > k]
+
+
 def class_weights(y: torch.Tensor, k: int) -> torch.Tensor:
     """(N / (k * n_c)) ** 0.5: softened inverse frequency, so rare neutral/anxious still count."""
     counts = torch.bincount(y[y >= 0], minlength=k).float().clamp(min=1)
@@ -271,12 +281,7 @@ def train(train_recs: Sequence[EmotionRecord], dev_recs: Sequence[EmotionRecord]
     loss_p = nn.CrossEntropyLoss(weight=class_weights(tr.polarity, len(POLARITIES)))
     rng = random.Random(cfg.seed)
     lengths = [len(r) for r in tr.ids]
-    # in-domain records seen customer_repeat times per epoch (the extra copies join the shuffle)
-    # (pseudo-labelled turns pseudo_repeat times; extra copies listed pass by pass, in record order)
-    pseudo_repeat = cfg.customer_repeat if cfg.pseudo_repeat is None else cfg.pseudo_repeat
-    more = [cfg.customer_repeat - 1 if r["source"] in CUSTOMER_SOURCES
-            else pseudo_repeat - 1 if r["source"] == PSEUDO_SOURCE else 0 for r in train_recs]
-    extra = [i for k in range(max(more, default=0)) for i, m in enumerate(more) if m > k]
+    extra = extra_copies(train_recs, cfg.customer_repeat, cfg.pseudo_repeat)
     history: dict = {"epochs": [], "vocab_size": len(vocab), "bigram_vocab_size": len(bigrams)}
     best: tuple[float, dict, int] | None = None
     steps = 0

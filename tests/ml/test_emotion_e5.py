@@ -119,21 +119,27 @@ def test_tokenizer_preprocessor_truncates_and_pads() -> None:
     assert pre.tokenizer.decode(feed["input_ids"][0].tolist()).startswith("query:")
 
 
-def test_train_export_roundtrip(tmp_path: Path) -> None:
-    """A tiny random BERT (real tokenizer) trained a few steps, exported, served by onnxruntime."""
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("onnx")
+def tiny_base(base: Path) -> Path:
+    """A tiny random BERT (seeded) with the real pruned tokenizer, saved as a training base."""
+    import torch
     from transformers import BertConfig, BertModel
 
-    from training import train_e5_emotion as T
-
-    base = tmp_path / "base"
     torch.manual_seed(0)
     vocab = TokenizerPreprocessor(TOKENIZER).tokenizer.get_vocab_size()
     cfg_bert = BertConfig(vocab_size=vocab, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                           intermediate_size=32, max_position_embeddings=40, pad_token_id=1)
     BertModel(cfg_bert, add_pooling_layer=False).save_pretrained(base)
     shutil.copyfile(TOKENIZER, base / "tokenizer.json")
+    return base
+
+
+def test_train_export_roundtrip(tmp_path: Path) -> None:
+    """A tiny random BERT (real tokenizer) trained a few steps, exported, served by onnxruntime."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from training import train_e5_emotion as T
+
+    base = tiny_base(tmp_path / "base")
 
     words = {"angry": "气死了太过分", "anxious": "好担心怎么办", "sad": "好难过伤心", "neutral": "请问几点",
              "happy": "太好了谢谢"}
@@ -170,19 +176,11 @@ def test_customer_mode_oversamples_and_bakes_the_chosen_shift(tmp_path: Path) ->
     """--customer: in-domain records are seen customer_repeat times per epoch; checks choose the head mix
     and a negative prior shift on the customer dev turns, and the chosen shift is baked into the heads
     (the exported graph carries it)."""
-    torch = pytest.importorskip("torch")
-    from transformers import BertConfig, BertModel
-
+    pytest.importorskip("torch")
     from training import train_e5_emotion as T
     from training.train_lstm import MIXES, SHIFTS, bake_negative_shift, customer_dev_score, shift_negative
 
-    base = tmp_path / "base"
-    torch.manual_seed(0)
-    vocab = TokenizerPreprocessor(TOKENIZER).tokenizer.get_vocab_size()
-    cfg_bert = BertConfig(vocab_size=vocab, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                          intermediate_size=32, max_position_embeddings=40, pad_token_id=1)
-    BertModel(cfg_bert, add_pooling_layer=False).save_pretrained(base)
-    shutil.copyfile(TOKENIZER, base / "tokenizer.json")
+    base = tiny_base(tmp_path / "base")
     general: list[EmotionRecord] = [{"text": "太好了谢谢" * (1 + i % 3), "label": "happy", "polarity": "positive",
                                      "source": "toy"} for i in range(8)]
     customer: list[EmotionRecord] = [
